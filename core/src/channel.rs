@@ -1,0 +1,483 @@
+//! The blocking [`Channel`]: a connected, bidirectional, message-oriented link.
+//!
+//! Contract, the same on every transport:
+//! - messages keep their boundaries: what one `send` writes, one `recv` returns, byte for byte;
+//!   empty messages are allowed;
+//! - order is FIFO per direction, nothing is duplicated, nothing is dropped silently;
+//! - `send` applies backpressure: it blocks while the peer is not reading (or times out);
+//! - one thread may send while another receives; `Channel` is `Send + Sync` and cheap to clone
+//!   (clones share the connection, which closes when the last clone drops or on `close`);
+//! - a receive that times out loses nothing: a partly received message is kept for the next call.
+//!
+//! ```no_run
+//! # fn main() -> libipc::Result<()> {
+//! let ch = libipc::Channel::connect("orders")?;
+//! ch.send(b"hello")?;
+//! let reply = ch.recv()?;
+//! println!("{} bytes", reply.len());
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::io::IoSlice;
+use std::ops::Deref;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::endpoint::Endpoint;
+use crate::error::{Error, ErrorKind, Result};
+use crate::handshake::{self, Established};
+use crate::options::Options;
+use crate::sys::{self, Interest};
+use crate::transport;
+use crate::wire::{ErrorPayload, Frame, FrameHeader, FrameReader, HEADER_LEN};
+
+/// Messages up to this size are copied behind their header and sent with one `send`.
+const COALESCE_MAX: usize = 64 * 1024;
+
+/// Credentials of the process at the other end, where the OS reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerCredentials {
+    /// Process id (at connect time; pids can be reused, prefer uid checks).
+    pub pid: Option<u32>,
+    /// User id.
+    pub uid: Option<u32>,
+    /// Group id.
+    pub gid: Option<u32>,
+}
+
+/// A received message. Dereferences to its bytes.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Message {
+    data: Vec<u8>,
+}
+
+impl Message {
+    pub(crate) fn new(data: Vec<u8>) -> Message {
+        Message { data }
+    }
+
+    /// The bytes, as an owned vector (no copy).
+    pub fn into_vec(self) -> Vec<u8> {
+        self.data
+    }
+}
+
+impl Deref for Message {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl AsRef<[u8]> for Message {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl From<Message> for Vec<u8> {
+    fn from(m: Message) -> Vec<u8> {
+        m.data
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("len", &self.data.len())
+            .finish()
+    }
+}
+
+/// What the receiving half does next.
+#[derive(Debug)]
+pub(crate) struct RecvHalf {
+    pub(crate) reader: FrameReader,
+    /// Set once the stream has ended (peer CLOSE, error, EOF): every later recv returns it.
+    pub(crate) ended: Option<Error>,
+}
+
+#[derive(Debug)]
+pub(crate) struct SendHalf {
+    scratch: Vec<u8>,
+    pub(crate) ended: Option<Error>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) fd: OwnedFd,
+    pub(crate) rx: Mutex<RecvHalf>,
+    pub(crate) tx: Mutex<SendHalf>,
+    pub(crate) closed: AtomicBool,
+    pub(crate) peer: PeerCredentials,
+    /// Largest message we may send: the smaller of our limit and the peer's.
+    pub(crate) max_send: usize,
+    pub(crate) max_recv: u32,
+    pub(crate) close_timeout: Duration,
+}
+
+/// A connected message channel. See the [module docs](self) for its contract.
+#[derive(Clone)]
+pub struct Channel {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Channel")
+            .field("fd", &self.shared.fd.as_raw_fd())
+            .field("peer", &self.shared.peer)
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the frame state half-updated in a way that
+    // matters more than the panic itself; keep going.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn closed_error() -> Error {
+    Error::new(ErrorKind::Closed, "the channel was closed")
+}
+
+impl Shared {
+    pub(crate) fn new(est: Established, opts: &Options) -> Shared {
+        let max_recv = opts.max_message_u32();
+        Shared {
+            fd: est.fd,
+            rx: Mutex::new(RecvHalf {
+                reader: FrameReader::new(max_recv),
+                ended: None,
+            }),
+            tx: Mutex::new(SendHalf {
+                scratch: Vec::new(),
+                ended: None,
+            }),
+            closed: AtomicBool::new(false),
+            peer: est.peer,
+            max_send: opts.max_message_size.min(est.peer_max as usize),
+            max_recv,
+            close_timeout: opts.handshake_timeout,
+        }
+    }
+
+    pub(crate) fn check_send_size(&self, len: usize) -> Result<()> {
+        if len > self.max_send {
+            return Err(Error::new(
+                ErrorKind::MessageTooLarge,
+                format!(
+                    "message of {len} bytes exceeds the limit of {} bytes (the smaller of this side's and the peer's)",
+                    self.max_send
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Turn a protocol failure into the end of the stream: tell the peer (best effort, without
+    /// waiting on a concurrent sender) and shut the socket down.
+    pub(crate) fn fail(&self, rx: &mut RecvHalf, err: Error) -> Error {
+        if matches!(
+            err.kind(),
+            ErrorKind::ProtocolViolation | ErrorKind::MessageTooLarge
+        ) && let Ok(mut tx) = self.tx.try_lock()
+        {
+            let frame = ErrorPayload::from_error(err.kind(), err.message()).encode_frame();
+            let _ = sys::send_all(self.fd.as_fd(), &mut [IoSlice::new(&frame)]);
+            tx.ended = Some(err.clone());
+        }
+        tracing::debug!(error = %err, "channel failed");
+        sys::shutdown(self.fd.as_fd(), false);
+        rx.ended = Some(err.clone());
+        err
+    }
+
+    /// Classify the end of the byte stream.
+    pub(crate) fn eof_error(&self, rx: &RecvHalf) -> Error {
+        if self.closed.load(Ordering::Acquire) {
+            closed_error()
+        } else if rx.reader.has_partial() {
+            Error::new(
+                ErrorKind::PeerDisconnected,
+                "peer disconnected in the middle of a message",
+            )
+        } else {
+            Error::new(
+                ErrorKind::PeerDisconnected,
+                "peer disconnected without closing the channel",
+            )
+        }
+    }
+
+    /// Handle one decoded frame; `Some` ends the receive call.
+    pub(crate) fn on_frame(
+        &self,
+        rx: &mut RecvHalf,
+        frame: Result<Option<Frame>>,
+    ) -> Option<Result<Message>> {
+        match frame {
+            Ok(Some(Frame::Message(m))) => Some(Ok(Message::new(m))),
+            Ok(Some(Frame::Close)) => {
+                let e = Error::new(ErrorKind::Closed, "the peer closed the channel");
+                rx.ended = Some(e.clone());
+                Some(Err(e))
+            }
+            Ok(Some(Frame::Error(p))) => {
+                let e = p.to_error();
+                rx.ended = Some(e.clone());
+                sys::shutdown(self.fd.as_fd(), false);
+                Some(Err(e))
+            }
+            Ok(None) => None,
+            Err(e) => Some(Err(self.fail(rx, e))),
+        }
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<Message> {
+        let mut rx = lock(&self.rx);
+        if let Some(e) = &rx.ended {
+            return Err(e.clone());
+        }
+        loop {
+            let frame = rx.reader.next();
+            if let Some(r) = self.on_frame(&mut rx, frame) {
+                return r;
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return Err(closed_error());
+            }
+            if deadline.is_some() && !sys::wait(self.fd.as_fd(), Interest::Read, deadline)? {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    "no message arrived before the timeout",
+                ));
+            }
+            match sys::read_into(self.fd.as_fd(), rx.reader.spare()) {
+                Ok(0) => {
+                    let e = self.eof_error(&rx);
+                    rx.ended = Some(e.clone());
+                    return Err(e);
+                }
+                // SAFETY: `read_into` initialised `n` bytes of the slice `spare` returned, and
+                // nothing touched the reader in between.
+                Ok(n) => unsafe { rx.reader.filled(n) },
+                Err(rustix::io::Errno::AGAIN) => continue,
+                Err(e) => {
+                    let e = if self.closed.load(Ordering::Acquire) {
+                        closed_error()
+                    } else {
+                        sys::io_error(e, "recv")
+                    };
+                    rx.ended = Some(e.clone());
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn send_until(&self, data: &[u8], deadline: Option<Instant>) -> Result<()> {
+        self.check_send_size(data.len())?;
+        let mut tx = lock(&self.tx);
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed_error());
+        }
+        if let Some(e) = &tx.ended {
+            return Err(e.clone());
+        }
+        if deadline.is_some() && !sys::wait(self.fd.as_fd(), Interest::Write, deadline)? {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                "the peer did not take the message before the timeout",
+            ));
+        }
+        let header = FrameHeader::data(data.len() as u32).encode();
+        let result = if data.len() <= COALESCE_MAX {
+            let buf = &mut tx.scratch;
+            buf.clear();
+            buf.extend_from_slice(&header);
+            buf.extend_from_slice(data);
+            sys::send_all(self.fd.as_fd(), &mut [IoSlice::new(buf)])
+        } else {
+            sys::send_all(
+                self.fd.as_fd(),
+                &mut [IoSlice::new(&header), IoSlice::new(data)],
+            )
+        };
+        match result {
+            Ok(_) => Ok(()),
+            Err((written, e)) => {
+                let err = if self.closed.load(Ordering::Acquire) {
+                    closed_error()
+                } else {
+                    sys::io_error(e, "send")
+                };
+                // A half-written frame cannot be taken back: the stream is unusable after it.
+                if written > 0 || err.kind() != ErrorKind::Timeout {
+                    tx.ended = Some(err.clone());
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Orderly close: send CLOSE (unless a sender is mid-message), then shut the socket down.
+    pub(crate) fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Ok(tx) = self.tx.try_lock()
+            && tx.ended.is_none()
+        {
+            let frame = FrameHeader {
+                length: 0,
+                frame_type: crate::wire::FrameType::Close,
+                flags: 0,
+            }
+            .encode();
+            let deadline = Instant::now() + self.close_timeout;
+            if sys::wait(self.fd.as_fd(), Interest::Write, Some(deadline)).unwrap_or(false) {
+                let _ = sys::send_all(self.fd.as_fd(), &mut [IoSlice::new(&frame[..HEADER_LEN])]);
+            }
+        }
+        sys::shutdown(self.fd.as_fd(), false);
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Channel {
+    /// Connect to a listener with default [`Options`].
+    pub fn connect<E>(endpoint: E) -> Result<Channel>
+    where
+        E: TryInto<Endpoint, Error = Error>,
+    {
+        Channel::connect_with(endpoint, &Options::default())
+    }
+
+    /// Connect with options (timeouts, message limit, uid allow-list for the listener).
+    pub fn connect_with<E>(endpoint: E, opts: &Options) -> Result<Channel>
+    where
+        E: TryInto<Endpoint, Error = Error>,
+    {
+        opts.validate()?;
+        let ep = endpoint.try_into()?;
+        let fd = transport::connect(&ep, opts)?;
+        let est = handshake::client(fd, opts)?;
+        tracing::debug!(endpoint = %ep, "connected");
+        Ok(Channel::from_established(est, opts))
+    }
+
+    pub(crate) fn from_established(est: Established, opts: &Options) -> Channel {
+        Channel {
+            shared: Arc::new(Shared::new(est, opts)),
+        }
+    }
+
+    /// Send one message, blocking while the peer is not reading.
+    ///
+    /// Errors: `MessageTooLarge` (nothing sent; the channel stays usable), `PeerDisconnected`,
+    /// `Closed`.
+    pub fn send(&self, data: &[u8]) -> Result<()> {
+        self.shared.send_until(data, None)
+    }
+
+    /// Send one message, waiting at most `timeout` for the peer to start taking it. On
+    /// `Timeout` nothing was sent. A message that has started to go out is always completed
+    /// (or fails with `PeerDisconnected`): frames are never left half-written.
+    pub fn send_timeout(&self, data: &[u8], timeout: Duration) -> Result<()> {
+        self.shared.send_until(data, Some(Instant::now() + timeout))
+    }
+
+    /// Receive the next message, blocking until one arrives.
+    ///
+    /// Errors: `Closed` once the peer closed the channel (after every message it sent has been
+    /// received) or after [`close`](Self::close); `PeerDisconnected` if the peer vanished;
+    /// `ProtocolViolation`/`MessageTooLarge` if it sent malformed or oversize data.
+    pub fn recv(&self) -> Result<Message> {
+        self.shared.recv_until(None)
+    }
+
+    /// Receive, waiting at most `timeout`; `Timeout` loses nothing.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message> {
+        self.shared.recv_until(Some(Instant::now() + timeout))
+    }
+
+    /// Receive a message if one is already available; `Timeout` if none is.
+    pub fn try_recv(&self) -> Result<Message> {
+        self.shared.recv_until(Some(Instant::now()))
+    }
+
+    /// Close the channel: the peer receives every message sent so far, then `Closed`. Threads
+    /// blocked in `recv` or `send` on this channel wake up with `Closed`. Idempotent.
+    pub fn close(&self) {
+        self.shared.close();
+    }
+
+    /// The peer's credentials (pid, uid, gid) where the transport provides them (Unix sockets
+    /// on Linux); all `None` over TCP.
+    pub fn peer(&self) -> PeerCredentials {
+        self.shared.peer
+    }
+
+    /// The largest message [`send`](Self::send) accepts: the smaller of both sides' limits.
+    pub fn max_message_size(&self) -> usize {
+        self.shared.max_send
+    }
+
+    /// An iterator over received messages that ends when the channel is closed in an orderly
+    /// way and yields any other error once, then ends.
+    pub fn iter(&self) -> Messages<'_> {
+        Messages {
+            channel: self,
+            done: false,
+        }
+    }
+
+    pub(crate) fn into_shared(self) -> Arc<Shared> {
+        self.shared
+    }
+}
+
+impl AsFd for Channel {
+    /// The socket, for readiness polling. Do not read from or write to it directly.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.shared.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Channel {
+    fn as_raw_fd(&self) -> RawFd {
+        self.shared.fd.as_raw_fd()
+    }
+}
+
+/// Iterator returned by [`Channel::iter`].
+#[derive(Debug)]
+pub struct Messages<'a> {
+    channel: &'a Channel,
+    done: bool,
+}
+
+impl Iterator for Messages<'_> {
+    type Item = Result<Message>;
+    fn next(&mut self) -> Option<Result<Message>> {
+        if self.done {
+            return None;
+        }
+        match self.channel.recv() {
+            Ok(m) => Some(Ok(m)),
+            Err(e) => {
+                self.done = true;
+                (e.kind() != ErrorKind::Closed).then_some(Err(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The connection handshake (blocking): the client sends its hello, the server answers with its
+//! own, carrying status 0 or an error code followed by an ERROR frame before it closes.
+//! See `docs/wire-format.md`, "Handshake".
+
+use std::io::IoSlice;
+use std::os::fd::{AsFd, OwnedFd};
+
+use crate::channel::PeerCredentials;
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::Options;
+use crate::sys;
+use crate::wire::{ErrorPayload, FrameHeader, FrameType, HEADER_LEN, Hello, MAX_ERROR_PAYLOAD};
+
+/// A connection whose handshake succeeded.
+#[derive(Debug)]
+pub(crate) struct Established {
+    pub(crate) fd: OwnedFd,
+    pub(crate) peer: PeerCredentials,
+    /// Largest message the peer accepts.
+    pub(crate) peer_max: u32,
+}
+
+fn read_exact(fd: &OwnedFd, buf: &mut [u8], what: &str) -> Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout, and `read_into` only
+        // writes initialised bytes into the slice, so `buf` stays initialised.
+        let spare =
+            unsafe { &mut *(&mut buf[done..] as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) };
+        match sys::read_into(fd.as_fd(), spare) {
+            Ok(0) => {
+                return Err(Error::new(
+                    ErrorKind::PeerDisconnected,
+                    format!("peer closed the connection during the handshake ({what})"),
+                ));
+            }
+            Ok(n) => done += n,
+            Err(e) => return Err(sys::io_error(e, what)),
+        }
+    }
+    Ok(())
+}
+
+fn write_all(fd: &OwnedFd, bytes: &[u8], what: &str) -> Result<()> {
+    sys::send_all(fd.as_fd(), &mut [IoSlice::new(bytes)])
+        .map(|_| ())
+        .map_err(|(_, e)| sys::io_error(e, what))
+}
+
+/// Read a hello, validating magic, major version and layout.
+fn read_hello(fd: &OwnedFd) -> Result<Hello> {
+    let mut prefix = [0u8; 8];
+    read_exact(fd, &mut prefix, "waiting for the peer's hello")?;
+    let (_, _, len) = Hello::decode_prefix(&prefix)?;
+    let mut whole = vec![0u8; len as usize];
+    whole[..8].copy_from_slice(&prefix);
+    read_exact(fd, &mut whole[8..], "reading the peer's hello")?;
+    Hello::decode(&whole)
+}
+
+fn check_allowed(opts: &Options, peer: &PeerCredentials) -> Result<()> {
+    match (&opts.allowed_uids, peer.uid) {
+        (None, _) => Ok(()),
+        (Some(list), Some(uid)) if list.contains(&uid) => Ok(()),
+        (Some(_), Some(uid)) => Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!("peer uid {uid} is not in the allow-list"),
+        )),
+        (Some(_), None) => Err(Error::new(
+            ErrorKind::PermissionDenied,
+            "peer credentials unavailable; the uid allow-list cannot be checked",
+        )),
+    }
+}
+
+/// Client side: send our hello, read and check the server's.
+pub(crate) fn client(fd: OwnedFd, opts: &Options) -> Result<Established> {
+    sys::set_io_timeouts(fd.as_fd(), Some(opts.handshake_timeout))?;
+    let peer = sys::peer_credentials(fd.as_fd());
+    check_allowed(opts, &peer)
+        .map_err(|e| Error::new(e.kind(), format!("refusing the listener: {}", e.message())))?;
+    write_all(
+        &fd,
+        &Hello::new(opts.max_message_u32(), 0).encode(),
+        "sending hello",
+    )?;
+    let hello = read_hello(&fd).map_err(|e| match e.kind() {
+        ErrorKind::Timeout => Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "no hello from the listener within {:?}",
+                opts.handshake_timeout
+            ),
+        ),
+        _ => e,
+    })?;
+    if hello.status != 0 {
+        let kind = ErrorKind::from_code(hello.status).unwrap_or(ErrorKind::ProtocolViolation);
+        let detail = read_refusal(&fd).unwrap_or_else(|| format!("status {}", hello.status));
+        return Err(Error::new(
+            kind,
+            format!("the listener refused the connection: {detail}"),
+        ));
+    }
+    sys::set_io_timeouts(fd.as_fd(), None)?;
+    Ok(Established {
+        fd,
+        peer,
+        peer_max: hello.max_message_size,
+    })
+}
+
+/// The text of the ERROR frame that follows a refusing hello, if it arrives intact.
+fn read_refusal(fd: &OwnedFd) -> Option<String> {
+    let mut h = [0u8; HEADER_LEN];
+    read_exact(fd, &mut h, "reading refusal").ok()?;
+    let header = FrameHeader::decode(&h).ok()?;
+    if header.frame_type != FrameType::Error || header.length > MAX_ERROR_PAYLOAD {
+        return None;
+    }
+    let mut p = vec![0u8; header.length as usize];
+    read_exact(fd, &mut p, "reading refusal").ok()?;
+    ErrorPayload::decode(&p).ok().map(|p| p.message)
+}
+
+/// Server side: read the client's hello, check it and the peer's uid, answer.
+pub(crate) fn server(fd: OwnedFd, opts: &Options) -> Result<Established> {
+    sys::set_io_timeouts(fd.as_fd(), Some(opts.handshake_timeout))?;
+    let peer = sys::peer_credentials(fd.as_fd());
+    let result = check_allowed(opts, &peer).and_then(|()| {
+        read_hello(&fd).map_err(|e| match e.kind() {
+            ErrorKind::Timeout => Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "no hello from the client within {:?}",
+                    opts.handshake_timeout
+                ),
+            ),
+            _ => e,
+        })
+    });
+    let hello = match result {
+        Ok(h) if h.status != 0 => Err(Error::new(
+            ErrorKind::ProtocolViolation,
+            "client hello has a non-zero status",
+        )),
+        other => other,
+    };
+    match hello {
+        Ok(hello) => {
+            write_all(
+                &fd,
+                &Hello::new(opts.max_message_u32(), 0).encode(),
+                "sending hello",
+            )?;
+            sys::set_io_timeouts(fd.as_fd(), None)?;
+            Ok(Established {
+                fd,
+                peer,
+                peer_max: hello.max_message_size,
+            })
+        }
+        Err(e) => {
+            // Tell the client why, in a form any version can read, then close.
+            if e.kind() != ErrorKind::PeerDisconnected {
+                let mut reply = Hello::new(opts.max_message_u32(), e.kind().code())
+                    .encode()
+                    .to_vec();
+                reply.extend(ErrorPayload::from_error(e.kind(), e.message()).encode_frame());
+                let _ = write_all(&fd, &reply, "sending refusal");
+            }
+            sys::shutdown(fd.as_fd(), true);
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! # libipc
+//!
+//! Message channels between processes, over Unix domain sockets and TCP today (shared memory
+//! and named pipes are planned), with one documented, versioned wire format
+//! (`docs/wire-format.md`) that every language binding speaks.
+//!
+//! - [`Endpoint`] strings name where to listen or connect (`unix:///path`, `unix:@name`,
+//!   `tcp://host:port`, or a bare name in a private per-user directory).
+//! - [`Listener`] and [`Channel`] are the blocking API; [`aio`] has the same on tokio.
+//! - Every failure is an [`Error`] with a stable [`ErrorKind`].
+//!
+//! ```no_run
+//! use libipc::{Channel, Listener};
+//! # fn main() -> libipc::Result<()> {
+//! let listener = Listener::bind("demo")?;
+//! std::thread::spawn(move || {
+//!     for ch in listener.incoming().flatten() {
+//!         for msg in ch.iter().flatten() {
+//!             ch.send(&msg).ok(); // echo
+//!         }
+//!     }
+//! });
+//! let ch = Channel::connect("demo")?;
+//! ch.send(b"ping")?;
+//! assert_eq!(&*ch.recv()?, b"ping");
+//! # Ok(()) }
+//! ```
+//!
+//! Diagnostics go through `tracing` under the `libipc` target and are silent unless the
+//! application installs a subscriber (the `ipc` CLI does when `LIBIPC_LOG` is set).
+
+#![warn(missing_docs)]
+
+pub mod aio;
+mod channel;
+pub mod endpoint;
+mod error;
+mod handshake;
+mod listener;
+mod options;
+mod sys;
+mod transport;
+pub mod wire;
+
+pub use channel::{Channel, Message, Messages, PeerCredentials};
+pub use endpoint::Endpoint;
+pub use error::{Error, ErrorKind, Result};
+pub use listener::{Incoming, Listener};
+pub use options::{DEFAULT_MAX_MESSAGE_SIZE, Options};

@@ -1,0 +1,135 @@
+//! Options for listeners and channels.
+
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Default largest message: 16 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+
+/// Settings for [`Listener::bind_with`](crate::Listener::bind_with) and
+/// [`Channel::connect_with`](crate::Channel::connect_with). Build with the chained setters:
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = libipc::Options::new()
+///     .with_max_message_size(1 << 20)
+///     .with_connect_timeout(Duration::from_secs(2))
+///     .with_allowed_uids([1000]);
+/// assert_eq!(opts.max_message_size(), 1 << 20);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub(crate) max_message_size: usize,
+    pub(crate) socket_mode: u32,
+    pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) allowed_uids: Option<Vec<u32>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            socket_mode: 0o600,
+            connect_timeout: Some(Duration::from_secs(10)),
+            handshake_timeout: Duration::from_secs(5),
+            allowed_uids: None,
+        }
+    }
+}
+
+impl Options {
+    /// The defaults: 16 MiB messages, socket mode 0600, 10 s connect and 5 s handshake timeouts,
+    /// no uid allow-list.
+    pub fn new() -> Options {
+        Options::default()
+    }
+
+    /// Largest message this side sends or accepts (default 16 MiB; at most `u32::MAX`).
+    pub fn with_max_message_size(mut self, bytes: usize) -> Options {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Permission bits of a listener's socket file (default `0o600`).
+    pub fn with_socket_mode(mut self, mode: u32) -> Options {
+        self.socket_mode = mode;
+        self
+    }
+
+    /// How long `connect` waits for the listener to accept (default 10 s; `None` waits forever).
+    pub fn with_connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Options {
+        self.connect_timeout = timeout.into();
+        self
+    }
+
+    /// How long either side waits for the other's hello (default 5 s). A client that connects
+    /// and sends nothing is dropped after this long.
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Options {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Accept only peers whose uid is in `uids` (checked at accept and connect, through the
+    /// kernel's peer credentials). Needs a transport with credentials (Unix sockets).
+    pub fn with_allowed_uids(mut self, uids: impl IntoIterator<Item = u32>) -> Options {
+        self.allowed_uids = Some(uids.into_iter().collect());
+        self
+    }
+
+    /// The configured largest message size.
+    pub fn max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+
+    /// The configured socket file mode.
+    pub fn socket_mode(&self) -> u32 {
+        self.socket_mode
+    }
+
+    /// The configured connect timeout.
+    pub fn connect_timeout(&self) -> Option<Duration> {
+        self.connect_timeout
+    }
+
+    /// The configured handshake timeout.
+    pub fn handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    /// The configured uid allow-list, if any.
+    pub fn allowed_uids(&self) -> Option<&[u32]> {
+        self.allowed_uids.as_deref()
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.max_message_size > u32::MAX as usize {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "max_message_size {} exceeds the wire limit {}",
+                    self.max_message_size,
+                    u32::MAX
+                ),
+            ));
+        }
+        if self.socket_mode & !0o777 != 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("socket_mode {:o} has bits outside 0o777", self.socket_mode),
+            ));
+        }
+        if self.handshake_timeout.is_zero() {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "handshake_timeout must be positive",
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn max_message_u32(&self) -> u32 {
+        self.max_message_size as u32
+    }
+}

@@ -1,0 +1,586 @@
+//! Unix (Linux-tested) implementation of the platform layer.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::io::Errno;
+use rustix::net::sockopt::Timeout;
+use rustix::net::{AddressFamily, SendFlags, SocketAddrUnix, SocketFlags, SocketType};
+
+use crate::channel::PeerCredentials;
+use crate::error::{Error, ErrorKind, Result};
+
+const BACKLOG: i32 = 1024;
+
+/// `std::io::Error` from a rustix errno.
+fn ioe(e: Errno) -> io::Error {
+    io::Error::from_raw_os_error(e.raw_os_error())
+}
+
+pub(crate) fn current_uid() -> u32 {
+    rustix::process::getuid().as_raw()
+}
+
+pub(crate) fn runtime_dir() -> Result<PathBuf> {
+    let from_env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = from_env("LIBIPC_RUNTIME_DIR") {
+        return absolute(dir, "LIBIPC_RUNTIME_DIR");
+    }
+    if let Some(dir) = from_env("XDG_RUNTIME_DIR") {
+        return Ok(absolute(dir, "XDG_RUNTIME_DIR")?.join("libipc"));
+    }
+    Ok(std::env::temp_dir().join(format!("libipc-{}", current_uid())))
+}
+
+fn absolute(dir: PathBuf, var: &str) -> Result<PathBuf> {
+    if dir.is_absolute() {
+        Ok(dir)
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("${var} must be an absolute path, got {}", dir.display()),
+        ))
+    }
+}
+
+/// Create `dir` with mode 0700 if missing, then insist it is a real directory, owned by us,
+/// with no group or other permissions.
+pub(crate) fn ensure_private_dir(dir: &Path) -> Result<()> {
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => {}
+        Err(e) => {
+            return Err(Error::from_io(
+                &e,
+                format_args!("creating runtime directory {}", dir.display()),
+            ));
+        }
+    }
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|e| Error::from_io(&e, format_args!("checking {}", dir.display())))?;
+    if !meta.is_dir() {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!("{} is not a directory", dir.display()),
+        ));
+    }
+    if meta.uid() != current_uid() {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "{} is owned by uid {}, not by this user ({})",
+                dir.display(),
+                meta.uid(),
+                current_uid()
+            ),
+        ));
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "{} has mode {:o}; it must not be accessible to group or others (0700)",
+                dir.display(),
+                meta.permissions().mode() & 0o777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Where a Unix socket lives.
+#[derive(Debug, Clone)]
+pub(crate) enum UnixAddr {
+    Path(PathBuf),
+    Abstract(String),
+}
+
+impl UnixAddr {
+    fn sockaddr(&self) -> Result<SocketAddrUnix> {
+        match self {
+            UnixAddr::Path(p) => SocketAddrUnix::new(p.as_path()),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            UnixAddr::Abstract(n) => SocketAddrUnix::new_abstract_name(n.as_bytes()),
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            UnixAddr::Abstract(_) => {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    "abstract sockets are Linux-only",
+                ));
+            }
+        }
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidEndpoint,
+                format!("socket address: {}", ioe(e)),
+            )
+        })
+    }
+}
+
+/// The identity of a socket file this process created, so it only ever removes its own.
+#[derive(Debug)]
+pub(crate) struct SocketFile {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl SocketFile {
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if let Ok(meta) = std::fs::symlink_metadata(&self.path)
+            && meta.dev() == self.dev
+            && meta.ino() == self.ino
+        {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn unix_socket() -> Result<OwnedFd> {
+    rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| Error::from_io(&ioe(e), "creating socket"))
+}
+
+/// Bind and listen on a Unix socket. For a path, the socket is created inside a fresh 0700
+/// directory beside the target, given `mode`, then hard-linked into place (link fails if the
+/// name exists, so nothing is ever replaced), so no one can reach it with wider permissions.
+pub(crate) fn bind_unix(addr: &UnixAddr, mode: u32) -> Result<(OwnedFd, Option<SocketFile>)> {
+    let path = match addr {
+        UnixAddr::Abstract(_) => {
+            let fd = unix_socket()?;
+            rustix::net::bind(&fd, &addr.sockaddr()?).map_err(|e| match e {
+                Errno::ADDRINUSE => Error::new(
+                    ErrorKind::AddressInUse,
+                    format!("abstract socket {addr:?} is in use"),
+                ),
+                e => Error::from_io(&ioe(e), "binding abstract socket"),
+            })?;
+            rustix::net::listen(&fd, BACKLOG).map_err(|e| Error::from_io(&ioe(e), "listen"))?;
+            return Ok((fd, None));
+        }
+        UnixAddr::Path(p) => p,
+    };
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("/"));
+    for _attempt in 0..8 {
+        reclaim_if_stale(path)?;
+        let tmp_dir = parent.join(format!(".ipc{:08x}", fastrand::u32(..)));
+        let tmp_sock = tmp_dir.join("s");
+        if tmp_sock.as_os_str().len() > crate::endpoint::MAX_SOCKET_PATH {
+            return Err(Error::new(
+                ErrorKind::InvalidEndpoint,
+                format!(
+                    "directory {} is too long to create a socket in safely",
+                    parent.display()
+                ),
+            ));
+        }
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&tmp_dir)
+            .map_err(|e| {
+                Error::from_io(
+                    &e,
+                    format_args!("creating a private directory in {}", parent.display()),
+                )
+            })?;
+        let result = bind_in_private_dir(&tmp_sock, path, mode);
+        let _ = std::fs::remove_file(&tmp_sock);
+        let _ = std::fs::remove_dir(&tmp_dir);
+        match result {
+            Ok(done) => return Ok(done),
+            // Someone else linked a socket at the path between our check and our link: re-check.
+            Err(e)
+                if e.kind() == ErrorKind::AddressInUse
+                    && e.os_error() == Some(Errno::EXIST.raw_os_error()) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::new(
+        ErrorKind::AddressInUse,
+        format!("{} keeps changing under us", path.display()),
+    ))
+}
+
+fn bind_in_private_dir(
+    tmp_sock: &Path,
+    path: &Path,
+    mode: u32,
+) -> Result<(OwnedFd, Option<SocketFile>)> {
+    let fd = unix_socket()?;
+    let tmp_addr =
+        SocketAddrUnix::new(tmp_sock).map_err(|e| Error::from_io(&ioe(e), "socket address"))?;
+    rustix::net::bind(&fd, &tmp_addr).map_err(|e| Error::from_io(&ioe(e), "binding socket"))?;
+    std::fs::set_permissions(tmp_sock, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::from_io(&e, "setting socket mode"))?;
+    rustix::net::listen(&fd, BACKLOG).map_err(|e| Error::from_io(&ioe(e), "listen"))?;
+    if let Err(e) = std::fs::hard_link(tmp_sock, path) {
+        let mut err = Error::from_io(&e, format_args!("placing socket at {}", path.display()));
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            err = Error::new(ErrorKind::AddressInUse, err.message().to_owned())
+                .with_os(e.raw_os_error());
+        }
+        return Err(err);
+    }
+    let meta =
+        std::fs::symlink_metadata(path).map_err(|e| Error::from_io(&e, "checking socket"))?;
+    Ok((
+        fd,
+        Some(SocketFile {
+            path: path.to_owned(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }),
+    ))
+}
+
+/// If `path` holds a socket nobody answers on, remove it. A live socket is AddressInUse; a path
+/// holding anything else is left alone and reported.
+fn reclaim_if_stale(path: &Path) -> Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(Error::from_io(
+                &e,
+                format_args!("checking {}", path.display()),
+            ));
+        }
+        Ok(m) => m,
+    };
+    use std::os::unix::fs::FileTypeExt;
+    if !meta.file_type().is_socket() {
+        return Err(Error::new(
+            ErrorKind::AddressInUse,
+            format!(
+                "{} exists and is not a socket; refusing to replace it",
+                path.display()
+            ),
+        ));
+    }
+    match connect_unix(
+        &UnixAddr::Path(path.to_owned()),
+        Some(Duration::from_secs(1)),
+    ) {
+        Ok(_) => Err(Error::new(
+            ErrorKind::AddressInUse,
+            format!("a listener is live at {}", path.display()),
+        )),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            tracing::debug!(path = %path.display(), "reclaiming stale socket file");
+            match std::fs::remove_file(path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(Error::from_io(
+                    &e,
+                    format_args!("removing stale socket {}", path.display()),
+                )),
+            }
+        }
+        Err(e) if e.kind() == ErrorKind::Timeout => Err(Error::new(
+            ErrorKind::AddressInUse,
+            format!("a listener is live (busy) at {}", path.display()),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// Connect to a Unix socket; a full backlog waits up to `timeout`.
+pub(crate) fn connect_unix(addr: &UnixAddr, timeout: Option<Duration>) -> Result<OwnedFd> {
+    let fd = unix_socket()?;
+    let sa = addr.sockaddr()?;
+    // Linux bounds a blocking Unix-socket connect by the send timeout.
+    rustix::net::sockopt::set_socket_timeout(&fd, Timeout::Send, timeout)
+        .map_err(|e| Error::from_io(&ioe(e), "setsockopt"))?;
+    let shown = match addr {
+        UnixAddr::Path(p) => format!("unix://{}", p.display()),
+        UnixAddr::Abstract(n) => format!("unix:@{n}"),
+    };
+    loop {
+        match rustix::net::connect(&fd, &sa) {
+            Ok(()) => break,
+            Err(Errno::INTR) => continue,
+            Err(Errno::NOENT | Errno::CONNREFUSED) => {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!("nobody is listening at {shown}"),
+                ));
+            }
+            Err(Errno::AGAIN) => {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("connecting to {shown}: listener backlog stayed full"),
+                ));
+            }
+            Err(e) => {
+                return Err(Error::from_io(
+                    &ioe(e),
+                    format_args!("connecting to {shown}"),
+                ));
+            }
+        }
+    }
+    rustix::net::sockopt::set_socket_timeout(&fd, Timeout::Send, None)
+        .map_err(|e| Error::from_io(&ioe(e), "setsockopt"))?;
+    Ok(fd)
+}
+
+pub(crate) fn bind_tcp(host: &str, port: u16) -> Result<OwnedFd> {
+    let listener = TcpListener::bind((host, port)).map_err(|e| match e.kind() {
+        io::ErrorKind::AddrInUse => Error::new(
+            ErrorKind::AddressInUse,
+            format!("tcp://{host}:{port} is in use"),
+        ),
+        _ => Error::from_io(&e, format_args!("binding tcp://{host}:{port}")),
+    })?;
+    Ok(OwnedFd::from(listener))
+}
+
+pub(crate) fn connect_tcp(host: &str, port: u16, timeout: Option<Duration>) -> Result<OwnedFd> {
+    let addrs: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| Error::new(ErrorKind::NotFound, format!("resolving {host}: {e}")))?
+        .collect();
+    let mut last = Error::new(
+        ErrorKind::NotFound,
+        format!("{host} resolved to no address"),
+    );
+    for a in addrs {
+        let r = match timeout {
+            Some(t) => TcpStream::connect_timeout(&a, t),
+            None => TcpStream::connect(a),
+        };
+        match r {
+            Ok(s) => {
+                s.set_nodelay(true)
+                    .map_err(|e| Error::from_io(&e, "TCP_NODELAY"))?;
+                return Ok(OwnedFd::from(s));
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                last = Error::new(
+                    ErrorKind::NotFound,
+                    format!("nobody is listening at tcp://{a}"),
+                );
+            }
+            Err(e) => last = Error::from_io(&e, format_args!("connecting to tcp://{a}")),
+        }
+    }
+    Err(last)
+}
+
+pub(crate) fn set_nodelay(fd: BorrowedFd<'_>) -> Result<()> {
+    rustix::net::sockopt::set_tcp_nodelay(fd, true)
+        .map_err(|e| Error::from_io(&ioe(e), "TCP_NODELAY"))
+}
+
+/// Accept one connection from a non-blocking listener; `None` when none is pending.
+pub(crate) fn accept(listener: BorrowedFd<'_>) -> Result<Option<OwnedFd>> {
+    loop {
+        match rustix::net::accept_with(listener, SocketFlags::CLOEXEC) {
+            Ok(fd) => return Ok(Some(fd)),
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => return Ok(None),
+            // The connection died before we got it; not the listener's problem.
+            Err(Errno::CONNABORTED | Errno::PROTO) => return Ok(None),
+            Err(e) => return Err(Error::from_io(&ioe(e), "accept")),
+        }
+    }
+}
+
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> Result<()> {
+    rustix::io::ioctl_fionbio(fd, on)
+        .map_err(|e| Error::from_io(&ioe(e), "setting non-blocking mode"))
+}
+
+pub(crate) fn set_io_timeouts(fd: BorrowedFd<'_>, t: Option<Duration>) -> Result<()> {
+    rustix::net::sockopt::set_socket_timeout(fd, Timeout::Send, t)
+        .and_then(|()| rustix::net::sockopt::set_socket_timeout(fd, Timeout::Recv, t))
+        .map_err(|e| Error::from_io(&ioe(e), "setting socket timeouts"))
+}
+
+pub(crate) fn is_unix_socket(fd: BorrowedFd<'_>) -> bool {
+    rustix::net::getsockname(fd)
+        .map(|a| a.address_family() == AddressFamily::UNIX)
+        .unwrap_or(false)
+}
+
+/// The peer's credentials where the OS reports them (Unix sockets on Linux).
+pub(crate) fn peer_credentials(fd: BorrowedFd<'_>) -> PeerCredentials {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if is_unix_socket(fd)
+        && let Ok(c) = rustix::net::sockopt::socket_peercred(fd)
+    {
+        return PeerCredentials {
+            pid: Some(c.pid.as_raw_nonzero().get() as u32),
+            uid: Some(c.uid.as_raw()),
+            gid: Some(c.gid.as_raw()),
+        };
+    }
+    let _ = fd;
+    PeerCredentials::default()
+}
+
+/// Map a socket errno to an error; EOF-like conditions are PeerDisconnected.
+pub(crate) fn io_error(e: Errno, what: &str) -> Error {
+    match e {
+        Errno::PIPE | Errno::CONNRESET | Errno::NOTCONN | Errno::CONNABORTED => Error::new(
+            ErrorKind::PeerDisconnected,
+            format!("{what}: peer disconnected ({})", ioe(e)),
+        )
+        .with_os(Some(e.raw_os_error())),
+        Errno::AGAIN => Error::new(ErrorKind::Timeout, format!("{what}: timed out")),
+        e => Error::from_io(&ioe(e), what),
+    }
+}
+
+/// Write all of `bufs` (never raising SIGPIPE), retrying on EINTR. With a non-blocking fd,
+/// returns the number of bytes written before EAGAIN.
+pub(crate) fn send_all(
+    fd: BorrowedFd<'_>,
+    bufs: &mut [io::IoSlice<'_>],
+) -> std::result::Result<usize, (usize, Errno)> {
+    let mut bufs = &mut bufs[..];
+    let mut total = 0;
+    io::IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        let r = if bufs.len() == 1 {
+            rustix::net::send(fd, &bufs[0], SendFlags::NOSIGNAL)
+        } else {
+            rustix::net::sendmsg(fd, bufs, &mut Default::default(), SendFlags::NOSIGNAL)
+        };
+        match r {
+            Ok(n) => {
+                total += n;
+                io::IoSlice::advance_slices(&mut bufs, n);
+            }
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err((total, e)),
+        }
+    }
+    Ok(total)
+}
+
+/// One `read` into `buf`, retrying on EINTR. Returns the number of bytes now initialised.
+pub(crate) fn read_into(
+    fd: BorrowedFd<'_>,
+    buf: &mut [MaybeUninit<u8>],
+) -> std::result::Result<usize, Errno> {
+    loop {
+        match rustix::io::read(fd, &mut *buf) {
+            Ok((init, _)) => return Ok(init.len()),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Which readiness to wait for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Interest {
+    Read,
+    Write,
+}
+
+/// Wait until `fd` is ready or the deadline passes; `false` on timeout. Hang-up and errors
+/// count as ready (the following I/O call reports them).
+pub(crate) fn wait(
+    fd: BorrowedFd<'_>,
+    interest: Interest,
+    deadline: Option<Instant>,
+) -> Result<bool> {
+    let flags = match interest {
+        Interest::Read => PollFlags::IN,
+        Interest::Write => PollFlags::OUT,
+    };
+    let mut fds = [PollFd::new(&fd, flags)];
+    poll(&mut fds, deadline).map(|n| n > 0)
+}
+
+pub(crate) fn poll(fds: &mut [PollFd<'_>], deadline: Option<Instant>) -> Result<usize> {
+    loop {
+        let timeout = match deadline {
+            None => None,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                Some(rustix::event::Timespec {
+                    tv_sec: left.as_secs() as _,
+                    tv_nsec: left.subsec_nanos() as _,
+                })
+            }
+        };
+        match rustix::event::poll(fds, timeout.as_ref()) {
+            Ok(n) => return Ok(n),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(Error::from_io(&ioe(e), "poll")),
+        }
+    }
+}
+
+/// Shut a socket down in both directions (wakes threads blocked on it).
+pub(crate) fn shutdown(fd: BorrowedFd<'_>, write_only: bool) {
+    let how = if write_only {
+        rustix::net::Shutdown::Write
+    } else {
+        rustix::net::Shutdown::Both
+    };
+    let _ = rustix::net::shutdown(fd, how);
+}
+
+/// A self-pipe: `wake` makes the read end readable until `drain`.
+#[derive(Debug)]
+pub(crate) struct WakePipe {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl WakePipe {
+    pub(crate) fn new() -> Result<WakePipe> {
+        let (read, write) = rustix::pipe::pipe_with(
+            rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
+        )
+        .map_err(|e| Error::from_io(&ioe(e), "pipe"))?;
+        Ok(WakePipe { read, write })
+    }
+
+    pub(crate) fn wake(&self) {
+        let _ = rustix::io::write(&self.write, &[1]);
+    }
+
+    pub(crate) fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while matches!(rustix::io::read(&self.read, &mut buf), Ok(n) if n > 0) {}
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.read.as_fd()
+    }
+}

@@ -1,0 +1,245 @@
+//! A sans-IO frame reader: the caller reads bytes into [`FrameReader::spare`], reports them
+//! with [`FrameReader::filled`], and takes decoded frames from [`FrameReader::next`].
+//!
+//! All state survives between calls, so a receive that times out or is cancelled half-way
+//! through a frame resumes exactly where it stopped: nothing is lost and nothing is re-read.
+//! A frame's length is checked against the advertised limit before any allocation.
+
+use std::mem::MaybeUninit;
+
+use super::frame::{ErrorPayload, FLAG_MORE, FrameHeader, FrameType, HEADER_LEN};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Size of the read buffer small frames are parsed from.
+const READ_BUF: usize = 64 * 1024;
+/// Bodies with more than this many bytes still missing are read straight into the message.
+const DIRECT_READ: usize = READ_BUF / 2;
+
+/// One decoded frame.
+#[derive(Debug)]
+pub(crate) enum Frame {
+    /// A complete message (fragments already joined).
+    Message(Vec<u8>),
+    /// The peer closed the channel in an orderly way.
+    Close,
+    /// The peer reported an error and is closing.
+    Error(ErrorPayload),
+}
+
+#[derive(Debug)]
+struct Body {
+    header: FrameHeader,
+    data: Vec<u8>,
+}
+
+/// Incremental decoder of a byte stream into frames.
+#[derive(Debug)]
+pub(crate) struct FrameReader {
+    buf: Vec<u8>,
+    start: usize,
+    body: Option<Body>,
+    /// Fragments of a message sent with [`FLAG_MORE`], joined so far.
+    assembly: Option<Vec<u8>>,
+    max_message: u32,
+}
+
+impl FrameReader {
+    /// A reader that refuses messages larger than `max_message` bytes.
+    pub(crate) fn new(max_message: u32) -> FrameReader {
+        FrameReader {
+            buf: Vec::with_capacity(READ_BUF),
+            start: 0,
+            body: None,
+            assembly: None,
+            max_message,
+        }
+    }
+
+    /// Bytes received but not yet decoded (used to detect a half-sent frame at EOF).
+    pub(crate) fn has_partial(&self) -> bool {
+        self.start < self.buf.len() || self.body.is_some() || self.assembly.is_some()
+    }
+
+    /// Decode the next complete frame from the bytes read so far, if there is one.
+    pub(crate) fn next(&mut self) -> Result<Option<Frame>> {
+        loop {
+            if self.body.is_none() {
+                let avail = &self.buf[self.start..];
+                if avail.len() < HEADER_LEN {
+                    return Ok(None);
+                }
+                let header = FrameHeader::decode(avail[..HEADER_LEN].try_into().expect("8 bytes"))?;
+                self.start += HEADER_LEN;
+                if header.frame_type == FrameType::Data {
+                    let so_far = self.assembly.as_ref().map_or(0, Vec::len) as u64;
+                    let total = so_far + u64::from(header.length);
+                    if total > u64::from(self.max_message) {
+                        return Err(Error::new(
+                            ErrorKind::MessageTooLarge,
+                            format!(
+                                "peer sent a {total}-byte message; this side accepts at most {} bytes",
+                                self.max_message
+                            ),
+                        ));
+                    }
+                }
+                // Bounded: DATA by max_message above, ERROR by the header check, CLOSE is empty.
+                let data = Vec::with_capacity(header.length as usize);
+                self.body = Some(Body { header, data });
+            }
+            let body = self.body.as_mut().expect("body set above");
+            let missing = body.header.length as usize - body.data.len();
+            let take = missing.min(self.buf.len() - self.start);
+            body.data
+                .extend_from_slice(&self.buf[self.start..self.start + take]);
+            self.start += take;
+            if self.start == self.buf.len() {
+                self.start = 0;
+                self.buf.clear();
+            }
+            if body.data.len() < body.header.length as usize {
+                return Ok(None);
+            }
+            let Body { header, data } = self.body.take().expect("body set above");
+            match header.frame_type {
+                FrameType::Data if header.flags & FLAG_MORE != 0 => {
+                    self.assembly
+                        .get_or_insert_with(Vec::new)
+                        .extend_from_slice(&data);
+                }
+                FrameType::Data => {
+                    let msg = match self.assembly.take() {
+                        Some(mut joined) => {
+                            joined.extend_from_slice(&data);
+                            joined
+                        }
+                        None => data,
+                    };
+                    return Ok(Some(Frame::Message(msg)));
+                }
+                FrameType::Close => return Ok(Some(Frame::Close)),
+                FrameType::Error => return Ok(Some(Frame::Error(ErrorPayload::decode(&data)?))),
+            }
+        }
+    }
+
+    /// Where the next read should put its bytes; never empty.
+    pub(crate) fn spare(&mut self) -> &mut [MaybeUninit<u8>] {
+        if let Some(body) = &mut self.body {
+            let missing = body.header.length as usize - body.data.len();
+            if missing > DIRECT_READ {
+                return &mut body.data.spare_capacity_mut()[..missing];
+            }
+        }
+        if self.start > 0 && self.buf.capacity() - self.buf.len() < HEADER_LEN.max(READ_BUF / 4) {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.spare_capacity_mut()
+    }
+
+    /// Record that the first `n` bytes of the last [`spare`](Self::spare) slice were written.
+    ///
+    /// # Safety
+    /// Those `n` bytes must have been initialised (e.g. by a successful `read`), and no other
+    /// method may have been called since `spare`.
+    pub(crate) unsafe fn filled(&mut self, n: usize) {
+        if let Some(body) = &mut self.body {
+            let missing = body.header.length as usize - body.data.len();
+            if missing > DIRECT_READ {
+                debug_assert!(n <= missing);
+                // SAFETY: the caller initialised `n` bytes of this vector's spare capacity,
+                // which `spare` returned, and `n <= missing <= capacity - len`.
+                unsafe { body.data.set_len(body.data.len() + n) };
+                return;
+            }
+        }
+        debug_assert!(self.buf.len() + n <= self.buf.capacity());
+        // SAFETY: as above, for the read buffer's spare capacity returned by `spare`.
+        unsafe { self.buf.set_len(self.buf.len() + n) };
+    }
+
+    /// Feed `bytes` as if read (for tests and in-memory transports).
+    #[cfg(test)]
+    pub(crate) fn push(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let spare = self.spare();
+            let n = spare.len().min(bytes.len());
+            for (dst, src) in spare[..n].iter_mut().zip(bytes) {
+                dst.write(*src);
+            }
+            // SAFETY: the loop above initialised the first `n` bytes of `spare`.
+            unsafe { self.filled(n) };
+            bytes = &bytes[n..];
+            if n == 0 {
+                // Header-mode buffer full of undecoded frames: grow it (tests only push).
+                self.buf.reserve(READ_BUF);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data_frame(payload: &[u8], flags: u8) -> Vec<u8> {
+        let mut v = FrameHeader {
+            length: payload.len() as u32,
+            frame_type: FrameType::Data,
+            flags,
+        }
+        .encode()
+        .to_vec();
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn drain(r: &mut FrameReader) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while let Some(f) = r.next().unwrap() {
+            match f {
+                Frame::Message(m) => out.push(m),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn byte_by_byte_and_large_bodies() {
+        let msgs: Vec<Vec<u8>> = [0usize, 1, 7, 8, 100, 40_000, 200_000]
+            .iter()
+            .map(|&n| (0..n).map(|i| (i * 31 % 251) as u8).collect())
+            .collect();
+        let stream: Vec<u8> = msgs.iter().flat_map(|m| data_frame(m, 0)).collect();
+        for chunk in [1usize, 3, 8, 1000, 70_000] {
+            let mut r = FrameReader::new(1 << 20);
+            let mut got = Vec::new();
+            for c in stream.chunks(chunk) {
+                r.push(c);
+                got.extend(drain(&mut r));
+            }
+            assert_eq!(got, msgs, "chunk size {chunk}");
+            assert!(!r.has_partial());
+        }
+    }
+
+    #[test]
+    fn fragments_join_and_limit_counts_all_fragments() {
+        let mut r = FrameReader::new(10);
+        r.push(&data_frame(b"hello", FLAG_MORE));
+        r.push(&data_frame(b"world", 0));
+        assert_eq!(drain(&mut r), vec![b"helloworld".to_vec()]);
+        r.push(&data_frame(b"hello", FLAG_MORE));
+        r.push(&data_frame(b"world!", 0));
+        assert_eq!(r.next().unwrap_err().kind(), ErrorKind::MessageTooLarge);
+    }
+
+    #[test]
+    fn oversize_refused_before_body_arrives() {
+        let mut r = FrameReader::new(1024);
+        r.push(&FrameHeader::data(u32::MAX).encode());
+        assert_eq!(r.next().unwrap_err().kind(), ErrorKind::MessageTooLarge);
+    }
+}
