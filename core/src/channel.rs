@@ -100,23 +100,77 @@ pub(crate) struct RecvHalf {
     pub(crate) ended: Option<Error>,
 }
 
+/// The outcome of decoding what has been received so far.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// A complete message.
+    Message(Message),
+    /// More bytes are needed.
+    NeedData,
+    /// The stream has ended (CLOSE, peer ERROR, earlier failure, local close).
+    End(Error),
+    /// The peer broke the protocol: report it and end the stream.
+    Fail(Error),
+}
+
+impl RecvHalf {
+    pub(crate) fn new(max_recv: u32) -> RecvHalf {
+        RecvHalf { reader: FrameReader::new(max_recv), ended: None }
+    }
+
+    /// Decode the next frame from buffered bytes.
+    pub(crate) fn step(&mut self, closed: &AtomicBool) -> Step {
+        if let Some(e) = &self.ended {
+            return Step::End(e.clone());
+        }
+        match self.reader.next() {
+            Ok(Some(Frame::Message(m))) => Step::Message(Message::new(m)),
+            Ok(Some(Frame::Close)) => Step::End(Error::new(ErrorKind::Closed, "the peer closed the channel")),
+            Ok(Some(Frame::Error(p))) => Step::End(p.to_error()),
+            Ok(None) if closed.load(Ordering::Acquire) => Step::End(closed_error()),
+            Ok(None) => Step::NeedData,
+            Err(e) => Step::Fail(e),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct SendHalf {
     scratch: Vec<u8>,
     pub(crate) ended: Option<Error>,
 }
 
+/// A connected, handshaken socket and what both halves of a channel share about it.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct Conn {
     pub(crate) fd: OwnedFd,
-    pub(crate) rx: Mutex<RecvHalf>,
-    pub(crate) tx: Mutex<SendHalf>,
     pub(crate) closed: AtomicBool,
     pub(crate) peer: PeerCredentials,
     /// Largest message we may send: the smaller of our limit and the peer's.
     pub(crate) max_send: usize,
     pub(crate) max_recv: u32,
     pub(crate) close_timeout: Duration,
+}
+
+impl AsRawFd for Conn {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// The blocking channel's state.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    conn: Conn,
+    rx: Mutex<RecvHalf>,
+    tx: Mutex<SendHalf>,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.conn
+    }
 }
 
 /// A connected message channel. See the [module docs](self) for its contract.
@@ -144,23 +198,14 @@ fn closed_error() -> Error {
     Error::new(ErrorKind::Closed, "the channel was closed")
 }
 
-impl Shared {
-    pub(crate) fn new(est: Established, opts: &Options) -> Shared {
-        let max_recv = opts.max_message_u32();
-        Shared {
+impl Conn {
+    pub(crate) fn new(est: Established, opts: &Options) -> Conn {
+        Conn {
             fd: est.fd,
-            rx: Mutex::new(RecvHalf {
-                reader: FrameReader::new(max_recv),
-                ended: None,
-            }),
-            tx: Mutex::new(SendHalf {
-                scratch: Vec::new(),
-                ended: None,
-            }),
             closed: AtomicBool::new(false),
             peer: est.peer,
             max_send: opts.max_message_size.min(est.peer_max as usize),
-            max_recv,
+            max_recv: opts.max_message_u32(),
             close_timeout: opts.handshake_timeout,
         }
     }
@@ -178,20 +223,22 @@ impl Shared {
         Ok(())
     }
 
-    /// Turn a protocol failure into the end of the stream: tell the peer (best effort, without
-    /// waiting on a concurrent sender) and shut the socket down.
-    pub(crate) fn fail(&self, rx: &mut RecvHalf, err: Error) -> Error {
-        if matches!(
-            err.kind(),
-            ErrorKind::ProtocolViolation | ErrorKind::MessageTooLarge
-        ) && let Ok(mut tx) = self.tx.try_lock()
-        {
-            let frame = ErrorPayload::from_error(err.kind(), err.message()).encode_frame();
-            let _ = sys::send_all(self.fd.as_fd(), &mut [IoSlice::new(&frame)]);
-            tx.ended = Some(err.clone());
-        }
-        tracing::debug!(error = %err, "channel failed");
-        sys::shutdown(self.fd.as_fd(), false);
+    /// Record a terminal receive error and shut the socket down. A protocol failure is first
+    /// reported to the peer with an ERROR frame, when no sender is mid-message (`tx_free`).
+    pub(crate) fn end_recv(&self, rx: &mut RecvHalf, step: Step, tx_free: bool) -> Error {
+        let err = match step {
+            Step::Fail(err) => {
+                if tx_free {
+                    let frame = ErrorPayload::from_error(err.kind(), err.message()).encode_frame();
+                    sys::send_nowait(self.fd.as_fd(), &frame);
+                }
+                tracing::debug!(error = %err, "channel failed");
+                sys::shutdown(self.fd.as_fd(), false);
+                err
+            }
+            Step::End(err) => err,
+            Step::Message(_) | Step::NeedData => unreachable!("not an end"),
+        };
         rx.ended = Some(err.clone());
         err
     }
@@ -201,80 +248,49 @@ impl Shared {
         if self.closed.load(Ordering::Acquire) {
             closed_error()
         } else if rx.reader.has_partial() {
-            Error::new(
-                ErrorKind::PeerDisconnected,
-                "peer disconnected in the middle of a message",
-            )
+            Error::new(ErrorKind::PeerDisconnected, "peer disconnected in the middle of a message")
         } else {
-            Error::new(
-                ErrorKind::PeerDisconnected,
-                "peer disconnected without closing the channel",
-            )
+            Error::new(ErrorKind::PeerDisconnected, "peer disconnected without closing the channel")
         }
     }
 
-    /// Handle one decoded frame; `Some` ends the receive call.
-    pub(crate) fn on_frame(
-        &self,
-        rx: &mut RecvHalf,
-        frame: Result<Option<Frame>>,
-    ) -> Option<Result<Message>> {
-        match frame {
-            Ok(Some(Frame::Message(m))) => Some(Ok(Message::new(m))),
-            Ok(Some(Frame::Close)) => {
-                let e = Error::new(ErrorKind::Closed, "the peer closed the channel");
-                rx.ended = Some(e.clone());
-                Some(Err(e))
-            }
-            Ok(Some(Frame::Error(p))) => {
-                let e = p.to_error();
-                rx.ended = Some(e.clone());
-                sys::shutdown(self.fd.as_fd(), false);
-                Some(Err(e))
-            }
-            Ok(None) => None,
-            Err(e) => Some(Err(self.fail(rx, e))),
-        }
+    /// What reading `n` bytes (0 = EOF) or a read error means once the reader needs more.
+    pub(crate) fn after_read(&self, rx: &mut RecvHalf, read: std::result::Result<usize, rustix::io::Errno>) -> Option<Error> {
+        let err = match read {
+            Ok(0) => self.eof_error(rx),
+            Ok(_) => return None,
+            Err(_) if self.closed.load(Ordering::Acquire) => closed_error(),
+            Err(e) => sys::io_error(e, "recv"),
+        };
+        rx.ended = Some(err.clone());
+        Some(err)
     }
 
+}
+
+impl Shared {
     fn recv_until(&self, deadline: Option<Instant>) -> Result<Message> {
         let mut rx = lock(&self.rx);
-        if let Some(e) = &rx.ended {
-            return Err(e.clone());
-        }
         loop {
-            let frame = rx.reader.next();
-            if let Some(r) = self.on_frame(&mut rx, frame) {
-                return r;
-            }
-            if self.closed.load(Ordering::Acquire) {
-                return Err(closed_error());
+            match rx.step(&self.closed) {
+                Step::Message(m) => return Ok(m),
+                Step::NeedData => {}
+                end => {
+                    let tx_free = self.tx.try_lock().is_ok();
+                    return Err(self.end_recv(&mut rx, end, tx_free));
+                }
             }
             if deadline.is_some() && !sys::wait(self.fd.as_fd(), Interest::Read, deadline)? {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    "no message arrived before the timeout",
-                ));
+                return Err(Error::new(ErrorKind::Timeout, "no message arrived before the timeout"));
             }
-            match sys::read_into(self.fd.as_fd(), rx.reader.spare()) {
-                Ok(0) => {
-                    let e = self.eof_error(&rx);
-                    rx.ended = Some(e.clone());
-                    return Err(e);
-                }
+            let read = sys::read_into(self.fd.as_fd(), rx.reader.spare());
+            if let Ok(n) = read {
                 // SAFETY: `read_into` initialised `n` bytes of the slice `spare` returned, and
                 // nothing touched the reader in between.
-                Ok(n) => unsafe { rx.reader.filled(n) },
-                Err(rustix::io::Errno::AGAIN) => continue,
-                Err(e) => {
-                    let e = if self.closed.load(Ordering::Acquire) {
-                        closed_error()
-                    } else {
-                        sys::io_error(e, "recv")
-                    };
-                    rx.ended = Some(e.clone());
-                    return Err(e);
-                }
+                unsafe { rx.reader.filled(n) };
+            }
+            if let Some(e) = self.after_read(&mut rx, read) {
+                return Err(e);
             }
         }
     }
@@ -325,7 +341,7 @@ impl Shared {
     }
 
     /// Orderly close: send CLOSE (unless a sender is mid-message), then shut the socket down.
-    pub(crate) fn close(&self) {
+    fn close(&self) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -377,7 +393,11 @@ impl Channel {
 
     pub(crate) fn from_established(est: Established, opts: &Options) -> Channel {
         Channel {
-            shared: Arc::new(Shared::new(est, opts)),
+            shared: Arc::new(Shared {
+                rx: Mutex::new(RecvHalf::new(opts.max_message_u32())),
+                tx: Mutex::new(SendHalf { scratch: Vec::new(), ended: None }),
+                conn: Conn::new(est, opts),
+            }),
         }
     }
 
@@ -441,9 +461,6 @@ impl Channel {
         }
     }
 
-    pub(crate) fn into_shared(self) -> Arc<Shared> {
-        self.shared
-    }
 }
 
 impl AsFd for Channel {

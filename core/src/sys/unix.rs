@@ -489,6 +489,11 @@ pub(crate) fn send_all(
     Ok(total)
 }
 
+/// Best-effort send of a small frame without blocking (error reports, CLOSE from `Drop`).
+pub(crate) fn send_nowait(fd: BorrowedFd<'_>, bytes: &[u8]) -> bool {
+    matches!(rustix::net::send(fd, bytes, SendFlags::NOSIGNAL | SendFlags::DONTWAIT), Ok(n) if n == bytes.len())
+}
+
 /// One `read` into `buf`, retrying on EINTR. Returns the number of bytes now initialised.
 pub(crate) fn read_into(
     fd: BorrowedFd<'_>,

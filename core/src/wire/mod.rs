@@ -7,6 +7,8 @@ mod frame;
 mod hello;
 mod reader;
 
-pub use frame::{ErrorPayload, FLAG_MORE, FrameHeader, FrameType, HEADER_LEN, MAX_ERROR_PAYLOAD};
+pub use frame::{
+    ErrorPayload, FLAG_MORE, FrameHeader, FrameType, HEADER_LEN, MAX_ERROR_PAYLOAD, decode_frame,
+};
 pub use hello::{HELLO_LEN_V1, HELLO_MAX_LEN, Hello, MAGIC, VERSION_MAJOR, VERSION_MINOR};
 pub(crate) use reader::{Frame, FrameReader};
