@@ -1,1 +1,75 @@
-fn main() {}
+//! `ipc`: listen on, send to, ping and benchmark libipc endpoints from the shell.
+//!
+//! Every subcommand returns [`fail::Result`]; a failure is printed as one line, `ipc: <what went
+//! wrong>`, and exits with status 1. Usage errors are clap's (status 2). Diagnostics from libipc
+//! are shown only when `LIBIPC_LOG` holds a `tracing` filter (e.g. `LIBIPC_LOG=libipc=debug`).
+
+#![forbid(unsafe_code)]
+
+mod bench;
+mod endpoint;
+mod fail;
+mod listen;
+mod ping;
+mod send;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Message channels between processes over Unix sockets and TCP.
+///
+/// Endpoints are `unix:///abs/path.sock`, `unix:@abstract-name`, `tcp://host:port` or a bare
+/// name such as `orders` (a socket in the per-user runtime directory). Set LIBIPC_LOG (for
+/// example `LIBIPC_LOG=libipc=debug`) to see libipc's diagnostics on stderr.
+#[derive(Debug, Parser)]
+#[command(name = "ipc", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Listen(listen::Args),
+    Send(send::Args),
+    Ping(ping::Args),
+    Bench(bench::Args),
+    /// The other end of `ipc bench` (started by it; not for direct use).
+    #[command(name = "__bench-peer", hide = true)]
+    BenchPeer(bench::PeerArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Listen(args) => listen::run(args),
+        Command::Send(args) => send::run(args),
+        Command::Ping(args) => ping::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::BenchPeer(args) => bench::run_peer(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ipc: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Send libipc's `tracing` output to stderr, filtered by `LIBIPC_LOG`, if that is set.
+fn init_logging() {
+    let Some(filter) = std::env::var_os("LIBIPC_LOG") else {
+        return;
+    };
+    let filter = filter.to_string_lossy();
+    match tracing_subscriber::EnvFilter::try_new(&*filter) {
+        Ok(filter) => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+        Err(e) => eprintln!("ipc: ignoring LIBIPC_LOG={filter:?}: {e}"),
+    }
+}

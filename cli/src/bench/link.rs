@@ -1,0 +1,48 @@
+//! The [`Link`] every measurement loop drives, and its libipc implementation.
+
+use libipc::{Channel, Message};
+
+use crate::fail::Result;
+
+/// One connected message link. The bench loops use only this trait, so libipc and the raw
+/// baseline run exactly the same code around their own send and receive.
+pub(crate) trait Link {
+    /// Send one message.
+    fn send(&mut self, msg: &[u8]) -> Result;
+    /// Receive one message; it stays readable until the next call.
+    fn recv(&mut self) -> Result<&[u8]>;
+    /// Receive one message and send it back unchanged.
+    fn echo(&mut self) -> Result;
+}
+
+/// A libipc [`Channel`], used the way an application would: `send(&[u8])`, `recv() -> Message`.
+#[derive(Debug)]
+pub(crate) struct IpcLink {
+    channel: Channel,
+    last: Message,
+}
+
+impl IpcLink {
+    pub(crate) fn new(channel: Channel) -> IpcLink {
+        IpcLink {
+            channel,
+            last: Message::default(),
+        }
+    }
+}
+
+impl Link for IpcLink {
+    fn send(&mut self, msg: &[u8]) -> Result {
+        Ok(self.channel.send(msg)?)
+    }
+
+    fn recv(&mut self) -> Result<&[u8]> {
+        self.last = self.channel.recv()?;
+        Ok(&self.last)
+    }
+
+    fn echo(&mut self) -> Result {
+        let m = self.channel.recv()?;
+        Ok(self.channel.send(&m)?)
+    }
+}

@@ -1,0 +1,83 @@
+//! The raw baseline: a plain `std::os::unix::net::UnixStream` carrying messages behind a 4-byte
+//! little-endian length. No libipc code runs here; it shows what the kernel alone costs.
+//!
+//! A message is written with one `write_all` of a reused buffer holding header and payload; it
+//! is read with `read_exact` of the 4 header bytes, then `read_exact` of the payload into a
+//! reused buffer.
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use super::link::Link;
+use crate::fail::{Fail, Result};
+
+/// Refuse absurd lengths rather than allocate them (the bench never sends more than 16 MiB).
+const MAX_MESSAGE: usize = 64 << 20;
+
+#[derive(Debug)]
+pub(crate) struct RawLink {
+    stream: UnixStream,
+    read_buf: Vec<u8>,
+    write_buf: Vec<u8>,
+    len: usize,
+}
+
+impl RawLink {
+    pub(crate) fn new(stream: UnixStream) -> RawLink {
+        RawLink {
+            stream,
+            read_buf: Vec::new(),
+            write_buf: Vec::new(),
+            len: 0,
+        }
+    }
+
+    pub(crate) fn connect(path: &Path) -> Result<RawLink> {
+        let stream = UnixStream::connect(path)
+            .map_err(|e| Fail::new(format!("connecting to {}: {e}", path.display())))?;
+        Ok(RawLink::new(stream))
+    }
+
+    fn read_message(&mut self) -> io::Result<()> {
+        let mut header = [0u8; 4];
+        self.stream.read_exact(&mut header)?;
+        let len = u32::from_le_bytes(header) as usize;
+        if len > MAX_MESSAGE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("raw peer sent a {len}-byte length"),
+            ));
+        }
+        if self.read_buf.len() < len {
+            self.read_buf.resize(len, 0);
+        }
+        self.stream.read_exact(&mut self.read_buf[..len])?;
+        self.len = len;
+        Ok(())
+    }
+}
+
+fn write_message(stream: &mut UnixStream, buf: &mut Vec<u8>, msg: &[u8]) -> io::Result<()> {
+    buf.clear();
+    buf.extend_from_slice(&(msg.len() as u32).to_le_bytes());
+    buf.extend_from_slice(msg);
+    stream.write_all(buf)
+}
+
+impl Link for RawLink {
+    fn send(&mut self, msg: &[u8]) -> Result {
+        Ok(write_message(&mut self.stream, &mut self.write_buf, msg)?)
+    }
+
+    fn recv(&mut self) -> Result<&[u8]> {
+        self.read_message()?;
+        Ok(&self.read_buf[..self.len])
+    }
+
+    fn echo(&mut self) -> Result {
+        self.read_message()?;
+        let msg = &self.read_buf[..self.len];
+        Ok(write_message(&mut self.stream, &mut self.write_buf, msg)?)
+    }
+}

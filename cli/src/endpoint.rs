@@ -1,0 +1,26 @@
+//! Binding and connecting by endpoint string, with errors that always name the endpoint.
+
+use libipc::{Channel, Endpoint, Listener};
+
+use crate::fail::{Fail, Result};
+
+/// Listen at `endpoint` (as the user wrote it).
+pub fn bind(endpoint: &str) -> Result<Listener> {
+    let ep = Endpoint::parse(endpoint)?;
+    Listener::bind(&ep).map_err(|e| naming(e, "listening at", endpoint))
+}
+
+/// Connect to `endpoint` (as the user wrote it).
+pub fn connect(endpoint: &str) -> Result<Channel> {
+    let ep = Endpoint::parse(endpoint)?;
+    Channel::connect(&ep).map_err(|e| naming(e, "connecting to", endpoint))
+}
+
+/// libipc's message, prefixed with `<doing> <endpoint>: ` unless it already names the endpoint.
+fn naming(e: libipc::Error, doing: &str, endpoint: &str) -> Fail {
+    if e.message().contains(endpoint) {
+        e.into()
+    } else {
+        Fail::new(format!("{doing} {endpoint}: {}", e.message()))
+    }
+}

@@ -1,0 +1,457 @@
+//! End-to-end tests of the `ipc` binary: every process here is the real executable.
+//!
+//! Nothing asserts how long anything takes. A watchdog only turns a hang into a failure: every
+//! wait gives up after [`WATCHDOG`], and children are killed when their guard drops.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+/// Far longer than anything here should take; reached only if something hangs.
+const WATCHDOG: Duration = Duration::from_secs(120);
+
+fn ipc() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ipc"));
+    cmd.env_remove("LIBIPC_LOG");
+    cmd
+}
+
+/// A fresh private directory for one test, removed afterwards.
+struct TestDir(PathBuf);
+
+impl TestDir {
+    fn new(name: &str) -> TestDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("ipc-cli-{}-{n}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TestDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn endpoint(&self, file: &str) -> String {
+        format!("unix://{}", self.0.join(file).display())
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A background process, killed on drop; its stdout and stderr arrive line by line.
+struct Proc {
+    child: Child,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+}
+
+impl Proc {
+    fn spawn(mut cmd: Command) -> Proc {
+        cmd.stdin(Stdio::null());
+        Proc::start(cmd)
+    }
+
+    /// Like `spawn`, with `child.stdin` piped for the test to write.
+    fn spawn_with_stdin(mut cmd: Command) -> Proc {
+        cmd.stdin(Stdio::piped());
+        Proc::start(cmd)
+    }
+
+    fn start(mut cmd: Command) -> Proc {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ipc");
+        let stdout = lines(child.stdout.take().unwrap());
+        let stderr = lines(child.stderr.take().unwrap());
+        Proc {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn next_stdout(&self) -> String {
+        self.stdout
+            .recv_timeout(WATCHDOG)
+            .expect("watchdog: expected another line on stdout")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lines(pipe: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// `ipc listen [--echo] ENDPOINT`, once it says it is listening; returns it and its endpoint.
+fn listen(endpoint: &str, echo: bool) -> (Proc, String) {
+    let mut cmd = ipc();
+    cmd.arg("listen").arg(endpoint);
+    if echo {
+        cmd.arg("--echo");
+    }
+    let proc = Proc::spawn(cmd);
+    let line = proc
+        .stderr
+        .recv_timeout(WATCHDOG)
+        .expect("watchdog: listen never said it was listening");
+    let bound = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line from listen: {line:?}"))
+        .to_owned();
+    (proc, bound)
+}
+
+struct Output {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run to completion with `stdin` as input, under the watchdog.
+fn run(mut cmd: Command, stdin: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ipc");
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = lines(child.stdout.take().unwrap());
+    let err = lines(child.stderr.take().unwrap());
+    let deadline = Instant::now() + WATCHDOG;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("watchdog: {cmd:?} did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let collect = |rx: Receiver<String>| {
+        let mut text = String::new();
+        while let Ok(line) = rx.recv_timeout(WATCHDOG) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    };
+    Output {
+        status,
+        stdout: collect(out),
+        stderr: collect(err),
+    }
+}
+
+fn ipc_run(args: &[&str]) -> Output {
+    let mut cmd = ipc();
+    cmd.args(args);
+    run(cmd, b"")
+}
+
+fn ping_works(listen_at: &str, size: &str) {
+    let (_server, endpoint) = listen(listen_at, true);
+    let out = ipc_run(&["ping", &endpoint, "-n", "50", "--size", size]);
+    assert!(out.status.success(), "ping failed: {}", out.stderr);
+    assert!(out.stdout.contains("count 50"), "{}", out.stdout);
+    for field in ["min", "p50", "p99", "p99.9", "max"] {
+        assert!(out.stdout.contains(&format!(" {field} ")), "{}", out.stdout);
+    }
+}
+
+#[test]
+fn ping_over_unix() {
+    let dir = TestDir::new("ping-unix");
+    ping_works(&dir.endpoint("echo.sock"), "100");
+    ping_works(&dir.endpoint("big.sock"), "300000");
+}
+
+#[test]
+fn ping_over_tcp() {
+    let (_server, endpoint) = listen("tcp://127.0.0.1:0", true);
+    assert!(
+        !endpoint.ends_with(":0"),
+        "the real port is shown: {endpoint}"
+    );
+    let out = ipc_run(&["ping", &endpoint, "-n", "20", "--size", "70000"]);
+    assert!(out.status.success(), "ping failed: {}", out.stderr);
+    assert!(out.stdout.contains("count 20"), "{}", out.stdout);
+}
+
+#[test]
+fn ping_detects_a_server_that_does_not_echo() {
+    let dir = TestDir::new("ping-noecho");
+    let (server, endpoint) = listen(&dir.endpoint("print.sock"), false);
+    // The printing listener never answers, so ping waits; killing it makes ping fail.
+    let mut cmd = ipc();
+    cmd.args(["ping", &endpoint, "-n", "1"]);
+    let ping = Proc::spawn(cmd);
+    // ping's 64-byte payload: bytes 0, 1, 2, ... with the round trip number (0) in the first 8.
+    let expect: String = (0..64u8)
+        .map(|i| format!("{:02x}", if i < 8 { 0 } else { i }))
+        .collect();
+    assert_eq!(server.next_stdout(), format!("hex: {expect}"));
+    drop(server);
+    let err = ping.stderr.recv_timeout(WATCHDOG).expect("ping reports");
+    assert!(err.starts_with("ipc: "), "{err}");
+}
+
+#[test]
+fn send_args_stdin_and_file_are_printed() {
+    let dir = TestDir::new("send");
+    let (server, endpoint) = listen(&dir.endpoint("print.sock"), false);
+
+    let out = ipc_run(&["send", &endpoint, "hello", "tab\there", "\u{1}\u{2}", ""]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(server.next_stdout(), "hello");
+    assert_eq!(server.next_stdout(), "tab\there");
+    assert_eq!(server.next_stdout(), "hex: 0102");
+    assert_eq!(server.next_stdout(), "");
+
+    let mut cmd = ipc();
+    cmd.args(["send", &endpoint]);
+    let out = run(cmd, b"line one\nline two\n\xff\xfe\nlast without newline");
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(server.next_stdout(), "line one");
+    assert_eq!(server.next_stdout(), "line two");
+    assert_eq!(server.next_stdout(), "hex: fffe");
+    assert_eq!(server.next_stdout(), "last without newline");
+
+    let binary = dir.path().join("binary");
+    std::fs::write(&binary, [0x00, 0x41, 0xff, b'\n']).unwrap();
+    let text = dir.path().join("text");
+    std::fs::write(&text, "grüße aus der Datei").unwrap();
+    for (file, expect) in [(&binary, "hex: 0041ff0a"), (&text, "grüße aus der Datei")] {
+        let out = ipc_run(&["send", &endpoint, "--file", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", out.stderr);
+        assert_eq!(server.next_stdout(), expect);
+    }
+}
+
+#[test]
+fn listen_serves_clients_concurrently() {
+    let (_server, endpoint) = listen("tcp://127.0.0.1:0", true);
+    // A client that stays connected (stdin held open) must not keep another from being served.
+    let mut held = ipc();
+    held.args(["send", &endpoint]);
+    let mut held = Proc::spawn_with_stdin(held);
+    let stdin = held.child.stdin.as_mut().unwrap();
+    stdin.write_all(b"held open\n").unwrap();
+    stdin.flush().unwrap();
+    let out = ipc_run(&["ping", &endpoint, "-n", "5"]);
+    assert!(out.status.success(), "{}", out.stderr);
+}
+
+#[test]
+fn bad_endpoints_are_reported() {
+    for args in [
+        ["send", "http://example", "x"],
+        ["ping", "unix://relative.sock", "-n1"],
+        ["listen", "not a name", "--echo"],
+    ] {
+        let out = ipc_run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.starts_with("ipc: "), "{}", out.stderr);
+        assert!(
+            out.stderr.contains(args[1]),
+            "mentions the endpoint: {}",
+            out.stderr
+        );
+        assert_eq!(out.stderr.lines().count(), 1, "one line: {}", out.stderr);
+    }
+}
+
+#[test]
+fn nobody_listening_is_reported() {
+    let dir = TestDir::new("nobody");
+    let endpoint = dir.endpoint("none.sock");
+    let out = ipc_run(&["send", &endpoint, "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.stderr,
+        format!("ipc: nobody is listening at {endpoint}\n")
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = ipc_run(&["ping", &format!("tcp://127.0.0.1:{port}")]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(out.stderr.starts_with("ipc: "), "{}", out.stderr);
+}
+
+#[test]
+fn permission_denied_is_reported() {
+    // Bare names live in the runtime directory, which must be private; this one is not.
+    // (Works as root too, unlike file permissions.)
+    let dir = TestDir::new("perm");
+    let runtime = dir.path().join("shared");
+    std::fs::create_dir(&runtime).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = ipc();
+    cmd.env("LIBIPC_RUNTIME_DIR", &runtime)
+        .args(["listen", "orders"]);
+    let out = run(cmd, b"");
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("ipc: listening at orders: "),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("755"), "{}", out.stderr);
+}
+
+#[test]
+fn missing_file_is_reported() {
+    let dir = TestDir::new("nofile");
+    let missing = dir.path().join("missing");
+    let out = ipc_run(&[
+        "send",
+        "tcp://127.0.0.1:1",
+        "--file",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stderr
+            .starts_with(&format!("ipc: reading {}", missing.display())),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["ping"][..],
+        &["bench", "--transport", "shm"],
+        &["bench", "--transport", "carrier-pigeon"],
+        &["bench", "--sizes", "12x"],
+        &["send", "x", "msg", "--file", "f"],
+        &["frobnicate"],
+    ] {
+        let out = ipc_run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", out.stderr);
+    }
+    let out = ipc_run(&["bench", "--transport", "shm"]);
+    assert!(
+        out.stderr.contains("shm transport is not implemented"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in ["listen", "send", "ping", "bench"] {
+        let out = ipc_run(&[sub, "--help"]);
+        assert!(out.status.success(), "{sub}");
+        assert!(out.stdout.contains("Usage: ipc "), "{sub}: {}", out.stdout);
+    }
+    let out = ipc_run(&["bench", "--help"]);
+    assert!(out.stdout.contains("--quick"));
+    let out = ipc_run(&["--help"]);
+    assert!(
+        !out.stdout.contains("__bench-peer"),
+        "the peer subcommand is hidden"
+    );
+}
+
+#[test]
+fn libipc_log_enables_diagnostics() {
+    let (_server, endpoint) = listen("tcp://127.0.0.1:0", true);
+    let mut cmd = ipc();
+    cmd.env("LIBIPC_LOG", "libipc=debug")
+        .args(["ping", &endpoint, "-n", "1"]);
+    let out = run(cmd, b"");
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stderr.contains("connected"), "{}", out.stderr);
+    let out = ipc_run(&["ping", &endpoint, "-n", "1"]);
+    assert_eq!(out.stderr, "", "silent without LIBIPC_LOG");
+}
+
+#[test]
+fn bench_quick_writes_json() {
+    let dir = TestDir::new("bench");
+    let json = dir.path().join("bench.json");
+    let out = ipc_run(&[
+        "bench",
+        "--quick",
+        "--sizes",
+        "64",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stdout.contains("vs raw"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("[1/6] raw unix rtt 64 B ..."),
+        "{}",
+        out.stderr
+    );
+
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let rows = doc["results"].as_array().expect("results array");
+    let mut seen = Vec::new();
+    for row in rows {
+        let system = row["system"].as_str().unwrap();
+        let transport = row["transport"].as_str().unwrap();
+        let pattern = row["pattern"].as_str().unwrap();
+        assert!(["libipc", "raw"].contains(&system), "{row}");
+        assert!(["unix", "tcp"].contains(&transport), "{row}");
+        assert_eq!(row["size"], 64, "{row}");
+        let fields: &[&str] = match pattern {
+            "rtt" => &["p50_us", "p99_us", "p999_us"],
+            "stream" => &["msgs_per_s", "mb_per_s"],
+            other => panic!("pattern {other:?}"),
+        };
+        for field in fields {
+            let v = row[field]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{field} in {row}"));
+            assert!(v > 0.0, "{row}");
+        }
+        seen.push((system.to_owned(), transport.to_owned(), pattern.to_owned()));
+    }
+    for (system, transport) in [("raw", "unix"), ("libipc", "unix"), ("libipc", "tcp")] {
+        for pattern in ["rtt", "stream"] {
+            let want = (system.to_owned(), transport.to_owned(), pattern.to_owned());
+            assert!(seen.contains(&want), "missing {want:?}");
+        }
+    }
+}
