@@ -1,6 +1,11 @@
 //! The two measurement loops, identical for every [`Link`]: ping-pong round trips and one-way
-//! streaming. Each warms up in growing batches, which also calibrates how many iterations fit
-//! in the time budget, then measures one batch of that many.
+//! streaming.
+//!
+//! A [`Trial`] warms up in growing batches, which also calibrates how many iterations fit in
+//! the time budget; the budget is then spent in several rounds, and the caller interleaves the
+//! rounds of every system measured at one pattern and size. Scheduler placement (same CPU or
+//! not, which changes round trips several-fold on small VMs) and other drift then hit every
+//! system alike instead of whichever happened to run at a bad moment.
 
 use std::time::{Duration, Instant};
 
@@ -15,26 +20,30 @@ use crate::fail::{Fail, Result};
 pub(crate) struct Budget {
     warmup: Duration,
     measure: Duration,
-    min_iterations: u64,
+    pub(crate) rounds: u64,
+    min_per_round: u64,
 }
 
 impl Budget {
-    /// About 1.8 s per measurement.
+    /// About 1.8 s per measurement: 0.3 s warm-up, then 5 rounds of 0.3 s.
     pub(crate) const FULL: Budget = Budget {
         warmup: Duration::from_millis(300),
         measure: Duration::from_millis(1500),
-        min_iterations: 100,
+        rounds: 5,
+        min_per_round: 20,
     };
     /// Milliseconds per measurement: proves the machinery works; the numbers mean little.
     pub(crate) const QUICK: Budget = Budget {
         warmup: Duration::from_millis(5),
         measure: Duration::from_millis(20),
-        min_iterations: 10,
+        rounds: 2,
+        min_per_round: 5,
     };
 
-    fn iterations(&self, per_iteration: Duration) -> u64 {
-        let fit = self.measure.as_nanos() / per_iteration.as_nanos().max(1);
-        (fit as u64).max(self.min_iterations)
+    fn per_round(&self, per_iteration: Duration) -> u64 {
+        let fit =
+            self.measure.as_nanos() / per_iteration.as_nanos().max(1) / u128::from(self.rounds);
+        (fit as u64).max(self.min_per_round)
     }
 }
 
@@ -75,44 +84,71 @@ pub(crate) enum Measured {
     },
 }
 
-pub(crate) fn run(
+/// One measurement in progress: calibrated, accumulating over rounds.
+#[derive(Debug)]
+pub(crate) struct Trial {
     pattern: Pattern,
-    link: &mut dyn Link,
-    size: usize,
-    budget: &Budget,
-) -> Result<Measured> {
-    let payload = vec![0xa5u8; size];
-    match pattern {
-        Pattern::Rtt => rtt(link, &payload, budget),
-        Pattern::Stream => stream(link, &payload, budget),
+    per_round: u64,
+    times: Histogram<u64>,
+    messages: u64,
+    busy: Duration,
+}
+
+impl Trial {
+    /// Warm up `link` for `pattern` and work out how many iterations a round gets.
+    pub(crate) fn start(
+        pattern: Pattern,
+        link: &mut dyn Link,
+        payload: &[u8],
+        budget: &Budget,
+    ) -> Result<Trial> {
+        let per = calibrate(budget.warmup, |n| match pattern {
+            Pattern::Rtt => round_trips(link, payload, n, None),
+            Pattern::Stream => one_way(link, payload, n),
+        })?;
+        Ok(Trial {
+            pattern,
+            per_round: budget.per_round(per),
+            times: Histogram::new_with_bounds(1, 100_000_000_000, 3)
+                .map_err(|e| Fail::new(format!("histogram: {e}")))?,
+            messages: 0,
+            busy: Duration::ZERO,
+        })
     }
-}
 
-fn rtt(link: &mut dyn Link, payload: &[u8], budget: &Budget) -> Result<Measured> {
-    let per = calibrate(budget.warmup, |n| round_trips(link, payload, n, None))?;
-    let n = budget.iterations(per);
-    let mut times = Histogram::<u64>::new_with_bounds(1, 100_000_000_000, 3)
-        .map_err(|e| Fail::new(format!("histogram: {e}")))?;
-    round_trips(link, payload, n, Some(&mut times))?;
-    let us = |q: f64| times.value_at_quantile(q) as f64 / 1000.0;
-    Ok(Measured::Rtt {
-        p50_us: us(0.50),
-        p99_us: us(0.99),
-        p999_us: us(0.999),
-        samples: n,
-    })
-}
+    /// One measured round.
+    pub(crate) fn round(&mut self, link: &mut dyn Link, payload: &[u8]) -> Result {
+        let n = self.per_round;
+        self.busy += match self.pattern {
+            Pattern::Rtt => round_trips(link, payload, n, Some(&mut self.times))?,
+            Pattern::Stream => one_way(link, payload, n)?,
+        };
+        self.messages += n;
+        Ok(())
+    }
 
-fn stream(link: &mut dyn Link, payload: &[u8], budget: &Budget) -> Result<Measured> {
-    let per = calibrate(budget.warmup, |n| one_way(link, payload, n))?;
-    let n = budget.iterations(per);
-    let took = one_way(link, payload, n)?.as_secs_f64();
-    let msgs_per_s = n as f64 / took;
-    Ok(Measured::Stream {
-        msgs_per_s,
-        mb_per_s: msgs_per_s * payload.len() as f64 / 1e6,
-        messages: n,
-    })
+    /// The result over every round so far.
+    pub(crate) fn finish(&self, size: usize) -> Measured {
+        match self.pattern {
+            Pattern::Rtt => {
+                let us = |q: f64| self.times.value_at_quantile(q) as f64 / 1000.0;
+                Measured::Rtt {
+                    p50_us: us(0.50),
+                    p99_us: us(0.99),
+                    p999_us: us(0.999),
+                    samples: self.messages,
+                }
+            }
+            Pattern::Stream => {
+                let msgs_per_s = self.messages as f64 / self.busy.as_secs_f64();
+                Measured::Stream {
+                    msgs_per_s,
+                    mb_per_s: msgs_per_s * size as f64 / 1e6,
+                    messages: self.messages,
+                }
+            }
+        }
+    }
 }
 
 /// `n` timed ping-pongs; each round trip goes into `times` when given. Returns the total time.

@@ -3,8 +3,8 @@
 //! The bench listens once per system (the raw baseline, then libipc per transport), starts a
 //! peer by re-running this executable as `ipc __bench-peer SYSTEM ENDPOINT`, and drives every
 //! measurement from here through the [`link::Link`] trait, so both systems run the same loops.
-//! Measurements are interleaved (for each pattern and size: raw, then each libipc transport) so
-//! slow drift in the machine affects both sides alike.
+//! For each pattern and size, every system warms up, then their measured rounds are
+//! interleaved (see [`measure`]) so drift and scheduler placement affect all of them alike.
 
 mod link;
 mod measure;
@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 pub use peer::PeerArgs;
 pub(crate) use peer::run as run_peer;
 
-use measure::{Budget, Pattern};
+use measure::{Budget, Pattern, Trial};
 use report::{Report, Row};
 use spawn::{Peer, ScratchDir};
 
@@ -51,8 +51,11 @@ const PLANNED: &[&str] = &["shm", "pipe"];
 /// Starts its own peer process and, for each transport and message size, measures ping-pong
 /// round-trip latency (p50/p99/p99.9) and one-way streaming throughput, next to a raw baseline
 /// (a plain Unix stream with a 4-byte length prefix, no libipc code) measured with the same
-/// loops. Each measurement warms up for 0.3 s and runs for about 1.5 s; with the defaults the
-/// whole run takes about a minute. Progress goes to stderr, the table to stdout.
+/// loops. Each measurement warms up for 0.3 s, then runs for about 1.5 s in 5 rounds
+/// interleaved with the other systems' rounds; with the defaults the whole run takes about a
+/// minute. Progress goes to stderr, the table to stdout. Round trips depend heavily on whether
+/// the two processes share a CPU; for steadier numbers pin everything to one CPU, e.g.
+/// `taskset -c 0 ipc bench` (the peers inherit the affinity).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Transport to measure; repeat for several (unix, tcp). Default: all of them.
@@ -143,37 +146,48 @@ pub(crate) fn run(args: Args) -> Result {
     for t in &transports {
         peers.push(Peer::start_libipc(t, dir.path())?);
     }
-    let mut plan = Vec::new();
+    let total = Pattern::ALL.len() * sizes.len() * peers.len();
+    let mut rows = Vec::new();
     for pattern in Pattern::ALL {
         for &size in &sizes {
-            plan.extend((0..peers.len()).map(|p| (pattern, size, p)));
+            let payload = vec![0xa5u8; size];
+            let what = |peer: &Peer| {
+                let (system, transport) = (peer.system.name(), peer.transport);
+                format!("{system} {transport} {} {size} B", pattern.name())
+            };
+            let mut trials = Vec::new();
+            for peer in peers.iter_mut() {
+                eprintln!(
+                    "[{}/{total}] {} ...",
+                    rows.len() + trials.len() + 1,
+                    what(peer)
+                );
+                let trial = Trial::start(pattern, &mut *peer.link, &payload, &budget);
+                trials.push(trial.map_err(|e| Fail::new(format!("{}: {e}", what(peer))))?);
+            }
+            // Interleave, rotating who goes first, so drift hits every system alike.
+            for round in 0..budget.rounds as usize {
+                for k in 0..peers.len() {
+                    let i = (round + k) % peers.len();
+                    let peer = &mut peers[i];
+                    trials[i]
+                        .round(&mut *peer.link, &payload)
+                        .map_err(|e| Fail::new(format!("{}: {e}", what(peer))))?;
+                }
+            }
+            for (peer, trial) in peers.iter().zip(&trials) {
+                let measured = trial.finish(size);
+                eprintln!("       {}: {}", what(peer), summary(&measured));
+                rows.push(Row {
+                    system: peer.system.name(),
+                    transport: peer.transport,
+                    pattern: pattern.name(),
+                    size,
+                    measured,
+                    vs_raw: None,
+                });
+            }
         }
-    }
-    let mut rows = Vec::new();
-    for (i, &(pattern, size, p)) in plan.iter().enumerate() {
-        let peer = &mut peers[p];
-        let (system, transport) = (peer.system.name(), peer.transport);
-        eprint!(
-            "[{}/{}] {system} {transport} {} {size} B ... ",
-            i + 1,
-            plan.len(),
-            pattern.name()
-        );
-        let measured = measure::run(pattern, &mut *peer.link, size, &budget).map_err(|e| {
-            Fail::new(format!(
-                "{system} {transport} {} {size} B: {e}",
-                pattern.name()
-            ))
-        })?;
-        eprintln!("{}", summary(&measured));
-        rows.push(Row {
-            system,
-            transport,
-            pattern: pattern.name(),
-            size,
-            measured,
-            vs_raw: None,
-        });
     }
     for peer in peers {
         peer.finish()?;
