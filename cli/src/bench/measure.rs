@@ -25,11 +25,11 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
-    /// About 1.8 s per measurement: 0.3 s warm-up, then 5 rounds of 0.3 s.
+    /// About 1.8 s per measurement: 0.3 s warm-up, then 10 rounds of 0.15 s.
     pub(crate) const FULL: Budget = Budget {
         warmup: Duration::from_millis(300),
         measure: Duration::from_millis(1500),
-        rounds: 5,
+        rounds: 10,
         min_per_round: 20,
     };
     /// Milliseconds per measurement: proves the machinery works; the numbers mean little.

@@ -1,8 +1,10 @@
 //! `ipc bench`: libipc against a raw Unix-socket baseline, in the same run.
 //!
-//! The bench listens once per system (the raw baseline, then libipc per transport), starts a
-//! peer by re-running this executable as `ipc __bench-peer SYSTEM ENDPOINT`, and drives every
-//! measurement from here through the [`link::Link`] trait, so both systems run the same loops.
+//! The bench listens once per system (the raw baseline, then libipc per transport), starts one
+//! peer process by re-running this executable as `ipc __bench-peer SYSTEM=ENDPOINT...`, and
+//! drives every measurement from here through the [`link::Link`] trait, so both systems run the
+//! same loops between the same two threads.
+//!
 //! For each pattern and size, every system warms up, then their measured rounds are
 //! interleaved (see [`measure`]) so drift and scheduler placement affect all of them alike.
 
@@ -51,11 +53,11 @@ const PLANNED: &[&str] = &["shm", "pipe"];
 /// Starts its own peer process and, for each transport and message size, measures ping-pong
 /// round-trip latency (p50/p99/p99.9) and one-way streaming throughput, next to a raw baseline
 /// (a plain Unix stream with a 4-byte length prefix, no libipc code) measured with the same
-/// loops. Each measurement warms up for 0.3 s, then runs for about 1.5 s in 5 rounds
+/// loops. Each measurement warms up for 0.3 s, then runs for about 1.5 s in 10 rounds
 /// interleaved with the other systems' rounds; with the defaults the whole run takes about a
 /// minute. Progress goes to stderr, the table to stdout. Round trips depend heavily on whether
 /// the two processes share a CPU; for steadier numbers pin everything to one CPU, e.g.
-/// `taskset -c 0 ipc bench` (the peers inherit the affinity).
+/// `taskset -c 0 ipc bench` (the peer inherits the affinity).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Transport to measure; repeat for several (unix, tcp). Default: all of them.
@@ -142,45 +144,39 @@ pub(crate) fn run(args: Args) -> Result {
     }
 
     let dir = ScratchDir::new()?;
-    let mut peers = vec![Peer::start_raw(dir.path())?];
-    for t in &transports {
-        peers.push(Peer::start_libipc(t, dir.path())?);
-    }
-    let total = Pattern::ALL.len() * sizes.len() * peers.len();
+    let mut peer = Peer::start(dir.path(), &transports)?;
+    let count = peer.links.len();
+    let total = Pattern::ALL.len() * sizes.len() * count;
     let mut rows = Vec::new();
     for pattern in Pattern::ALL {
         for &size in &sizes {
             let payload = vec![0xa5u8; size];
-            let what = |peer: &Peer| {
-                let (system, transport) = (peer.system.name(), peer.transport);
+            let what = |peer: &Peer, i: usize| {
+                let link = &peer.links[i];
+                let (system, transport) = (link.system.name(), link.transport);
                 format!("{system} {transport} {} {size} B", pattern.name())
             };
             let mut trials = Vec::new();
-            for peer in peers.iter_mut() {
-                eprintln!(
-                    "[{}/{total}] {} ...",
-                    rows.len() + trials.len() + 1,
-                    what(peer)
-                );
-                let trial = Trial::start(pattern, &mut *peer.link, &payload, &budget);
-                trials.push(trial.map_err(|e| Fail::new(format!("{}: {e}", what(peer))))?);
+            for i in 0..count {
+                eprintln!("[{}/{total}] {} ...", rows.len() + i + 1, what(&peer, i));
+                let trial = Trial::start(pattern, peer.link(i)?, &payload, &budget);
+                trials.push(trial.map_err(|e| Fail::new(format!("{}: {e}", what(&peer, i))))?);
             }
             // Interleave, rotating who goes first, so drift hits every system alike.
             for round in 0..budget.rounds as usize {
-                for k in 0..peers.len() {
-                    let i = (round + k) % peers.len();
-                    let peer = &mut peers[i];
+                for k in 0..count {
+                    let i = (round + k) % count;
                     trials[i]
-                        .round(&mut *peer.link, &payload)
-                        .map_err(|e| Fail::new(format!("{}: {e}", what(peer))))?;
+                        .round(peer.link(i)?, &payload)
+                        .map_err(|e| Fail::new(format!("{}: {e}", what(&peer, i))))?;
                 }
             }
-            for (peer, trial) in peers.iter().zip(&trials) {
+            for (i, trial) in trials.iter().enumerate() {
                 let measured = trial.finish(size);
-                eprintln!("       {}: {}", what(peer), summary(&measured));
+                eprintln!("       {}: {}", what(&peer, i), summary(&measured));
                 rows.push(Row {
-                    system: peer.system.name(),
-                    transport: peer.transport,
+                    system: peer.links[i].system.name(),
+                    transport: peer.links[i].transport,
                     pattern: pattern.name(),
                     size,
                     measured,
@@ -189,9 +185,7 @@ pub(crate) fn run(args: Args) -> Result {
             }
         }
     }
-    for peer in peers {
-        peer.finish()?;
-    }
+    peer.finish()?;
 
     let report = Report::new(rows);
     print!("{}", report.table());

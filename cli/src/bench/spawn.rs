@@ -1,5 +1,5 @@
-//! Parent side of the peer processes: a private scratch directory, starting a peer by re-running
-//! this executable, accepting its connection, and stopping it.
+//! Parent side of the peer process: a private scratch directory, starting the peer by re-running
+//! this executable, accepting its links in order, switching between them, and stopping it.
 
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::UnixListener;
@@ -11,11 +11,11 @@ use libipc::ErrorKind;
 
 use super::Transport;
 use super::link::{IpcLink, Link};
-use super::peer::{Command, System};
+use super::peer::{Command, LinkSpec, System};
 use super::raw::RawLink;
 use crate::fail::{Context, Fail, Result};
 
-/// How long a peer may take to start and connect, or to exit after `quit`.
+/// How long the peer may take to start and connect, or to exit after `quit`.
 const PEER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A fresh directory only this user can enter, removed with everything in it on drop.
@@ -26,19 +26,17 @@ impl ScratchDir {
     pub(crate) fn new() -> Result<ScratchDir> {
         let base = std::env::temp_dir();
         let pid = std::process::id();
-        let mut last = None;
         for attempt in 0..100 {
             let path = base.join(format!("ipc-bench-{pid}-{attempt}"));
             match std::fs::DirBuilder::new().mode(0o700).create(&path) {
                 Ok(()) => return Ok(ScratchDir(path)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e).context(format_args!("creating {}", path.display())),
             }
         }
         Err(Fail::new(format!(
-            "no free scratch directory name in {}: {}",
-            base.display(),
-            last.map(|e| e.to_string()).unwrap_or_default()
+            "no free scratch directory name in {}",
+            base.display()
         )))
     }
 
@@ -53,73 +51,102 @@ impl Drop for ScratchDir {
     }
 }
 
-/// A running peer process and the link to it; the process is killed if still running on drop.
-pub(crate) struct Peer {
+/// One of the peer's links, as the bench sees it.
+pub(crate) struct PeerLink {
     pub(crate) system: System,
     pub(crate) transport: &'static str,
-    pub(crate) link: Box<dyn Link>,
+    link: Box<dyn Link>,
+}
+
+/// The running peer process and its links; the process is killed if still running on drop.
+pub(crate) struct Peer {
+    pub(crate) links: Vec<PeerLink>,
+    /// The link the peer reads its next command from.
+    current: usize,
     child: Child,
 }
 
 impl std::fmt::Debug for Peer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Peer")
-            .field("system", &self.system)
-            .field("transport", &self.transport)
+            .field("links", &self.links.len())
             .field("pid", &self.child.id())
             .finish()
     }
 }
 
 impl Peer {
-    /// The raw baseline: a std `UnixListener` in `dir`, a raw peer connecting to it.
-    pub(crate) fn start_raw(dir: &Path) -> Result<Peer> {
-        let path = dir.join("raw.sock");
-        let listener =
-            UnixListener::bind(&path).context(format_args!("binding {}", path.display()))?;
-        listener.set_nonblocking(true)?;
-        let mut child = spawn(System::Raw, path.as_os_str())?;
-        let stream = wait_for_peer(&mut child, || match listener.accept() {
+    /// Start the peer with link 0 the raw baseline (a std `UnixListener` in `dir`), then one
+    /// libipc link per transport.
+    pub(crate) fn start(dir: &Path, transports: &[&Transport]) -> Result<Peer> {
+        let raw_path = dir.join("raw.sock");
+        let raw = UnixListener::bind(&raw_path)
+            .context(format_args!("binding {}", raw_path.display()))?;
+        raw.set_nonblocking(true)?;
+        let mut specs = vec![LinkSpec {
+            system: System::Raw,
+            endpoint: raw_path.to_string_lossy().into_owned(),
+        }];
+        let mut listeners = Vec::new();
+        for t in transports {
+            let listener = crate::endpoint::bind(&(t.endpoint)(dir))?;
+            specs.push(LinkSpec {
+                system: System::Libipc,
+                endpoint: listener.local_endpoint().to_string(),
+            });
+            listeners.push((t.name, listener));
+        }
+
+        let mut child = spawn(&specs)?;
+        let stream = wait_for_peer(&mut child, || match raw.accept() {
             Ok((stream, _)) => Ok(Some(stream)),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::sleep(Duration::from_millis(2));
                 Ok(None)
             }
-            Err(e) => Err(e).context("accepting the raw peer"),
+            Err(e) => Err(e).context("accepting the raw link"),
         })?;
         stream.set_nonblocking(false)?;
-        Ok(Peer {
+        let mut links = vec![PeerLink {
             system: System::Raw,
             transport: "unix",
             link: Box::new(RawLink::new(stream)),
+        }];
+        for (transport, listener) in listeners {
+            let channel = wait_for_peer(&mut child, || {
+                match listener.accept_timeout(Duration::from_millis(50)) {
+                    Ok(channel) => Ok(Some(channel)),
+                    Err(e) if e.kind() == ErrorKind::Timeout => Ok(None),
+                    Err(e) => Err(e).context(format_args!("accepting the {transport} link")),
+                }
+            })?;
+            links.push(PeerLink {
+                system: System::Libipc,
+                transport,
+                link: Box::new(IpcLink::new(channel)),
+            });
+        }
+        Ok(Peer {
+            links,
+            current: 0,
             child,
         })
     }
 
-    /// A libipc peer over `transport`.
-    pub(crate) fn start_libipc(transport: &Transport, dir: &Path) -> Result<Peer> {
-        let endpoint = (transport.endpoint)(dir);
-        let listener = crate::endpoint::bind(&endpoint)?;
-        let local = listener.local_endpoint().to_string();
-        let mut child = spawn(System::Libipc, local.as_ref())?;
-        let channel = wait_for_peer(&mut child, || {
-            match listener.accept_timeout(Duration::from_millis(50)) {
-                Ok(channel) => Ok(Some(channel)),
-                Err(e) if e.kind() == ErrorKind::Timeout => Ok(None),
-                Err(e) => Err(e).context(format_args!("accepting the peer at {local}")),
-            }
-        })?;
-        Ok(Peer {
-            system: System::Libipc,
-            transport: transport.name,
-            link: Box::new(IpcLink::new(channel)),
-            child,
-        })
+    /// Link `i`, after telling the peer to take its next command from there.
+    pub(crate) fn link(&mut self, i: usize) -> Result<&mut dyn Link> {
+        if i != self.current {
+            let goto = Command::Goto(i).encode();
+            self.links[self.current].link.send(goto.as_bytes())?;
+            self.current = i;
+        }
+        Ok(&mut *self.links[i].link)
     }
 
     /// Tell the peer to quit and wait for it to exit successfully.
     pub(crate) fn finish(mut self) -> Result {
-        self.link.send(Command::Quit.encode().as_bytes())?;
+        let quit = Command::Quit.encode();
+        self.links[self.current].link.send(quit.as_bytes())?;
         let deadline = Instant::now() + PEER_TIMEOUT;
         loop {
             match self.child.try_wait()? {
@@ -145,12 +172,11 @@ impl Drop for Peer {
     }
 }
 
-fn spawn(system: System, endpoint: &std::ffi::OsStr) -> Result<Child> {
+fn spawn(links: &[LinkSpec]) -> Result<Child> {
     let exe = std::env::current_exe().context("finding this executable")?;
     Process::new(&exe)
         .arg("__bench-peer")
-        .arg(system.name())
-        .arg(endpoint)
+        .args(links.iter().map(LinkSpec::to_arg))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -171,8 +197,6 @@ fn wait_for_peer<T>(child: &mut Child, mut accept: impl FnMut() -> Result<Option
             )));
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
             return Err(Fail::new("the bench peer did not connect within 10 s"));
         }
     }
