@@ -23,7 +23,7 @@ use std::io::IoSlice;
 use std::ops::Deref;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::endpoint::Endpoint;
@@ -32,7 +32,7 @@ use crate::handshake::{self, Established};
 use crate::options::Options;
 use crate::sys::{self, Interest};
 use crate::transport;
-use crate::wire::{ErrorPayload, Frame, FrameHeader, FrameReader, HEADER_LEN};
+use crate::wire::{ErrorPayload, Frame, FrameHeader, FrameReader, FrameType};
 
 /// Messages up to this size are copied behind their header and sent with one `send`.
 const COALESCE_MAX: usize = 64 * 1024;
@@ -137,6 +137,9 @@ impl RecvHalf {
 #[derive(Debug)]
 pub(crate) struct SendHalf {
     scratch: Vec<u8>,
+    /// The unsent rest of a frame whose send timed out after it had started.
+    pending: Vec<u8>,
+    sent: usize,
     pub(crate) ended: Option<Error>,
 }
 
@@ -150,6 +153,9 @@ pub(crate) struct Conn {
     pub(crate) max_send: usize,
     pub(crate) max_recv: u32,
     pub(crate) close_timeout: Duration,
+    /// How the receive side ended (peer CLOSE, peer error, violation, disconnect): later sends
+    /// report it instead of writing into a connection nobody reads.
+    pub(crate) recv_end: OnceLock<Error>,
 }
 
 impl AsRawFd for Conn {
@@ -207,6 +213,7 @@ impl Conn {
             max_send: opts.max_message_size.min(est.peer_max as usize),
             max_recv: opts.max_message_u32(),
             close_timeout: opts.handshake_timeout,
+            recv_end: OnceLock::new(),
         }
     }
 
@@ -239,8 +246,21 @@ impl Conn {
             Step::End(err) => err,
             Step::Message(_) | Step::NeedData => unreachable!("not an end"),
         };
-        rx.ended = Some(err.clone());
+        self.end_with(rx, &err);
         err
+    }
+
+    fn end_with(&self, rx: &mut RecvHalf, err: &Error) {
+        rx.ended = Some(err.clone());
+        let _ = self.recv_end.set(err.clone());
+    }
+
+    /// The error a send must report because the connection has already ended, if any.
+    pub(crate) fn send_blocked(&self) -> Option<Error> {
+        if self.closed.load(Ordering::Acquire) {
+            return Some(closed_error());
+        }
+        self.recv_end.get().cloned()
     }
 
     /// Classify the end of the byte stream.
@@ -262,7 +282,7 @@ impl Conn {
             Err(_) if self.closed.load(Ordering::Acquire) => closed_error(),
             Err(e) => sys::io_error(e, "recv"),
         };
-        rx.ended = Some(err.clone());
+        self.end_with(rx, &err);
         Some(err)
     }
 
@@ -298,66 +318,96 @@ impl Shared {
     fn send_until(&self, data: &[u8], deadline: Option<Instant>) -> Result<()> {
         self.check_send_size(data.len())?;
         let mut tx = lock(&self.tx);
-        if self.closed.load(Ordering::Acquire) {
-            return Err(closed_error());
+        if let Some(e) = self.send_blocked().or_else(|| tx.ended.clone()) {
+            return Err(e);
         }
-        if let Some(e) = &tx.ended {
-            return Err(e.clone());
-        }
-        if deadline.is_some() && !sys::wait(self.fd.as_fd(), Interest::Write, deadline)? {
-            return Err(Error::new(
-                ErrorKind::Timeout,
-                "the peer did not take the message before the timeout",
-            ));
-        }
+        // Finish what an earlier timed-out send left; until then nothing of this message is sent.
+        self.flush(&mut tx, deadline)?;
         let header = FrameHeader::data(data.len() as u32).encode();
-        let result = if data.len() <= COALESCE_MAX {
-            let buf = &mut tx.scratch;
-            buf.clear();
-            buf.extend_from_slice(&header);
-            buf.extend_from_slice(data);
-            sys::send_all(self.fd.as_fd(), &mut [IoSlice::new(buf)])
+        let SendHalf { scratch, pending, sent, .. } = &mut *tx;
+        let mut slices;
+        let bufs: &mut [IoSlice<'_>] = if data.len() <= COALESCE_MAX {
+            scratch.clear();
+            scratch.extend_from_slice(&header);
+            scratch.extend_from_slice(data);
+            slices = [IoSlice::new(scratch), IoSlice::new(&[])];
+            &mut slices[..1]
         } else {
-            sys::send_all(
-                self.fd.as_fd(),
-                &mut [IoSlice::new(&header), IoSlice::new(data)],
-            )
+            slices = [IoSlice::new(&header), IoSlice::new(data)];
+            &mut slices[..]
+        };
+        let mut written = 0;
+        let result = match deadline {
+            None => sys::send_all(self.fd.as_fd(), bufs),
+            Some(_) => loop {
+                if !sys::wait(self.fd.as_fd(), Interest::Write, deadline)? {
+                    break Err((0, rustix::io::Errno::AGAIN));
+                }
+                let mut rest = &mut bufs[..];
+                IoSlice::advance_slices(&mut rest, written);
+                match sys::send_nonblocking(self.fd.as_fd(), rest) {
+                    Ok(n) => break Ok(written + n),
+                    Err((n, rustix::io::Errno::AGAIN)) => written += n,
+                    Err((n, e)) => break Err((n, e)),
+                }
+            },
         };
         match result {
             Ok(_) => Ok(()),
-            Err((written, e)) => {
-                let err = if self.closed.load(Ordering::Acquire) {
-                    closed_error()
-                } else {
-                    sys::io_error(e, "send")
-                };
-                // A half-written frame cannot be taken back: the stream is unusable after it.
-                if written > 0 || err.kind() != ErrorKind::Timeout {
-                    tx.ended = Some(err.clone());
-                }
+            Err((_, rustix::io::Errno::AGAIN)) if written == 0 => {
+                Err(Error::new(ErrorKind::Timeout, "the peer did not start taking the message before the timeout"))
+            }
+            Err((_, rustix::io::Errno::AGAIN)) => {
+                // Part of the frame is out: keep the rest, so the message is delivered whole
+                // before anything else (by the next send or by close). It counts as sent.
+                let mut rest = &mut bufs[..];
+                IoSlice::advance_slices(&mut rest, written);
+                *pending = rest.iter().flat_map(|s| s.iter().copied()).collect();
+                *sent = 0;
+                Ok(())
+            }
+            Err((_, e)) => {
+                let err = if self.closed.load(Ordering::Acquire) { closed_error() } else { sys::io_error(e, "send") };
+                tx.ended = Some(err.clone());
                 Err(err)
             }
         }
     }
 
+    /// Write out the rest of a frame a timed-out send left, waiting until `deadline`.
+    fn flush(&self, tx: &mut SendHalf, deadline: Option<Instant>) -> Result<()> {
+        while tx.sent < tx.pending.len() {
+            if !sys::wait(self.fd.as_fd(), Interest::Write, deadline)? {
+                return Err(Error::new(ErrorKind::Timeout, "an earlier message is still going out; the peer is not reading"));
+            }
+            match sys::send_nonblocking(self.fd.as_fd(), &mut [IoSlice::new(&tx.pending[tx.sent..])]) {
+                Ok(n) => tx.sent += n,
+                Err((n, rustix::io::Errno::AGAIN)) => tx.sent += n,
+                Err((_, e)) => {
+                    let err = if self.closed.load(Ordering::Acquire) { closed_error() } else { sys::io_error(e, "send") };
+                    tx.ended = Some(err.clone());
+                    return Err(err);
+                }
+            }
+        }
+        tx.pending = Vec::new();
+        tx.sent = 0;
+        Ok(())
+    }
+
     /// Orderly close: send CLOSE (unless a sender is mid-message), then shut the socket down.
-    fn close(&self) {
+    /// With `wait`, waits up to the close timeout for room to send CLOSE; without, tries once.
+    fn close(&self, wait: bool) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        if let Ok(tx) = self.tx.try_lock()
+        if let Ok(mut tx) = self.tx.try_lock()
             && tx.ended.is_none()
         {
-            let frame = FrameHeader {
-                length: 0,
-                frame_type: crate::wire::FrameType::Close,
-                flags: 0,
-            }
-            .encode();
-            let deadline = Instant::now() + self.close_timeout;
-            if sys::wait(self.fd.as_fd(), Interest::Write, Some(deadline)).unwrap_or(false) {
-                let _ = sys::send_all(self.fd.as_fd(), &mut [IoSlice::new(&frame[..HEADER_LEN])]);
-            }
+            // Finish a message a timed-out send left, then say CLOSE.
+            let deadline = Instant::now() + if wait { self.close_timeout } else { Duration::ZERO };
+            tx.pending.extend_from_slice(&FrameHeader { length: 0, frame_type: FrameType::Close, flags: 0 }.encode());
+            let _ = self.flush(&mut tx, Some(deadline));
         }
         sys::shutdown(self.fd.as_fd(), false);
     }
@@ -365,7 +415,7 @@ impl Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        self.close();
+        self.close(false);
     }
 }
 
@@ -395,7 +445,7 @@ impl Channel {
         Channel {
             shared: Arc::new(Shared {
                 rx: Mutex::new(RecvHalf::new(opts.max_message_u32())),
-                tx: Mutex::new(SendHalf { scratch: Vec::new(), ended: None }),
+                tx: Mutex::new(SendHalf { scratch: Vec::new(), pending: Vec::new(), sent: 0, ended: None }),
                 conn: Conn::new(est, opts),
             }),
         }
@@ -409,9 +459,10 @@ impl Channel {
         self.shared.send_until(data, None)
     }
 
-    /// Send one message, waiting at most `timeout` for the peer to start taking it. On
-    /// `Timeout` nothing was sent. A message that has started to go out is always completed
-    /// (or fails with `PeerDisconnected`): frames are never left half-written.
+    /// Send one message, waiting at most `timeout`. `Timeout` means nothing of the message was
+    /// sent (it may be retried). If the deadline passes after part of it went out, the rest is
+    /// kept in the channel and written before any later message (or by `close`), and the call
+    /// returns `Ok`: frames are never left half-written.
     pub fn send_timeout(&self, data: &[u8], timeout: Duration) -> Result<()> {
         self.shared.send_until(data, Some(Instant::now() + timeout))
     }
@@ -438,7 +489,7 @@ impl Channel {
     /// Close the channel: the peer receives every message sent so far, then `Closed`. Threads
     /// blocked in `recv` or `send` on this channel wake up with `Closed`. Idempotent.
     pub fn close(&self) {
-        self.shared.close();
+        self.shared.close(true);
     }
 
     /// The peer's credentials (pid, uid, gid) where the transport provides them (Unix sockets

@@ -4,11 +4,12 @@
 
 use std::io::IoSlice;
 use std::os::fd::{AsFd, OwnedFd};
+use std::time::Instant;
 
 use crate::channel::PeerCredentials;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Options;
-use crate::sys;
+use crate::sys::{self, Interest};
 use crate::wire::{ErrorPayload, FrameHeader, FrameType, HEADER_LEN, Hello, MAX_ERROR_PAYLOAD};
 
 /// A connection whose handshake succeeded.
@@ -20,9 +21,12 @@ pub(crate) struct Established {
     pub(crate) peer_max: u32,
 }
 
-fn read_exact(fd: &OwnedFd, buf: &mut [u8], what: &str) -> Result<()> {
+fn read_exact(fd: &OwnedFd, buf: &mut [u8], deadline: Instant, what: &str) -> Result<()> {
     let mut done = 0;
     while done < buf.len() {
+        if !sys::wait(fd.as_fd(), Interest::Read, Some(deadline))? {
+            return Err(Error::new(ErrorKind::Timeout, format!("timed out {what}")));
+        }
         // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout, and `read_into` only
         // writes initialised bytes into the slice, so `buf` stays initialised.
         let spare =
@@ -48,13 +52,13 @@ fn write_all(fd: &OwnedFd, bytes: &[u8], what: &str) -> Result<()> {
 }
 
 /// Read a hello, validating magic, major version and layout.
-fn read_hello(fd: &OwnedFd) -> Result<Hello> {
+fn read_hello(fd: &OwnedFd, deadline: Instant) -> Result<Hello> {
     let mut prefix = [0u8; 8];
-    read_exact(fd, &mut prefix, "waiting for the peer's hello")?;
+    read_exact(fd, &mut prefix, deadline, "waiting for the peer's hello")?;
     let (_, _, len) = Hello::decode_prefix(&prefix)?;
     let mut whole = vec![0u8; len as usize];
     whole[..8].copy_from_slice(&prefix);
-    read_exact(fd, &mut whole[8..], "reading the peer's hello")?;
+    read_exact(fd, &mut whole[8..], deadline, "reading the peer's hello")?;
     Hello::decode(&whole)
 }
 
@@ -84,11 +88,12 @@ pub(crate) fn client(fd: OwnedFd, opts: &Options) -> Result<Established> {
         &Hello::new(opts.max_message_u32(), 0).encode(),
         "sending hello",
     )?;
-    let hello = read_hello(&fd).map_err(|e| match e.kind() {
+    let deadline = Instant::now() + opts.handshake_timeout;
+    let hello = read_hello(&fd, deadline).map_err(|e| match e.kind() {
         ErrorKind::Timeout => Error::new(
             ErrorKind::Timeout,
             format!(
-                "no hello from the listener within {:?}",
+                "no complete hello from the listener within {:?}",
                 opts.handshake_timeout
             ),
         ),
@@ -96,7 +101,7 @@ pub(crate) fn client(fd: OwnedFd, opts: &Options) -> Result<Established> {
     })?;
     if hello.status != 0 {
         let kind = ErrorKind::from_code(hello.status).unwrap_or(ErrorKind::ProtocolViolation);
-        let detail = read_refusal(&fd).unwrap_or_else(|| format!("status {}", hello.status));
+        let detail = read_refusal(&fd, deadline).unwrap_or_else(|| format!("status {}", hello.status));
         return Err(Error::new(
             kind,
             format!("the listener refused the connection: {detail}"),
@@ -111,15 +116,15 @@ pub(crate) fn client(fd: OwnedFd, opts: &Options) -> Result<Established> {
 }
 
 /// The text of the ERROR frame that follows a refusing hello, if it arrives intact.
-fn read_refusal(fd: &OwnedFd) -> Option<String> {
+fn read_refusal(fd: &OwnedFd, deadline: Instant) -> Option<String> {
     let mut h = [0u8; HEADER_LEN];
-    read_exact(fd, &mut h, "reading refusal").ok()?;
+    read_exact(fd, &mut h, deadline, "reading refusal").ok()?;
     let header = FrameHeader::decode(&h).ok()?;
     if header.frame_type != FrameType::Error || header.length > MAX_ERROR_PAYLOAD {
         return None;
     }
     let mut p = vec![0u8; header.length as usize];
-    read_exact(fd, &mut p, "reading refusal").ok()?;
+    read_exact(fd, &mut p, deadline, "reading refusal").ok()?;
     ErrorPayload::decode(&p).ok().map(|p| p.message)
 }
 
@@ -127,12 +132,13 @@ fn read_refusal(fd: &OwnedFd) -> Option<String> {
 pub(crate) fn server(fd: OwnedFd, opts: &Options) -> Result<Established> {
     sys::set_io_timeouts(fd.as_fd(), Some(opts.handshake_timeout))?;
     let peer = sys::peer_credentials(fd.as_fd());
+    let deadline = Instant::now() + opts.handshake_timeout;
     let result = check_allowed(opts, &peer).and_then(|()| {
-        read_hello(&fd).map_err(|e| match e.kind() {
+        read_hello(&fd, deadline).map_err(|e| match e.kind() {
             ErrorKind::Timeout => Error::new(
                 ErrorKind::Timeout,
                 format!(
-                    "no hello from the client within {:?}",
+                    "no complete hello from the client within {:?}",
                     opts.handshake_timeout
                 ),
             ),
@@ -170,6 +176,9 @@ pub(crate) fn server(fd: OwnedFd, opts: &Options) -> Result<Established> {
                 let _ = write_all(&fd, &reply, "sending refusal");
             }
             sys::shutdown(fd.as_fd(), true);
+            // Read what the client already sent, so closing does not turn into a TCP reset
+            // that could discard the refusal before the client reads it.
+            sys::drain_nowait(fd.as_fd());
             Err(e)
         }
     }

@@ -31,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+mod acceptor;
 pub mod aio;
 mod channel;
 pub mod endpoint;

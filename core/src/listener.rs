@@ -1,43 +1,53 @@
 //! The blocking [`Listener`]: accepts connections and hands out [`Channel`]s.
 //!
-//! Handshakes run on short-lived threads, so a client that connects and then says nothing (or
-//! speaks the wrong protocol) never holds up other clients: it is answered with an ERROR frame
-//! and dropped after the handshake timeout, and the failure is logged (`tracing`, target
-//! `libipc`), while `accept` keeps returning good connections.
+//! A background acceptor (see `acceptor.rs`) runs handshakes as clients arrive, so a client that
+//! connects and then says nothing (or speaks the wrong protocol) never holds up others: it is
+//! answered with an ERROR frame and dropped after the handshake timeout, the failure is logged
+//! (`tracing`, target `libipc`), and `accept` keeps returning good connections. `connect`
+//! completes even before `accept` is called.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use rustix::event::{PollFd, PollFlags};
-
+use crate::acceptor::Acceptor;
 use crate::channel::Channel;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
-use crate::handshake;
+use crate::handshake::Established;
 use crate::options::Options;
-use crate::sys::{self, WakePipe};
-use crate::transport::{self, Bound};
+use crate::sys::{SocketFile, WakePipe};
+use crate::transport;
 
-/// A listening endpoint. Dropping it (or [`close`](Self::close)) stops listening and removes
-/// its socket file, if it made one. Channels already accepted stay open.
+#[derive(Debug, Default)]
+struct Queue {
+    ready: VecDeque<Established>,
+    closed: bool,
+}
+
+#[derive(Debug)]
+struct Inbox {
+    queue: Mutex<Queue>,
+    cond: Condvar,
+    /// Readable while connections wait to be accepted (one byte per connection).
+    signal: WakePipe,
+}
+
+/// A listening endpoint. Dropping it stops listening and removes its socket file, if it made
+/// one. Channels already accepted stay open.
 pub struct Listener {
-    bound: Bound,
+    inbox: Arc<Inbox>,
     opts: Options,
-    done_tx: mpsc::Sender<Channel>,
-    done_rx: Mutex<mpsc::Receiver<Channel>>,
-    wake: Arc<WakePipe>,
-    closed: AtomicBool,
+    local: Endpoint,
+    acceptor: Option<Acceptor>,
+    _file: Option<SocketFile>,
 }
 
 impl fmt::Debug for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Listener")
-            .field("endpoint", &self.bound.local.to_string())
-            .finish()
+        f.debug_struct("Listener").field("endpoint", &self.local.to_string()).finish()
     }
 }
 
@@ -61,25 +71,30 @@ impl Listener {
     {
         opts.validate()?;
         let ep = endpoint.try_into()?;
-        let bound = transport::bind(&ep, opts)?;
-        tracing::debug!(endpoint = %bound.local, "listening");
-        let (done_tx, done_rx) = mpsc::channel();
-        Ok(Listener {
-            bound,
-            opts: opts.clone(),
-            done_tx,
-            done_rx: Mutex::new(done_rx),
-            wake: Arc::new(WakePipe::new()?),
-            closed: AtomicBool::new(false),
-        })
+        let transport::Bound { fd, local, _file } = transport::bind(&ep, opts)?;
+        tracing::debug!(endpoint = %local, "listening");
+        let inbox = Arc::new(Inbox { queue: Mutex::default(), cond: Condvar::new(), signal: WakePipe::new()? });
+        let sink = Arc::clone(&inbox);
+        let deliver = Box::new(move |est| {
+            let mut q = sink.queue.lock().unwrap_or_else(|p| p.into_inner());
+            if q.closed {
+                return false;
+            }
+            q.ready.push_back(est);
+            sink.signal.wake();
+            sink.cond.notify_one();
+            true
+        });
+        let acceptor = Acceptor::start(Arc::new(fd), opts.clone(), deliver)?;
+        Ok(Listener { inbox, opts: opts.clone(), local, acceptor: Some(acceptor), _file })
     }
 
     /// The endpoint clients connect to (for `tcp://host:0`, with the port the OS picked).
     pub fn local_endpoint(&self) -> &Endpoint {
-        &self.bound.local
+        &self.local
     }
 
-    /// Wait for the next client whose handshake succeeds.
+    /// Wait for the next client whose handshake succeeded.
     pub fn accept(&self) -> Result<Channel> {
         self.accept_until(None)
     }
@@ -94,80 +109,65 @@ impl Listener {
         Incoming { listener: self }
     }
 
-    /// Stop accepting: wakes threads blocked in `accept` (they return `Closed`). The socket file
-    /// is removed when the listener is dropped.
+    /// Stop accepting: threads blocked in `accept` return `Closed`, clients connecting from now
+    /// on are refused. The socket file is removed when the listener is dropped.
     pub fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.wake.wake();
-    }
-
-    fn accept_until(&self, deadline: Option<Instant>) -> Result<Channel> {
-        loop {
-            if self.closed.load(Ordering::Acquire) {
-                return Err(Error::new(ErrorKind::Closed, "the listener was closed"));
-            }
-            if let Ok(ch) = self
-                .done_rx
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .try_recv()
-            {
-                return Ok(ch);
-            }
-            let wake_fd = self.wake.fd();
-            let mut fds = [
-                PollFd::new(&self.bound.fd, PollFlags::IN),
-                PollFd::new(&wake_fd, PollFlags::IN),
-            ];
-            if sys::poll(&mut fds, deadline)? == 0 {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    "no client connected before the timeout",
-                ));
-            }
-            if !fds[1].revents().is_empty() {
-                self.wake.drain();
-            }
-            while let Some(fd) = sys::accept(self.bound.fd.as_fd())? {
-                self.start_handshake(fd);
-            }
+        let mut q = self.inbox.queue.lock().unwrap_or_else(|p| p.into_inner());
+        q.closed = true;
+        q.ready.clear();
+        self.inbox.cond.notify_all();
+        if let Some(a) = &self.acceptor {
+            a.stop();
         }
     }
 
-    fn start_handshake(&self, fd: std::os::fd::OwnedFd) {
-        let opts = self.opts.clone();
-        let done = self.done_tx.clone();
-        let wake = Arc::clone(&self.wake);
-        let spawned = std::thread::Builder::new()
-            .name("libipc-handshake".into())
-            .spawn(move || {
-                let result =
-                    transport::prepare_accepted(&fd).and_then(|()| handshake::server(fd, &opts));
-                match result {
-                    Ok(est) => {
-                        if done.send(Channel::from_established(est, &opts)).is_ok() {
-                            wake.wake();
-                        }
-                    }
-                    Err(e) => tracing::info!(error = %e, "refused a connection"),
+    fn accept_until(&self, deadline: Option<Instant>) -> Result<Channel> {
+        let mut q = self.inbox.queue.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if q.closed {
+                return Err(Error::new(ErrorKind::Closed, "the listener was closed"));
+            }
+            if let Some(est) = q.ready.pop_front() {
+                drop(q);
+                self.inbox.signal.take_one();
+                if let Some(a) = &self.acceptor {
+                    a.taken();
                 }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "could not start a handshake thread; connection dropped");
+                return Ok(Channel::from_established(est, &self.opts));
+            }
+            q = match deadline {
+                None => self.inbox.cond.wait(q).unwrap_or_else(|p| p.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(Error::new(ErrorKind::Timeout, "no client connected before the timeout"));
+                    }
+                    self.inbox.cond.wait_timeout(q, left).unwrap_or_else(|p| p.into_inner()).0
+                }
+            };
         }
     }
 }
 
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.close();
+        // Stop and join the acceptor before the socket file goes.
+        self.acceptor.take();
+    }
+}
+
 impl AsFd for Listener {
-    /// The listening socket, for readiness polling (readable: a client is waiting).
+    /// Readable while at least one connection is waiting to be accepted: poll it from an event
+    /// loop, then call [`accept_timeout`](Listener::accept_timeout) with a zero timeout.
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.bound.fd.as_fd()
+        self.inbox.signal.fd()
     }
 }
 
 impl AsRawFd for Listener {
     fn as_raw_fd(&self) -> RawFd {
-        self.bound.fd.as_raw_fd()
+        self.inbox.signal.fd().as_raw_fd()
     }
 }
 

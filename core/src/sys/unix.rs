@@ -53,6 +53,17 @@ fn absolute(dir: PathBuf, var: &str) -> Result<PathBuf> {
     }
 }
 
+/// Check an existing runtime directory is private (for connecting): missing is `NotFound`.
+pub(crate) fn check_private_dir(dir: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(Error::new(ErrorKind::NotFound, format!("nobody is listening: {} does not exist", dir.display())))
+        }
+        Err(e) => Err(Error::from_io(&e, format_args!("checking {}", dir.display()))),
+        Ok(_) => verify_private_dir(dir),
+    }
+}
+
 /// Create `dir` with mode 0700 if missing, then insist it is a real directory, owned by us,
 /// with no group or other permissions.
 pub(crate) fn ensure_private_dir(dir: &Path) -> Result<()> {
@@ -69,6 +80,10 @@ pub(crate) fn ensure_private_dir(dir: &Path) -> Result<()> {
             ));
         }
     }
+    verify_private_dir(dir)
+}
+
+fn verify_private_dir(dir: &Path) -> Result<()> {
     let meta = std::fs::symlink_metadata(dir)
         .map_err(|e| Error::from_io(&e, format_args!("checking {}", dir.display())))?;
     if !meta.is_dir() {
@@ -137,12 +152,6 @@ pub(crate) struct SocketFile {
     path: PathBuf,
     dev: u64,
     ino: u64,
-}
-
-impl SocketFile {
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 impl Drop for SocketFile {
@@ -468,14 +477,30 @@ pub(crate) fn send_all(
     fd: BorrowedFd<'_>,
     bufs: &mut [io::IoSlice<'_>],
 ) -> std::result::Result<usize, (usize, Errno)> {
+    send_with(fd, bufs, SendFlags::NOSIGNAL)
+}
+
+/// Like [`send_all`], but never blocks: stops with `(written, EAGAIN)` when the socket is full.
+pub(crate) fn send_nonblocking(
+    fd: BorrowedFd<'_>,
+    bufs: &mut [io::IoSlice<'_>],
+) -> std::result::Result<usize, (usize, Errno)> {
+    send_with(fd, bufs, SendFlags::NOSIGNAL | SendFlags::DONTWAIT)
+}
+
+fn send_with(
+    fd: BorrowedFd<'_>,
+    bufs: &mut [io::IoSlice<'_>],
+    flags: SendFlags,
+) -> std::result::Result<usize, (usize, Errno)> {
     let mut bufs = &mut bufs[..];
     let mut total = 0;
     io::IoSlice::advance_slices(&mut bufs, 0);
     while !bufs.is_empty() {
         let r = if bufs.len() == 1 {
-            rustix::net::send(fd, &bufs[0], SendFlags::NOSIGNAL)
+            rustix::net::send(fd, &bufs[0], flags)
         } else {
-            rustix::net::sendmsg(fd, bufs, &mut Default::default(), SendFlags::NOSIGNAL)
+            rustix::net::sendmsg(fd, bufs, &mut Default::default(), flags)
         };
         match r {
             Ok(n) => {
@@ -492,6 +517,17 @@ pub(crate) fn send_all(
 /// Best-effort send of a small frame without blocking (error reports, CLOSE from `Drop`).
 pub(crate) fn send_nowait(fd: BorrowedFd<'_>, bytes: &[u8]) -> bool {
     matches!(rustix::net::send(fd, bytes, SendFlags::NOSIGNAL | SendFlags::DONTWAIT), Ok(n) if n == bytes.len())
+}
+
+/// Read and discard whatever is already queued on a socket, without blocking.
+pub(crate) fn drain_nowait(fd: BorrowedFd<'_>) {
+    let mut buf = [0u8; 4096];
+    for _ in 0..64 {
+        match rustix::net::recv(fd, &mut buf, rustix::net::RecvFlags::DONTWAIT) {
+            Ok((n, _)) if n > 0 => continue,
+            _ => break,
+        }
+    }
 }
 
 /// One `read` into `buf`, retrying on EINTR. Returns the number of bytes now initialised.
@@ -578,6 +614,12 @@ impl WakePipe {
 
     pub(crate) fn wake(&self) {
         let _ = rustix::io::write(&self.write, &[1]);
+    }
+
+    /// Consume one wake-up (the pipe stays readable while more remain).
+    pub(crate) fn take_one(&self) {
+        let mut buf = [0u8; 1];
+        let _ = rustix::io::read(&self.read, &mut buf);
     }
 
     pub(crate) fn drain(&self) {

@@ -16,6 +16,8 @@ fn addr(ep: &Endpoint, create_dir: bool) -> Result<UnixAddr> {
             let dir = path.parent().expect("socket path has a parent");
             if create_dir {
                 sys::ensure_private_dir(dir)?;
+            } else {
+                sys::check_private_dir(dir)?;
             }
             UnixAddr::Path(path)
         }

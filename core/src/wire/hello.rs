@@ -56,7 +56,8 @@ impl Hello {
         }
     }
 
-    /// Encode the 24 bytes of the v1.0 fields.
+    /// Encode the 24 bytes of the v1.0 fields (the length field is always written as 24:
+    /// this build appends nothing).
     pub fn encode(&self) -> [u8; HELLO_LEN_V1 as usize] {
         let mut b = [0u8; HELLO_LEN_V1 as usize];
         b[0..4].copy_from_slice(&MAGIC);
@@ -102,6 +103,9 @@ impl Hello {
 
     /// Decode a whole hello (`b.len()` is its length as announced in the prefix).
     pub fn decode(b: &[u8]) -> Result<Hello> {
+        if let Some(prefix) = b.first_chunk::<8>() {
+            Hello::decode_prefix(prefix)?;
+        }
         if b.len() < HELLO_LEN_V1 as usize {
             return Err(Error::new(
                 ErrorKind::ProtocolViolation,

@@ -117,6 +117,12 @@ impl FrameReader {
                     };
                     return Ok(Some(Frame::Message(msg)));
                 }
+                FrameType::Close if self.assembly.is_some() => {
+                    return Err(Error::new(
+                        ErrorKind::ProtocolViolation,
+                        "CLOSE frame in the middle of a fragmented message",
+                    ));
+                }
                 FrameType::Close => return Ok(Some(Frame::Close)),
                 FrameType::Error => return Ok(Some(Frame::Error(ErrorPayload::decode(&data)?))),
             }

@@ -1,0 +1,113 @@
+//! [`AsyncListener`]: the tokio twin of [`Listener`](crate::Listener).
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Mutex, Notify, mpsc};
+
+use super::{AsyncChannel, elapsed, require_runtime};
+use crate::acceptor::Acceptor;
+use crate::endpoint::Endpoint;
+use crate::error::{Error, ErrorKind, Result};
+use crate::handshake::Established;
+use crate::options::Options;
+use crate::sys::SocketFile;
+use crate::transport;
+
+/// A listening endpoint for async code. Handshakes run in the background (as for
+/// [`Listener`](crate::Listener)), so a silent or broken client never delays others and
+/// `connect` completes before `accept` is called. Dropping it stops listening and removes its
+/// socket file.
+pub struct AsyncListener {
+    ready: Mutex<mpsc::UnboundedReceiver<Established>>,
+    opts: Options,
+    local: Endpoint,
+    closed: AtomicBool,
+    wake: Notify,
+    acceptor: Acceptor,
+    _file: Option<SocketFile>,
+}
+
+impl fmt::Debug for AsyncListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncListener").field("endpoint", &self.local.to_string()).finish()
+    }
+}
+
+fn closed_error() -> Error {
+    Error::new(ErrorKind::Closed, "the listener was closed")
+}
+
+impl AsyncListener {
+    /// Listen at `endpoint` with default options. Errors as [`Listener::bind`](crate::Listener::bind).
+    pub async fn bind<E>(endpoint: E) -> Result<AsyncListener>
+    where
+        E: TryInto<Endpoint, Error = Error>,
+    {
+        AsyncListener::bind_with(endpoint, &Options::default()).await
+    }
+
+    /// Listen with options.
+    pub async fn bind_with<E>(endpoint: E, opts: &Options) -> Result<AsyncListener>
+    where
+        E: TryInto<Endpoint, Error = Error>,
+    {
+        require_runtime()?;
+        opts.validate()?;
+        let ep = endpoint.try_into()?;
+        let opts2 = opts.clone();
+        // Binding may probe a stale socket file: keep it off the async worker.
+        let bound = tokio::task::spawn_blocking(move || transport::bind(&ep, &opts2))
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, format!("bind task failed: {e}")))??;
+        let transport::Bound { fd, local, _file } = bound;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let deliver = Box::new(move |est| tx.send(est).is_ok());
+        let acceptor = Acceptor::start(Arc::new(fd), opts.clone(), deliver)?;
+        Ok(AsyncListener {
+            ready: Mutex::new(rx),
+            opts: opts.clone(),
+            local,
+            closed: AtomicBool::new(false),
+            wake: Notify::new(),
+            acceptor,
+            _file,
+        })
+    }
+
+    /// The endpoint clients connect to.
+    pub fn local_endpoint(&self) -> &Endpoint {
+        &self.local
+    }
+
+    /// Wait for the next client whose handshake succeeded. Cancellation-safe.
+    pub async fn accept(&self) -> Result<AsyncChannel> {
+        let closed = self.wake.notified();
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed_error());
+        }
+        let mut ready = self.ready.lock().await;
+        tokio::select! {
+            est = ready.recv() => {
+                let est = est.ok_or_else(closed_error)?;
+                self.acceptor.taken();
+                AsyncChannel::from_established(est, &self.opts)
+            }
+            () = closed => Err(closed_error()),
+        }
+    }
+
+    /// Like [`accept`](Self::accept), giving up with `Timeout` after `timeout`.
+    pub async fn accept_timeout(&self, timeout: Duration) -> Result<AsyncChannel> {
+        tokio::time::timeout(timeout, self.accept()).await.map_err(|_| elapsed("accept"))?
+    }
+
+    /// Stop accepting: pending and later `accept` calls return `Closed`.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.acceptor.stop();
+        self.wake.notify_waiters();
+    }
+}

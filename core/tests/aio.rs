@@ -1,0 +1,189 @@
+//! The async API: same semantics as the blocking one, cancellation safety, no runtime blocking.
+
+use std::time::Duration;
+
+use libipc::aio::{AsyncChannel, AsyncListener};
+use libipc::{Channel, ErrorKind, Listener, Options};
+
+fn payload(n: usize, seed: u8) -> Vec<u8> {
+    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+async fn echo_pair(ep: &str) -> (AsyncChannel, tokio::task::JoinHandle<()>) {
+    let listener = AsyncListener::bind(ep).await.unwrap();
+    let local = listener.local_endpoint().to_string();
+    let server = tokio::spawn(async move {
+        let ch = listener.accept().await.unwrap();
+        while let Ok(m) = ch.recv().await {
+            ch.send(&m).await.unwrap();
+        }
+    });
+    (AsyncChannel::connect(local.as_str()).await.unwrap(), server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_keeps_boundaries_over_unix_and_tcp() {
+    let dir = tempdir();
+    for ep in [format!("unix://{dir}/e.sock"), "tcp://127.0.0.1:0".into()] {
+        let (ch, server) = echo_pair(&ep).await;
+        for n in [0, 1, 8, 4096, 100_000, 3 << 20] {
+            let p = payload(n, n as u8);
+            ch.send(&p).await.unwrap();
+            assert_eq!(&*ch.recv().await.unwrap(), &p[..], "{ep} size {n}");
+        }
+        ch.close().await;
+        server.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_and_blocking_interoperate() {
+    let dir = tempdir();
+    let ep = format!("unix://{dir}/mix.sock");
+    let listener = Listener::bind(ep.as_str()).unwrap();
+    let t = std::thread::spawn(move || {
+        let ch = listener.accept().unwrap();
+        for m in ch.iter() {
+            ch.send(&m.unwrap()).unwrap();
+        }
+    });
+    let ch = AsyncChannel::connect(ep.as_str()).await.unwrap();
+    ch.send(b"from async").await.unwrap();
+    assert_eq!(&*ch.recv().await.unwrap(), b"from async");
+    assert_eq!(ch.peer().pid, Some(std::process::id()));
+    ch.close().await;
+    tokio::task::spawn_blocking(move || t.join().unwrap()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_recv_loses_nothing() {
+    // The peer sends half of a large message, then the rest later: a recv cancelled (timed
+    // out) in between must not lose the first half.
+    let dir = tempdir();
+    let ep = format!("unix://{dir}/cancel.sock");
+    let listener = AsyncListener::bind(ep.as_str()).await.unwrap();
+    let big = payload(2 << 20, 7);
+    let expect = big.clone();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let sender = std::thread::spawn(move || {
+        // A blocking client writes the frame itself in two parts using a raw socket after a
+        // real handshake would be complex; instead send the message through a channel whose
+        // receiver is slow: the async side times out repeatedly while bytes trickle in.
+        let ch = Channel::connect(ep.as_str()).unwrap();
+        go_rx.recv().unwrap();
+        ch.send(&big).unwrap();
+        ch.send(b"after").unwrap();
+        ch.close();
+    });
+    let ch = listener.accept().await.unwrap();
+    // Nothing there yet: timeouts and try_recv report Timeout.
+    assert_eq!(ch.recv_timeout(Duration::from_millis(20)).await.unwrap_err().kind(), ErrorKind::Timeout);
+    assert_eq!(ch.try_recv().unwrap_err().kind(), ErrorKind::Timeout);
+    go_tx.send(()).unwrap();
+    let mut timeouts = 0u32;
+    let got = loop {
+        // Tiny timeouts cancel the recv future many times mid-message.
+        match ch.recv_timeout(Duration::from_micros(50)).await {
+            Ok(m) => break m,
+            Err(e) if e.kind() == ErrorKind::Timeout => timeouts += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    };
+    assert_eq!(&*got, &expect[..]);
+    assert_eq!(&*ch.recv().await.unwrap(), b"after");
+    assert_eq!(ch.recv().await.unwrap_err().kind(), ErrorKind::Closed);
+    println!("recv was cancelled {timeouts} times");
+    sender.join().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_send_never_corrupts_the_stream() {
+    let dir = tempdir();
+    let ep = format!("unix://{dir}/csend.sock");
+    let listener = Listener::bind(ep.as_str()).unwrap();
+    let ch = AsyncChannel::connect(ep.as_str()).await.unwrap();
+    let server = listener.accept().unwrap();
+    // Nobody reads: fill the socket, then cancel sends that are blocked mid-message.
+    let big = payload(1 << 20, 3);
+    let mut outcomes = Vec::new();
+    for i in 0..8u8 {
+        let mut m = big.clone();
+        m[0] = i;
+        let r = ch.send_timeout(&m, Duration::from_millis(30)).await;
+        let r2 = tokio::time::timeout(Duration::from_millis(30), ch.send(&m)).await;
+        outcomes.push((r.is_ok(), r2.is_ok()));
+    }
+    // Now read everything on the blocking side: every message that arrives must be whole and
+    // intact, and the stream must end cleanly after close.
+    let closer = ch.clone();
+    let reader = std::thread::spawn(move || {
+        let mut n = 0;
+        for m in server.iter() {
+            let m = m.unwrap();
+            assert_eq!(m.len(), 1 << 20);
+            assert_eq!(&m[1..], &payload(1 << 20, 3)[1..]);
+            n += 1;
+        }
+        n
+    });
+    closer.close().await;
+    let received = tokio::task::spawn_blocking(move || reader.join().unwrap()).await.unwrap();
+    let completed = outcomes.iter().map(|(a, b)| *a as usize + *b as usize).sum::<usize>();
+    assert!(received >= completed, "received {received} < completed {completed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_wakes_pending_recv_and_silent_client_does_not_block_accept() {
+    let dir = tempdir();
+    let ep = format!("unix://{dir}/wake.sock");
+    let opts = Options::new().with_handshake_timeout(Duration::from_secs(30));
+    let listener = AsyncListener::bind_with(ep.as_str(), &opts).await.unwrap();
+    // A raw client that connects and says nothing.
+    let _silent = std::os::unix::net::UnixStream::connect(format!("{dir}/wake.sock")).unwrap();
+    let good = tokio::spawn({
+        let ep = ep.clone();
+        async move { AsyncChannel::connect(ep.as_str()).await.unwrap() }
+    });
+    let server_side = listener.accept().await.unwrap();
+    let client = good.await.unwrap();
+    let waiter = tokio::spawn({
+        let c = client.clone();
+        async move { c.recv().await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    client.close().await;
+    assert_eq!(waiter.await.unwrap().unwrap_err().kind(), ErrorKind::Closed);
+    assert_eq!(server_side.recv().await.unwrap_err().kind(), ErrorKind::Closed);
+    listener.close();
+    assert_eq!(listener.accept().await.unwrap_err().kind(), ErrorKind::Closed);
+}
+
+#[test]
+fn outside_a_runtime_is_an_error_not_a_panic() {
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    // Build the future here, poll it without I/O enabled: `try_current` succeeds but we must not
+    // panic either way; and with no runtime at all the constructor reports InvalidArgument.
+    drop(rt);
+    let fut = AsyncChannel::connect("tcp://127.0.0.1:1");
+    let r = futures_lite_block_on(fut);
+    assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidArgument);
+}
+
+/// Poll a future to completion without a tokio runtime (a minimal executor).
+fn futures_lite_block_on<F: std::future::Future>(fut: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::yield_now();
+    }
+}
+
+fn tempdir() -> String {
+    let d = std::env::temp_dir().join(format!("libipc-aio-{}-{}", std::process::id(), fastrand::u64(..)));
+    std::fs::create_dir_all(&d).unwrap();
+    d.to_string_lossy().into_owned()
+}
