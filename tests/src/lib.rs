@@ -1,1 +1,25 @@
-//! Shared helpers for the conformance suite.
+//! Helpers for libipc's cross-process conformance suite (`tests/tests/*.rs`) and for the
+//! `ipc-test-peer` helper binary the suite runs as separate processes.
+//!
+//! - [`transport`]: the transports the suite runs on, the [`transport_tests!`] macro that
+//!   instantiates a test once per transport, and private temporary directories;
+//! - [`peer`]: spawning `ipc-test-peer` ([`peer!`]), reading its output, killing it on drop;
+//! - [`stream`]: checksummed message streams (sequence number + CRC-32 in every message);
+//! - [`raw`]: speaking wire format v1 by hand over a plain socket, to misbehave on purpose;
+//! - [`watchdog`]: turns a hung test into a loud failure instead of a stuck test run.
+//!
+//! No test asserts a wall-clock bound: timeouts below are either the behaviour under test
+//! (`recv_timeout`, the handshake timeout) or generous hang guards.
+
+#![forbid(unsafe_code)]
+
+pub mod peer;
+pub mod raw;
+pub mod stream;
+pub mod transport;
+pub mod watchdog;
+
+/// The uid this process runs as.
+pub fn my_uid() -> u32 {
+    rustix::process::getuid().as_raw()
+}

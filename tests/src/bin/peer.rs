@@ -1,1 +1,307 @@
-fn main() {}
+//! `ipc-test-peer`: the other process in libipc's conformance suite.
+//!
+//! ```text
+//! ipc-test-peer echo-server <endpoint> [--max-message N] [--handshake-timeout-ms N]
+//!                                      [--socket-mode OCTAL] [--allowed-uid UID]
+//!     Bind; print `ready <local endpoint>`; echo every message on every connection (a thread
+//!     per connection) and print `end <ErrorKind>` when a connection ends. When stdin closes:
+//!     stop, drop the listener (removing its socket file), print `bye`, exit 0.
+//! ipc-test-peer stream listen|connect <endpoint> [--send N|forever] [--recv N|all]
+//!                      [--send-seed S] [--recv-seed S] [--max-size N] [--end] [--then-end] [--close]
+//!                      [--wait]
+//!     Listen (print `ready <endpoint>`, accept one) or connect; print `connected pid=<peer pid>`;
+//!     with --wait, wait for a line on stdin; send and receive checksummed streams at once
+//!     (libipc_conformance::stream::Spec says what each option does); print `done <report>`
+//!     and exit (0 unless a message failed verification).
+//! ipc-test-peer clients <endpoint> <first id> <count> <messages>
+//!     <count> clients on threads, ids from <first id>; each sends <messages> tagged messages
+//!     from one thread while another checks the echoes, then closes; prints `client <id> ok`.
+//! ipc-test-peer connect <endpoint> [--allowed-uid UID] [--max-message N]
+//!     Connect; print `connected pid=<peer pid> uid=<peer uid>`; echo until the channel ends;
+//!     print `end <ErrorKind>`.
+//! ipc-test-peer raw-client <endpoint> <len>
+//!     Raw wire client: handshake, print `ready`; then for each stdin line `small` (send a whole
+//!     5-byte message), `half` (header and first half of a <len>-byte message), `rest` (the
+//!     other half), `close` (a CLOSE frame) or `bad-type` (a header of unknown type 7), do it
+//!     and print `sent <line>`. Never reads after the handshake.
+//! ```
+//!
+//! Any unexpected failure prints `fail <ErrorKind> <message>` and exits 1. Environment: bare
+//! names resolve through `LIBIPC_RUNTIME_DIR` as usual.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use libipc::{Channel, Error, Listener, Options};
+use libipc_conformance::{raw, stream};
+
+const FLAGS: [&str; 4] = ["--end", "--then-end", "--close", "--wait"];
+
+struct Args {
+    pos: Vec<String>,
+    opts: HashMap<String, Vec<String>>,
+}
+
+impl Args {
+    fn parse(raw: impl Iterator<Item = String>) -> Result<Args, String> {
+        let (mut pos, mut opts) = (Vec::new(), HashMap::<String, Vec<String>>::new());
+        let mut raw = raw.peekable();
+        while let Some(a) = raw.next() {
+            if FLAGS.contains(&a.as_str()) {
+                opts.entry(a).or_default().push(String::new());
+            } else if a.starts_with("--") {
+                let v = raw.next().ok_or(format!("{a} needs a value"))?;
+                opts.entry(a).or_default().push(v);
+            } else {
+                pos.push(a);
+            }
+        }
+        Ok(Args { pos, opts })
+    }
+
+    fn pos(&self, i: usize, what: &str) -> Result<&str, String> {
+        self.pos
+            .get(i)
+            .map(String::as_str)
+            .ok_or(format!("missing <{what}>"))
+    }
+
+    fn get<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, String>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.opts.get(name).and_then(|v| v.last()) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|e| format!("{name} {v:?}: {e}")),
+        }
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.opts.contains_key(name)
+    }
+
+    fn options(&self) -> Result<Options, String> {
+        let mut o = Options::new();
+        if let Some(n) = self.opts.get("--max-message") {
+            o = o.with_max_message_size(n[0].parse().map_err(|e| format!("--max-message: {e}"))?);
+        }
+        if let Some(ms) = self.opts.get("--handshake-timeout-ms") {
+            let ms = ms[0]
+                .parse()
+                .map_err(|e| format!("--handshake-timeout-ms: {e}"))?;
+            o = o.with_handshake_timeout(Duration::from_millis(ms));
+        }
+        if let Some(m) = self.opts.get("--socket-mode") {
+            o = o.with_socket_mode(u32::from_str_radix(&m[0], 8).map_err(|e| e.to_string())?);
+        }
+        if let Some(uids) = self.opts.get("--allowed-uid") {
+            let uids: Result<Vec<u32>, _> = uids.iter().map(|u| u.parse()).collect();
+            o = o.with_allowed_uids(uids.map_err(|e| format!("--allowed-uid: {e}"))?);
+        }
+        Ok(o)
+    }
+}
+
+/// A failure to report: the libipc kind when there is one.
+struct Fail(String, String);
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Fail {
+        Fail(e.kind().name().into(), e.message().into())
+    }
+}
+
+impl From<String> for Fail {
+    fn from(s: String) -> Fail {
+        Fail("Other".into(), s)
+    }
+}
+
+fn main() {
+    let mut argv = std::env::args().skip(1);
+    let mode = argv.next().unwrap_or_default();
+    let result = Args::parse(argv)
+        .map_err(Fail::from)
+        .and_then(|args| match mode.as_str() {
+            "echo-server" => echo_server(&args),
+            "stream" => stream_mode(&args),
+            "clients" => clients(&args),
+            "connect" => connect(&args),
+            "raw-client" => raw_client(&args),
+            other => Err(Fail::from(format!("unknown mode {other:?}"))),
+        });
+    if let Err(Fail(kind, msg)) = result {
+        println!("fail {kind} {msg}");
+        std::process::exit(1);
+    }
+}
+
+fn wait_for_stdin_eof() {
+    for line in std::io::stdin().lock().lines() {
+        if line.is_err() {
+            break;
+        }
+    }
+}
+
+fn echo_server(args: &Args) -> Result<(), Fail> {
+    let listener = Arc::new(Listener::bind_with(
+        args.pos(0, "endpoint")?,
+        &args.options()?,
+    )?);
+    println!("ready {}", listener.local_endpoint());
+    let acceptor = {
+        let listener = Arc::clone(&listener);
+        std::thread::spawn(move || {
+            for ch in listener.incoming() {
+                match ch {
+                    Ok(ch) => drop(std::thread::spawn(move || echo(&ch))),
+                    Err(e) => println!("accept-error {}", e.kind()),
+                }
+            }
+        })
+    };
+    wait_for_stdin_eof();
+    listener.close();
+    acceptor
+        .join()
+        .map_err(|_| "acceptor panicked".to_owned())?;
+    drop(listener);
+    println!("bye");
+    Ok(())
+}
+
+/// Echo until the channel ends; print how it ended.
+fn echo(ch: &Channel) {
+    let end = loop {
+        match ch.recv().and_then(|m| ch.send(&m)) {
+            Ok(()) => {}
+            Err(e) => break e,
+        }
+    };
+    println!("end {}", end.kind());
+}
+
+fn stream_mode(args: &Args) -> Result<(), Fail> {
+    let ep = args.pos(1, "endpoint")?;
+    let ch = match args.pos(0, "listen|connect")? {
+        "listen" => {
+            let listener = Listener::bind(ep)?;
+            println!("ready {}", listener.local_endpoint());
+            listener.accept()?
+        }
+        "connect" => Channel::connect(ep)?,
+        other => return Err(format!("expected listen or connect, got {other:?}").into()),
+    };
+    println!("connected pid={}", show(ch.peer().pid));
+    let spec = stream::Spec {
+        send: args.get("--send", stream::Count::N(0))?,
+        recv: args.get("--recv", stream::Count::N(0))?,
+        send_seed: args.get("--send-seed", 1)?,
+        recv_seed: args.get("--recv-seed", 2)?,
+        max_size: args.get("--max-size", stream::MIB)?,
+        end_marker: args.flag("--end"),
+        then_end: args.flag("--then-end"),
+        close: args.flag("--close"),
+    };
+    if args.flag("--wait") {
+        let mut go = String::new();
+        std::io::stdin()
+            .read_line(&mut go)
+            .map_err(|e| e.to_string())?;
+    }
+    let report = stream::run(&ch, &spec, &stream::Progress::default());
+    println!("done {report}");
+    match report.bad {
+        None => Ok(()),
+        Some(bad) => Err(bad.into()),
+    }
+}
+
+fn show(v: Option<u32>) -> String {
+    v.map_or("-".into(), |v| v.to_string())
+}
+
+fn clients(args: &Args) -> Result<(), Fail> {
+    let ep = args.pos(0, "endpoint")?;
+    let parse = |i, what| -> Result<u32, Fail> {
+        let v = args.pos(i, what)?;
+        v.parse()
+            .map_err(|e| Fail::from(format!("<{what}> {v:?}: {e}")))
+    };
+    let (first, count, messages) = (
+        parse(1, "first id")?,
+        parse(2, "count")?,
+        parse(3, "messages")?,
+    );
+    let results: Vec<Result<(), Fail>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (first..first + count)
+            .map(|id| s.spawn(move || one_client(ep, id, messages)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("client thread"))
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
+fn one_client(ep: &str, id: u32, messages: u32) -> Result<(), Fail> {
+    let ch = Channel::connect(ep)?;
+    let sent = std::thread::scope(|s| {
+        let sender =
+            s.spawn(|| (0..messages).try_for_each(|seq| ch.send(&stream::tagged(id, seq))));
+        for seq in 0..messages {
+            let echo = ch.recv()?;
+            if stream::untag(&echo) != Some((id, seq)) {
+                ch.close();
+                let got = stream::untag(&echo);
+                return Err(Fail::from(format!(
+                    "client {id}: echo {seq} came back as {got:?}"
+                )));
+            }
+        }
+        sender.join().expect("sender thread").map_err(Fail::from)
+    });
+    sent?;
+    ch.close();
+    println!("client {id} ok");
+    Ok(())
+}
+
+fn connect(args: &Args) -> Result<(), Fail> {
+    let ch = Channel::connect_with(args.pos(0, "endpoint")?, &args.options()?)?;
+    let peer = ch.peer();
+    println!("connected pid={} uid={}", show(peer.pid), show(peer.uid));
+    echo(&ch);
+    Ok(())
+}
+
+fn raw_client(args: &Args) -> Result<(), Fail> {
+    let len: usize = args
+        .pos(1, "len")?
+        .parse()
+        .map_err(|e| format!("<len>: {e}"))?;
+    let mut s = raw::connect(args.pos(0, "endpoint")?).map_err(|e| e.to_string())?;
+    s.handshake(u32::MAX);
+    println!("ready");
+    let message: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    let frame = raw::data_frame(&message);
+    let half = raw::data_header(0).len() + len / 2;
+    for line in std::io::stdin().lock().lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        let bytes = match line.as_str() {
+            "small" => raw::data_frame(b"small"),
+            "half" => frame[..half].to_vec(),
+            "rest" => frame[half..].to_vec(),
+            "close" => raw::close_frame().to_vec(),
+            "bad-type" => vec![0, 0, 0, 0, 0x07, 0, 0, 0],
+            other => return Err(format!("unknown command {other:?}").into()),
+        };
+        s.write_all(&bytes).map_err(|e| format!("{line}: {e}"))?;
+        println!("sent {line}");
+    }
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! Running `ipc-test-peer` as a separate process. See `src/bin/peer.rs` for its command line.
+//!
+//! A [`Peer`] owns the child: its stdout is read line by line on a background thread, its
+//! stdin stays open as a lifeline (echo servers stop when it closes), and dropping the `Peer`
+//! kills and reaps the child, so a failing test never leaves processes behind. Every live
+//! child is also registered for the [watchdog](crate::watchdog) to kill before it aborts.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+use crate::transport::Site;
+
+/// How long to wait for a line before concluding the peer is stuck. A hang guard only.
+const LINE_TIMEOUT: Duration = Duration::from_secs(90);
+
+static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// SIGKILL every live child (used by the watchdog before it aborts).
+pub fn kill_all() {
+    for &pid in LIVE.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// `ipc-test-peer` with arguments: `peer!("echo-server", site.there())`. Expands to a
+/// [`PeerCommand`]; call `.site(&site)` to pass the site's environment, then `.spawn()`.
+#[macro_export]
+macro_rules! peer {
+    ($($arg:expr),* $(,)?) => {
+        $crate::peer::PeerCommand::new(env!("CARGO_BIN_EXE_ipc-test-peer"))$(.arg($arg))*
+    };
+}
+
+/// A peer process about to be started.
+#[derive(Debug)]
+pub struct PeerCommand {
+    cmd: Command,
+    label: String,
+}
+
+impl PeerCommand {
+    /// The helper binary at `exe` (use the [`peer!`](crate::peer!) macro).
+    pub fn new(exe: &str) -> PeerCommand {
+        let mut cmd = Command::new(exe);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        PeerCommand {
+            cmd,
+            label: "ipc-test-peer".into(),
+        }
+    }
+
+    /// Add an argument.
+    pub fn arg(mut self, arg: impl AsRef<str>) -> PeerCommand {
+        self.label.push(' ');
+        self.label.push_str(arg.as_ref());
+        self.cmd.arg(arg.as_ref());
+        self
+    }
+
+    /// Add arguments.
+    pub fn args<S: AsRef<str>>(mut self, args: impl IntoIterator<Item = S>) -> PeerCommand {
+        for a in args {
+            self = self.arg(a);
+        }
+        self
+    }
+
+    /// Give the child the environment it needs to resolve `site.there()`.
+    pub fn site(mut self, site: &Site) -> PeerCommand {
+        for (k, v) in site.env() {
+            self.cmd.env(k, v);
+        }
+        self
+    }
+
+    /// Set one environment variable for the child only.
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> PeerCommand {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Remove one environment variable for the child only.
+    pub fn env_remove(mut self, key: &str) -> PeerCommand {
+        self.cmd.env_remove(key);
+        self
+    }
+
+    /// Start a child that listens at `site` (with the site's environment): wait for its
+    /// `ready <endpoint>` line and record the endpoint it bound in `site`.
+    pub fn listening(self, site: &mut Site) -> Peer {
+        let mut peer = self.site(site).spawn();
+        let endpoint = peer.ready();
+        site.bound(endpoint);
+        peer
+    }
+
+    /// Start the child.
+    pub fn spawn(mut self) -> Peer {
+        let mut child = self
+            .cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", self.label));
+        LIVE.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(child.id());
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Peer {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            label: self.label,
+        }
+    }
+}
+
+/// A running peer process; killed and reaped on drop.
+#[derive(Debug)]
+pub struct Peer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    label: String,
+}
+
+impl Peer {
+    /// The child's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next line the peer prints. Panics if it exits first.
+    pub fn line(&mut self) -> String {
+        match self.lines.recv_timeout(LINE_TIMEOUT) {
+            Ok(l) => l,
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("`{}` printed nothing for {LINE_TIMEOUT:?}", self.label)
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                let status = self.child.wait().ok();
+                panic!(
+                    "`{}` exited ({status:?}) before printing a line",
+                    self.label
+                )
+            }
+        }
+    }
+
+    /// A line the peer already printed, if any (does not wait).
+    pub fn try_line(&mut self) -> Option<String> {
+        self.lines.try_recv().ok()
+    }
+
+    /// The next line, which must start with `prefix` (then a space or nothing); returns the
+    /// rest of it.
+    pub fn expect(&mut self, prefix: &str) -> String {
+        let line = self.line();
+        match line.strip_prefix(prefix) {
+            Some(rest) if rest.is_empty() || rest.starts_with(' ') => rest.trim_start().to_owned(),
+            _ => panic!("`{}`: expected a `{prefix}` line, got {line:?}", self.label),
+        }
+    }
+
+    /// Wait for `ready <endpoint>` and return the endpoint.
+    pub fn ready(&mut self) -> String {
+        self.expect("ready")
+    }
+
+    /// Write one line to the peer's stdin.
+    pub fn say(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{line}").expect("write to peer stdin");
+        stdin.flush().expect("flush peer stdin");
+    }
+
+    /// SIGKILL the peer now and reap it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        unregister(self.child.id());
+    }
+
+    /// Close the peer's stdin (its signal to finish), wait for it to exit and return its exit
+    /// status and the lines it printed that were not read yet.
+    pub fn finish(mut self) -> (ExitStatus, Vec<String>) {
+        self.stdin = None;
+        let status = self.child.wait().expect("wait for peer");
+        unregister(self.child.id());
+        let mut rest = Vec::new();
+        // The reader thread ends at EOF, which follows the exit.
+        while let Ok(l) = self.lines.recv_timeout(LINE_TIMEOUT) {
+            rest.push(l);
+        }
+        (status, rest)
+    }
+
+    /// Like [`finish`](Self::finish), insisting on a successful exit.
+    pub fn finish_ok(self) -> Vec<String> {
+        let label = self.label.clone();
+        let (status, rest) = self.finish();
+        assert!(
+            status.success(),
+            "`{label}` failed: {status}; output {rest:?}"
+        );
+        rest
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.stdin = None;
+        if !matches!(self.child.try_wait(), Ok(Some(_))) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        unregister(self.child.id());
+    }
+}
+
+/// Forget a reaped child (its pid may be reused from now on).
+fn unregister(pid: u32) {
+    LIVE.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|&p| p != pid);
+}

@@ -1,0 +1,202 @@
+//! The transports the conformance suite runs on, and where each one listens.
+//!
+//! A test written once as `fn name(t: Transport)` runs on every transport through
+//! [`transport_tests!`](crate::transport_tests). A later transport (`shm://`, `pipe://`) joins
+//! the suite by adding a [`Transport`] variant, its [`Transport::site`] rule and one line in
+//! the macro.
+
+use std::fmt;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A transport under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// A socket file: `unix:///<private temp dir>/x.sock`.
+    Unix,
+    /// A Linux abstract socket: `unix:@<unique name>`.
+    UnixAbstract,
+    /// A bare name, resolved by child processes through `LIBIPC_RUNTIME_DIR`.
+    Named,
+    /// TCP on the loopback interface, port chosen by the OS.
+    Tcp,
+}
+
+impl Transport {
+    /// A fresh, unused place to listen on this transport.
+    pub fn site(self) -> Site {
+        let unique = unique_name();
+        match self {
+            Transport::Unix => {
+                let dir = TempDir::new("unix");
+                let ep = format!("unix://{}/x.sock", dir.path().display());
+                Site::new(ep.clone(), ep, Vec::new(), Some(dir))
+            }
+            Transport::UnixAbstract => {
+                let ep = format!("unix:@{unique}");
+                Site::new(ep.clone(), ep, Vec::new(), None)
+            }
+            Transport::Named => {
+                // The test process must not change its own environment (tests run on many
+                // threads), so only children see LIBIPC_RUNTIME_DIR; the test process names
+                // the same socket by its path.
+                let dir = TempDir::new("named");
+                let run = dir.path().join("run");
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&run)
+                    .expect("create runtime dir");
+                let here = format!("unix://{}/{unique}.sock", run.display());
+                let env = vec![("LIBIPC_RUNTIME_DIR".into(), run.display().to_string())];
+                Site::new(here, unique, env, Some(dir))
+            }
+            Transport::Tcp => {
+                let ep = "tcp://127.0.0.1:0".to_owned();
+                Site::new(ep.clone(), ep, Vec::new(), None)
+            }
+        }
+    }
+
+    /// A place where nobody listens (for "connect to nothing").
+    pub fn vacant_site(self) -> Site {
+        let mut site = self.site();
+        if self == Transport::Tcp {
+            // A port that was free a moment ago; nothing in this suite binds fixed ports.
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind probe");
+            let ep = format!("tcp://{}", l.local_addr().expect("probe address"));
+            drop(l);
+            site.bound(&ep);
+        }
+        site
+    }
+
+    /// Whether the transport reports peer credentials (pid, uid) and supports uid allow-lists.
+    pub fn has_credentials(self) -> bool {
+        !matches!(self, Transport::Tcp)
+    }
+
+    /// How many messages each direction carries in the volume test: 50,000 each way at once,
+    /// 100,000 in all, about 7.6 GB with the log-uniform sizes of [`crate::stream::Schedule`].
+    pub fn volume(self) -> u64 {
+        50_000
+    }
+}
+
+/// One place to listen, named both ways: as the test process names it and as child processes
+/// (started with [`Site::env`]) name it. For TCP both become the real address once bound.
+#[derive(Debug)]
+pub struct Site {
+    here: String,
+    there: String,
+    env: Vec<(String, String)>,
+    /// Holds the socket file's directory until the site is dropped.
+    _dir: Option<TempDir>,
+}
+
+impl Site {
+    fn new(here: String, there: String, env: Vec<(String, String)>, dir: Option<TempDir>) -> Site {
+        Site {
+            here,
+            there,
+            env,
+            _dir: dir,
+        }
+    }
+
+    /// The endpoint string for the test process.
+    pub fn here(&self) -> &str {
+        &self.here
+    }
+
+    /// The endpoint string for child processes.
+    pub fn there(&self) -> &str {
+        &self.there
+    }
+
+    /// Environment child processes need to resolve [`there`](Self::there).
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    /// Record the endpoint a listener actually bound (`tcp://…:0` becomes the real port).
+    pub fn bound(&mut self, actual: impl fmt::Display) {
+        let actual = actual.to_string();
+        if actual.starts_with("tcp://") {
+            self.here = actual.clone();
+            self.there = actual;
+        }
+    }
+}
+
+fn unique_name() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "lipc-{}-{}-{:06x}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        fastrand::u32(..0xff_ffff)
+    )
+}
+
+/// A private directory under the system temp dir, removed (with its contents) on drop.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Create a fresh directory (mode 0700) whose name contains `tag`.
+    pub fn new(tag: &str) -> TempDir {
+        // Socket paths are limited to 107 bytes: keep the prefix short.
+        let base = Some(std::env::temp_dir())
+            .filter(|t| t.as_os_str().len() <= 32)
+            .unwrap_or_else(|| PathBuf::from("/tmp"));
+        let path = base.join(format!("{}-{tag}", unique_name()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+        TempDir { path }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Instantiate tests once per transport. Each `fn name(t: Transport)` in the calling module
+/// becomes `unix::name`, `unix_abstract::name`, `named::name` and `tcp::name`, each run under a
+/// [`Watchdog`](crate::watchdog::Watchdog).
+///
+/// ```ignore
+/// fn echoes(t: Transport) { /* ... */ }
+/// libipc_conformance::transport_tests!(echoes);
+/// ```
+#[macro_export]
+macro_rules! transport_tests {
+    ($($test:ident),+ $(,)?) => {
+        $crate::transport_tests!(@one unix, Unix, $($test),+);
+        $crate::transport_tests!(@one unix_abstract, UnixAbstract, $($test),+);
+        $crate::transport_tests!(@one named, Named, $($test),+);
+        $crate::transport_tests!(@one tcp, Tcp, $($test),+);
+    };
+    (@one $module:ident, $variant:ident, $($test:ident),+) => {
+        mod $module {
+            $(
+                #[test]
+                fn $test() {
+                    let _watchdog = $crate::watchdog::Watchdog::start();
+                    super::$test($crate::transport::Transport::$variant);
+                }
+            )+
+        }
+    };
+}

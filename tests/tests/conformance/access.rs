@@ -1,0 +1,87 @@
+//! Who is at the other end: peer credentials, and uid allow-lists on both sides.
+
+use libipc::{Channel, ErrorKind, Listener, Options};
+use libipc_conformance::transport::Transport;
+use libipc_conformance::{my_uid, peer, raw, transport_tests};
+
+use super::{bind, err_kind};
+
+transport_tests!(peer_credentials, uid_allow_list);
+
+/// `peer()` reports the other process's pid and uid over Unix sockets (both ends), and
+/// nothing over TCP.
+fn peer_credentials(t: Transport) {
+    let mut site = t.site();
+    let listener = bind(&mut site);
+    let mut child = peer!("connect", site.there()).site(&site).spawn();
+    let ch = listener.accept().unwrap();
+    let creds = ch.peer();
+    let seen_by_child = child.expect("connected");
+    if t.has_credentials() {
+        assert_eq!(creds.pid, Some(child.pid()));
+        assert_eq!(creds.uid, Some(my_uid()));
+        assert_eq!(creds.gid, Some(rustix::process::getgid().as_raw()));
+        let me = format!("pid={} uid={}", std::process::id(), my_uid());
+        assert_eq!(seen_by_child, me);
+    } else {
+        assert_eq!(creds, libipc::PeerCredentials::default());
+        assert_eq!(seen_by_child, "pid=- uid=-");
+    }
+    ch.close();
+    assert_eq!(child.expect("end"), "Closed");
+}
+
+/// A listener whose uid allow-list excludes us refuses us with PermissionDenied, and so does
+/// a client whose allow-list excludes the listener's uid; listing our uid works. TCP has no
+/// peer credentials, so an allow-list there is InvalidArgument.
+fn uid_allow_list(t: Transport) {
+    let other = my_uid() + 1;
+    let not_me = Options::new().with_allowed_uids([other]);
+    let me = Options::new().with_allowed_uids([my_uid()]);
+    if !t.has_credentials() {
+        let site = t.site();
+        assert_eq!(
+            err_kind(Listener::bind_with(site.here(), &not_me)),
+            ErrorKind::InvalidArgument
+        );
+        assert_eq!(
+            err_kind(Channel::connect_with("tcp://127.0.0.1:9", &me)),
+            ErrorKind::InvalidArgument
+        );
+        return;
+    }
+    let mut site = t.site();
+    let _strict = peer!("echo-server", site.there())
+        .args(["--allowed-uid", &other.to_string()])
+        .listening(&mut site);
+    // On the wire: a refusing hello with status PermissionDenied, an ERROR frame, the end.
+    let mut raw = raw::connect(site.here()).unwrap();
+    assert_eq!(raw.read_hello().status, ErrorKind::PermissionDenied.code());
+    assert_eq!(
+        raw.read_error_frame().code,
+        ErrorKind::PermissionDenied.code()
+    );
+    raw.assert_closed();
+    // A libipc client reports PermissionDenied, or, when the refusal beats its hello out,
+    // PeerDisconnected: a core bug, shown by core_bugs.rs::refused_client_reports_the_refusal.
+    let kind = err_kind(Channel::connect(site.here()));
+    assert!(
+        matches!(
+            kind,
+            ErrorKind::PermissionDenied | ErrorKind::PeerDisconnected
+        ),
+        "{kind}"
+    );
+
+    let mut site = t.site();
+    let _open = peer!("echo-server", site.there())
+        .args(["--allowed-uid", &my_uid().to_string()])
+        .listening(&mut site);
+    assert_eq!(
+        err_kind(Channel::connect_with(site.here(), &not_me)),
+        ErrorKind::PermissionDenied
+    );
+    let ch = Channel::connect_with(site.here(), &me).unwrap();
+    ch.send(b"allowed").unwrap();
+    assert_eq!(&*ch.recv().unwrap(), b"allowed");
+}

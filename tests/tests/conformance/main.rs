@@ -1,0 +1,55 @@
+//! The channel contract, checked between real processes on every transport.
+//!
+//! Each module's `fn name(t: Transport)` runs once per transport (`data::unix::name`,
+//! `data::tcp::name`, ...) through `transport_tests!`; a new transport joins every test by
+//! being added to that macro and to `Transport` (`src/transport.rs`). The other process is
+//! `ipc-test-peer` (`src/bin/peer.rs`).
+//!
+//! - `data`: what goes in comes out: boundaries, order, volume, concurrency, timeouts, limits;
+//! - `lifecycle`: how channels and listeners end: close, kill, drop, nothing listening, in use;
+//! - `access`: peer credentials and uid allow-lists.
+//!
+//! Protocol abuse is in `hostile.rs`, socket files and the runtime directory in
+//! `socket_file.rs`.
+
+mod access;
+mod data;
+mod lifecycle;
+
+use libipc::{Channel, ErrorKind, Listener};
+use libipc_conformance::peer;
+use libipc_conformance::transport::Site;
+use libipc_conformance::watchdog::Watchdog;
+
+pub(crate) fn bind(site: &mut Site) -> Listener {
+    let l = Listener::bind(site.here()).unwrap_or_else(|e| panic!("bind {}: {e}", site.here()));
+    site.bound(l.local_endpoint());
+    l
+}
+
+pub(crate) fn err_kind<T: std::fmt::Debug>(r: libipc::Result<T>) -> ErrorKind {
+    r.expect_err("expected an error").kind()
+}
+
+pub(crate) fn pattern(len: usize, salt: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ salt)
+        .collect()
+}
+
+/// Transports not in this build: bind and connect fail with Unsupported, in this process and
+/// in another.
+#[test]
+fn shm_and_pipe_are_unsupported() {
+    let _watchdog = Watchdog::start();
+    for ep in ["shm://conformance", "pipe://conformance"] {
+        assert_eq!(err_kind(Listener::bind(ep)), ErrorKind::Unsupported, "{ep}");
+        assert_eq!(
+            err_kind(Channel::connect(ep)),
+            ErrorKind::Unsupported,
+            "{ep}"
+        );
+        let mut child = peer!("connect", ep).spawn();
+        assert!(child.expect("fail").starts_with("Unsupported "), "{ep}");
+    }
+}
