@@ -42,14 +42,25 @@ pub(crate) struct Acceptor {
 }
 
 impl Acceptor {
-    pub(crate) fn start(listener: Arc<OwnedFd>, opts: Options, deliver: Deliver) -> Result<Acceptor> {
-        let state = Arc::new(State { stop: AtomicBool::new(false), kick: WakePipe::new()?, pending: AtomicUsize::new(0) });
+    pub(crate) fn start(
+        listener: Arc<OwnedFd>,
+        opts: Options,
+        deliver: Deliver,
+    ) -> Result<Acceptor> {
+        let state = Arc::new(State {
+            stop: AtomicBool::new(false),
+            kick: WakePipe::new()?,
+            pending: AtomicUsize::new(0),
+        });
         let st = Arc::clone(&state);
         let thread = std::thread::Builder::new()
             .name("libipc-acceptor".into())
             .spawn(move || run(&listener, &opts, &st, Arc::new(deliver)))
             .map_err(|e| Error::from_io(&e, "starting the acceptor thread"))?;
-        Ok(Acceptor { state, thread: Some(thread) })
+        Ok(Acceptor {
+            state,
+            thread: Some(thread),
+        })
     }
 
     /// `accept` took one delivered connection: make room for another.
@@ -84,7 +95,17 @@ fn run(listener: &OwnedFd, opts: &Options, st: &Arc<State>, deliver: Arc<Deliver
         }
         let room = st.pending.load(Ordering::Acquire) < MAX_PENDING;
         let kick = st.kick.fd();
-        let mut fds = [PollFd::new(&kick, PollFlags::IN), PollFd::new(listener, if room { PollFlags::IN } else { PollFlags::empty() })];
+        let mut fds = [
+            PollFd::new(&kick, PollFlags::IN),
+            PollFd::new(
+                listener,
+                if room {
+                    PollFlags::IN
+                } else {
+                    PollFlags::empty()
+                },
+            ),
+        ];
         if let Err(e) = sys::poll(&mut fds, None) {
             tracing::error!(error = %e, "acceptor poll failed; listener stops accepting");
             return;
@@ -108,19 +129,22 @@ fn run(listener: &OwnedFd, opts: &Options, st: &Arc<State>, deliver: Arc<Deliver
 fn spawn_handshake(fd: OwnedFd, opts: &Options, st: &Arc<State>, deliver: &Arc<Deliver>) {
     st.pending.fetch_add(1, Ordering::AcqRel);
     let (opts, st2, deliver) = (opts.clone(), Arc::clone(st), Arc::clone(deliver));
-    let spawned = std::thread::Builder::new().name("libipc-handshake".into()).spawn(move || {
-        let result = transport::prepare_accepted(&fd).and_then(|()| handshake::server(fd, &opts));
-        let delivered = match result {
-            Ok(est) => deliver(est),
-            Err(e) => {
-                tracing::info!(error = %e, "refused a connection");
-                false
+    let spawned = std::thread::Builder::new()
+        .name("libipc-handshake".into())
+        .spawn(move || {
+            let result =
+                transport::prepare_accepted(&fd).and_then(|()| handshake::server(fd, &opts));
+            let delivered = match result {
+                Ok(est) => deliver(est),
+                Err(e) => {
+                    tracing::info!(error = %e, "refused a connection");
+                    false
+                }
+            };
+            if !delivered && st2.pending.fetch_sub(1, Ordering::AcqRel) == MAX_PENDING {
+                st2.kick.wake();
             }
-        };
-        if !delivered && st2.pending.fetch_sub(1, Ordering::AcqRel) == MAX_PENDING {
-            st2.kick.wake();
-        }
-    });
+        });
     if let Err(e) = spawned {
         st.pending.fetch_sub(1, Ordering::AcqRel);
         tracing::warn!(error = %e, "could not start a handshake thread; connection dropped");

@@ -115,7 +115,10 @@ pub(crate) enum Step {
 
 impl RecvHalf {
     pub(crate) fn new(max_recv: u32) -> RecvHalf {
-        RecvHalf { reader: FrameReader::new(max_recv), ended: None }
+        RecvHalf {
+            reader: FrameReader::new(max_recv),
+            ended: None,
+        }
     }
 
     /// Decode the next frame from buffered bytes.
@@ -125,7 +128,9 @@ impl RecvHalf {
         }
         match self.reader.next() {
             Ok(Some(Frame::Message(m))) => Step::Message(Message::new(m)),
-            Ok(Some(Frame::Close)) => Step::End(Error::new(ErrorKind::Closed, "the peer closed the channel")),
+            Ok(Some(Frame::Close)) => {
+                Step::End(Error::new(ErrorKind::Closed, "the peer closed the channel"))
+            }
             Ok(Some(Frame::Error(p))) => Step::End(p.to_error()),
             Ok(None) if closed.load(Ordering::Acquire) => Step::End(closed_error()),
             Ok(None) => Step::NeedData,
@@ -268,14 +273,24 @@ impl Conn {
         if self.closed.load(Ordering::Acquire) {
             closed_error()
         } else if rx.reader.has_partial() {
-            Error::new(ErrorKind::PeerDisconnected, "peer disconnected in the middle of a message")
+            Error::new(
+                ErrorKind::PeerDisconnected,
+                "peer disconnected in the middle of a message",
+            )
         } else {
-            Error::new(ErrorKind::PeerDisconnected, "peer disconnected without closing the channel")
+            Error::new(
+                ErrorKind::PeerDisconnected,
+                "peer disconnected without closing the channel",
+            )
         }
     }
 
     /// What reading `n` bytes (0 = EOF) or a read error means once the reader needs more.
-    pub(crate) fn after_read(&self, rx: &mut RecvHalf, read: std::result::Result<usize, rustix::io::Errno>) -> Option<Error> {
+    pub(crate) fn after_read(
+        &self,
+        rx: &mut RecvHalf,
+        read: std::result::Result<usize, rustix::io::Errno>,
+    ) -> Option<Error> {
         let err = match read {
             Ok(0) => self.eof_error(rx),
             Ok(_) => return None,
@@ -285,7 +300,6 @@ impl Conn {
         self.end_with(rx, &err);
         Some(err)
     }
-
 }
 
 impl Shared {
@@ -301,7 +315,10 @@ impl Shared {
                 }
             }
             if deadline.is_some() && !sys::wait(self.fd.as_fd(), Interest::Read, deadline)? {
-                return Err(Error::new(ErrorKind::Timeout, "no message arrived before the timeout"));
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    "no message arrived before the timeout",
+                ));
             }
             let read = sys::read_into(self.fd.as_fd(), rx.reader.spare());
             if let Ok(n) = read {
@@ -324,7 +341,12 @@ impl Shared {
         // Finish what an earlier timed-out send left; until then nothing of this message is sent.
         self.flush(&mut tx, deadline)?;
         let header = FrameHeader::data(data.len() as u32).encode();
-        let SendHalf { scratch, pending, sent, .. } = &mut *tx;
+        let SendHalf {
+            scratch,
+            pending,
+            sent,
+            ..
+        } = &mut *tx;
         let mut slices;
         let bufs: &mut [IoSlice<'_>] = if data.len() <= COALESCE_MAX {
             scratch.clear();
@@ -354,9 +376,10 @@ impl Shared {
         };
         match result {
             Ok(_) => Ok(()),
-            Err((_, rustix::io::Errno::AGAIN)) if written == 0 => {
-                Err(Error::new(ErrorKind::Timeout, "the peer did not start taking the message before the timeout"))
-            }
+            Err((_, rustix::io::Errno::AGAIN)) if written == 0 => Err(Error::new(
+                ErrorKind::Timeout,
+                "the peer did not start taking the message before the timeout",
+            )),
             Err((_, rustix::io::Errno::AGAIN)) => {
                 // Part of the frame is out: keep the rest, so the message is delivered whole
                 // before anything else (by the next send or by close). It counts as sent.
@@ -367,7 +390,11 @@ impl Shared {
                 Ok(())
             }
             Err((_, e)) => {
-                let err = if self.closed.load(Ordering::Acquire) { closed_error() } else { sys::io_error(e, "send") };
+                let err = if self.closed.load(Ordering::Acquire) {
+                    closed_error()
+                } else {
+                    sys::io_error(e, "send")
+                };
                 tx.ended = Some(err.clone());
                 Err(err)
             }
@@ -378,13 +405,23 @@ impl Shared {
     fn flush(&self, tx: &mut SendHalf, deadline: Option<Instant>) -> Result<()> {
         while tx.sent < tx.pending.len() {
             if !sys::wait(self.fd.as_fd(), Interest::Write, deadline)? {
-                return Err(Error::new(ErrorKind::Timeout, "an earlier message is still going out; the peer is not reading"));
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    "an earlier message is still going out; the peer is not reading",
+                ));
             }
-            match sys::send_nonblocking(self.fd.as_fd(), &mut [IoSlice::new(&tx.pending[tx.sent..])]) {
+            match sys::send_nonblocking(
+                self.fd.as_fd(),
+                &mut [IoSlice::new(&tx.pending[tx.sent..])],
+            ) {
                 Ok(n) => tx.sent += n,
                 Err((n, rustix::io::Errno::AGAIN)) => tx.sent += n,
                 Err((_, e)) => {
-                    let err = if self.closed.load(Ordering::Acquire) { closed_error() } else { sys::io_error(e, "send") };
+                    let err = if self.closed.load(Ordering::Acquire) {
+                        closed_error()
+                    } else {
+                        sys::io_error(e, "send")
+                    };
                     tx.ended = Some(err.clone());
                     return Err(err);
                 }
@@ -397,17 +434,27 @@ impl Shared {
 
     /// Orderly close: send CLOSE (unless a sender is mid-message), then shut the socket down.
     /// With `wait`, waits up to the close timeout for room to send CLOSE; without, tries once.
-    fn close(&self, wait: bool) {
+    fn close(&self) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
+        let deadline = Instant::now() + self.close_timeout;
         if let Ok(mut tx) = self.tx.try_lock()
             && tx.ended.is_none()
         {
             // Finish a message a timed-out send left, then say CLOSE.
-            let deadline = Instant::now() + if wait { self.close_timeout } else { Duration::ZERO };
-            tx.pending.extend_from_slice(&FrameHeader { length: 0, frame_type: FrameType::Close, flags: 0 }.encode());
-            let _ = self.flush(&mut tx, Some(deadline));
+            tx.pending.extend_from_slice(
+                &FrameHeader {
+                    length: 0,
+                    frame_type: FrameType::Close,
+                    flags: 0,
+                }
+                .encode(),
+            );
+            if self.flush(&mut tx, Some(deadline)).is_ok() {
+                sys::shutdown(self.fd.as_fd(), true);
+                sys::linger_tcp(self.fd.as_fd(), deadline);
+            }
         }
         sys::shutdown(self.fd.as_fd(), false);
     }
@@ -415,7 +462,7 @@ impl Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        self.close(false);
+        self.close();
     }
 }
 
@@ -445,7 +492,12 @@ impl Channel {
         Channel {
             shared: Arc::new(Shared {
                 rx: Mutex::new(RecvHalf::new(opts.max_message_u32())),
-                tx: Mutex::new(SendHalf { scratch: Vec::new(), pending: Vec::new(), sent: 0, ended: None }),
+                tx: Mutex::new(SendHalf {
+                    scratch: Vec::new(),
+                    pending: Vec::new(),
+                    sent: 0,
+                    ended: None,
+                }),
                 conn: Conn::new(est, opts),
             }),
         }
@@ -487,9 +539,15 @@ impl Channel {
     }
 
     /// Close the channel: the peer receives every message sent so far, then `Closed`. Threads
-    /// blocked in `recv` or `send` on this channel wake up with `Closed`. Idempotent.
+    /// blocked in `recv` or `send` on this channel wake up with `Closed`. Idempotent; dropping
+    /// the last clone closes too.
+    ///
+    /// Close waits at most the handshake timeout (default 5 s) for the peer to make room for
+    /// what is still queued and, over TCP, for its kernel to acknowledge it. If another thread
+    /// is in the middle of sending, or the peer stays full past that time, the peer instead
+    /// sees `PeerDisconnected` after the messages it did receive.
     pub fn close(&self) {
-        self.shared.close(true);
+        self.shared.close();
     }
 
     /// The peer's credentials (pid, uid, gid) where the transport provides them (Unix sockets
@@ -511,7 +569,6 @@ impl Channel {
             done: false,
         }
     }
-
 }
 
 impl AsFd for Channel {

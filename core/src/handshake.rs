@@ -83,13 +83,21 @@ pub(crate) fn client(fd: OwnedFd, opts: &Options) -> Result<Established> {
     let peer = sys::peer_credentials(fd.as_fd());
     check_allowed(opts, &peer)
         .map_err(|e| Error::new(e.kind(), format!("refusing the listener: {}", e.message())))?;
-    write_all(
+    // A listener may refuse before reading our hello; if writing fails because it already
+    // closed, its refusal is still waiting to be read, and it says more than EPIPE.
+    let sent = write_all(
         &fd,
         &Hello::new(opts.max_message_u32(), 0).encode(),
         "sending hello",
-    )?;
+    );
     let deadline = Instant::now() + opts.handshake_timeout;
-    let hello = read_hello(&fd, deadline).map_err(|e| match e.kind() {
+    let hello = read_hello(&fd, deadline);
+    if let Err(write_err) = sent
+        && !matches!(&hello, Ok(h) if h.status != 0)
+    {
+        return Err(write_err);
+    }
+    let hello = hello.map_err(|e| match e.kind() {
         ErrorKind::Timeout => Error::new(
             ErrorKind::Timeout,
             format!(
@@ -101,7 +109,8 @@ pub(crate) fn client(fd: OwnedFd, opts: &Options) -> Result<Established> {
     })?;
     if hello.status != 0 {
         let kind = ErrorKind::from_code(hello.status).unwrap_or(ErrorKind::ProtocolViolation);
-        let detail = read_refusal(&fd, deadline).unwrap_or_else(|| format!("status {}", hello.status));
+        let detail =
+            read_refusal(&fd, deadline).unwrap_or_else(|| format!("status {}", hello.status));
         return Err(Error::new(
             kind,
             format!("the listener refused the connection: {detail}"),

@@ -47,7 +47,9 @@ pub struct Listener {
 
 impl fmt::Debug for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Listener").field("endpoint", &self.local.to_string()).finish()
+        f.debug_struct("Listener")
+            .field("endpoint", &self.local.to_string())
+            .finish()
     }
 }
 
@@ -73,7 +75,11 @@ impl Listener {
         let ep = endpoint.try_into()?;
         let transport::Bound { fd, local, _file } = transport::bind(&ep, opts)?;
         tracing::debug!(endpoint = %local, "listening");
-        let inbox = Arc::new(Inbox { queue: Mutex::default(), cond: Condvar::new(), signal: WakePipe::new()? });
+        let inbox = Arc::new(Inbox {
+            queue: Mutex::default(),
+            cond: Condvar::new(),
+            signal: WakePipe::new()?,
+        });
         let sink = Arc::clone(&inbox);
         let deliver = Box::new(move |est| {
             let mut q = sink.queue.lock().unwrap_or_else(|p| p.into_inner());
@@ -86,7 +92,13 @@ impl Listener {
             true
         });
         let acceptor = Acceptor::start(Arc::new(fd), opts.clone(), deliver)?;
-        Ok(Listener { inbox, opts: opts.clone(), local, acceptor: Some(acceptor), _file })
+        Ok(Listener {
+            inbox,
+            opts: opts.clone(),
+            local,
+            acceptor: Some(acceptor),
+            _file,
+        })
     }
 
     /// The endpoint clients connect to (for `tcp://host:0`, with the port the OS picked).
@@ -140,9 +152,16 @@ impl Listener {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return Err(Error::new(ErrorKind::Timeout, "no client connected before the timeout"));
+                        return Err(Error::new(
+                            ErrorKind::Timeout,
+                            "no client connected before the timeout",
+                        ));
                     }
-                    self.inbox.cond.wait_timeout(q, left).unwrap_or_else(|p| p.into_inner()).0
+                    self.inbox
+                        .cond
+                        .wait_timeout(q, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
                 }
             };
         }

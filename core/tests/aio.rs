@@ -6,7 +6,9 @@ use libipc::aio::{AsyncChannel, AsyncListener};
 use libipc::{Channel, ErrorKind, Listener, Options};
 
 fn payload(n: usize, seed: u8) -> Vec<u8> {
-    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 async fn echo_pair(ep: &str) -> (AsyncChannel, tokio::task::JoinHandle<()>) {
@@ -52,7 +54,9 @@ async fn async_and_blocking_interoperate() {
     assert_eq!(&*ch.recv().await.unwrap(), b"from async");
     assert_eq!(ch.peer().pid, Some(std::process::id()));
     ch.close().await;
-    tokio::task::spawn_blocking(move || t.join().unwrap()).await.unwrap();
+    tokio::task::spawn_blocking(move || t.join().unwrap())
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,7 +81,13 @@ async fn cancelled_recv_loses_nothing() {
     });
     let ch = listener.accept().await.unwrap();
     // Nothing there yet: timeouts and try_recv report Timeout.
-    assert_eq!(ch.recv_timeout(Duration::from_millis(20)).await.unwrap_err().kind(), ErrorKind::Timeout);
+    assert_eq!(
+        ch.recv_timeout(Duration::from_millis(20))
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Timeout
+    );
     assert_eq!(ch.try_recv().unwrap_err().kind(), ErrorKind::Timeout);
     go_tx.send(()).unwrap();
     let mut timeouts = 0u32;
@@ -127,9 +137,17 @@ async fn cancelled_send_never_corrupts_the_stream() {
         n
     });
     closer.close().await;
-    let received = tokio::task::spawn_blocking(move || reader.join().unwrap()).await.unwrap();
-    let completed = outcomes.iter().map(|(a, b)| *a as usize + *b as usize).sum::<usize>();
-    assert!(received >= completed, "received {received} < completed {completed}");
+    let received = tokio::task::spawn_blocking(move || reader.join().unwrap())
+        .await
+        .unwrap();
+    let completed = outcomes
+        .iter()
+        .map(|(a, b)| *a as usize + *b as usize)
+        .sum::<usize>();
+    assert!(
+        received >= completed,
+        "received {received} < completed {completed}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,14 +171,22 @@ async fn close_wakes_pending_recv_and_silent_client_does_not_block_accept() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     client.close().await;
     assert_eq!(waiter.await.unwrap().unwrap_err().kind(), ErrorKind::Closed);
-    assert_eq!(server_side.recv().await.unwrap_err().kind(), ErrorKind::Closed);
+    assert_eq!(
+        server_side.recv().await.unwrap_err().kind(),
+        ErrorKind::Closed
+    );
     listener.close();
-    assert_eq!(listener.accept().await.unwrap_err().kind(), ErrorKind::Closed);
+    assert_eq!(
+        listener.accept().await.unwrap_err().kind(),
+        ErrorKind::Closed
+    );
 }
 
 #[test]
 fn outside_a_runtime_is_an_error_not_a_panic() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     // Build the future here, poll it without I/O enabled: `try_current` succeeds but we must not
     // panic either way; and with no runtime at all the constructor reports InvalidArgument.
     drop(rt);
@@ -183,7 +209,11 @@ fn futures_lite_block_on<F: std::future::Future>(fut: F) -> F::Output {
 }
 
 fn tempdir() -> String {
-    let d = std::env::temp_dir().join(format!("libipc-aio-{}-{}", std::process::id(), fastrand::u64(..)));
+    let d = std::env::temp_dir().join(format!(
+        "libipc-aio-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
     std::fs::create_dir_all(&d).unwrap();
     d.to_string_lossy().into_owned()
 }

@@ -176,7 +176,7 @@ impl Drop for TempDir {
 /// becomes `unix::name`, `unix_abstract::name`, `named::name` and `tcp::name`, each run under a
 /// [`Watchdog`](crate::watchdog::Watchdog).
 ///
-/// ```ignore
+/// ```text
 /// fn echoes(t: Transport) { /* ... */ }
 /// libipc_conformance::transport_tests!(echoes);
 /// ```

@@ -99,7 +99,13 @@ impl AsyncChannel {
         // returns that fd, so the fd stays open and the same for the `AsyncFd`'s lifetime.
         let io = unsafe { AsyncFd::register(conn) }
             .map_err(|e| Error::from_io(&e.into(), "registering with tokio"))?;
-        Ok(AsyncChannel { shared: Arc::new(Shared { io, rx, tx: Mutex::new(SendHalf::default()) }) })
+        Ok(AsyncChannel {
+            shared: Arc::new(Shared {
+                io,
+                rx,
+                tx: Mutex::new(SendHalf::default()),
+            }),
+        })
     }
 
     fn conn(&self) -> &Conn {
@@ -123,7 +129,9 @@ impl AsyncChannel {
         conn.check_send_size(data.len())?;
         let mut tx = match deadline {
             None => self.shared.tx.lock().await,
-            Some(d) => tokio::time::timeout_at(d, self.shared.tx.lock()).await.map_err(|_| elapsed("send"))?,
+            Some(d) => tokio::time::timeout_at(d, self.shared.tx.lock())
+                .await
+                .map_err(|_| elapsed("send"))?,
         };
         if let Some(e) = conn.send_blocked() {
             return Err(e);
@@ -134,7 +142,9 @@ impl AsyncChannel {
         if !tx.idle() {
             match deadline {
                 None => self.flush(&mut tx).await?,
-                Some(d) => tokio::time::timeout_at(d, self.flush(&mut tx)).await.map_err(|_| elapsed("send"))??,
+                Some(d) => tokio::time::timeout_at(d, self.flush(&mut tx))
+                    .await
+                    .map_err(|_| elapsed("send"))??,
             }
         }
         let header = FrameHeader::data(data.len() as u32).encode();
@@ -144,7 +154,9 @@ impl AsyncChannel {
             let ready = self.shared.io.writable();
             let mut guard = match deadline {
                 None => ready.await,
-                Some(d) => tokio::time::timeout_at(d, ready).await.map_err(|_| elapsed("send"))?,
+                Some(d) => tokio::time::timeout_at(d, ready)
+                    .await
+                    .map_err(|_| elapsed("send"))?,
             }
             .map_err(|e| Error::from_io(&e, "send"))?;
             let attempt = guard.try_io(|io| {
@@ -154,7 +166,7 @@ impl AsyncChannel {
                         written = n;
                         Ok(Ok(()))
                     }
-                    Err((n, Errno::AGAIN)) if n == 0 => Err(io::ErrorKind::WouldBlock.into()),
+                    Err((0, Errno::AGAIN)) => Err(io::ErrorKind::WouldBlock.into()),
                     Err((n, e)) => {
                         written = n;
                         Ok(Err(e))
@@ -184,12 +196,18 @@ impl AsyncChannel {
             None => self.flush(&mut tx).await,
             // Past the deadline the message still counts as sent: its rest goes out before
             // anything else, as with the blocking `send_timeout`.
-            Some(d) => tokio::time::timeout_at(d, self.flush(&mut tx)).await.unwrap_or(Ok(())),
+            Some(d) => tokio::time::timeout_at(d, self.flush(&mut tx))
+                .await
+                .unwrap_or(Ok(())),
         }
     }
 
     fn end_send(&self, tx: &mut SendHalf, e: Errno) -> Error {
-        let err = if self.conn().closed.load(Ordering::Acquire) { closed_error() } else { sys::io_error(e, "send") };
+        let err = if self.conn().closed.load(Ordering::Acquire) {
+            closed_error()
+        } else {
+            sys::io_error(e, "send")
+        };
         tx.ended = Some(err.clone());
         err
     }
@@ -197,7 +215,12 @@ impl AsyncChannel {
     /// Write out `tx.pending`; cancellation-safe (progress is recorded in `tx`).
     async fn flush(&self, tx: &mut SendHalf) -> Result<()> {
         while !tx.idle() {
-            let mut guard = self.shared.io.writable().await.map_err(|e| Error::from_io(&e, "send"))?;
+            let mut guard = self
+                .shared
+                .io
+                .writable()
+                .await
+                .map_err(|e| Error::from_io(&e, "send"))?;
             let attempt = guard.try_io(|io| {
                 let mut slices = [IoSlice::new(&tx.pending[tx.sent..])];
                 match sys::send_all(io.get_ref().fd.as_fd(), &mut slices) {
@@ -234,10 +257,17 @@ impl AsyncChannel {
                     return Err(conn.end_recv(&mut rx, end, tx_free));
                 }
             }
-            let mut guard = self.shared.io.readable().await.map_err(|e| Error::from_io(&e, "recv"))?;
-            let attempt = guard.try_io(|io| match sys::read_into(io.get_ref().fd.as_fd(), rx.reader.spare()) {
-                Err(Errno::AGAIN) => Err(io::ErrorKind::WouldBlock.into()),
-                other => Ok(other),
+            let mut guard = self
+                .shared
+                .io
+                .readable()
+                .await
+                .map_err(|e| Error::from_io(&e, "recv"))?;
+            let attempt = guard.try_io(|io| {
+                match sys::read_into(io.get_ref().fd.as_fd(), rx.reader.spare()) {
+                    Err(Errno::AGAIN) => Err(io::ErrorKind::WouldBlock.into()),
+                    other => Ok(other),
+                }
             });
             let Ok(read) = attempt else { continue };
             let read = read.map_err(|e| Error::from_io(&e, "recv"))?;
@@ -254,7 +284,9 @@ impl AsyncChannel {
 
     /// Receive, giving up with `Timeout` after `timeout` (nothing is lost).
     pub async fn recv_timeout(&self, timeout: Duration) -> Result<Message> {
-        tokio::time::timeout(timeout, self.recv()).await.map_err(|_| elapsed("recv"))?
+        tokio::time::timeout(timeout, self.recv())
+            .await
+            .map_err(|_| elapsed("recv"))?
     }
 
     /// Receive a message if one is already available, without waiting; `Timeout` if none is
@@ -275,7 +307,9 @@ impl AsyncChannel {
             }
             let read = sys::read_into(conn.fd.as_fd(), rx.reader.spare());
             match read {
-                Err(Errno::AGAIN) => return Err(Error::new(ErrorKind::Timeout, "no message is available")),
+                Err(Errno::AGAIN) => {
+                    return Err(Error::new(ErrorKind::Timeout, "no message is available"));
+                }
                 // SAFETY: `read_into` initialised `n` bytes of the slice `spare` returned.
                 Ok(n) => unsafe { rx.reader.filled(n) },
                 Err(_) => {}
@@ -299,9 +333,25 @@ impl AsyncChannel {
             if tx.ended.is_some() || self.flush(&mut tx).await.is_err() {
                 return;
             }
-            tx.pending = FrameHeader { length: 0, frame_type: FrameType::Close, flags: 0 }.encode().to_vec();
+            tx.pending = FrameHeader {
+                length: 0,
+                frame_type: FrameType::Close,
+                flags: 0,
+            }
+            .encode()
+            .to_vec();
             tx.sent = 0;
-            let _ = self.flush(&mut tx).await;
+            if self.flush(&mut tx).await.is_err() {
+                return;
+            }
+            // Over TCP, wait for the peer's kernel to acknowledge everything before the socket
+            // closes: closing with unread input sends a reset that destroys data in flight.
+            let fd = conn.fd.as_fd();
+            sys::shutdown(fd, true);
+            while !sys::is_unix_socket(fd) && sys::tcp_unacked(fd).is_some_and(|n| n > 0) {
+                sys::drain_nowait(fd);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
         })
         .await;
         sys::shutdown(conn.fd.as_fd(), false);
@@ -335,7 +385,12 @@ impl Drop for Shared {
             && tx.ended.is_none()
             && sys::send_nowait(conn.fd.as_fd(), &tx.pending[tx.sent..])
         {
-            let close = FrameHeader { length: 0, frame_type: FrameType::Close, flags: 0 }.encode();
+            let close = FrameHeader {
+                length: 0,
+                frame_type: FrameType::Close,
+                flags: 0,
+            }
+            .encode();
             sys::send_nowait(conn.fd.as_fd(), &close);
         }
         sys::shutdown(conn.fd.as_fd(), false);

@@ -32,7 +32,9 @@ pub struct AsyncListener {
 
 impl fmt::Debug for AsyncListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncListener").field("endpoint", &self.local.to_string()).finish()
+        f.debug_struct("AsyncListener")
+            .field("endpoint", &self.local.to_string())
+            .finish()
     }
 }
 
@@ -101,7 +103,9 @@ impl AsyncListener {
 
     /// Like [`accept`](Self::accept), giving up with `Timeout` after `timeout`.
     pub async fn accept_timeout(&self, timeout: Duration) -> Result<AsyncChannel> {
-        tokio::time::timeout(timeout, self.accept()).await.map_err(|_| elapsed("accept"))?
+        tokio::time::timeout(timeout, self.accept())
+            .await
+            .map_err(|_| elapsed("accept"))?
     }
 
     /// Stop accepting: pending and later `accept` calls return `Closed`.

@@ -42,14 +42,19 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// Fail cleanly (rather than panic inside tokio) when called outside a runtime.
 fn require_runtime() -> Result<()> {
-    tokio::runtime::Handle::try_current().map(|_| ()).map_err(|_| {
-        Error::new(
-            ErrorKind::InvalidArgument,
-            "libipc::aio must be used inside a tokio runtime with I/O and time enabled",
-        )
-    })
+    tokio::runtime::Handle::try_current()
+        .map(|_| ())
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                "libipc::aio must be used inside a tokio runtime with I/O and time enabled",
+            )
+        })
 }
 
 fn elapsed(what: &str) -> Error {
-    Error::new(ErrorKind::Timeout, format!("{what} did not complete before the timeout"))
+    Error::new(
+        ErrorKind::Timeout,
+        format!("{what} did not complete before the timeout"),
+    )
 }

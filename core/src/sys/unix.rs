@@ -56,10 +56,14 @@ fn absolute(dir: PathBuf, var: &str) -> Result<PathBuf> {
 /// Check an existing runtime directory is private (for connecting): missing is `NotFound`.
 pub(crate) fn check_private_dir(dir: &Path) -> Result<()> {
     match std::fs::symlink_metadata(dir) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            Err(Error::new(ErrorKind::NotFound, format!("nobody is listening: {} does not exist", dir.display())))
-        }
-        Err(e) => Err(Error::from_io(&e, format_args!("checking {}", dir.display()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::new(
+            ErrorKind::NotFound,
+            format!("nobody is listening: {} does not exist", dir.display()),
+        )),
+        Err(e) => Err(Error::from_io(
+            &e,
+            format_args!("checking {}", dir.display()),
+        )),
         Ok(_) => verify_private_dir(dir),
     }
 }
@@ -517,6 +521,55 @@ fn send_with(
 /// Best-effort send of a small frame without blocking (error reports, CLOSE from `Drop`).
 pub(crate) fn send_nowait(fd: BorrowedFd<'_>, bytes: &[u8]) -> bool {
     matches!(rustix::net::send(fd, bytes, SendFlags::NOSIGNAL | SendFlags::DONTWAIT), Ok(n) if n == bytes.len())
+}
+
+/// Bytes a TCP socket has not yet had acknowledged by the peer's kernel (SIOCOUTQ), or `None`
+/// where that cannot be asked.
+pub(crate) fn tcp_unacked(fd: BorrowedFd<'_>) -> Option<usize> {
+    #[cfg(all(
+        any(target_os = "linux", target_os = "android"),
+        any(
+            target_arch = "x86_64",
+            target_arch = "x86",
+            target_arch = "aarch64",
+            target_arch = "arm",
+            target_arch = "riscv64"
+        )
+    ))]
+    {
+        const SIOCOUTQ: rustix::ioctl::Opcode = 0x5411;
+        // SAFETY: SIOCOUTQ is a valid socket ioctl on these targets and writes one `int`.
+        let getter = unsafe { rustix::ioctl::Getter::<SIOCOUTQ, std::ffi::c_int>::new() };
+        // SAFETY: `fd` is a valid socket and `getter` matches what the kernel writes.
+        return unsafe { rustix::ioctl::ioctl(fd, getter) }
+            .ok()
+            .map(|n| n.max(0) as usize);
+    }
+    #[allow(unreachable_code)]
+    {
+        let _ = fd;
+        None
+    }
+}
+
+/// Before a TCP socket is closed: wait (until `deadline`) for the peer's kernel to acknowledge
+/// everything we sent, discarding input meanwhile. Closing a TCP socket with unread input
+/// makes Linux send a reset, which would destroy data still in flight.
+pub(crate) fn linger_tcp(fd: BorrowedFd<'_>, deadline: Instant) {
+    if is_unix_socket(fd) {
+        return;
+    }
+    loop {
+        drain_nowait(fd);
+        match tcp_unacked(fd) {
+            Some(0) | None => return,
+            Some(_) if Instant::now() >= deadline => return,
+            Some(_) => {
+                let soon = (Instant::now() + Duration::from_millis(1)).min(deadline);
+                let _ = wait(fd, Interest::Read, Some(soon));
+            }
+        }
+    }
 }
 
 /// Read and discard whatever is already queued on a socket, without blocking.

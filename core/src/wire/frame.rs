@@ -169,6 +169,41 @@ impl ErrorPayload {
     }
 }
 
+/// Decode one complete frame (`header | payload`, nothing more) as a receiver with a
+/// `max_message` limit would: the header is validated, a DATA payload longer than the limit is
+/// `MessageTooLarge`, a payload that is shorter or longer than the header says is
+/// `ProtocolViolation`, and an ERROR payload must itself be well formed.
+pub fn decode_frame(bytes: &[u8], max_message: u32) -> Result<(FrameHeader, &[u8])> {
+    let Some(head) = bytes.first_chunk::<HEADER_LEN>() else {
+        return Err(violation(format!(
+            "{} bytes is shorter than a frame header",
+            bytes.len()
+        )));
+    };
+    let header = FrameHeader::decode(head)?;
+    if header.frame_type == FrameType::Data && header.length > max_message {
+        return Err(Error::new(
+            ErrorKind::MessageTooLarge,
+            format!(
+                "{}-byte message exceeds the limit of {max_message} bytes",
+                header.length
+            ),
+        ));
+    }
+    let payload = &bytes[HEADER_LEN..];
+    if payload.len() != header.length as usize {
+        return Err(violation(format!(
+            "header announces {} payload bytes, {} present",
+            header.length,
+            payload.len()
+        )));
+    }
+    if header.frame_type == FrameType::Error {
+        ErrorPayload::decode(payload)?;
+    }
+    Ok((header, payload))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,33 +234,4 @@ mod tests {
         assert_eq!(ErrorPayload::decode(&f[8..]).unwrap(), p);
         assert_eq!(h.length as usize, f.len() - 8);
     }
-}
-
-/// Decode one complete frame (`header | payload`, nothing more) as a receiver with a
-/// `max_message` limit would: the header is validated, a DATA payload longer than the limit is
-/// `MessageTooLarge`, a payload that is shorter or longer than the header says is
-/// `ProtocolViolation`, and an ERROR payload must itself be well formed.
-pub fn decode_frame(bytes: &[u8], max_message: u32) -> Result<(FrameHeader, &[u8])> {
-    let Some(head) = bytes.first_chunk::<HEADER_LEN>() else {
-        return Err(violation(format!("{} bytes is shorter than a frame header", bytes.len())));
-    };
-    let header = FrameHeader::decode(head)?;
-    if header.frame_type == FrameType::Data && header.length > max_message {
-        return Err(Error::new(
-            ErrorKind::MessageTooLarge,
-            format!("{}-byte message exceeds the limit of {max_message} bytes", header.length),
-        ));
-    }
-    let payload = &bytes[HEADER_LEN..];
-    if payload.len() != header.length as usize {
-        return Err(violation(format!(
-            "header announces {} payload bytes, {} present",
-            header.length,
-            payload.len()
-        )));
-    }
-    if header.frame_type == FrameType::Error {
-        ErrorPayload::decode(payload)?;
-    }
-    Ok((header, payload))
 }

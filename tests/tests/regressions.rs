@@ -1,6 +1,5 @@
-//! Known bugs in `libipc` core, each shown by a test that fails today. They are `#[ignore]`d
-//! so the suite stays green; run them with `cargo test --release -p libipc-conformance --test
-//! core_bugs -- --ignored`, and drop the `ignore` once the bug is fixed.
+//! Regression tests for bugs found in `libipc` core by this suite (both fixed): each test failed
+//! before its fix.
 
 use libipc::{Channel, ErrorKind, Listener};
 use libipc_conformance::peer;
@@ -9,13 +8,14 @@ use libipc_conformance::transport::Transport;
 use libipc_conformance::watchdog::Watchdog;
 
 /// TCP: a peer that sends messages, calls `close()` and exits while it has unread input
-/// loses the messages still in its socket's send queue. Linux answers `close(2)` on a TCP
+/// used to lose the messages still in its socket's send queue (fixed: close now waits, bounded,
+/// for the peer's kernel to acknowledge everything, discarding input meanwhile). Linux answers `close(2)` on a TCP
 /// socket with unread received data with a reset and discards the unsent data, so the
 /// receiver gets only part of what `send` reported as sent, then PeerDisconnected instead
 /// of every message and Closed (docs/wire-format.md section 8.1). Unix sockets are not
 /// affected: their data is already in the receiver's queue.
 #[test]
-#[ignore = "core bug: TCP close with unread input drops sent messages (see the test's docs)"]
+
 fn tcp_close_with_unread_input_delivers_everything() {
     let _watchdog = Watchdog::start();
     let mut site = Transport::Tcp.site();
@@ -52,14 +52,14 @@ fn tcp_close_with_unread_input_delivers_everything() {
     );
 }
 
-/// A client refused by a listener's uid allow-list sometimes reports PeerDisconnected instead
-/// of PermissionDenied. The listener refuses before reading the client's hello (as documented
+/// A client refused by a listener's uid allow-list sometimes reported PeerDisconnected instead
+/// of PermissionDenied (fixed: the client reads the refusal even when writing its hello failed). The listener refuses before reading the client's hello (as documented
 /// in docs/wire-format.md section 4.2: "a refused client may still be writing its hello when
 /// the refusal arrives"); when the refusal and close win the race, writing the hello fails
 /// with EPIPE and `handshake::client` returns that error without reading the refusal that is
 /// already waiting in its socket. Here one connection in a few loses the race.
 #[test]
-#[ignore = "core bug: a refused client may report PeerDisconnected (see the test's docs)"]
+
 fn refused_client_reports_the_refusal() {
     let _watchdog = Watchdog::start();
     let mut site = Transport::Unix.site();
