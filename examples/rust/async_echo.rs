@@ -4,7 +4,9 @@ use libipc::aio::{AsyncChannel, AsyncListener};
 
 #[tokio::main]
 async fn main() -> libipc::Result<()> {
-    let endpoint = std::env::args().nth(1).unwrap_or_else(|| "tcp://127.0.0.1:0".to_owned());
+    let endpoint = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "tcp://127.0.0.1:0".to_owned());
     let listener = AsyncListener::bind(endpoint.as_str()).await?;
     let local = listener.local_endpoint().to_string();
     tokio::spawn(async move {
