@@ -21,6 +21,16 @@ pub struct Args {
     /// Message size in bytes.
     #[arg(short, long, default_value_t = 64)]
     size: usize,
+    /// Give up if an echo takes longer than this many seconds.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    timeout: Duration,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!("{text:?} is not a positive number of seconds")),
+    }
 }
 
 pub fn run(args: Args) -> Result {
@@ -36,7 +46,16 @@ pub fn run(args: Args) -> Result {
         payload[..n].copy_from_slice(&stamp[..n]);
         let start = Instant::now();
         channel.send(&payload).context("sending")?;
-        let echo = channel.recv().context("waiting for the echo")?;
+        let echo = match channel.recv_timeout(args.timeout) {
+            Err(e) if e.kind() == libipc::ErrorKind::Timeout => {
+                return Err(Fail::new(format!(
+                    "round trip {}: no echo within {:?}; is the peer `ipc listen --echo`?",
+                    i + 1,
+                    args.timeout
+                )));
+            }
+            r => r.context("waiting for the echo")?,
+        };
         let rtt = start.elapsed();
         if *echo != *payload {
             return Err(Fail::new(format!(

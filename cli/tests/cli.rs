@@ -214,18 +214,28 @@ fn ping_over_tcp() {
 fn ping_detects_a_server_that_does_not_echo() {
     let dir = TestDir::new("ping-noecho");
     let (server, endpoint) = listen(&dir.endpoint("print.sock"), false);
-    // The printing listener never answers, so ping waits; killing it makes ping fail.
-    let mut cmd = ipc();
-    cmd.args(["ping", &endpoint, "-n", "1"]);
-    let ping = Proc::spawn(cmd);
+    // The printing listener never answers: ping gives up after its timeout.
+    let out = ipc_run(&["ping", &endpoint, "-n", "1", "--timeout", "0.2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("ipc: round trip 1: no echo"),
+        "{}",
+        out.stderr
+    );
     // ping's 64-byte payload: bytes 0, 1, 2, ... with the round trip number (0) in the first 8.
     let expect: String = (0..64u8)
         .map(|i| format!("{:02x}", if i < 8 { 0 } else { i }))
         .collect();
     assert_eq!(server.next_stdout(), format!("hex: {expect}"));
+
+    // A server that dies mid-ping is reported too.
+    let mut cmd = ipc();
+    cmd.args(["ping", &endpoint, "-n", "1"]);
+    let ping = Proc::spawn(cmd);
+    server.next_stdout();
     drop(server);
     let err = ping.stderr.recv_timeout(WATCHDOG).expect("ping reports");
-    assert!(err.starts_with("ipc: "), "{err}");
+    assert!(err.starts_with("ipc: waiting for the echo: "), "{err}");
 }
 
 #[test]
@@ -356,6 +366,20 @@ fn missing_file_is_reported() {
 }
 
 #[test]
+fn bench_refuses_an_unwritable_json_path_before_running() {
+    let dir = TestDir::new("bench-json");
+    let bad = dir.path().join("missing-dir").join("out.json");
+    let out = ipc_run(&["bench", "--quick", "--json", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stderr.starts_with("ipc: creating "), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("[1/"),
+        "fails before measuring: {}",
+        out.stderr
+    );
+}
+
+#[test]
 fn usage_errors_exit_2() {
     for args in [
         &["ping"][..],
@@ -363,6 +387,7 @@ fn usage_errors_exit_2() {
         &["bench", "--transport", "carrier-pigeon"],
         &["bench", "--sizes", "12x"],
         &["send", "x", "msg", "--file", "f"],
+        &["ping", "x", "--timeout", "0"],
         &["frobnicate"],
     ] {
         let out = ipc_run(args);

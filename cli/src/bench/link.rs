@@ -13,6 +13,8 @@ pub(crate) trait Link {
     fn recv(&mut self) -> Result<&[u8]>;
     /// Receive one message and send it back unchanged.
     fn echo(&mut self) -> Result;
+    /// Say that nothing more will be sent (the other side's receive then ends).
+    fn close(&mut self);
 }
 
 /// A libipc [`Channel`], used the way an application would: `send(&[u8])`, `recv() -> Message`.
@@ -44,5 +46,9 @@ impl Link for IpcLink {
     fn echo(&mut self) -> Result {
         let m = self.channel.recv()?;
         Ok(self.channel.send(&m)?)
+    }
+
+    fn close(&mut self) {
+        self.channel.close();
     }
 }

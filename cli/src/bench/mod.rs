@@ -15,6 +15,7 @@ mod raw;
 mod report;
 mod spawn;
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub use peer::PeerArgs;
@@ -24,7 +25,7 @@ use measure::{Budget, Pattern, Trial};
 use report::{Report, Row};
 use spawn::{Peer, ScratchDir};
 
-use crate::fail::{Fail, Result};
+use crate::fail::{Context, Fail, Result};
 
 /// A libipc transport the bench can measure. A new transport is one more [`TRANSPORTS`] entry.
 #[derive(Debug)]
@@ -143,6 +144,14 @@ pub(crate) fn run(args: Args) -> Result {
         return Err(Fail::new("no message sizes to measure"));
     }
 
+    let json = match args.json {
+        Some(path) => {
+            let file = File::create(&path).context(format_args!("creating {}", path.display()))?;
+            Some((file, path))
+        }
+        None => None,
+    };
+
     let dir = ScratchDir::new()?;
     let mut peer = Peer::start(dir.path(), &transports)?;
     let count = peer.links.len();
@@ -189,8 +198,8 @@ pub(crate) fn run(args: Args) -> Result {
 
     let report = Report::new(rows);
     print!("{}", report.table());
-    if let Some(path) = &args.json {
-        report.write_json(path)?;
+    if let Some((file, path)) = json {
+        report.write_json(file, &path)?;
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 //!
 //! Commands are small text messages on the link being measured: `echo N` (send the next N
 //! messages back), `sink N` (receive N messages, then answer `ok`), `goto I` (the next command
-//! comes on link I) and `quit`.
+//! comes on link I) and `quit` (the bench then closes every link, and the peer follows).
 
 use std::str::FromStr;
 
@@ -111,7 +111,14 @@ pub(crate) fn run(args: PeerArgs) -> Result {
             System::Libipc => Box::new(IpcLink::new(Channel::connect(spec.endpoint.as_str())?)),
         });
     }
-    serve(&mut links).map_err(|e| Fail::new(format!("bench peer: {e}")))
+    serve(&mut links).map_err(|e| Fail::new(format!("bench peer: {e}")))?;
+    // After `quit` the bench closes every link; wait for that before closing ours, so each
+    // side's close finds the other still there (a close racing a vanished peer can stall).
+    for link in &mut links {
+        while link.recv().is_ok() {}
+        link.close();
+    }
+    Ok(())
 }
 
 fn serve(links: &mut [Box<dyn Link>]) -> Result {

@@ -80,4 +80,8 @@ impl Link for RawLink {
         let msg = &self.read_buf[..self.len];
         Ok(write_message(&mut self.stream, &mut self.write_buf, msg)?)
     }
+
+    fn close(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+    }
 }

@@ -1,6 +1,8 @@
 //! The results: an aligned table for people, JSON for machines.
 
 use std::fmt::Write as _;
+use std::fs::File;
+use std::io::Write as _;
 use std::path::Path;
 
 use super::measure::Measured;
@@ -116,9 +118,9 @@ impl Report {
         out
     }
 
-    /// Write `{"results": [...]}` to `path`.
-    pub(crate) fn write_json(&self, path: &Path) -> Result {
+    /// Write `{"results": [...]}` to `file` (opened early, so a bad path fails before the run).
+    pub(crate) fn write_json(&self, mut file: File, path: &Path) -> Result {
         let json = serde_json::to_string_pretty(self).expect("plain data serializes");
-        std::fs::write(path, json + "\n").context(format_args!("writing {}", path.display()))
+        writeln!(file, "{json}").context(format_args!("writing {}", path.display()))
     }
 }

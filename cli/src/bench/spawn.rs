@@ -143,10 +143,13 @@ impl Peer {
         Ok(&mut *self.links[i].link)
     }
 
-    /// Tell the peer to quit and wait for it to exit successfully.
+    /// Tell the peer to quit, close every link, and wait for the peer to exit successfully.
     pub(crate) fn finish(mut self) -> Result {
         let quit = Command::Quit.encode();
         self.links[self.current].link.send(quit.as_bytes())?;
+        for link in &mut self.links {
+            link.link.close();
+        }
         let deadline = Instant::now() + PEER_TIMEOUT;
         loop {
             match self.child.try_wait()? {
