@@ -451,8 +451,7 @@ impl Shared {
                 }
                 .encode(),
             );
-            if self.flush(&mut tx, Some(deadline)).is_ok() {
-                sys::shutdown(self.fd.as_fd(), true);
+            if self.flush(&mut tx, Some(deadline)).is_ok() && sys::shutdown(self.fd.as_fd(), true) {
                 sys::linger_tcp(self.fd.as_fd(), deadline);
             }
         }

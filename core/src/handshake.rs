@@ -187,7 +187,7 @@ pub(crate) fn server(fd: OwnedFd, opts: &Options) -> Result<Established> {
             sys::shutdown(fd.as_fd(), true);
             // Read what the client already sent, so closing does not turn into a TCP reset
             // that could discard the refusal before the client reads it.
-            sys::drain_nowait(fd.as_fd());
+            let _ = sys::drain_nowait(fd.as_fd());
             Err(e)
         }
     }

@@ -347,10 +347,10 @@ impl AsyncChannel {
             // Over TCP, wait for the peer's kernel to acknowledge everything before the socket
             // closes: closing with unread input sends a reset that destroys data in flight.
             let fd = conn.fd.as_fd();
-            sys::shutdown(fd, true);
-            while !sys::is_unix_socket(fd) && sys::tcp_unacked(fd).is_some_and(|n| n > 0) {
-                sys::drain_nowait(fd);
-                tokio::time::sleep(Duration::from_millis(1)).await;
+            if sys::shutdown(fd, true) {
+                while !sys::nothing_in_flight(fd) {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
             }
         })
         .await;

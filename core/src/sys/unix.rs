@@ -552,35 +552,40 @@ pub(crate) fn tcp_unacked(fd: BorrowedFd<'_>) -> Option<usize> {
     }
 }
 
+/// Whether a socket being closed has nothing left in flight: a Unix socket, a TCP socket whose
+/// sent bytes the peer's kernel has all acknowledged, or one that has failed (reset, error)
+/// so that nothing more can be delivered anyway. Discards pending input as a side effect.
+pub(crate) fn nothing_in_flight(fd: BorrowedFd<'_>) -> bool {
+    if is_unix_socket(fd) || drain_nowait(fd).is_err() {
+        return true;
+    }
+    if !matches!(rustix::net::sockopt::socket_error(fd), Ok(Ok(()))) {
+        return true;
+    }
+    matches!(tcp_unacked(fd), Some(0) | None)
+}
+
 /// Before a TCP socket is closed: wait (until `deadline`) for the peer's kernel to acknowledge
 /// everything we sent, discarding input meanwhile. Closing a TCP socket with unread input
 /// makes Linux send a reset, which would destroy data still in flight.
 pub(crate) fn linger_tcp(fd: BorrowedFd<'_>, deadline: Instant) {
-    if is_unix_socket(fd) {
-        return;
-    }
-    loop {
-        drain_nowait(fd);
-        match tcp_unacked(fd) {
-            Some(0) | None => return,
-            Some(_) if Instant::now() >= deadline => return,
-            Some(_) => {
-                let soon = (Instant::now() + Duration::from_millis(1)).min(deadline);
-                let _ = wait(fd, Interest::Read, Some(soon));
-            }
-        }
+    while !nothing_in_flight(fd) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
 /// Read and discard whatever is already queued on a socket, without blocking.
-pub(crate) fn drain_nowait(fd: BorrowedFd<'_>) {
+pub(crate) fn drain_nowait(fd: BorrowedFd<'_>) -> std::result::Result<(), Errno> {
     let mut buf = [0u8; 4096];
-    for _ in 0..64 {
+    // Bounded, so a peer that floods us cannot keep a closing thread here.
+    for _ in 0..256 {
         match rustix::net::recv(fd, &mut buf, rustix::net::RecvFlags::DONTWAIT) {
-            Ok((n, _)) if n > 0 => continue,
-            _ => break,
+            Ok((0, _)) | Err(Errno::AGAIN) => return Ok(()),
+            Ok(_) | Err(Errno::INTR) => continue,
+            Err(e) => return Err(e),
         }
     }
+    Ok(())
 }
 
 /// One `read` into `buf`, retrying on EINTR. Returns the number of bytes now initialised.
@@ -639,14 +644,15 @@ pub(crate) fn poll(fds: &mut [PollFd<'_>], deadline: Option<Instant>) -> Result<
     }
 }
 
-/// Shut a socket down in both directions (wakes threads blocked on it).
-pub(crate) fn shutdown(fd: BorrowedFd<'_>, write_only: bool) {
+/// Shut a socket down, for writing only or in both directions (which wakes threads blocked
+/// on it). Returns whether the socket was still connected.
+pub(crate) fn shutdown(fd: BorrowedFd<'_>, write_only: bool) -> bool {
     let how = if write_only {
         rustix::net::Shutdown::Write
     } else {
         rustix::net::Shutdown::Both
     };
-    let _ = rustix::net::shutdown(fd, how);
+    rustix::net::shutdown(fd, how).is_ok()
 }
 
 /// A self-pipe: `wake` makes the read end readable until `drain`.
