@@ -443,3 +443,20 @@ fn frame_header_helpers_are_canonical() {
     assert!(FrameHeader::decode(&error_header(4)).is_ok());
     assert!(FrameHeader::decode(&error_header(2)).is_err());
 }
+
+/// A client that trickles its hello a byte at a time, each byte well within the handshake
+/// timeout (300 ms), is still refused with status Timeout: the timeout bounds the whole hello,
+/// not each read. Run over a Unix socket, where the client's writes after the refusal fail
+/// harmlessly instead of resetting the connection. Nothing here measures time.
+#[test]
+fn trickled_hello_is_refused_after_the_whole_timeout() {
+    let _watchdog = libipc_conformance::watchdog::Watchdog::start();
+    let (site, mut server) = server(Transport::Unix, &["--handshake-timeout-ms", "300"]);
+    let mut s = connect(&site);
+    for byte in raw::hello(LIMIT) {
+        let _ = std::io::Write::write_all(&mut s, &[byte]);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_refused(&mut s, ErrorKind::Timeout);
+    assert_still_serves(&site, &mut server);
+}

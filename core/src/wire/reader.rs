@@ -243,6 +243,21 @@ mod tests {
     }
 
     #[test]
+    fn close_between_fragments_is_a_violation() {
+        let mut r = FrameReader::new(100);
+        r.push(&data_frame(b"half", FLAG_MORE));
+        r.push(
+            &FrameHeader {
+                length: 0,
+                frame_type: FrameType::Close,
+                flags: 0,
+            }
+            .encode(),
+        );
+        assert_eq!(r.next().unwrap_err().kind(), ErrorKind::ProtocolViolation);
+    }
+
+    #[test]
     fn oversize_refused_before_body_arrives() {
         let mut r = FrameReader::new(1024);
         r.push(&FrameHeader::data(u32::MAX).encode());
