@@ -76,10 +76,10 @@ impl Transport {
         !matches!(self, Transport::Tcp)
     }
 
-    /// How many messages each direction carries in the volume test: 50,000 each way at once,
-    /// 100,000 in all, about 7.6 GB with the log-uniform sizes of [`crate::stream::Schedule`].
+    /// How many messages each direction carries in the volume test: 100,000 each way at once,
+    /// about 7.6 GB per direction with the log-uniform sizes of [`crate::stream::Schedule`].
     pub fn volume(self) -> u64 {
-        50_000
+        100_000
     }
 }
 
