@@ -45,6 +45,7 @@ impl Acceptor {
     pub(crate) fn start(
         listener: Arc<OwnedFd>,
         opts: Options,
+        shm: bool,
         deliver: Deliver,
     ) -> Result<Acceptor> {
         let state = Arc::new(State {
@@ -55,7 +56,7 @@ impl Acceptor {
         let st = Arc::clone(&state);
         let thread = std::thread::Builder::new()
             .name("libipc-acceptor".into())
-            .spawn(move || run(&listener, &opts, &st, Arc::new(deliver)))
+            .spawn(move || run(&listener, &opts, shm, &st, Arc::new(deliver)))
             .map_err(|e| Error::from_io(&e, "starting the acceptor thread"))?;
         Ok(Acceptor {
             state,
@@ -88,7 +89,7 @@ impl Drop for Acceptor {
     }
 }
 
-fn run(listener: &OwnedFd, opts: &Options, st: &Arc<State>, deliver: Arc<Deliver>) {
+fn run(listener: &OwnedFd, opts: &Options, shm: bool, st: &Arc<State>, deliver: Arc<Deliver>) {
     loop {
         if st.stop.load(Ordering::Acquire) {
             return;
@@ -113,7 +114,7 @@ fn run(listener: &OwnedFd, opts: &Options, st: &Arc<State>, deliver: Arc<Deliver
         st.kick.drain();
         while st.pending.load(Ordering::Acquire) < MAX_PENDING {
             match sys::accept(listener.as_fd()) {
-                Ok(Some(fd)) => spawn_handshake(fd, opts, st, &deliver),
+                Ok(Some(fd)) => spawn_handshake(fd, opts, shm, st, &deliver),
                 Ok(None) => break,
                 Err(e) => {
                     // EMFILE and friends: log, and try again when woken (not in a hot loop).
@@ -126,14 +127,20 @@ fn run(listener: &OwnedFd, opts: &Options, st: &Arc<State>, deliver: Arc<Deliver
     }
 }
 
-fn spawn_handshake(fd: OwnedFd, opts: &Options, st: &Arc<State>, deliver: &Arc<Deliver>) {
+fn spawn_handshake(
+    fd: OwnedFd,
+    opts: &Options,
+    shm: bool,
+    st: &Arc<State>,
+    deliver: &Arc<Deliver>,
+) {
     st.pending.fetch_add(1, Ordering::AcqRel);
     let (opts, st2, deliver) = (opts.clone(), Arc::clone(st), Arc::clone(deliver));
     let spawned = std::thread::Builder::new()
         .name("libipc-handshake".into())
         .spawn(move || {
             let result =
-                transport::prepare_accepted(&fd).and_then(|()| handshake::server(fd, &opts));
+                transport::prepare_accepted(&fd).and_then(|()| handshake::server(fd, &opts, shm));
             let delivered = match result {
                 Ok(est) => deliver(est),
                 Err(e) => {

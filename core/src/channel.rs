@@ -26,10 +26,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::buf::{ReadBuf, WriteBuf};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handshake::{self, Established};
 use crate::options::Options;
+use crate::shm::ShmLink;
 use crate::sys::{self, Interest};
 use crate::transport;
 use crate::wire::{ErrorPayload, Frame, FrameHeader, FrameReader, FrameType};
@@ -187,14 +189,47 @@ impl std::ops::Deref for Shared {
 /// A connected message channel. See the [module docs](self) for its contract.
 #[derive(Clone)]
 pub struct Channel {
-    shared: Arc<Shared>,
+    link: Arc<Link>,
+}
+
+/// The transport-specific half of a channel.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per channel, behind an Arc
+enum Link {
+    /// Unix sockets and TCP: frames on a byte stream.
+    Stream(Shared),
+    /// Shared-memory rings, with the socket kept for liveness.
+    Shm(ShmLink),
+}
+
+impl Link {
+    fn conn(&self) -> &Conn {
+        match self {
+            Link::Stream(s) => &s.conn,
+            Link::Shm(l) => l.conn(),
+        }
+    }
+
+    fn send_until(&self, data: &[u8], deadline: Option<Instant>) -> Result<()> {
+        match self {
+            Link::Stream(s) => s.send_until(data, deadline),
+            Link::Shm(l) => l.send_until(data, deadline),
+        }
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<Message> {
+        match self {
+            Link::Stream(s) => s.recv_until(deadline),
+            Link::Shm(l) => l.recv_until(deadline),
+        }
+    }
 }
 
 impl fmt::Debug for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Channel")
-            .field("fd", &self.shared.fd.as_raw_fd())
-            .field("peer", &self.shared.peer)
+            .field("fd", &self.link.conn().fd.as_raw_fd())
+            .field("peer", &self.link.conn().peer)
             .finish()
     }
 }
@@ -482,14 +517,17 @@ impl Channel {
         opts.validate()?;
         let ep = endpoint.try_into()?;
         let fd = transport::connect(&ep, opts)?;
-        let est = handshake::client(fd, opts)?;
+        let est = handshake::client(fd, opts, matches!(ep, Endpoint::Shm(_)))?;
         tracing::debug!(endpoint = %ep, "connected");
         Ok(Channel::from_established(est, opts))
     }
 
-    pub(crate) fn from_established(est: Established, opts: &Options) -> Channel {
-        Channel {
-            shared: Arc::new(Shared {
+    pub(crate) fn from_established(mut est: Established, opts: &Options) -> Channel {
+        let shm = est.shm.take();
+        let conn = Conn::new(est, opts);
+        let link = match shm {
+            Some(setup) => Link::Shm(ShmLink::new(conn, setup, opts.shm_spin)),
+            None => Link::Stream(Shared {
                 rx: Mutex::new(RecvHalf::new(opts.max_message_u32())),
                 tx: Mutex::new(SendHalf {
                     scratch: Vec::new(),
@@ -497,8 +535,11 @@ impl Channel {
                     sent: 0,
                     ended: None,
                 }),
-                conn: Conn::new(est, opts),
+                conn,
             }),
+        };
+        Channel {
+            link: Arc::new(link),
         }
     }
 
@@ -507,7 +548,7 @@ impl Channel {
     /// Errors: `MessageTooLarge` (nothing sent; the channel stays usable), `PeerDisconnected`,
     /// `Closed`.
     pub fn send(&self, data: &[u8]) -> Result<()> {
-        self.shared.send_until(data, None)
+        self.link.send_until(data, None)
     }
 
     /// Send one message, waiting at most `timeout`. `Timeout` means nothing of the message was
@@ -515,7 +556,7 @@ impl Channel {
     /// kept in the channel and written before any later message (or by `close`), and the call
     /// returns `Ok`: frames are never left half-written.
     pub fn send_timeout(&self, data: &[u8], timeout: Duration) -> Result<()> {
-        self.shared.send_until(data, Some(Instant::now() + timeout))
+        self.link.send_until(data, Some(Instant::now() + timeout))
     }
 
     /// Receive the next message, blocking until one arrives.
@@ -524,17 +565,17 @@ impl Channel {
     /// received) or after [`close`](Self::close); `PeerDisconnected` if the peer vanished;
     /// `ProtocolViolation`/`MessageTooLarge` if it sent malformed or oversize data.
     pub fn recv(&self) -> Result<Message> {
-        self.shared.recv_until(None)
+        self.link.recv_until(None)
     }
 
     /// Receive, waiting at most `timeout`; `Timeout` loses nothing.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message> {
-        self.shared.recv_until(Some(Instant::now() + timeout))
+        self.link.recv_until(Some(Instant::now() + timeout))
     }
 
     /// Receive a message if one is already available; `Timeout` if none is.
     pub fn try_recv(&self) -> Result<Message> {
-        self.shared.recv_until(Some(Instant::now()))
+        self.link.recv_until(Some(Instant::now()))
     }
 
     /// Close the channel: the peer receives every message sent so far, then `Closed`. Threads
@@ -546,18 +587,90 @@ impl Channel {
     /// is in the middle of sending, or the peer stays full past that time, the peer instead
     /// sees `PeerDisconnected` after the messages it did receive.
     pub fn close(&self) {
-        self.shared.close();
+        match &*self.link {
+            Link::Stream(s) => s.close(),
+            Link::Shm(l) => l.close(),
+        }
+    }
+
+    /// Send a message if it can go out without waiting; `Timeout` ("full") if the peer is not
+    /// taking more right now. Nothing is sent on `Timeout`.
+    pub fn try_send(&self, data: &[u8]) -> Result<()> {
+        self.link.send_until(data, Some(Instant::now()))
+    }
+
+    /// Send a `len`-byte message written in place by `fill`. Over shared memory the bytes go
+    /// straight into the ring (no copy) when the message fits in one ring record (half the ring);
+    /// otherwise, and over sockets, `fill` writes a private buffer that is then sent.
+    ///
+    /// ```no_run
+    /// # fn demo(ch: &libipc::Channel) -> libipc::Result<()> {
+    /// ch.send_with(12, |buf| {
+    ///     buf.write_at(0, b"hello ");
+    ///     buf.write_at(6, b"world!");
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn send_with(&self, len: usize, fill: impl FnOnce(&mut WriteBuf<'_>)) -> Result<()> {
+        match &*self.link {
+            Link::Shm(l) => l.send_with(len, None, fill),
+            Link::Stream(s) => {
+                s.conn.check_send_size(len)?;
+                let mut v = vec![0u8; len];
+                fill(&mut WriteBuf::from_slice(&mut v));
+                s.send_until(&v, None)
+            }
+        }
+    }
+
+    /// Receive the next message and hand it to `read` in place, returning what `read`
+    /// returns. Over shared memory the view points into the ring (no copy) and the space is
+    /// released when `read` returns; see [`ReadBuf`] for what may be done with it.
+    ///
+    /// ```no_run
+    /// # fn demo(ch: &libipc::Channel) -> libipc::Result<()> {
+    /// let first_byte = ch.recv_with(|msg| {
+    ///     let mut b = [0u8; 1];
+    ///     if !msg.is_empty() { msg.read_at(0, &mut b); }
+    ///     b[0]
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn recv_with<T>(&self, read: impl FnOnce(ReadBuf<'_>) -> T) -> Result<T> {
+        self.recv_with_deadline(None, read)
+    }
+
+    /// [`recv_with`](Self::recv_with), giving up with `Timeout` after `timeout`.
+    pub fn recv_with_timeout<T>(
+        &self,
+        timeout: Duration,
+        read: impl FnOnce(ReadBuf<'_>) -> T,
+    ) -> Result<T> {
+        self.recv_with_deadline(Some(Instant::now() + timeout), read)
+    }
+
+    fn recv_with_deadline<T>(
+        &self,
+        deadline: Option<Instant>,
+        read: impl FnOnce(ReadBuf<'_>) -> T,
+    ) -> Result<T> {
+        match &*self.link {
+            Link::Shm(l) => l.recv_with(deadline, read),
+            Link::Stream(s) => s
+                .recv_until(deadline)
+                .map(|m| read(ReadBuf::from_slice(&m))),
+        }
     }
 
     /// The peer's credentials (pid, uid, gid) where the transport provides them (Unix sockets
     /// on Linux); all `None` over TCP.
     pub fn peer(&self) -> PeerCredentials {
-        self.shared.peer
+        self.link.conn().peer
     }
 
     /// The largest message [`send`](Self::send) accepts: the smaller of both sides' limits.
     pub fn max_message_size(&self) -> usize {
-        self.shared.max_send
+        self.link.conn().max_send
     }
 
     /// An iterator over received messages that ends when the channel is closed in an orderly
@@ -573,13 +686,13 @@ impl Channel {
 impl AsFd for Channel {
     /// The socket, for readiness polling. Do not read from or write to it directly.
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.shared.fd.as_fd()
+        self.link.conn().fd.as_fd()
     }
 }
 
 impl AsRawFd for Channel {
     fn as_raw_fd(&self) -> RawFd {
-        self.shared.fd.as_raw_fd()
+        self.link.conn().fd.as_raw_fd()
     }
 }
 

@@ -148,6 +148,7 @@ impl Endpoint {
         match self {
             Endpoint::Unix(p) => Ok(Some(p.clone())),
             Endpoint::Named(n) => Ok(Some(runtime_dir()?.join(format!("{n}.sock")))),
+            Endpoint::Shm(n) => Ok(Some(runtime_dir()?.join(format!("{n}.shm.sock")))),
             _ => Ok(None),
         }
     }

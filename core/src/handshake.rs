@@ -9,6 +9,7 @@ use std::time::Instant;
 use crate::channel::PeerCredentials;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Options;
+use crate::shm::{self, CAP_SHM, ShmSetup};
 use crate::sys::{self, Interest};
 use crate::wire::{ErrorPayload, FrameHeader, FrameType, HEADER_LEN, Hello, MAX_ERROR_PAYLOAD};
 
@@ -16,6 +17,8 @@ use crate::wire::{ErrorPayload, FrameHeader, FrameType, HEADER_LEN, Hello, MAX_E
 #[derive(Debug)]
 pub(crate) struct Established {
     pub(crate) fd: OwnedFd,
+    /// The shared-memory rings and doorbells, for `shm://` connections.
+    pub(crate) shm: Option<ShmSetup>,
     pub(crate) peer: PeerCredentials,
     /// Largest message the peer accepts.
     pub(crate) peer_max: u32,
@@ -78,18 +81,23 @@ fn check_allowed(opts: &Options, peer: &PeerCredentials) -> Result<()> {
 }
 
 /// Client side: send our hello, read and check the server's.
-pub(crate) fn client(fd: OwnedFd, opts: &Options) -> Result<Established> {
+fn hello_for(opts: &Options, status: u16, shm: bool) -> Hello {
+    let mut h = Hello::new(opts.max_message_u32(), status);
+    if shm {
+        h.capabilities |= CAP_SHM;
+    }
+    h
+}
+
+/// Client side: send our hello, read and check the server's; for `shm`, take the segment.
+pub(crate) fn client(fd: OwnedFd, opts: &Options, shm: bool) -> Result<Established> {
     sys::set_io_timeouts(fd.as_fd(), Some(opts.handshake_timeout))?;
     let peer = sys::peer_credentials(fd.as_fd());
     check_allowed(opts, &peer)
         .map_err(|e| Error::new(e.kind(), format!("refusing the listener: {}", e.message())))?;
     // A listener may refuse before reading our hello; if writing fails because it already
     // closed, its refusal is still waiting to be read, and it says more than EPIPE.
-    let sent = write_all(
-        &fd,
-        &Hello::new(opts.max_message_u32(), 0).encode(),
-        "sending hello",
-    );
+    let sent = write_all(&fd, &hello_for(opts, 0, shm).encode(), "sending hello");
     let deadline = Instant::now() + opts.handshake_timeout;
     let hello = read_hello(&fd, deadline);
     if let Err(write_err) = sent
@@ -116,9 +124,21 @@ pub(crate) fn client(fd: OwnedFd, opts: &Options) -> Result<Established> {
             format!("the listener refused the connection: {detail}"),
         ));
     }
+    let shm = if shm {
+        if hello.capabilities & CAP_SHM == 0 {
+            return Err(Error::new(
+                ErrorKind::ProtocolMismatch,
+                "the listener does not offer shared memory (it is not an shm:// endpoint)",
+            ));
+        }
+        Some(shm::take_offer(fd.as_fd(), deadline)?)
+    } else {
+        None
+    };
     sys::set_io_timeouts(fd.as_fd(), None)?;
     Ok(Established {
         fd,
+        shm,
         peer,
         peer_max: hello.max_message_size,
     })
@@ -138,7 +158,7 @@ fn read_refusal(fd: &OwnedFd, deadline: Instant) -> Option<String> {
 }
 
 /// Server side: read the client's hello, check it and the peer's uid, answer.
-pub(crate) fn server(fd: OwnedFd, opts: &Options) -> Result<Established> {
+pub(crate) fn server(fd: OwnedFd, opts: &Options, shm: bool) -> Result<Established> {
     sys::set_io_timeouts(fd.as_fd(), Some(opts.handshake_timeout))?;
     let peer = sys::peer_credentials(fd.as_fd());
     let deadline = Instant::now() + opts.handshake_timeout;
@@ -159,18 +179,24 @@ pub(crate) fn server(fd: OwnedFd, opts: &Options) -> Result<Established> {
             ErrorKind::ProtocolViolation,
             "client hello has a non-zero status",
         )),
+        Ok(h) if shm && h.capabilities & CAP_SHM == 0 => Err(Error::new(
+            ErrorKind::ProtocolMismatch,
+            "this endpoint serves shm:// clients only",
+        )),
         other => other,
     };
     match hello {
         Ok(hello) => {
-            write_all(
-                &fd,
-                &Hello::new(opts.max_message_u32(), 0).encode(),
-                "sending hello",
-            )?;
+            write_all(&fd, &hello_for(opts, 0, shm).encode(), "sending hello")?;
+            let shm = if shm {
+                Some(shm::offer(fd.as_fd(), opts.shm_ring_size as u64)?)
+            } else {
+                None
+            };
             sys::set_io_timeouts(fd.as_fd(), None)?;
             Ok(Established {
                 fd,
+                shm,
                 peer,
                 peer_max: hello.max_message_size,
             })
@@ -178,9 +204,7 @@ pub(crate) fn server(fd: OwnedFd, opts: &Options) -> Result<Established> {
         Err(e) => {
             // Tell the client why, in a form any version can read, then close.
             if e.kind() != ErrorKind::PeerDisconnected {
-                let mut reply = Hello::new(opts.max_message_u32(), e.kind().code())
-                    .encode()
-                    .to_vec();
+                let mut reply = hello_for(opts, e.kind().code(), shm).encode().to_vec();
                 reply.extend(ErrorPayload::from_error(e.kind(), e.message()).encode_frame());
                 let _ = write_all(&fd, &reply, "sending refusal");
             }

@@ -33,18 +33,21 @@
 
 mod acceptor;
 pub mod aio;
+mod buf;
 mod channel;
 pub mod endpoint;
 mod error;
 mod handshake;
 mod listener;
 mod options;
+mod shm;
 mod sys;
 mod transport;
 pub mod wire;
 
+pub use buf::{ReadBuf, WriteBuf};
 pub use channel::{Channel, Message, Messages, PeerCredentials};
 pub use endpoint::Endpoint;
 pub use error::{Error, ErrorKind, Result};
 pub use listener::{Incoming, Listener};
-pub use options::{DEFAULT_MAX_MESSAGE_SIZE, Options};
+pub use options::{DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SHM_RING_SIZE, Options};

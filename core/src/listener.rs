@@ -73,7 +73,12 @@ impl Listener {
     {
         opts.validate()?;
         let ep = endpoint.try_into()?;
-        let transport::Bound { fd, local, _file } = transport::bind(&ep, opts)?;
+        let transport::Bound {
+            fd,
+            local,
+            _file,
+            shm,
+        } = transport::bind(&ep, opts)?;
         tracing::debug!(endpoint = %local, "listening");
         let inbox = Arc::new(Inbox {
             queue: Mutex::default(),
@@ -91,7 +96,7 @@ impl Listener {
             sink.cond.notify_one();
             true
         });
-        let acceptor = Acceptor::start(Arc::new(fd), opts.clone(), deliver)?;
+        let acceptor = Acceptor::start(Arc::new(fd), opts.clone(), shm, deliver)?;
         Ok(Listener {
             inbox,
             opts: opts.clone(),

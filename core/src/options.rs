@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 
+/// Default size of each shared-memory ring (one per direction): 4 MiB.
+pub const DEFAULT_SHM_RING_SIZE: usize = 4 * 1024 * 1024;
+
 /// Default largest message: 16 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
@@ -25,6 +28,8 @@ pub struct Options {
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) handshake_timeout: Duration,
     pub(crate) allowed_uids: Option<Vec<u32>>,
+    pub(crate) shm_ring_size: usize,
+    pub(crate) shm_spin: Duration,
 }
 
 impl Default for Options {
@@ -35,6 +40,8 @@ impl Default for Options {
             connect_timeout: Some(Duration::from_secs(10)),
             handshake_timeout: Duration::from_secs(5),
             allowed_uids: None,
+            shm_ring_size: DEFAULT_SHM_RING_SIZE,
+            shm_spin: Duration::from_micros(20),
         }
     }
 }
@@ -78,6 +85,31 @@ impl Options {
         self
     }
 
+    /// Bytes in each shared-memory ring, one per direction (`shm://` only; set by the
+    /// listener). A power of two from 64 KiB to 1 GiB; default 4 MiB. Messages larger than half
+    /// a ring still travel, in fragments.
+    pub fn with_shm_ring_size(mut self, bytes: usize) -> Options {
+        self.shm_ring_size = bytes;
+        self
+    }
+
+    /// How long a shared-memory channel spins waiting for the peer before it sleeps
+    /// (`shm://` only; default 20 µs; zero never spins). Spinning trades CPU for latency.
+    pub fn with_shm_spin(mut self, spin: Duration) -> Options {
+        self.shm_spin = spin;
+        self
+    }
+
+    /// The configured shared-memory ring size.
+    pub fn shm_ring_size(&self) -> usize {
+        self.shm_ring_size
+    }
+
+    /// The configured shared-memory spin time.
+    pub fn shm_spin(&self) -> Duration {
+        self.shm_spin
+    }
+
     /// The configured largest message size.
     pub fn max_message_size(&self) -> usize {
         self.max_message_size
@@ -118,6 +150,13 @@ impl Options {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
                 format!("socket_mode {:o} has bits outside 0o777", self.socket_mode),
+            ));
+        }
+        let ring = self.shm_ring_size as u64;
+        if !ring.is_power_of_two() || !(64 * 1024..=1 << 30).contains(&ring) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("shm_ring_size {ring} must be a power of two from 64 KiB to 1 GiB"),
             ));
         }
         if self.handshake_timeout.is_zero() {

@@ -89,6 +89,9 @@ fn type_name(t: FrameType) -> &'static str {
         FrameType::Data => "DATA",
         FrameType::Close => "CLOSE",
         FrameType::Error => "ERROR",
+        FrameType::Setup => "SETUP",
+        FrameType::Pad => "PAD",
+        _ => "UNKNOWN",
     }
 }
 

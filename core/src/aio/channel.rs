@@ -84,7 +84,7 @@ impl AsyncChannel {
         let opts2 = opts.clone();
         let est = tokio::task::spawn_blocking(move || {
             let fd = transport::connect(&ep, &opts2)?;
-            handshake::client(fd, &opts2)
+            handshake::client(fd, &opts2, matches!(ep, Endpoint::Shm(_)))
         })
         .await
         .map_err(|e| Error::new(ErrorKind::Io, format!("connect task failed: {e}")))??;
@@ -92,6 +92,12 @@ impl AsyncChannel {
     }
 
     pub(crate) fn from_established(est: Established, opts: &Options) -> Result<AsyncChannel> {
+        if est.shm.is_some() {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "shm:// is not available through the async API yet; use the blocking Channel",
+            ));
+        }
         sys::set_nonblocking(est.fd.as_fd(), true)?;
         let conn = Conn::new(est, opts);
         let rx = Mutex::new(RecvHalf::new(conn.max_recv));

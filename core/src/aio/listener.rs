@@ -64,10 +64,15 @@ impl AsyncListener {
         let bound = tokio::task::spawn_blocking(move || transport::bind(&ep, &opts2))
             .await
             .map_err(|e| Error::new(ErrorKind::Io, format!("bind task failed: {e}")))??;
-        let transport::Bound { fd, local, _file } = bound;
+        let transport::Bound {
+            fd,
+            local,
+            _file,
+            shm,
+        } = bound;
         let (tx, rx) = mpsc::unbounded_channel();
         let deliver = Box::new(move |est| tx.send(est).is_ok());
-        let acceptor = Acceptor::start(Arc::new(fd), opts.clone(), deliver)?;
+        let acceptor = Acceptor::start(Arc::new(fd), opts.clone(), shm, deliver)?;
         Ok(AsyncListener {
             ready: Mutex::new(rx),
             opts: opts.clone(),

@@ -20,12 +20,16 @@ pub(crate) struct Bound {
     pub(crate) local: Endpoint,
     /// The socket file to remove on drop, for file-based Unix sockets.
     pub(crate) _file: Option<sys::SocketFile>,
+    /// Connections use shared memory (`shm://`); the socket is only for setup and liveness.
+    pub(crate) shm: bool,
 }
 
 fn unavailable(ep: &Endpoint) -> Error {
     Error::new(
         ErrorKind::Unsupported,
-        format!("{ep}: transport not available in this build (shm:// and pipe:// are planned)"),
+        format!(
+            "{ep}: transport not available in this build or on this platform (pipe:// is planned; shm:// needs Linux)"
+        ),
     )
 }
 
@@ -41,6 +45,11 @@ pub(crate) fn bind(ep: &Endpoint, opts: &Options) -> Result<Bound> {
                 ));
             }
             tcp::bind(host, *port)?
+        }
+        Endpoint::Shm(_) if shm_available() => {
+            let mut b = unix::bind(ep, opts)?;
+            b.shm = true;
+            b
         }
         Endpoint::Shm(_) | Endpoint::Pipe(_) => return Err(unavailable(ep)),
     };
@@ -63,8 +72,14 @@ pub(crate) fn connect(ep: &Endpoint, opts: &Options) -> Result<OwnedFd> {
             }
             sys::connect_tcp(host, *port, opts.connect_timeout)
         }
+        Endpoint::Shm(_) if shm_available() => unix::connect(ep, opts),
         Endpoint::Shm(_) | Endpoint::Pipe(_) => Err(unavailable(ep)),
     }
+}
+
+/// Shared memory needs memfd and sealing (Linux, Android).
+fn shm_available() -> bool {
+    cfg!(any(target_os = "linux", target_os = "android"))
 }
 
 /// Prepare an accepted connection for use (per-transport socket options).

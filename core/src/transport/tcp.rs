@@ -21,5 +21,6 @@ pub(super) fn bind(host: &str, port: u16) -> Result<Bound> {
             port: actual,
         },
         _file: None,
+        shm: false,
     })
 }

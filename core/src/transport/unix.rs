@@ -11,8 +11,10 @@ use crate::sys::{self, UnixAddr};
 fn addr(ep: &Endpoint, create_dir: bool) -> Result<UnixAddr> {
     Ok(match ep {
         Endpoint::UnixAbstract(name) => UnixAddr::Abstract(name.clone()),
-        Endpoint::Named(_) => {
-            let path = ep.socket_path()?.expect("named endpoints have a path");
+        Endpoint::Named(_) | Endpoint::Shm(_) => {
+            let path = ep
+                .socket_path()?
+                .expect("named and shm endpoints have a path");
             let dir = path.parent().expect("socket path has a parent");
             if create_dir {
                 sys::ensure_private_dir(dir)?;
@@ -32,6 +34,7 @@ pub(super) fn bind(ep: &Endpoint, opts: &Options) -> Result<Bound> {
         fd,
         local: ep.clone(),
         _file: file,
+        shm: false,
     })
 }
 

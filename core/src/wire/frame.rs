@@ -10,6 +10,7 @@ pub const FLAG_MORE: u8 = 0x01;
 pub const MAX_ERROR_PAYLOAD: u32 = 4096;
 
 /// Frame types defined by v1. Every other value is reserved and refused.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum FrameType {
@@ -19,6 +20,18 @@ pub enum FrameType {
     Close = 0x02,
     /// The sender reports an error and closes: `code: u16 | reserved: u16 | UTF-8 text`.
     Error = 0x03,
+    /// Shared-memory setup, sent once by the server on an `shm://` control socket (with file
+    /// descriptors attached). Invalid anywhere else.
+    Setup = 0x04,
+    /// Padding to the end of a shared-memory ring. Invalid anywhere else.
+    Pad = 0x05,
+}
+
+impl FrameType {
+    /// Whether the type may appear on a byte-stream connection after the handshake.
+    pub fn allowed_on_stream(self) -> bool {
+        matches!(self, FrameType::Data | FrameType::Close | FrameType::Error)
+    }
 }
 
 /// A decoded frame header.
@@ -64,6 +77,8 @@ impl FrameHeader {
             0x01 => FrameType::Data,
             0x02 => FrameType::Close,
             0x03 => FrameType::Error,
+            0x04 => FrameType::Setup,
+            0x05 => FrameType::Pad,
             t => return Err(violation(format!("unknown frame type 0x{t:02x}"))),
         };
         let flags = b[5];
@@ -181,6 +196,12 @@ pub fn decode_frame(bytes: &[u8], max_message: u32) -> Result<(FrameHeader, &[u8
         )));
     };
     let header = FrameHeader::decode(head)?;
+    if !header.frame_type.allowed_on_stream() {
+        return Err(violation(format!(
+            "{:?} frame is not allowed on a stream",
+            header.frame_type
+        )));
+    }
     if header.frame_type == FrameType::Data && header.length > max_message {
         return Err(Error::new(
             ErrorKind::MessageTooLarge,

@@ -69,6 +69,12 @@ impl FrameReader {
                     return Ok(None);
                 }
                 let header = FrameHeader::decode(avail[..HEADER_LEN].try_into().expect("8 bytes"))?;
+                if !header.frame_type.allowed_on_stream() {
+                    return Err(Error::new(
+                        ErrorKind::ProtocolViolation,
+                        format!("{:?} frame is not allowed on a stream", header.frame_type),
+                    ));
+                }
                 self.start += HEADER_LEN;
                 if header.frame_type == FrameType::Data {
                     let so_far = self.assembly.as_ref().map_or(0, Vec::len) as u64;
@@ -125,6 +131,9 @@ impl FrameReader {
                 }
                 FrameType::Close => return Ok(Some(Frame::Close)),
                 FrameType::Error => return Ok(Some(Frame::Error(ErrorPayload::decode(&data)?))),
+                FrameType::Setup | FrameType::Pad => {
+                    unreachable!("refused when the header was read")
+                }
             }
         }
     }

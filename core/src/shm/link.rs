@@ -1,0 +1,537 @@
+//! The blocking shared-memory channel: spin briefly, then sleep on an eventfd doorbell and the
+//! control socket together, so a dead peer wakes us at once. A side rings the other's doorbell
+//! only when the other has said (with a flag in the ring header) that it is asleep.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::Ordering as StdOrdering;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::io::Errno;
+
+use super::ring::{Consumer, Producer, Record};
+use super::segment::Segment;
+use super::setup::ShmSetup;
+use crate::buf::{ReadBuf, WriteBuf};
+use crate::channel::{Conn, Message};
+use crate::error::{Error, ErrorKind, Result};
+use crate::sys;
+use crate::wire::{ErrorPayload, FLAG_MORE, Frame, FrameReader, FrameType};
+
+#[derive(Debug)]
+struct Rx {
+    cons: Consumer,
+    /// Fragments (MORE records) of a message larger than one record.
+    assembly: Option<Vec<u8>>,
+    ended: Option<Error>,
+    /// Decodes what arrives on the control socket (only ever an ERROR frame).
+    ctrl: FrameReader,
+    /// Set when the control socket says the peer is gone; reported once the ring is drained.
+    peer_gone: Option<Error>,
+}
+
+#[derive(Debug)]
+struct Tx {
+    prod: Producer,
+    ended: Option<Error>,
+    /// The unsent rest of a large message whose send timed out after it had started.
+    pending: Vec<u8>,
+    pending_at: usize,
+}
+
+/// A connected shared-memory channel (blocking).
+#[derive(Debug)]
+pub(crate) struct ShmLink {
+    conn: Conn,
+    rx: Mutex<Rx>,
+    tx: Mutex<Tx>,
+    data_in: OwnedFd,
+    space_in: OwnedFd,
+    data_out: OwnedFd,
+    space_out: OwnedFd,
+    spin: Duration,
+    // Declared last: the mapping must outlive every ring pointer above.
+    _segment: Segment,
+}
+
+/// What woke a sleeper.
+enum Woke {
+    Bell,
+    Ctrl,
+    Timeout,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn closed_error() -> Error {
+    Error::new(ErrorKind::Closed, "the channel was closed")
+}
+
+fn ring(bell: &OwnedFd) {
+    let _ = rustix::io::write(bell, &1u64.to_ne_bytes());
+}
+
+fn drain(bell: &OwnedFd) {
+    let mut b = [0u8; 8];
+    let _ = rustix::io::read(bell, &mut b);
+}
+
+/// How a received message is handed over.
+enum Delivery<'a> {
+    InPlace(ReadBuf<'a>),
+    Owned(Vec<u8>),
+}
+
+impl ShmLink {
+    pub(crate) fn new(conn: Conn, setup: ShmSetup, spin: Duration) -> ShmLink {
+        let max_recv = conn.max_recv;
+        ShmLink {
+            conn,
+            rx: Mutex::new(Rx {
+                cons: setup.consumer,
+                assembly: None,
+                ended: None,
+                ctrl: FrameReader::new(max_recv),
+                peer_gone: None,
+            }),
+            tx: Mutex::new(Tx {
+                prod: setup.producer,
+                ended: None,
+                pending: Vec::new(),
+                pending_at: 0,
+            }),
+            data_in: setup.data_in,
+            space_in: setup.space_in,
+            data_out: setup.data_out,
+            space_out: setup.space_out,
+            spin,
+            _segment: setup.segment,
+        }
+    }
+
+    pub(crate) fn conn(&self) -> &Conn {
+        &self.conn
+    }
+
+    fn ctrl(&self) -> BorrowedFd<'_> {
+        self.conn.fd.as_fd()
+    }
+
+    /// Spin (up to the configured time) until `ready`; `true` if it became ready.
+    fn spin_until(&self, mut ready: impl FnMut() -> bool) -> bool {
+        if self.spin.is_zero() {
+            return false;
+        }
+        let end = Instant::now() + self.spin;
+        loop {
+            for _ in 0..64 {
+                if ready() {
+                    return true;
+                }
+                super::sync::spin();
+            }
+            if Instant::now() >= end {
+                return ready();
+            }
+        }
+    }
+
+    /// Sleep until `bell` rings, the control socket has news, or the deadline passes.
+    fn sleep(&self, bell: &OwnedFd, deadline: Option<Instant>) -> Result<Woke> {
+        let ctrl = self.ctrl();
+        let mut fds = [
+            PollFd::new(bell, PollFlags::IN),
+            PollFd::new(&ctrl, PollFlags::IN),
+        ];
+        if sys::poll(&mut fds, deadline)? == 0 {
+            return Ok(Woke::Timeout);
+        }
+        drain(bell);
+        Ok(if fds[1].revents().is_empty() {
+            Woke::Bell
+        } else {
+            Woke::Ctrl
+        })
+    }
+
+    /// A protocol failure: tell the peer (best effort), shut the control socket, remember it.
+    fn fail(&self, err: Error) -> Error {
+        let frame = ErrorPayload::from_error(err.kind(), err.message()).encode_frame();
+        sys::send_nowait(self.ctrl(), &frame);
+        sys::shutdown(self.ctrl(), false);
+        let _ = self.conn.recv_end.set(err.clone());
+        tracing::debug!(error = %err, "shared-memory channel failed");
+        err
+    }
+
+    fn end_rx(&self, rx: &mut Rx, err: Error) -> Error {
+        rx.ended = Some(err.clone());
+        let _ = self.conn.recv_end.set(err.clone());
+        err
+    }
+
+    // ---- receiving ----
+
+    /// Take records until a message is complete or the ring is empty.
+    fn rx_take<T>(
+        &self,
+        rx: &mut Rx,
+        deliver: &mut dyn FnMut(Delivery<'_>) -> T,
+    ) -> Option<Result<T>> {
+        loop {
+            let rec = match rx.cons.try_peek() {
+                Ok(Some(rec)) => rec,
+                Ok(None) => return None,
+                Err(e) => {
+                    let e = self.fail(e);
+                    return Some(Err(self.end_rx(rx, e)));
+                }
+            };
+            if rec.header.frame_type == FrameType::Close {
+                self.release(rx, rec);
+                let e = Error::new(ErrorKind::Closed, "the peer closed the channel");
+                return Some(Err(self.end_rx(rx, e)));
+            }
+            let len = rec.header.length as usize;
+            let so_far = rx.assembly.as_ref().map_or(0, Vec::len);
+            if (so_far + len) as u64 > u64::from(self.conn.max_recv) {
+                let e = Error::new(
+                    ErrorKind::MessageTooLarge,
+                    format!(
+                        "peer sent a message of more than {} bytes, the limit this side advertised",
+                        self.conn.max_recv
+                    ),
+                );
+                let e = self.fail(e);
+                return Some(Err(self.end_rx(rx, e)));
+            }
+            let more = rec.header.flags & FLAG_MORE != 0;
+            if !more && rx.assembly.is_none() {
+                // SAFETY: `try_peek` validated that the payload lies inside the data area,
+                // which stays mapped until we release the record below.
+                let view = unsafe { ReadBuf::from_raw(rx.cons.payload_ptr(&rec), len) };
+                let out = deliver(Delivery::InPlace(view));
+                self.release(rx, rec);
+                return Some(Ok(out));
+            }
+            let mut joined = rx.assembly.take().unwrap_or_default();
+            let start = joined.len();
+            joined.resize(start + len, 0);
+            rx.cons.read_payload(&rec, 0, &mut joined[start..]);
+            self.release(rx, rec);
+            if more {
+                rx.assembly = Some(joined);
+            } else {
+                return Some(Ok(deliver(Delivery::Owned(joined))));
+            }
+        }
+    }
+
+    fn release(&self, rx: &mut Rx, rec: Record) {
+        if rx.cons.release(rec) {
+            ring(&self.space_in);
+        }
+    }
+
+    /// Read what the control socket has: EOF (the peer is gone) or an ERROR frame.
+    fn read_ctrl(&self, rx: &mut Rx) {
+        let read = sys::read_into(self.ctrl(), rx.ctrl.spare());
+        let gone = match read {
+            Ok(0) => Some(Error::new(
+                ErrorKind::PeerDisconnected,
+                "peer disconnected without closing the channel",
+            )),
+            Ok(n) => {
+                // SAFETY: `read_into` initialised `n` bytes of the slice `spare` returned.
+                unsafe { rx.ctrl.filled(n) };
+                match rx.ctrl.next() {
+                    Ok(None) => None,
+                    Ok(Some(Frame::Error(p))) => Some(p.to_error()),
+                    Ok(Some(_)) => Some(Error::new(
+                        ErrorKind::ProtocolViolation,
+                        "unexpected frame on the shared-memory control socket",
+                    )),
+                    Err(e) => Some(e),
+                }
+            }
+            Err(Errno::AGAIN | Errno::INTR) => None,
+            Err(e) => Some(sys::io_error(e, "shared-memory control socket")),
+        };
+        if rx.peer_gone.is_none() {
+            rx.peer_gone = gone;
+        }
+    }
+
+    fn recv_loop<T>(
+        &self,
+        deadline: Option<Instant>,
+        deliver: &mut dyn FnMut(Delivery<'_>) -> T,
+    ) -> Result<T> {
+        let mut rx = lock(&self.rx);
+        loop {
+            if let Some(e) = &rx.ended {
+                return Err(e.clone());
+            }
+            if let Some(r) = self.rx_take(&mut rx, deliver) {
+                return r;
+            }
+            if self.conn.closed.load(StdOrdering::Acquire) {
+                return Err(closed_error());
+            }
+            if let Some(e) = rx.peer_gone.take() {
+                return Err(self.end_rx(&mut rx, e));
+            }
+            if let Some(e) = self.conn.recv_end.get() {
+                return Err(self.end_rx(&mut rx, e.clone()));
+            }
+            if self.spin_until(|| rx.cons.has_data()) {
+                continue;
+            }
+            rx.cons.set_sleeping(true);
+            if rx.cons.has_data() {
+                rx.cons.set_sleeping(false);
+                continue;
+            }
+            let woke = self.sleep(&self.data_in, deadline);
+            rx.cons.set_sleeping(false);
+            match woke? {
+                Woke::Bell => {}
+                Woke::Ctrl => self.read_ctrl(&mut rx),
+                Woke::Timeout => {
+                    if rx.cons.has_data() {
+                        continue;
+                    }
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        "no message arrived before the timeout",
+                    ));
+                }
+            }
+        }
+    }
+
+    pub(crate) fn recv_until(&self, deadline: Option<Instant>) -> Result<Message> {
+        self.recv_loop(deadline, &mut |d| match d {
+            Delivery::InPlace(view) => Message::new(view.to_vec()),
+            Delivery::Owned(v) => Message::new(v),
+        })
+    }
+
+    pub(crate) fn recv_with<T>(
+        &self,
+        deadline: Option<Instant>,
+        f: impl FnOnce(ReadBuf<'_>) -> T,
+    ) -> Result<T> {
+        let mut f = Some(f);
+        self.recv_loop(deadline, &mut |d| {
+            let f = f.take().expect("one delivery per call");
+            match d {
+                Delivery::InPlace(view) => f(view),
+                Delivery::Owned(v) => f(ReadBuf::from_slice(&v)),
+            }
+        })
+    }
+
+    // ---- sending ----
+
+    /// What stops a send before it starts.
+    fn send_check(&self, tx: &Tx) -> Result<()> {
+        if let Some(e) = self.conn.send_blocked().or_else(|| tx.ended.clone()) {
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// If the peer is gone or reported an error on the control socket, the error to return.
+    fn ctrl_trouble(&self) -> Option<Error> {
+        if self.conn.closed.load(StdOrdering::Acquire) {
+            return Some(closed_error());
+        }
+        let mut buf = [0u8; 4096];
+        match rustix::net::recv(
+            self.ctrl(),
+            &mut buf,
+            rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT,
+        ) {
+            Ok((0, _)) => Some(Error::new(ErrorKind::PeerDisconnected, "peer disconnected")),
+            Ok((n, _)) => Some(
+                crate::wire::decode_frame(&buf[..n], 0)
+                    .ok()
+                    .and_then(|(_, p)| ErrorPayload::decode(p).ok())
+                    .map_or_else(
+                        || Error::new(ErrorKind::PeerDisconnected, "the peer reported an error"),
+                        |p| p.to_error(),
+                    ),
+            ),
+            Err(Errno::AGAIN | Errno::INTR) => None,
+            Err(e) => Some(sys::io_error(e, "shared-memory control socket")),
+        }
+    }
+
+    /// Wait until a record of `len` payload bytes fits.
+    fn wait_room(&self, tx: &mut Tx, len: u64, deadline: Option<Instant>) -> Result<()> {
+        loop {
+            if tx.prod.has_room(len).map_err(|e| self.fail(e))? {
+                return Ok(());
+            }
+            if self.spin_until(|| tx.prod.has_room(len).unwrap_or(true)) {
+                continue;
+            }
+            tx.prod.set_waiting(true);
+            if tx.prod.has_room(len).unwrap_or(true) {
+                tx.prod.set_waiting(false);
+                continue;
+            }
+            let woke = self.sleep(&self.space_out, deadline);
+            tx.prod.set_waiting(false);
+            match woke? {
+                Woke::Bell => {}
+                Woke::Ctrl => {
+                    if let Some(e) = self.ctrl_trouble() {
+                        return Err(e);
+                    }
+                }
+                Woke::Timeout => {
+                    if tx.prod.has_room(len).unwrap_or(true) {
+                        continue;
+                    }
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        "the ring stayed full: the peer is not reading",
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Write one record whose room `wait_room` ensured.
+    fn put(&self, tx: &mut Tx, data: &[u8], flags: u8) -> Result<()> {
+        let r = tx
+            .prod
+            .try_reserve(data.len() as u64)
+            .map_err(|e| self.fail(e))?
+            .ok_or_else(|| Error::new(ErrorKind::Timeout, "the ring is full"))?;
+        tx.prod.write_payload(&r, 0, data);
+        if tx.prod.commit(r, FrameType::Data, flags) {
+            ring(&self.data_out);
+        }
+        Ok(())
+    }
+
+    /// Send the rest of a message that a timed-out send left, as fragments.
+    fn flush_pending(&self, tx: &mut Tx, deadline: Option<Instant>) -> Result<()> {
+        let max = tx.prod.ring().max_record_payload() as usize;
+        while tx.pending_at < tx.pending.len() {
+            let n = max.min(tx.pending.len() - tx.pending_at);
+            self.wait_room(tx, n as u64, deadline)?;
+            let last = tx.pending_at + n == tx.pending.len();
+            let chunk = std::mem::take(&mut tx.pending);
+            let r = self.put(
+                tx,
+                &chunk[tx.pending_at..tx.pending_at + n],
+                if last { 0 } else { FLAG_MORE },
+            );
+            tx.pending = chunk;
+            r?;
+            tx.pending_at += n;
+        }
+        tx.pending = Vec::new();
+        tx.pending_at = 0;
+        Ok(())
+    }
+
+    pub(crate) fn send_until(&self, data: &[u8], deadline: Option<Instant>) -> Result<()> {
+        self.conn.check_send_size(data.len())?;
+        let mut tx = lock(&self.tx);
+        self.send_check(&tx)?;
+        self.flush_pending(&mut tx, deadline)?;
+        let max = tx.prod.ring().max_record_payload() as usize;
+        let mut off = 0;
+        loop {
+            let n = max.min(data.len() - off);
+            let last = off + n == data.len();
+            match self.wait_room(&mut tx, n as u64, deadline) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Timeout && off > 0 => {
+                    // Part of the message is out: keep the rest so it is completed before
+                    // anything else. The message counts as sent.
+                    tx.pending = data[off..].to_vec();
+                    tx.pending_at = 0;
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+            self.put(
+                &mut tx,
+                &data[off..off + n],
+                if last { 0 } else { FLAG_MORE },
+            )?;
+            off += n;
+            if last {
+                return Ok(());
+            }
+        }
+    }
+
+    pub(crate) fn send_with(
+        &self,
+        len: usize,
+        deadline: Option<Instant>,
+        f: impl FnOnce(&mut WriteBuf<'_>),
+    ) -> Result<()> {
+        self.conn.check_send_size(len)?;
+        let mut tx = lock(&self.tx);
+        let max = tx.prod.ring().max_record_payload() as usize;
+        if len > max {
+            // Larger than one record: build it privately, send it in fragments.
+            drop(tx);
+            let mut v = vec![0u8; len];
+            f(&mut WriteBuf::from_slice(&mut v));
+            return self.send_until(&v, deadline);
+        }
+        self.send_check(&tx)?;
+        self.flush_pending(&mut tx, deadline)?;
+        self.wait_room(&mut tx, len as u64, deadline)?;
+        let r = tx
+            .prod
+            .try_reserve(len as u64)
+            .map_err(|e| self.fail(e))?
+            .ok_or_else(|| Error::new(ErrorKind::Timeout, "the ring is full"))?;
+        // SAFETY: the reservation is `len` bytes inside the data area, owned by this producer
+        // until `commit`; the view does not outlive this call.
+        let mut view = unsafe { WriteBuf::from_raw(tx.prod.payload_ptr(&r), len) };
+        f(&mut view);
+        if tx.prod.commit(r, FrameType::Data, 0) {
+            ring(&self.data_out);
+        }
+        Ok(())
+    }
+
+    /// Orderly close: finish a pending message, publish CLOSE, then hang up the control socket.
+    pub(crate) fn close(&self) {
+        if self.conn.closed.swap(true, StdOrdering::AcqRel) {
+            return;
+        }
+        let deadline = Some(Instant::now() + self.conn.close_timeout);
+        if let Ok(mut tx) = self.tx.try_lock()
+            && tx.ended.is_none()
+            && self.conn.recv_end.get().is_none()
+            && self.flush_pending(&mut tx, deadline).is_ok()
+            && self.wait_room(&mut tx, 0, deadline).is_ok()
+            && let Ok(Some(r)) = tx.prod.try_reserve(0)
+            && tx.prod.commit(r, FrameType::Close, 0)
+        {
+            ring(&self.data_out);
+        }
+        sys::shutdown(self.ctrl(), false);
+    }
+}
+
+impl Drop for ShmLink {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -1,0 +1,370 @@
+//! One single-producer single-consumer ring of records in shared memory, seen from one side.
+//!
+//! The ring's header holds two byte cursors (`write`, advanced only by the producer, and
+//! `read`, advanced only by the consumer; each counts every byte ever passed and lives on its
+//! own cache line) and two sleep flags. The data area of `cap` bytes (a power of two) holds
+//! records: an 8-byte frame header (the wire format's), the payload, padding to 8 bytes. A
+//! record never wraps: where it would not fit before the end, a PAD record fills the rest.
+//!
+//! **The peer is not trusted.** Each side keeps its own cursor privately and only ever
+//! *writes* it to shared memory; every value read from shared memory (the other cursor, record
+//! headers, lengths) is validated before use, and any inconsistency is a `ProtocolViolation`.
+//! Only the header's atomics are accessed through references (any bit pattern is a valid
+//! atomic, and atomics allow concurrent writers); record bytes are moved with raw pointer
+//! copies, never through `&[u8]`.
+
+use std::ptr;
+
+use super::sync::{AtomicU32, AtomicU64, Ordering, fence};
+use crate::error::{Error, ErrorKind, Result};
+use crate::wire::{FrameHeader, FrameType, HEADER_LEN};
+
+const H: u64 = HEADER_LEN as u64;
+
+fn violation(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::ProtocolViolation, msg)
+}
+
+fn align8(n: u64) -> u64 {
+    (n + 7) & !7
+}
+
+/// Raw pointers to one ring's header words and data area.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RingPtrs {
+    pub(crate) write: *const AtomicU64,
+    pub(crate) read: *const AtomicU64,
+    pub(crate) consumer_sleeping: *const AtomicU32,
+    pub(crate) producer_waiting: *const AtomicU32,
+    pub(crate) data: *mut u8,
+    pub(crate) cap: u64,
+}
+
+// SAFETY: the pointers refer to a mapping (or, in model tests, an allocation) that the owning
+// `Segment` keeps alive for as long as any `RingPtrs` copy is used; all shared words are
+// atomics, and record bytes are only touched by the single producer or single consumer side.
+unsafe impl Send for RingPtrs {}
+// SAFETY: as above.
+unsafe impl Sync for RingPtrs {}
+
+impl RingPtrs {
+    fn write(&self) -> &AtomicU64 {
+        // SAFETY: `write` points at an aligned atomic that outlives `self` (see `Send` above).
+        unsafe { &*self.write }
+    }
+    fn read(&self) -> &AtomicU64 {
+        // SAFETY: as for `write`.
+        unsafe { &*self.read }
+    }
+    fn consumer_sleeping(&self) -> &AtomicU32 {
+        // SAFETY: as for `write`.
+        unsafe { &*self.consumer_sleeping }
+    }
+    fn producer_waiting(&self) -> &AtomicU32 {
+        // SAFETY: as for `write`.
+        unsafe { &*self.producer_waiting }
+    }
+
+    /// Largest payload one record may carry: half the ring, so that a record always fits
+    /// once the consumer has caught up, even after a PAD.
+    pub(crate) fn max_record_payload(&self) -> u64 {
+        self.cap / 2 - H
+    }
+
+    fn read_header(&self, pos: u64) -> [u8; HEADER_LEN] {
+        let mut h = [0u8; HEADER_LEN];
+        debug_assert!(pos + H <= self.cap);
+        // SAFETY: `pos + 8 <= cap`, so the 8 bytes lie inside the data area; they may be
+        // written concurrently by a hostile peer, which only makes the copied value garbage
+        // (validated by the caller), never a Rust reference to shared bytes.
+        unsafe {
+            ptr::copy_nonoverlapping(self.data.add(pos as usize), h.as_mut_ptr(), HEADER_LEN)
+        };
+        h
+    }
+
+    fn write_header(&self, pos: u64, h: &FrameHeader) {
+        debug_assert!(pos + H <= self.cap);
+        // SAFETY: inside the data area (as above); the producer owns this region until it
+        // publishes the write cursor.
+        unsafe {
+            ptr::copy_nonoverlapping(h.encode().as_ptr(), self.data.add(pos as usize), HEADER_LEN)
+        };
+    }
+}
+
+/// Space reserved for one record, not yet visible to the consumer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reservation {
+    /// Bytes of PAD written before the record (0 if none).
+    pad: u64,
+    /// Position of the record's header in the data area.
+    at: u64,
+    len: u64,
+}
+
+impl Reservation {
+    /// Where the payload goes (an offset into the data area).
+    pub(crate) fn payload_offset(&self) -> u64 {
+        self.at + H
+    }
+}
+
+/// The producing side of a ring.
+#[derive(Debug)]
+pub(crate) struct Producer {
+    ring: RingPtrs,
+    /// Our cursor; the shared copy is only ever written.
+    write: u64,
+}
+
+impl Producer {
+    pub(crate) fn new(ring: RingPtrs) -> Producer {
+        Producer { ring, write: 0 }
+    }
+
+    pub(crate) fn ring(&self) -> &RingPtrs {
+        &self.ring
+    }
+
+    /// Bytes in use, from the consumer's published cursor, validated.
+    fn used(&self) -> Result<u64> {
+        let read = self.ring.read().load(Ordering::Acquire);
+        let used = self.write.wrapping_sub(read);
+        if used > self.ring.cap || !used.is_multiple_of(8) {
+            return Err(violation(format!(
+                "peer's read cursor {read} is inconsistent with ours {}",
+                self.write
+            )));
+        }
+        Ok(used)
+    }
+
+    /// Reserve room for a record with `len` payload bytes (`len <= max_record_payload`), or
+    /// `None` if the ring is too full now.
+    pub(crate) fn try_reserve(&mut self, len: u64) -> Result<Option<Reservation>> {
+        debug_assert!(len <= self.ring.max_record_payload());
+        let rec = H + align8(len);
+        let p = self.write % self.ring.cap;
+        let tail = self.ring.cap - p;
+        let pad = if rec > tail { tail } else { 0 };
+        if self.ring.cap - self.used()? < pad + rec {
+            return Ok(None);
+        }
+        if pad > 0 {
+            self.ring.write_header(
+                p,
+                &FrameHeader {
+                    length: (pad - H) as u32,
+                    frame_type: FrameType::Pad,
+                    flags: 0,
+                },
+            );
+        }
+        Ok(Some(Reservation {
+            pad,
+            at: (p + pad) % self.ring.cap,
+            len,
+        }))
+    }
+
+    /// Copy `src` into the reservation at `offset` bytes into its payload.
+    pub(crate) fn write_payload(&self, r: &Reservation, offset: usize, src: &[u8]) {
+        assert!(
+            offset + src.len() <= r.len as usize,
+            "write past the reservation"
+        );
+        // SAFETY: the reservation lies inside the data area (`try_reserve` checked it fits
+        // before the end), and the producer owns it until `commit` publishes it.
+        unsafe {
+            ptr::copy_nonoverlapping(
+                src.as_ptr(),
+                self.ring.data.add((r.payload_offset() as usize) + offset),
+                src.len(),
+            )
+        };
+    }
+
+    /// A raw pointer to the reservation's payload (for in-place writes).
+    pub(crate) fn payload_ptr(&self, r: &Reservation) -> *mut u8 {
+        // SAFETY: the offset is inside the data area (see `write_payload`).
+        unsafe { self.ring.data.add(r.payload_offset() as usize) }
+    }
+
+    /// Publish the record. Returns `true` if the consumer said it is asleep and must be woken.
+    pub(crate) fn commit(&mut self, r: Reservation, frame_type: FrameType, flags: u8) -> bool {
+        self.ring.write_header(
+            r.at,
+            &FrameHeader {
+                length: r.len as u32,
+                frame_type,
+                flags,
+            },
+        );
+        self.write = self.write.wrapping_add(r.pad + H + align8(r.len));
+        self.ring.write().store(self.write, Ordering::Release);
+        // Pairs with the consumer's store of its sleep flag before it re-checks the cursor.
+        fence(Ordering::SeqCst);
+        self.ring.consumer_sleeping().load(Ordering::Relaxed) != 0
+    }
+
+    /// Say (before re-checking for room and sleeping) that we wait for space, or stop saying so.
+    pub(crate) fn set_waiting(&self, waiting: bool) {
+        self.ring
+            .producer_waiting()
+            .store(waiting as u32, Ordering::SeqCst);
+        // Pairs with the consumer's fence in `release`: either it sees our flag, or we see
+        // its new cursor when we re-check.
+        fence(Ordering::SeqCst);
+    }
+
+    /// Whether a record of `len` payload bytes would fit now.
+    pub(crate) fn has_room(&self, len: u64) -> Result<bool> {
+        let rec = H + align8(len);
+        let tail = self.ring.cap - self.write % self.ring.cap;
+        let pad = if rec > tail { tail } else { 0 };
+        Ok(self.ring.cap - self.used()? >= pad + rec)
+    }
+}
+
+/// A record the consumer has validated and not yet released.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Record {
+    pub(crate) header: FrameHeader,
+    /// Offset of the payload in the data area.
+    pub(crate) payload_at: u64,
+    /// Bytes to release: any PAD before it, the header, the payload and its padding.
+    size: u64,
+}
+
+/// The consuming side of a ring.
+#[derive(Debug)]
+pub(crate) struct Consumer {
+    ring: RingPtrs,
+    /// Our cursor; the shared copy is only ever written.
+    read: u64,
+}
+
+impl Consumer {
+    pub(crate) fn new(ring: RingPtrs) -> Consumer {
+        Consumer { ring, read: 0 }
+    }
+
+    fn available(&self) -> Result<u64> {
+        let write = self.ring.write().load(Ordering::Acquire);
+        let avail = write.wrapping_sub(self.read);
+        if avail > self.ring.cap || !avail.is_multiple_of(8) {
+            return Err(violation(format!(
+                "peer's write cursor {write} is inconsistent with ours {}",
+                self.read
+            )));
+        }
+        Ok(avail)
+    }
+
+    /// Whether anything is published (cheap; used while spinning).
+    pub(crate) fn has_data(&self) -> bool {
+        self.ring.write().load(Ordering::Acquire) != self.read
+    }
+
+    /// The next record, validated, or `None` if nothing is published.
+    pub(crate) fn try_peek(&self) -> Result<Option<Record>> {
+        let avail = self.available()?;
+        if avail == 0 {
+            return Ok(None);
+        }
+        let cap = self.ring.cap;
+        let mut skip = 0u64;
+        // A PAD always reaches the end of the ring, so at most one precedes a record.
+        for _ in 0..2 {
+            let p = (self.read + skip) % cap;
+            if avail - skip < H {
+                return Err(violation("a partial record header was published"));
+            }
+            let header = FrameHeader::decode(&self.ring.read_header(p))?;
+            let len = u64::from(header.length);
+            match header.frame_type {
+                FrameType::Pad => {
+                    if p + H + len != cap {
+                        return Err(violation(format!(
+                            "PAD at {p} of {len} bytes does not end at the ring's end"
+                        )));
+                    }
+                    skip += cap - p;
+                    if skip > avail {
+                        return Err(violation("PAD extends past the published data"));
+                    }
+                    if skip == avail {
+                        return Err(violation("a PAD was published without the record after it"));
+                    }
+                }
+                FrameType::Data | FrameType::Close => {
+                    if len > self.ring.max_record_payload() {
+                        return Err(violation(format!(
+                            "record of {len} bytes is larger than half the ring"
+                        )));
+                    }
+                    let size = H + align8(len);
+                    if p + size > cap || skip + size > avail {
+                        return Err(violation(format!(
+                            "record of {len} bytes at {p} runs past the published data"
+                        )));
+                    }
+                    return Ok(Some(Record {
+                        header,
+                        payload_at: p + H,
+                        size: skip + size,
+                    }));
+                }
+                other => {
+                    return Err(violation(format!(
+                        "{other:?} frame is not allowed in a shared-memory ring"
+                    )));
+                }
+            }
+        }
+        Err(violation("two PAD records in a row"))
+    }
+
+    /// Copy `dst.len()` payload bytes of `rec`, starting `offset` bytes into it.
+    pub(crate) fn read_payload(&self, rec: &Record, offset: usize, dst: &mut [u8]) {
+        assert!(
+            offset + dst.len() <= rec.header.length as usize,
+            "read past the record"
+        );
+        // SAFETY: `try_peek` checked the record lies inside the data area. The peer may write
+        // these bytes concurrently (that only garbles the copy); no reference to them is made.
+        unsafe {
+            ptr::copy_nonoverlapping(
+                self.ring.data.add(rec.payload_at as usize + offset),
+                dst.as_mut_ptr(),
+                dst.len(),
+            )
+        };
+    }
+
+    /// A raw pointer to the record's payload (for in-place reads under a documented contract).
+    pub(crate) fn payload_ptr(&self, rec: &Record) -> *const u8 {
+        // SAFETY: inside the data area, as checked by `try_peek`.
+        unsafe { self.ring.data.add(rec.payload_at as usize) }
+    }
+
+    /// Give the record's space back. Returns `true` if the producer is waiting for room.
+    pub(crate) fn release(&mut self, rec: Record) -> bool {
+        self.read = self.read.wrapping_add(rec.size);
+        self.ring.read().store(self.read, Ordering::Release);
+        // Pairs with the producer's store of its waiting flag before it re-checks the cursor.
+        fence(Ordering::SeqCst);
+        self.ring.producer_waiting().load(Ordering::Relaxed) != 0
+    }
+
+    /// Say (before re-checking and sleeping) that we are asleep, or awake again.
+    pub(crate) fn set_sleeping(&self, sleeping: bool) {
+        self.ring
+            .consumer_sleeping()
+            .store(sleeping as u32, Ordering::SeqCst);
+        // Pairs with the producer's fence in `commit`: either it sees our flag, or we see its
+        // new cursor when we re-check.
+        fence(Ordering::SeqCst);
+    }
+}
