@@ -139,8 +139,16 @@ fn spawn_handshake(
     let spawned = std::thread::Builder::new()
         .name("libipc-handshake".into())
         .spawn(move || {
-            let result =
-                transport::prepare_accepted(&fd).and_then(|()| handshake::server(fd, &opts, shm));
+            // A panic here must not leak the pending slot: catch it and count it as a refusal.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                transport::prepare_accepted(&fd).and_then(|()| handshake::server(fd, &opts, shm))
+            }))
+            .unwrap_or_else(|_| {
+                Err(Error::new(
+                    crate::error::ErrorKind::Io,
+                    "the handshake panicked",
+                ))
+            });
             let delivered = match result {
                 Ok(est) => deliver(est),
                 Err(e) => {

@@ -23,7 +23,7 @@ use std::io::IoSlice;
 use std::ops::Deref;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::buf::{ReadBuf, WriteBuf};
@@ -127,6 +127,9 @@ impl RecvHalf {
     pub(crate) fn step(&mut self, closed: &AtomicBool) -> Step {
         if let Some(e) = &self.ended {
             return Step::End(e.clone());
+        }
+        if closed.load(Ordering::Acquire) {
+            return Step::End(closed_error());
         }
         match self.reader.next() {
             Ok(Some(Frame::Message(m))) => Step::Message(Message::new(m)),
@@ -234,12 +237,6 @@ impl fmt::Debug for Channel {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave the frame state half-updated in a way that
-    // matters more than the panic itself; keep going.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 fn closed_error() -> Error {
     Error::new(ErrorKind::Closed, "the channel was closed")
 }
@@ -339,14 +336,19 @@ impl Conn {
 
 impl Shared {
     fn recv_until(&self, deadline: Option<Instant>) -> Result<Message> {
-        let mut rx = lock(&self.rx);
+        let mut rx = sys::lock_until(&self.rx, deadline)?;
         loop {
             match rx.step(&self.closed) {
                 Step::Message(m) => return Ok(m),
                 Step::NeedData => {}
                 end => {
-                    let tx_free = self.tx.try_lock().is_ok();
-                    return Err(self.end_recv(&mut rx, end, tx_free));
+                    // Report a violation only if no frame is half-written, and keep the send
+                    // side locked while doing so.
+                    let tx = self.tx.try_lock().ok();
+                    let tx_free = tx.as_ref().is_some_and(|t| t.sent == t.pending.len());
+                    let e = self.end_recv(&mut rx, end, tx_free);
+                    drop(tx);
+                    return Err(e);
                 }
             }
             if deadline.is_some() && !sys::wait(self.fd.as_fd(), Interest::Read, deadline)? {
@@ -369,7 +371,7 @@ impl Shared {
 
     fn send_until(&self, data: &[u8], deadline: Option<Instant>) -> Result<()> {
         self.check_send_size(data.len())?;
-        let mut tx = lock(&self.tx);
+        let mut tx = sys::lock_until(&self.tx, deadline)?;
         if let Some(e) = self.send_blocked().or_else(|| tx.ended.clone()) {
             return Err(e);
         }
@@ -382,27 +384,31 @@ impl Shared {
             sent,
             ..
         } = &mut *tx;
-        let mut slices;
-        let bufs: &mut [IoSlice<'_>] = if data.len() <= COALESCE_MAX {
+        // The frame as two parts: header and payload, or both copied into one buffer.
+        let parts: [&[u8]; 2] = if data.len() <= COALESCE_MAX {
             scratch.clear();
             scratch.extend_from_slice(&header);
             scratch.extend_from_slice(data);
-            slices = [IoSlice::new(scratch), IoSlice::new(&[])];
-            &mut slices[..1]
+            [scratch, &[]]
         } else {
-            slices = [IoSlice::new(&header), IoSlice::new(data)];
-            &mut slices[..]
+            [&header, data]
+        };
+        // The parts still to write once `written` bytes of the frame are out.
+        let rest = |written: usize| -> [&[u8]; 2] {
+            if written < parts[0].len() {
+                [&parts[0][written..], parts[1]]
+            } else {
+                [&[], &parts[1][written - parts[0].len()..]]
+            }
         };
         let mut written = 0;
         let result = match deadline {
-            None => sys::send_all(self.fd.as_fd(), bufs),
+            None => sys::send_all(self.fd.as_fd(), &mut parts.map(IoSlice::new)),
             Some(_) => loop {
                 if !sys::wait(self.fd.as_fd(), Interest::Write, deadline)? {
                     break Err((0, rustix::io::Errno::AGAIN));
                 }
-                let mut rest = &mut bufs[..];
-                IoSlice::advance_slices(&mut rest, written);
-                match sys::send_nonblocking(self.fd.as_fd(), rest) {
+                match sys::send_nonblocking(self.fd.as_fd(), &mut rest(written).map(IoSlice::new)) {
                     Ok(n) => break Ok(written + n),
                     Err((n, rustix::io::Errno::AGAIN)) => written += n,
                     Err((n, e)) => break Err((n, e)),
@@ -418,9 +424,7 @@ impl Shared {
             Err((_, rustix::io::Errno::AGAIN)) => {
                 // Part of the frame is out: keep the rest, so the message is delivered whole
                 // before anything else (by the next send or by close). It counts as sent.
-                let mut rest = &mut bufs[..];
-                IoSlice::advance_slices(&mut rest, written);
-                *pending = rest.iter().flat_map(|s| s.iter().copied()).collect();
+                *pending = rest(written).concat();
                 *sent = 0;
                 Ok(())
             }
@@ -473,7 +477,7 @@ impl Shared {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        let deadline = Instant::now() + self.close_timeout;
+        let deadline = sys::after(self.close_timeout);
         if let Ok(mut tx) = self.tx.try_lock()
             && tx.ended.is_none()
         {
@@ -556,7 +560,7 @@ impl Channel {
     /// kept in the channel and written before any later message (or by `close`), and the call
     /// returns `Ok`: frames are never left half-written.
     pub fn send_timeout(&self, data: &[u8], timeout: Duration) -> Result<()> {
-        self.link.send_until(data, Some(Instant::now() + timeout))
+        self.link.send_until(data, Some(sys::after(timeout)))
     }
 
     /// Receive the next message, blocking until one arrives.
@@ -570,7 +574,7 @@ impl Channel {
 
     /// Receive, waiting at most `timeout`; `Timeout` loses nothing.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message> {
-        self.link.recv_until(Some(Instant::now() + timeout))
+        self.link.recv_until(Some(sys::after(timeout)))
     }
 
     /// Receive a message if one is already available; `Timeout` if none is.
@@ -646,7 +650,7 @@ impl Channel {
         timeout: Duration,
         read: impl FnOnce(ReadBuf<'_>) -> T,
     ) -> Result<T> {
-        self.recv_with_deadline(Some(Instant::now() + timeout), read)
+        self.recv_with_deadline(Some(sys::after(timeout)), read)
     }
 
     fn recv_with_deadline<T>(

@@ -98,7 +98,7 @@ pub(crate) fn client(fd: OwnedFd, opts: &Options, shm: bool) -> Result<Establish
     // A listener may refuse before reading our hello; if writing fails because it already
     // closed, its refusal is still waiting to be read, and it says more than EPIPE.
     let sent = write_all(&fd, &hello_for(opts, 0, shm).encode(), "sending hello");
-    let deadline = Instant::now() + opts.handshake_timeout;
+    let deadline = sys::after(opts.handshake_timeout);
     let hello = read_hello(&fd, deadline);
     if let Err(write_err) = sent
         && !matches!(&hello, Ok(h) if h.status != 0)
@@ -161,7 +161,7 @@ fn read_refusal(fd: &OwnedFd, deadline: Instant) -> Option<String> {
 pub(crate) fn server(fd: OwnedFd, opts: &Options, shm: bool) -> Result<Established> {
     sys::set_io_timeouts(fd.as_fd(), Some(opts.handshake_timeout))?;
     let peer = sys::peer_credentials(fd.as_fd());
-    let deadline = Instant::now() + opts.handshake_timeout;
+    let deadline = sys::after(opts.handshake_timeout);
     let result = check_allowed(opts, &peer).and_then(|()| {
         read_hello(&fd, deadline).map_err(|e| match e.kind() {
             ErrorKind::Timeout => Error::new(

@@ -18,7 +18,7 @@ use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handshake::Established;
 use crate::options::Options;
-use crate::sys::{SocketFile, WakePipe};
+use crate::sys::{self, SocketFile, WakePipe};
 use crate::transport;
 
 #[derive(Debug, Default)]
@@ -118,7 +118,7 @@ impl Listener {
 
     /// Like [`accept`](Self::accept), giving up with `Timeout` after `timeout`.
     pub fn accept_timeout(&self, timeout: Duration) -> Result<Channel> {
-        self.accept_until(Some(Instant::now() + timeout))
+        self.accept_until(Some(sys::after(timeout)))
     }
 
     /// An endless iterator of accepted channels (it ends only when the listener is closed).
@@ -132,6 +132,7 @@ impl Listener {
         let mut q = self.inbox.queue.lock().unwrap_or_else(|p| p.into_inner());
         q.closed = true;
         q.ready.clear();
+        self.inbox.signal.drain();
         self.inbox.cond.notify_all();
         if let Some(a) = &self.acceptor {
             a.stop();

@@ -159,6 +159,12 @@ impl Options {
                 format!("shm_ring_size {ring} must be a power of two from 64 KiB to 1 GiB"),
             ));
         }
+        if self.connect_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "connect_timeout must be positive (or None)",
+            ));
+        }
         if self.handshake_timeout.is_zero() {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,

@@ -217,3 +217,49 @@ fn tempdir() -> String {
     std::fs::create_dir_all(&d).unwrap();
     d.to_string_lossy().into_owned()
 }
+
+/// A `close` future dropped half-way still shuts the channel down: pending calls end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_close_still_shuts_down() {
+    let dir = tempdir();
+    let ep = format!("unix://{dir}/cclose.sock");
+    let listener = Listener::bind(ep.as_str()).unwrap();
+    let ch = AsyncChannel::connect(ep.as_str()).await.unwrap();
+    let _server = listener.accept().unwrap(); // never reads
+    let sender = tokio::spawn({
+        let ch = ch.clone();
+        async move { ch.send(&vec![7u8; 8 << 20]).await }
+    });
+    let receiver = tokio::spawn({
+        let ch = ch.clone();
+        async move { ch.recv().await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let _ = tokio::time::timeout(Duration::from_millis(5), ch.close()).await;
+    let watchdog = Duration::from_secs(120);
+    let r = tokio::time::timeout(watchdog, receiver)
+        .await
+        .expect("recv hung")
+        .unwrap();
+    assert_eq!(r.unwrap_err().kind(), ErrorKind::Closed);
+    let s = tokio::time::timeout(watchdog, sender)
+        .await
+        .expect("send hung")
+        .unwrap();
+    assert!(s.is_err());
+}
+
+/// Closing an async listener drops connections that were handshaken but never accepted, so
+/// their clients see the end instead of waiting forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_listener_releases_unaccepted_clients() {
+    let dir = tempdir();
+    let ep = format!("unix://{dir}/lclose.sock");
+    let listener = AsyncListener::bind(ep.as_str()).await.unwrap();
+    let client = AsyncChannel::connect(ep.as_str()).await.unwrap();
+    listener.close();
+    let r = tokio::time::timeout(Duration::from_secs(120), client.recv())
+        .await
+        .expect("client hung");
+    assert_eq!(r.unwrap_err().kind(), ErrorKind::PeerDisconnected);
+}

@@ -127,7 +127,8 @@ impl AsyncChannel {
     /// sent. If the deadline passes after part of it went out, the rest is kept in the channel
     /// and written before any later message (or by `close`), and the call returns `Ok`.
     pub async fn send_timeout(&self, data: &[u8], timeout: Duration) -> Result<()> {
-        self.send_inner(data, Some(Instant::now() + timeout)).await
+        self.send_inner(data, Some(Instant::from_std(sys::after(timeout))))
+            .await
     }
 
     async fn send_inner(&self, data: &[u8], deadline: Option<Instant>) -> Result<()> {
@@ -259,8 +260,13 @@ impl AsyncChannel {
                 Step::Message(m) => return Ok(m),
                 Step::NeedData => {}
                 end => {
-                    let tx_free = self.shared.tx.try_lock().map(|t| t.idle()).unwrap_or(false);
-                    return Err(conn.end_recv(&mut rx, end, tx_free));
+                    // Report a violation only if no frame is half-written, and keep the send
+                    // side locked while doing so.
+                    let tx = self.shared.tx.try_lock().ok();
+                    let tx_free = tx.as_ref().is_some_and(|t| t.idle());
+                    let e = conn.end_recv(&mut rx, end, tx_free);
+                    drop(tx);
+                    return Err(e);
                 }
             }
             let mut guard = self
@@ -307,8 +313,13 @@ impl AsyncChannel {
                 Step::Message(m) => return Ok(m),
                 Step::NeedData => {}
                 end => {
-                    let tx_free = self.shared.tx.try_lock().map(|t| t.idle()).unwrap_or(false);
-                    return Err(conn.end_recv(&mut rx, end, tx_free));
+                    // Report a violation only if no frame is half-written, and keep the send
+                    // side locked while doing so.
+                    let tx = self.shared.tx.try_lock().ok();
+                    let tx_free = tx.as_ref().is_some_and(|t| t.idle());
+                    let e = conn.end_recv(&mut rx, end, tx_free);
+                    drop(tx);
+                    return Err(e);
                 }
             }
             let read = sys::read_into(conn.fd.as_fd(), rx.reader.spare());
@@ -334,6 +345,8 @@ impl AsyncChannel {
         if conn.closed.swap(true, Ordering::AcqRel) {
             return;
         }
+        // Shut the socket down even if this future is dropped half-way.
+        let _shutdown = ShutdownOnDrop(conn.fd.as_fd());
         let _ = tokio::time::timeout(conn.close_timeout, async {
             let mut tx = self.shared.tx.lock().await;
             if tx.ended.is_some() || self.flush(&mut tx).await.is_err() {
@@ -360,7 +373,6 @@ impl AsyncChannel {
             }
         })
         .await;
-        sys::shutdown(conn.fd.as_fd(), false);
     }
 
     /// The peer's credentials, as [`Channel::peer`](crate::Channel::peer).
@@ -371,6 +383,15 @@ impl AsyncChannel {
     /// The largest message `send` accepts (the smaller of both sides' limits).
     pub fn max_message_size(&self) -> usize {
         self.conn().max_send
+    }
+}
+
+/// Shuts a socket down in both directions when dropped.
+struct ShutdownOnDrop<'a>(std::os::fd::BorrowedFd<'a>);
+
+impl Drop for ShutdownOnDrop<'_> {
+    fn drop(&mut self) {
+        sys::shutdown(self.0, false);
     }
 }
 

@@ -24,7 +24,7 @@ pub struct AsyncListener {
     ready: Mutex<mpsc::UnboundedReceiver<Established>>,
     opts: Options,
     local: Endpoint,
-    closed: AtomicBool,
+    closed: Arc<AtomicBool>,
     wake: Notify,
     acceptor: Acceptor,
     _file: Option<SocketFile>,
@@ -71,13 +71,16 @@ impl AsyncListener {
             shm,
         } = bound;
         let (tx, rx) = mpsc::unbounded_channel();
-        let deliver = Box::new(move |est| tx.send(est).is_ok());
+        let closed = Arc::new(AtomicBool::new(false));
+        let open = Arc::clone(&closed);
+        // After close, handshakes that finish are dropped (the client sees the connection end).
+        let deliver = Box::new(move |est| !open.load(Ordering::Acquire) && tx.send(est).is_ok());
         let acceptor = Acceptor::start(Arc::new(fd), opts.clone(), shm, deliver)?;
         Ok(AsyncListener {
             ready: Mutex::new(rx),
             opts: opts.clone(),
             local,
-            closed: AtomicBool::new(false),
+            closed,
             wake: Notify::new(),
             acceptor,
             _file,
@@ -118,5 +121,10 @@ impl AsyncListener {
         self.closed.store(true, Ordering::Release);
         self.acceptor.stop();
         self.wake.notify_waiters();
+        // Connections handshaken but not accepted are dropped now, not left hanging.
+        if let Ok(mut ready) = self.ready.try_lock() {
+            ready.close();
+            while ready.try_recv().is_ok() {}
+        }
     }
 }

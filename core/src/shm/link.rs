@@ -3,8 +3,8 @@
 //! only when the other has said (with a flag in the ring header) that it is asleep.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Mutex;
 use std::sync::atomic::Ordering as StdOrdering;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
@@ -60,10 +60,6 @@ enum Woke {
     Bell,
     Ctrl,
     Timeout,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn closed_error() -> Error {
@@ -125,7 +121,7 @@ impl ShmLink {
         if self.spin.is_zero() {
             return false;
         }
-        let end = Instant::now() + self.spin;
+        let end = sys::after(self.spin);
         loop {
             for _ in 0..64 {
                 if ready() {
@@ -270,7 +266,7 @@ impl ShmLink {
         deadline: Option<Instant>,
         deliver: &mut dyn FnMut(Delivery<'_>) -> T,
     ) -> Result<T> {
-        let mut rx = lock(&self.rx);
+        let mut rx = sys::lock_until(&self.rx, deadline)?;
         loop {
             if let Some(e) = &rx.ended {
                 return Err(e.clone());
@@ -445,7 +441,7 @@ impl ShmLink {
 
     pub(crate) fn send_until(&self, data: &[u8], deadline: Option<Instant>) -> Result<()> {
         self.conn.check_send_size(data.len())?;
-        let mut tx = lock(&self.tx);
+        let mut tx = sys::lock_until(&self.tx, deadline)?;
         self.send_check(&tx)?;
         self.flush_pending(&mut tx, deadline)?;
         let max = tx.prod.ring().max_record_payload() as usize;
@@ -483,7 +479,7 @@ impl ShmLink {
         f: impl FnOnce(&mut WriteBuf<'_>),
     ) -> Result<()> {
         self.conn.check_send_size(len)?;
-        let mut tx = lock(&self.tx);
+        let mut tx = sys::lock_until(&self.tx, deadline)?;
         let max = tx.prod.ring().max_record_payload() as usize;
         if len > max {
             // Larger than one record: build it privately, send it in fragments.
@@ -515,7 +511,7 @@ impl ShmLink {
         if self.conn.closed.swap(true, StdOrdering::AcqRel) {
             return;
         }
-        let deadline = Some(Instant::now() + self.conn.close_timeout);
+        let deadline = Some(sys::after(self.conn.close_timeout));
         if let Ok(mut tx) = self.tx.try_lock()
             && tx.ended.is_none()
             && self.conn.recv_end.get().is_none()

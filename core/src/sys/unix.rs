@@ -23,6 +23,39 @@ fn ioe(e: Errno) -> io::Error {
     io::Error::from_raw_os_error(e.raw_os_error())
 }
 
+/// `now + d`, saturating (a `Duration::MAX` timeout means "about forever", never a panic).
+pub(crate) fn after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
+}
+
+/// Lock `m`, waiting at most until `deadline` (`None`: as long as it takes). Another thread
+/// blocked in `recv` or `send` holds the lock; a timed call must not wait on it forever.
+pub(crate) fn lock_until<T>(
+    m: &std::sync::Mutex<T>,
+    deadline: Option<Instant>,
+) -> Result<std::sync::MutexGuard<'_, T>> {
+    let Some(deadline) = deadline else {
+        return Ok(m.lock().unwrap_or_else(|p| p.into_inner()));
+    };
+    loop {
+        match m.try_lock() {
+            Ok(g) => return Ok(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if Instant::now() >= deadline => {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    "another thread is using this side of the channel",
+                ));
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {
+                std::thread::sleep(Duration::from_micros(50))
+            }
+        }
+    }
+}
+
 pub(crate) fn current_uid() -> u32 {
     rustix::process::getuid().as_raw()
 }
@@ -309,6 +342,12 @@ fn reclaim_if_stale(path: &Path) -> Result<()> {
             format!("a listener is live at {}", path.display()),
         )),
         Err(e) if e.kind() == ErrorKind::NotFound => {
+            // Narrow the race with another process reclaiming the same path: remove only the
+            // very file we found dead. (If it changed, our link will fail and we re-check.)
+            match std::fs::symlink_metadata(path) {
+                Ok(now) if now.dev() == meta.dev() && now.ino() == meta.ino() => {}
+                _ => return Ok(()),
+            }
             tracing::debug!(path = %path.display(), "reclaiming stale socket file");
             match std::fs::remove_file(path) {
                 Ok(()) => Ok(()),
@@ -449,14 +488,34 @@ pub(crate) fn is_unix_socket(fd: BorrowedFd<'_>) -> bool {
 /// The peer's credentials where the OS reports them (Unix sockets on Linux).
 pub(crate) fn peer_credentials(fd: BorrowedFd<'_>) -> PeerCredentials {
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    if is_unix_socket(fd)
-        && let Ok(c) = rustix::net::sockopt::socket_peercred(fd)
-    {
-        return PeerCredentials {
-            pid: Some(c.pid.as_raw_nonzero().get() as u32),
-            uid: Some(c.uid.as_raw()),
-            gid: Some(c.gid.as_raw()),
+    if is_unix_socket(fd) {
+        use std::os::fd::AsRawFd;
+        // Read SO_PEERCRED into a plain `ucred`: the kernel reports pid 0 for a peer outside our
+        // pid namespace, which a non-zero pid type (as in rustix's `UCred`) cannot hold.
+        let mut cred = libc::ucred {
+            pid: 0,
+            uid: 0,
+            gid: 0,
         };
+        let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+        // SAFETY: `fd` is an open socket; `cred` and `len` are valid for writes and `len` is
+        // the size of `cred`, as SO_PEERCRED expects.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERCRED,
+                (&raw mut cred).cast(),
+                &mut len,
+            )
+        };
+        if rc == 0 && len as usize == std::mem::size_of::<libc::ucred>() {
+            return PeerCredentials {
+                pid: (cred.pid > 0).then_some(cred.pid as u32),
+                uid: Some(cred.uid),
+                gid: Some(cred.gid),
+            };
+        }
     }
     let _ = fd;
     PeerCredentials::default()
@@ -465,7 +524,15 @@ pub(crate) fn peer_credentials(fd: BorrowedFd<'_>) -> PeerCredentials {
 /// Map a socket errno to an error; EOF-like conditions are PeerDisconnected.
 pub(crate) fn io_error(e: Errno, what: &str) -> Error {
     match e {
-        Errno::PIPE | Errno::CONNRESET | Errno::NOTCONN | Errno::CONNABORTED => Error::new(
+        Errno::PIPE
+        | Errno::CONNRESET
+        | Errno::NOTCONN
+        | Errno::CONNABORTED
+        | Errno::TIMEDOUT
+        | Errno::HOSTUNREACH
+        | Errno::NETUNREACH
+        | Errno::NETDOWN
+        | Errno::HOSTDOWN => Error::new(
             ErrorKind::PeerDisconnected,
             format!("{what}: peer disconnected ({})", ioe(e)),
         )
