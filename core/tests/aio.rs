@@ -263,3 +263,48 @@ async fn closing_a_listener_releases_unaccepted_clients() {
         .expect("client hung");
     assert_eq!(r.unwrap_err().kind(), ErrorKind::PeerDisconnected);
 }
+
+/// The async API over shared memory: echo across sizes (single records and fragments), a
+/// cancelled receive loses nothing, and close ends the peer's receive with Closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shm_async_echo_and_close() {
+    let dir = tempdir();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    // Named and shm endpoints resolve in the runtime directory; this test binary sets it once.
+    // SAFETY: set before any thread of this test reads it; other tests use explicit paths.
+    unsafe { std::env::set_var("LIBIPC_RUNTIME_DIR", &dir) };
+    let opts = libipc::Options::new().with_shm_ring_size(64 * 1024);
+    let listener = AsyncListener::bind_with("shm://aio-echo", &opts)
+        .await
+        .unwrap();
+    let server = tokio::spawn(async move {
+        let ch = listener.accept().await.unwrap();
+        while let Ok(m) = ch.recv().await {
+            ch.send(&m).await.unwrap();
+        }
+    });
+    let ch = AsyncChannel::connect("shm://aio-echo").await.unwrap();
+    assert!(ch.peer().pid.is_some());
+    for n in [0, 1, 100, 32_760, 40_000, 300_000, 1 << 20] {
+        let p = payload(n, n as u8);
+        ch.send(&p).await.unwrap();
+        // A receive cancelled before the echo is complete must lose nothing.
+        let got = match tokio::time::timeout(Duration::from_micros(1), ch.recv()).await {
+            Ok(m) => m.unwrap(),
+            Err(_) => ch.recv().await.unwrap(),
+        };
+        assert_eq!(&*got, &p[..], "size {n}");
+    }
+    assert_eq!(
+        ch.recv_timeout(Duration::from_millis(20))
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Timeout
+    );
+    ch.close().await;
+    tokio::time::timeout(Duration::from_secs(120), server)
+        .await
+        .expect("server hung")
+        .unwrap();
+}

@@ -34,6 +34,8 @@
 
 mod channel;
 mod listener;
+mod shm;
+mod stream;
 
 pub use channel::AsyncChannel;
 pub use listener::AsyncListener;

@@ -261,6 +261,188 @@ impl ShmLink {
         }
     }
 
+    /// Everything a receive can finish with without waiting: a message, or the end.
+    fn rx_poll<T>(
+        &self,
+        rx: &mut Rx,
+        deliver: &mut dyn FnMut(Delivery<'_>) -> T,
+    ) -> Option<Result<T>> {
+        if let Some(e) = &rx.ended {
+            return Some(Err(e.clone()));
+        }
+        if let Some(r) = self.rx_take(rx, deliver) {
+            return Some(r);
+        }
+        if self.conn.closed.load(StdOrdering::Acquire) {
+            return Some(Err(closed_error()));
+        }
+        if let Some(e) = rx.peer_gone.take() {
+            return Some(Err(self.end_rx(rx, e)));
+        }
+        if let Some(e) = self.conn.recv_end.get() {
+            return Some(Err(self.end_rx(rx, e.clone())));
+        }
+        None
+    }
+
+    /// Non-blocking receive for the async API: a message, the end, or (`None`) nothing yet, in
+    /// which case the consumer has said it is asleep and the caller must wait on `data_in_fd`
+    /// and the control socket, then call [`rx_woken`](Self::rx_woken).
+    pub(crate) fn try_recv_or_sleep(&self) -> Option<Result<Message>> {
+        let mut rx = self.rx.lock().unwrap_or_else(|p| p.into_inner());
+        let mut deliver = |d: Delivery<'_>| match d {
+            Delivery::InPlace(view) => Message::new(view.to_vec()),
+            Delivery::Owned(v) => Message::new(v),
+        };
+        loop {
+            if let Some(r) = self.rx_poll(&mut rx, &mut deliver) {
+                return Some(r);
+            }
+            rx.cons.set_sleeping(true);
+            if !rx.cons.has_data() {
+                return None;
+            }
+            rx.cons.set_sleeping(false);
+        }
+    }
+
+    /// After an async wait: clear the sleep flag, drain the doorbell, read the control socket
+    /// if it had news.
+    pub(crate) fn rx_woken(&self, ctrl_ready: bool) {
+        let mut rx = self.rx.lock().unwrap_or_else(|p| p.into_inner());
+        rx.cons.set_sleeping(false);
+        drain(&self.data_in);
+        if ctrl_ready {
+            self.read_ctrl(&mut rx);
+        }
+    }
+
+    /// Non-blocking send for the async API. `Ok(true)`: the message is accepted (any rest of a
+    /// large message is kept and written before anything else: see `flush_now`). `Ok(false)`:
+    /// no room now; the producer has said it waits, the caller waits on `space_out_fd` and the
+    /// control socket, then calls [`tx_woken`](Self::tx_woken) and retries.
+    pub(crate) fn try_send_or_wait(&self, data: &[u8]) -> Result<bool> {
+        self.conn.check_send_size(data.len())?;
+        let mut tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        self.send_check(&tx)?;
+        if !self.flush_now(&mut tx)? {
+            return Ok(false);
+        }
+        let max = tx.prod.ring().max_record_payload() as usize;
+        let first = max.min(data.len());
+        if !tx.prod.has_room(first as u64).map_err(|e| self.fail(e))? {
+            tx.prod.set_waiting(true);
+            if !tx.prod.has_room(first as u64).unwrap_or(true) {
+                return Ok(false);
+            }
+            tx.prod.set_waiting(false);
+        }
+        self.put(
+            &mut tx,
+            &data[..first],
+            if first == data.len() { 0 } else { FLAG_MORE },
+        )?;
+        if first < data.len() {
+            tx.pending = data[first..].to_vec();
+            tx.pending_at = 0;
+            self.flush_now(&mut tx)?;
+        }
+        Ok(true)
+    }
+
+    /// Write as much of a pending rest as fits now; `true` when nothing is pending any more.
+    fn flush_now(&self, tx: &mut Tx) -> Result<bool> {
+        let max = tx.prod.ring().max_record_payload() as usize;
+        while tx.pending_at < tx.pending.len() {
+            let n = max.min(tx.pending.len() - tx.pending_at);
+            if !tx.prod.has_room(n as u64).map_err(|e| self.fail(e))? {
+                tx.prod.set_waiting(true);
+                if !tx.prod.has_room(n as u64).unwrap_or(true) {
+                    return Ok(false);
+                }
+                tx.prod.set_waiting(false);
+            }
+            let last = tx.pending_at + n == tx.pending.len();
+            let chunk = std::mem::take(&mut tx.pending);
+            let r = self.put(
+                tx,
+                &chunk[tx.pending_at..tx.pending_at + n],
+                if last { 0 } else { FLAG_MORE },
+            );
+            tx.pending = chunk;
+            r?;
+            tx.pending_at += n;
+        }
+        tx.pending = Vec::new();
+        tx.pending_at = 0;
+        Ok(true)
+    }
+
+    /// Whether a pending rest is fully written (flushing what fits now).
+    pub(crate) fn try_flush_or_wait(&self) -> Result<bool> {
+        let mut tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = &tx.ended {
+            return Err(e.clone());
+        }
+        self.flush_now(&mut tx)
+    }
+
+    /// After an async wait for room: clear the flag, drain the doorbell, report trouble seen on
+    /// the control socket.
+    pub(crate) fn tx_woken(&self, ctrl_ready: bool) -> Result<()> {
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        tx.prod.set_waiting(false);
+        drain(&self.space_out);
+        if ctrl_ready && let Some(e) = self.ctrl_trouble() {
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Async close, one step: publish CLOSE if everything before it is out and there is room.
+    /// `Ok(true)`: done (CLOSE written, or nothing more can be written). `Ok(false)`: wait for
+    /// room and call again.
+    pub(crate) fn try_close_step(&self) -> Result<bool> {
+        let mut tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        if tx.ended.is_some() || self.conn.recv_end.get().is_some() {
+            return Ok(true);
+        }
+        if !self.flush_now(&mut tx)? {
+            return Ok(false);
+        }
+        if !tx.prod.has_room(0).map_err(|e| self.fail(e))? {
+            tx.prod.set_waiting(true);
+            if !tx.prod.has_room(0).unwrap_or(true) {
+                return Ok(false);
+            }
+            tx.prod.set_waiting(false);
+        }
+        if let Some(r) = tx.prod.try_reserve(0).map_err(|e| self.fail(e))?
+            && tx.prod.commit(r, FrameType::Close, 0)
+        {
+            ring(&self.data_out);
+        }
+        Ok(true)
+    }
+
+    /// Mark closed and hang up without waiting (async close's end, and async drop).
+    pub(crate) fn hang_up(&self) {
+        self.conn.closed.store(true, StdOrdering::Release);
+        sys::shutdown(self.ctrl(), false);
+    }
+
+    pub(crate) fn data_in_fd(&self) -> BorrowedFd<'_> {
+        self.data_in.as_fd()
+    }
+
+    pub(crate) fn space_out_fd(&self) -> BorrowedFd<'_> {
+        self.space_out.as_fd()
+    }
+
+    pub(crate) fn ctrl_fd(&self) -> BorrowedFd<'_> {
+        self.ctrl()
+    }
+
     fn recv_loop<T>(
         &self,
         deadline: Option<Instant>,
@@ -268,20 +450,8 @@ impl ShmLink {
     ) -> Result<T> {
         let mut rx = sys::lock_until(&self.rx, deadline)?;
         loop {
-            if let Some(e) = &rx.ended {
-                return Err(e.clone());
-            }
-            if let Some(r) = self.rx_take(&mut rx, deliver) {
+            if let Some(r) = self.rx_poll(&mut rx, deliver) {
                 return r;
-            }
-            if self.conn.closed.load(StdOrdering::Acquire) {
-                return Err(closed_error());
-            }
-            if let Some(e) = rx.peer_gone.take() {
-                return Err(self.end_rx(&mut rx, e));
-            }
-            if let Some(e) = self.conn.recv_end.get() {
-                return Err(self.end_rx(&mut rx, e.clone()));
             }
             if self.spin_until(|| rx.cons.has_data()) {
                 continue;
