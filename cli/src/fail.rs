@@ -34,6 +34,12 @@ impl From<std::io::Error> for Fail {
     }
 }
 
+impl From<rustix::io::Errno> for Fail {
+    fn from(e: rustix::io::Errno) -> Fail {
+        Fail(std::io::Error::from(e).to_string())
+    }
+}
+
 /// Prefix an error with what was being done.
 pub trait Context<T> {
     fn context(self, what: impl fmt::Display) -> Result<T>;

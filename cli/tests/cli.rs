@@ -444,11 +444,14 @@ fn bench_quick_writes_json() {
     ]);
     assert!(out.status.success(), "{}", out.stderr);
     assert!(out.stdout.contains("vs raw"), "{}", out.stdout);
+    // rtt: raw unix, libipc unix, libipc tcp, raw shm-futex, raw shm-spin; stream: all but
+    // shm-spin.
     assert!(
-        out.stderr.contains("[1/6] raw unix rtt 64 B ..."),
+        out.stderr.contains("[1/9] raw unix rtt 64 B ..."),
         "{}",
         out.stderr
     );
+    assert!(out.stdout.contains("x unix"), "{}", out.stdout);
 
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let rows = doc["results"].as_array().expect("results array");
@@ -457,8 +460,22 @@ fn bench_quick_writes_json() {
         let system = row["system"].as_str().unwrap();
         let transport = row["transport"].as_str().unwrap();
         let pattern = row["pattern"].as_str().unwrap();
-        assert!(["libipc", "raw"].contains(&system), "{row}");
-        assert!(["unix", "tcp"].contains(&transport), "{row}");
+        match system {
+            "raw" => {
+                assert!(
+                    ["unix", "shm-futex", "shm-spin"].contains(&transport),
+                    "{row}"
+                );
+                assert!(row.get("vs_raw").is_none(), "{row}");
+                assert!(row.get("baseline").is_none(), "{row}");
+            }
+            "libipc" => {
+                assert!(["unix", "tcp"].contains(&transport), "{row}");
+                assert_eq!(row["baseline"], "unix", "{row}");
+                assert!(row["vs_raw"].as_f64().unwrap() > 0.0, "{row}");
+            }
+            other => panic!("system {other:?}"),
+        }
         assert_eq!(row["size"], 64, "{row}");
         let fields: &[&str] = match pattern {
             "rtt" => &["p50_us", "p99_us", "p999_us"],
@@ -473,10 +490,20 @@ fn bench_quick_writes_json() {
         }
         seen.push((system.to_owned(), transport.to_owned(), pattern.to_owned()));
     }
-    for (system, transport) in [("raw", "unix"), ("libipc", "unix"), ("libipc", "tcp")] {
-        for pattern in ["rtt", "stream"] {
-            let want = (system.to_owned(), transport.to_owned(), pattern.to_owned());
-            assert!(seen.contains(&want), "missing {want:?}");
-        }
+    let want = [
+        ("raw", "unix", "rtt"),
+        ("raw", "unix", "stream"),
+        ("libipc", "unix", "rtt"),
+        ("libipc", "unix", "stream"),
+        ("libipc", "tcp", "rtt"),
+        ("libipc", "tcp", "stream"),
+        ("raw", "shm-futex", "rtt"),
+        ("raw", "shm-futex", "stream"),
+        ("raw", "shm-spin", "rtt"),
+    ];
+    for (system, transport, pattern) in want {
+        let want = (system.to_owned(), transport.to_owned(), pattern.to_owned());
+        assert!(seen.contains(&want), "missing {want:?}");
     }
+    assert_eq!(seen.len(), want.len(), "one row each: {seen:?}");
 }

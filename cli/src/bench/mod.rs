@@ -1,17 +1,21 @@
-//! `ipc bench`: libipc against a raw Unix-socket baseline, in the same run.
+//! `ipc bench`: libipc against raw baselines (no libipc code), in the same run.
 //!
-//! The bench listens once per system (the raw baseline, then libipc per transport), starts one
-//! peer process by re-running this executable as `ipc __bench-peer SYSTEM=ENDPOINT...`, and
-//! drives every measurement from here through the [`link::Link`] trait, so both systems run the
-//! same loops between the same two threads.
+//! The bench sets up one link per raw baseline ([`BASELINES`]: a Unix socket, shared memory
+//! with futex wake-ups, shared memory with spinning) and per libipc transport ([`TRANSPORTS`]),
+//! starts one peer process by re-running this executable as `ipc __bench-peer SPEC...`, and
+//! drives every measurement from here through the [`link::Link`] trait, so every system runs
+//! the same loops between the same two threads.
 //!
-//! For each pattern and size, every system warms up, then their measured rounds are
-//! interleaved (see [`measure`]) so drift and scheduler placement affect all of them alike.
+//! For each pattern and size, every link measured with that pattern warms up, then their
+//! measured rounds are interleaved (see [`measure`]) so drift and scheduler placement affect
+//! all of them alike. Each libipc row is compared with the raw row its transport names.
 
 mod link;
 mod measure;
 mod peer;
 mod raw;
+#[allow(unsafe_code)]
+mod raw_shm;
 mod report;
 mod spawn;
 
@@ -22,46 +26,118 @@ pub use peer::PeerArgs;
 pub(crate) use peer::run as run_peer;
 
 use measure::{Budget, Pattern, Trial};
+use raw_shm::Wait;
 use report::{Report, Row};
 use spawn::{Peer, ScratchDir};
 
 use crate::fail::{Context, Fail, Result};
 
+/// A raw baseline: messages carried with no libipc code, measured in the same run as libipc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Baseline {
+    /// A Unix stream with a 4-byte length prefix ([`raw`]).
+    Unix,
+    /// A shared-memory ring per direction, waiting in shared futexes ([`raw_shm`]).
+    ShmFutex,
+    /// The same rings, both sides busy-spinning instead of sleeping.
+    ShmSpin,
+}
+
+/// Every raw baseline, always measured, in this order.
+pub(crate) const BASELINES: [Baseline; 3] = [Baseline::Unix, Baseline::ShmFutex, Baseline::ShmSpin];
+
+impl Baseline {
+    /// Its rows' `transport`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Baseline::Unix => "unix",
+            Baseline::ShmFutex => "shm-futex",
+            Baseline::ShmSpin => "shm-spin",
+        }
+    }
+
+    /// What it is measured with. Spinning streams like `shm-futex` (whose rings rarely wait
+    /// when streaming), so it is measured with round trips only, which keeps the run short.
+    pub(crate) fn patterns(self) -> &'static [Pattern] {
+        match self {
+            Baseline::Unix | Baseline::ShmFutex => &Pattern::ALL,
+            Baseline::ShmSpin => &[Pattern::Rtt],
+        }
+    }
+
+    /// How a shared-memory baseline waits; `None` for the socket.
+    pub(crate) fn wait(self) -> Option<Wait> {
+        match self {
+            Baseline::Unix => None,
+            Baseline::ShmFutex => Some(Wait::Futex),
+            Baseline::ShmSpin => Some(Wait::Spin),
+        }
+    }
+}
+
 /// A libipc transport the bench can measure. A new transport is one more [`TRANSPORTS`] entry.
 #[derive(Debug)]
 pub(crate) struct Transport {
     pub(crate) name: &'static str,
-    /// The endpoint to listen at, given a fresh private directory.
+    /// The endpoint to listen at, given a fresh private directory (whose name is unique among
+    /// running benches).
     pub(crate) endpoint: fn(&Path) -> String,
+    /// The raw baseline its rows are compared with ("vs raw"). A variant compared with
+    /// another baseline (say, shm with spinning enabled against `shm-spin`) is its own entry.
+    pub(crate) baseline: Baseline,
+    /// Whether this build can measure it; if not, naming it is a usage error.
+    pub(crate) ready: bool,
 }
 
 pub(crate) const TRANSPORTS: &[Transport] = &[
     Transport {
         name: "unix",
         endpoint: |dir| format!("unix://{}/libipc.sock", dir.display()),
+        baseline: Baseline::Unix,
+        ready: true,
     },
     Transport {
         name: "tcp",
         endpoint: |_| "tcp://127.0.0.1:0".to_owned(),
+        baseline: Baseline::Unix,
+        ready: true,
+    },
+    Transport {
+        name: "shm",
+        endpoint: |dir| format!("shm://{}", unique_name(dir)),
+        baseline: Baseline::ShmFutex,
+        ready: false, // true once core's shm:// transport lands
     },
 ];
 
-/// Transports libipc will have but this build cannot measure yet.
-const PLANNED: &[&str] = &["shm", "pipe"];
+/// Transports libipc will have that have no [`TRANSPORTS`] entry yet.
+const PLANNED: &[&str] = &["pipe"];
 
-/// Measure libipc latency and throughput against a raw Unix-socket baseline.
+/// The scratch directory's name (`ipc-bench-PID-N`), unique among running benches.
+fn unique_name(dir: &Path) -> String {
+    dir.file_name()
+        .map_or_else(|| "ipc-bench".into(), |n| n.to_string_lossy())
+        .into_owned()
+}
+
+/// Measure libipc latency and throughput against raw baselines.
 ///
 /// Starts its own peer process and, for each transport and message size, measures ping-pong
-/// round-trip latency (p50/p99/p99.9) and one-way streaming throughput, next to a raw baseline
-/// (a plain Unix stream with a 4-byte length prefix, no libipc code) measured with the same
-/// loops. Each measurement warms up for 0.3 s, then runs for about 1.5 s in 10 rounds
-/// interleaved with the other systems' rounds; with the defaults the whole run takes about a
-/// minute. Progress goes to stderr, the table to stdout. Round trips depend heavily on whether
-/// the two processes share a CPU; for steadier numbers pin everything to one CPU, e.g.
-/// `taskset -c 0 ipc bench` (the peer inherits the affinity).
+/// round-trip latency (p50/p99/p99.9) and one-way streaming throughput, next to raw baselines
+/// that use no libipc code, measured with the same loops in the same run: a plain Unix stream
+/// with a 4-byte length prefix (`unix`), and a shared-memory ring per direction that wakes the
+/// other side with a shared futex (`shm-futex`) or busy-spins (`shm-spin`, round trips only).
+/// Each libipc row says which raw row it is compared with. Each measurement warms up for
+/// 0.2 s, then runs for about 1 s in 10 rounds interleaved with the other systems' rounds;
+/// with the defaults the whole run takes about a minute. Progress goes to stderr, the table to
+/// stdout. Round trips depend heavily on whether the two processes share a CPU; for steadier
+/// numbers pin everything to one CPU, e.g. `taskset -c 0 ipc bench` (the peer inherits the
+/// affinity), though `shm-spin` then measures the scheduler's time slice: spinning needs two
+/// CPUs.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Transport to measure; repeat for several (unix, tcp). Default: all of them.
+    /// Transport to measure; repeat for several (unix, tcp). Default: all of them. The raw
+    /// baselines are always measured.
     #[arg(long = "transport", value_name = "T", value_parser = parse_transport)]
     transports: Vec<&'static Transport>,
     /// Message sizes in bytes, comma-separated; k and m suffixes mean KiB and MiB.
@@ -79,9 +155,10 @@ pub struct Args {
 }
 
 fn parse_transport(name: &str) -> Result<&'static Transport, String> {
-    let known: Vec<&str> = TRANSPORTS.iter().map(|t| t.name).collect();
-    TRANSPORTS.iter().find(|t| t.name == name).ok_or_else(|| {
-        if PLANNED.contains(&name) {
+    let ready = || TRANSPORTS.iter().filter(|t| t.ready);
+    let known: Vec<&str> = ready().map(|t| t.name).collect();
+    ready().find(|t| t.name == name).ok_or_else(|| {
+        if PLANNED.contains(&name) || TRANSPORTS.iter().any(|t| t.name == name) {
             format!(
                 "the {name} transport is not implemented yet; available: {}",
                 known.join(", ")
@@ -126,7 +203,7 @@ pub(crate) fn run(args: Args) -> Result {
     };
     let mut transports: Vec<&Transport> = Vec::new();
     for t in if args.transports.is_empty() {
-        TRANSPORTS.iter().collect()
+        TRANSPORTS.iter().filter(|t| t.ready).collect()
     } else {
         args.transports
     } {
@@ -153,11 +230,22 @@ pub(crate) fn run(args: Args) -> Result {
     };
 
     let dir = ScratchDir::new()?;
-    let mut peer = Peer::start(dir.path(), &transports)?;
-    let count = peer.links.len();
-    let total = Pattern::ALL.len() * sizes.len() * count;
+    let max_size = sizes.iter().copied().max().unwrap_or(0);
+    let mut peer = Peer::start(dir.path(), &transports, max_size)?;
+    // For each pattern, the links measured with it.
+    let plan: Vec<(Pattern, Vec<usize>)> = Pattern::ALL
+        .iter()
+        .map(|&pattern| {
+            let members = (0..peer.links.len())
+                .filter(|&i| peer.links[i].patterns().contains(&pattern))
+                .collect();
+            (pattern, members)
+        })
+        .collect();
+    let total: usize = plan.iter().map(|(_, m)| m.len() * sizes.len()).sum();
     let mut rows = Vec::new();
-    for pattern in Pattern::ALL {
+    for (pattern, members) in plan {
+        let count = members.len();
         for &size in &sizes {
             let payload = vec![0xa5u8; size];
             let what = |peer: &Peer, i: usize| {
@@ -166,30 +254,33 @@ pub(crate) fn run(args: Args) -> Result {
                 format!("{system} {transport} {} {size} B", pattern.name())
             };
             let mut trials = Vec::new();
-            for i in 0..count {
-                eprintln!("[{}/{total}] {} ...", rows.len() + i + 1, what(&peer, i));
+            for (k, &i) in members.iter().enumerate() {
+                eprintln!("[{}/{total}] {} ...", rows.len() + k + 1, what(&peer, i));
                 let trial = Trial::start(pattern, peer.link(i)?, &payload, &budget);
                 trials.push(trial.map_err(|e| Fail::new(format!("{}: {e}", what(&peer, i))))?);
             }
             // Interleave, rotating who goes first, so drift hits every system alike.
             for round in 0..budget.rounds as usize {
                 for k in 0..count {
-                    let i = (round + k) % count;
-                    trials[i]
+                    let t = (round + k) % count;
+                    let i = members[t];
+                    trials[t]
                         .round(peer.link(i)?, &payload)
                         .map_err(|e| Fail::new(format!("{}: {e}", what(&peer, i))))?;
                 }
             }
-            for (i, trial) in trials.iter().enumerate() {
+            for (trial, &i) in trials.iter().zip(&members) {
                 let measured = trial.finish(size);
                 eprintln!("       {}: {}", what(&peer, i), summary(&measured));
+                let link = &peer.links[i];
                 rows.push(Row {
-                    system: peer.links[i].system.name(),
-                    transport: peer.links[i].transport,
+                    system: link.system.name(),
+                    transport: link.transport,
                     pattern: pattern.name(),
                     size,
                     measured,
                     vs_raw: None,
+                    baseline: link.compared_with.map(Baseline::name),
                 });
             }
         }

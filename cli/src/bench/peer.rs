@@ -1,6 +1,6 @@
-//! The peer process, `ipc __bench-peer SYSTEM=ENDPOINT...`, and the commands it obeys.
+//! The peer process, `ipc __bench-peer SPEC...`, and the commands it obeys.
 //!
-//! One peer thread serves every link (the raw baseline and each libipc transport), so all
+//! One peer thread serves every link (each raw baseline and each libipc transport), so all
 //! systems run between the same two threads and share whatever CPU placement the scheduler
 //! picks; measuring them from separate processes let placement, not the code, decide results.
 //!
@@ -13,7 +13,10 @@ use std::str::FromStr;
 use libipc::Channel;
 
 use super::link::{IpcLink, Link};
+use super::measure::Pattern;
 use super::raw::RawLink;
+use super::raw_shm::{Inherited, ShmLink};
+use super::{BASELINES, Baseline};
 use crate::fail::{Fail, Result};
 
 /// The peer's answer once a `sink` batch has been received in full.
@@ -22,8 +25,8 @@ pub(crate) const ACK: &[u8] = b"ok";
 /// Which implementation a link speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum System {
-    /// A plain Unix stream with a 4-byte length prefix; no libipc code.
-    Raw,
+    /// A raw baseline; no libipc code.
+    Raw(Baseline),
     /// A libipc channel.
     Libipc,
 }
@@ -31,8 +34,16 @@ pub(crate) enum System {
 impl System {
     pub(crate) fn name(self) -> &'static str {
         match self {
-            System::Raw => "raw",
+            System::Raw(_) => "raw",
             System::Libipc => "libipc",
+        }
+    }
+
+    /// The patterns it is measured with.
+    pub(crate) fn patterns(self) -> &'static [Pattern] {
+        match self {
+            System::Raw(baseline) => baseline.patterns(),
+            System::Libipc => &Pattern::ALL,
         }
     }
 }
@@ -67,7 +78,9 @@ impl Command {
     }
 }
 
-/// One link for the peer to open: `raw=/socket/path` or `libipc=<endpoint>`.
+/// One link for the peer to open: `raw:unix=SOCKET_PATH`, `raw:shm-futex=MEMFD,ALIVE`,
+/// `raw:shm-spin=MEMFD,ALIVE` (descriptor numbers inherited from the bench) or
+/// `libipc=ENDPOINT`.
 #[derive(Debug, Clone)]
 pub(crate) struct LinkSpec {
     pub(crate) system: System,
@@ -76,18 +89,38 @@ pub(crate) struct LinkSpec {
 
 impl LinkSpec {
     pub(crate) fn to_arg(&self) -> String {
-        format!("{}={}", self.system.name(), self.endpoint)
+        match self.system {
+            System::Raw(baseline) => format!("raw:{}={}", baseline.name(), self.endpoint),
+            System::Libipc => format!("libipc={}", self.endpoint),
+        }
     }
 }
 
 impl FromStr for LinkSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<LinkSpec, String> {
-        let (system, endpoint) = match s.split_once('=') {
-            Some(("raw", e)) => (System::Raw, e),
-            Some(("libipc", e)) => (System::Libipc, e),
-            _ => return Err(format!("expected raw=PATH or libipc=ENDPOINT, got {s:?}")),
+        let expected = || {
+            format!(
+                "expected raw:unix=PATH, raw:shm-futex=MEMFD,ALIVE, raw:shm-spin=MEMFD,ALIVE or \
+                 libipc=ENDPOINT, got {s:?}"
+            )
         };
+        let (head, endpoint) = s.split_once('=').ok_or_else(expected)?;
+        let system = match head.split_once(':') {
+            Some(("raw", name)) => BASELINES
+                .into_iter()
+                .find(|b| b.name() == name)
+                .map(System::Raw)
+                .ok_or_else(expected)?,
+            None if head == "libipc" => System::Libipc,
+            _ => return Err(expected()),
+        };
+        if let System::Raw(b) = system
+            && b.wait().is_some()
+            && Inherited::parse_arg(endpoint).is_none()
+        {
+            return Err(expected());
+        }
         Ok(LinkSpec {
             system,
             endpoint: endpoint.to_owned(),
@@ -98,17 +131,43 @@ impl FromStr for LinkSpec {
 /// Arguments of the hidden `__bench-peer` subcommand.
 #[derive(Debug, clap::Args)]
 pub struct PeerArgs {
-    /// Links to open, in order: raw=SOCKET_PATH or libipc=ENDPOINT.
-    #[arg(required = true, value_name = "SYSTEM=ENDPOINT")]
+    /// Links to open, in order: raw:unix=SOCKET_PATH, raw:shm-futex=MEMFD,ALIVE,
+    /// raw:shm-spin=MEMFD,ALIVE or libipc=ENDPOINT.
+    #[arg(required = true, value_name = "SPEC")]
     links: Vec<LinkSpec>,
 }
 
 pub(crate) fn run(args: PeerArgs) -> Result {
-    let mut links: Vec<Box<dyn Link>> = Vec::new();
+    // Claim the inherited descriptors before this process opens any of its own, so that the
+    // numbers can only name what the bench passed; each number once.
+    let mut claimed = Vec::new();
+    let mut inherited = Vec::new();
     for spec in &args.links {
-        links.push(match spec.system {
-            System::Raw => Box::new(RawLink::connect(spec.endpoint.as_ref())?),
-            System::Libipc => Box::new(IpcLink::new(Channel::connect(spec.endpoint.as_str())?)),
+        let shm = match spec.system {
+            System::Raw(b) => b.wait(),
+            System::Libipc => None,
+        };
+        inherited.push(match shm {
+            Some(wait) => {
+                let fds = Inherited::parse_arg(&spec.endpoint)
+                    .ok_or_else(|| Fail::new(format!("bad descriptors {:?}", spec.endpoint)))?;
+                if fds.iter().any(|fd| claimed.contains(fd)) {
+                    return Err(Fail::new(format!("descriptors {fds:?} named twice")));
+                }
+                claimed.extend(fds);
+                Some((wait, Inherited::take(fds)?))
+            }
+            None => None,
+        });
+    }
+    let mut links: Vec<Box<dyn Link>> = Vec::new();
+    for (spec, inherited) in args.links.iter().zip(inherited) {
+        links.push(match (spec.system, inherited) {
+            (_, Some((wait, fds))) => Box::new(ShmLink::open(wait, fds)?),
+            (System::Raw(_), None) => Box::new(RawLink::connect(spec.endpoint.as_ref())?),
+            (System::Libipc, None) => {
+                Box::new(IpcLink::new(Channel::connect(spec.endpoint.as_str())?))
+            }
         });
     }
     serve(&mut links).map_err(|e| Fail::new(format!("bench peer: {e}")))?;
@@ -154,6 +213,7 @@ fn serve(links: &mut [Box<dyn Link>]) -> Result {
 #[cfg(test)]
 mod tests {
     use super::{Command, LinkSpec, System};
+    use crate::bench::Baseline;
 
     #[test]
     fn commands_round_trip() {
@@ -175,6 +235,23 @@ mod tests {
         assert_eq!(spec.system, System::Libipc);
         assert_eq!(spec.endpoint, "tcp://127.0.0.1:9");
         assert_eq!(spec.to_arg(), "libipc=tcp://127.0.0.1:9");
-        assert!("shm=x".parse::<LinkSpec>().is_err());
+        let spec: LinkSpec = "raw:unix=/tmp/x=y.sock".parse().unwrap();
+        assert_eq!(spec.system, System::Raw(Baseline::Unix));
+        assert_eq!(spec.endpoint, "/tmp/x=y.sock");
+        assert_eq!(spec.to_arg(), "raw:unix=/tmp/x=y.sock");
+        let spec: LinkSpec = "raw:shm-spin=5,6".parse().unwrap();
+        assert_eq!(spec.system, System::Raw(Baseline::ShmSpin));
+        assert_eq!(spec.to_arg(), "raw:shm-spin=5,6");
+        for bad in [
+            "shm=x",
+            "raw=/p",
+            "raw:shm=5,6",
+            "raw:shm-futex=5",
+            "raw:shm-futex=5,5",
+            "raw:shm-futex=1,6",
+            "libipc:unix=x",
+        ] {
+            assert!(bad.parse::<LinkSpec>().is_err(), "{bad}");
+        }
     }
 }

@@ -13,7 +13,8 @@ use crate::fail::{Context, Result};
 pub(crate) struct Row {
     /// "libipc" or "raw".
     pub(crate) system: &'static str,
-    /// "unix" or "tcp" (raw rows are "unix").
+    /// libipc rows: "unix", "tcp", ...; raw rows: the baseline, "unix", "shm-futex" or
+    /// "shm-spin".
     pub(crate) transport: &'static str,
     /// "rtt" or "stream".
     pub(crate) pattern: &'static str,
@@ -22,9 +23,14 @@ pub(crate) struct Row {
     #[serde(flatten)]
     pub(crate) measured: Measured,
     /// libipc rows: rtt p50 / raw p50 (lower is better) or stream msgs/s / raw msgs/s (higher
-    /// is better), against the raw row of the same pattern and size.
+    /// is better), against the raw row of the same pattern and size whose transport is
+    /// `baseline`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) vs_raw: Option<f64>,
+    /// libipc rows: the raw transport they are compared with; absent if no such raw row was
+    /// measured (then `vs_raw` is absent too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) baseline: Option<&'static str>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -33,7 +39,7 @@ pub(crate) struct Report {
 }
 
 impl Report {
-    /// Collect the rows and work out each libipc row's ratio to its raw row.
+    /// Collect the rows and work out each libipc row's ratio to the raw row it names.
     pub(crate) fn new(mut results: Vec<Row>) -> Report {
         let raw: Vec<Row> = results
             .iter()
@@ -41,9 +47,9 @@ impl Report {
             .cloned()
             .collect();
         for row in results.iter_mut().filter(|r| r.system != "raw") {
-            let base = raw
-                .iter()
-                .find(|b| b.pattern == row.pattern && b.size == row.size);
+            let base = raw.iter().find(|b| {
+                Some(b.transport) == row.baseline && b.pattern == row.pattern && b.size == row.size
+            });
             row.vs_raw = base.and_then(|b| match (row.measured, b.measured) {
                 (Measured::Rtt { p50_us: a, .. }, Measured::Rtt { p50_us: b, .. }) => Some(a / b),
                 (
@@ -52,20 +58,27 @@ impl Report {
                 ) => Some(a / b),
                 _ => None,
             });
+            if row.vs_raw.is_none() {
+                row.baseline = None;
+            }
         }
         Report { results }
     }
 
     pub(crate) fn table(&self) -> String {
         let mut out = String::new();
-        let ratio = |r: &Row| r.vs_raw.map_or("-".to_owned(), |v| format!("{v:.2}x"));
+        let ratio = |r: &Row| match (r.vs_raw, r.baseline) {
+            (Some(v), Some(b)) => format!("{v:.2}x {b}"),
+            _ => "-".to_owned(),
+        };
         out.push_str(
-            "Round-trip latency, microseconds (vs raw = libipc p50 / raw p50; lower is better)\n",
+            "Round-trip latency, microseconds (vs raw = libipc p50 / p50 of the raw transport \
+             named; lower is better)\n",
         );
         let _ = writeln!(
             out,
-            "{:<7} {:<9} {:>9} {:>9} {:>9} {:>9} {:>8}",
-            "system", "transport", "size B", "p50", "p99", "p99.9", "vs raw"
+            "{:<7} {:<9} {:>9} {:>9} {:>9} {:>9}  vs raw",
+            "system", "transport", "size B", "p50", "p99", "p99.9"
         );
         for r in &self.results {
             if let Measured::Rtt {
@@ -77,7 +90,7 @@ impl Report {
             {
                 let _ = writeln!(
                     out,
-                    "{:<7} {:<9} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>8}",
+                    "{:<7} {:<9} {:>9} {:>9.1} {:>9.1} {:>9.1}  {}",
                     r.system,
                     r.transport,
                     r.size,
@@ -89,12 +102,13 @@ impl Report {
             }
         }
         out.push_str(
-            "\nOne-way streaming, MB = 10^6 bytes (vs raw = libipc msgs/s / raw msgs/s; higher is better)\n",
+            "\nOne-way streaming, MB = 10^6 bytes (vs raw = libipc msgs/s / msgs/s of the raw \
+             transport named; higher is better)\n",
         );
         let _ = writeln!(
             out,
-            "{:<7} {:<9} {:>9} {:>12} {:>9} {:>8}",
-            "system", "transport", "size B", "msgs/s", "MB/s", "vs raw"
+            "{:<7} {:<9} {:>9} {:>12} {:>9}  vs raw",
+            "system", "transport", "size B", "msgs/s", "MB/s"
         );
         for r in &self.results {
             if let Measured::Stream {
@@ -105,7 +119,7 @@ impl Report {
             {
                 let _ = writeln!(
                     out,
-                    "{:<7} {:<9} {:>9} {:>12.0} {:>9.1} {:>8}",
+                    "{:<7} {:<9} {:>9} {:>12.0} {:>9.1}  {}",
                     r.system,
                     r.transport,
                     r.size,

@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
-use libipc::ErrorKind;
+use libipc::{ErrorKind, Listener};
 
-use super::Transport;
 use super::link::{IpcLink, Link};
+use super::measure::Pattern;
 use super::peer::{Command, LinkSpec, System};
 use super::raw::RawLink;
+use super::raw_shm::ShmLink;
+use super::{BASELINES, Baseline, Transport};
 use crate::fail::{Context, Fail, Result};
 
 /// How long the peer may take to start and connect, or to exit after `quit`.
@@ -55,7 +57,25 @@ impl Drop for ScratchDir {
 pub(crate) struct PeerLink {
     pub(crate) system: System,
     pub(crate) transport: &'static str,
+    /// libipc links: the raw baseline their rows are compared with.
+    pub(crate) compared_with: Option<Baseline>,
     link: Box<dyn Link>,
+}
+
+impl PeerLink {
+    pub(crate) fn patterns(&self) -> &'static [Pattern] {
+        self.system.patterns()
+    }
+}
+
+/// A link set up before the peer starts, completed once it runs.
+enum Pending {
+    /// Accept the peer's connection to the raw socket.
+    Unix(UnixListener),
+    /// Ready: the peer opens its side from inherited descriptors.
+    Shm(ShmLink),
+    /// Accept the peer's libipc connection.
+    Libipc(Listener),
 }
 
 /// The running peer process and its links; the process is killed if still running on drop.
@@ -76,54 +96,85 @@ impl std::fmt::Debug for Peer {
 }
 
 impl Peer {
-    /// Start the peer with link 0 the raw baseline (a std `UnixListener` in `dir`), then one
-    /// libipc link per transport.
-    pub(crate) fn start(dir: &Path, transports: &[&Transport]) -> Result<Peer> {
-        let raw_path = dir.join("raw.sock");
-        let raw = UnixListener::bind(&raw_path)
-            .context(format_args!("binding {}", raw_path.display()))?;
-        raw.set_nonblocking(true)?;
-        let mut specs = vec![LinkSpec {
-            system: System::Raw,
-            endpoint: raw_path.to_string_lossy().into_owned(),
-        }];
-        let mut listeners = Vec::new();
-        for t in transports {
-            let listener = crate::endpoint::bind(&(t.endpoint)(dir))?;
-            specs.push(LinkSpec {
-                system: System::Libipc,
-                endpoint: listener.local_endpoint().to_string(),
-            });
-            listeners.push((t.name, listener));
+    /// Start the peer with one link per raw baseline, each followed by the libipc transports
+    /// compared with it (so the rows come out grouped), for messages of up to `max_message`
+    /// bytes.
+    pub(crate) fn start(dir: &Path, transports: &[&Transport], max_message: usize) -> Result<Peer> {
+        // Per link: how the peer opens it, how the bench completes it, and how it is reported.
+        let mut specs = Vec::new();
+        let mut pending = Vec::new();
+        let mut labels = Vec::new();
+        // The peer's copies of shared-memory descriptors, closed here once it has started.
+        let mut inherited = Vec::new();
+        for baseline in BASELINES {
+            let system = System::Raw(baseline);
+            match baseline.wait() {
+                None => {
+                    let path = dir.join("raw.sock");
+                    let listener = UnixListener::bind(&path)
+                        .context(format_args!("binding {}", path.display()))?;
+                    listener.set_nonblocking(true)?;
+                    let endpoint = path.to_string_lossy().into_owned();
+                    specs.push(LinkSpec { system, endpoint });
+                    pending.push(Pending::Unix(listener));
+                }
+                Some(wait) => {
+                    let (link, fds) = ShmLink::create(wait, max_message)
+                        .context(format_args!("setting up raw {}", baseline.name()))?;
+                    let endpoint = fds.arg();
+                    specs.push(LinkSpec { system, endpoint });
+                    pending.push(Pending::Shm(link));
+                    inherited.push(fds);
+                }
+            }
+            labels.push((baseline.name(), None));
+            for &t in transports.iter().filter(|t| t.baseline == baseline) {
+                let listener = crate::endpoint::bind(&(t.endpoint)(dir))?;
+                specs.push(LinkSpec {
+                    system: System::Libipc,
+                    endpoint: listener.local_endpoint().to_string(),
+                });
+                pending.push(Pending::Libipc(listener));
+                labels.push((t.name, Some(t.baseline)));
+            }
         }
 
         let mut child = spawn(&specs)?;
-        let stream = wait_for_peer(&mut child, || match raw.accept() {
-            Ok((stream, _)) => Ok(Some(stream)),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(2));
-                Ok(None)
-            }
-            Err(e) => Err(e).context("accepting the raw link"),
-        })?;
-        stream.set_nonblocking(false)?;
-        let mut links = vec![PeerLink {
-            system: System::Raw,
-            transport: "unix",
-            link: Box::new(RawLink::new(stream)),
-        }];
-        for (transport, listener) in listeners {
-            let channel = wait_for_peer(&mut child, || {
-                match listener.accept_timeout(Duration::from_millis(50)) {
-                    Ok(channel) => Ok(Some(channel)),
-                    Err(e) if e.kind() == ErrorKind::Timeout => Ok(None),
-                    Err(e) => Err(e).context(format_args!("accepting the {transport} link")),
+        drop(inherited);
+        let mut links = Vec::new();
+        for ((spec, pending), (transport, compared_with)) in specs.iter().zip(pending).zip(labels) {
+            let link: Box<dyn Link> = match pending {
+                Pending::Unix(listener) => {
+                    let stream = wait_for_peer(&mut child, || match listener.accept() {
+                        Ok((stream, _)) => Ok(Some(stream)),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(Duration::from_millis(2));
+                            Ok(None)
+                        }
+                        Err(e) => Err(e).context("accepting the raw link"),
+                    })?;
+                    stream.set_nonblocking(false)?;
+                    Box::new(RawLink::new(stream))
                 }
-            })?;
+                Pending::Shm(link) => Box::new(link),
+                Pending::Libipc(listener) => {
+                    let channel = wait_for_peer(&mut child, || {
+                        match listener.accept_timeout(Duration::from_millis(50)) {
+                            Ok(channel) => Ok(Some(channel)),
+                            Err(e) if e.kind() == ErrorKind::Timeout => Ok(None),
+                            Err(e) => {
+                                Err(e).context(format_args!("accepting the {transport} link"))
+                            }
+                        }
+                    })?;
+                    Box::new(IpcLink::new(channel))
+                }
+            };
             links.push(PeerLink {
-                system: System::Libipc,
+                system: spec.system,
                 transport,
-                link: Box::new(IpcLink::new(channel)),
+                compared_with,
+                link,
             });
         }
         Ok(Peer {
