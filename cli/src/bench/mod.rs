@@ -136,8 +136,8 @@ fn unique_name(dir: &Path) -> String {
 /// CPUs.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Transport to measure; repeat for several (unix, tcp). Default: all of them. The raw
-    /// baselines are always measured.
+    /// Transport to measure (unix, tcp, ...; a wrong name lists them); repeat for several.
+    /// Default: all of them. The raw baselines are always measured.
     #[arg(long = "transport", value_name = "T", value_parser = parse_transport)]
     transports: Vec<&'static Transport>,
     /// Message sizes in bytes, comma-separated; k and m suffixes mean KiB and MiB.
