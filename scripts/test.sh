@@ -25,6 +25,11 @@ step "Rust tests (unit, doc, async, CLI, cross-process conformance, wire vectors
 cargo test --workspace --release --all-targets
 cargo test --workspace --release --doc
 
+step "loom model of the shared-memory ring (ring.rs, loom_model)"
+# Its own cfg and target directory: tokio has its own cfg(loom), and the main build cache stays.
+RUSTFLAGS="--cfg libipc_loom" CARGO_TARGET_DIR="$root/target/loom" \
+  cargo test -p libipc --lib --release loom_model
+
 step "Rust examples, run end to end"
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT

@@ -368,3 +368,233 @@ impl Consumer {
         fence(Ordering::SeqCst);
     }
 }
+
+/// Model checks of the ring's atomics with loom (build with `--cfg libipc_loom`; see
+/// `sync.rs`). A producer thread sends four records through a 64-byte ring (so that one of
+/// them needs a PAD and wraps) and the consumer checks that each arrives once, in order, whole.
+///
+/// Record bytes are moved with raw pointer copies, which loom does not see. So that loom still
+/// checks that the cursors' Release/Acquire pairs order those bytes, both sides also touch a
+/// loom-tracked shadow of the data area (one cell per 8-byte slot) exactly where they touch
+/// the bytes: the producer writes the record's number into every slot it fills, the consumer
+/// reads and checks them before it releases the record. An access to a slot that is not
+/// ordered after the other side's last access is a loom failure.
+#[cfg(all(test, libipc_loom))]
+mod loom_model {
+    use loom::cell::UnsafeCell;
+    use loom::sync::{Arc, Notify};
+    use loom::thread;
+
+    use super::*;
+    use crate::wire::FLAG_MORE;
+
+    const CAP: u64 = 64;
+    const SLOTS: usize = (CAP / 8) as usize;
+
+    /// What the producer sends: payload length, type, flags. With `CAP = 64` (records of at
+    /// most 24 payload bytes): record 0 fills 0..16, record 1 (the largest) 16..48; record 2
+    /// (32 bytes) does not fit in 48..64, so a PAD fills that and the record goes to 0..32,
+    /// which needs records 0 *and* 1 released (32 free bytes are not enough: the PAD counts);
+    /// the CLOSE goes to 32..40.
+    const RECORDS: [(u64, FrameType, u8); 4] = [
+        (8, FrameType::Data, FLAG_MORE),
+        (24, FrameType::Data, 0),
+        (17, FrameType::Data, 0),
+        (0, FrameType::Close, 0),
+    ];
+
+    /// Shadow tag of the slots of record `seq`, and of the PAD in front of it.
+    fn tag(seq: usize) -> u64 {
+        seq as u64 + 1
+    }
+    fn pad_tag(seq: usize) -> u64 {
+        0x100 | seq as u64
+    }
+
+    fn byte(seq: usize, i: usize) -> u8 {
+        (seq * 64 + i) as u8
+    }
+
+    /// One ring in ordinary memory.
+    struct Ring {
+        write: AtomicU64,
+        read: AtomicU64,
+        consumer_sleeping: AtomicU32,
+        producer_waiting: AtomicU32,
+        /// The data area: plain bytes, not seen by loom.
+        data: std::cell::UnsafeCell<[u8; CAP as usize]>,
+        shadow: [UnsafeCell<u64>; SLOTS],
+        /// Doorbells (eventfds in the real transport): rung for a sleeping consumer, and for
+        /// a producer waiting for room.
+        data_bell: Notify,
+        space_bell: Notify,
+    }
+
+    // SAFETY: the atomics and loom cells are shareable; `data` is only written by the one
+    // producer and read by the one consumer, through raw pointers, in regions the cursors hand
+    // over (which is what the shadow cells check), and loom runs one thread at a time.
+    unsafe impl Sync for Ring {}
+
+    impl Ring {
+        fn new() -> Ring {
+            Ring {
+                write: AtomicU64::new(0),
+                read: AtomicU64::new(0),
+                consumer_sleeping: AtomicU32::new(0),
+                producer_waiting: AtomicU32::new(0),
+                data: std::cell::UnsafeCell::new([0; CAP as usize]),
+                shadow: std::array::from_fn(|_| UnsafeCell::new(0)),
+                data_bell: Notify::new(),
+                space_bell: Notify::new(),
+            }
+        }
+
+        fn ptrs(&self) -> RingPtrs {
+            RingPtrs {
+                write: &self.write,
+                read: &self.read,
+                consumer_sleeping: &self.consumer_sleeping,
+                producer_waiting: &self.producer_waiting,
+                data: self.data.get().cast::<u8>(),
+                cap: CAP,
+            }
+        }
+
+        fn mark(&self, from: u64, to: u64, value: u64) {
+            for cell in &self.shadow[(from / 8) as usize..(to / 8) as usize] {
+                // SAFETY: a loom cell; loom checks that no other access races with this one.
+                cell.with_mut(|p| unsafe { *p = value });
+            }
+        }
+
+        fn expect(&self, from: u64, to: u64, value: u64) {
+            for cell in &self.shadow[(from / 8) as usize..(to / 8) as usize] {
+                // SAFETY: as in `mark`.
+                let got = cell.with(|p| unsafe { *p });
+                assert_eq!(got, value, "slot {from}..{to} holds another record");
+            }
+        }
+    }
+
+    /// Reserve, fill and commit record `seq`; `true` if the consumer must be woken.
+    fn send(ring: &Ring, prod: &mut Producer, seq: usize) -> bool {
+        let (len, ty, flags) = RECORDS[seq];
+        let p = prod.write % CAP;
+        let r = prod
+            .try_reserve(len)
+            .expect("a valid read cursor")
+            .expect("room was checked");
+        if r.pad > 0 {
+            assert_eq!(p + r.pad, CAP, "a PAD reaches the ring's end");
+            ring.mark(p, CAP, pad_tag(seq));
+        }
+        ring.mark(r.at, r.at + H + align8(len), tag(seq));
+        let bytes: Vec<u8> = (0..len as usize).map(|i| byte(seq, i)).collect();
+        prod.write_payload(&r, 0, &bytes);
+        prod.commit(r, ty, flags)
+    }
+
+    /// Check the record the consumer peeked: number `seq`, whole; then release it. `true` if
+    /// the producer must be woken.
+    fn receive(ring: &Ring, cons: &mut Consumer, rec: Record, seq: usize) -> bool {
+        let (len, ty, flags) = RECORDS[seq];
+        assert_eq!(rec.header.frame_type, ty, "record {seq}'s type");
+        assert_eq!(rec.header.flags, flags, "record {seq}'s flags");
+        assert_eq!(u64::from(rec.header.length), len, "record {seq}'s length");
+        let at = rec.payload_at - H;
+        let size = H + align8(len);
+        if rec.size > size {
+            let p = cons.read % CAP;
+            assert_eq!(p + rec.size - size, CAP, "the PAD reaches the ring's end");
+            assert_eq!(at, 0, "the record after a PAD starts the ring");
+            ring.expect(p, CAP, pad_tag(seq));
+        }
+        ring.expect(at, at + size, tag(seq));
+        let mut got = vec![0u8; len as usize];
+        cons.read_payload(&rec, 0, &mut got);
+        let want: Vec<u8> = (0..len as usize).map(|i| byte(seq, i)).collect();
+        assert_eq!(got, want, "record {seq}'s bytes");
+        cons.release(rec)
+    }
+
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut b = loom::model::Builder::new();
+        if b.preemption_bound.is_none() {
+            b.preemption_bound = Some(3);
+        }
+        b.check(f);
+    }
+
+    /// Both sides spin (yield) instead of sleeping: checks ordering, placement and validation.
+    #[test]
+    fn loom_model_records_arrive_in_order_and_intact() {
+        model(|| {
+            let ring = Arc::new(Ring::new());
+            let mut prod = Producer::new(ring.ptrs());
+            let mut cons = Consumer::new(ring.ptrs());
+            let r = ring.clone();
+            let producer = thread::spawn(move || {
+                for (seq, &(len, ..)) in RECORDS.iter().enumerate() {
+                    while !prod.has_room(len).expect("a valid read cursor") {
+                        thread::yield_now();
+                    }
+                    send(&r, &mut prod, seq);
+                }
+            });
+            let mut seq = 0;
+            while seq < RECORDS.len() {
+                match cons.try_peek().expect("valid records") {
+                    Some(rec) => {
+                        receive(&ring, &mut cons, rec, seq);
+                        seq += 1;
+                    }
+                    None => thread::yield_now(),
+                }
+            }
+            producer.join().unwrap();
+            assert!(!cons.has_data(), "nothing after the CLOSE");
+        });
+    }
+
+    /// Both sides sleep as `link.rs` does (flag, re-check, doorbell rung only for a sleeper):
+    /// loom reports a deadlock if a wake-up can be lost.
+    #[test]
+    fn loom_model_sleep_and_wake_lose_no_wakeup() {
+        model(|| {
+            let ring = Arc::new(Ring::new());
+            let mut prod = Producer::new(ring.ptrs());
+            let mut cons = Consumer::new(ring.ptrs());
+            let r = ring.clone();
+            let producer = thread::spawn(move || {
+                for (seq, &(len, ..)) in RECORDS.iter().enumerate() {
+                    while !prod.has_room(len).expect("a valid read cursor") {
+                        prod.set_waiting(true);
+                        if !prod.has_room(len).expect("a valid read cursor") {
+                            r.space_bell.wait();
+                        }
+                        prod.set_waiting(false);
+                    }
+                    if send(&r, &mut prod, seq) {
+                        r.data_bell.notify();
+                    }
+                }
+            });
+            let mut seq = 0;
+            while seq < RECORDS.len() {
+                if let Some(rec) = cons.try_peek().expect("valid records") {
+                    if receive(&ring, &mut cons, rec, seq) {
+                        ring.space_bell.notify();
+                    }
+                    seq += 1;
+                    continue;
+                }
+                cons.set_sleeping(true);
+                if !cons.has_data() {
+                    ring.data_bell.wait();
+                }
+                cons.set_sleeping(false);
+            }
+            producer.join().unwrap();
+        });
+    }
+}
