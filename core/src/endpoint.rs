@@ -5,7 +5,8 @@
 //! | `unix:///absolute/path.sock` | a Unix socket file at that path |
 //! | `unix:@name` | a Linux abstract-namespace Unix socket (no file) |
 //! | `tcp://host:port` | TCP (`[v6addr]:port` for IPv6); port 0 picks a free port when binding |
-//! | `shm://name`, `pipe://name` | shared memory and named pipes: later transports |
+//! | `shm://name` | shared memory (Linux), set up over `<runtime dir>/name.shm.sock` |
+//! | `pipe://name` | named pipes: a later transport |
 //! | `name` (`[A-Za-z0-9][A-Za-z0-9._-]{0,63}`) | `<runtime dir>/name.sock`, see [`runtime_dir`] |
 //!
 //! The runtime directory for bare names is, in order: `$LIBIPC_RUNTIME_DIR` if set,

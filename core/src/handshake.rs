@@ -185,14 +185,16 @@ pub(crate) fn server(fd: OwnedFd, opts: &Options, shm: bool) -> Result<Establish
         )),
         other => other,
     };
+    // For shm://, create the segment before accepting, so a failure is a proper refusal.
+    let hello = match hello {
+        Ok(h) if shm => shm::Offer::create(opts.shm_ring_size as u64).map(|o| (h, Some(o))),
+        Ok(h) => Ok((h, None)),
+        Err(e) => Err(e),
+    };
     match hello {
-        Ok(hello) => {
+        Ok((hello, offer)) => {
             write_all(&fd, &hello_for(opts, 0, shm).encode(), "sending hello")?;
-            let shm = if shm {
-                Some(shm::offer(fd.as_fd(), opts.shm_ring_size as u64)?)
-            } else {
-                None
-            };
+            let shm = offer.map(|o| o.send(fd.as_fd())).transpose()?;
             sys::set_io_timeouts(fd.as_fd(), None)?;
             Ok(Established {
                 fd,

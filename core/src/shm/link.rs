@@ -17,7 +17,9 @@ use crate::buf::{ReadBuf, WriteBuf};
 use crate::channel::{Conn, Message};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys;
-use crate::wire::{ErrorPayload, FLAG_MORE, Frame, FrameReader, FrameType};
+use crate::wire::{
+    ErrorPayload, FLAG_MORE, Frame, FrameReader, FrameType, HEADER_LEN, MAX_ERROR_PAYLOAD,
+};
 
 #[derive(Debug)]
 struct Rx {
@@ -186,6 +188,14 @@ impl ShmLink {
                     return Some(Err(self.end_rx(rx, e)));
                 }
             };
+            if rec.header.frame_type == FrameType::Close && rx.assembly.is_some() {
+                let e = Error::new(
+                    ErrorKind::ProtocolViolation,
+                    "CLOSE in the middle of a fragmented message",
+                );
+                let e = self.fail(e);
+                return Some(Err(self.end_rx(rx, e)));
+            }
             if rec.header.frame_type == FrameType::Close {
                 self.release(rx, rec);
                 let e = Error::new(ErrorKind::Closed, "the peer closed the channel");
@@ -270,11 +280,11 @@ impl ShmLink {
         if let Some(e) = &rx.ended {
             return Some(Err(e.clone()));
         }
-        if let Some(r) = self.rx_take(rx, deliver) {
-            return Some(r);
-        }
         if self.conn.closed.load(StdOrdering::Acquire) {
             return Some(Err(closed_error()));
+        }
+        if let Some(r) = self.rx_take(rx, deliver) {
+            return Some(r);
         }
         if let Some(e) = rx.peer_gone.take() {
             return Some(Err(self.end_rx(rx, e)));
@@ -516,7 +526,7 @@ impl ShmLink {
         if self.conn.closed.load(StdOrdering::Acquire) {
             return Some(closed_error());
         }
-        let mut buf = [0u8; 4096];
+        let mut buf = [0u8; HEADER_LEN + MAX_ERROR_PAYLOAD as usize];
         match rustix::net::recv(
             self.ctrl(),
             &mut buf,

@@ -18,4 +18,4 @@ mod setup;
 pub(crate) mod sync;
 
 pub(crate) use link::ShmLink;
-pub(crate) use setup::{CAP_SHM, ShmSetup, offer, take_offer};
+pub(crate) use setup::{CAP_SHM, Offer, ShmSetup, take_offer};

@@ -116,19 +116,26 @@ pub(crate) struct Producer {
     ring: RingPtrs,
     /// Our cursor; the shared copy is only ever written.
     write: u64,
+    /// The consumer's cursor as last read (validated). Re-read only when it shows too little
+    /// room, so the consumer's cache line is not pulled over on every record.
+    cached_read: u64,
 }
 
 impl Producer {
     pub(crate) fn new(ring: RingPtrs) -> Producer {
-        Producer { ring, write: 0 }
+        Producer {
+            ring,
+            write: 0,
+            cached_read: 0,
+        }
     }
 
     pub(crate) fn ring(&self) -> &RingPtrs {
         &self.ring
     }
 
-    /// Bytes in use, from the consumer's published cursor, validated.
-    fn used(&self) -> Result<u64> {
+    /// Bytes in use, from the consumer's published cursor, validated (and cached).
+    fn used(&mut self) -> Result<u64> {
         let read = self.ring.read().load(Ordering::Acquire);
         let used = self.write.wrapping_sub(read);
         if used > self.ring.cap || !used.is_multiple_of(8) {
@@ -137,6 +144,7 @@ impl Producer {
                 self.write
             )));
         }
+        self.cached_read = read;
         Ok(used)
     }
 
@@ -148,7 +156,7 @@ impl Producer {
         let p = self.write % self.ring.cap;
         let tail = self.ring.cap - p;
         let pad = if rec > tail { tail } else { 0 };
-        if self.ring.cap - self.used()? < pad + rec {
+        if !self.fits(pad + rec)? {
             return Ok(None);
         }
         if pad > 0 {
@@ -219,11 +227,20 @@ impl Producer {
     }
 
     /// Whether a record of `len` payload bytes would fit now.
-    pub(crate) fn has_room(&self, len: u64) -> Result<bool> {
+    pub(crate) fn has_room(&mut self, len: u64) -> Result<bool> {
         let rec = H + align8(len);
         let tail = self.ring.cap - self.write % self.ring.cap;
         let pad = if rec > tail { tail } else { 0 };
-        Ok(self.ring.cap - self.used()? >= pad + rec)
+        self.fits(pad + rec)
+    }
+
+    /// Whether `bytes` more fit: first by the cached consumer cursor, then by a fresh read.
+    fn fits(&mut self, bytes: u64) -> Result<bool> {
+        let cached_used = self.write.wrapping_sub(self.cached_read);
+        if cached_used <= self.ring.cap && self.ring.cap - cached_used >= bytes {
+            return Ok(true);
+        }
+        Ok(self.ring.cap - self.used()? >= bytes)
     }
 }
 
@@ -243,14 +260,24 @@ pub(crate) struct Consumer {
     ring: RingPtrs,
     /// Our cursor; the shared copy is only ever written.
     read: u64,
+    /// The producer's cursor as last read (validated). Re-read only once we have caught up
+    /// with it, so the producer's cache line is not pulled over on every record.
+    cached_write: u64,
 }
 
 impl Consumer {
     pub(crate) fn new(ring: RingPtrs) -> Consumer {
-        Consumer { ring, read: 0 }
+        Consumer {
+            ring,
+            read: 0,
+            cached_write: 0,
+        }
     }
 
-    fn available(&self) -> Result<u64> {
+    fn available(&mut self) -> Result<u64> {
+        if self.cached_write != self.read {
+            return Ok(self.cached_write.wrapping_sub(self.read));
+        }
         let write = self.ring.write().load(Ordering::Acquire);
         let avail = write.wrapping_sub(self.read);
         if avail > self.ring.cap || !avail.is_multiple_of(8) {
@@ -259,16 +286,17 @@ impl Consumer {
                 self.read
             )));
         }
+        self.cached_write = write;
         Ok(avail)
     }
 
     /// Whether anything is published (cheap; used while spinning).
     pub(crate) fn has_data(&self) -> bool {
-        self.ring.write().load(Ordering::Acquire) != self.read
+        self.cached_write != self.read || self.ring.write().load(Ordering::Acquire) != self.read
     }
 
     /// The next record, validated, or `None` if nothing is published.
-    pub(crate) fn try_peek(&self) -> Result<Option<Record>> {
+    pub(crate) fn try_peek(&mut self) -> Result<Option<Record>> {
         let avail = self.available()?;
         if avail == 0 {
             return Ok(None);

@@ -12,7 +12,8 @@
 //! ring header: write cursor u64 @0, read cursor u64 @64, consumer-sleeping u32 @128,
 //!              producer-waiting u32 @192, zeros to 4096
 //! ```
-//! All integers little-endian. The creator (the listener) writes the header, seals the memfd
+//! Header integers are little-endian; the ring words are native-endian atomics (both sides are
+//! on one machine). The creator (the listener) writes the header, seals the memfd
 //! against shrinking and growing (`F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`) so the peer can
 //! never make our mapping fault, and the receiver checks seals, size and header before use,
 //! then keeps its own copy of the geometry (it never re-reads the header).

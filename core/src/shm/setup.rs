@@ -57,10 +57,49 @@ fn eventfd() -> Result<OwnedFd> {
 }
 
 /// Server side: create the segment and doorbells, send them, keep our ends.
-pub(crate) fn offer(ctrl: BorrowedFd<'_>, ring_size: u64) -> Result<ShmSetup> {
-    let geo = Geometry::new(ring_size)?;
-    let (segment, memfd) = Segment::create(geo)?;
-    let bells = [eventfd()?, eventfd()?, eventfd()?, eventfd()?];
+/// What the server has created for one connection, before it is sent.
+#[derive(Debug)]
+pub(crate) struct Offer {
+    geo: Geometry,
+    segment: Segment,
+    memfd: OwnedFd,
+    bells: [OwnedFd; 4],
+}
+
+impl Offer {
+    /// Create the segment and doorbells (before the server accepts the hello, so that a
+    /// failure here can still be reported to the client as a refusal).
+    pub(crate) fn create(ring_size: u64) -> Result<Offer> {
+        let geo = Geometry::new(ring_size)?;
+        let (segment, memfd) = Segment::create(geo)?;
+        let bells = [eventfd()?, eventfd()?, eventfd()?, eventfd()?];
+        Ok(Offer {
+            geo,
+            segment,
+            memfd,
+            bells,
+        })
+    }
+
+    /// Send the SETUP frame and descriptors; keep our ends.
+    pub(crate) fn send(self, ctrl: BorrowedFd<'_>) -> Result<ShmSetup> {
+        let Offer {
+            geo,
+            segment,
+            memfd,
+            bells,
+        } = self;
+        send_setup(ctrl, geo, segment, memfd, bells)
+    }
+}
+
+fn send_setup(
+    ctrl: BorrowedFd<'_>,
+    geo: Geometry,
+    segment: Segment,
+    memfd: OwnedFd,
+    bells: [OwnedFd; 4],
+) -> Result<ShmSetup> {
     let mut payload = [0u8; HEADER_LEN + SETUP_LEN];
     payload[..HEADER_LEN].copy_from_slice(
         &FrameHeader {
@@ -192,7 +231,10 @@ pub(crate) fn take_offer(ctrl: BorrowedFd<'_>, deadline: Instant) -> Result<ShmS
     let size = u64::from_le_bytes(p[0..8].try_into().expect("8"));
     let cap = u64::from_le_bytes(p[8..16].try_into().expect("8"));
     let version = u32::from_le_bytes(p[16..20].try_into().expect("4"));
-    if version != LAYOUT_VERSION || p[20..24] != [0; 4] {
+    if p[20..24] != [0; 4] {
+        return Err(violation("SETUP reserved field must be zero"));
+    }
+    if version != LAYOUT_VERSION {
         return Err(Error::new(
             ErrorKind::ProtocolMismatch,
             format!("shared-memory layout version {version} is not supported"),

@@ -1,6 +1,7 @@
 //! Transports turn an [`Endpoint`] into connected byte streams: one file per transport.
 //! Every stream transport yields a connected socket fd; framing and the handshake on top of
-//! it are shared (`handshake.rs`, `wire/`). Shared memory and pipes are later transports.
+//! it are shared (`handshake.rs`, `wire/`). `shm://` uses the Unix transport for its control
+//! socket and moves messages through shared memory (`crate::shm`); pipes are a later transport.
 
 mod tcp;
 mod unix;

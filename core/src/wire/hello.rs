@@ -6,7 +6,7 @@
 //!   4   1 version major (1)
 //!   5   1 version minor (0)
 //!   6   2 hello length in bytes, u16 LE (24 in v1.0; 24..=1024; extra bytes are for later minors)
-//!   8   4 capabilities, u32 LE (none defined in v1.0; unknown bits are ignored)
+//!   8   4 capabilities, u32 LE (bit 0: shared memory, see docs/wire-format.md; unknown bits are ignored)
 //!  12   2 status, u16 LE (client: 0; server: 0 = accepted, else an error code, ERROR frame follows)
 //!  14   2 reserved, zero
 //!  16   4 max message size this side accepts, u32 LE
