@@ -6,8 +6,13 @@ use crate::fail::{Fail, Result};
 
 /// Listen at `endpoint` (as the user wrote it).
 pub fn bind(endpoint: &str) -> Result<Listener> {
+    bind_with(endpoint, &libipc::Options::new())
+}
+
+/// Listen at `endpoint` (as the user wrote it) with options.
+pub fn bind_with(endpoint: &str, opts: &libipc::Options) -> Result<Listener> {
     let ep = Endpoint::parse(endpoint)?;
-    Listener::bind(&ep).map_err(|e| naming(e, "listening at", endpoint))
+    Listener::bind_with(&ep, opts).map_err(|e| naming(e, "listening at", endpoint))
 }
 
 /// Connect to `endpoint` (as the user wrote it).

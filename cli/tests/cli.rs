@@ -383,7 +383,7 @@ fn bench_refuses_an_unwritable_json_path_before_running() {
 fn usage_errors_exit_2() {
     for args in [
         &["ping"][..],
-        &["bench", "--transport", "shm"],
+        &["bench", "--transport", "pipe"],
         &["bench", "--transport", "carrier-pigeon"],
         &["bench", "--sizes", "12x"],
         &["send", "x", "msg", "--file", "f"],
@@ -393,9 +393,9 @@ fn usage_errors_exit_2() {
         let out = ipc_run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", out.stderr);
     }
-    let out = ipc_run(&["bench", "--transport", "shm"]);
+    let out = ipc_run(&["bench", "--transport", "pipe"]);
     assert!(
-        out.stderr.contains("shm transport is not implemented"),
+        out.stderr.contains("pipe transport is not implemented"),
         "{}",
         out.stderr
     );
@@ -444,10 +444,10 @@ fn bench_quick_writes_json() {
     ]);
     assert!(out.status.success(), "{}", out.stderr);
     assert!(out.stdout.contains("vs raw"), "{}", out.stdout);
-    // rtt: raw unix, libipc unix, libipc tcp, raw shm-futex, raw shm-spin; stream: all but
-    // shm-spin.
+    // rtt: raw unix, libipc unix, libipc tcp, raw shm-futex, libipc shm, raw shm-spin,
+    // libipc shm-spin; stream: all but raw shm-spin.
     assert!(
-        out.stderr.contains("[1/9] raw unix rtt 64 B ..."),
+        out.stderr.contains("[1/13] raw unix rtt 64 B ..."),
         "{}",
         out.stderr
     );
@@ -470,9 +470,17 @@ fn bench_quick_writes_json() {
                 assert!(row.get("baseline").is_none(), "{row}");
             }
             "libipc" => {
-                assert!(["unix", "tcp"].contains(&transport), "{row}");
-                assert_eq!(row["baseline"], "unix", "{row}");
-                assert!(row["vs_raw"].as_f64().unwrap() > 0.0, "{row}");
+                let baseline = match transport {
+                    "unix" | "tcp" => "unix",
+                    "shm" => "shm-futex",
+                    "shm-spin" => "shm-spin",
+                    other => panic!("transport {other:?}"),
+                };
+                // Streaming has no raw spin baseline: those rows carry no ratio.
+                if (transport, pattern) != ("shm-spin", "stream") {
+                    assert_eq!(row["baseline"], baseline, "{row}");
+                    assert!(row["vs_raw"].as_f64().unwrap() > 0.0, "{row}");
+                }
             }
             other => panic!("system {other:?}"),
         }
@@ -500,6 +508,10 @@ fn bench_quick_writes_json() {
         ("raw", "shm-futex", "rtt"),
         ("raw", "shm-futex", "stream"),
         ("raw", "shm-spin", "rtt"),
+        ("libipc", "shm", "rtt"),
+        ("libipc", "shm", "stream"),
+        ("libipc", "shm-spin", "rtt"),
+        ("libipc", "shm-spin", "stream"),
     ];
     for (system, transport, pattern) in want {
         let want = (system.to_owned(), transport.to_owned(), pattern.to_owned());

@@ -21,6 +21,7 @@ mod spawn;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub use peer::PeerArgs;
 pub(crate) use peer::run as run_peer;
@@ -87,6 +88,8 @@ pub(crate) struct Transport {
     pub(crate) baseline: Baseline,
     /// Whether this build can measure it; if not, naming it is a usage error.
     pub(crate) ready: bool,
+    /// How long shared-memory channels spin before sleeping (both sides; ignored elsewhere).
+    pub(crate) spin: Duration,
 }
 
 pub(crate) const TRANSPORTS: &[Transport] = &[
@@ -95,20 +98,35 @@ pub(crate) const TRANSPORTS: &[Transport] = &[
         endpoint: |dir| format!("unix://{}/libipc.sock", dir.display()),
         baseline: Baseline::Unix,
         ready: true,
+        spin: Duration::ZERO,
     },
     Transport {
         name: "tcp",
         endpoint: |_| "tcp://127.0.0.1:0".to_owned(),
         baseline: Baseline::Unix,
         ready: true,
+        spin: Duration::ZERO,
     },
+    // Shared memory without spinning, against the raw ring that sleeps on a futex at once.
     Transport {
         name: "shm",
         endpoint: |dir| format!("shm://{}", unique_name(dir)),
         baseline: Baseline::ShmFutex,
-        ready: false, // true once core's shm:// transport lands
+        ready: true,
+        spin: Duration::ZERO,
+    },
+    // Shared memory with libipc's default spinning, against the raw busy-spinning ping-pong.
+    Transport {
+        name: "shm-spin",
+        endpoint: |dir| format!("shm://{}-spin", unique_name(dir)),
+        baseline: Baseline::ShmSpin,
+        ready: true,
+        spin: DEFAULT_SPIN,
     },
 ];
+
+/// libipc's default shared-memory spin time (`Options::new().shm_spin()`).
+const DEFAULT_SPIN: Duration = Duration::from_micros(20);
 
 /// Transports libipc will have that have no [`TRANSPORTS`] entry yet.
 const PLANNED: &[&str] = &["pipe"];

@@ -80,18 +80,20 @@ impl Command {
 
 /// One link for the peer to open: `raw:unix=SOCKET_PATH`, `raw:shm-futex=MEMFD,ALIVE`,
 /// `raw:shm-spin=MEMFD,ALIVE` (descriptor numbers inherited from the bench) or
-/// `libipc=ENDPOINT`.
+/// `libipc@SPIN_US=ENDPOINT`.
 #[derive(Debug, Clone)]
 pub(crate) struct LinkSpec {
     pub(crate) system: System,
     pub(crate) endpoint: String,
+    /// Shared-memory spin time in microseconds (libipc links only).
+    pub(crate) spin_us: u64,
 }
 
 impl LinkSpec {
     pub(crate) fn to_arg(&self) -> String {
         match self.system {
             System::Raw(baseline) => format!("raw:{}={}", baseline.name(), self.endpoint),
-            System::Libipc => format!("libipc={}", self.endpoint),
+            System::Libipc => format!("libipc@{}={}", self.spin_us, self.endpoint),
         }
     }
 }
@@ -102,7 +104,7 @@ impl FromStr for LinkSpec {
         let expected = || {
             format!(
                 "expected raw:unix=PATH, raw:shm-futex=MEMFD,ALIVE, raw:shm-spin=MEMFD,ALIVE or \
-                 libipc=ENDPOINT, got {s:?}"
+                 libipc@SPIN_US=ENDPOINT, got {s:?}"
             )
         };
         let (head, endpoint) = s.split_once('=').ok_or_else(expected)?;
@@ -112,7 +114,7 @@ impl FromStr for LinkSpec {
                 .find(|b| b.name() == name)
                 .map(System::Raw)
                 .ok_or_else(expected)?,
-            None if head == "libipc" => System::Libipc,
+            None if head.starts_with("libipc@") => System::Libipc,
             _ => return Err(expected()),
         };
         if let System::Raw(b) = system
@@ -121,9 +123,14 @@ impl FromStr for LinkSpec {
         {
             return Err(expected());
         }
+        let spin_us = match head.strip_prefix("libipc@") {
+            Some(us) => us.parse().map_err(|_| expected())?,
+            None => 0,
+        };
         Ok(LinkSpec {
             system,
             endpoint: endpoint.to_owned(),
+            spin_us,
         })
     }
 }
@@ -132,7 +139,7 @@ impl FromStr for LinkSpec {
 #[derive(Debug, clap::Args)]
 pub struct PeerArgs {
     /// Links to open, in order: raw:unix=SOCKET_PATH, raw:shm-futex=MEMFD,ALIVE,
-    /// raw:shm-spin=MEMFD,ALIVE or libipc=ENDPOINT.
+    /// raw:shm-spin=MEMFD,ALIVE or libipc@SPIN_MICROSECONDS=ENDPOINT.
     #[arg(required = true, value_name = "SPEC")]
     links: Vec<LinkSpec>,
 }
@@ -166,7 +173,12 @@ pub(crate) fn run(args: PeerArgs) -> Result {
             (_, Some((wait, fds))) => Box::new(ShmLink::open(wait, fds)?),
             (System::Raw(_), None) => Box::new(RawLink::connect(spec.endpoint.as_ref())?),
             (System::Libipc, None) => {
-                Box::new(IpcLink::new(Channel::connect(spec.endpoint.as_str())?))
+                let opts = libipc::Options::new()
+                    .with_shm_spin(std::time::Duration::from_micros(spec.spin_us));
+                Box::new(IpcLink::new(Channel::connect_with(
+                    spec.endpoint.as_str(),
+                    &opts,
+                )?))
             }
         });
     }
@@ -231,10 +243,10 @@ mod tests {
 
     #[test]
     fn link_specs_parse() {
-        let spec: LinkSpec = "libipc=tcp://127.0.0.1:9".parse().unwrap();
+        let spec: LinkSpec = "libipc@20=tcp://127.0.0.1:9".parse().unwrap();
         assert_eq!(spec.system, System::Libipc);
         assert_eq!(spec.endpoint, "tcp://127.0.0.1:9");
-        assert_eq!(spec.to_arg(), "libipc=tcp://127.0.0.1:9");
+        assert_eq!(spec.to_arg(), "libipc@20=tcp://127.0.0.1:9");
         let spec: LinkSpec = "raw:unix=/tmp/x=y.sock".parse().unwrap();
         assert_eq!(spec.system, System::Raw(Baseline::Unix));
         assert_eq!(spec.endpoint, "/tmp/x=y.sock");

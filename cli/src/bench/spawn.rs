@@ -115,24 +115,34 @@ impl Peer {
                         .context(format_args!("binding {}", path.display()))?;
                     listener.set_nonblocking(true)?;
                     let endpoint = path.to_string_lossy().into_owned();
-                    specs.push(LinkSpec { system, endpoint });
+                    specs.push(LinkSpec {
+                        system,
+                        endpoint,
+                        spin_us: 0,
+                    });
                     pending.push(Pending::Unix(listener));
                 }
                 Some(wait) => {
                     let (link, fds) = ShmLink::create(wait, max_message)
                         .context(format_args!("setting up raw {}", baseline.name()))?;
                     let endpoint = fds.arg();
-                    specs.push(LinkSpec { system, endpoint });
+                    specs.push(LinkSpec {
+                        system,
+                        endpoint,
+                        spin_us: 0,
+                    });
                     pending.push(Pending::Shm(link));
                     inherited.push(fds);
                 }
             }
             labels.push((baseline.name(), None));
             for &t in transports.iter().filter(|t| t.baseline == baseline) {
-                let listener = crate::endpoint::bind(&(t.endpoint)(dir))?;
+                let opts = libipc::Options::new().with_shm_spin(t.spin);
+                let listener = crate::endpoint::bind_with(&(t.endpoint)(dir), &opts)?;
                 specs.push(LinkSpec {
                     system: System::Libipc,
                     endpoint: listener.local_endpoint().to_string(),
+                    spin_us: t.spin.as_micros() as u64,
                 });
                 pending.push(Pending::Libipc(listener));
                 labels.push((t.name, Some(t.baseline)));
