@@ -6,7 +6,7 @@ use std::io::IoSlice;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 
-use crate::channel::PeerCredentials;
+use crate::conn::PeerCredentials;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Options;
 use crate::shm::{self, CAP_SHM, ShmSetup};

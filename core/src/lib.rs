@@ -35,6 +35,7 @@ mod acceptor;
 pub mod aio;
 mod buf;
 mod channel;
+mod conn;
 pub mod endpoint;
 mod error;
 mod handshake;
@@ -46,7 +47,8 @@ mod transport;
 pub mod wire;
 
 pub use buf::{ReadBuf, WriteBuf};
-pub use channel::{Channel, Message, Messages, PeerCredentials};
+pub use channel::{Channel, Messages};
+pub use conn::{Message, PeerCredentials};
 pub use endpoint::Endpoint;
 pub use error::{Error, ErrorKind, Result};
 pub use listener::{Incoming, Listener};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::shm::ShmChannel;
 use super::stream::StreamChannel;
 use super::{elapsed, require_runtime};
-use crate::channel::{Conn, Message, PeerCredentials};
+use crate::conn::{Conn, Message, PeerCredentials};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handshake::{self, Established};

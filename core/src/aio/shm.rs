@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::elapsed;
-use crate::channel::{Conn, Message};
+use crate::conn::{Conn, Message};
 use crate::error::{Error, Result};
 use crate::shm::ShmLink;
 

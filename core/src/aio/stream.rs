@@ -11,7 +11,8 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::elapsed;
-use crate::channel::{Conn, Message, RecvHalf, Step};
+use crate::channel::{RecvHalf, Step};
+use crate::conn::{Conn, Message};
 use crate::error::{Error, ErrorKind, Result};
 use crate::handshake::Established;
 use crate::options::Options;

@@ -14,7 +14,7 @@ use super::ring::{Consumer, Producer, Record};
 use super::segment::Segment;
 use super::setup::ShmSetup;
 use crate::buf::{ReadBuf, WriteBuf};
-use crate::channel::{Conn, Message};
+use crate::conn::{Conn, Message};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys;
 use crate::wire::{

@@ -13,7 +13,7 @@ use rustix::io::Errno;
 use rustix::net::sockopt::Timeout;
 use rustix::net::{AddressFamily, SendFlags, SocketAddrUnix, SocketFlags, SocketType};
 
-use crate::channel::PeerCredentials;
+use crate::conn::PeerCredentials;
 use crate::error::{Error, ErrorKind, Result};
 
 const BACKLOG: i32 = 1024;

@@ -1,0 +1,130 @@
+//! What every kind of channel shares: the connected socket and its limits ([`Conn`]), the
+//! peer's credentials and the received [`Message`]. Both the stream channel (`channel.rs`,
+//! `aio/stream.rs`) and the shared-memory link (`shm/`) build on this module, and neither on
+//! the other.
+
+use std::fmt;
+use std::ops::Deref;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::handshake::Established;
+use crate::options::Options;
+
+pub(crate) fn closed_error() -> Error {
+    Error::new(ErrorKind::Closed, "the channel was closed")
+}
+
+/// Credentials of the process at the other end, where the OS reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerCredentials {
+    /// Process id (at connect time; pids can be reused, prefer uid checks).
+    pub pid: Option<u32>,
+    /// User id.
+    pub uid: Option<u32>,
+    /// Group id.
+    pub gid: Option<u32>,
+}
+
+/// A received message. Dereferences to its bytes.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Message {
+    data: Vec<u8>,
+}
+
+impl Message {
+    pub(crate) fn new(data: Vec<u8>) -> Message {
+        Message { data }
+    }
+
+    /// The bytes, as an owned vector (no copy).
+    pub fn into_vec(self) -> Vec<u8> {
+        self.data
+    }
+}
+
+impl Deref for Message {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl AsRef<[u8]> for Message {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl From<Message> for Vec<u8> {
+    fn from(m: Message) -> Vec<u8> {
+        m.data
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("len", &self.data.len())
+            .finish()
+    }
+}
+
+/// A connected, handshaken socket and what both halves of a channel share about it.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) fd: OwnedFd,
+    pub(crate) closed: AtomicBool,
+    pub(crate) peer: PeerCredentials,
+    /// Largest message we may send: the smaller of our limit and the peer's.
+    pub(crate) max_send: usize,
+    pub(crate) max_recv: u32,
+    pub(crate) close_timeout: Duration,
+    /// How the receive side ended (peer CLOSE, peer error, violation, disconnect): later sends
+    /// report it instead of writing into a connection nobody reads.
+    pub(crate) recv_end: OnceLock<Error>,
+}
+
+impl AsRawFd for Conn {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl Conn {
+    pub(crate) fn new(est: Established, opts: &Options) -> Conn {
+        Conn {
+            fd: est.fd,
+            closed: AtomicBool::new(false),
+            peer: est.peer,
+            max_send: opts.max_message_size.min(est.peer_max as usize),
+            max_recv: opts.max_message_u32(),
+            close_timeout: opts.handshake_timeout,
+            recv_end: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn check_send_size(&self, len: usize) -> Result<()> {
+        if len > self.max_send {
+            return Err(Error::new(
+                ErrorKind::MessageTooLarge,
+                format!(
+                    "message of {len} bytes exceeds the limit of {} bytes (the smaller of this side's and the peer's)",
+                    self.max_send
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The error a send must report because the connection has already ended, if any.
+    pub(crate) fn send_blocked(&self) -> Option<Error> {
+        if self.closed.load(Ordering::Acquire) {
+            return Some(closed_error());
+        }
+        self.recv_end.get().cloned()
+    }
+}
