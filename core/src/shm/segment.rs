@@ -78,14 +78,100 @@ fn violation(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::ProtocolViolation, msg)
 }
 
+/// Whether this process uses the POSIX shared-memory fallback instead of sealed memfds: on
+/// Unix systems without memfd, and on Linux when `LIBIPC_SHM_FORCE_POSIX_FALLBACK` is set (to
+/// test the fallback; both peers must set it). A POSIX shm object cannot be sealed, so a peer
+/// could shrink it under us (SIGBUS): **peers using the fallback must trust each other.** The
+/// object's name exists only between `shm_open` and the `shm_unlink` right after it; the
+/// descriptor travels over the control socket like a memfd, so nothing is left in `/dev/shm`.
+pub(crate) fn posix_fallback() -> bool {
+    !cfg!(any(target_os = "linux", target_os = "android"))
+        || std::env::var_os("LIBIPC_SHM_FORCE_POSIX_FALLBACK").is_some()
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn memfd() -> Result<OwnedFd> {
+    rustix::fs::memfd_create(
+        "libipc-shm",
+        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+    )
+    .map_err(|e| io(e, "memfd_create"))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn memfd() -> Result<OwnedFd> {
+    Err(Error::new(
+        ErrorKind::Unsupported,
+        "memfd is not available on this platform",
+    ))
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn seal(fd: &OwnedFd) -> Result<()> {
+    rustix::fs::fcntl_add_seals(fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
+        .map_err(|e| io(e, "sealing the shared segment"))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn seal(_fd: &OwnedFd) -> Result<()> {
+    Err(Error::new(
+        ErrorKind::Unsupported,
+        "sealing is not available on this platform",
+    ))
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn check_sealed(fd: &OwnedFd) -> Result<()> {
+    let seals = rustix::fs::fcntl_get_seals(fd)
+        .map_err(|_| violation("the shared segment is not a sealable memfd"))?;
+    let needed = SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL;
+    if !seals.contains(needed) {
+        return Err(violation(format!(
+            "the shared segment is not sealed against resizing (seals {seals:?})"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn check_sealed(_fd: &OwnedFd) -> Result<()> {
+    Err(violation(
+        "a sealed segment was announced, but this platform has no memfd seals",
+    ))
+}
+
+/// A POSIX shm object under a random name, unlinked at once (the descriptor is all we need).
+fn posix_shm() -> Result<OwnedFd> {
+    use rustix::fs::Mode;
+    use rustix::shm::OFlags;
+    for _ in 0..16 {
+        let name = format!("/libipc-{:016x}", fastrand::u64(..));
+        match rustix::shm::open(
+            name.as_str(),
+            OFlags::CREATE | OFlags::EXCL | OFlags::RDWR,
+            Mode::RUSR | Mode::WUSR,
+        ) {
+            Ok(fd) => {
+                let _ = rustix::shm::unlink(name.as_str());
+                return Ok(fd);
+            }
+            Err(rustix::io::Errno::EXIST) => continue,
+            Err(e) => return Err(io(e, "shm_open")),
+        }
+    }
+    Err(Error::new(
+        ErrorKind::Io,
+        "shm_open kept finding its random names taken",
+    ))
+}
+
 impl Segment {
     /// Create, size, initialise and seal a new segment (listener side).
-    pub(crate) fn create(geo: Geometry) -> Result<(Segment, OwnedFd)> {
-        let fd = rustix::fs::memfd_create(
-            "libipc-shm",
-            MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
-        )
-        .map_err(|e| io(e, "memfd_create"))?;
+    /// Returns the segment, its descriptor, and whether it is sealed (a memfd) or a POSIX shm
+    /// object (the fallback, see [`posix_fallback`]).
+    pub(crate) fn create(geo: Geometry) -> Result<(Segment, OwnedFd, bool)> {
+        let sealed = !posix_fallback();
+        let fd = if sealed { memfd()? } else { posix_shm()? };
         rustix::fs::ftruncate(&fd, geo.size()).map_err(|e| io(e, "sizing the shared segment"))?;
         let seg = Segment::map(&fd, geo)?;
         let mut header = [0u8; 48];
@@ -100,20 +186,22 @@ impl Segment {
         unsafe {
             std::ptr::copy_nonoverlapping(header.as_ptr(), seg.map.as_mut_ptr(), header.len())
         };
-        rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
-            .map_err(|e| io(e, "sealing the shared segment"))?;
-        Ok((seg, fd))
+        if sealed {
+            seal(&fd)?;
+        }
+        Ok((seg, fd, sealed))
     }
 
     /// Check and map a segment received from the listener (client side).
-    pub(crate) fn open(fd: &OwnedFd, geo: Geometry) -> Result<Segment> {
-        let seals = rustix::fs::fcntl_get_seals(fd)
-            .map_err(|_| violation("the shared segment is not a sealable memfd"))?;
-        let needed = SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL;
-        if !seals.contains(needed) {
-            return Err(violation(format!(
-                "the shared segment is not sealed against resizing (seals {seals:?})"
-            )));
+    /// `sealed`: what the listener announced. An unsealed (POSIX shm) segment is accepted only
+    /// by a side that uses the fallback itself: elsewhere it must be a sealed memfd.
+    pub(crate) fn open(fd: &OwnedFd, geo: Geometry, sealed: bool) -> Result<Segment> {
+        if sealed {
+            check_sealed(fd)?;
+        } else if !posix_fallback() {
+            return Err(violation(
+                "the listener offers an unsealed shared segment; this side accepts only sealed memfds",
+            ));
         }
         let stat = rustix::fs::fstat(fd).map_err(|e| io(e, "fstat on the shared segment"))?;
         if stat.st_size as u64 != geo.size() {

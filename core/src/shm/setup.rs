@@ -2,7 +2,8 @@
 //! and doorbells and sends them; the client receives, checks and maps them.
 //!
 //! SETUP frame: header (type 0x04, length 24), payload `segment size u64 | ring capacity u64 |
-//! layout version u32 | reserved u32`, with exactly five descriptors attached:
+//! layout version u32 | flags u32` (bit 0: the segment is an unsealed POSIX shm object, the
+//! fallback of `segment::posix_fallback`; other bits zero), with exactly five descriptors:
 //! `[memfd, ring0 data bell, ring0 space bell, ring1 data bell, ring1 space bell]`.
 
 use std::io::{IoSlice, IoSliceMut};
@@ -26,6 +27,8 @@ use crate::wire::{FrameHeader, FrameType, HEADER_LEN};
 pub(crate) const CAP_SHM: u32 = 1;
 const SETUP_LEN: usize = 24;
 const FDS: usize = 5;
+/// SETUP flag: the segment is an unsealed POSIX shm object (the fallback without memfd).
+const SETUP_UNSEALED: u32 = 1;
 
 fn violation(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::ProtocolViolation, msg)
@@ -63,6 +66,7 @@ pub(crate) struct Offer {
     geo: Geometry,
     segment: Segment,
     memfd: OwnedFd,
+    sealed: bool,
     bells: [OwnedFd; 4],
 }
 
@@ -71,12 +75,13 @@ impl Offer {
     /// failure here can still be reported to the client as a refusal).
     pub(crate) fn create(ring_size: u64) -> Result<Offer> {
         let geo = Geometry::new(ring_size)?;
-        let (segment, memfd) = Segment::create(geo)?;
+        let (segment, memfd, sealed) = Segment::create(geo)?;
         let bells = [eventfd()?, eventfd()?, eventfd()?, eventfd()?];
         Ok(Offer {
             geo,
             segment,
             memfd,
+            sealed,
             bells,
         })
     }
@@ -87,9 +92,10 @@ impl Offer {
             geo,
             segment,
             memfd,
+            sealed,
             bells,
         } = self;
-        send_setup(ctrl, geo, segment, memfd, bells)
+        send_setup(ctrl, geo, segment, memfd, sealed, bells)
     }
 }
 
@@ -98,6 +104,7 @@ fn send_setup(
     geo: Geometry,
     segment: Segment,
     memfd: OwnedFd,
+    sealed: bool,
     bells: [OwnedFd; 4],
 ) -> Result<ShmSetup> {
     let mut payload = [0u8; HEADER_LEN + SETUP_LEN];
@@ -112,6 +119,7 @@ fn send_setup(
     payload[8..16].copy_from_slice(&geo.size().to_le_bytes());
     payload[16..24].copy_from_slice(&geo.cap.to_le_bytes());
     payload[24..28].copy_from_slice(&LAYOUT_VERSION.to_le_bytes());
+    payload[28..32].copy_from_slice(&u32::from(!sealed).to_le_bytes());
     let fds: [BorrowedFd<'_>; FDS] = [
         memfd.as_fd(),
         bells[0].as_fd(),
@@ -231,8 +239,9 @@ pub(crate) fn take_offer(ctrl: BorrowedFd<'_>, deadline: Instant) -> Result<ShmS
     let size = u64::from_le_bytes(p[0..8].try_into().expect("8"));
     let cap = u64::from_le_bytes(p[8..16].try_into().expect("8"));
     let version = u32::from_le_bytes(p[16..20].try_into().expect("4"));
-    if p[20..24] != [0; 4] {
-        return Err(violation("SETUP reserved field must be zero"));
+    let flags = u32::from_le_bytes(p[20..24].try_into().expect("4"));
+    if flags & !SETUP_UNSEALED != 0 {
+        return Err(violation("SETUP flags has undefined bits set"));
     }
     if version != LAYOUT_VERSION {
         return Err(Error::new(
@@ -250,7 +259,7 @@ pub(crate) fn take_offer(ctrl: BorrowedFd<'_>, deadline: Instant) -> Result<ShmS
     let mut fds = fds.into_iter();
     let mut next = || fds.next().expect("five descriptors");
     let memfd = next();
-    let segment = Segment::open(&memfd, geo)?;
+    let segment = Segment::open(&memfd, geo, flags & SETUP_UNSEALED == 0)?;
     drop(memfd);
     let (c2s_data, c2s_space, s2c_data, s2c_space) = (next(), next(), next(), next());
     for bell in [&c2s_data, &c2s_space, &s2c_data, &s2c_space] {

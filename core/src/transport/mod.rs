@@ -29,7 +29,7 @@ fn unavailable(ep: &Endpoint) -> Error {
     Error::new(
         ErrorKind::Unsupported,
         format!(
-            "{ep}: transport not available in this build or on this platform (pipe:// is planned; shm:// needs Linux)"
+            "{ep}: transport not available in this build or on this platform (pipe:// is planned)"
         ),
     )
 }
@@ -78,9 +78,10 @@ pub(crate) fn connect(ep: &Endpoint, opts: &Options) -> Result<OwnedFd> {
     }
 }
 
-/// Shared memory needs memfd and sealing (Linux, Android).
+/// Shared memory: sealed memfds on Linux and Android, the POSIX shm fallback on other Unix
+/// systems (see `shm::segment::posix_fallback`).
 fn shm_available() -> bool {
-    cfg!(any(target_os = "linux", target_os = "android"))
+    cfg!(unix)
 }
 
 /// Prepare an accepted connection for use (per-transport socket options).
