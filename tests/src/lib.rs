@@ -6,15 +6,20 @@
 //! - [`peer`]: spawning `ipc-test-peer` ([`peer!`]), reading its output, killing it on drop;
 //! - [`stream`]: checksummed message streams (sequence number + CRC-32 in every message);
 //! - [`raw`]: speaking wire format v1 by hand over a plain socket, to misbehave on purpose;
+//! - [`shm_raw`]: the `shm://` SETUP exchange and ring records by hand, both sides;
+//! - [`shm_chaos`]: a peer that scribbles over a shared segment, and a victim that must survive it;
 //! - [`watchdog`]: turns a hung test into a loud failure instead of a stuck test run.
 //!
 //! No test asserts a wall-clock bound: timeouts below are either the behaviour under test
 //! (`recv_timeout`, the handshake timeout) or generous hang guards.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod peer;
 pub mod raw;
+pub mod shm_chaos;
+#[allow(unsafe_code)] // the only module that touches shared memory; every block says why
+pub mod shm_raw;
 pub mod stream;
 pub mod transport;
 pub mod watchdog;

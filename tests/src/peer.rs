@@ -188,6 +188,11 @@ impl Peer {
         stdin.flush().expect("flush peer stdin");
     }
 
+    /// Close the peer's stdin (its signal to finish) without waiting for it.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
     /// SIGKILL the peer now and reap it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -1,9 +1,11 @@
 //! The transports the conformance suite runs on, and where each one listens.
 //!
 //! A test written once as `fn name(t: Transport)` runs on every transport through
-//! [`transport_tests!`](crate::transport_tests). A later transport (`shm://`, `pipe://`) joins
-//! the suite by adding a [`Transport`] variant, its [`Transport::site`] rule and one line in
-//! the macro.
+//! [`transport_tests!`](crate::transport_tests). A later transport (`pipe://`) joins the suite
+//! by adding a [`Transport`] variant, its [`Transport::site`] rule and one line in the macro.
+//! Tests that write frames on the socket itself after the handshake are listed as
+//! `sockets_only` there: over `shm://` the socket carries only the handshake, SETUP and ERROR
+//! frames, and the rings have their own tests (`tests/shm*.rs`).
 
 use std::fmt;
 use std::os::unix::fs::DirBuilderExt;
@@ -21,6 +23,8 @@ pub enum Transport {
     Named,
     /// TCP on the loopback interface, port chosen by the OS.
     Tcp,
+    /// Shared memory: `shm://<unique name>`, its control socket in the runtime directory.
+    Shm,
 }
 
 impl Transport {
@@ -54,6 +58,23 @@ impl Transport {
             Transport::Tcp => {
                 let ep = "tcp://127.0.0.1:0".to_owned();
                 Site::new(ep.clone(), ep, Vec::new(), None)
+            }
+            Transport::Shm => {
+                // Both processes must name the endpoint `shm://name`, and the test process may
+                // not change its own environment (tests run on many threads): it uses the
+                // runtime directory its environment gives, and children are pointed at that
+                // same directory through LIBIPC_RUNTIME_DIR.
+                let run = libipc::endpoint::runtime_dir().expect("runtime directory");
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&run)
+                    .expect("create runtime dir");
+                let ep = format!("shm://{unique}");
+                let env = vec![("LIBIPC_RUNTIME_DIR".into(), run.display().to_string())];
+                let mut site = Site::new(ep.clone(), ep, env, None);
+                site.leftover = Some(run.join(format!("{unique}.shm.sock")));
+                site
             }
         }
     }
@@ -92,6 +113,8 @@ pub struct Site {
     env: Vec<(String, String)>,
     /// Holds the socket file's directory until the site is dropped.
     _dir: Option<TempDir>,
+    /// A socket file in a shared directory, removed on drop if a killed listener left it.
+    leftover: Option<PathBuf>,
 }
 
 impl Site {
@@ -101,6 +124,7 @@ impl Site {
             there,
             env,
             _dir: dir,
+            leftover: None,
         }
     }
 
@@ -129,7 +153,16 @@ impl Site {
     }
 }
 
-fn unique_name() -> String {
+impl Drop for Site {
+    fn drop(&mut self) {
+        if let Some(path) = &self.leftover {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A name no other test (in this or another test process) uses.
+pub fn unique_name() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     format!(
         "lipc-{}-{}-{:06x}",
@@ -173,12 +206,18 @@ impl Drop for TempDir {
 }
 
 /// Instantiate tests once per transport. Each `fn name(t: Transport)` in the calling module
-/// becomes `unix::name`, `unix_abstract::name`, `named::name` and `tcp::name`, each run under a
-/// [`Watchdog`](crate::watchdog::Watchdog).
+/// becomes `unix::name`, `unix_abstract::name`, `named::name`, `tcp::name` and `shm::name`,
+/// each run under a [`Watchdog`](crate::watchdog::Watchdog).
+///
+/// Tests listed after `; sockets_only:` run on the socket transports only (not `shm`): those
+/// that write frames on the connection's socket after the handshake. An `shm://` connection
+/// never reads messages from its socket (they travel through the rings), so such tests need
+/// ring-level counterparts instead (`tests/shm_hostile.rs`).
 ///
 /// ```text
 /// fn echoes(t: Transport) { /* ... */ }
-/// libipc_conformance::transport_tests!(echoes);
+/// fn injects_frames(t: Transport) { /* ... */ }
+/// libipc_conformance::transport_tests!(echoes; sockets_only: injects_frames);
 /// ```
 #[macro_export]
 macro_rules! transport_tests {
@@ -187,6 +226,14 @@ macro_rules! transport_tests {
         $crate::transport_tests!(@one unix_abstract, UnixAbstract, $($test),+);
         $crate::transport_tests!(@one named, Named, $($test),+);
         $crate::transport_tests!(@one tcp, Tcp, $($test),+);
+        $crate::transport_tests!(@one shm, Shm, $($test),+);
+    };
+    ($($test:ident),+ ; sockets_only: $($sock:ident),+ $(,)?) => {
+        $crate::transport_tests!(@one unix, Unix, $($test,)+ $($sock),+);
+        $crate::transport_tests!(@one unix_abstract, UnixAbstract, $($test,)+ $($sock),+);
+        $crate::transport_tests!(@one named, Named, $($test,)+ $($sock),+);
+        $crate::transport_tests!(@one tcp, Tcp, $($test,)+ $($sock),+);
+        $crate::transport_tests!(@one shm, Shm, $($test),+);
     };
     (@one $module:ident, $variant:ident, $($test:ident),+) => {
         mod $module {

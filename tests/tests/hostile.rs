@@ -1,6 +1,11 @@
 //! Protocol abuse from raw sockets, on every transport: each misbehaving client gets its
 //! documented answer (a refusing hello and/or an ERROR frame with the right code, then the
 //! connection closes), and the listener in the other process goes on serving good clients.
+//!
+//! Over `shm://` the handshake is the same (so are its tests), but after it messages travel
+//! through the rings and the socket only carries the SETUP, ERROR frames and the hang-up. Tests
+//! that write DATA or CLOSE frames on the socket after the handshake therefore run on the
+//! socket transports only; each has a ring-level counterpart in `shm_hostile.rs`.
 
 use std::io::Read;
 
@@ -9,23 +14,28 @@ use libipc::{Channel, ErrorKind, Listener, Options};
 use libipc_conformance::peer::Peer;
 use libipc_conformance::raw::{self, RawListener, RawStream};
 use libipc_conformance::transport::{Site, Transport};
-use libipc_conformance::{peer, transport_tests};
+use libipc_conformance::{peer, shm_raw, transport_tests};
 
 transport_tests!(
-    oversize_data_frame_gets_error_7,
-    malformed_frames_get_error_9,
     wrong_magic_gets_status_9,
     unsupported_major_gets_status_8,
     bad_hellos_get_their_documented_status,
     truncated_hello_gets_no_reply,
     silent_client_times_out_with_status_6,
     silent_client_does_not_block_others,
+    violation_ends_the_channel_for_good,
+    hostile_servers_are_refused_by_clients;
+    // Frames written on the socket after the handshake, which an `shm://` connection never
+    // reads as messages. Their counterparts, with records published in ring 0, are in
+    // `shm_hostile.rs` (oversize_record_gets_error_7, malformed_records_get_error_9, ...).
+    // newer_minor_hello_is_accepted's hello also sets capability bit 0, which asks for shm.
+    sockets_only:
+    oversize_data_frame_gets_error_7,
+    malformed_frames_get_error_9,
     newer_minor_hello_is_accepted,
     fragments_are_reassembled_within_the_limit,
     error_frame_from_client_reaches_the_application,
     half_sent_frame_then_disconnect_is_peer_disconnected,
-    violation_ends_the_channel_for_good,
-    hostile_servers_are_refused_by_clients,
 );
 
 /// The listener's message limit in these tests.
@@ -345,11 +355,17 @@ fn fragments_are_reassembled_within_the_limit(t: Transport) {
 
 /// On the receiving channel (here, in the test process), a malformed or oversize frame from
 /// another process ends the channel: that receive and every later one return the error, and
-/// later sends fail.
+/// later sends fail. (Over `shm://` the raw client writes ring records; a fragmented message
+/// carries no total length, so the limit is only passed once its last fragment, `rest`, is in.)
 fn violation_ends_the_channel_for_good(t: Transport) {
+    let oversize = if t == Transport::Shm {
+        "half\nrest"
+    } else {
+        "half"
+    };
     for (command, kind) in [
         ("bad-type", ErrorKind::ProtocolViolation),
-        ("half", ErrorKind::MessageTooLarge),
+        (oversize, ErrorKind::MessageTooLarge),
     ] {
         let mut site = t.site();
         let opts = Options::new().with_max_message_size(LIMIT as usize);
@@ -362,7 +378,9 @@ fn violation_ends_the_channel_for_good(t: Transport) {
         child.expect("ready");
         child.say("small");
         assert_eq!(&*ch.recv().unwrap(), b"small");
-        child.say(command);
+        for line in command.lines() {
+            child.say(line);
+        }
         for _ in 0..3 {
             assert_eq!(ch.recv().unwrap_err().kind(), kind, "{command}");
         }
@@ -374,10 +392,19 @@ fn violation_ends_the_channel_for_good(t: Transport) {
 }
 
 /// Servers that misbehave during the handshake: a libipc client in another process reports
-/// each with its documented kind.
+/// each with its documented kind. (An `shm://` client's hello asks for shared memory, with
+/// capability bit 0; the replies here carry it too, so each fails for the reason named.)
 fn hostile_servers_are_refused_by_clients(t: Transport) {
+    let shm = t == Transport::Shm;
+    let hello = |max: u32| {
+        if shm {
+            shm_raw::shm_hello(max)
+        } else {
+            raw::hello(max)
+        }
+    };
     let reply = |at: usize, bytes: &[u8]| {
-        let mut h = raw::hello(LIMIT).to_vec();
+        let mut h = hello(LIMIT).to_vec();
         h[at..at + bytes.len()].copy_from_slice(bytes);
         h
     };
@@ -388,7 +415,7 @@ fn hostile_servers_are_refused_by_clients(t: Transport) {
         };
         [reply(12, &code.to_le_bytes()), payload.encode_frame()].concat()
     };
-    let cases: [(&str, Option<Vec<u8>>, &str); 7] = [
+    let mut cases: Vec<(&str, Option<Vec<u8>>, &str)> = vec![
         ("major 2", Some(reply(4, &[2])), "ProtocolMismatch"),
         ("bad magic", Some(reply(0, b"NOPE")), "ProtocolViolation"),
         ("length 23", Some(reply(6, &[23])), "ProtocolViolation"),
@@ -405,6 +432,15 @@ fn hostile_servers_are_refused_by_clients(t: Transport) {
         ("close without reply", Some(Vec::new()), "PeerDisconnected"),
         ("silence", None, "Timeout"),
     ];
+    if shm {
+        // A listener that accepts without offering shared memory is not an shm:// listener.
+        let plain = raw::hello(LIMIT).to_vec();
+        cases.push((
+            "accepting without capability bit 0",
+            Some(plain),
+            "ProtocolMismatch",
+        ));
+    }
     for (what, answer, kind) in cases {
         let mut site = t.site();
         let (listener, actual) = RawListener::bind(site.here()).unwrap();
@@ -415,7 +451,7 @@ fn hostile_servers_are_refused_by_clients(t: Transport) {
         let mut s = listener.accept().unwrap();
         assert_eq!(
             s.read_n(24),
-            raw::hello(libipc::DEFAULT_MAX_MESSAGE_SIZE as u32),
+            hello(libipc::DEFAULT_MAX_MESSAGE_SIZE as u32),
             "{what}"
         );
         match answer {

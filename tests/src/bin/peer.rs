@@ -23,8 +23,25 @@
 //!     Raw wire client: handshake, print `ready`; then for each stdin line `small` (send a whole
 //!     5-byte message), `half` (header and first half of a <len>-byte message), `rest` (the
 //!     other half), `close` (a CLOSE frame) or `bad-type` (a header of unknown type 7), do it
-//!     and print `sent <line>`. Never reads after the handshake.
+//!     and print `sent <line>`. Never reads after the handshake. Over `shm://` the same, as
+//!     ring records: `half` is a fragment (MORE) with the first half, `rest` the last fragment.
+//! ipc-test-peer shm-hostile <endpoint> --role client|server [--seconds S] [--seed N]
+//!                           [--shm-ring N]
+//!     Attack `shm://` victims for S seconds (shm_chaos::scribble), session after session: as a
+//!     raw client of a listener, or as a raw server (print `ready` once listening) offering
+//!     segments of N bytes per ring (default 64 KiB). Then print `done sessions=… published=…`.
+//! ipc-test-peer shm-victim listen|connect <endpoint> [--max-size N] [options]
+//!     Be the victim of such attacks (shm_chaos::victim_listen / victim_connect, sending
+//!     messages up to N bytes), printing `ready <endpoint>` when listening, until stdin closes;
+//!     then print `done <tally>`. A call ending in an unexpected way prints `fail`.
+//! ipc-test-peer shm-bells <endpoint> data|space
+//!     Raw `shm://` client that rings the listener's data bell (or space bell, never reading)
+//!     in a tight loop, publishing nothing, until stdin closes. Prints `ready` first.
 //! ```
+//!
+//! Options shared by the modes that bind or connect with libipc: `--max-message N`,
+//! `--handshake-timeout-ms N`, `--socket-mode OCTAL`, `--allowed-uid UID`, `--shm-ring N`,
+//! `--shm-spin-us N`. `stream listen --hold` keeps its listener until the stream ends.
 //!
 //! Any unexpected failure prints `fail <ErrorKind> <message>` and exits 1. Environment: bare
 //! names resolve through `LIBIPC_RUNTIME_DIR` as usual.
@@ -37,7 +54,10 @@ use std::time::Duration;
 use libipc::{Channel, Error, Listener, Options};
 use libipc_conformance::{raw, stream};
 
-const FLAGS: [&str; 4] = ["--end", "--then-end", "--close", "--wait"];
+#[path = "peer/shm.rs"]
+mod shm;
+
+const FLAGS: [&str; 5] = ["--end", "--then-end", "--close", "--wait", "--hold"];
 
 struct Args {
     pos: Vec<String>,
@@ -100,6 +120,12 @@ impl Args {
             let uids: Result<Vec<u32>, _> = uids.iter().map(|u| u.parse()).collect();
             o = o.with_allowed_uids(uids.map_err(|e| format!("--allowed-uid: {e}"))?);
         }
+        if self.opts.contains_key("--shm-ring") {
+            o = o.with_shm_ring_size(self.get("--shm-ring", 0)?);
+        }
+        if self.opts.contains_key("--shm-spin-us") {
+            o = o.with_shm_spin(Duration::from_micros(self.get("--shm-spin-us", 0)?));
+        }
         Ok(o)
     }
 }
@@ -130,6 +156,9 @@ fn main() {
             "clients" => clients(&args),
             "connect" => connect(&args),
             "raw-client" => raw_client(&args),
+            "shm-hostile" => shm::hostile(&args),
+            "shm-victim" => shm::victim(&args),
+            "shm-bells" => shm::bells(&args),
             other => Err(Fail::from(format!("unknown mode {other:?}"))),
         });
     if let Err(Fail(kind, msg)) = result {
@@ -186,13 +215,19 @@ fn echo(ch: &Channel) {
 
 fn stream_mode(args: &Args) -> Result<(), Fail> {
     let ep = args.pos(1, "endpoint")?;
+    let opts = args.options()?;
+    let mut held = None;
     let ch = match args.pos(0, "listen|connect")? {
         "listen" => {
-            let listener = Listener::bind(ep)?;
+            let listener = Listener::bind_with(ep, &opts)?;
             println!("ready {}", listener.local_endpoint());
-            listener.accept()?
+            let ch = listener.accept()?;
+            if args.flag("--hold") {
+                held = Some(listener);
+            }
+            ch
         }
-        "connect" => Channel::connect(ep)?,
+        "connect" => Channel::connect_with(ep, &opts)?,
         other => return Err(format!("expected listen or connect, got {other:?}").into()),
     };
     println!("connected pid={}", show(ch.peer().pid));
@@ -213,6 +248,7 @@ fn stream_mode(args: &Args) -> Result<(), Fail> {
             .map_err(|e| e.to_string())?;
     }
     let report = stream::run(&ch, &spec, &stream::Progress::default());
+    drop(held);
     println!("done {report}");
     match report.bad {
         None => Ok(()),
@@ -284,6 +320,9 @@ fn raw_client(args: &Args) -> Result<(), Fail> {
         .pos(1, "len")?
         .parse()
         .map_err(|e| format!("<len>: {e}"))?;
+    if args.pos(0, "endpoint")?.starts_with("shm://") {
+        return shm::raw_client(args.pos(0, "endpoint")?, len);
+    }
     let mut s = raw::connect(args.pos(0, "endpoint")?).map_err(|e| e.to_string())?;
     s.handshake(u32::MAX);
     println!("ready");
