@@ -518,6 +518,9 @@ impl Channel {
     /// Receive the next message and hand it to `read` in place, returning what `read`
     /// returns. Over shared memory the view points into the ring (no copy) and the space is
     /// released when `read` returns; see [`ReadBuf`] for what may be done with it.
+    /// The receiving side stays locked while `read` runs: receiving on the same channel from
+    /// inside `read` times out (or, without a timeout, waits forever); copy what you need and
+    /// return instead.
     ///
     /// ```no_run
     /// # fn demo(ch: &libipc::Channel) -> libipc::Result<()> {

@@ -139,6 +139,11 @@ impl ShmLink {
 
     /// Sleep until `bell` rings, the control socket has news, or the deadline passes.
     fn sleep(&self, bell: &OwnedFd, deadline: Option<Instant>) -> Result<Woke> {
+        // A deadline already past is a timeout, whatever is readable: a doorbell that stays
+        // readable (a peer ringing without pause) must not keep a timed call going.
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(Woke::Timeout);
+        }
         let ctrl = self.ctrl();
         let mut fds = [
             PollFd::new(bell, PollFlags::IN),
@@ -256,10 +261,10 @@ impl ShmLink {
                 match rx.ctrl.next() {
                     Ok(None) => None,
                     Ok(Some(Frame::Error(p))) => Some(p.to_error()),
-                    Ok(Some(_)) => Some(Error::new(
+                    Ok(Some(_)) => Some(self.fail(Error::new(
                         ErrorKind::ProtocolViolation,
                         "unexpected frame on the shared-memory control socket",
-                    )),
+                    ))),
                     Err(e) => Some(e),
                 }
             }

@@ -156,6 +156,29 @@ fn send_setup(
     })
 }
 
+/// A doorbell must be an eventfd: something that is not (a regular file, say, which is always
+/// readable) would make a sleeping side wake at once, forever.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn check_doorbell(bell: &OwnedFd) -> Result<()> {
+    // eventfds are anonymous inodes (no file-type bits), and take an 8-byte write of zero
+    // (which leaves the counter alone); timerfd, signalfd and epoll descriptors refuse it.
+    let stat = rustix::fs::fstat(bell)
+        .map_err(|_| violation("a doorbell descriptor cannot be examined"))?;
+    if stat.st_mode & libc::S_IFMT != 0 {
+        return Err(violation("a shared-memory doorbell is not an eventfd"));
+    }
+    if matches!(rustix::io::write(bell, &0u64.to_ne_bytes()), Ok(8)) {
+        Ok(())
+    } else {
+        Err(violation("a shared-memory doorbell is not an eventfd"))
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn check_doorbell(_bell: &OwnedFd) -> Result<()> {
+    Ok(())
+}
+
 /// Client side: receive the SETUP frame and descriptors, check everything, map the segment.
 pub(crate) fn take_offer(ctrl: BorrowedFd<'_>, deadline: Instant) -> Result<ShmSetup> {
     let mut buf = [0u8; HEADER_LEN + SETUP_LEN];
@@ -263,6 +286,7 @@ pub(crate) fn take_offer(ctrl: BorrowedFd<'_>, deadline: Instant) -> Result<ShmS
     drop(memfd);
     let (c2s_data, c2s_space, s2c_data, s2c_space) = (next(), next(), next(), next());
     for bell in [&c2s_data, &c2s_space, &s2c_data, &s2c_space] {
+        check_doorbell(bell)?;
         sys::set_nonblocking(bell.as_fd(), true)?;
     }
     Ok(ShmSetup {
