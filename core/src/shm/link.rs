@@ -345,12 +345,8 @@ impl ShmLink {
         }
         let max = tx.prod.ring().max_record_payload() as usize;
         let first = max.min(data.len());
-        if !tx.prod.has_room(first as u64).map_err(|e| self.fail(e))? {
-            tx.prod.set_waiting(true);
-            if !tx.prod.has_room(first as u64).unwrap_or(true) {
-                return Ok(false);
-            }
-            tx.prod.set_waiting(false);
+        if !self.room_or_announce(&mut tx, first as u64)? {
+            return Ok(false);
         }
         self.put(
             &mut tx,
@@ -365,28 +361,44 @@ impl ShmLink {
         Ok(true)
     }
 
+    /// Whether a record of `len` payload bytes fits now. If not, the producer announces that it
+    /// waits (the caller then waits on `space_out` and calls [`tx_woken`](Self::tx_woken)).
+    fn room_or_announce(&self, tx: &mut Tx, len: u64) -> Result<bool> {
+        if tx.prod.has_room(len).map_err(|e| self.fail(e))? {
+            return Ok(true);
+        }
+        tx.prod.set_waiting(true);
+        if !tx.prod.has_room(len).unwrap_or(true) {
+            return Ok(false);
+        }
+        tx.prod.set_waiting(false);
+        Ok(true)
+    }
+
+    /// Write the next `n` bytes of the pending rest as one record (the caller made room).
+    fn put_pending(&self, tx: &mut Tx, n: usize) -> Result<()> {
+        let last = tx.pending_at + n == tx.pending.len();
+        let chunk = std::mem::take(&mut tx.pending);
+        let r = self.put(
+            tx,
+            &chunk[tx.pending_at..tx.pending_at + n],
+            if last { 0 } else { FLAG_MORE },
+        );
+        tx.pending = chunk;
+        r?;
+        tx.pending_at += n;
+        Ok(())
+    }
+
     /// Write as much of a pending rest as fits now; `true` when nothing is pending any more.
     fn flush_now(&self, tx: &mut Tx) -> Result<bool> {
         let max = tx.prod.ring().max_record_payload() as usize;
         while tx.pending_at < tx.pending.len() {
             let n = max.min(tx.pending.len() - tx.pending_at);
-            if !tx.prod.has_room(n as u64).map_err(|e| self.fail(e))? {
-                tx.prod.set_waiting(true);
-                if !tx.prod.has_room(n as u64).unwrap_or(true) {
-                    return Ok(false);
-                }
-                tx.prod.set_waiting(false);
+            if !self.room_or_announce(tx, n as u64)? {
+                return Ok(false);
             }
-            let last = tx.pending_at + n == tx.pending.len();
-            let chunk = std::mem::take(&mut tx.pending);
-            let r = self.put(
-                tx,
-                &chunk[tx.pending_at..tx.pending_at + n],
-                if last { 0 } else { FLAG_MORE },
-            );
-            tx.pending = chunk;
-            r?;
-            tx.pending_at += n;
+            self.put_pending(tx, n)?;
         }
         tx.pending = Vec::new();
         tx.pending_at = 0;
@@ -425,12 +437,8 @@ impl ShmLink {
         if !self.flush_now(&mut tx)? {
             return Ok(false);
         }
-        if !tx.prod.has_room(0).map_err(|e| self.fail(e))? {
-            tx.prod.set_waiting(true);
-            if !tx.prod.has_room(0).unwrap_or(true) {
-                return Ok(false);
-            }
-            tx.prod.set_waiting(false);
+        if !self.room_or_announce(&mut tx, 0)? {
+            return Ok(false);
         }
         if let Some(r) = tx.prod.try_reserve(0).map_err(|e| self.fail(e))?
             && tx.prod.commit(r, FrameType::Close, 0)
@@ -608,16 +616,7 @@ impl ShmLink {
         while tx.pending_at < tx.pending.len() {
             let n = max.min(tx.pending.len() - tx.pending_at);
             self.wait_room(tx, n as u64, deadline)?;
-            let last = tx.pending_at + n == tx.pending.len();
-            let chunk = std::mem::take(&mut tx.pending);
-            let r = self.put(
-                tx,
-                &chunk[tx.pending_at..tx.pending_at + n],
-                if last { 0 } else { FLAG_MORE },
-            );
-            tx.pending = chunk;
-            r?;
-            tx.pending_at += n;
+            self.put_pending(tx, n)?;
         }
         tx.pending = Vec::new();
         tx.pending_at = 0;
