@@ -1,11 +1,13 @@
 //! # libipc
 //!
-//! Message channels between processes, over Unix domain sockets and TCP today (shared memory
-//! and named pipes are planned), with one documented, versioned wire format
-//! (`docs/wire-format.md`) that every language binding speaks.
+//! Message channels between processes, over Unix domain sockets, TCP and shared memory (named
+//! pipes are planned), with one documented, versioned wire format (`docs/wire-format.md`) that
+//! every language binding speaks.
 //!
 //! - [`Endpoint`] strings name where to listen or connect (`unix:///path`, `unix:@name`,
-//!   `tcp://host:port`, or a bare name in a private per-user directory).
+//!   `tcp://host:port`, `shm://name`, or a bare name in a private per-user directory).
+//! - Over `shm://`, [`Channel::send_with`] and [`Channel::recv_with`] write and read messages
+//!   in place in the shared ring ([`WriteBuf`], [`ReadBuf`]).
 //! - [`Listener`] and [`Channel`] are the blocking API; [`aio`] has the same on tokio.
 //! - Every failure is an [`Error`] with a stable [`ErrorKind`].
 //!
