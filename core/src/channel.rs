@@ -114,7 +114,13 @@ impl std::ops::Deref for Shared {
     }
 }
 
-/// A connected message channel. See the [module docs](self) for its contract.
+/// A connected message channel.
+///
+/// Messages keep their boundaries (what one `send` writes, one `recv` returns, byte for byte;
+/// empty messages are allowed), arrive in FIFO order per direction, are never duplicated or
+/// dropped silently, and `send` applies backpressure. One thread may send while another
+/// receives; clones share the connection, which closes on [`close`](Self::close) or when the
+/// last clone drops. A receive that times out loses nothing.
 #[derive(Clone)]
 pub struct Channel {
     link: Arc<Link>,
