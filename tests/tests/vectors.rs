@@ -95,6 +95,23 @@ fn type_name(t: FrameType) -> &'static str {
     }
 }
 
+/// An invalid vector: it names a known error kind, carries no decoded fields, and decoding it
+/// fails with exactly that kind.
+fn check_invalid<T: std::fmt::Debug>(
+    name: &str,
+    expected: Option<&str>,
+    no_fields: bool,
+    result: &libipc::Result<T>,
+) {
+    let expected = expected.unwrap_or_else(|| panic!("{name}: no error"));
+    known_kind(name, expected);
+    assert!(no_fields, "{name}: invalid vectors carry no decoded fields");
+    match result {
+        Ok(decoded) => panic!("{name}: decoded as {decoded:?}, expected {expected}"),
+        Err(e) => assert_eq!(e.kind().name(), expected, "{name}: {e}"),
+    }
+}
+
 /// The expected error name must be one libipc defines, so a typo cannot pass by accident.
 fn known_kind(name: &str, expected: &str) {
     assert!(
@@ -127,19 +144,8 @@ fn frame_vectors() {
         let bytes = unhex(name, &v.hex);
         let result = decode_frame(&bytes, v.max_message_size);
         if !v.valid {
-            let expected = v
-                .error
-                .as_deref()
-                .unwrap_or_else(|| panic!("{name}: no error"));
-            known_kind(name, expected);
-            assert!(
-                v.frame_type.is_none() && v.payload_hex.is_none(),
-                "{name}: invalid vectors carry no decoded fields"
-            );
-            match result {
-                Ok(frame) => panic!("{name}: decoded as {frame:?}, expected {expected}"),
-                Err(e) => assert_eq!(e.kind().name(), expected, "{name}: {e}"),
-            }
+            let no_fields = v.frame_type.is_none() && v.payload_hex.is_none();
+            check_invalid(name, v.error.as_deref(), no_fields, &result);
             continue;
         }
         assert!(v.error.is_none(), "{name}: valid vectors carry no error");
@@ -192,19 +198,8 @@ fn hello_vectors() {
         let bytes = unhex(name, &v.hex);
         let result = Hello::decode(&bytes);
         if !v.valid {
-            let expected = v
-                .error
-                .as_deref()
-                .unwrap_or_else(|| panic!("{name}: no error"));
-            known_kind(name, expected);
-            assert!(
-                v.major.is_none() && v.length.is_none(),
-                "{name}: invalid vectors carry no decoded fields"
-            );
-            match result {
-                Ok(h) => panic!("{name}: decoded as {h:?}, expected {expected}"),
-                Err(e) => assert_eq!(e.kind().name(), expected, "{name}: {e}"),
-            }
+            let no_fields = v.major.is_none() && v.length.is_none();
+            check_invalid(name, v.error.as_deref(), no_fields, &result);
             continue;
         }
         assert!(v.error.is_none(), "{name}: valid vectors carry no error");

@@ -205,6 +205,14 @@ impl StreamChannel {
         Ok(())
     }
 
+    /// End the receive side. A violation is reported to the peer only if no frame is
+    /// half-written, with the send side kept locked while doing so.
+    fn end_recv(&self, rx: &mut RecvHalf, end: Step) -> Error {
+        let tx = self.shared.tx.try_lock().ok();
+        let tx_free = tx.as_ref().is_some_and(|t| t.idle());
+        self.conn().end_recv(rx, end, tx_free)
+    }
+
     /// Receive the next message. Errors as [`Channel::recv`](crate::Channel::recv).
     pub(super) async fn recv(&self) -> Result<Message> {
         let conn = self.conn();
@@ -213,15 +221,7 @@ impl StreamChannel {
             match rx.step(&conn.closed) {
                 Step::Message(m) => return Ok(m),
                 Step::NeedData => {}
-                end => {
-                    // Report a violation only if no frame is half-written, and keep the send
-                    // side locked while doing so.
-                    let tx = self.shared.tx.try_lock().ok();
-                    let tx_free = tx.as_ref().is_some_and(|t| t.idle());
-                    let e = conn.end_recv(&mut rx, end, tx_free);
-                    drop(tx);
-                    return Err(e);
-                }
+                end => return Err(self.end_recv(&mut rx, end)),
             }
             let mut guard = self
                 .shared
@@ -259,15 +259,7 @@ impl StreamChannel {
             match rx.step(&conn.closed) {
                 Step::Message(m) => return Ok(m),
                 Step::NeedData => {}
-                end => {
-                    // Report a violation only if no frame is half-written, and keep the send
-                    // side locked while doing so.
-                    let tx = self.shared.tx.try_lock().ok();
-                    let tx_free = tx.as_ref().is_some_and(|t| t.idle());
-                    let e = conn.end_recv(&mut rx, end, tx_free);
-                    drop(tx);
-                    return Err(e);
-                }
+                end => return Err(self.end_recv(&mut rx, end)),
             }
             let read = sys::read_into(conn.fd.as_fd(), rx.reader.spare());
             match read {
