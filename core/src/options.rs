@@ -85,6 +85,12 @@ impl Options {
         self
     }
 
+    /// Accept peers of any uid again (the default), undoing [`with_allowed_uids`](Self::with_allowed_uids).
+    pub fn with_any_uid(mut self) -> Options {
+        self.allowed_uids = None;
+        self
+    }
+
     /// Bytes in each shared-memory ring, one per direction (`shm://` only; set by the
     /// listener). A power of two from 64 KiB to 1 GiB; default 4 MiB. Messages larger than half
     /// a ring still travel, in fragments.
