@@ -77,7 +77,7 @@ pub fn run(args: Args) -> Result {
         args.count, args.size, args.endpoint
     );
     println!(
-        "count {}  min {:.1}  p50 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}",
+        "count {}  min {:.2}  p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
         args.count,
         min.as_nanos() as f64 / 1000.0,
         us(times.value_at_quantile(0.50)),

@@ -1,0 +1,586 @@
+//! `ipc_channel`: connect, send, receive (owned, into a caller buffer, in place), reserve and
+//! commit, peer credentials, readiness descriptor, close.
+
+use std::ffi::{c_char, c_int};
+use std::os::fd::AsRawFd;
+use std::sync::{Mutex, MutexGuard};
+
+use libipc::{Channel, RecvSlot, SendSlot};
+
+use crate::ffi::{self, Failure, FfiResult, Wait};
+use crate::message::ipc_message;
+use crate::options::{self, ipc_options};
+use crate::status::ipc_status;
+
+/// A connected channel. One thread may send while others receive; `ipc_channel_close` may be
+/// called from any thread. A reservation or an in-place receive belongs to the thread that
+/// started it. `ipc_channel_free` must be the last call.
+#[allow(non_camel_case_types)]
+pub struct ipc_channel {
+    // The slots borrow `channel` (their `'static` is a lie the handle keeps true): they are
+    // declared first so they drop first, and `Drop` below empties them before that.
+    sending: Mutex<Vec<Held<SendSlot<'static>>>>,
+    receiving: Mutex<Receiving>,
+    channel: Channel,
+}
+
+impl std::fmt::Debug for ipc_channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ipc_channel")
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Something outstanding that belongs to one thread.
+struct Held<T> {
+    owner: u64,
+    value: T,
+}
+
+/// Receive-side state kept by the C layer.
+#[derive(Default)]
+struct Receiving {
+    /// A message a too-small `recv_into` buffer could not take: first in line for the next
+    /// receive of any kind.
+    stash: Option<Vec<u8>>,
+    /// In-place receives not yet released, at most one per thread.
+    held: Vec<Held<InPlace>>,
+}
+
+/// An in-place receive: in the ring (or core buffer), or the stashed message.
+enum InPlace {
+    Slot(RecvSlot<'static>),
+    Stashed(Vec<u8>),
+}
+
+impl InPlace {
+    fn data(&self) -> (*const u8, usize) {
+        match self {
+            InPlace::Slot(s) => (s.as_ptr(), s.len()),
+            InPlace::Stashed(v) => (v.as_ptr(), v.len()),
+        }
+    }
+}
+
+/// A small number naming the calling thread (std's `ThreadId::as_u64` is unstable).
+fn this_thread() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static ID: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    ID.with(|id| *id)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn busy(what: &str) -> Failure {
+    Failure::new(
+        ipc_status::IPC_ERR_BUSY,
+        format!("this thread has {what} outstanding on this channel; finish it first"),
+    )
+}
+
+impl ipc_channel {
+    pub(crate) fn new_handle(channel: Channel) -> *mut ipc_channel {
+        ffi::into_handle(ipc_channel {
+            sending: Mutex::new(Vec::new()),
+            receiving: Mutex::new(Receiving::default()),
+            channel,
+        })
+    }
+
+    /// `IPC_ERR_BUSY` if this thread holds a reservation (its send would wait for itself).
+    fn check_send(&self) -> FfiResult<()> {
+        let me = this_thread();
+        if lock(&self.sending).iter().any(|h| h.owner == me) {
+            return Err(busy("a reservation (ipc_channel_reserve)"));
+        }
+        Ok(())
+    }
+
+    /// `IPC_ERR_BUSY` if this thread holds an in-place receive; else `f` of the stash.
+    fn start_recv<T>(&self, f: impl FnOnce(&mut Option<Vec<u8>>) -> T) -> FfiResult<T> {
+        let me = this_thread();
+        let mut rx = lock(&self.receiving);
+        if rx.held.iter().any(|h| h.owner == me) {
+            return Err(busy("an in-place receive (ipc_channel_recv_in_place)"));
+        }
+        Ok(f(&mut rx.stash))
+    }
+
+    fn recv_owned(&self, wait: Wait) -> FfiResult<Vec<u8>> {
+        if let Some(v) = self.start_recv(Option::take)? {
+            return Ok(v);
+        }
+        let m = match wait {
+            Wait::Forever => self.channel.recv(),
+            Wait::For(d) => self.channel.recv_timeout(d),
+        }?;
+        Ok(m.into_vec())
+    }
+}
+
+impl Drop for ipc_channel {
+    fn drop(&mut self) {
+        // A slot holds a lock of the core channel that only its own thread may release. One
+        // another thread still holds (a misuse: free must be the last call) is leaked, which
+        // leaves that side of the channel locked; the channel is going away anyway.
+        let me = this_thread();
+        for h in std::mem::take(self.sending.get_mut().unwrap_or_else(|p| p.into_inner())) {
+            if h.owner == me {
+                drop(h.value);
+            } else {
+                std::mem::forget(h.value);
+            }
+        }
+        let rx = self.receiving.get_mut().unwrap_or_else(|p| p.into_inner());
+        for h in std::mem::take(&mut rx.held) {
+            match h.value {
+                InPlace::Slot(s) if h.owner != me => std::mem::forget(s),
+                other => drop(other),
+            }
+        }
+    }
+}
+
+/// Connect to `endpoint` with `opts` (NULL for the defaults); the options' connect timeout
+/// bounds the whole call.
+///
+/// Errors: `IPC_ERR_INVALID_ENDPOINT`, `IPC_ERR_NOT_FOUND`, `IPC_ERR_PERMISSION_DENIED`,
+/// `IPC_ERR_TIMEOUT`, `IPC_ERR_PROTOCOL_MISMATCH`, `IPC_ERR_INVALID_ARGUMENT`, `IPC_ERR_IO`.
+///
+/// # Safety
+/// `endpoint` is NULL or NUL-terminated; `opts` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_channel_connect(
+    endpoint: *const c_char,
+    opts: *const ipc_options,
+    out: *mut *mut ipc_channel,
+) -> ipc_status {
+    ffi::boundary(|| {
+        ffi::out_param(out, "out")?;
+        // SAFETY: per this function's contract.
+        let ep = unsafe { ffi::utf8(endpoint, "endpoint") }?;
+        // SAFETY: per this function's contract.
+        let opts = unsafe { options::or_default(opts) };
+        let ch = Channel::connect_with(ep, &opts)?;
+        // SAFETY: checked non-null; writable per this function's contract.
+        unsafe { ffi::write_out(out, ipc_channel::new_handle(ch)) };
+        Ok(())
+    })
+}
+
+/// Send `len` bytes at `data` as one message (NULL `data` only with `len` 0), waiting at most
+/// `timeout_ms` for the peer to make room (`IPC_WAIT_FOREVER`, 0, or milliseconds).
+///
+/// Errors: `IPC_ERR_TIMEOUT` (nothing was sent; retry), `IPC_ERR_MESSAGE_TOO_LARGE` (nothing
+/// sent; the channel stays usable), `IPC_ERR_PEER_DISCONNECTED`, `IPC_ERR_CLOSED`,
+/// `IPC_ERR_BUSY` (this thread holds a reservation).
+///
+/// # Safety
+/// `ch` is NULL or live; a non-null `data` is readable for `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_channel_send(
+    ch: *mut ipc_channel,
+    data: *const u8,
+    len: usize,
+    timeout_ms: i32,
+) -> ipc_status {
+    ffi::boundary(|| {
+        // SAFETY: per this function's contract.
+        let ch = unsafe { ffi::handle(ch, "channel") }?;
+        // SAFETY: per this function's contract.
+        let data = unsafe { ffi::bytes(data, len) }?;
+        let wait = ffi::wait(timeout_ms)?;
+        ch.check_send()?;
+        match wait {
+            Wait::Forever => ch.channel.send(data),
+            Wait::For(d) if d.is_zero() => ch.channel.try_send(data),
+            Wait::For(d) => ch.channel.send_timeout(data, d),
+        }?;
+        Ok(())
+    })
+}
+
+/// Receive the next message into a library-owned `ipc_message` (free it with
+/// `ipc_message_free`), waiting at most `timeout_ms`.
+///
+/// Errors: `IPC_ERR_TIMEOUT` (nothing lost), `IPC_ERR_CLOSED` (the peer closed after every
+/// message was received, or this side closed), `IPC_ERR_PEER_DISCONNECTED`,
+/// `IPC_ERR_PROTOCOL_VIOLATION`, `IPC_ERR_MESSAGE_TOO_LARGE`, `IPC_ERR_BUSY`.
+///
+/// # Safety
+/// `ch` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_channel_recv(
+    ch: *mut ipc_channel,
+    timeout_ms: i32,
+    out: *mut *mut ipc_message,
+) -> ipc_status {
+    ffi::boundary(|| {
+        // SAFETY: per this function's contract.
+        let ch = unsafe { ffi::handle(ch, "channel") }?;
+        ffi::out_param(out, "out")?;
+        let data = ch.recv_owned(ffi::wait(timeout_ms)?)?;
+        // SAFETY: checked non-null; writable per this function's contract.
+        unsafe { ffi::write_out(out, ffi::into_handle(ipc_message { data })) };
+        Ok(())
+    })
+}
+
+/// `ipc_channel_recv` without waiting: `IPC_ERR_TIMEOUT` if no message is there now. Part of
+/// the readiness rule of `ipc_channel_fd`.
+///
+/// # Safety
+/// As `ipc_channel_recv`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_channel_try_recv(
+    ch: *mut ipc_channel,
+    out: *mut *mut ipc_message,
+) -> ipc_status {
+    // SAFETY: forwarded contract.
+    unsafe { ipc_channel_recv(ch, 0, out) }
+}
+
+/// Receive the next message into `buf` (`cap` bytes) and its length into `*out_len`. If it
+/// does not fit: `IPC_ERR_BUFFER_TOO_SMALL`, `*out_len` = its size, and the message is kept
+/// first in line for the next receive of any kind.
+///
+/// # Safety
+/// `ch` is NULL or live; a non-null `buf` is writable for `cap` bytes; `out_len` is NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_channel_recv_into(
+    ch: *mut ipc_channel,
+    buf: *mut u8,
+    cap: usize,
+    timeout_ms: i32,
+    out_len: *mut usize,
+) -> ipc_status {
+    ffi::boundary(|| {
+        // SAFETY: per this function's contract.
+        let ch = unsafe { ffi::handle(ch, "channel") }?;
+        ffi::out_param(out_len, "out_len")?;
+        if buf.is_null() && cap > 0 {
+            return Err(Failure::invalid(format!("buf is NULL but cap is {cap}")));
+        }
+        let wait = ffi::wait(timeout_ms)?;
+        // Copy into the caller's buffer; `Err(n)` = too small for an `n`-byte message.
+        let copy = |src: *const u8, n: usize| -> Result<usize, usize> {
+            if n > cap {
+                return Err(n);
+            }
+            if n > 0 {
+                // SAFETY: `buf` is writable for `cap >= n` bytes (non-null since cap > 0);
+                // `src` is readable for `n` bytes (the callers below guarantee it).
+                unsafe { std::ptr::copy_nonoverlapping(src, buf, n) };
+            }
+            Ok(n)
+        };
+        // The stashed message first: taken if it fits, else reported again.
+        let stashed = ch.start_recv(|stash| match stash.as_ref().map(Vec::len) {
+            Some(n) if n <= cap => Ok(stash.take()),
+            Some(n) => Err(n),
+            None => Ok(None),
+        })?;
+        let result = if let Err(n) = stashed {
+            Err(n)
+        } else if let Ok(Some(v)) = stashed {
+            copy(v.as_ptr(), v.len())
+        } else {
+            let read = |view: libipc::ReadBuf<'_>| match copy(view.as_ptr(), view.len()) {
+                Ok(n) => Ok(n),
+                Err(n) => {
+                    // Too small: keep the message for the next receive, before anything else
+                    // can be received (the core's receive side is still ours here).
+                    lock(&ch.receiving).stash = Some(view.to_vec());
+                    Err(n)
+                }
+            };
+            match wait {
+                Wait::Forever => ch.channel.recv_with(read),
+                Wait::For(d) => ch.channel.recv_with_timeout(d, read),
+            }?
+        };
+        let (n, status) = match result {
+            Ok(n) => (n, None),
+            Err(n) => (n, Some(n)),
+        };
+        // SAFETY: checked non-null; writable per this function's contract.
+        unsafe { ffi::write_out(out_len, n) };
+        if let Some(needed) = status {
+            return Err(Failure::new(
+                ipc_status::IPC_ERR_BUFFER_TOO_SMALL,
+                format!("the message has {needed} bytes, the buffer {cap}; it was kept"),
+            ));
+        }
+        Ok(())
+    })
+}
+
+/// Reserve space for a `len`-byte message and point `*out_buf` at it (over shared memory, in
+/// the ring itself). Write the message there, then `ipc_channel_commit` (send it) or
+/// `ipc_channel_abort` (send nothing), on this thread. The buffer is write-only and invalid
+/// after commit or abort. Until then this thread's other sends return `IPC_ERR_BUSY`; other
+/// threads' sends wait.
+///
+/// Errors: as `ipc_channel_send`.
+///
+/// # Safety
+/// `ch` is NULL or live; `out_buf` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_channel_reserve(
+    ch: *mut ipc_channel,
+    len: usize,
+    timeout_ms: i32,
+    out_buf: *mut *mut u8,
+) -> ipc_status {
+    ffi::boundary(|| {
+        // SAFETY: per this function's contract.
+        let ch = unsafe { ffi::handle(ch, "channel") }?;
+        ffi::out_param(out_buf, "out_buf")?;
+        let wait = ffi::wait(timeout_ms)?;
+        ch.check_send()?;
+        let mut slot = match wait {
+            Wait::Forever => ch.channel.reserve(len),
+            Wait::For(d) => ch.channel.reserve_timeout(len, d),
+        }?;
+        let ptr = slot.as_mut_ptr();
+        // SAFETY: the slot borrows `ch.channel`, which lives in the same heap handle and is
+        // dropped only after every held slot is gone (field order and `Drop`); the slot never
+        // leaves this handle, and only its owner thread commits or drops it.
+        let slot = unsafe { std::mem::transmute::<SendSlot<'_>, SendSlot<'static>>(slot) };
+        lock(&ch.sending).push(Held {
+            owner: this_thread(),
+            value: slot,
+        });
+        // SAFETY: checked non-null; writable per this function's contract.
+        unsafe { ffi::write_out(out_buf, ptr) };
+        Ok(())
+    })
+}
+
+/// This thread's reservation on `ch`, taken out of the handle.
+fn take_reservation(ch: &ipc_channel) -> FfiResult<SendSlot<'static>> {
+    let me = this_thread();
+    let mut held = lock(&ch.sending);
+    let at = held.iter().position(|h| h.owner == me).ok_or_else(|| {
+        Failure::invalid("this thread has no reservation on this channel (ipc_channel_reserve)")
+    })?;
+    Ok(held.swap_remove(at).value)
+}
+
+/// Send the message written into this thread's reservation.
+///
+/// Errors: `IPC_ERR_INVALID_ARGUMENT` (no reservation on this thread), and as
+/// `ipc_channel_send`; after an error the reservation is gone.
+///
+/// # Safety
+/// `ch` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_channel_commit(ch: *mut ipc_channel) -> ipc_status {
+    ffi::boundary(|| {
+        // SAFETY: per this function's contract.
+        let ch = unsafe { ffi::handle(ch, "channel") }?;
+        take_reservation(ch)?.commit()?;
+        Ok(())
+    })
+}
+
+/// Drop this thread's reservation: nothing is sent, the channel stays usable.
+///
+/// Errors: `IPC_ERR_INVALID_ARGUMENT` (no reservation on this thread).
+///
+/// # Safety
+/// `ch` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_channel_abort(ch: *mut ipc_channel) -> ipc_status {
+    ffi::boundary(|| {
+        // SAFETY: per this function's contract.
+        let ch = unsafe { ffi::handle(ch, "channel") }?;
+        drop(take_reservation(ch)?);
+        Ok(())
+    })
+}
+
+/// Receive the next message where it lies (over shared memory, in the ring) and point
+/// `*out_data` / `*out_len` at it; `ipc_channel_release` gives it back. Until then this
+/// thread's other receives return `IPC_ERR_BUSY` and other threads' receives wait. Over shared
+/// memory the bytes are in memory the peer can write: copy what you validate.
+///
+/// Errors: as `ipc_channel_recv`.
+///
+/// # Safety
+/// `ch` is NULL or live; `out_data` and `out_len` are NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_channel_recv_in_place(
+    ch: *mut ipc_channel,
+    timeout_ms: i32,
+    out_data: *mut *const u8,
+    out_len: *mut usize,
+) -> ipc_status {
+    ffi::boundary(|| {
+        // SAFETY: per this function's contract.
+        let ch = unsafe { ffi::handle(ch, "channel") }?;
+        ffi::out_param(out_data, "out_data")?;
+        ffi::out_param(out_len, "out_len")?;
+        let wait = ffi::wait(timeout_ms)?;
+        let value = match ch.start_recv(Option::take)? {
+            Some(v) => InPlace::Stashed(v),
+            None => {
+                let slot = match wait {
+                    Wait::Forever => ch.channel.recv_in_place(),
+                    Wait::For(d) => ch.channel.recv_in_place_timeout(d),
+                }?;
+                // SAFETY: as in `ipc_channel_reserve`: the slot borrows `ch.channel`, which
+                // outlives every held slot, and only its owner thread drops it.
+                InPlace::Slot(unsafe {
+                    std::mem::transmute::<RecvSlot<'_>, RecvSlot<'static>>(slot)
+                })
+            }
+        };
+        let (data, len) = value.data();
+        lock(&ch.receiving).held.push(Held {
+            owner: this_thread(),
+            value,
+        });
+        // SAFETY: checked non-null; writable per this function's contract.
+        unsafe {
+            ffi::write_out(out_data, data);
+            ffi::write_out(out_len, len);
+        }
+        Ok(())
+    })
+}
+
+/// Give back this thread's in-place message; its bytes are invalid from now on.
+///
+/// Errors: `IPC_ERR_INVALID_ARGUMENT` (no in-place receive on this thread).
+///
+/// # Safety
+/// `ch` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_channel_release(ch: *mut ipc_channel) -> ipc_status {
+    ffi::boundary(|| {
+        // SAFETY: per this function's contract.
+        let ch = unsafe { ffi::handle(ch, "channel") }?;
+        let me = this_thread();
+        let mut rx = lock(&ch.receiving);
+        let at = rx.held.iter().position(|h| h.owner == me).ok_or_else(|| {
+            Failure::invalid("this thread has no in-place receive on this channel")
+        })?;
+        let value = rx.held.swap_remove(at).value;
+        drop(rx);
+        drop(value);
+        Ok(())
+    })
+}
+
+/// The credentials of the peer process: pid, uid, gid (Unix sockets and shared memory on
+/// Linux); -1 where unknown (TCP).
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ipc_peer_credentials {
+    /// Process id at connect time, or -1.
+    pub pid: i64,
+    /// User id, or -1.
+    pub uid: i64,
+    /// Group id, or -1.
+    pub gid: i64,
+}
+
+/// Write the peer's credentials to `*out`.
+///
+/// # Safety
+/// `ch` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_channel_peer(
+    ch: *const ipc_channel,
+    out: *mut ipc_peer_credentials,
+) -> ipc_status {
+    ffi::boundary(|| {
+        // SAFETY: per this function's contract.
+        let ch = unsafe { ffi::handle(ch, "channel") }?;
+        ffi::out_param(out, "out")?;
+        let p = ch.channel.peer();
+        let id = |v: Option<u32>| v.map_or(-1, i64::from);
+        let creds = ipc_peer_credentials {
+            pid: id(p.pid),
+            uid: id(p.uid),
+            gid: id(p.gid),
+        };
+        // SAFETY: checked non-null; writable per this function's contract.
+        unsafe { ffi::write_out(out, creds) };
+        Ok(())
+    })
+}
+
+/// The largest message `ipc_channel_send` accepts on this channel (the smaller of both sides'
+/// limits).
+///
+/// # Safety
+/// `ch` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_channel_max_message_size(
+    ch: *const ipc_channel,
+    out: *mut usize,
+) -> ipc_status {
+    ffi::boundary(|| {
+        // SAFETY: per this function's contract.
+        let ch = unsafe { ffi::handle(ch, "channel") }?;
+        ffi::out_param(out, "out")?;
+        // SAFETY: checked non-null; writable per this function's contract.
+        unsafe { ffi::write_out(out, ch.channel.max_message_size()) };
+        Ok(())
+    })
+}
+
+/// A descriptor that becomes readable when the channel may have something to receive (a
+/// message or its end). Rule: receive with timeout 0 until `IPC_ERR_TIMEOUT`, then wait for
+/// the descriptor, then receive again (messages already buffered in the library do not make it
+/// readable). Do not read, write or close it.
+///
+/// # Safety
+/// `ch` is NULL or live; `out_fd` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_channel_fd(ch: *const ipc_channel, out_fd: *mut c_int) -> ipc_status {
+    ffi::boundary(|| {
+        // SAFETY: per this function's contract.
+        let ch = unsafe { ffi::handle(ch, "channel") }?;
+        ffi::out_param(out_fd, "out_fd")?;
+        // SAFETY: checked non-null; writable per this function's contract.
+        unsafe { ffi::write_out(out_fd, ch.channel.as_raw_fd()) };
+        Ok(())
+    })
+}
+
+/// Close the channel: the peer receives everything sent so far, then `IPC_ERR_CLOSED`; calls
+/// blocked on this channel in other threads return `IPC_ERR_CLOSED`. Idempotent.
+///
+/// # Safety
+/// `ch` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_channel_close(ch: *mut ipc_channel) -> ipc_status {
+    ffi::boundary(|| {
+        // SAFETY: per this function's contract.
+        let ch = unsafe { ffi::handle(ch, "channel") }?;
+        ch.channel.close();
+        Ok(())
+    })
+}
+
+/// Close and free a channel (NULL is ignored). Release and commit or abort what this thread
+/// holds first; anything still held is given up.
+///
+/// # Safety
+/// `ch` is NULL or live, and this is the last call on it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_channel_free(ch: *mut ipc_channel) {
+    // SAFETY: per this function's contract.
+    ffi::boundary_value((), || unsafe { ffi::free_handle(ch) })
+}

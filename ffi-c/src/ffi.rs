@@ -1,0 +1,194 @@
+//! The plumbing every entry point shares: the panic boundary, the per-thread last error, and
+//! null-checked conversions of C arguments. Nothing else in the crate turns a raw pointer into
+//! a reference or a handle back into a `Box`.
+
+use std::cell::RefCell;
+use std::ffi::{CStr, CString, c_char};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use crate::status::ipc_status;
+
+/// Why a call failed: the status to return and the message for `ipc_last_error`.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) status: ipc_status,
+    pub(crate) message: String,
+}
+
+pub(crate) type FfiResult<T> = Result<T, Failure>;
+
+impl Failure {
+    pub(crate) fn new(status: ipc_status, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Failure {
+        Failure::new(ipc_status::IPC_ERR_INVALID_ARGUMENT, message)
+    }
+}
+
+impl From<libipc::Error> for Failure {
+    fn from(e: libipc::Error) -> Failure {
+        Failure::new(ipc_status::from_kind(e.kind()), e.to_string())
+    }
+}
+
+thread_local! {
+    /// The message of the last failure on this thread (NUL-terminated, never NULL).
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_last_error(message: &str) {
+    let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    // `try_with`: during thread teardown the slot may be gone; the status still tells.
+    let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = c);
+}
+
+/// The current thread's last error message; valid until the next failure on this thread.
+pub(crate) fn last_error_ptr() -> *const c_char {
+    LAST_ERROR
+        .try_with(|slot| slot.borrow().as_ptr())
+        .unwrap_or(c"".as_ptr())
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    format!("internal error in libipc (please report it): {what}")
+}
+
+/// The panic boundary for functions returning a status: runs `f`, records a failure's message
+/// for this thread and returns its status; a panic becomes `IPC_ERR_PANIC`.
+pub(crate) fn boundary(f: impl FnOnce() -> FfiResult<()>) -> ipc_status {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => ipc_status::IPC_OK,
+        Ok(Err(fail)) => {
+            set_last_error(&fail.message);
+            fail.status
+        }
+        Err(payload) => {
+            set_last_error(&panic_message(&*payload));
+            ipc_status::IPC_ERR_PANIC
+        }
+    }
+}
+
+/// The panic boundary for functions returning a value: a panic gives `neutral`.
+pub(crate) fn boundary_value<T>(neutral: T, f: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(payload) => {
+            set_last_error(&panic_message(&*payload));
+            neutral
+        }
+    }
+}
+
+/// A shared reference to a handle, or `IPC_ERR_INVALID_ARGUMENT` for `NULL`.
+///
+/// # Safety
+/// `p` is `NULL` or a live handle created by this library and not yet freed, used as the
+/// thread-safety table in docs/c-api.md allows.
+pub(crate) unsafe fn handle<'a, T>(p: *const T, what: &str) -> FfiResult<&'a T> {
+    // SAFETY: non-null handles are valid per this function's contract.
+    unsafe { p.as_ref() }.ok_or_else(|| Failure::invalid(format!("{what} is NULL")))
+}
+
+/// A mutable reference to a caller-owned handle (`ipc_options`), or an error for `NULL`.
+///
+/// # Safety
+/// As [`handle`], and no other thread uses the handle during the call.
+pub(crate) unsafe fn handle_mut<'a, T>(p: *mut T, what: &str) -> FfiResult<&'a mut T> {
+    // SAFETY: non-null handles are valid and unshared per this function's contract.
+    unsafe { p.as_mut() }.ok_or_else(|| Failure::invalid(format!("{what} is NULL")))
+}
+
+/// Check an out-parameter before any work is done, so a `NULL` one fails early.
+pub(crate) fn out_param<T>(p: *mut T, what: &str) -> FfiResult<()> {
+    if p.is_null() {
+        return Err(Failure::invalid(format!("{what} (out-parameter) is NULL")));
+    }
+    Ok(())
+}
+
+/// Write an out-parameter already checked by [`out_param`].
+///
+/// # Safety
+/// `p` is non-null, aligned and valid for a write of `T`.
+pub(crate) unsafe fn write_out<T>(p: *mut T, value: T) {
+    // SAFETY: per this function's contract; `write` does not drop the old (uninitialised) value.
+    unsafe { p.write(value) }
+}
+
+/// Move a value to the heap and hand it to C as a handle.
+pub(crate) fn into_handle<T>(value: T) -> *mut T {
+    Box::into_raw(Box::new(value))
+}
+
+/// Take back and drop a handle; `NULL` is ignored.
+///
+/// # Safety
+/// `p` is `NULL` or was returned by [`into_handle`] for the same `T` and is not used again.
+pub(crate) unsafe fn free_handle<T>(p: *mut T) {
+    if !p.is_null() {
+        // SAFETY: per this function's contract the box is ours to drop, once.
+        drop(unsafe { Box::from_raw(p) });
+    }
+}
+
+/// A byte slice from a pointer and length; `NULL` is allowed only with length 0.
+///
+/// # Safety
+/// A non-null `data` is valid for reads of `len` bytes during the call.
+pub(crate) unsafe fn bytes<'a>(data: *const u8, len: usize) -> FfiResult<&'a [u8]> {
+    if data.is_null() {
+        if len == 0 {
+            return Ok(&[]);
+        }
+        return Err(Failure::invalid(format!("data is NULL but len is {len}")));
+    }
+    if len > isize::MAX as usize {
+        return Err(Failure::invalid("len is larger than any object can be"));
+    }
+    // SAFETY: non-null and valid for `len` bytes per this function's contract.
+    Ok(unsafe { std::slice::from_raw_parts(data, len) })
+}
+
+/// A UTF-8 string from a NUL-terminated C string.
+///
+/// # Safety
+/// A non-null `s` points to a NUL-terminated string valid during the call.
+pub(crate) unsafe fn utf8<'a>(s: *const c_char, what: &str) -> FfiResult<&'a str> {
+    if s.is_null() {
+        return Err(Failure::invalid(format!("{what} is NULL")));
+    }
+    // SAFETY: non-null and NUL-terminated per this function's contract.
+    let c = unsafe { CStr::from_ptr(s) };
+    c.to_str()
+        .map_err(|e| Failure::invalid(format!("{what} is not valid UTF-8: {e}")))
+}
+
+/// How long a call may wait, from a C timeout in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    Forever,
+    /// `Duration::ZERO` means "do not wait".
+    For(Duration),
+}
+
+pub(crate) fn wait(timeout_ms: i32) -> FfiResult<Wait> {
+    match timeout_ms {
+        crate::IPC_WAIT_FOREVER => Ok(Wait::Forever),
+        ms if ms >= 0 => Ok(Wait::For(Duration::from_millis(ms as u64))),
+        ms => Err(Failure::invalid(format!(
+            "timeout_ms is {ms}: use IPC_WAIT_FOREVER (-1), 0, or a positive number"
+        ))),
+    }
+}

@@ -1,0 +1,163 @@
+//! `ipc_listener`: bind an endpoint and accept channels.
+
+use std::ffi::{CString, c_char, c_int};
+use std::os::fd::AsRawFd;
+
+use libipc::Listener;
+
+use crate::channel::ipc_channel;
+use crate::ffi::{self, Failure, Wait};
+use crate::options::{self, ipc_options};
+use crate::status::ipc_status;
+
+/// A bound endpoint that accepts channels. Every function may be called from any thread at the
+/// same time, except `ipc_listener_free`, which must be the last call.
+#[allow(non_camel_case_types)]
+#[derive(Debug)]
+pub struct ipc_listener {
+    inner: Listener,
+    endpoint: CString,
+}
+
+/// Bind `endpoint` (see docs/endpoints.md: `unix:///path`, `unix:@name`, `tcp://host:port`,
+/// `shm://name`, or a bare name) with `opts` (NULL for the defaults).
+///
+/// Errors: `IPC_ERR_INVALID_ENDPOINT`, `IPC_ERR_ADDRESS_IN_USE`, `IPC_ERR_PERMISSION_DENIED`,
+/// `IPC_ERR_INVALID_ARGUMENT` (NULL pointers, invalid UTF-8, bad options), `IPC_ERR_IO`.
+///
+/// # Safety
+/// `endpoint` is NULL or NUL-terminated; `opts` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_listener_bind(
+    endpoint: *const c_char,
+    opts: *const ipc_options,
+    out: *mut *mut ipc_listener,
+) -> ipc_status {
+    ffi::boundary(|| {
+        ffi::out_param(out, "out")?;
+        // SAFETY: per this function's contract.
+        let ep = unsafe { ffi::utf8(endpoint, "endpoint") }?;
+        // SAFETY: per this function's contract.
+        let opts = unsafe { options::or_default(opts) };
+        let inner = Listener::bind_with(ep, &opts)?;
+        let endpoint = CString::new(inner.local_endpoint().to_string())
+            .map_err(|_| Failure::invalid("endpoint contains a NUL byte"))?;
+        let l = ffi::into_handle(ipc_listener { inner, endpoint });
+        // SAFETY: checked non-null; writable per this function's contract.
+        unsafe { ffi::write_out(out, l) };
+        Ok(())
+    })
+}
+
+/// Wait for the next client whose handshake succeeded: `IPC_WAIT_FOREVER`, 0 (only one that
+/// is already waiting), or at most `timeout_ms` milliseconds.
+///
+/// Errors: `IPC_ERR_TIMEOUT`, `IPC_ERR_CLOSED` (the listener was closed),
+/// `IPC_ERR_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `l` is NULL or live; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_listener_accept(
+    l: *mut ipc_listener,
+    timeout_ms: i32,
+    out: *mut *mut ipc_channel,
+) -> ipc_status {
+    ffi::boundary(|| {
+        // SAFETY: per this function's contract.
+        let l = unsafe { ffi::handle(l, "listener") }?;
+        ffi::out_param(out, "out")?;
+        let ch = match ffi::wait(timeout_ms)? {
+            Wait::Forever => l.inner.accept(),
+            Wait::For(d) => l.inner.accept_timeout(d),
+        }?;
+        let ch = ipc_channel::new_handle(ch);
+        // SAFETY: checked non-null; writable per this function's contract.
+        unsafe { ffi::write_out(out, ch) };
+        Ok(())
+    })
+}
+
+/// Copy the endpoint clients connect to (for `tcp://127.0.0.1:0`, with the port the OS chose)
+/// into `buf`, NUL-terminated, and its length without the NUL into `*out_len`. If `cap` is too
+/// small: `IPC_ERR_BUFFER_TOO_SMALL` with `*out_len` = the bytes needed including the NUL.
+///
+/// # Safety
+/// `l` is NULL or live; a non-null `buf` is writable for `cap` bytes; `out_len` is NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_listener_endpoint(
+    l: *const ipc_listener,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+) -> ipc_status {
+    ffi::boundary(|| {
+        // SAFETY: per this function's contract.
+        let l = unsafe { ffi::handle(l, "listener") }?;
+        ffi::out_param(out_len, "out_len")?;
+        let bytes = l.endpoint.as_bytes_with_nul();
+        if cap < bytes.len() {
+            // SAFETY: checked non-null; writable per this function's contract.
+            unsafe { ffi::write_out(out_len, bytes.len()) };
+            return Err(Failure::new(
+                ipc_status::IPC_ERR_BUFFER_TOO_SMALL,
+                format!(
+                    "the endpoint needs {} bytes, the buffer has {cap}",
+                    bytes.len()
+                ),
+            ));
+        }
+        if buf.is_null() {
+            return Err(Failure::invalid("buf is NULL"));
+        }
+        // SAFETY: `buf` is writable for `cap >= bytes.len()` bytes and cannot overlap our
+        // private CString.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), bytes.len()) };
+        // SAFETY: checked non-null; writable per this function's contract.
+        unsafe { ffi::write_out(out_len, bytes.len() - 1) };
+        Ok(())
+    })
+}
+
+/// A descriptor that is readable while a client waits to be accepted; poll it, then call
+/// `ipc_listener_accept` with timeout 0. Do not read, write or close it.
+///
+/// # Safety
+/// `l` is NULL or live; `out_fd` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_listener_fd(l: *const ipc_listener, out_fd: *mut c_int) -> ipc_status {
+    ffi::boundary(|| {
+        // SAFETY: per this function's contract.
+        let l = unsafe { ffi::handle(l, "listener") }?;
+        ffi::out_param(out_fd, "out_fd")?;
+        // SAFETY: checked non-null; writable per this function's contract.
+        unsafe { ffi::write_out(out_fd, l.inner.as_raw_fd()) };
+        Ok(())
+    })
+}
+
+/// Stop accepting: blocked and later accepts return `IPC_ERR_CLOSED`, new clients are refused.
+/// Channels already accepted are unaffected. Idempotent.
+///
+/// # Safety
+/// `l` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_listener_close(l: *mut ipc_listener) -> ipc_status {
+    ffi::boundary(|| {
+        // SAFETY: per this function's contract.
+        let l = unsafe { ffi::handle(l, "listener") }?;
+        l.inner.close();
+        Ok(())
+    })
+}
+
+/// Close and free a listener (NULL is ignored); its socket file is removed.
+///
+/// # Safety
+/// `l` is NULL or live, and this is the last call on it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_listener_free(l: *mut ipc_listener) {
+    // SAFETY: per this function's contract.
+    ffi::boundary_value((), || unsafe { ffi::free_handle(l) })
+}

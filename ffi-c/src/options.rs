@@ -1,0 +1,194 @@
+//! `ipc_options`: settings for `ipc_listener_bind` and `ipc_channel_connect`.
+//!
+//! Setters only record values; `bind` and `connect` check them and report a bad one as
+//! `IPC_ERR_INVALID_ARGUMENT` (so a whole set of options is judged together).
+
+use std::time::Duration;
+
+use libipc::Options;
+
+use crate::ffi::{self, Failure, Wait};
+use crate::status::ipc_status;
+
+/// Options for binding and connecting. Create with `ipc_options_new`, free with
+/// `ipc_options_free`. Not synchronised: set it up on one thread; afterwards any number of
+/// threads may pass it to bind/connect at once.
+#[allow(non_camel_case_types)]
+#[derive(Debug, Default)]
+pub struct ipc_options {
+    pub(crate) inner: Options,
+}
+
+/// The options a bind or connect call uses: the defaults for `NULL`.
+///
+/// # Safety
+/// `opts` is `NULL` or a live `ipc_options`.
+pub(crate) unsafe fn or_default(opts: *const ipc_options) -> Options {
+    // SAFETY: per this function's contract.
+    unsafe { opts.as_ref() }.map_or_else(Options::default, |o| o.inner.clone())
+}
+
+/// Change one setting of a live options handle.
+///
+/// # Safety
+/// `opts` is `NULL` or a live `ipc_options` no other thread uses during the call.
+unsafe fn update(
+    opts: *mut ipc_options,
+    f: impl FnOnce(Options) -> Result<Options, Failure>,
+) -> ipc_status {
+    ffi::boundary(|| {
+        // SAFETY: per this function's contract.
+        let o = unsafe { ffi::handle_mut(opts, "opts") }?;
+        o.inner = f(std::mem::take(&mut o.inner))?;
+        Ok(())
+    })
+}
+
+/// Create options with the defaults (16 MiB messages, socket mode 0600, 10 s connect timeout,
+/// 5 s handshake timeout, any uid, 4 MiB shared-memory rings, 20 µs spin).
+///
+/// # Safety
+/// `out` is `NULL` (an error) or valid for writing a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_options_new(out: *mut *mut ipc_options) -> ipc_status {
+    ffi::boundary(|| {
+        ffi::out_param(out, "out")?;
+        // SAFETY: checked non-null above; valid for writes per this function's contract.
+        unsafe { ffi::write_out(out, ffi::into_handle(ipc_options::default())) };
+        Ok(())
+    })
+}
+
+/// Free options (NULL is ignored). Channels and listeners created with them are unaffected.
+///
+/// # Safety
+/// `opts` is `NULL` or a live `ipc_options`, not used again.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_options_free(opts: *mut ipc_options) {
+    // SAFETY: per this function's contract.
+    ffi::boundary_value((), || unsafe { ffi::free_handle(opts) })
+}
+
+/// The largest message this side accepts (and advertises); at most 4294967295.
+///
+/// # Safety
+/// `opts` is `NULL` (an error) or a live `ipc_options` no other thread uses during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_options_set_max_message_size(
+    opts: *mut ipc_options,
+    bytes: usize,
+) -> ipc_status {
+    // SAFETY: forwarded contract.
+    unsafe { update(opts, |o| Ok(o.with_max_message_size(bytes))) }
+}
+
+/// The permission bits of a listener's socket file (default 0600; at most 0777).
+///
+/// # Safety
+/// As `ipc_options_set_max_message_size`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_options_set_socket_mode(
+    opts: *mut ipc_options,
+    mode: u32,
+) -> ipc_status {
+    // SAFETY: forwarded contract.
+    unsafe { update(opts, |o| Ok(o.with_socket_mode(mode))) }
+}
+
+/// How long `ipc_channel_connect` may take in all, in milliseconds; `IPC_WAIT_FOREVER` for no
+/// limit. Must be positive otherwise.
+///
+/// # Safety
+/// As `ipc_options_set_max_message_size`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_options_set_connect_timeout(
+    opts: *mut ipc_options,
+    timeout_ms: i32,
+) -> ipc_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        update(opts, |o| {
+            Ok(match ffi::wait(timeout_ms)? {
+                Wait::Forever => o.with_connect_timeout(None),
+                Wait::For(d) => o.with_connect_timeout(d),
+            })
+        })
+    }
+}
+
+/// How long either side waits for the other's hello, in milliseconds (positive).
+///
+/// # Safety
+/// As `ipc_options_set_max_message_size`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_options_set_handshake_timeout(
+    opts: *mut ipc_options,
+    timeout_ms: u32,
+) -> ipc_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        update(opts, |o| {
+            Ok(o.with_handshake_timeout(Duration::from_millis(u64::from(timeout_ms))))
+        })
+    }
+}
+
+/// Only peers running as one of these uids may connect (listener) or be connected to
+/// (client). `n == 0` clears the list (anyone); `uids` may be NULL only then.
+///
+/// # Safety
+/// As `ipc_options_set_max_message_size`; a non-null `uids` is valid for reading `n` values.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_options_set_allowed_uids(
+    opts: *mut ipc_options,
+    uids: *const u32,
+    n: usize,
+) -> ipc_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        update(opts, |o| {
+            if n == 0 {
+                return Ok(o.with_any_uid());
+            }
+            if uids.is_null() {
+                return Err(Failure::invalid(format!("uids is NULL but n is {n}")));
+            }
+            if n > isize::MAX as usize / 4 {
+                return Err(Failure::invalid("n is larger than any array can be"));
+            }
+            // SAFETY: non-null and valid for `n` reads per this function's contract.
+            let list = std::slice::from_raw_parts(uids, n);
+            Ok(o.with_allowed_uids(list.iter().copied()))
+        })
+    }
+}
+
+/// The size of each shared-memory ring a listener creates (a power of two, 64 KiB to 1 GiB).
+///
+/// # Safety
+/// As `ipc_options_set_max_message_size`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_options_set_shm_ring_size(
+    opts: *mut ipc_options,
+    bytes: usize,
+) -> ipc_status {
+    // SAFETY: forwarded contract.
+    unsafe { update(opts, |o| Ok(o.with_shm_ring_size(bytes))) }
+}
+
+/// How long a shared-memory channel spins before it sleeps, in microseconds (0: never spin).
+///
+/// # Safety
+/// As `ipc_options_set_max_message_size`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_options_set_shm_spin_us(
+    opts: *mut ipc_options,
+    us: u32,
+) -> ipc_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        update(opts, |o| {
+            Ok(o.with_shm_spin(Duration::from_micros(u64::from(us))))
+        })
+    }
+}
