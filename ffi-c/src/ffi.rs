@@ -192,3 +192,49 @@ pub(crate) fn wait(timeout_ms: i32) -> FfiResult<Wait> {
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last_error() -> String {
+        // SAFETY: last_error_ptr returns a NUL-terminated string valid until the next failure.
+        unsafe { CStr::from_ptr(last_error_ptr()) }.to_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_a_status_and_a_message() {
+        let st = boundary(|| panic!("boom"));
+        assert_eq!(st, ipc_status::IPC_ERR_PANIC);
+        assert!(last_error().contains("boom"), "{}", last_error());
+        assert_eq!(boundary_value(7, || panic!("bang")), 7);
+        assert!(last_error().contains("bang"));
+    }
+
+    #[test]
+    fn failures_set_this_threads_message_only() {
+        let st = boundary(|| Err(Failure::invalid("first\0thread")));
+        assert_eq!(st, ipc_status::IPC_ERR_INVALID_ARGUMENT);
+        assert_eq!(last_error(), "first thread");
+        std::thread::spawn(|| {
+            assert_eq!(last_error(), "");
+            boundary(|| Err(Failure::invalid("second")));
+            assert_eq!(last_error(), "second");
+        })
+        .join()
+        .unwrap();
+        assert_eq!(last_error(), "first thread");
+        // Success leaves the message of the last failure alone.
+        assert_eq!(boundary(|| Ok(())), ipc_status::IPC_OK);
+        assert_eq!(last_error(), "first thread");
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(wait(-1).unwrap(), Wait::Forever);
+        assert_eq!(wait(0).unwrap(), Wait::For(Duration::ZERO));
+        assert_eq!(wait(250).unwrap(), Wait::For(Duration::from_millis(250)));
+        assert_eq!(wait(-2).unwrap_err().status, ipc_status::IPC_ERR_INVALID_ARGUMENT);
+        assert_eq!(wait(i32::MIN).unwrap_err().status, ipc_status::IPC_ERR_INVALID_ARGUMENT);
+    }
+}
