@@ -199,7 +199,10 @@ mod tests {
 
     fn last_error() -> String {
         // SAFETY: last_error_ptr returns a NUL-terminated string valid until the next failure.
-        unsafe { CStr::from_ptr(last_error_ptr()) }.to_str().unwrap().to_owned()
+        unsafe { CStr::from_ptr(last_error_ptr()) }
+            .to_str()
+            .unwrap()
+            .to_owned()
     }
 
     #[test]
@@ -234,7 +237,13 @@ mod tests {
         assert_eq!(wait(-1).unwrap(), Wait::Forever);
         assert_eq!(wait(0).unwrap(), Wait::For(Duration::ZERO));
         assert_eq!(wait(250).unwrap(), Wait::For(Duration::from_millis(250)));
-        assert_eq!(wait(-2).unwrap_err().status, ipc_status::IPC_ERR_INVALID_ARGUMENT);
-        assert_eq!(wait(i32::MIN).unwrap_err().status, ipc_status::IPC_ERR_INVALID_ARGUMENT);
+        assert_eq!(
+            wait(-2).unwrap_err().status,
+            ipc_status::IPC_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            wait(i32::MIN).unwrap_err().status,
+            ipc_status::IPC_ERR_INVALID_ARGUMENT
+        );
     }
 }

@@ -81,7 +81,10 @@ mod tests {
         assert!(map.contains(&format!("LIBIPC_{IPC_ABI_VERSION} {{")));
         let cbindgen = include_str!("../cbindgen.toml");
         let define = format!("#define IPC_VERSION \"{}\"", env!("CARGO_PKG_VERSION"));
-        assert!(cbindgen.contains(&define), "cbindgen.toml must say {define}");
+        assert!(
+            cbindgen.contains(&define),
+            "cbindgen.toml must say {define}"
+        );
         let build = include_str!("../build.rs");
         assert!(build.contains(&format!("const ABI_MAJOR: u32 = {IPC_ABI_VERSION};")));
     }
