@@ -31,11 +31,6 @@ impl<'a> WriteBuf<'a> {
         }
     }
 
-    pub(crate) fn from_slice(s: &'a mut [u8]) -> WriteBuf<'a> {
-        // SAFETY: a unique slice is valid for writes of its length for its lifetime.
-        unsafe { WriteBuf::from_raw(s.as_mut_ptr(), s.len()) }
-    }
-
     /// The message length (fixed when the buffer was reserved).
     pub fn len(&self) -> usize {
         self.len
@@ -68,7 +63,8 @@ impl<'a> WriteBuf<'a> {
     }
 
     /// The start of the message. Valid for writes of [`len`](Self::len) bytes until the closure
-    /// given to `send_with` returns. Write through raw pointers only (no `&mut [u8]` over it:
+    /// given to `send_with` returns (or the [`SendSlot`](crate::SendSlot) it came from is
+    /// finished). Write through raw pointers only (no `&mut [u8]` over it:
     /// with shared memory, the peer process maps these bytes too). Bytes not written are sent as
     /// whatever the memory held (not necessarily zero).
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
@@ -96,11 +92,6 @@ impl<'a> ReadBuf<'a> {
             len,
             _life: PhantomData,
         }
-    }
-
-    pub(crate) fn from_slice(s: &'a [u8]) -> ReadBuf<'a> {
-        // SAFETY: a slice is valid for reads of its length for its lifetime.
-        unsafe { ReadBuf::from_raw(s.as_ptr(), s.len()) }
     }
 
     /// The message length.
@@ -141,7 +132,7 @@ impl<'a> ReadBuf<'a> {
     }
 
     /// The start of the message. Valid for reads of [`len`](Self::len) bytes until the closure
-    /// given to `recv_with` returns. Over shared memory a misbehaving peer could change these
+    /// given to `recv_with` returns (or the [`RecvSlot`](crate::RecvSlot) it came from drops). Over shared memory a misbehaving peer could change these
     /// bytes while you read them: copy what you need before validating it, and never build a
     /// `&[u8]` over it.
     pub fn as_ptr(&self) -> *const u8 {

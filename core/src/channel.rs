@@ -33,6 +33,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::handshake::{self, Established};
 use crate::options::Options;
 use crate::shm::ShmLink;
+use crate::slot::{RecvSlot, SendSlot};
 use crate::sys::{self, Interest};
 use crate::transport;
 use crate::wire::{ErrorPayload, Frame, FrameHeader, FrameReader, FrameType};
@@ -417,14 +418,14 @@ impl Channel {
         let fd = transport::connect(&ep, opts)?;
         let est = handshake::client(fd, opts, matches!(ep, Endpoint::Shm(_)))?;
         tracing::debug!(endpoint = %ep, "connected");
-        Ok(Channel::from_established(est, opts))
+        Channel::from_established(est, opts)
     }
 
-    pub(crate) fn from_established(mut est: Established, opts: &Options) -> Channel {
+    pub(crate) fn from_established(mut est: Established, opts: &Options) -> Result<Channel> {
         let shm = est.shm.take();
         let conn = Conn::new(est, opts);
         let link = match shm {
-            Some(setup) => Link::Shm(ShmLink::new(conn, setup, opts.shm_spin)),
+            Some(setup) => Link::Shm(ShmLink::new(conn, setup, opts.shm_spin)?),
             None => Link::Stream(Shared {
                 rx: Mutex::new(RecvHalf::new(opts.max_message_u32())),
                 tx: Mutex::new(SendHalf {
@@ -436,9 +437,9 @@ impl Channel {
                 conn,
             }),
         };
-        Channel {
+        Ok(Channel {
             link: Arc::new(link),
-        }
+        })
     }
 
     /// Send one message, blocking while the peer is not reading.
@@ -472,6 +473,11 @@ impl Channel {
     }
 
     /// Receive a message if one is already available; `Timeout` if none is.
+    ///
+    /// To wait for messages in an event loop, call `try_recv` until it returns `Timeout`, then
+    /// poll the channel's descriptor ([`as_fd`](Self::as_fd)) for readability, then call it
+    /// again (see [`AsFd for Channel`](#impl-AsFd-for-Channel)). After any receive that returned
+    /// `Timeout`, the descriptor becomes readable when a message arrives or the channel ends.
     pub fn try_recv(&self) -> Result<Message> {
         self.link.recv_until(Some(Instant::now()))
     }
@@ -510,14 +516,92 @@ impl Channel {
     /// # Ok(()) }
     /// ```
     pub fn send_with(&self, len: usize, fill: impl FnOnce(&mut WriteBuf<'_>)) -> Result<()> {
+        let mut slot = self.reserve(len)?;
+        fill(&mut slot.buf());
+        slot.commit()
+    }
+
+    /// Reserve a `len`-byte outgoing message, to be written in place and then
+    /// [`commit`](SendSlot::commit)ted; dropping the slot instead sends nothing. Over shared
+    /// memory the slot points into the ring when the message fits in one ring record (half
+    /// the ring), waiting here for room, and holds the send side locked until it is committed
+    /// or dropped (other sends on this channel wait meanwhile); otherwise, and over sockets,
+    /// it is a private buffer and `commit` sends it (waiting there).
+    ///
+    /// Errors: `MessageTooLarge` (nothing reserved; the channel stays usable), `Closed`,
+    /// `PeerDisconnected`, as for [`send`](Self::send).
+    ///
+    /// ```no_run
+    /// # fn demo(ch: &libipc::Channel) -> libipc::Result<()> {
+    /// let mut slot = ch.reserve(4)?;
+    /// slot.write_at(0, &7u32.to_le_bytes());
+    /// slot.commit()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn reserve(&self, len: usize) -> Result<SendSlot<'_>> {
+        self.reserve_until(len, None)
+    }
+
+    /// [`reserve`](Self::reserve), giving up with `Timeout` (nothing reserved) if there is no
+    /// room in the ring by `timeout`. For a private buffer (over sockets, or a message larger
+    /// than one ring record), `commit` waits at most until the same deadline, as
+    /// [`send_timeout`](Self::send_timeout) does.
+    pub fn reserve_timeout(&self, len: usize, timeout: Duration) -> Result<SendSlot<'_>> {
+        self.reserve_until(len, Some(sys::after(timeout)))
+    }
+
+    fn reserve_until(&self, len: usize, deadline: Option<Instant>) -> Result<SendSlot<'_>> {
         match &*self.link {
-            Link::Shm(l) => l.send_with(len, None, fill),
-            Link::Stream(s) => {
-                s.conn.check_send_size(len)?;
-                let mut v = vec![0u8; len];
-                fill(&mut WriteBuf::from_slice(&mut v));
-                s.send_until(&v, None)
+            Link::Shm(l) if len <= l.max_record() => l.reserve(len, deadline).map(SendSlot::ring),
+            link => {
+                let conn = link.conn();
+                conn.check_send_size(len)?;
+                if let Some(e) = conn.send_blocked() {
+                    return Err(e);
+                }
+                Ok(SendSlot::private(self, len, deadline))
             }
+        }
+    }
+
+    /// Send a whole message until `deadline` (used by a private [`SendSlot`]).
+    pub(crate) fn send_until(&self, data: &[u8], deadline: Option<Instant>) -> Result<()> {
+        self.link.send_until(data, deadline)
+    }
+
+    /// Receive the next message, to be read in place; its space is released when the slot
+    /// drops. Over shared memory a message that fits in one record stays in the ring and the
+    /// receive side stays locked until then (receiving on this channel meanwhile, from any
+    /// thread, waits or times out); a fragmented message is assembled into a buffer the slot
+    /// owns. Over sockets the slot holds the received message. Errors as for
+    /// [`recv`](Self::recv).
+    ///
+    /// ```no_run
+    /// # fn demo(ch: &libipc::Channel) -> libipc::Result<()> {
+    /// let msg = ch.recv_in_place()?;
+    /// let mut tag = [0u8; 4];
+    /// if msg.len() >= 4 {
+    ///     msg.read_at(0, &mut tag);
+    /// }
+    /// drop(msg);
+    /// # Ok(()) }
+    /// ```
+    pub fn recv_in_place(&self) -> Result<RecvSlot<'_>> {
+        self.recv_in_place_until(None)
+    }
+
+    /// [`recv_in_place`](Self::recv_in_place), giving up with `Timeout` after `timeout` (a
+    /// zero timeout only takes a message already there). `Timeout` loses nothing.
+    pub fn recv_in_place_timeout(&self, timeout: Duration) -> Result<RecvSlot<'_>> {
+        self.recv_in_place_until(Some(sys::after(timeout)))
+    }
+
+    fn recv_in_place_until(&self, deadline: Option<Instant>) -> Result<RecvSlot<'_>> {
+        match &*self.link {
+            Link::Shm(l) => l.recv_slot(deadline).map(RecvSlot::shm),
+            Link::Stream(s) => s
+                .recv_until(deadline)
+                .map(|m| RecvSlot::owned(m.into_vec())),
         }
     }
 
@@ -555,12 +639,8 @@ impl Channel {
         deadline: Option<Instant>,
         read: impl FnOnce(ReadBuf<'_>) -> T,
     ) -> Result<T> {
-        match &*self.link {
-            Link::Shm(l) => l.recv_with(deadline, read),
-            Link::Stream(s) => s
-                .recv_until(deadline)
-                .map(|m| read(ReadBuf::from_slice(&m))),
-        }
+        let slot = self.recv_in_place_until(deadline)?;
+        Ok(read(slot.view()))
     }
 
     /// The peer's credentials (pid, uid, gid) where the transport provides them (Unix sockets
@@ -584,16 +664,34 @@ impl Channel {
     }
 }
 
+/// The descriptor to poll for readability in an event loop (`poll`, `epoll`, tokio's
+/// `AsyncFd`, ...). Do not read from or write to it.
+///
+/// The contract, on every transport: call [`try_recv`](Channel::try_recv) (or any receive with
+/// a timeout) until it returns `Timeout`; from then on the descriptor becomes readable when a
+/// message arrives or the channel ends (peer CLOSE, ERROR, hang-up), and the next receive
+/// reports it. Readiness may be spurious (then `try_recv` returns `Timeout` again), and a
+/// receive that returned a message says nothing about the next one: keep calling `try_recv`
+/// until `Timeout` before polling again. Over sockets messages already buffered in the channel
+/// do not make the socket readable, which is why the loop must run until `Timeout`.
+///
+/// Over Unix sockets and TCP this is the socket. Over `shm://` it is an epoll descriptor
+/// watching the data doorbell and the control socket: a receive that times out asks the
+/// sender (through the ring) to ring the doorbell for the next message, and the next receive
+/// drains it.
 impl AsFd for Channel {
-    /// The socket, for readiness polling. Do not read from or write to it directly.
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.link.conn().fd.as_fd()
+        match &*self.link {
+            Link::Stream(s) => s.conn.fd.as_fd(),
+            Link::Shm(l) => l.readiness_fd(),
+        }
     }
 }
 
+/// The descriptor of [`AsFd for Channel`](#impl-AsFd-for-Channel), with the same contract.
 impl AsRawFd for Channel {
     fn as_raw_fd(&self) -> RawFd {
-        self.link.conn().fd.as_raw_fd()
+        self.as_fd().as_raw_fd()
     }
 }
 

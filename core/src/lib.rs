@@ -7,7 +7,10 @@
 //! - [`Endpoint`] strings name where to listen or connect (`unix:///path`, `unix:@name`,
 //!   `tcp://host:port`, `shm://name`, or a bare name in a private per-user directory).
 //! - Over `shm://`, [`Channel::send_with`] and [`Channel::recv_with`] write and read messages
-//!   in place in the shared ring ([`WriteBuf`], [`ReadBuf`]).
+//!   in place in the shared ring ([`WriteBuf`], [`ReadBuf`]); [`Channel::reserve`] and
+//!   [`Channel::recv_in_place`] do the same with guards ([`SendSlot`], [`RecvSlot`]).
+//! - A [`Channel`] is pollable (`AsFd`): after a receive returns `Timeout`, its descriptor
+//!   becomes readable when there is something to receive.
 //! - [`Listener`] and [`Channel`] are the blocking API; [`aio`] has the same on tokio.
 //! - Every failure is an [`Error`] with a stable [`ErrorKind`].
 //!
@@ -44,6 +47,7 @@ mod handshake;
 mod listener;
 mod options;
 mod shm;
+mod slot;
 mod sys;
 mod transport;
 pub mod wire;
@@ -55,3 +59,4 @@ pub use endpoint::Endpoint;
 pub use error::{Error, ErrorKind, Result};
 pub use listener::{Incoming, Listener};
 pub use options::{DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SHM_RING_SIZE, Options};
+pub use slot::{RecvSlot, SendSlot};

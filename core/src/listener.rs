@@ -151,7 +151,7 @@ impl Listener {
                 if let Some(a) = &self.acceptor {
                     a.taken();
                 }
-                return Ok(Channel::from_established(est, &self.opts));
+                return Channel::from_established(est, &self.opts);
             }
             q = match deadline {
                 None => self.inbox.cond.wait(q).unwrap_or_else(|p| p.into_inner()),

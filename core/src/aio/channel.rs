@@ -74,7 +74,7 @@ impl AsyncChannel {
         let inner = match est.shm.take() {
             Some(setup) => {
                 let conn = Conn::new(est, opts);
-                Inner::Shm(ShmChannel::new(ShmLink::new(conn, setup, opts.shm_spin))?)
+                Inner::Shm(ShmChannel::new(ShmLink::new(conn, setup, opts.shm_spin)?)?)
             }
             None => Inner::Stream(StreamChannel::from_established(est, opts)?),
         };

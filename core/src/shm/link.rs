@@ -1,19 +1,26 @@
 //! The blocking shared-memory channel: spin briefly, then sleep on an eventfd doorbell and the
 //! control socket together, so a dead peer wakes us at once. A side rings the other's doorbell
 //! only when the other has said (with a flag in the ring header) that it is asleep.
+//!
+//! Readiness for callers who poll: a receive that finds nothing once its deadline has passed
+//! leaves the consumer *armed* (its sleep flag set, `Rx::armed`), so the next message rings
+//! the data doorbell; `readiness` is an epoll set of that doorbell and the control socket, and
+//! is what `Channel::as_fd` returns. The next receive disarms: it clears the flag, drains the
+//! doorbell and reads the control socket without waiting. A receive that was not armed adds no
+//! system call to the blocking path.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::Mutex;
 use std::sync::atomic::Ordering as StdOrdering;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
 
-use super::ring::{Consumer, Producer, Record};
+use super::ring::{Consumer, Producer, Record, Reservation};
 use super::segment::Segment;
 use super::setup::ShmSetup;
-use crate::buf::{ReadBuf, WriteBuf};
+use crate::buf::ReadBuf;
 use crate::conn::{Conn, Message};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys;
@@ -31,6 +38,8 @@ struct Rx {
     ctrl: FrameReader,
     /// Set when the control socket says the peer is gone; reported once the ring is drained.
     peer_gone: Option<Error>,
+    /// A receive timed out and left the sleep flag set (see the module docs).
+    armed: bool,
 }
 
 #[derive(Debug)]
@@ -52,6 +61,10 @@ pub(crate) struct ShmLink {
     space_in: OwnedFd,
     data_out: OwnedFd,
     space_out: OwnedFd,
+    /// An epoll set of `data_in` and the control socket (the channel's pollable descriptor).
+    readiness: OwnedFd,
+    /// The largest payload of one record in the ring we produce into.
+    max_record: usize,
     spin: Duration,
     // Declared last: the mapping must outlive every ring pointer above.
     _segment: Segment,
@@ -77,16 +90,83 @@ fn drain(bell: &OwnedFd) {
     let _ = rustix::io::read(bell, &mut b);
 }
 
-/// How a received message is handed over.
-enum Delivery<'a> {
-    InPlace(ReadBuf<'a>),
-    Owned(Vec<u8>),
+/// A message taken from the ring: one record still in place (the caller releases it), or
+/// fragments assembled into a vector.
+enum Taken {
+    Record(Record),
+    Assembled(Vec<u8>),
+}
+
+/// A received message held for an in-place read (`RecvSlot`).
+#[derive(Debug)]
+pub(crate) enum ShmRecv<'a> {
+    /// One record, still in the ring; released when dropped.
+    InPlace(RingRecv<'a>),
+    /// A fragmented message, copied out of the ring.
+    Assembled(Vec<u8>),
+}
+
+/// One received record left in the ring, with the receive side locked, until dropped.
+#[derive(Debug)]
+pub(crate) struct RingRecv<'a> {
+    link: &'a ShmLink,
+    rx: MutexGuard<'a, Rx>,
+    rec: Record,
+}
+
+impl RingRecv<'_> {
+    pub(crate) fn len(&self) -> usize {
+        self.rec.header.length as usize
+    }
+
+    /// The payload: valid for reads of `len` bytes while `self` lives (see `ReadBuf`).
+    pub(crate) fn as_ptr(&self) -> *const u8 {
+        self.rx.cons.payload_ptr(&self.rec)
+    }
+}
+
+impl Drop for RingRecv<'_> {
+    fn drop(&mut self) {
+        self.link.release(&mut self.rx, self.rec);
+    }
+}
+
+/// Space reserved in the ring for one outgoing record, with the send side locked. Dropping it
+/// without `commit` publishes nothing.
+#[derive(Debug)]
+pub(crate) struct RingSend<'a> {
+    link: &'a ShmLink,
+    tx: MutexGuard<'a, Tx>,
+    r: Reservation,
+    len: usize,
+}
+
+impl RingSend<'_> {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The payload: valid for writes of `len` bytes while `self` lives; the peer may map it.
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.tx.prod.payload_ptr(&self.r)
+    }
+
+    /// Publish the record (unless the channel ended meanwhile: then nothing is published).
+    pub(crate) fn commit(mut self) -> Result<()> {
+        self.link.send_check(&self.tx)?;
+        if self.tx.prod.commit(self.r, FrameType::Data, 0) {
+            ring(&self.link.data_out);
+        }
+        Ok(())
+    }
 }
 
 impl ShmLink {
-    pub(crate) fn new(conn: Conn, setup: ShmSetup, spin: Duration) -> ShmLink {
+    pub(crate) fn new(conn: Conn, setup: ShmSetup, spin: Duration) -> Result<ShmLink> {
         let max_recv = conn.max_recv;
-        ShmLink {
+        let readiness = sys::readiness_set(&[setup.data_in.as_fd(), conn.fd.as_fd()])?;
+        let max_record = setup.producer.ring().max_record_payload() as usize;
+        Ok(ShmLink {
             conn,
             rx: Mutex::new(Rx {
                 cons: setup.consumer,
@@ -94,6 +174,7 @@ impl ShmLink {
                 ended: None,
                 ctrl: FrameReader::new(max_recv),
                 peer_gone: None,
+                armed: false,
             }),
             tx: Mutex::new(Tx {
                 prod: setup.producer,
@@ -105,9 +186,21 @@ impl ShmLink {
             space_in: setup.space_in,
             data_out: setup.data_out,
             space_out: setup.space_out,
+            readiness,
+            max_record,
             spin,
             _segment: setup.segment,
-        }
+        })
+    }
+
+    /// The descriptor that becomes readable when a receive that timed out could make progress.
+    pub(crate) fn readiness_fd(&self) -> BorrowedFd<'_> {
+        self.readiness.as_fd()
+    }
+
+    /// The largest message that can be reserved in place (one record).
+    pub(crate) fn max_record(&self) -> usize {
+        self.max_record
     }
 
     pub(crate) fn conn(&self) -> &Conn {
@@ -179,11 +272,7 @@ impl ShmLink {
     // ---- receiving ----
 
     /// Take records until a message is complete or the ring is empty.
-    fn rx_take<T>(
-        &self,
-        rx: &mut Rx,
-        deliver: &mut dyn FnMut(Delivery<'_>) -> T,
-    ) -> Option<Result<T>> {
+    fn rx_take(&self, rx: &mut Rx) -> Option<Result<Taken>> {
         loop {
             let rec = match rx.cons.try_peek() {
                 Ok(Some(rec)) => rec,
@@ -221,12 +310,7 @@ impl ShmLink {
             }
             let more = rec.header.flags & FLAG_MORE != 0;
             if !more && rx.assembly.is_none() {
-                // SAFETY: `try_peek` validated that the payload lies inside the data area,
-                // which stays mapped until we release the record below.
-                let view = unsafe { ReadBuf::from_raw(rx.cons.payload_ptr(&rec), len) };
-                let out = deliver(Delivery::InPlace(view));
-                self.release(rx, rec);
-                return Some(Ok(out));
+                return Some(Ok(Taken::Record(rec)));
             }
             let mut joined = rx.assembly.take().unwrap_or_default();
             let start = joined.len();
@@ -236,7 +320,7 @@ impl ShmLink {
             if more {
                 rx.assembly = Some(joined);
             } else {
-                return Some(Ok(deliver(Delivery::Owned(joined))));
+                return Some(Ok(Taken::Assembled(joined)));
             }
         }
     }
@@ -247,9 +331,24 @@ impl ShmLink {
         }
     }
 
+    /// Copy a taken message out (releasing its record).
+    fn copy_out(&self, rx: &mut Rx, taken: Taken) -> Message {
+        match taken {
+            Taken::Record(rec) => {
+                let len = rec.header.length as usize;
+                // SAFETY: `try_peek` validated that the payload lies inside the data area,
+                // which stays mapped (and unreleased) until the copy is made.
+                let v = unsafe { ReadBuf::from_raw(rx.cons.payload_ptr(&rec), len) }.to_vec();
+                self.release(rx, rec);
+                Message::new(v)
+            }
+            Taken::Assembled(v) => Message::new(v),
+        }
+    }
+
     /// Read what the control socket has: EOF (the peer is gone) or an ERROR frame.
     fn read_ctrl(&self, rx: &mut Rx) {
-        let read = sys::read_into(self.ctrl(), rx.ctrl.spare());
+        let read = sys::recv_nowait(self.ctrl(), rx.ctrl.spare());
         let gone = match read {
             Ok(0) => Some(Error::new(
                 ErrorKind::PeerDisconnected,
@@ -277,18 +376,14 @@ impl ShmLink {
     }
 
     /// Everything a receive can finish with without waiting: a message, or the end.
-    fn rx_poll<T>(
-        &self,
-        rx: &mut Rx,
-        deliver: &mut dyn FnMut(Delivery<'_>) -> T,
-    ) -> Option<Result<T>> {
+    fn rx_poll(&self, rx: &mut Rx) -> Option<Result<Taken>> {
         if let Some(e) = &rx.ended {
             return Some(Err(e.clone()));
         }
         if self.conn.closed.load(StdOrdering::Acquire) {
             return Some(Err(closed_error()));
         }
-        if let Some(r) = self.rx_take(rx, deliver) {
+        if let Some(r) = self.rx_take(rx) {
             return Some(r);
         }
         if let Some(e) = rx.peer_gone.take() {
@@ -305,13 +400,9 @@ impl ShmLink {
     /// and the control socket, then call [`rx_woken`](Self::rx_woken).
     pub(crate) fn try_recv_or_sleep(&self) -> Option<Result<Message>> {
         let mut rx = self.rx.lock().unwrap_or_else(|p| p.into_inner());
-        let mut deliver = |d: Delivery<'_>| match d {
-            Delivery::InPlace(view) => Message::new(view.to_vec()),
-            Delivery::Owned(v) => Message::new(v),
-        };
         loop {
-            if let Some(r) = self.rx_poll(&mut rx, &mut deliver) {
-                return Some(r);
+            if let Some(r) = self.rx_poll(&mut rx) {
+                return Some(r.map(|t| self.copy_out(&mut rx, t)));
             }
             rx.cons.set_sleeping(true);
             if !rx.cons.has_data() {
@@ -325,10 +416,17 @@ impl ShmLink {
     /// if it had news.
     pub(crate) fn rx_woken(&self, ctrl_ready: bool) {
         let mut rx = self.rx.lock().unwrap_or_else(|p| p.into_inner());
+        self.disarm(&mut rx, ctrl_ready);
+    }
+
+    /// Stop saying we sleep, drain the doorbell, and read the control socket (without
+    /// waiting) if `ctrl` says it may have news.
+    fn disarm(&self, rx: &mut Rx, ctrl: bool) {
+        rx.armed = false;
         rx.cons.set_sleeping(false);
         drain(&self.data_in);
-        if ctrl_ready {
-            self.read_ctrl(&mut rx);
+        if ctrl {
+            self.read_ctrl(rx);
         }
     }
 
@@ -466,17 +564,18 @@ impl ShmLink {
         self.ctrl()
     }
 
-    fn recv_loop<T>(
-        &self,
-        deadline: Option<Instant>,
-        deliver: &mut dyn FnMut(Delivery<'_>) -> T,
-    ) -> Result<T> {
+    /// Wait for the next message (or the end). A timeout leaves the consumer armed.
+    fn recv_loop(&self, deadline: Option<Instant>) -> Result<(MutexGuard<'_, Rx>, Taken)> {
         let mut rx = sys::lock_until(&self.rx, deadline)?;
+        if rx.armed {
+            self.disarm(&mut rx, true);
+        }
         loop {
-            if let Some(r) = self.rx_poll(&mut rx, deliver) {
-                return r;
+            if let Some(r) = self.rx_poll(&mut rx) {
+                return r.map(|t| (rx, t));
             }
-            if self.spin_until(|| rx.cons.has_data()) {
+            let expired = deadline.is_some_and(|d| Instant::now() >= d);
+            if !expired && self.spin_until(|| rx.cons.has_data()) {
                 continue;
             }
             rx.cons.set_sleeping(true);
@@ -485,42 +584,43 @@ impl ShmLink {
                 continue;
             }
             let woke = self.sleep(&self.data_in, deadline);
-            rx.cons.set_sleeping(false);
-            match woke? {
-                Woke::Bell => {}
-                Woke::Ctrl => self.read_ctrl(&mut rx),
-                Woke::Timeout => {
-                    if rx.cons.has_data() {
-                        continue;
-                    }
-                    return Err(Error::new(
-                        ErrorKind::Timeout,
-                        "no message arrived before the timeout",
-                    ));
+            if let Ok(Woke::Timeout) = woke {
+                // Stay armed: drain a stale ring, then re-check (a message published from
+                // here on rings the doorbell, making `readiness` readable).
+                drain(&self.data_in);
+                if rx.cons.has_data() {
+                    rx.cons.set_sleeping(false);
+                    continue;
                 }
+                rx.armed = true;
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    "no message arrived before the timeout",
+                ));
+            }
+            rx.cons.set_sleeping(false);
+            if let Woke::Ctrl = woke? {
+                self.read_ctrl(&mut rx);
             }
         }
     }
 
     pub(crate) fn recv_until(&self, deadline: Option<Instant>) -> Result<Message> {
-        self.recv_loop(deadline, &mut |d| match d {
-            Delivery::InPlace(view) => Message::new(view.to_vec()),
-            Delivery::Owned(v) => Message::new(v),
-        })
+        let (mut rx, taken) = self.recv_loop(deadline)?;
+        Ok(self.copy_out(&mut rx, taken))
     }
 
-    pub(crate) fn recv_with<T>(
-        &self,
-        deadline: Option<Instant>,
-        f: impl FnOnce(ReadBuf<'_>) -> T,
-    ) -> Result<T> {
-        let mut f = Some(f);
-        self.recv_loop(deadline, &mut |d| {
-            let f = f.take().expect("one delivery per call");
-            match d {
-                Delivery::InPlace(view) => f(view),
-                Delivery::Owned(v) => f(ReadBuf::from_slice(&v)),
-            }
+    /// Receive the next message for an in-place read: a single record stays in the ring (and
+    /// the receive side locked) until the returned value drops.
+    pub(crate) fn recv_slot(&self, deadline: Option<Instant>) -> Result<ShmRecv<'_>> {
+        let (rx, taken) = self.recv_loop(deadline)?;
+        Ok(match taken {
+            Taken::Record(rec) => ShmRecv::InPlace(RingRecv {
+                link: self,
+                rx,
+                rec,
+            }),
+            Taken::Assembled(v) => ShmRecv::Assembled(v),
         })
     }
 
@@ -598,16 +698,20 @@ impl ShmLink {
 
     /// Write one record whose room `wait_room` ensured.
     fn put(&self, tx: &mut Tx, data: &[u8], flags: u8) -> Result<()> {
-        let r = tx
-            .prod
-            .try_reserve(data.len() as u64)
-            .map_err(|e| self.fail(e))?
-            .ok_or_else(|| Error::new(ErrorKind::Timeout, "the ring is full"))?;
+        let r = self.reserve_now(tx, data.len())?;
         tx.prod.write_payload(&r, 0, data);
         if tx.prod.commit(r, FrameType::Data, flags) {
             ring(&self.data_out);
         }
         Ok(())
+    }
+
+    /// Reserve a record of `len` payload bytes whose room `wait_room` ensured.
+    fn reserve_now(&self, tx: &mut Tx, len: usize) -> Result<Reservation> {
+        tx.prod
+            .try_reserve(len as u64)
+            .map_err(|e| self.fail(e))?
+            .ok_or_else(|| Error::new(ErrorKind::Timeout, "the ring is full"))
     }
 
     /// Send the rest of a message that a timed-out send left, as fragments.
@@ -656,38 +760,22 @@ impl ShmLink {
         }
     }
 
-    pub(crate) fn send_with(
-        &self,
-        len: usize,
-        deadline: Option<Instant>,
-        f: impl FnOnce(&mut WriteBuf<'_>),
-    ) -> Result<()> {
+    /// Reserve one record of `len` bytes (at most [`max_record`](Self::max_record)) to be
+    /// written in place, waiting for room until `deadline`.
+    pub(crate) fn reserve(&self, len: usize, deadline: Option<Instant>) -> Result<RingSend<'_>> {
+        debug_assert!(len <= self.max_record);
         self.conn.check_send_size(len)?;
         let mut tx = sys::lock_until(&self.tx, deadline)?;
-        let max = tx.prod.ring().max_record_payload() as usize;
-        if len > max {
-            // Larger than one record: build it privately, send it in fragments.
-            drop(tx);
-            let mut v = vec![0u8; len];
-            f(&mut WriteBuf::from_slice(&mut v));
-            return self.send_until(&v, deadline);
-        }
         self.send_check(&tx)?;
         self.flush_pending(&mut tx, deadline)?;
         self.wait_room(&mut tx, len as u64, deadline)?;
-        let r = tx
-            .prod
-            .try_reserve(len as u64)
-            .map_err(|e| self.fail(e))?
-            .ok_or_else(|| Error::new(ErrorKind::Timeout, "the ring is full"))?;
-        // SAFETY: the reservation is `len` bytes inside the data area, owned by this producer
-        // until `commit`; the view does not outlive this call.
-        let mut view = unsafe { WriteBuf::from_raw(tx.prod.payload_ptr(&r), len) };
-        f(&mut view);
-        if tx.prod.commit(r, FrameType::Data, 0) {
-            ring(&self.data_out);
-        }
-        Ok(())
+        let r = self.reserve_now(&mut tx, len)?;
+        Ok(RingSend {
+            link: self,
+            tx,
+            r,
+            len,
+        })
     }
 
     /// Orderly close: finish a pending message, publish CLOSE, then hang up the control socket.

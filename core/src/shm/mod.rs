@@ -17,5 +17,5 @@ mod segment;
 mod setup;
 pub(crate) mod sync;
 
-pub(crate) use link::ShmLink;
+pub(crate) use link::{RingRecv, RingSend, ShmLink, ShmRecv};
 pub(crate) use setup::{CAP_SHM, Offer, ShmSetup, take_offer};

@@ -5,7 +5,9 @@
 //!   reclaim and no window in which it is reachable with wider permissions;
 //! - `connect_unix(addr, timeout)`, `bind_tcp`, `connect_tcp`;
 //! - `peer_credentials(fd)`;
-//! - byte I/O that never raises SIGPIPE: `send_all`, `read_into`, and readiness `wait`;
+//! - byte I/O that never raises SIGPIPE: `send_all`, `read_into`, `recv_nowait`, and
+//!   readiness `wait`;
+//! - `readiness_set(fds)`: one descriptor that is readable while any of `fds` is;
 //! - `WakePipe`: a self-pipe to wake a thread blocked in `wait`.
 
 #[cfg(unix)]

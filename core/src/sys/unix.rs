@@ -669,6 +669,39 @@ pub(crate) fn read_into(
     }
 }
 
+/// One `recv` into `buf` that never waits (`MSG_DONTWAIT`), retrying on EINTR. Returns the
+/// number of bytes now initialised (0: end of stream); `AGAIN` if nothing is queued.
+pub(crate) fn recv_nowait(
+    fd: BorrowedFd<'_>,
+    buf: &mut [MaybeUninit<u8>],
+) -> std::result::Result<usize, Errno> {
+    loop {
+        match rustix::net::recv(fd, &mut *buf, rustix::net::RecvFlags::DONTWAIT) {
+            Ok(((init, _), _)) => return Ok(init.len()),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A descriptor that is readable while any of `fds` is (an epoll set, level-triggered,
+/// close-on-exec). A member that is closed leaves the set.
+pub(crate) fn readiness_set(fds: &[BorrowedFd<'_>]) -> Result<OwnedFd> {
+    use rustix::event::epoll;
+    let fail = |e: Errno| Error::from_io(&ioe(e), "epoll");
+    let set = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(fail)?;
+    for (i, fd) in fds.iter().enumerate() {
+        epoll::add(
+            &set,
+            fd,
+            epoll::EventData::new_u64(i as u64),
+            epoll::EventFlags::IN,
+        )
+        .map_err(fail)?;
+    }
+    Ok(set)
+}
+
 /// Which readiness to wait for.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Interest {
