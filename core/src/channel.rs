@@ -670,7 +670,8 @@ impl Channel {
 /// The contract, on every transport: call [`try_recv`](Channel::try_recv) (or any receive with
 /// a timeout) until it returns `Timeout`; from then on the descriptor becomes readable when a
 /// message arrives or the channel ends (peer CLOSE, ERROR, hang-up), and the next receive
-/// reports it. Readiness may be spurious (then `try_recv` returns `Timeout` again), and a
+/// reports it. (A receive that timed out only because another thread was receiving on the
+/// channel leaves that to the other thread.) Readiness may be spurious (then `try_recv` returns `Timeout` again), and a
 /// receive that returned a message says nothing about the next one: keep calling `try_recv`
 /// until `Timeout` before polling again. Over sockets messages already buffered in the channel
 /// do not make the socket readable, which is why the loop must run until `Timeout`.

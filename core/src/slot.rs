@@ -1,33 +1,6 @@
 //! Guards for split in-place (zero-copy) sends and receives: [`SendSlot`] (from
-//! [`Channel::reserve`]) and [`RecvSlot`] (from [`Channel::recv_in_place`]).
-//!
-//! Contract, the same on every transport:
-//! - a `SendSlot` is `len` bytes of one outgoing message; [`SendSlot::commit`] sends it, and
-//!   dropping the slot without committing sends nothing (the channel stays fully usable);
-//! - a `RecvSlot` is the next received message; dropping it gives its space back, and the
-//!   next receive returns the message after it.
-//!
-//! Over shared memory a slot points straight into the ring the peer also maps (no copy), and
-//! holds that side of the channel locked until it is committed or dropped: other sends (or
-//! receives) on the same channel wait meanwhile, and the slot is not `Send` (it must be
-//! finished on the thread that made it). Like [`WriteBuf`] and [`ReadBuf`], slots never hand
-//! out Rust references to those bytes: they move bytes with copies and offer raw pointers.
-//! Messages too large for one ring record (more than about half the ring), and every message
-//! over sockets, use a private buffer instead: `commit` sends it the normal way.
-//!
-//! ```no_run
-//! # fn demo(ch: &libipc::Channel) -> libipc::Result<()> {
-//! let mut slot = ch.reserve(11)?;
-//! slot.write_at(0, b"hello");
-//! slot.write_at(5, b" world");
-//! slot.commit()?;
-//!
-//! let msg = ch.recv_in_place()?;
-//! let mut head = [0u8; 5];
-//! msg.read_at(0, &mut head);
-//! drop(msg); // releases the message's space in the ring
-//! # Ok(()) }
-//! ```
+//! [`Channel::reserve`]) and [`RecvSlot`] (from [`Channel::recv_in_place`]). Their contract is
+//! written on the two types.
 //!
 //! [`Channel::reserve`]: crate::Channel::reserve
 //! [`Channel::recv_in_place`]: crate::Channel::recv_in_place
@@ -39,8 +12,30 @@ use crate::channel::Channel;
 use crate::error::Result;
 use crate::shm::{RingRecv, RingSend, ShmRecv};
 
-/// One outgoing message being written in place; [`commit`](Self::commit) sends it. Dropping
-/// it without committing sends nothing. See the [module docs](self) for what it holds.
+/// One outgoing message being written in place (from [`Channel::reserve`]);
+/// [`commit`](Self::commit) sends it. Dropping it without committing sends nothing, and the
+/// channel stays fully usable.
+///
+/// Over shared memory, when the message fits in one ring record (half the ring), the slot
+/// points straight into the ring the peer also maps (no copy) and holds the channel's send
+/// side locked until it is committed or dropped: other sends on the channel wait meanwhile
+/// (from the thread holding the slot, a blocking send would wait forever), and the slot is not
+/// `Send` (finish it on the thread that made it). Like [`WriteBuf`], it never hands out a Rust
+/// reference to those bytes: write with [`write_at`](Self::write_at), [`fill`](Self::fill) or
+/// the raw pointer. Larger messages, and every message over sockets, use a private buffer that
+/// `commit` sends the normal way.
+///
+/// ```no_run
+/// # fn demo(ch: &libipc::Channel) -> libipc::Result<()> {
+/// let mut slot = ch.reserve(11)?;
+/// slot.write_at(0, b"hello");
+/// slot.write_at(5, b" world");
+/// slot.commit()?;
+///
+/// let aborted = ch.reserve(100)?;
+/// drop(aborted); // nothing is sent
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct SendSlot<'a> {
     kind: SendKind<'a>,
@@ -144,8 +139,28 @@ impl<'a> SendSlot<'a> {
     }
 }
 
-/// One received message read in place; dropping it releases the message. See the
-/// [module docs](self) for what it holds.
+/// One received message read in place (from [`Channel::recv_in_place`]); dropping it releases
+/// the message, and the next receive returns the one after it.
+///
+/// Over shared memory, a message that came in one ring record stays in the ring (no copy) and
+/// the channel's receive side stays locked until the slot drops: other receives on the channel
+/// wait or time out meanwhile (from the thread holding the slot, a blocking receive would wait
+/// forever), the sender may run out of room, and the slot is not `Send`. Like [`ReadBuf`], it
+/// never hands out a Rust reference to those bytes (the peer could change them): read with
+/// [`read_at`](Self::read_at), [`to_vec`](Self::to_vec) or the raw pointer. A fragmented
+/// message (larger than one record) is assembled into a buffer the slot owns; over sockets the
+/// slot holds the received message.
+///
+/// ```no_run
+/// # fn demo(ch: &libipc::Channel) -> libipc::Result<()> {
+/// let msg = ch.recv_in_place()?;
+/// let mut head = [0u8; 4];
+/// if msg.len() >= 4 {
+///     msg.read_at(0, &mut head);
+/// }
+/// drop(msg); // gives the space back to the sender
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct RecvSlot<'a> {
     kind: RecvKind<'a>,
