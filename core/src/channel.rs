@@ -539,27 +539,29 @@ impl Channel {
     /// # Ok(()) }
     /// ```
     pub fn reserve(&self, len: usize) -> Result<SendSlot<'_>> {
-        self.reserve_until(len, None)
+        self.reserve_within(len, None)
     }
 
     /// [`reserve`](Self::reserve), giving up with `Timeout` (nothing reserved) if there is no
     /// room in the ring by `timeout`. For a private buffer (over sockets, or a message larger
-    /// than one ring record), `commit` waits at most until the same deadline, as
-    /// [`send_timeout`](Self::send_timeout) does.
+    /// than one ring record) there is nothing to wait for yet; `commit` then waits at most
+    /// `timeout`, counted from the commit, as [`send_timeout`](Self::send_timeout) does.
     pub fn reserve_timeout(&self, len: usize, timeout: Duration) -> Result<SendSlot<'_>> {
-        self.reserve_until(len, Some(sys::after(timeout)))
+        self.reserve_within(len, Some(timeout))
     }
 
-    fn reserve_until(&self, len: usize, deadline: Option<Instant>) -> Result<SendSlot<'_>> {
+    fn reserve_within(&self, len: usize, timeout: Option<Duration>) -> Result<SendSlot<'_>> {
         match &*self.link {
-            Link::Shm(l) if len <= l.max_record() => l.reserve(len, deadline).map(SendSlot::ring),
+            Link::Shm(l) if len <= l.max_record() => {
+                l.reserve(len, timeout.map(sys::after)).map(SendSlot::ring)
+            }
             link => {
                 let conn = link.conn();
                 conn.check_send_size(len)?;
                 if let Some(e) = conn.send_blocked() {
                     return Err(e);
                 }
-                Ok(SendSlot::private(self, len, deadline))
+                Ok(SendSlot::private(self, len, timeout))
             }
         }
     }

@@ -5,11 +5,11 @@
 //! [`Channel::reserve`]: crate::Channel::reserve
 //! [`Channel::recv_in_place`]: crate::Channel::recv_in_place
 
-use std::time::Instant;
+use std::time::Duration;
 
 use crate::buf::{ReadBuf, WriteBuf};
 use crate::channel::Channel;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::shm::{RingRecv, RingSend, ShmRecv};
 
 /// One outgoing message being written in place (from [`Channel::reserve`]);
@@ -45,11 +45,11 @@ pub struct SendSlot<'a> {
 enum SendKind<'a> {
     /// A record reserved in the shared-memory ring (send side locked).
     Ring(RingSend<'a>),
-    /// A private buffer, sent by `commit` with the deadline of the reservation.
+    /// A private buffer, sent by `commit` waiting at most the reservation's timeout.
     Private {
         buf: Vec<u8>,
         channel: &'a Channel,
-        deadline: Option<Instant>,
+        timeout: Option<Duration>,
     },
 }
 
@@ -63,13 +63,13 @@ impl<'a> SendSlot<'a> {
     pub(crate) fn private(
         channel: &'a Channel,
         len: usize,
-        deadline: Option<Instant>,
+        timeout: Option<Duration>,
     ) -> SendSlot<'a> {
         SendSlot {
             kind: SendKind::Private {
                 buf: vec![0; len],
                 channel,
-                deadline,
+                timeout,
             },
         }
     }
@@ -122,19 +122,39 @@ impl<'a> SendSlot<'a> {
     }
 
     /// Send the message. Over shared memory (one record) this only publishes it: room was
-    /// made by `reserve`. With a private buffer this is a normal send, waiting until the
-    /// deadline given to [`Channel::reserve_timeout`] (or without limit after
+    /// made by `reserve`. With a private buffer this is a normal send, waiting at most the
+    /// timeout given to [`Channel::reserve_timeout`] (counted from now; without limit after
     /// [`Channel::reserve`]), with the errors and partial-send rules of
     /// [`Channel::send_timeout`]. If the channel ended since the reservation, nothing is sent
-    /// and the error says why (`Closed`, `PeerDisconnected`, ...).
+    /// and the error says why (`Closed`, `PeerDisconnected`, ...). A `Timeout` here drops the
+    /// message; [`try_commit`](Self::try_commit) keeps it instead.
     pub fn commit(self) -> Result<()> {
+        self.try_commit().map_err(|(e, _)| e)
+    }
+
+    /// [`commit`](Self::commit), but a `Timeout` (nothing was sent) hands the slot back,
+    /// contents intact, to commit again later or drop. Any other error ends the slot.
+    pub fn try_commit(self) -> std::result::Result<(), (Error, Option<SendSlot<'a>>)> {
         match self.kind {
-            SendKind::Ring(r) => r.commit(),
+            SendKind::Ring(r) => r.commit().map_err(|e| (e, None)),
             SendKind::Private {
                 buf,
                 channel,
-                deadline,
-            } => channel.send_until(&buf, deadline),
+                timeout,
+            } => match channel.send_until(&buf, timeout.map(crate::sys::after)) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == ErrorKind::Timeout => Err((
+                    e,
+                    Some(SendSlot {
+                        kind: SendKind::Private {
+                            buf,
+                            channel,
+                            timeout,
+                        },
+                    }),
+                )),
+                Err(e) => Err((e, None)),
+            },
         }
     }
 }

@@ -253,3 +253,48 @@ fn reserve_timeout_when_the_ring_is_full() {
         assert_eq!(b.try_recv().unwrap_err().kind(), ErrorKind::Timeout);
     });
 }
+
+/// A private-buffer commit (sockets, or a message larger than a ring record) that times out
+/// sends nothing, and `try_commit` hands the slot back so the message is not lost.
+#[test]
+fn a_commit_that_times_out_keeps_the_message_with_try_commit() {
+    watchdog(|| {
+        // Not TCP: its send buffer grows and takes part of the message, which then counts as
+        // sent (the rule of `send_timeout`), so "nothing sent" cannot be arranged there.
+        for (name, a, b) in pairs().into_iter().filter(|(n, ..)| *n != "tcp") {
+            // Fill the way completely: big messages, then 1-byte ones.
+            let mut sent = vec![];
+            for size in [1000, 1] {
+                while a.try_send(&vec![1; size]).is_ok() {
+                    sent.push(size);
+                }
+            }
+            let mut slot = a.reserve_timeout(LARGE, Duration::from_millis(20)).unwrap();
+            slot.write_at(0, b"kept");
+            let (err, slot) = slot
+                .try_commit()
+                .err()
+                .unwrap_or_else(|| panic!("{name}: the commit went through"));
+            assert_eq!(err.kind(), ErrorKind::Timeout, "{name}");
+            let slot = slot.unwrap_or_else(|| panic!("{name}: the slot must come back"));
+            let reader = std::thread::spawn(move || {
+                for size in sent {
+                    assert_eq!(b.recv().unwrap().len(), size);
+                }
+                b.recv().unwrap()
+            });
+            let mut slot = Some(slot);
+            // Retry until the reader has made room (each try waits at most 20 ms).
+            while let Some(s) = slot.take() {
+                if let Err((e, back)) = s.try_commit() {
+                    assert_eq!(e.kind(), ErrorKind::Timeout, "{name}");
+                    slot = back;
+                    assert!(slot.is_some(), "{name}");
+                }
+            }
+            let got = reader.join().unwrap();
+            assert_eq!(got.len(), LARGE, "{name}");
+            assert_eq!(&got[..4], b"kept", "{name}");
+        }
+    });
+}
