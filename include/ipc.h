@@ -32,7 +32,9 @@
 
 /**
  * The ABI version these declarations belong to; compare with `ipc_abi_version()`. It is the
- * number in the SONAME (`libipc.so.0`) and in the symbol version node (`LIBIPC_0`).
+ * number in the SONAME (`libipc.so.0`) and in the symbol version node (`LIBIPC_0`), and
+ * changes only with an incompatible change of the C API (independently of the package
+ * version).
  */
 #define IPC_ABI_VERSION 0
 
@@ -126,6 +128,12 @@ typedef enum ipc_status {
  * A connected channel. One thread may send while others receive; `ipc_channel_close` may be
  * called from any thread. A reservation or an in-place receive belongs to the thread that
  * started it. `ipc_channel_free` must be the last call.
+ *
+ * Thread-safety invariant (why sharing `&ipc_channel` between threads is sound although the
+ * core slots hold `MutexGuard`s and are not `Send`): a slot is created, used, committed and
+ * dropped only on its owner thread (`take_reservation`, `ipc_channel_release` and `Drop`
+ * look at `owner`); other threads only move the `Held` records inside the vectors, never
+ * touch the guard, and `Drop` forgets slots of other threads instead of dropping them.
  */
 typedef struct ipc_channel ipc_channel;
 
@@ -241,6 +249,9 @@ enum ipc_status ipc_channel_try_recv(struct ipc_channel *ch, struct ipc_message 
  * does not fit: `IPC_ERR_BUFFER_TOO_SMALL`, `*out_len` = its size, and the message is kept
  * first in line for the next receive of any kind.
  *
+ * Errors: `IPC_ERR_BUFFER_TOO_SMALL`, `IPC_ERR_INVALID_ARGUMENT` (NULL `buf` with `cap > 0`),
+ * and as `ipc_channel_recv`.
+ *
  * # Safety
  * `ch` is NULL or live; a non-null `buf` is writable for `cap` bytes; `out_len` is NULL or
  * writable.
@@ -253,10 +264,11 @@ enum ipc_status ipc_channel_recv_into(struct ipc_channel *ch,
 
 /**
  * Reserve space for a `len`-byte message and point `*out_buf` at it (over shared memory, in
- * the ring itself). Write the message there, then `ipc_channel_commit` (send it) or
- * `ipc_channel_abort` (send nothing), on this thread. The buffer is write-only and invalid
- * after commit or abort. Until then this thread's other sends return `IPC_ERR_BUSY`; other
- * threads' sends wait.
+ * the ring itself, waiting at most `timeout_ms` for room). Write the message there, then
+ * `ipc_channel_commit` (send it) or `ipc_channel_abort` (send nothing), on this thread. The
+ * buffer is write-only and invalid after commit or abort. Until then this thread's other
+ * sends return `IPC_ERR_BUSY`; while the reservation is in the ring, other threads' sends
+ * wait for it.
  *
  * Errors: as `ipc_channel_send`.
  *
@@ -269,10 +281,13 @@ enum ipc_status ipc_channel_reserve(struct ipc_channel *ch,
                                     uint8_t **out_buf);
 
 /**
- * Send the message written into this thread's reservation.
+ * Send the message written into this thread's reservation. In the ring this only publishes
+ * it; a message in a private buffer (sockets, or larger than half a ring) is sent now,
+ * waiting at most the `timeout_ms` given to `ipc_channel_reserve`.
  *
- * Errors: `IPC_ERR_INVALID_ARGUMENT` (no reservation on this thread), and as
- * `ipc_channel_send`; after an error the reservation is gone.
+ * Errors: `IPC_ERR_INVALID_ARGUMENT` (no reservation on this thread); `IPC_ERR_TIMEOUT`
+ * (nothing was sent, the reservation and its buffer stay as they are: commit again or
+ * abort); otherwise as `ipc_channel_send`, after which the reservation is gone.
  *
  * # Safety
  * `ch` is NULL or live.
@@ -292,8 +307,9 @@ enum ipc_status ipc_channel_abort(struct ipc_channel *ch);
 /**
  * Receive the next message where it lies (over shared memory, in the ring) and point
  * `*out_data` / `*out_len` at it; `ipc_channel_release` gives it back. Until then this
- * thread's other receives return `IPC_ERR_BUSY` and other threads' receives wait. Over shared
- * memory the bytes are in memory the peer can write: copy what you validate.
+ * thread's other receives return `IPC_ERR_BUSY`; while the message is in the ring, other
+ * threads' receives wait for it. Over shared memory the bytes are in memory the peer can
+ * write: copy what you validate.
  *
  * Errors: as `ipc_channel_recv`.
  *

@@ -3,9 +3,11 @@
 #   1. include/ipc.h is exactly what the pinned cbindgen generates from ffi-c/src;
 #   2. libipc.so has the SONAME libipc.so.<ABI> and exports exactly the header's functions,
 #      each with the version node LIBIPC_<ABI>, and nothing else;
-#   3. every function, enum value and struct field listed in ffi-c/abi.txt is still there with
-#      the same prototype unless the ABI major (IPC_ABI_VERSION) changed; new ones must be added.
-# Usage: scripts/check-c-abi.sh [--fix]   (--fix rewrites include/ipc.h and ffi-c/abi.txt)
+#   3. every function, enum value, struct and macro listed in ffi-c/abi.txt is still there,
+#      unchanged, unless IPC_ABI_VERSION changed; new ones must be added to the list.
+# Usage: scripts/check-c-abi.sh [--fix]
+#   --fix rewrites include/ipc.h and adds new entries to ffi-c/abi.txt; it refuses to record a
+#   changed or removed entry unless IPC_ABI_VERSION was bumped (then it rewrites the list).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fix=0; [ "${1:-}" = "--fix" ] && fix=1
@@ -71,8 +73,9 @@ for line in out.splitlines():
     if len(parts) < 3:
         continue
     kind, name = parts[1], parts[2]
-    base, _, version = name.partition("@")
-    version = version.lstrip("@")
+    base, sep, version = name.partition("@@")  # '@@' = the default version of a symbol
+    if not sep:
+        base, version = name.partition("@")[0], ""
     if kind == "A" and base == f"LIBIPC_{abi}":
         continue
     exported[base] = (kind, version)
@@ -92,13 +95,15 @@ lines = [f"# The C ABI of libipc, ABI version {abi}: generated from include/ipc.
          "# none may change or disappear."]
 current = {k: v for k, v in entries.items() if not k.startswith("define IPC_VERSION")}
 body = [f"{k}\t{v}" for k, v in sorted(current.items())]
-if fix:
+def write_listing():
     open(listing, "w").write("\n".join(lines + [f"abi\t{abi}"] + body) + "\n")
     print(f"abi: wrote {listing}")
-    sys.exit(0)
 try:
     old_lines = [l for l in open(listing).read().splitlines() if l and not l.startswith("#")]
 except FileNotFoundError:
+    if fix:
+        write_listing()
+        sys.exit(0)
     fail(f"{listing} is missing: run scripts/check-c-abi.sh --fix and commit it")
 old = {}
 for l in old_lines:
@@ -118,6 +123,9 @@ if old_abi == abi:
         fail("ABI broken without bumping IPC_ABI_VERSION (and the SONAME/version node):\n  "
              + "\n  ".join(problems))
 added = sorted(k for k in current if k not in old)
+if fix and (added or old_abi != abi):
+    write_listing()  # only additions, or a new ABI version: both allowed
+    sys.exit(0)
 if added or old_abi != abi:
     fail(f"the ABI listing is out of date (new: {added}, listed ABI {old_abi}, now {abi}): "
          "run scripts/check-c-abi.sh --fix and commit ffi-c/abi.txt")

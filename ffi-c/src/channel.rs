@@ -3,7 +3,8 @@
 
 use std::ffi::{c_char, c_int};
 use std::os::fd::AsRawFd;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
 
 use libipc::{Channel, RecvSlot, SendSlot};
 
@@ -15,12 +16,22 @@ use crate::status::ipc_status;
 /// A connected channel. One thread may send while others receive; `ipc_channel_close` may be
 /// called from any thread. A reservation or an in-place receive belongs to the thread that
 /// started it. `ipc_channel_free` must be the last call.
+///
+/// Thread-safety invariant (why sharing `&ipc_channel` between threads is sound although the
+/// core slots hold `MutexGuard`s and are not `Send`): a slot is created, used, committed and
+/// dropped only on its owner thread (`take_reservation`, `ipc_channel_release` and `Drop`
+/// look at `owner`); other threads only move the `Held` records inside the vectors, never
+/// touch the guard, and `Drop` forgets slots of other threads instead of dropping them.
 #[allow(non_camel_case_types)]
 pub struct ipc_channel {
     // The slots borrow `channel` (their `'static` is a lie the handle keeps true): they are
     // declared first so they drop first, and `Drop` below empties them before that.
     sending: Mutex<Vec<Held<SendSlot<'static>>>>,
     receiving: Mutex<Receiving>,
+    /// Held by a receive from its look at the stash until the core has handed it a message
+    /// (and, if the caller's buffer is too small, the message is stashed), so that receives on
+    /// several threads can neither overwrite the stash nor overtake a stashed message.
+    recv_gate: Mutex<()>,
     channel: Channel,
 }
 
@@ -89,6 +100,7 @@ impl ipc_channel {
         ffi::into_handle(ipc_channel {
             sending: Mutex::new(Vec::new()),
             receiving: Mutex::new(Receiving::default()),
+            recv_gate: Mutex::new(()),
             channel,
         })
     }
@@ -102,25 +114,76 @@ impl ipc_channel {
         Ok(())
     }
 
-    /// `IPC_ERR_BUSY` if this thread holds an in-place receive; else `f` of the stash.
-    fn start_recv<T>(&self, f: impl FnOnce(&mut Option<Vec<u8>>) -> T) -> FfiResult<T> {
+    /// Start a receive: `IPC_ERR_BUSY` if this thread holds an in-place receive, else the
+    /// receive gate (waited for within `wait`) and the deadline of the whole call.
+    fn start_recv(&self, wait: Wait) -> FfiResult<(MutexGuard<'_, ()>, Deadline)> {
         let me = this_thread();
-        let mut rx = lock(&self.receiving);
-        if rx.held.iter().any(|h| h.owner == me) {
+        if lock(&self.receiving).held.iter().any(|h| h.owner == me) {
             return Err(busy("an in-place receive (ipc_channel_recv_in_place)"));
         }
-        Ok(f(&mut rx.stash))
+        let deadline = Deadline::new(wait);
+        let gate = match deadline.0 {
+            None => lock(&self.recv_gate),
+            Some(end) => loop {
+                match self.recv_gate.try_lock() {
+                    Ok(g) => break g,
+                    Err(TryLockError::Poisoned(p)) => break p.into_inner(),
+                    Err(TryLockError::WouldBlock) if Instant::now() >= end => {
+                        return Err(Failure::new(
+                            ipc_status::IPC_ERR_TIMEOUT,
+                            "another thread is receiving on this channel",
+                        ));
+                    }
+                    Err(TryLockError::WouldBlock) => std::thread::sleep(GATE_POLL),
+                }
+            },
+        };
+        Ok((gate, deadline))
+    }
+
+    /// The stashed message, if `fits` says to take it (the receive gate must be held).
+    fn take_stash(&self, fits: impl FnOnce(usize) -> bool) -> Option<Result<Vec<u8>, usize>> {
+        let mut rx = lock(&self.receiving);
+        let n = rx.stash.as_ref()?.len();
+        Some(if fits(n) {
+            rx.stash.take().ok_or(n)
+        } else {
+            Err(n)
+        })
     }
 
     fn recv_owned(&self, wait: Wait) -> FfiResult<Vec<u8>> {
-        if let Some(v) = self.start_recv(Option::take)? {
+        let (_gate, deadline) = self.start_recv(wait)?;
+        if let Some(Ok(v)) = self.take_stash(|_| true) {
             return Ok(v);
         }
-        let m = match wait {
-            Wait::Forever => self.channel.recv(),
-            Wait::For(d) => self.channel.recv_timeout(d),
+        let m = match deadline.left() {
+            None => self.channel.recv(),
+            Some(d) => self.channel.recv_timeout(d),
         }?;
         Ok(m.into_vec())
+    }
+}
+
+/// How often a timed receive looks whether another thread's receive has finished.
+const GATE_POLL: Duration = Duration::from_micros(50);
+
+/// When a call with a timeout must be done (`None`: never).
+#[derive(Debug, Clone, Copy)]
+struct Deadline(Option<Instant>);
+
+impl Deadline {
+    fn new(wait: Wait) -> Deadline {
+        Deadline(match wait {
+            Wait::Forever => None,
+            Wait::For(d) => Some(Instant::now() + d),
+        })
+    }
+
+    /// The time left for the core's timed call (`None`: block).
+    fn left(self) -> Option<Duration> {
+        self.0
+            .map(|end| end.saturating_duration_since(Instant::now()))
     }
 }
 
@@ -250,6 +313,9 @@ pub unsafe extern "C" fn ipc_channel_try_recv(
 /// does not fit: `IPC_ERR_BUFFER_TOO_SMALL`, `*out_len` = its size, and the message is kept
 /// first in line for the next receive of any kind.
 ///
+/// Errors: `IPC_ERR_BUFFER_TOO_SMALL`, `IPC_ERR_INVALID_ARGUMENT` (NULL `buf` with `cap > 0`),
+/// and as `ipc_channel_recv`.
+///
 /// # Safety
 /// `ch` is NULL or live; a non-null `buf` is writable for `cap` bytes; `out_len` is NULL or
 /// writable.
@@ -281,30 +347,27 @@ pub unsafe extern "C" fn ipc_channel_recv_into(
             }
             Ok(n)
         };
+        let (_gate, deadline) = ch.start_recv(wait)?;
         // The stashed message first: taken if it fits, else reported again.
-        let stashed = ch.start_recv(|stash| match stash.as_ref().map(Vec::len) {
-            Some(n) if n <= cap => Ok(stash.take()),
-            Some(n) => Err(n),
-            None => Ok(None),
-        })?;
-        let result = if let Err(n) = stashed {
-            Err(n)
-        } else if let Ok(Some(v)) = stashed {
-            copy(v.as_ptr(), v.len())
-        } else {
-            let read = |view: libipc::ReadBuf<'_>| match copy(view.as_ptr(), view.len()) {
-                Ok(n) => Ok(n),
-                Err(n) => {
-                    // Too small: keep the message for the next receive, before anything else
-                    // can be received (the core's receive side is still ours here).
-                    lock(&ch.receiving).stash = Some(view.to_vec());
-                    Err(n)
-                }
-            };
-            match wait {
-                Wait::Forever => ch.channel.recv_with(read),
-                Wait::For(d) => ch.channel.recv_with_timeout(d, read),
-            }?
+        let result = match ch.take_stash(|n| n <= cap) {
+            Some(Ok(v)) => copy(v.as_ptr(), v.len()),
+            Some(Err(n)) => Err(n),
+            None => {
+                let read = |view: libipc::ReadBuf<'_>| match copy(view.as_ptr(), view.len()) {
+                    Ok(n) => Ok(n),
+                    // Too small: keep the message for the next receive. The gate is still
+                    // ours, so no other receive can come first.
+                    Err(n) => Err((n, view.to_vec())),
+                };
+                let r = match deadline.left() {
+                    None => ch.channel.recv_with(read),
+                    Some(d) => ch.channel.recv_with_timeout(d, read),
+                }?;
+                r.map_err(|(n, kept)| {
+                    lock(&ch.receiving).stash = Some(kept);
+                    n
+                })
+            }
         };
         let (n, status) = match result {
             Ok(n) => (n, None),
@@ -323,10 +386,11 @@ pub unsafe extern "C" fn ipc_channel_recv_into(
 }
 
 /// Reserve space for a `len`-byte message and point `*out_buf` at it (over shared memory, in
-/// the ring itself). Write the message there, then `ipc_channel_commit` (send it) or
-/// `ipc_channel_abort` (send nothing), on this thread. The buffer is write-only and invalid
-/// after commit or abort. Until then this thread's other sends return `IPC_ERR_BUSY`; other
-/// threads' sends wait.
+/// the ring itself, waiting at most `timeout_ms` for room). Write the message there, then
+/// `ipc_channel_commit` (send it) or `ipc_channel_abort` (send nothing), on this thread. The
+/// buffer is write-only and invalid after commit or abort. Until then this thread's other
+/// sends return `IPC_ERR_BUSY`; while the reservation is in the ring, other threads' sends
+/// wait for it.
 ///
 /// Errors: as `ipc_channel_send`.
 ///
@@ -374,10 +438,13 @@ fn take_reservation(ch: &ipc_channel) -> FfiResult<SendSlot<'static>> {
     Ok(held.swap_remove(at).value)
 }
 
-/// Send the message written into this thread's reservation.
+/// Send the message written into this thread's reservation. In the ring this only publishes
+/// it; a message in a private buffer (sockets, or larger than half a ring) is sent now,
+/// waiting at most the `timeout_ms` given to `ipc_channel_reserve`.
 ///
-/// Errors: `IPC_ERR_INVALID_ARGUMENT` (no reservation on this thread), and as
-/// `ipc_channel_send`; after an error the reservation is gone.
+/// Errors: `IPC_ERR_INVALID_ARGUMENT` (no reservation on this thread); `IPC_ERR_TIMEOUT`
+/// (nothing was sent, the reservation and its buffer stay as they are: commit again or
+/// abort); otherwise as `ipc_channel_send`, after which the reservation is gone.
 ///
 /// # Safety
 /// `ch` is NULL or live.
@@ -386,8 +453,19 @@ pub unsafe extern "C" fn ipc_channel_commit(ch: *mut ipc_channel) -> ipc_status 
     ffi::boundary(|| {
         // SAFETY: per this function's contract.
         let ch = unsafe { ffi::handle(ch, "channel") }?;
-        take_reservation(ch)?.commit()?;
-        Ok(())
+        match take_reservation(ch)?.try_commit() {
+            Ok(()) => Ok(()),
+            Err((e, Some(slot))) => {
+                // Timed out with nothing sent: the reservation stays this thread's, contents
+                // intact, to commit again or abort.
+                lock(&ch.sending).push(Held {
+                    owner: this_thread(),
+                    value: slot,
+                });
+                Err(e.into())
+            }
+            Err((e, None)) => Err(e.into()),
+        }
     })
 }
 
@@ -409,8 +487,9 @@ pub unsafe extern "C" fn ipc_channel_abort(ch: *mut ipc_channel) -> ipc_status {
 
 /// Receive the next message where it lies (over shared memory, in the ring) and point
 /// `*out_data` / `*out_len` at it; `ipc_channel_release` gives it back. Until then this
-/// thread's other receives return `IPC_ERR_BUSY` and other threads' receives wait. Over shared
-/// memory the bytes are in memory the peer can write: copy what you validate.
+/// thread's other receives return `IPC_ERR_BUSY`; while the message is in the ring, other
+/// threads' receives wait for it. Over shared memory the bytes are in memory the peer can
+/// write: copy what you validate.
 ///
 /// Errors: as `ipc_channel_recv`.
 ///
@@ -429,12 +508,13 @@ pub unsafe extern "C" fn ipc_channel_recv_in_place(
         ffi::out_param(out_data, "out_data")?;
         ffi::out_param(out_len, "out_len")?;
         let wait = ffi::wait(timeout_ms)?;
-        let value = match ch.start_recv(Option::take)? {
-            Some(v) => InPlace::Stashed(v),
-            None => {
-                let slot = match wait {
-                    Wait::Forever => ch.channel.recv_in_place(),
-                    Wait::For(d) => ch.channel.recv_in_place_timeout(d),
+        let (gate, deadline) = ch.start_recv(wait)?;
+        let value = match ch.take_stash(|_| true) {
+            Some(Ok(v)) => InPlace::Stashed(v),
+            _ => {
+                let slot = match deadline.left() {
+                    None => ch.channel.recv_in_place(),
+                    Some(d) => ch.channel.recv_in_place_timeout(d),
                 }?;
                 // SAFETY: as in `ipc_channel_reserve`: the slot borrows `ch.channel`, which
                 // outlives every held slot, and only its owner thread drops it.
@@ -443,6 +523,7 @@ pub unsafe extern "C" fn ipc_channel_recv_in_place(
                 })
             }
         };
+        drop(gate);
         let (data, len) = value.data();
         lock(&ch.receiving).held.push(Held {
             owner: this_thread(),

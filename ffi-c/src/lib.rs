@@ -28,7 +28,9 @@ pub const IPC_VERSION_MINOR: u32 = 1;
 /// Patch version of the libipc these declarations belong to.
 pub const IPC_VERSION_PATCH: u32 = 0;
 /// The ABI version these declarations belong to; compare with `ipc_abi_version()`. It is the
-/// number in the SONAME (`libipc.so.0`) and in the symbol version node (`LIBIPC_0`).
+/// number in the SONAME (`libipc.so.0`) and in the symbol version node (`LIBIPC_0`), and
+/// changes only with an incompatible change of the C API (independently of the package
+/// version).
 pub const IPC_ABI_VERSION: u32 = 0;
 /// A timeout meaning "wait as long as it takes".
 pub const IPC_WAIT_FOREVER: i32 = -1;
@@ -36,7 +38,7 @@ pub const IPC_WAIT_FOREVER: i32 = -1;
 /// The library's version as a static string, e.g. `"0.1.0"`.
 #[unsafe(no_mangle)]
 pub extern "C" fn ipc_version() -> *const c_char {
-    ffi::boundary_value(std::ptr::null(), || {
+    ffi::boundary_value(c"".as_ptr(), || {
         const V: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
         V.as_ptr().cast()
     })
@@ -46,7 +48,7 @@ pub extern "C" fn ipc_version() -> *const c_char {
 /// compiled against whenever the two are compatible.
 #[unsafe(no_mangle)]
 pub extern "C" fn ipc_abi_version() -> u32 {
-    IPC_ABI_VERSION
+    ffi::boundary_value(IPC_ABI_VERSION, || IPC_ABI_VERSION)
 }
 
 #[cfg(test)]

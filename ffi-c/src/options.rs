@@ -1,7 +1,9 @@
 //! `ipc_options`: settings for `ipc_listener_bind` and `ipc_channel_connect`.
 //!
-//! Setters only record values; `bind` and `connect` check them and report a bad one as
-//! `IPC_ERR_INVALID_ARGUMENT` (so a whole set of options is judged together).
+//! A setter fails at once (`IPC_ERR_INVALID_ARGUMENT`, options unchanged) for a value it cannot
+//! even represent (a negative timeout other than `IPC_WAIT_FOREVER`, NULL `uids`); values that
+//! are representable but out of range (a ring size that is not a power of two, a zero
+//! timeout) are reported by `bind` / `connect`, which judge the whole set together.
 
 use std::time::Duration;
 
@@ -39,7 +41,8 @@ unsafe fn update(
     ffi::boundary(|| {
         // SAFETY: per this function's contract.
         let o = unsafe { ffi::handle_mut(opts, "opts") }?;
-        o.inner = f(std::mem::take(&mut o.inner))?;
+        // On failure the options stay exactly as they were.
+        o.inner = f(o.inner.clone())?;
         Ok(())
     })
 }
