@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# The C API, tested from the outside, the way a C user gets it:
+#   ./scripts/c-tests.sh
+#
+# 1. installs libipc into a temporary prefix with scripts/install-c.sh and checks the layout;
+# 2. builds examples/c and tests/c against it with pkg-config, and again with CMake
+#    (find_package(libipc), from a copy of the prefix moved elsewhere: the package is
+#    relocatable); links the client statically against libipc.a both ways;
+# 3. runs the C tests (tests/c) under valgrind memcheck: no errors, no definite, indirect or
+#    possible leaks (LIBIPC_SKIP_VALGRIND=1 runs them without valgrind, and says so);
+# 4. runs the C examples end to end (echo_server + client, static client, zero_copy);
+# 5. cross-language: the C echo_server with the Rust client, the Rust echo_server with the C
+#    client, over unix://, tcp:// and shm://;
+# 6. smoke-runs the C ping-pong benchmark with a few iterations.
+#
+# Environment: CC (default cc), LIBIPC_SKIP_VALGRIND=1, KEEP_TMP=1 (keep the temporary directory).
+# Everything runs under timeouts; background processes are killed and temporary files removed
+# on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+step() { printf '\n--> %s\n' "$*"; }
+die() { printf '\nc-tests.sh: FAILED: %s\n' "$*" >&2; exit 1; }
+
+cc=${CC:-cc}
+for tool in "$cc" pkg-config cmake timeout readelf; do
+  command -v "$tool" >/dev/null || die "$tool not found (needed to build and check the C API)"
+done
+valgrind=1
+if [ "${LIBIPC_SKIP_VALGRIND:-0}" = 1 ]; then
+  valgrind=0
+  echo "c-tests.sh: LIBIPC_SKIP_VALGRIND=1: the C tests run WITHOUT valgrind"
+elif ! command -v valgrind >/dev/null; then
+  die "valgrind not found: install it (apt-get install valgrind), or set LIBIPC_SKIP_VALGRIND=1 to run the C tests without it"
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/libipc-c-tests.XXXXXX")
+bg_pids=()
+cleanup() {
+  local pid
+  for pid in "${bg_pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${bg_pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  if [ "${KEEP_TMP:-0}" = 1 ]; then
+    echo "c-tests.sh: kept $tmp"
+  else
+    rm -rf "$tmp"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Bare names and shm:// of the examples live in a private runtime directory.
+export LIBIPC_RUNTIME_DIR="$tmp/run"
+mkdir -m 0700 "$LIBIPC_RUNTIME_DIR"
+
+version=$(awk '
+  /^\[/ { section = $0 }
+  section == "[workspace.package]" && $1 == "version" {
+    v = $0; sub(/^[^"]*"/, "", v); sub(/".*$/, "", v); print v; exit
+  }' Cargo.toml)
+abi=$(sed -n 's/^#define IPC_ABI_VERSION \([0-9]*\).*/\1/p' include/ipc.h)
+[ -n "$version" ] && [ -n "$abi" ] || die "cannot read the version (Cargo.toml) or IPC_ABI_VERSION (include/ipc.h)"
+
+# ------------------------------------------------------------------------------------------------
+step "install into a temporary prefix (scripts/install-c.sh)"
+prefix="$tmp/prefix"
+./scripts/install-c.sh --prefix "$prefix"
+lib="$prefix/lib"
+for f in include/ipc.h lib/libipc.so.$version lib/libipc.a lib/pkgconfig/ipc.pc \
+         lib/cmake/libipc/libipcConfig.cmake lib/cmake/libipc/libipcConfigVersion.cmake; do
+  [ -f "$prefix/$f" ] || die "install: $prefix/$f is missing"
+done
+[ "$(readlink "$lib/libipc.so.$abi")" = "libipc.so.$version" ] || die "install: libipc.so.$abi should point to libipc.so.$version"
+[ "$(readlink "$lib/libipc.so")" = "libipc.so.$abi" ] || die "install: libipc.so should point to libipc.so.$abi"
+soname=$(readelf -d "$lib/libipc.so.$version" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
+[ "$soname" = "libipc.so.$abi" ] || die "install: SONAME is '$soname', expected libipc.so.$abi"
+cmp -s include/ipc.h "$prefix/include/ipc.h" || die "install: the installed ipc.h differs from include/ipc.h"
+export PKG_CONFIG_PATH="$lib/pkgconfig"
+[ "$(pkg-config --modversion ipc)" = "$version" ] || die "pkg-config --modversion ipc is not $version"
+pkg-config --static --libs ipc | grep -q -- '-lpthread' || die "pkg-config --static --libs ipc lacks the system libraries: $(pkg-config --static --libs ipc)"
+echo "installed: $(cd "$prefix" && find . -type f -o -type l | sort | tr '\n' ' ')"
+
+# ------------------------------------------------------------------------------------------------
+step "build examples/c and tests/c with pkg-config"
+cflags=(-std=c11 -Wall -Wextra -Werror -g -O1)
+pc="$tmp/pc"
+mkdir -p "$pc"
+read -r -a ipc_flags <<< "$(pkg-config --cflags --libs ipc)"
+build_pc() { # out src
+  "$cc" "${cflags[@]}" -o "$pc/$1" "$2" "${ipc_flags[@]}" -pthread -Wl,-rpath,"$lib" ||
+    die "pkg-config build of $2 failed"
+}
+build_pc echo_server examples/c/echo_server.c
+build_pc client examples/c/client.c
+build_pc zero_copy examples/c/zero_copy.c
+build_pc ipc_test_peer tests/c/peer.c
+build_pc test_api tests/c/test_api.c
+build_pc test_channel tests/c/test_channel.c
+build_pc test_procs tests/c/test_procs.c
+build_pc bench_pingpong tests/c/bench_pingpong.c
+# Static: libipc.a and the system libraries pkg-config --static lists (without -lipc, which
+# would find libipc.so first).
+read -r -a static_libs <<< "$(pkg-config --static --libs-only-l ipc | sed 's/-lipc\b//')"
+"$cc" "${cflags[@]}" $(pkg-config --cflags ipc) -o "$pc/client_static" examples/c/client.c \
+  "$lib/libipc.a" "${static_libs[@]}" || die "static link of examples/c/client.c against libipc.a failed"
+if readelf -d "$pc/client_static" | grep -q 'NEEDED.*libipc'; then
+  die "client_static depends on libipc.so; it should be linked statically"
+fi
+echo "built: $(ls "$pc" | tr '\n' ' ')"
+
+# ------------------------------------------------------------------------------------------------
+step "build examples/c and tests/c with CMake (find_package(libipc), relocated prefix)"
+moved="$tmp/moved-prefix"
+cp -a "$prefix" "$moved"
+cmake_build() { # source-dir build-dir
+  cmake -S "$1" -B "$2" -DCMAKE_PREFIX_PATH="$moved" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_FLAGS="-Wall -Wextra -Werror" > "$2.configure.log" 2>&1 ||
+    { cat "$2.configure.log" >&2; die "cmake configure of $1 failed"; }
+  cmake --build "$2" -j 2 > "$2.build.log" 2>&1 ||
+    { cat "$2.build.log" >&2; die "cmake build of $1 failed"; }
+}
+cmake_build examples/c "$tmp/cmake-examples"
+cmake_build tests/c "$tmp/cmake-tests"
+grep -q "libipc_DIR:PATH=$moved/lib/cmake/libipc" "$tmp/cmake-examples/CMakeCache.txt" ||
+  die "CMake did not find libipc in the relocated prefix $moved"
+readelf -d "$tmp/cmake-examples/client" | grep -q "$moved/lib" ||
+  die "the CMake-built client does not use the relocated prefix's library"
+if readelf -d "$tmp/cmake-examples/client_static" | grep -q 'NEEDED.*libipc'; then
+  die "client_static (libipc::ipc_static) depends on libipc.so"
+fi
+# Version checks of the package file.
+mkdir -p "$tmp/cmake-version"
+cat > "$tmp/cmake-version/CMakeLists.txt" <<EOF
+cmake_minimum_required(VERSION 3.13)
+project(v LANGUAGES C)
+find_package(libipc $version EXACT REQUIRED)
+find_package(libipc 999.0 QUIET)
+if(libipc_FOUND)
+  message(FATAL_ERROR "libipc 999.0 should not be found")
+endif()
+EOF
+cmake -S "$tmp/cmake-version" -B "$tmp/cmake-version/build" -DCMAKE_PREFIX_PATH="$moved" \
+  > "$tmp/cmake-version.log" 2>&1 || { cat "$tmp/cmake-version.log" >&2; die "CMake version checks failed"; }
+echo "built: $(cd "$tmp/cmake-examples" && ls echo_server client client_static zero_copy | tr '\n' ' ')"
+
+# ------------------------------------------------------------------------------------------------
+if [ $valgrind = 1 ]; then
+  step "C tests under valgrind memcheck (tests/c)"
+else
+  step "C tests (tests/c), without valgrind"
+fi
+# The peers the tests start (fork + exec of ipc_test_peer) run natively: valgrind checks the
+# test process, which makes every call of the API itself (--trace-children=no).
+vg=(valgrind -q --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible
+    --show-leak-kinds=definite,indirect,possible --track-fds=no --trace-children=no
+    --suppressions="$root/tests/c/valgrind.supp")
+failed=()
+for t in test_api test_channel test_procs; do
+  log="$tmp/$t.log"
+  start=$SECONDS
+  set +e
+  if [ $valgrind = 1 ]; then
+    H_WATCHDOG_S=240 timeout 900 "${vg[@]}" "$pc/$t" > "$log" 2>&1
+  else
+    H_WATCHDOG_S=120 timeout 600 "$pc/$t" > "$log" 2>&1
+  fi
+  rc=$?
+  set -e
+  case $rc in
+    0) echo "$t: ok ($((SECONDS - start)) s)" ;;
+    97) cat "$log"; failed+=("$t (valgrind found errors or leaks)") ;;
+    124) cat "$log"; failed+=("$t (timed out)") ;;
+    *) cat "$log"; failed+=("$t (exit status $rc)") ;;
+  esac
+done
+# The CMake-built tests work too (natively; the library and the code are the same).
+( cd "$tmp/cmake-tests" && H_WATCHDOG_S=60 timeout 120 ./test_api > "$tmp/cmake-test_api.log" 2>&1 ) ||
+  { cat "$tmp/cmake-test_api.log"; failed+=("test_api built with CMake"); }
+[ ${#failed[@]} = 0 ] || die "C tests failed: ${failed[*]}"
+
+# ------------------------------------------------------------------------------------------------
+# Start a server in the background, wait for its "echoing on <endpoint>" line, print the
+# endpoint. Usage: start_server LOG CMD...
+start_server() {
+  local log=$1; shift
+  "$@" > "$log" 2>&1 &
+  local pid=$!
+  bg_pids+=("$pid")
+  server_pid=$pid
+  local i
+  for i in $(seq 300); do
+    if grep -q '^echoing on ' "$log"; then
+      server_ep=$(sed -n 's/^echoing on //p' "$log" | head -n 1)
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "server '$*' exited before listening"; }
+    sleep 0.1
+  done
+  cat "$log" >&2
+  die "server '$*' did not print 'echoing on ...' within 30 s"
+}
+stop_server() { # pid: SIGTERM, wait at most 10 s (then SIGKILL); its exit status in stopped_rc
+  local pid=$1 i keep=()
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  set +e
+  wait "$pid" 2>/dev/null
+  stopped_rc=$?
+  set -e
+  for i in "${bg_pids[@]}"; do [ "$i" = "$pid" ] || keep+=("$i"); done
+  bg_pids=("${keep[@]}")
+}
+# the messages every client sends, and what it must print
+msgs=(hello "two words" "" "héllo wörld ✓")
+expected=$(printf '%s\n' "${msgs[@]}")
+expect_echo() { # label client-cmd...
+  local label=$1; shift
+  local got
+  got=$(timeout 30 "$@" "${msgs[@]}") || die "$label: the client failed (exit $?)"
+  [ "$got" = "$expected" ] || die "$label: printed
+$got
+expected
+$expected"
+  echo "$label: ok"
+}
+
+step "C examples, end to end"
+start_server "$tmp/c-server.log" "$pc/echo_server" "unix://$tmp/c-echo.sock"
+[ "$server_ep" = "unix://$tmp/c-echo.sock" ] || die "echo_server printed 'echoing on $server_ep'"
+expect_echo "C client (pkg-config) -> C echo_server" "$pc/client" "$server_ep"
+expect_echo "C client (static) -> C echo_server" "$pc/client_static" "$server_ep"
+expect_echo "C client (CMake) -> C echo_server" "$tmp/cmake-examples/client" "$server_ep"
+expect_echo "C client (CMake, libipc::ipc_static) -> C echo_server" "$tmp/cmake-examples/client_static" "$server_ep"
+# several clients at once
+multi=()
+for i in 1 2 3 4; do
+  timeout 30 "$pc/client" "$server_ep" "client $i" a b c > "$tmp/multi-$i.out" &
+  multi+=("$!")
+done
+for pid in "${multi[@]}"; do
+  wait "$pid" || die "a concurrent C client failed"
+done
+for i in 1 2 3 4; do
+  [ "$(cat "$tmp/multi-$i.out")" = "$(printf 'client %s\na\nb\nc' "$i")" ] || die "concurrent client $i printed: $(cat "$tmp/multi-$i.out")"
+done
+echo "4 concurrent C clients: ok"
+stop_server "$server_pid"
+# echo_server exits 0 on SIGTERM (and removes its socket file)
+[ "$stopped_rc" = 0 ] || die "echo_server exited with status $stopped_rc on SIGTERM (expected 0)"
+[ ! -e "$tmp/c-echo.sock" ] || die "echo_server left its socket file behind after SIGTERM"
+got=$(timeout 60 "$pc/zero_copy" "shm://zc-$$" 500) || die "zero_copy failed: $got"
+[ "$got" = "zero_copy: 500 round trips over shm://zc-$$, all replies correct" ] || die "zero_copy printed: $got"
+echo "zero_copy: ok"
+got=$(timeout 60 "$tmp/cmake-examples/zero_copy" "unix://$tmp/zc.sock" 100) || die "zero_copy over unix:// failed: $got"
+[ "$got" = "zero_copy: 100 round trips over unix://$tmp/zc.sock, all replies correct" ] || die "zero_copy printed: $got"
+echo "zero_copy (CMake build, unix://): ok"
+
+# ------------------------------------------------------------------------------------------------
+step "cross-language: C and Rust examples, over unix://, tcp:// and shm://"
+cargo build --release --quiet -p libipc-examples --examples
+rs="$root/target/release/examples"
+[ -x "$rs/client" ] && [ -x "$rs/echo_server" ] || die "the Rust examples were not built"
+for ep in "unix://$tmp/x-c.sock" "tcp://127.0.0.1:0" "shm://x-c-$$"; do
+  start_server "$tmp/x-c-server.log" "$pc/echo_server" "$ep"
+  expect_echo "Rust client -> C echo_server ($server_ep)" "$rs/client" "$server_ep"
+  stop_server "$server_pid"
+done
+for ep in "unix://$tmp/x-rs.sock" "tcp://127.0.0.1:0" "shm://x-rs-$$"; do
+  start_server "$tmp/x-rs-server.log" "$rs/echo_server" "$ep"
+  expect_echo "C client -> Rust echo_server ($server_ep)" "$pc/client" "$server_ep"
+  stop_server "$server_pid"
+done
+
+# ------------------------------------------------------------------------------------------------
+step "C ping-pong benchmark, smoke run"
+out=$(timeout 120 "$pc/bench_pingpong" --iters 300 --warmup 30) || die "bench_pingpong failed: $out"
+printf '%s\n' "$out"
+[ "$(printf '%s\n' "$out" | grep -c '"median_us":')" = 2 ] || die "bench_pingpong should print one JSON line per transport"
+
+step "C API: all checks passed"

@@ -1,0 +1,459 @@
+/* A tiny header-only test harness for the libipc C API tests.
+ *
+ * Include it first (it defines _GNU_SOURCE). A test program lists its tests and calls h_main:
+ *
+ *   static void test_something(void) { CHECK_ST(ipc_options_new(NULL), IPC_ERR_INVALID_ARGUMENT); }
+ *   static const struct h_test tests[] = { H_TEST(test_something) };
+ *   int main(int argc, char **argv) { return h_main(argc, argv, tests, H_COUNT(tests)); }
+ *
+ * Checks:
+ *   CHECK(cond)               non-fatal: prints file:line, the condition and ipc_last_error()
+ *   CHECK_ST(call, status)    non-fatal: the call returns `status` (prints both names)
+ *   CHECK_OK(call)            CHECK_ST(call, IPC_OK)
+ *   REQUIRE(cond), REQUIRE_OK(call), REQUIRE_ST(call, status)
+ *                             fatal: as above, then the program exits 1 (later tests do not run)
+ *   CHECK_STR(a, b), CHECK_EQ_U(a, b), CHECK_EQ_I(a, b)  comparisons that print both values
+ *
+ * Every test runs under a watchdog (alarm(), H_WATCHDOG_S seconds, default 120, scaled for
+ * valgrind by the caller) and in a private temporary directory, which is also
+ * LIBIPC_RUNTIME_DIR (mode 0700) so bare names and shm:// stay private. Arguments select tests
+ * by name; no argument runs them all. Exit status 0 if every check passed.
+ *
+ * Peer processes: h_spawn() forks and execs the helper program `ipc_test_peer` (found next to
+ * the test program) with a role and arguments; its stdout is a pipe the test reads lines from.
+ * The children are separate programs, so they never inherit the library's threads.
+ */
+#ifndef LIBIPC_TEST_HARNESS_H
+#define LIBIPC_TEST_HARNESS_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <ipc.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define H_UNUSED __attribute__((unused))
+
+/* ---- results ------------------------------------------------------------------------------ */
+
+static int h_failures;               /* failed checks in the whole program */
+static const char *h_current = "";   /* the running test */
+static const char *h_sub = "";       /* what part of it (a transport, say), or "" */
+static pthread_mutex_t h_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static H_UNUSED void h_report(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static H_UNUSED void h_report(const char *file, int line, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *last = ipc_last_error();
+    pthread_mutex_lock(&h_lock);
+    h_failures++;
+    fprintf(stderr, "%s:%d: [%s%s%s] FAILED: %s\n    ipc_last_error(): \"%s\"\n", file, line,
+            h_current, *h_sub ? " " : "", h_sub, msg, last ? last : "(NULL!)");
+    fflush(stderr);
+    pthread_mutex_unlock(&h_lock);
+}
+
+#define CHECK(cond)                                                                           \
+    do {                                                                                      \
+        if (!(cond))                                                                          \
+            h_report(__FILE__, __LINE__, "%s", #cond);                                        \
+    } while (0)
+
+#define REQUIRE(cond)                                                                         \
+    do {                                                                                      \
+        if (!(cond)) {                                                                        \
+            h_report(__FILE__, __LINE__, "%s (fatal)", #cond);                                \
+            exit(1);                                                                          \
+        }                                                                                     \
+    } while (0)
+
+/* Evaluates to 1 if the call returned `want`. */
+#define CHECK_ST(call, want)                                                                  \
+    h_check_st(__FILE__, __LINE__, #call, (int)(call), (int)(want), 0)
+#define CHECK_OK(call) CHECK_ST(call, IPC_OK)
+#define REQUIRE_ST(call, want)                                                                \
+    h_check_st(__FILE__, __LINE__, #call, (int)(call), (int)(want), 1)
+#define REQUIRE_OK(call) REQUIRE_ST(call, IPC_OK)
+
+static H_UNUSED int h_check_st(const char *file, int line, const char *expr, int got, int want, int fatal)
+{
+    if (got == want)
+        return 1;
+    h_report(file, line, "%s returned %s (%d), expected %s (%d)%s", expr,
+             ipc_status_name((ipc_status)got), got, ipc_status_name((ipc_status)want), want,
+             fatal ? " (fatal)" : "");
+    if (fatal)
+        exit(1);
+    return 0;
+}
+
+#define CHECK_STR(a, b)                                                                       \
+    do {                                                                                      \
+        const char *h_a_ = (a), *h_b_ = (b);                                                  \
+        if (!h_a_ || !h_b_ || strcmp(h_a_, h_b_) != 0)                                        \
+            h_report(__FILE__, __LINE__, "%s == %s: \"%s\" vs \"%s\"", #a, #b,                \
+                     h_a_ ? h_a_ : "(NULL)", h_b_ ? h_b_ : "(NULL)");                         \
+    } while (0)
+
+#define CHECK_EQ_U(a, b)                                                                      \
+    do {                                                                                      \
+        unsigned long long h_a_ = (unsigned long long)(a), h_b_ = (unsigned long long)(b);    \
+        if (h_a_ != h_b_)                                                                     \
+            h_report(__FILE__, __LINE__, "%s == %s: %llu vs %llu", #a, #b, h_a_, h_b_);       \
+    } while (0)
+
+#define CHECK_EQ_I(a, b)                                                                      \
+    do {                                                                                      \
+        long long h_a_ = (long long)(a), h_b_ = (long long)(b);                               \
+        if (h_a_ != h_b_)                                                                     \
+            h_report(__FILE__, __LINE__, "%s == %s: %lld vs %lld", #a, #b, h_a_, h_b_);       \
+    } while (0)
+
+/* The last error is a non-empty message (right after a failing call). */
+#define CHECK_ERRMSG()                                                                        \
+    do {                                                                                      \
+        const char *h_e_ = ipc_last_error();                                                  \
+        if (!h_e_ || !*h_e_)                                                                  \
+            h_report(__FILE__, __LINE__, "ipc_last_error() is empty after a failure");       \
+    } while (0)
+
+/* ---- tests, watchdog, temporary directory -------------------------------------------------- */
+
+struct h_test {
+    const char *name;
+    void (*fn)(void);
+};
+#define H_TEST(fn) {#fn, fn}
+#define H_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static char h_dir[200];           /* private temporary directory (short: socket paths) */
+static char h_rundir[220];        /* LIBIPC_RUNTIME_DIR, inside h_dir */
+static char h_peer_path[PATH_MAX + 32];
+static unsigned h_counter;
+static pid_t h_children[64];
+static int h_nchildren;
+
+static H_UNUSED void h_kill_children(void)
+{
+    for (int i = 0; i < h_nchildren; i++)
+        if (h_children[i] > 0) {
+            kill(h_children[i], SIGKILL);
+            waitpid(h_children[i], NULL, 0);
+            h_children[i] = 0;
+        }
+    h_nchildren = 0;
+}
+
+static H_UNUSED int h_rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static H_UNUSED void h_cleanup_dir(void)
+{
+    if (h_dir[0])
+        nftw(h_dir, h_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static H_UNUSED void h_on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "\nwatchdog: a test hung; killing peers and exiting\n";
+    ssize_t n = write(2, msg, sizeof msg - 1);
+    (void)n;
+    n = write(2, h_current, strlen(h_current));
+    n = write(2, "\n", 1);
+    for (int i = 0; i < h_nchildren; i++)
+        if (h_children[i] > 0)
+            kill(h_children[i], SIGKILL);
+    _exit(3);
+}
+
+static H_UNUSED unsigned h_watchdog_seconds(void)
+{
+    const char *s = getenv("H_WATCHDOG_S");
+    long v = s ? strtol(s, NULL, 10) : 0;
+    return v > 0 ? (unsigned)v : 120;
+}
+
+/* A fresh name for something inside the private directory. */
+static H_UNUSED void h_path(char *buf, size_t cap, const char *stem)
+{
+    snprintf(buf, cap, "%s/%s-%u", h_dir, stem, ++h_counter);
+}
+
+enum h_transport { H_UNIX, H_TCP, H_SHM, H_NAME, H_ABSTRACT };
+static const char *const h_transport_names[] = {"unix", "tcp", "shm", "name", "abstract"};
+
+/* An endpoint to bind: unique per call. For TCP, port 0 (read the real one from the listener). */
+static H_UNUSED void h_endpoint(enum h_transport t, char *buf, size_t cap)
+{
+    unsigned n = ++h_counter;
+    switch (t) {
+    case H_UNIX: snprintf(buf, cap, "unix://%s/s%u.sock", h_dir, n); break;
+    case H_TCP: snprintf(buf, cap, "tcp://127.0.0.1:0"); break;
+    case H_SHM: snprintf(buf, cap, "shm://t%ld-%u", (long)getpid(), n); break;
+    case H_NAME: snprintf(buf, cap, "n%ld-%u", (long)getpid(), n); break;
+    case H_ABSTRACT: snprintf(buf, cap, "unix:@libipc-ctest-%ld-%u", (long)getpid(), n); break;
+    }
+}
+
+/* Bind at a fresh endpoint of transport t; the endpoint clients use is written to ep. */
+static ipc_listener *h_listen(enum h_transport t, const ipc_options *opts, char *ep, size_t cap)
+{
+    char want[512];
+    ipc_listener *l = NULL;
+    size_t len = 0;
+    h_endpoint(t, want, sizeof want);
+    REQUIRE_OK(ipc_listener_bind(want, opts, &l));
+    REQUIRE(l != NULL);
+    REQUIRE_OK(ipc_listener_endpoint(l, ep, cap, &len));
+    REQUIRE(len == strlen(ep));
+    return l;
+}
+
+/* A connected pair in this process: listener *l, accepted *srv, connected *cli. */
+static H_UNUSED void h_pair_with(enum h_transport t, const ipc_options *sopts, const ipc_options *copts,
+                        ipc_listener **l, ipc_channel **srv, ipc_channel **cli)
+{
+    char ep[512];
+    *l = h_listen(t, sopts, ep, sizeof ep);
+    REQUIRE_OK(ipc_channel_connect(ep, copts, cli));
+    REQUIRE_OK(ipc_listener_accept(*l, 10000, srv));
+}
+
+static H_UNUSED void h_pair(enum h_transport t, ipc_listener **l, ipc_channel **srv, ipc_channel **cli)
+{
+    h_pair_with(t, NULL, NULL, l, srv, cli);
+}
+
+/* Start the peer helper: ipc_test_peer <role> <args...> (NULL-terminated). Its stdout is
+ * returned in *out_fd (a pipe; -1 if not wanted). */
+static H_UNUSED pid_t h_spawn(int *out_fd, const char *role, ...)
+{
+    const char *argv[16];
+    int n = 0;
+    argv[n++] = h_peer_path;
+    argv[n++] = role;
+    va_list ap;
+    va_start(ap, role);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 15)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+
+    int p[2] = {-1, -1};
+    if (out_fd)
+        REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        if (out_fd) {
+            dup2(p[1], 1);
+        }
+        execv(h_peer_path, (char *const *)argv);
+        _exit(127);
+    }
+    if (out_fd) {
+        close(p[1]);
+        *out_fd = p[0];
+    }
+    REQUIRE(h_nchildren < (int)H_COUNT(h_children));
+    h_children[h_nchildren++] = pid;
+    return pid;
+}
+
+static H_UNUSED void h_forget_child(pid_t pid)
+{
+    for (int i = 0; i < h_nchildren; i++)
+        if (h_children[i] == pid)
+            h_children[i] = 0;
+}
+
+/* Wait for a peer to exit; returns its exit status (128+signal if killed). */
+static H_UNUSED int h_wait(pid_t pid)
+{
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    h_forget_child(pid);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+static H_UNUSED void h_kill(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    h_wait(pid);
+}
+
+/* Read one line (without the newline) from fd; 0 on EOF before any byte. */
+static H_UNUSED int h_read_line(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    while (n + 1 < cap) {
+        char c;
+        ssize_t r = read(fd, &c, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        if (c == '\n') {
+            buf[n] = 0;
+            return 1;
+        }
+        buf[n++] = c;
+    }
+    buf[n] = 0;
+    return n > 0;
+}
+
+/* poll() one descriptor for POLLIN; 1 if readable within timeout_ms. */
+static H_UNUSED int h_readable(int fd, int timeout_ms)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    int r;
+    do
+        r = poll(&p, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    return r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR));
+}
+
+static H_UNUSED void h_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Receive one message with a generous timeout and compare it. */
+#define CHECK_RECV(ch, text) h_check_recv(__FILE__, __LINE__, (ch), (text), strlen(text))
+static H_UNUSED int h_check_recv(const char *file, int line, ipc_channel *ch, const void *want,
+                        size_t len)
+{
+    ipc_message *m = NULL;
+    int st = ipc_channel_recv(ch, 10000, &m);
+    if (st != IPC_OK) {
+        h_report(file, line, "recv returned %s, expected a %zu-byte message",
+                 ipc_status_name((ipc_status)st), len);
+        return 0;
+    }
+    int ok = ipc_message_len(m) == len && ipc_message_data(m) != NULL &&
+             (len == 0 || memcmp(ipc_message_data(m), want, len) == 0);
+    if (!ok)
+        h_report(file, line, "received %zu bytes \"%.*s\", expected %zu bytes \"%.*s\"",
+                 ipc_message_len(m), (int)(ipc_message_len(m) > 80 ? 80 : ipc_message_len(m)),
+                 (const char *)ipc_message_data(m), len, (int)(len > 80 ? 80 : len),
+                 (const char *)want);
+    ipc_message_free(m);
+    return ok;
+}
+
+#define SEND_STR(ch, text)                                                                    \
+    CHECK_OK(ipc_channel_send((ch), (const uint8_t *)(text), strlen(text), 10000))
+
+static H_UNUSED int h_main(int argc, char **argv, const struct h_test *tests, size_t ntests)
+{
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    /* The peer helper lives next to this program. */
+    char self[PATH_MAX];
+    if (!realpath(argv[0], self))
+        snprintf(self, sizeof self, "%s", argv[0]);
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = 0;
+    snprintf(h_peer_path, sizeof h_peer_path, "%s/ipc_test_peer", slash ? self : ".");
+
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp || strlen(tmp) > 60)
+        tmp = "/tmp"; /* socket paths must stay under 108 bytes */
+    snprintf(h_dir, sizeof h_dir, "%s/ipc-ctest-XXXXXX", tmp);
+    if (!mkdtemp(h_dir)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    snprintf(h_rundir, sizeof h_rundir, "%s/run", h_dir);
+    if (mkdir(h_rundir, 0700) != 0) {
+        perror("mkdir");
+        return 2;
+    }
+    /* Before any libipc call (and before the library starts threads). The peers inherit it. */
+    setenv("LIBIPC_RUNTIME_DIR", h_rundir, 1);
+    atexit(h_cleanup_dir);
+    atexit(h_kill_children);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = h_on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    unsigned wd = h_watchdog_seconds();
+
+    size_t ran = 0;
+    for (size_t i = 0; i < ntests; i++) {
+        int wanted = argc <= 1;
+        for (int a = 1; a < argc; a++)
+            if (strcmp(argv[a], tests[i].name) == 0)
+                wanted = 1;
+        if (!wanted)
+            continue;
+        int before = h_failures;
+        h_current = tests[i].name;
+        printf("test %s ... ", tests[i].name);
+        fflush(stdout);
+        alarm(wd);
+        h_sub = "";
+        tests[i].fn();
+        h_sub = "";
+        alarm(0);
+        h_kill_children();
+        printf("%s\n", h_failures == before ? "ok" : "FAILED");
+        ran++;
+    }
+    h_current = "";
+    if (ran == 0) {
+        fprintf(stderr, "no test matched\n");
+        return 2;
+    }
+    printf("%s: %zu tests, %d failed checks\n", argv[0], ran, h_failures);
+    return h_failures ? 1 : 0;
+}
+
+#endif

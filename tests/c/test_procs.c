@@ -1,0 +1,250 @@
+/* Across processes: the peer is ipc_test_peer (peer.c), started with fork+exec. Echo both ways
+ * with peer credentials, a peer killed with SIGKILL (PEER_DISCONNECTED), a peer that closes
+ * and exits before we read (everything arrives, then CLOSED), zero-copy echo over shm, and
+ * descriptor readiness with the writer in another process. */
+#include "harness.h"
+
+static const enum h_transport transports[] = {H_UNIX, H_TCP, H_SHM};
+#define FOR_EACH_TRANSPORT(t)                                                                 \
+    for (size_t t##_i = 0;                                                                    \
+         t##_i < H_COUNT(transports) && (h_sub = h_transport_names[transports[t##_i]], 1);    \
+         t##_i++)                                                                             \
+        for (enum h_transport t = transports[t##_i], *t##_once = &t; t##_once; t##_once = NULL)
+
+static void check_peer_pid(ipc_channel *ch, enum h_transport t, pid_t pid)
+{
+    ipc_peer_credentials pc = {0, 0, 0};
+    CHECK_OK(ipc_channel_peer(ch, &pc));
+    if (t == H_TCP) {
+        CHECK(pc.pid == -1 && pc.uid == -1 && pc.gid == -1);
+    } else {
+        CHECK_EQ_I(pc.pid, pid);
+        CHECK_EQ_I(pc.uid, getuid());
+        CHECK_EQ_I(pc.gid, getgid());
+    }
+}
+
+/* Round trips of varying sizes through an echoing peer. */
+static void echo_round_trips(ipc_channel *ch, int count)
+{
+    uint8_t *buf = malloc(70000);
+    REQUIRE(buf);
+    for (int i = 0; i < count; i++) {
+        size_t len = ((size_t)i * 4099u) % 70000;
+        for (size_t k = 0; k < len; k++)
+            buf[k] = (uint8_t)(i ^ (int)k);
+        if (!CHECK_OK(ipc_channel_send(ch, buf, len, 10000)))
+            break;
+        ipc_message *m = NULL;
+        if (!CHECK_OK(ipc_channel_recv(ch, 10000, &m)))
+            break;
+        CHECK(ipc_message_len(m) == len && memcmp(ipc_message_data(m), buf, len) == 0);
+        ipc_message_free(m);
+    }
+    free(buf);
+}
+
+static void test_echo_client_peer(void)
+{
+    FOR_EACH_TRANSPORT(t)
+    {
+        char ep[512], line[600];
+        ipc_listener *l = h_listen(t, NULL, ep, sizeof ep);
+        int out = -1;
+        pid_t pid = h_spawn(&out, "connect-echo", ep, NULL);
+        ipc_channel *ch = NULL;
+        REQUIRE_OK(ipc_listener_accept(l, 30000, &ch));
+        CHECK(h_read_line(out, line, sizeof line) && strcmp(line, "connected") == 0);
+        check_peer_pid(ch, t, pid);
+        echo_round_trips(ch, 100);
+        CHECK_OK(ipc_channel_close(ch));
+        CHECK_EQ_I(h_wait(pid), 0); /* the peer saw CLOSED and exited cleanly */
+        close(out);
+        ipc_channel_free(ch);
+        ipc_listener_free(l);
+    }
+}
+
+static void test_echo_server_peer(void)
+{
+    FOR_EACH_TRANSPORT(t)
+    {
+        char want[512], line[600];
+        h_endpoint(t, want, sizeof want);
+        int out = -1;
+        pid_t pid = h_spawn(&out, "bind-echo", want, NULL);
+        REQUIRE(h_read_line(out, line, sizeof line));
+        REQUIRE(strncmp(line, "ready ", 6) == 0);
+        ipc_channel *ch = NULL;
+        REQUIRE_OK(ipc_channel_connect(line + 6, NULL, &ch));
+        check_peer_pid(ch, t, pid);
+        echo_round_trips(ch, 100);
+        CHECK_OK(ipc_channel_close(ch));
+        CHECK_EQ_I(h_wait(pid), 0);
+        close(out);
+        ipc_channel_free(ch);
+    }
+}
+
+static void test_peer_killed(void)
+{
+    FOR_EACH_TRANSPORT(t)
+    {
+        char ep[512], line[600];
+        /* the peer is the client */
+        ipc_listener *l = h_listen(t, NULL, ep, sizeof ep);
+        int out = -1;
+        pid_t pid = h_spawn(&out, "connect-send-hang", ep, "before the kill", NULL);
+        ipc_channel *ch = NULL;
+        REQUIRE_OK(ipc_listener_accept(l, 30000, &ch));
+        CHECK(h_read_line(out, line, sizeof line) && strcmp(line, "sent") == 0);
+        h_kill(pid);
+        close(out);
+        CHECK_RECV(ch, "before the kill"); /* what it sent still arrives */
+        ipc_message *m = NULL;
+        CHECK_ST(ipc_channel_recv(ch, 30000, &m), IPC_ERR_PEER_DISCONNECTED);
+        CHECK_ERRMSG();
+        /* sending to it fails too (not CLOSED: it never closed) */
+        int st = IPC_OK;
+        for (int i = 0; i < 1000 && st == IPC_OK; i++)
+            st = ipc_channel_send(ch, (const uint8_t *)"anyone?", 7, 1000);
+        CHECK_ST(st, IPC_ERR_PEER_DISCONNECTED);
+        ipc_channel_free(ch);
+        ipc_listener_free(l);
+
+        /* the peer is the server, and we are blocked in recv when it dies */
+        char want[512];
+        h_endpoint(t, want, sizeof want);
+        pid = h_spawn(&out, "bind-send-hang", want, "hello from the server", NULL);
+        REQUIRE(h_read_line(out, line, sizeof line) && strncmp(line, "ready ", 6) == 0);
+        REQUIRE_OK(ipc_channel_connect(line + 6, NULL, &ch));
+        CHECK_RECV(ch, "hello from the server");
+        CHECK(h_read_line(out, line, sizeof line) && strcmp(line, "sent") == 0);
+        h_kill(pid);
+        close(out);
+        m = NULL;
+        CHECK_ST(ipc_channel_recv(ch, IPC_WAIT_FOREVER, &m), IPC_ERR_PEER_DISCONNECTED);
+        ipc_channel_free(ch);
+    }
+}
+
+static void test_peer_closed_and_exited(void)
+{
+    FOR_EACH_TRANSPORT(t)
+    {
+        char ep[512];
+        ipc_listener *l = h_listen(t, NULL, ep, sizeof ep);
+        pid_t pid = h_spawn(NULL, "connect-send-close", ep, "40", NULL);
+        ipc_channel *ch = NULL;
+        REQUIRE_OK(ipc_listener_accept(l, 30000, &ch));
+        CHECK_EQ_I(h_wait(pid), 0); /* gone before we read anything */
+        char msg[16];
+        for (int i = 0; i < 40; i++) {
+            snprintf(msg, sizeof msg, "m%d", i);
+            CHECK_RECV(ch, msg);
+        }
+        ipc_message *m = NULL;
+        CHECK_ST(ipc_channel_recv(ch, 30000, &m), IPC_ERR_CLOSED);
+        CHECK_ST(ipc_channel_recv(ch, 0, &m), IPC_ERR_CLOSED);
+        ipc_channel_free(ch);
+        ipc_listener_free(l);
+    }
+}
+
+static void test_zero_copy_peer(void)
+{
+    FOR_EACH_TRANSPORT(t)
+    {
+        char ep[512], line[600];
+        ipc_listener *l = h_listen(t, NULL, ep, sizeof ep);
+        int out = -1;
+        pid_t pid = h_spawn(&out, "connect-zc-echo", ep, NULL);
+        ipc_channel *ch = NULL;
+        REQUIRE_OK(ipc_listener_accept(l, 30000, &ch));
+        CHECK(h_read_line(out, line, sizeof line) && strcmp(line, "connected") == 0);
+        for (unsigned i = 0; i < 300; i++) {
+            size_t len = (i * 1237u) % 50000, n = 0;
+            uint8_t *w = NULL;
+            const uint8_t *p = NULL;
+            if (!CHECK_OK(ipc_channel_reserve(ch, len, 10000, &w)))
+                break;
+            for (size_t k = 0; k < len; k++)
+                w[k] = (uint8_t)(i + k);
+            if (!CHECK_OK(ipc_channel_commit(ch)))
+                break;
+            if (!CHECK_OK(ipc_channel_recv_in_place(ch, 10000, &p, &n)))
+                break;
+            int ok = n == len;
+            for (size_t k = 0; ok && k < len; k++)
+                ok = p[k] == (uint8_t)(i + k + 1);
+            CHECK(ok);
+            CHECK_OK(ipc_channel_release(ch));
+        }
+        CHECK_OK(ipc_channel_close(ch));
+        CHECK_EQ_I(h_wait(pid), 0);
+        close(out);
+        ipc_channel_free(ch);
+        ipc_listener_free(l);
+    }
+}
+
+static void test_fd_with_peer(void)
+{
+    FOR_EACH_TRANSPORT(t)
+    {
+        char ep[512], line[600];
+        ipc_listener *l = h_listen(t, NULL, ep, sizeof ep);
+        int lfd = -1;
+        REQUIRE_OK(ipc_listener_fd(l, &lfd));
+        int out = -1;
+        pid_t pid = h_spawn(&out, "connect-echo", ep, NULL);
+        CHECK(h_readable(lfd, 30000)); /* a client from another process waits */
+        ipc_channel *ch = NULL;
+        REQUIRE_OK(ipc_listener_accept(l, 0, &ch));
+        CHECK(h_read_line(out, line, sizeof line) && strcmp(line, "connected") == 0);
+        int fd = -1;
+        REQUIRE_OK(ipc_channel_fd(ch, &fd));
+        for (int i = 0; i < 50; i++) {
+            char msg[32];
+            snprintf(msg, sizeof msg, "poll me %d", i);
+            ipc_message *m = NULL;
+            CHECK_ST(ipc_channel_try_recv(ch, &m), IPC_ERR_TIMEOUT);
+            SEND_STR(ch, msg);
+            int got = 0;
+            for (int round = 0; round < 100 && !got; round++) {
+                if (!h_readable(fd, 10000)) {
+                    h_report(__FILE__, __LINE__, "descriptor not readable within 10 s (%d)", i);
+                    break;
+                }
+                m = NULL;
+                int st = ipc_channel_try_recv(ch, &m);
+                if (st == IPC_OK) {
+                    got = 1;
+                    CHECK(ipc_message_len(m) == strlen(msg) &&
+                          memcmp(ipc_message_data(m), msg, strlen(msg)) == 0);
+                    ipc_message_free(m);
+                } else {
+                    CHECK_ST(st, IPC_ERR_TIMEOUT); /* readable but not complete yet: poll again */
+                }
+            }
+            if (!got)
+                break;
+        }
+        CHECK_OK(ipc_channel_close(ch));
+        CHECK_EQ_I(h_wait(pid), 0);
+        close(out);
+        ipc_channel_free(ch);
+        ipc_listener_free(l);
+    }
+}
+
+static const struct h_test tests[] = {
+    H_TEST(test_echo_client_peer),
+    H_TEST(test_echo_server_peer),
+    H_TEST(test_peer_killed),
+    H_TEST(test_peer_closed_and_exited),
+    H_TEST(test_zero_copy_peer),
+    H_TEST(test_fd_with_peer),
+};
+
+int main(int argc, char **argv) { return h_main(argc, argv, tests, H_COUNT(tests)); }
