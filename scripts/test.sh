@@ -44,4 +44,7 @@ got=$(timeout 30 "$ex/async_echo")
 [ "$got" = $'one\ntwo\nthree' ] || die "async_echo example printed: $got"
 echo "examples: ok"
 
+step "C API: install, pkg-config and CMake builds, C tests under valgrind, examples, C <-> Rust"
+./scripts/c-tests.sh
+
 step "all tests passed"
