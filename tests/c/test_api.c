@@ -702,6 +702,103 @@ static void test_listener_fd(void)
     }
 }
 
+
+/* ---- a server that is not libipc (or not this version) ------------------------------------- */
+
+static int raw_listen(char *ep, size_t cap)
+{
+    char path[300];
+    h_path(path, sizeof path, "raw.sock");
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    struct sockaddr_un sun;
+    memset(&sun, 0, sizeof sun);
+    sun.sun_family = AF_UNIX;
+    REQUIRE(strlen(path) < sizeof sun.sun_path);
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    REQUIRE(bind(fd, (struct sockaddr *)&sun, sizeof sun) == 0);
+    REQUIRE(listen(fd, 8) == 0);
+    snprintf(ep, cap, "unix://%s", path);
+    return fd;
+}
+
+struct raw_server {
+    int lfd;
+    unsigned char reply[24];
+};
+
+static void *raw_server_run(void *arg)
+{
+    struct raw_server *r = arg;
+    int fd = accept(r->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    unsigned char hello[24];
+    size_t got = 0;
+    while (got < sizeof hello) {
+        ssize_t n = read(fd, hello + got, sizeof hello - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    ssize_t w = write(fd, r->reply, sizeof r->reply);
+    (void)w;
+    char sink[256];
+    while (h_readable(fd, 10000) && read(fd, sink, sizeof sink) > 0)
+        ; /* until the client gives up */
+    close(fd);
+    return NULL;
+}
+
+static void test_not_a_libipc_server(void)
+{
+    char ep[512];
+    ipc_channel *c = NULL;
+    ipc_options *o = NULL;
+    REQUIRE_OK(ipc_options_new(&o));
+
+    /* silent: the kernel accepts the connection, nobody ever answers */
+    int lfd = raw_listen(ep, sizeof ep);
+    CHECK_OK(ipc_options_set_handshake_timeout(o, 200));
+    CHECK_ST(ipc_channel_connect(ep, o, &c), IPC_ERR_TIMEOUT);
+    CHECK_ERRMSG();
+    CHECK(c == NULL);
+    ipc_options_free(o);
+    REQUIRE_OK(ipc_options_new(&o));
+    CHECK_OK(ipc_options_set_connect_timeout(o, 200)); /* bounds the whole call */
+    CHECK_ST(ipc_channel_connect(ep, o, &c), IPC_ERR_TIMEOUT);
+    CHECK(c == NULL);
+    close(lfd);
+
+    /* not libipc at all: a protocol violation */
+    struct raw_server r;
+    memset(&r, 0, sizeof r);
+    memcpy(r.reply, "HTTP/1.1 400 Bad Request\r\n", 24);
+    r.lfd = raw_listen(ep, sizeof ep);
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, raw_server_run, &r) == 0);
+    CHECK_ST(ipc_channel_connect(ep, NULL, &c), IPC_ERR_PROTOCOL_VIOLATION);
+    CHECK_ERRMSG();
+    CHECK(c == NULL);
+    pthread_join(th, NULL);
+    close(r.lfd);
+
+    /* libipc, but another major version: a protocol mismatch */
+    memset(&r, 0, sizeof r);
+    memcpy(r.reply, "LIPC", 4);
+    r.reply[4] = 2;  /* major */
+    r.reply[6] = 24; /* length, little-endian u16 */
+    r.reply[16] = 0xff; /* max_message_size */
+    r.lfd = raw_listen(ep, sizeof ep);
+    REQUIRE(pthread_create(&th, NULL, raw_server_run, &r) == 0);
+    CHECK_ST(ipc_channel_connect(ep, NULL, &c), IPC_ERR_PROTOCOL_MISMATCH);
+    CHECK_ERRMSG();
+    CHECK(c == NULL);
+    pthread_join(th, NULL);
+    close(r.lfd);
+    ipc_options_free(o);
+}
+
 static const struct h_test tests[] = {
     H_TEST(test_version),
     H_TEST(test_status_names),
@@ -718,6 +815,7 @@ static const struct h_test tests[] = {
     H_TEST(test_listener_endpoint),
     H_TEST(test_listener_accept_timeout_close),
     H_TEST(test_listener_fd),
+    H_TEST(test_not_a_libipc_server),
 };
 
 int main(int argc, char **argv) { return h_main(argc, argv, tests, H_COUNT(tests)); }

@@ -503,8 +503,9 @@ struct other_thread {
     ipc_channel *ch;
     int op; /* 0 commit, 1 abort, 2 release, 3 send(timeout 0), 4 send(50 ms), 5 try_recv,
                6 recv(50 ms), 7 send(forever), 8 recv_into(0), 9 recv_in_place(0),
-               10 reserve(0) */
+               10 reserve(0), 11 recv(10 s) keeping the length */
     int status;
+    size_t len;
 };
 
 static void *other_thread_call(void *arg)
@@ -529,6 +530,10 @@ static void *other_thread_call(void *arg)
         if (o->status == IPC_OK)
             ipc_channel_release(o->ch);
         break;
+    case 11:
+        o->status = ipc_channel_recv(o->ch, 10000, &m);
+        o->len = ipc_message_len(m);
+        break;
     case 10:
         o->status = ipc_channel_reserve(o->ch, 4, 0, &w);
         if (o->status == IPC_OK)
@@ -541,11 +546,40 @@ static void *other_thread_call(void *arg)
 
 static int on_other_thread(ipc_channel *ch, int op)
 {
-    struct other_thread o = {ch, op, -1};
+    struct other_thread o = {ch, op, -1, 0};
     pthread_t th;
     REQUIRE(pthread_create(&th, NULL, other_thread_call, &o) == 0);
     pthread_join(th, NULL);
     return o.status;
+}
+
+
+/* A message too big for one thread's buffer stays first in line for every thread. */
+static void test_recv_into_other_thread(void)
+{
+    FOR_EACH_TRANSPORT(t)
+    {
+        ipc_listener *l;
+        ipc_channel *s, *c;
+        h_pair(t, &l, &s, &c);
+        uint8_t buf[4];
+        size_t len = 0;
+        SEND_STR(c, "too long for four");
+        SEND_STR(c, "next");
+        CHECK_ST(ipc_channel_recv_into(s, buf, sizeof buf, 10000, &len), IPC_ERR_BUFFER_TOO_SMALL);
+        CHECK_EQ_U(len, 17);
+        struct other_thread o = {s, 11, -1, 0};
+        pthread_t th;
+        REQUIRE(pthread_create(&th, NULL, other_thread_call, &o) == 0);
+        pthread_join(th, NULL);
+        CHECK_ST(o.status, IPC_OK);
+        CHECK_EQ_U(o.len, 17);
+        CHECK_OK(ipc_channel_recv_into(s, buf, sizeof buf, 10000, &len));
+        CHECK(len == 4 && memcmp(buf, "next", 4) == 0);
+        ipc_channel_free(c);
+        ipc_channel_free(s);
+        ipc_listener_free(l);
+    }
 }
 
 static void test_reserve_commit_abort(void)
@@ -608,7 +642,7 @@ static void test_reserve_commit_abort(void)
             CHECK_ST(on_other_thread(c, 4), IPC_ERR_TIMEOUT);
             CHECK_ST(on_other_thread(c, 10), IPC_ERR_TIMEOUT);
             /* a waiting sender on another thread goes once we commit, after our message */
-            struct other_thread o = {c, 7, -1};
+            struct other_thread o = {c, 7, -1, 0};
             pthread_t th;
             REQUIRE(pthread_create(&th, NULL, other_thread_call, &o) == 0);
             h_sleep_ms(30);
@@ -870,6 +904,7 @@ static const struct h_test tests[] = {
     H_TEST(test_send_recv),
     H_TEST(test_large_messages),
     H_TEST(test_recv_into),
+    H_TEST(test_recv_into_other_thread),
     H_TEST(test_message_too_large),
     H_TEST(test_close),
     H_TEST(test_peer_credentials),
