@@ -10,7 +10,8 @@
 #   PREFIX/lib/pkgconfig/ipc.pc
 #   PREFIX/lib/cmake/libipc/libipcConfig.cmake, libipcConfigVersion.cmake
 #
-# --no-build installs what target/release already holds (the caller built it).
+# It builds with scripts/build-c-lib.sh (cargo build --release -p libipc-ffi, then libipc.so
+# linked with the symbol versions); --no-build installs what target/c/lib already holds.
 # DESTDIR is honoured as usual for staged installs (the files still name PREFIX).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,51 +53,29 @@ command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (h
 [ -f ffi-c/Cargo.toml ] || die "ffi-c/Cargo.toml not found: the C API crate is missing"
 [ -f include/ipc.h ] || die "include/ipc.h not found: the generated header is missing"
 
-target_dir=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
-  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-[ -n "$target_dir" ] || target_dir="$root/target"
+[ -f scripts/build-c-lib.sh ] || die "scripts/build-c-lib.sh not found"
 
-fallback_native="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
-native=""
-if [ -f scripts/build-c-lib.sh ]; then
-  # The project's own build of the C libraries (target/c/lib): libipc.so is linked there from
-  # libipc.a with the symbol-version script, which cargo's cdylib cannot carry; it also records
-  # the system libraries rustc reports for the static library.
-  so="$root/target/c/lib/libipc.so.$version"
-  a="$root/target/c/lib/libipc.a"
-  if [ "$build" = 1 ]; then
-    echo "install-c.sh: scripts/build-c-lib.sh" >&2
-    bash scripts/build-c-lib.sh >&2
-  fi
-  [ -f "$root/target/c/lib/native-libs.txt" ] && native=$(cat "$root/target/c/lib/native-libs.txt")
-else
-  so="$target_dir/release/libipc.so"
-  a="$target_dir/release/libipc.a"
-  if [ "$build" = 1 ]; then
-    # The system libraries a static link needs, as rustc reports them. Asked first: the extra
-    # rustc flag makes cargo rebuild the (small) ffi crate, and the build below then rebuilds
-    # it with its normal flags, so target/release ends up as a plain `cargo build` leaves it.
-    echo "install-c.sh: asking rustc for the static library's native dependencies" >&2
-    if report=$(cargo rustc -p libipc-ffi --release --lib --crate-type staticlib --quiet \
-        -- --print native-static-libs 2>&1); then
-      native=$(printf '%s\n' "$report" | sed -n 's/.*native-static-libs: *//p' | tail -n 1)
-    else
-      printf '%s\n' "$report" >&2
-      die "cargo rustc -p libipc-ffi failed"
-    fi
-    echo "install-c.sh: cargo build --release -p libipc-ffi" >&2
-    cargo build --release -p libipc-ffi
-  fi
+# The project's own build of the C libraries into target/c/lib: it runs
+# `cargo build --release -p libipc-ffi`, links libipc.so from libipc.a with the symbol-version
+# script (ffi-c/libipc.map, which cargo's cdylib cannot carry) and records the system libraries
+# rustc reports for the static library (native-libs.txt).
+built="$root/target/c/lib"
+if [ "$build" = 1 ]; then
+  echo "install-c.sh: scripts/build-c-lib.sh" >&2
+  bash scripts/build-c-lib.sh >&2
 fi
+so="$built/libipc.so.$version"
+a="$built/libipc.a"
+[ -f "$so" ] || die "$so not found (build with: scripts/build-c-lib.sh)"
+[ -f "$a" ] || die "$a not found (build with: scripts/build-c-lib.sh)"
+native=""
+[ -f "$built/native-libs.txt" ] && native=$(cat "$built/native-libs.txt")
 if [ -z "$native" ]; then
-  native=$fallback_native
+  native="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
   echo "install-c.sh: using the usual native libraries for the static library: $native" >&2
 fi
 # Keep the order rustc gives, drop repeats.
 native=$(printf '%s\n' $native | awk '!seen[$0]++' | tr '\n' ' ' | sed 's/ $//')
-
-[ -f "$so" ] || die "$so not found (build with: cargo build --release -p libipc-ffi)"
-[ -f "$a" ] || die "$a not found (build with: cargo build --release -p libipc-ffi)"
 
 # The ABI version is the SONAME's number (libipc.so.<ABI>).
 soname=""
