@@ -297,6 +297,24 @@ static void *blocked_receiver(void *arg)
     return NULL;
 }
 
+struct blocked_send {
+    ipc_channel *ch;
+    int status;
+};
+
+/* Sends 64 KiB messages until one fails (the peer never reads: it blocks once full). */
+static void *blocked_sender(void *arg)
+{
+    struct blocked_send *b = arg;
+    static uint8_t chunk[65536];
+    int st;
+    do
+        st = ipc_channel_send(b->ch, chunk, sizeof chunk, IPC_WAIT_FOREVER);
+    while (st == IPC_OK);
+    b->status = st;
+    return NULL;
+}
+
 static void test_close(void)
 {
     FOR_EACH_TRANSPORT(t)
@@ -351,6 +369,18 @@ static void test_close(void)
         pthread_join(th, NULL);
         CHECK_ST(b.status, IPC_ERR_CLOSED);
         CHECK_ST(ipc_channel_recv(s, 10000, &m), IPC_ERR_CLOSED);
+        ipc_channel_free(c);
+        ipc_channel_free(s);
+
+        /* close from another thread wakes a send blocked on a peer that does not read */
+        REQUIRE_OK(ipc_channel_connect(ep, NULL, &c));
+        REQUIRE_OK(ipc_listener_accept(l, 10000, &s));
+        struct blocked_send bs = {c, -1};
+        REQUIRE(pthread_create(&th, NULL, blocked_sender, &bs) == 0);
+        h_sleep_ms(100);
+        CHECK_OK(ipc_channel_close(c));
+        pthread_join(th, NULL);
+        CHECK_ST(bs.status, IPC_ERR_CLOSED);
         ipc_channel_free(c);
         ipc_channel_free(s);
 
