@@ -44,6 +44,12 @@ static void test_send_recv(void)
 
         SEND_STR(c, "hello");
         CHECK_RECV(s, "hello");
+        /* the largest timeout is fine (no overflow in the deadline) */
+        CHECK_OK(ipc_channel_send(c, (const uint8_t *)"max", 3, INT32_MAX));
+        m = NULL;
+        CHECK_OK(ipc_channel_recv(s, INT32_MAX, &m));
+        CHECK(m && ipc_message_len(m) == 3);
+        ipc_message_free(m);
         SEND_STR(s, "back");
         CHECK_RECV(c, "back");
 
@@ -278,6 +284,36 @@ static void test_message_too_large(void)
         ipc_channel_free(s);
         ipc_listener_free(l);
         ipc_options_free(small);
+    }
+}
+
+
+/* A limit of 0: only empty messages. */
+static void test_max_message_size_zero(void)
+{
+    FOR_EACH_TRANSPORT(t)
+    {
+        ipc_options *o = NULL;
+        REQUIRE_OK(ipc_options_new(&o));
+        CHECK_OK(ipc_options_set_max_message_size(o, 0));
+        ipc_listener *l;
+        ipc_channel *s, *c;
+        h_pair_with(t, o, NULL, &l, &s, &c);
+        size_t max = 9;
+        CHECK_OK(ipc_channel_max_message_size(c, &max));
+        CHECK_EQ_U(max, 0);
+        CHECK_OK(ipc_channel_send(c, NULL, 0, 1000));
+        CHECK_ST(ipc_channel_send(c, (const uint8_t *)"x", 1, 1000), IPC_ERR_MESSAGE_TOO_LARGE);
+        CHECK_RECV(s, "");
+        uint8_t *w = NULL;
+        CHECK_OK(ipc_channel_reserve(c, 0, 1000, &w));
+        CHECK(w != NULL);
+        CHECK_OK(ipc_channel_commit(c));
+        CHECK_RECV(s, "");
+        ipc_channel_free(c);
+        ipc_channel_free(s);
+        ipc_listener_free(l);
+        ipc_options_free(o);
     }
 }
 
@@ -936,6 +972,7 @@ static const struct h_test tests[] = {
     H_TEST(test_recv_into),
     H_TEST(test_recv_into_other_thread),
     H_TEST(test_message_too_large),
+    H_TEST(test_max_message_size_zero),
     H_TEST(test_close),
     H_TEST(test_peer_credentials),
     H_TEST(test_channel_fd),
