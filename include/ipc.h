@@ -408,7 +408,9 @@ enum ipc_status ipc_listener_accept(struct ipc_listener *l,
 /**
  * Copy the endpoint clients connect to (for `tcp://127.0.0.1:0`, with the port the OS chose)
  * into `buf`, NUL-terminated, and its length without the NUL into `*out_len`. If `cap` is too
- * small: `IPC_ERR_BUFFER_TOO_SMALL` with `*out_len` = the bytes needed including the NUL.
+ * small: `IPC_ERR_BUFFER_TOO_SMALL` with `*out_len` = the bytes needed including the NUL
+ * (`buf` NULL with `cap` 0 asks for just that; NULL with `cap > 0` is
+ * `IPC_ERR_INVALID_ARGUMENT`).
  *
  * # Safety
  * `l` is NULL or live; a non-null `buf` is writable for `cap` bytes; `out_len` is NULL or

@@ -11,7 +11,7 @@
 # 4. runs the C examples end to end (echo_server + client, static client, zero_copy);
 # 5. cross-language: the C echo_server with the Rust client, the Rust echo_server with the C
 #    client, over unix://, tcp:// and shm://;
-# 6. smoke-runs the C ping-pong benchmark with a few iterations.
+# 6. smoke-runs the C-vs-Rust round-trip benchmark (scripts/bench-c.sh) with a few iterations.
 #
 # Environment: CC (default cc), LIBIPC_SKIP_VALGRIND=1, KEEP_TMP=1 (keep the temporary directory).
 # Everything runs under timeouts; background processes are killed and temporary files removed
@@ -102,7 +102,6 @@ build_pc ipc_test_peer tests/c/peer.c
 build_pc test_api tests/c/test_api.c
 build_pc test_channel tests/c/test_channel.c
 build_pc test_procs tests/c/test_procs.c
-build_pc bench_pingpong tests/c/bench_pingpong.c
 # Static: libipc.a and the system libraries pkg-config --static lists (without -lipc, which
 # would find libipc.so first).
 read -r -a static_libs <<< "$(pkg-config --static --libs-only-l ipc | sed 's/-lipc\b//')"
@@ -278,9 +277,9 @@ for ep in "unix://$tmp/x-rs.sock" "tcp://127.0.0.1:0" "shm://x-rs-$$"; do
 done
 
 # ------------------------------------------------------------------------------------------------
-step "C ping-pong benchmark, smoke run"
-out=$(timeout 120 "$pc/bench_pingpong" --iters 300 --warmup 30) || die "bench_pingpong failed: $out"
+step "C-vs-Rust round-trip benchmark (scripts/bench-c.sh), smoke run"
+out=$(timeout 300 "$root/scripts/bench-c.sh" 200) || die "bench-c.sh failed: $out"
 printf '%s\n' "$out"
-[ "$(printf '%s\n' "$out" | grep -c '"median_us":')" = 2 ] || die "bench_pingpong should print one JSON line per transport"
+[ "$(printf '%s\n' "$out" | grep -c '^| [a-z]* | C (')" = 2 ] || die "bench-c.sh should print a C row per transport"
 
 step "C API: all checks passed"

@@ -80,7 +80,9 @@ pub unsafe extern "C" fn ipc_listener_accept(
 
 /// Copy the endpoint clients connect to (for `tcp://127.0.0.1:0`, with the port the OS chose)
 /// into `buf`, NUL-terminated, and its length without the NUL into `*out_len`. If `cap` is too
-/// small: `IPC_ERR_BUFFER_TOO_SMALL` with `*out_len` = the bytes needed including the NUL.
+/// small: `IPC_ERR_BUFFER_TOO_SMALL` with `*out_len` = the bytes needed including the NUL
+/// (`buf` NULL with `cap` 0 asks for just that; NULL with `cap > 0` is
+/// `IPC_ERR_INVALID_ARGUMENT`).
 ///
 /// # Safety
 /// `l` is NULL or live; a non-null `buf` is writable for `cap` bytes; `out_len` is NULL or
@@ -96,6 +98,9 @@ pub unsafe extern "C" fn ipc_listener_endpoint(
         // SAFETY: per this function's contract.
         let l = unsafe { ffi::handle(l, "listener") }?;
         ffi::out_param(out_len, "out_len")?;
+        if buf.is_null() && cap > 0 {
+            return Err(Failure::invalid(format!("buf is NULL but cap is {cap}")));
+        }
         let bytes = l.endpoint.as_bytes_with_nul();
         if cap < bytes.len() {
             // SAFETY: checked non-null; writable per this function's contract.
@@ -107,9 +112,6 @@ pub unsafe extern "C" fn ipc_listener_endpoint(
                     bytes.len()
                 ),
             ));
-        }
-        if buf.is_null() {
-            return Err(Failure::invalid("buf is NULL"));
         }
         // SAFETY: `buf` is writable for `cap >= bytes.len()` bytes and cannot overlap our
         // private CString.
