@@ -24,6 +24,16 @@ step() { printf '\n--> %s\n' "$*"; }
 die() { printf '\nc-tests.sh: FAILED: %s\n' "$*" >&2; exit 1; }
 
 cc=${CC:-cc}
+# Debian's packages for what is missing, when we may install them (root with apt-get).
+missing=()
+for pair in pkg-config:pkg-config cmake:cmake valgrind:valgrind; do
+  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "c-tests.sh: installing ${missing[*]} with apt-get"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    die "apt-get could not install ${missing[*]}"
+fi
 for tool in "$cc" pkg-config cmake timeout readelf; do
   command -v "$tool" >/dev/null || die "$tool not found (needed to build and check the C API)"
 done
