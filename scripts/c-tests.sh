@@ -32,6 +32,8 @@ done
 if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "c-tests.sh: installing ${missing[*]} with apt-get"
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    { apt-get update -qq >/dev/null &&
+      apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } ||
     die "apt-get could not install ${missing[*]}"
 fi
 for tool in "$cc" pkg-config cmake timeout readelf; do
