@@ -22,6 +22,12 @@
  * Peer processes: h_spawn() forks and execs the helper program `ipc_test_peer` (found next to
  * the test program) with a role and arguments; its stdout is a pipe the test reads lines from.
  * The children are separate programs, so they never inherit the library's threads.
+ *
+ * Set-up and tear-down: h_listen (a listener at a fresh endpoint), h_pair / h_pair_with (a
+ * connected pair in this process), h_pair_again (another on the same listener), h_pair_free;
+ * h_options / h_options_max_message; h_check_connect_accept; h_unix_socket_at. With a peer
+ * process: h_peer_client / h_peer_spawn_client + h_peer_accept (the peer connects to us),
+ * h_peer_server (we connect to it), h_peer_expect_line, h_peer_close_and_wait, h_peer_free.
  */
 #ifndef LIBIPC_TEST_HARNESS_H
 #define LIBIPC_TEST_HARNESS_H
@@ -244,19 +250,82 @@ static ipc_listener *h_listen(enum h_transport t, const ipc_options *opts, char 
     return l;
 }
 
-/* A connected pair in this process: listener *l, accepted *srv, connected *cli. */
-static H_UNUSED void h_pair_with(enum h_transport t, const ipc_options *sopts, const ipc_options *copts,
-                        ipc_listener **l, ipc_channel **srv, ipc_channel **cli)
+/* A connected pair in this process: returns the listener (server options sopts); *srv is
+ * accepted from it, *cli connected to it (client options copts). Free with h_pair_free. */
+static H_UNUSED ipc_listener *h_pair_with(enum h_transport t, const ipc_options *sopts,
+                                 const ipc_options *copts, ipc_channel **srv, ipc_channel **cli)
 {
     char ep[512];
-    *l = h_listen(t, sopts, ep, sizeof ep);
+    ipc_listener *l = h_listen(t, sopts, ep, sizeof ep);
     REQUIRE_OK(ipc_channel_connect(ep, copts, cli));
-    REQUIRE_OK(ipc_listener_accept(*l, 10000, srv));
+    REQUIRE_OK(ipc_listener_accept(l, 10000, srv));
+    return l;
 }
 
-static H_UNUSED void h_pair(enum h_transport t, ipc_listener **l, ipc_channel **srv, ipc_channel **cli)
+/* h_pair_with, default options on both sides. */
+static H_UNUSED ipc_listener *h_pair(enum h_transport t, ipc_channel **srv, ipc_channel **cli)
 {
-    h_pair_with(t, NULL, NULL, l, srv, cli);
+    return h_pair_with(t, NULL, NULL, srv, cli);
+}
+
+/* Another connected pair on an existing listener (default options): *srv accepted, *cli
+ * connected to the listener's endpoint. */
+static H_UNUSED void h_pair_again(ipc_listener *l, ipc_channel **srv, ipc_channel **cli)
+{
+    char ep[512];
+    size_t len;
+    REQUIRE_OK(ipc_listener_endpoint(l, ep, sizeof ep, &len));
+    REQUIRE_OK(ipc_channel_connect(ep, NULL, cli));
+    REQUIRE_OK(ipc_listener_accept(l, 10000, srv));
+}
+
+/* Free what h_pair made: the client, the server side, the listener (any may be NULL). */
+static H_UNUSED void h_pair_free(ipc_listener *l, ipc_channel *srv, ipc_channel *cli)
+{
+    ipc_channel_free(cli);
+    ipc_channel_free(srv);
+    ipc_listener_free(l);
+}
+
+/* A client with options copts connects to ep and l accepts it (both checked, non-fatal); then
+ * both channels are freed. */
+static H_UNUSED void h_check_connect_accept(ipc_listener *l, const char *ep, const ipc_options *copts)
+{
+    ipc_channel *c = NULL, *s = NULL;
+    CHECK_OK(ipc_channel_connect(ep, copts, &c));
+    CHECK_OK(ipc_listener_accept(l, 10000, &s));
+    ipc_channel_free(c);
+    ipc_channel_free(s);
+}
+
+/* New options (fatal if that fails). */
+static H_UNUSED ipc_options *h_options(void)
+{
+    ipc_options *o = NULL;
+    REQUIRE_OK(ipc_options_new(&o));
+    return o;
+}
+
+/* New options with a message size limit. */
+static H_UNUSED ipc_options *h_options_max_message(size_t max)
+{
+    ipc_options *o = h_options();
+    CHECK_OK(ipc_options_set_max_message_size(o, max));
+    return o;
+}
+
+/* A unix stream socket bound at path (not listening yet); fatal if that fails. */
+static H_UNUSED int h_unix_socket_at(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    struct sockaddr_un sun;
+    memset(&sun, 0, sizeof sun);
+    sun.sun_family = AF_UNIX;
+    REQUIRE(strlen(path) < sizeof sun.sun_path);
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    REQUIRE(bind(fd, (struct sockaddr *)&sun, sizeof sun) == 0);
+    return fd;
 }
 
 /* Start the peer helper: ipc_test_peer <role> <args...> (NULL-terminated). Its stdout is
@@ -342,6 +411,85 @@ static H_UNUSED int h_read_line(int fd, char *buf, size_t cap)
     }
     buf[n] = 0;
     return n > 0;
+}
+
+/* A peer process (ipc_test_peer) and our channel to it. */
+struct h_peer {
+    ipc_listener *l; /* ours, when the peer is the client; else NULL */
+    ipc_channel *ch; /* our end */
+    pid_t pid;
+    int out;         /* the peer's stdout */
+};
+
+/* Listen at a fresh endpoint of transport t and start `ipc_test_peer role <endpoint> [arg]`
+ * (arg may be NULL) as a client of it. Accept it with h_peer_accept. */
+static H_UNUSED struct h_peer h_peer_spawn_client(enum h_transport t, const char *role, const char *arg)
+{
+    char ep[512];
+    struct h_peer p = {NULL, NULL, -1, -1};
+    p.l = h_listen(t, NULL, ep, sizeof ep);
+    p.pid = h_spawn(&p.out, role, ep, arg, NULL);
+    return p;
+}
+
+/* The peer prints `want` as its next line. */
+static H_UNUSED void h_peer_expect_line(struct h_peer *p, const char *want)
+{
+    char line[600];
+    CHECK(h_read_line(p->out, line, sizeof line) && strcmp(line, want) == 0);
+}
+
+/* Accept the peer's connection within timeout_ms (fatal if not); then, unless first_line is
+ * NULL, the peer prints first_line. */
+static H_UNUSED void h_peer_accept(struct h_peer *p, int timeout_ms, const char *first_line)
+{
+    REQUIRE_OK(ipc_listener_accept(p->l, timeout_ms, &p->ch));
+    if (first_line)
+        h_peer_expect_line(p, first_line);
+}
+
+/* h_peer_spawn_client, then accept it (30 s) and expect its first line (unless NULL). */
+static H_UNUSED struct h_peer h_peer_client(enum h_transport t, const char *role, const char *arg,
+                                   const char *first_line)
+{
+    struct h_peer p = h_peer_spawn_client(t, role, arg);
+    h_peer_accept(&p, 30000, first_line);
+    return p;
+}
+
+/* Start `ipc_test_peer role <fresh endpoint of t> [arg]` as the server: it prints
+ * "ready <endpoint>"; connect to that endpoint. */
+static H_UNUSED struct h_peer h_peer_server(enum h_transport t, const char *role, const char *arg)
+{
+    char want[512], line[600];
+    struct h_peer p = {NULL, NULL, -1, -1};
+    h_endpoint(t, want, sizeof want);
+    p.pid = h_spawn(&p.out, role, want, arg, NULL);
+    REQUIRE(h_read_line(p.out, line, sizeof line));
+    REQUIRE(strncmp(line, "ready ", 6) == 0);
+    REQUIRE_OK(ipc_channel_connect(line + 6, NULL, &p.ch));
+    return p;
+}
+
+/* Close its pipe, free our channel and listener (the process is waited for or killed by the
+ * caller, or by the harness after the test). */
+static H_UNUSED void h_peer_free(struct h_peer *p)
+{
+    if (p->out >= 0)
+        close(p->out);
+    ipc_channel_free(p->ch);
+    ipc_listener_free(p->l);
+    p->out = -1;
+    p->ch = NULL;
+    p->l = NULL;
+}
+
+/* Close our end: the peer sees CLOSED and exits 0. Then h_peer_free. */
+static H_UNUSED void h_peer_close_and_wait(struct h_peer *p)
+{
+    CHECK_OK(ipc_channel_close(p->ch));
+    CHECK_EQ_I(h_wait(p->pid), 0);
+    h_peer_free(p);
 }
 
 /* poll() one descriptor for POLLIN; 1 if readable within timeout_ms. */

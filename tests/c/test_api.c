@@ -186,13 +186,10 @@ static void test_options_arguments(void)
     CHECK_OK(ipc_options_set_shm_spin_us(o, 50));
 
     /* Usable for both sides; NULL options are the defaults. */
-    ipc_listener *l = NULL;
     ipc_channel *c = NULL, *s = NULL;
     CHECK_OK(ipc_options_set_connect_timeout(o, 5000));
-    h_pair_with(H_UNIX, o, o, &l, &s, &c);
-    ipc_channel_free(c);
-    ipc_channel_free(s);
-    ipc_listener_free(l);
+    ipc_listener *l = h_pair_with(H_UNIX, o, o, &s, &c);
+    h_pair_free(l, s, c);
     ipc_options_free(o);
 }
 
@@ -206,8 +203,7 @@ static void test_options_invalid_values(void)
                                        "handshake_timeout 0", "connect_timeout 0",
                                        "max_message_size > 4 GiB"};
     for (int i = 0; i < (int)H_COUNT(what); i++) {
-        ipc_options *o = NULL;
-        REQUIRE_OK(ipc_options_new(&o));
+        ipc_options *o = h_options();
         int setter;
         switch (i) {
         case 0: setter = ipc_options_set_socket_mode(o, 01000); break;
@@ -256,9 +252,8 @@ static void test_options_invalid_values(void)
 
 static void test_options_socket_mode(void)
 {
-    ipc_options *o = NULL;
+    ipc_options *o = h_options();
     char want[512], ep[512];
-    REQUIRE_OK(ipc_options_new(&o));
     CHECK_OK(ipc_options_set_socket_mode(o, 0640));
     h_endpoint(H_UNIX, want, sizeof want);
     ipc_listener *l = NULL;
@@ -277,8 +272,7 @@ static void test_options_socket_mode(void)
 static void test_options_handshake_timeout(void)
 {
     /* A client that connects and says nothing is dropped after the handshake timeout. */
-    ipc_options *o = NULL;
-    REQUIRE_OK(ipc_options_new(&o));
+    ipc_options *o = h_options();
     CHECK_OK(ipc_options_set_handshake_timeout(o, 200));
     char ep[512];
     ipc_listener *l = h_listen(H_TCP, o, ep, sizeof ep);
@@ -312,9 +306,7 @@ static void test_options_handshake_timeout(void)
 static void test_options_allowed_uids(void)
 {
     const uint32_t me = (uint32_t)getuid(), other = (uint32_t)getuid() + 4242;
-    ipc_options *mine = NULL, *others = NULL;
-    REQUIRE_OK(ipc_options_new(&mine));
-    REQUIRE_OK(ipc_options_new(&others));
+    ipc_options *mine = h_options(), *others = h_options();
     CHECK_OK(ipc_options_set_allowed_uids(mine, &me, 1));
     CHECK_OK(ipc_options_set_allowed_uids(others, &other, 1));
     CHECK_OK(ipc_options_set_connect_timeout(mine, 5000));
@@ -326,11 +318,7 @@ static void test_options_allowed_uids(void)
         ipc_channel *c = NULL, *s = NULL;
         /* our uid allowed on both sides: works */
         ipc_listener *l = h_listen(ts[i], mine, ep, sizeof ep);
-        CHECK_OK(ipc_channel_connect(ep, mine, &c));
-        CHECK_OK(ipc_listener_accept(l, 10000, &s));
-        ipc_channel_free(c);
-        ipc_channel_free(s);
-        c = s = NULL;
+        h_check_connect_accept(l, ep, mine);
         /* the client only accepts another uid as its server: refused at connect */
         CHECK_ST(ipc_channel_connect(ep, others, &c), IPC_ERR_PERMISSION_DENIED);
         CHECK_ERRMSG();
@@ -367,9 +355,8 @@ static void test_options_allowed_uids(void)
 
 static void test_null_arguments(void)
 {
-    ipc_listener *l = NULL;
     ipc_channel *s = NULL, *c = NULL;
-    h_pair(H_UNIX, &l, &s, &c);
+    ipc_listener *l = h_pair(H_UNIX, &s, &c);
     char ep[512], buf[64];
     size_t len = 0;
     ipc_listener *lout = (ipc_listener *)buf;
@@ -461,9 +448,7 @@ static void test_null_arguments(void)
     CHECK_RECV(s, "");
     SEND_STR(s, "still fine");
     CHECK_RECV(c, "still fine");
-    ipc_channel_free(c);
-    ipc_channel_free(s);
-    ipc_listener_free(l);
+    h_pair_free(l, s, c);
 }
 
 /* ---- endpoints --------------------------------------------------------------------------------- */
@@ -527,12 +512,7 @@ static void test_bind_twice(void)
             CHECK_ERRMSG();
         CHECK(l2 == NULL);
         ipc_listener_free(l2);
-        /* the first listener is unharmed */
-        ipc_channel *c = NULL, *s = NULL;
-        CHECK_OK(ipc_channel_connect(ep, NULL, &c));
-        CHECK_OK(ipc_listener_accept(l, 10000, &s));
-        ipc_channel_free(c);
-        ipc_channel_free(s);
+        h_check_connect_accept(l, ep, NULL); /* the first listener is unharmed */
         ipc_listener_free(l);
         /* and after free the address is free again (TCP: the port may be in TIME_WAIT) */
         if (ts[i] != H_TCP) {
@@ -572,14 +552,7 @@ static void test_connect_to_nothing(void)
     /* a stale socket file (its listener is gone without removing it) */
     char path[300];
     h_path(path, sizeof path, "stale.sock");
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    struct sockaddr_un sun;
-    memset(&sun, 0, sizeof sun);
-    sun.sun_family = AF_UNIX;
-    REQUIRE(strlen(path) < sizeof sun.sun_path);
-    memcpy(sun.sun_path, path, strlen(path) + 1);
-    REQUIRE(bind(fd, (struct sockaddr *)&sun, sizeof sun) == 0);
-    close(fd);
+    close(h_unix_socket_at(path));
     snprintf(ep, sizeof ep, "unix://%s", path);
     CHECK_ST(ipc_channel_connect(ep, NULL, &c), IPC_ERR_NOT_FOUND);
     CHECK(c == NULL);
@@ -708,14 +681,7 @@ static int raw_listen(char *ep, size_t cap)
 {
     char path[300];
     h_path(path, sizeof path, "raw.sock");
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
-    struct sockaddr_un sun;
-    memset(&sun, 0, sizeof sun);
-    sun.sun_family = AF_UNIX;
-    REQUIRE(strlen(path) < sizeof sun.sun_path);
-    memcpy(sun.sun_path, path, strlen(path) + 1);
-    REQUIRE(bind(fd, (struct sockaddr *)&sun, sizeof sun) == 0);
+    int fd = h_unix_socket_at(path);
     REQUIRE(listen(fd, 8) == 0);
     snprintf(ep, cap, "unix://%s", path);
     return fd;
@@ -749,12 +715,30 @@ static void *raw_server_run(void *arg)
     return NULL;
 }
 
+/* A client connecting to a raw server that answers its hello with `reply` fails with `want`
+ * (and a message), with no channel. */
+static void connect_to_raw_server(const unsigned char reply[24], ipc_status want)
+{
+    char ep[512];
+    ipc_channel *c = NULL;
+    struct raw_server r;
+    memset(&r, 0, sizeof r);
+    memcpy(r.reply, reply, sizeof r.reply);
+    r.lfd = raw_listen(ep, sizeof ep);
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, raw_server_run, &r) == 0);
+    CHECK_ST(ipc_channel_connect(ep, NULL, &c), want);
+    CHECK_ERRMSG();
+    CHECK(c == NULL);
+    pthread_join(th, NULL);
+    close(r.lfd);
+}
+
 static void test_not_a_libipc_server(void)
 {
     char ep[512];
     ipc_channel *c = NULL;
-    ipc_options *o = NULL;
-    REQUIRE_OK(ipc_options_new(&o));
+    ipc_options *o = h_options();
 
     /* silent: the kernel accepts the connection, nobody ever answers */
     int lfd = raw_listen(ep, sizeof ep);
@@ -763,38 +747,24 @@ static void test_not_a_libipc_server(void)
     CHECK_ERRMSG();
     CHECK(c == NULL);
     ipc_options_free(o);
-    REQUIRE_OK(ipc_options_new(&o));
+    o = h_options();
     CHECK_OK(ipc_options_set_connect_timeout(o, 200)); /* bounds the whole call */
     CHECK_ST(ipc_channel_connect(ep, o, &c), IPC_ERR_TIMEOUT);
     CHECK(c == NULL);
     close(lfd);
 
     /* not libipc at all: a protocol violation */
-    struct raw_server r;
-    memset(&r, 0, sizeof r);
-    memcpy(r.reply, "HTTP/1.1 400 Bad Request\r\n", 24);
-    r.lfd = raw_listen(ep, sizeof ep);
-    pthread_t th;
-    REQUIRE(pthread_create(&th, NULL, raw_server_run, &r) == 0);
-    CHECK_ST(ipc_channel_connect(ep, NULL, &c), IPC_ERR_PROTOCOL_VIOLATION);
-    CHECK_ERRMSG();
-    CHECK(c == NULL);
-    pthread_join(th, NULL);
-    close(r.lfd);
+    unsigned char reply[24] = {0};
+    memcpy(reply, "HTTP/1.1 400 Bad Request\r\n", 24);
+    connect_to_raw_server(reply, IPC_ERR_PROTOCOL_VIOLATION);
 
     /* libipc, but another major version: a protocol mismatch */
-    memset(&r, 0, sizeof r);
-    memcpy(r.reply, "LIPC", 4);
-    r.reply[4] = 2;  /* major */
-    r.reply[6] = 24; /* length, little-endian u16 */
-    r.reply[16] = 0xff; /* max_message_size */
-    r.lfd = raw_listen(ep, sizeof ep);
-    REQUIRE(pthread_create(&th, NULL, raw_server_run, &r) == 0);
-    CHECK_ST(ipc_channel_connect(ep, NULL, &c), IPC_ERR_PROTOCOL_MISMATCH);
-    CHECK_ERRMSG();
-    CHECK(c == NULL);
-    pthread_join(th, NULL);
-    close(r.lfd);
+    memset(reply, 0, sizeof reply);
+    memcpy(reply, "LIPC", 4);
+    reply[4] = 2;  /* major */
+    reply[6] = 24; /* length, little-endian u16 */
+    reply[16] = 0xff; /* max_message_size */
+    connect_to_raw_server(reply, IPC_ERR_PROTOCOL_MISMATCH);
     ipc_options_free(o);
 }
 

@@ -30,9 +30,8 @@ static void test_send_recv(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        ipc_listener *l;
         ipc_channel *s, *c;
-        h_pair(t, &l, &s, &c);
+        ipc_listener *l = h_pair(t, &s, &c);
         ipc_message *m = (ipc_message *)&l, *keep = NULL;
 
         /* nothing there yet: timeouts, out-parameter untouched */
@@ -93,9 +92,7 @@ static void test_send_recv(void)
         /* a message outlives its channel */
         SEND_STR(s, "outlives");
         CHECK_OK(ipc_channel_recv(c, 10000, &keep));
-        ipc_channel_free(c);
-        ipc_channel_free(s);
-        ipc_listener_free(l);
+        h_pair_free(l, s, c);
         CHECK(keep && ipc_message_len(keep) == 8 && memcmp(ipc_message_data(keep), "outlives", 8) == 0);
         ipc_message_free(keep);
     }
@@ -126,9 +123,8 @@ static void test_large_messages(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        ipc_listener *l;
         ipc_channel *s, *c;
-        h_pair(t, &l, &s, &c);
+        ipc_listener *l = h_pair(t, &s, &c);
         const size_t sizes[] = {3 << 20, 65537, (16 << 20)}; /* 16 MiB = the default limit */
         for (size_t i = 0; i < H_COUNT(sizes); i++) {
             struct big_send b = {c, sizes[i], (unsigned)i, -1};
@@ -142,9 +138,7 @@ static void test_large_messages(void)
             CHECK(m && check_fill(ipc_message_data(m), ipc_message_len(m), (unsigned)i));
             ipc_message_free(m);
         }
-        ipc_channel_free(c);
-        ipc_channel_free(s);
-        ipc_listener_free(l);
+        h_pair_free(l, s, c);
     }
 }
 
@@ -152,9 +146,8 @@ static void test_recv_into(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        ipc_listener *l;
         ipc_channel *s, *c;
-        h_pair(t, &l, &s, &c);
+        ipc_listener *l = h_pair(t, &s, &c);
         uint8_t buf[64];
         size_t len = 999;
 
@@ -208,9 +201,7 @@ static void test_recv_into(void)
         free(big);
         free(into);
 
-        ipc_channel_free(c);
-        ipc_channel_free(s);
-        ipc_listener_free(l);
+        h_pair_free(l, s, c);
     }
 }
 
@@ -218,18 +209,15 @@ static void test_message_too_large(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        ipc_options *small = NULL;
-        REQUIRE_OK(ipc_options_new(&small));
-        CHECK_OK(ipc_options_set_max_message_size(small, 1000));
+        ipc_options *small = h_options_max_message(1000);
         uint8_t data[1001];
         memset(data, 'q', sizeof data);
         size_t max = 0;
         uint8_t *w = NULL;
 
         /* defaults: 16 MiB */
-        ipc_listener *l;
         ipc_channel *s, *c;
-        h_pair(t, &l, &s, &c);
+        ipc_listener *l = h_pair(t, &s, &c);
         CHECK_OK(ipc_channel_max_message_size(c, &max));
         CHECK_EQ_U(max, 16u << 20);
         CHECK_OK(ipc_channel_max_message_size(s, &max));
@@ -239,12 +227,10 @@ static void test_message_too_large(void)
         memset(huge, 1, (16u << 20) + 1);
         CHECK_ST(ipc_channel_send(c, huge, (16u << 20) + 1, 0), IPC_ERR_MESSAGE_TOO_LARGE);
         free(huge);
-        ipc_channel_free(c);
-        ipc_channel_free(s);
-        ipc_listener_free(l);
+        h_pair_free(l, s, c);
 
         /* the client's limit is smaller */
-        h_pair_with(t, NULL, small, &l, &s, &c);
+        l = h_pair_with(t, NULL, small, &s, &c);
         CHECK_OK(ipc_channel_max_message_size(c, &max));
         CHECK_EQ_U(max, 1000);
         CHECK_OK(ipc_channel_max_message_size(s, &max));
@@ -267,12 +253,10 @@ static void test_message_too_large(void)
         CHECK_OK(ipc_channel_recv(c, 10000, &m));
         CHECK_EQ_U(ipc_message_len(m), 1000);
         ipc_message_free(m);
-        ipc_channel_free(c);
-        ipc_channel_free(s);
-        ipc_listener_free(l);
+        h_pair_free(l, s, c);
 
         /* the server's limit is smaller */
-        h_pair_with(t, small, NULL, &l, &s, &c);
+        l = h_pair_with(t, small, NULL, &s, &c);
         CHECK_OK(ipc_channel_max_message_size(c, &max));
         CHECK_EQ_U(max, 1000);
         CHECK_ST(ipc_channel_send(c, data, 1001, 1000), IPC_ERR_MESSAGE_TOO_LARGE);
@@ -280,9 +264,7 @@ static void test_message_too_large(void)
         m = NULL;
         CHECK_OK(ipc_channel_recv(s, 10000, &m));
         ipc_message_free(m);
-        ipc_channel_free(c);
-        ipc_channel_free(s);
-        ipc_listener_free(l);
+        h_pair_free(l, s, c);
         ipc_options_free(small);
     }
 }
@@ -293,12 +275,9 @@ static void test_max_message_size_zero(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        ipc_options *o = NULL;
-        REQUIRE_OK(ipc_options_new(&o));
-        CHECK_OK(ipc_options_set_max_message_size(o, 0));
-        ipc_listener *l;
+        ipc_options *o = h_options_max_message(0);
         ipc_channel *s, *c;
-        h_pair_with(t, o, NULL, &l, &s, &c);
+        ipc_listener *l = h_pair_with(t, o, NULL, &s, &c);
         size_t max = 9;
         CHECK_OK(ipc_channel_max_message_size(c, &max));
         CHECK_EQ_U(max, 0);
@@ -310,9 +289,7 @@ static void test_max_message_size_zero(void)
         CHECK(w != NULL);
         CHECK_OK(ipc_channel_commit(c));
         CHECK_RECV(s, "");
-        ipc_channel_free(c);
-        ipc_channel_free(s);
-        ipc_listener_free(l);
+        h_pair_free(l, s, c);
         ipc_options_free(o);
     }
 }
@@ -351,13 +328,25 @@ static void *blocked_sender(void *arg)
     return NULL;
 }
 
+/* Free the server end s (with whatever it still holds): that is a close for the client c, which
+ * receives what s sent before (`last`, unless NULL), then CLOSED. Then frees c and l. */
+static void free_server_end(ipc_listener *l, ipc_channel *s, ipc_channel *c, const char *last)
+{
+    ipc_message *m = NULL;
+    ipc_channel_free(s);
+    if (last)
+        CHECK_RECV(c, last);
+    CHECK_ST(ipc_channel_recv(c, 10000, &m), IPC_ERR_CLOSED);
+    ipc_message_free(m);
+    h_pair_free(l, NULL, c);
+}
+
 static void test_close(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        ipc_listener *l;
         ipc_channel *s, *c;
-        h_pair(t, &l, &s, &c);
+        ipc_listener *l = h_pair(t, &s, &c);
         SEND_STR(c, "one");
         SEND_STR(c, "two");
         SEND_STR(c, "three");
@@ -388,15 +377,10 @@ static void test_close(void)
         ipc_peer_credentials pc;
         CHECK_OK(ipc_channel_peer(c, &pc));
         CHECK_OK(ipc_channel_max_message_size(c, &n));
-        ipc_channel_free(c);
-        ipc_channel_free(s);
+        h_pair_free(NULL, s, c);
 
         /* close from another thread wakes a blocked receive with CLOSED */
-        char ep[512];
-        size_t len;
-        REQUIRE_OK(ipc_listener_endpoint(l, ep, sizeof ep, &len));
-        REQUIRE_OK(ipc_channel_connect(ep, NULL, &c));
-        REQUIRE_OK(ipc_listener_accept(l, 10000, &s));
+        h_pair_again(l, &s, &c);
         struct blocked_recv b = {c, -1};
         pthread_t th;
         REQUIRE(pthread_create(&th, NULL, blocked_receiver, &b) == 0);
@@ -405,30 +389,22 @@ static void test_close(void)
         pthread_join(th, NULL);
         CHECK_ST(b.status, IPC_ERR_CLOSED);
         CHECK_ST(ipc_channel_recv(s, 10000, &m), IPC_ERR_CLOSED);
-        ipc_channel_free(c);
-        ipc_channel_free(s);
+        h_pair_free(NULL, s, c);
 
         /* close from another thread wakes a send blocked on a peer that does not read */
-        REQUIRE_OK(ipc_channel_connect(ep, NULL, &c));
-        REQUIRE_OK(ipc_listener_accept(l, 10000, &s));
+        h_pair_again(l, &s, &c);
         struct blocked_send bs = {c, -1};
         REQUIRE(pthread_create(&th, NULL, blocked_sender, &bs) == 0);
         h_sleep_ms(100);
         CHECK_OK(ipc_channel_close(c));
         pthread_join(th, NULL);
         CHECK_ST(bs.status, IPC_ERR_CLOSED);
-        ipc_channel_free(c);
-        ipc_channel_free(s);
+        h_pair_free(NULL, s, c);
 
         /* freeing one end is a close for the other */
-        REQUIRE_OK(ipc_channel_connect(ep, NULL, &c));
-        REQUIRE_OK(ipc_listener_accept(l, 10000, &s));
+        h_pair_again(l, &s, &c);
         SEND_STR(s, "last words");
-        ipc_channel_free(s);
-        CHECK_RECV(c, "last words");
-        CHECK_ST(ipc_channel_recv(c, 10000, &m), IPC_ERR_CLOSED);
-        ipc_channel_free(c);
-        ipc_listener_free(l);
+        free_server_end(l, s, c, "last words");
     }
 }
 
@@ -438,9 +414,8 @@ static void test_peer_credentials(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        ipc_listener *l;
         ipc_channel *s, *c;
-        h_pair(t, &l, &s, &c);
+        ipc_listener *l = h_pair(t, &s, &c);
         ipc_peer_credentials ps = {0, 0, 0}, pc = {0, 0, 0};
         CHECK_OK(ipc_channel_peer(s, &ps));
         CHECK_OK(ipc_channel_peer(c, &pc));
@@ -455,9 +430,7 @@ static void test_peer_credentials(void)
             CHECK_EQ_I(ps.gid, getgid());
             CHECK_EQ_I(pc.gid, getgid());
         }
-        ipc_channel_free(c);
-        ipc_channel_free(s);
-        ipc_listener_free(l);
+        h_pair_free(l, s, c);
     }
 }
 
@@ -499,9 +472,8 @@ static void test_channel_fd(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        ipc_listener *l;
         ipc_channel *s, *c;
-        h_pair(t, &l, &s, &c);
+        ipc_listener *l = h_pair(t, &s, &c);
         int fd = -1, fd2 = -2;
         REQUIRE_OK(ipc_channel_fd(s, &fd));
         CHECK(fd >= 0);
@@ -546,20 +518,13 @@ static void test_channel_fd(void)
         CHECK(ended);
 
         /* the client's descriptor works the same way */
-        ipc_channel_free(c);
-        ipc_channel_free(s);
-        char ep[512];
-        size_t len;
-        REQUIRE_OK(ipc_listener_endpoint(l, ep, sizeof ep, &len));
-        REQUIRE_OK(ipc_channel_connect(ep, NULL, &c));
-        REQUIRE_OK(ipc_listener_accept(l, 10000, &s));
+        h_pair_free(NULL, s, c);
+        h_pair_again(l, &s, &c);
         REQUIRE_OK(ipc_channel_fd(c, &fd));
         CHECK_ST(ipc_channel_try_recv(c, &m), IPC_ERR_TIMEOUT);
         SEND_STR(s, "to client");
         CHECK_EQ_I(drain_by_fd(c, fd, 1, &ended), 1);
-        ipc_channel_free(c);
-        ipc_channel_free(s);
-        ipc_listener_free(l);
+        h_pair_free(l, s, c);
     }
 }
 
@@ -625,9 +590,8 @@ static void test_recv_into_other_thread(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        ipc_listener *l;
         ipc_channel *s, *c;
-        h_pair(t, &l, &s, &c);
+        ipc_listener *l = h_pair(t, &s, &c);
         uint8_t buf[4];
         size_t len = 0;
         SEND_STR(c, "too long for four");
@@ -642,9 +606,7 @@ static void test_recv_into_other_thread(void)
         CHECK_EQ_U(o.len, 17);
         CHECK_OK(ipc_channel_recv_into(s, buf, sizeof buf, 10000, &len));
         CHECK(len == 4 && memcmp(buf, "next", 4) == 0);
-        ipc_channel_free(c);
-        ipc_channel_free(s);
-        ipc_listener_free(l);
+        h_pair_free(l, s, c);
     }
 }
 
@@ -652,9 +614,8 @@ static void test_reserve_commit_abort(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        ipc_listener *l;
         ipc_channel *s, *c;
-        h_pair(t, &l, &s, &c);
+        ipc_listener *l = h_pair(t, &s, &c);
         uint8_t *w = NULL;
         ipc_message *m = NULL;
 
@@ -766,10 +727,7 @@ static void test_reserve_commit_abort(void)
         w = NULL;
         REQUIRE_OK(ipc_channel_reserve(s, 100, 10000, &w));
         memset(w, 0, 100);
-        ipc_channel_free(s); /* with the reservation outstanding: nothing leaks, nothing sent */
-        CHECK_ST(ipc_channel_recv(c, 10000, &m), IPC_ERR_CLOSED);
-        ipc_channel_free(c);
-        ipc_listener_free(l);
+        free_server_end(l, s, c, NULL); /* with the reservation outstanding: nothing leaks, nothing sent */
     }
 }
 
@@ -777,9 +735,8 @@ static void test_recv_in_place_release(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        ipc_listener *l;
         ipc_channel *s, *c;
-        h_pair(t, &l, &s, &c);
+        ipc_listener *l = h_pair(t, &s, &c);
         const uint8_t *p = (const uint8_t *)&l;
         size_t n = 4242;
         ipc_message *m = NULL;
@@ -856,10 +813,7 @@ static void test_recv_in_place_release(void)
         /* free with an in-place receive outstanding */
         SEND_STR(c, "held at free");
         REQUIRE_OK(ipc_channel_recv_in_place(s, 10000, &p, &n));
-        ipc_channel_free(s);
-        CHECK_ST(ipc_channel_recv(c, 10000, &m), IPC_ERR_CLOSED);
-        ipc_channel_free(c);
-        ipc_listener_free(l);
+        free_server_end(l, s, c, NULL);
     }
 }
 
@@ -903,9 +857,8 @@ static void test_threads(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        ipc_listener *l;
         ipc_channel *s, *c;
-        h_pair(t, &l, &s, &c);
+        ipc_listener *l = h_pair(t, &s, &c);
         /* both directions at once, each channel sending on one thread, receiving on another */
         struct pump p[4] = {{c, 3000, -1}, {s, 3000, -1}, {s, 3000, -1}, {c, 3000, -1}};
         pthread_t th[4];
@@ -917,21 +870,17 @@ static void test_threads(void)
             pthread_join(th[i], NULL);
             CHECK_ST(p[i].status, IPC_OK);
         }
-        ipc_channel_free(c);
-        ipc_channel_free(s);
-        ipc_listener_free(l);
+        h_pair_free(l, s, c);
     }
 }
 
 static void test_shm_small_ring(void)
 {
-    ipc_options *o = NULL;
-    REQUIRE_OK(ipc_options_new(&o));
+    ipc_options *o = h_options();
     CHECK_OK(ipc_options_set_shm_ring_size(o, 64 * 1024));
     CHECK_OK(ipc_options_set_shm_spin_us(o, 0));
-    ipc_listener *l;
     ipc_channel *s, *c;
-    h_pair_with(H_SHM, o, o, &l, &s, &c);
+    ipc_listener *l = h_pair_with(H_SHM, o, o, &s, &c);
     /* larger than the ring: fragments */
     struct big_send b = {c, 200000, 5, -1};
     pthread_t th;
@@ -960,9 +909,7 @@ static void test_shm_small_ring(void)
         ipc_message_free(m);
     }
     CHECK_ST(ipc_channel_try_recv(s, &m), IPC_ERR_TIMEOUT);
-    ipc_channel_free(c);
-    ipc_channel_free(s);
-    ipc_listener_free(l);
+    h_pair_free(l, s, c);
     ipc_options_free(o);
 }
 

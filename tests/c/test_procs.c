@@ -48,20 +48,10 @@ static void test_echo_client_peer(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        char ep[512], line[600];
-        ipc_listener *l = h_listen(t, NULL, ep, sizeof ep);
-        int out = -1;
-        pid_t pid = h_spawn(&out, "connect-echo", ep, NULL);
-        ipc_channel *ch = NULL;
-        REQUIRE_OK(ipc_listener_accept(l, 30000, &ch));
-        CHECK(h_read_line(out, line, sizeof line) && strcmp(line, "connected") == 0);
-        check_peer_pid(ch, t, pid);
-        echo_round_trips(ch, 100);
-        CHECK_OK(ipc_channel_close(ch));
-        CHECK_EQ_I(h_wait(pid), 0); /* the peer saw CLOSED and exited cleanly */
-        close(out);
-        ipc_channel_free(ch);
-        ipc_listener_free(l);
+        struct h_peer p = h_peer_client(t, "connect-echo", NULL, "connected");
+        check_peer_pid(p.ch, t, p.pid);
+        echo_round_trips(p.ch, 100);
+        h_peer_close_and_wait(&p); /* the peer saw CLOSED and exited cleanly */
     }
 }
 
@@ -69,20 +59,10 @@ static void test_echo_server_peer(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        char want[512], line[600];
-        h_endpoint(t, want, sizeof want);
-        int out = -1;
-        pid_t pid = h_spawn(&out, "bind-echo", want, NULL);
-        REQUIRE(h_read_line(out, line, sizeof line));
-        REQUIRE(strncmp(line, "ready ", 6) == 0);
-        ipc_channel *ch = NULL;
-        REQUIRE_OK(ipc_channel_connect(line + 6, NULL, &ch));
-        check_peer_pid(ch, t, pid);
-        echo_round_trips(ch, 100);
-        CHECK_OK(ipc_channel_close(ch));
-        CHECK_EQ_I(h_wait(pid), 0);
-        close(out);
-        ipc_channel_free(ch);
+        struct h_peer p = h_peer_server(t, "bind-echo", NULL);
+        check_peer_pid(p.ch, t, p.pid);
+        echo_round_trips(p.ch, 100);
+        h_peer_close_and_wait(&p);
     }
 }
 
@@ -90,41 +70,28 @@ static void test_peer_killed(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        char ep[512], line[600];
         /* the peer is the client */
-        ipc_listener *l = h_listen(t, NULL, ep, sizeof ep);
-        int out = -1;
-        pid_t pid = h_spawn(&out, "connect-send-hang", ep, "before the kill", NULL);
-        ipc_channel *ch = NULL;
-        REQUIRE_OK(ipc_listener_accept(l, 30000, &ch));
-        CHECK(h_read_line(out, line, sizeof line) && strcmp(line, "sent") == 0);
-        h_kill(pid);
-        close(out);
-        CHECK_RECV(ch, "before the kill"); /* what it sent still arrives */
+        struct h_peer p = h_peer_client(t, "connect-send-hang", "before the kill", "sent");
+        h_kill(p.pid);
+        CHECK_RECV(p.ch, "before the kill"); /* what it sent still arrives */
         ipc_message *m = NULL;
-        CHECK_ST(ipc_channel_recv(ch, 30000, &m), IPC_ERR_PEER_DISCONNECTED);
+        CHECK_ST(ipc_channel_recv(p.ch, 30000, &m), IPC_ERR_PEER_DISCONNECTED);
         CHECK_ERRMSG();
         /* sending to it fails too (not CLOSED: it never closed) */
         int st = IPC_OK;
         for (int i = 0; i < 1000 && st == IPC_OK; i++)
-            st = ipc_channel_send(ch, (const uint8_t *)"anyone?", 7, 1000);
+            st = ipc_channel_send(p.ch, (const uint8_t *)"anyone?", 7, 1000);
         CHECK_ST(st, IPC_ERR_PEER_DISCONNECTED);
-        ipc_channel_free(ch);
-        ipc_listener_free(l);
+        h_peer_free(&p);
 
         /* the peer is the server, and we are blocked in recv when it dies */
-        char want[512];
-        h_endpoint(t, want, sizeof want);
-        pid = h_spawn(&out, "bind-send-hang", want, "hello from the server", NULL);
-        REQUIRE(h_read_line(out, line, sizeof line) && strncmp(line, "ready ", 6) == 0);
-        REQUIRE_OK(ipc_channel_connect(line + 6, NULL, &ch));
-        CHECK_RECV(ch, "hello from the server");
-        CHECK(h_read_line(out, line, sizeof line) && strcmp(line, "sent") == 0);
-        h_kill(pid);
-        close(out);
+        p = h_peer_server(t, "bind-send-hang", "hello from the server");
+        CHECK_RECV(p.ch, "hello from the server");
+        h_peer_expect_line(&p, "sent");
+        h_kill(p.pid);
         m = NULL;
-        CHECK_ST(ipc_channel_recv(ch, IPC_WAIT_FOREVER, &m), IPC_ERR_PEER_DISCONNECTED);
-        ipc_channel_free(ch);
+        CHECK_ST(ipc_channel_recv(p.ch, IPC_WAIT_FOREVER, &m), IPC_ERR_PEER_DISCONNECTED);
+        h_peer_free(&p);
     }
 }
 
@@ -132,22 +99,17 @@ static void test_peer_closed_and_exited(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        char ep[512];
-        ipc_listener *l = h_listen(t, NULL, ep, sizeof ep);
-        pid_t pid = h_spawn(NULL, "connect-send-close", ep, "40", NULL);
-        ipc_channel *ch = NULL;
-        REQUIRE_OK(ipc_listener_accept(l, 30000, &ch));
-        CHECK_EQ_I(h_wait(pid), 0); /* gone before we read anything */
+        struct h_peer p = h_peer_client(t, "connect-send-close", "40", NULL);
+        CHECK_EQ_I(h_wait(p.pid), 0); /* gone before we read anything */
         char msg[16];
         for (int i = 0; i < 40; i++) {
             snprintf(msg, sizeof msg, "m%d", i);
-            CHECK_RECV(ch, msg);
+            CHECK_RECV(p.ch, msg);
         }
         ipc_message *m = NULL;
-        CHECK_ST(ipc_channel_recv(ch, 30000, &m), IPC_ERR_CLOSED);
-        CHECK_ST(ipc_channel_recv(ch, 0, &m), IPC_ERR_CLOSED);
-        ipc_channel_free(ch);
-        ipc_listener_free(l);
+        CHECK_ST(ipc_channel_recv(p.ch, 30000, &m), IPC_ERR_CLOSED);
+        CHECK_ST(ipc_channel_recv(p.ch, 0, &m), IPC_ERR_CLOSED);
+        h_peer_free(&p);
     }
 }
 
@@ -155,36 +117,27 @@ static void test_zero_copy_peer(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        char ep[512], line[600];
-        ipc_listener *l = h_listen(t, NULL, ep, sizeof ep);
-        int out = -1;
-        pid_t pid = h_spawn(&out, "connect-zc-echo", ep, NULL);
-        ipc_channel *ch = NULL;
-        REQUIRE_OK(ipc_listener_accept(l, 30000, &ch));
-        CHECK(h_read_line(out, line, sizeof line) && strcmp(line, "connected") == 0);
+        struct h_peer p = h_peer_client(t, "connect-zc-echo", NULL, "connected");
+        ipc_channel *ch = p.ch;
         for (unsigned i = 0; i < 300; i++) {
             size_t len = (i * 1237u) % 50000, n = 0;
             uint8_t *w = NULL;
-            const uint8_t *p = NULL;
+            const uint8_t *r = NULL;
             if (!CHECK_OK(ipc_channel_reserve(ch, len, 10000, &w)))
                 break;
             for (size_t k = 0; k < len; k++)
                 w[k] = (uint8_t)(i + k);
             if (!CHECK_OK(ipc_channel_commit(ch)))
                 break;
-            if (!CHECK_OK(ipc_channel_recv_in_place(ch, 10000, &p, &n)))
+            if (!CHECK_OK(ipc_channel_recv_in_place(ch, 10000, &r, &n)))
                 break;
             int ok = n == len;
             for (size_t k = 0; ok && k < len; k++)
-                ok = p[k] == (uint8_t)(i + k + 1);
+                ok = r[k] == (uint8_t)(i + k + 1);
             CHECK(ok);
             CHECK_OK(ipc_channel_release(ch));
         }
-        CHECK_OK(ipc_channel_close(ch));
-        CHECK_EQ_I(h_wait(pid), 0);
-        close(out);
-        ipc_channel_free(ch);
-        ipc_listener_free(l);
+        h_peer_close_and_wait(&p);
     }
 }
 
@@ -192,16 +145,12 @@ static void test_fd_with_peer(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        char ep[512], line[600];
-        ipc_listener *l = h_listen(t, NULL, ep, sizeof ep);
+        struct h_peer p = h_peer_spawn_client(t, "connect-echo", NULL);
         int lfd = -1;
-        REQUIRE_OK(ipc_listener_fd(l, &lfd));
-        int out = -1;
-        pid_t pid = h_spawn(&out, "connect-echo", ep, NULL);
+        REQUIRE_OK(ipc_listener_fd(p.l, &lfd));
         CHECK(h_readable(lfd, 30000)); /* a client from another process waits */
-        ipc_channel *ch = NULL;
-        REQUIRE_OK(ipc_listener_accept(l, 0, &ch));
-        CHECK(h_read_line(out, line, sizeof line) && strcmp(line, "connected") == 0);
+        h_peer_accept(&p, 0, "connected");
+        ipc_channel *ch = p.ch;
         int fd = -1;
         REQUIRE_OK(ipc_channel_fd(ch, &fd));
         for (int i = 0; i < 50; i++) {
@@ -230,11 +179,7 @@ static void test_fd_with_peer(void)
             if (!got)
                 break;
         }
-        CHECK_OK(ipc_channel_close(ch));
-        CHECK_EQ_I(h_wait(pid), 0);
-        close(out);
-        ipc_channel_free(ch);
-        ipc_listener_free(l);
+        h_peer_close_and_wait(&p);
     }
 }
 
