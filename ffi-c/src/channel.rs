@@ -284,15 +284,13 @@ pub unsafe extern "C" fn ipc_channel_recv(
     timeout_ms: i32,
     out: *mut *mut ipc_message,
 ) -> ipc_status {
-    ffi::boundary(|| {
-        // SAFETY: per this function's contract.
-        let ch = unsafe { ffi::handle(ch, "channel") }?;
-        ffi::out_param(out, "out")?;
-        let data = ch.recv_owned(ffi::wait(timeout_ms)?)?;
-        // SAFETY: checked non-null; writable per this function's contract.
-        unsafe { ffi::write_out(out, ffi::into_handle(ipc_message { data })) };
-        Ok(())
-    })
+    // SAFETY: forwarded contract.
+    unsafe {
+        ffi::produce(ch, "channel", out, "out", |ch| {
+            let data = ch.recv_owned(ffi::wait(timeout_ms)?)?;
+            Ok(ffi::into_handle(ipc_message { data }))
+        })
+    }
 }
 
 /// `ipc_channel_recv` without waiting: `IPC_ERR_TIMEOUT` if no message is there now. Part of
@@ -450,23 +448,24 @@ fn take_reservation(ch: &ipc_channel) -> FfiResult<SendSlot<'static>> {
 /// `ch` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ipc_channel_commit(ch: *mut ipc_channel) -> ipc_status {
-    ffi::boundary(|| {
-        // SAFETY: per this function's contract.
-        let ch = unsafe { ffi::handle(ch, "channel") }?;
-        match take_reservation(ch)?.try_commit() {
-            Ok(()) => Ok(()),
-            Err((e, Some(slot))) => {
-                // Timed out with nothing sent: the reservation stays this thread's, contents
-                // intact, to commit again or abort.
-                lock(&ch.sending).push(Held {
-                    owner: this_thread(),
-                    value: slot,
-                });
-                Err(e.into())
+    // SAFETY: forwarded contract.
+    unsafe {
+        ffi::with(ch, "channel", |ch| {
+            match take_reservation(ch)?.try_commit() {
+                Ok(()) => Ok(()),
+                Err((e, Some(slot))) => {
+                    // Timed out with nothing sent: the reservation stays this thread's, contents
+                    // intact, to commit again or abort.
+                    lock(&ch.sending).push(Held {
+                        owner: this_thread(),
+                        value: slot,
+                    });
+                    Err(e.into())
+                }
+                Err((e, None)) => Err(e.into()),
             }
-            Err((e, None)) => Err(e.into()),
-        }
-    })
+        })
+    }
 }
 
 /// Drop this thread's reservation: nothing is sent, the channel stays usable.
@@ -477,12 +476,8 @@ pub unsafe extern "C" fn ipc_channel_commit(ch: *mut ipc_channel) -> ipc_status 
 /// `ch` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ipc_channel_abort(ch: *mut ipc_channel) -> ipc_status {
-    ffi::boundary(|| {
-        // SAFETY: per this function's contract.
-        let ch = unsafe { ffi::handle(ch, "channel") }?;
-        drop(take_reservation(ch)?);
-        Ok(())
-    })
+    // SAFETY: forwarded contract.
+    unsafe { ffi::with(ch, "channel", |ch| take_reservation(ch).map(drop)) }
 }
 
 /// Receive the next message where it lies (over shared memory, in the ring) and point
@@ -584,21 +579,18 @@ pub unsafe extern "C" fn ipc_channel_peer(
     ch: *const ipc_channel,
     out: *mut ipc_peer_credentials,
 ) -> ipc_status {
-    ffi::boundary(|| {
-        // SAFETY: per this function's contract.
-        let ch = unsafe { ffi::handle(ch, "channel") }?;
-        ffi::out_param(out, "out")?;
-        let p = ch.channel.peer();
-        let id = |v: Option<u32>| v.map_or(-1, i64::from);
-        let creds = ipc_peer_credentials {
-            pid: id(p.pid),
-            uid: id(p.uid),
-            gid: id(p.gid),
-        };
-        // SAFETY: checked non-null; writable per this function's contract.
-        unsafe { ffi::write_out(out, creds) };
-        Ok(())
-    })
+    // SAFETY: forwarded contract.
+    unsafe {
+        ffi::produce(ch, "channel", out, "out", |ch| {
+            let p = ch.channel.peer();
+            let id = |v: Option<u32>| v.map_or(-1, i64::from);
+            Ok(ipc_peer_credentials {
+                pid: id(p.pid),
+                uid: id(p.uid),
+                gid: id(p.gid),
+            })
+        })
+    }
 }
 
 /// The largest message `ipc_channel_send` accepts on this channel (the smaller of both sides'
@@ -611,14 +603,12 @@ pub unsafe extern "C" fn ipc_channel_max_message_size(
     ch: *const ipc_channel,
     out: *mut usize,
 ) -> ipc_status {
-    ffi::boundary(|| {
-        // SAFETY: per this function's contract.
-        let ch = unsafe { ffi::handle(ch, "channel") }?;
-        ffi::out_param(out, "out")?;
-        // SAFETY: checked non-null; writable per this function's contract.
-        unsafe { ffi::write_out(out, ch.channel.max_message_size()) };
-        Ok(())
-    })
+    // SAFETY: forwarded contract.
+    unsafe {
+        ffi::produce(ch, "channel", out, "out", |ch| {
+            Ok(ch.channel.max_message_size())
+        })
+    }
 }
 
 /// A descriptor that becomes readable when the channel may have something to receive (a
@@ -630,14 +620,12 @@ pub unsafe extern "C" fn ipc_channel_max_message_size(
 /// `ch` is NULL or live; `out_fd` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ipc_channel_fd(ch: *const ipc_channel, out_fd: *mut c_int) -> ipc_status {
-    ffi::boundary(|| {
-        // SAFETY: per this function's contract.
-        let ch = unsafe { ffi::handle(ch, "channel") }?;
-        ffi::out_param(out_fd, "out_fd")?;
-        // SAFETY: checked non-null; writable per this function's contract.
-        unsafe { ffi::write_out(out_fd, ch.channel.as_raw_fd()) };
-        Ok(())
-    })
+    // SAFETY: forwarded contract.
+    unsafe {
+        ffi::produce(ch, "channel", out_fd, "out_fd", |ch| {
+            Ok(ch.channel.as_raw_fd())
+        })
+    }
 }
 
 /// Close the channel: the peer receives everything sent so far, then `IPC_ERR_CLOSED`; calls
@@ -647,12 +635,13 @@ pub unsafe extern "C" fn ipc_channel_fd(ch: *const ipc_channel, out_fd: *mut c_i
 /// `ch` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ipc_channel_close(ch: *mut ipc_channel) -> ipc_status {
-    ffi::boundary(|| {
-        // SAFETY: per this function's contract.
-        let ch = unsafe { ffi::handle(ch, "channel") }?;
-        ch.channel.close();
-        Ok(())
-    })
+    // SAFETY: forwarded contract.
+    unsafe {
+        ffi::with(ch, "channel", |ch| {
+            ch.channel.close();
+            Ok(())
+        })
+    }
 }
 
 /// Close and free a channel (NULL is ignored). Release and commit or abort what this thread

@@ -101,6 +101,45 @@ pub(crate) unsafe fn handle<'a, T>(p: *const T, what: &str) -> FfiResult<&'a T> 
     unsafe { p.as_ref() }.ok_or_else(|| Failure::invalid(format!("{what} is NULL")))
 }
 
+/// The shape of an entry point acting on a handle: the panic boundary, then `f` on the handle
+/// (`IPC_ERR_INVALID_ARGUMENT` for `NULL`).
+///
+/// # Safety
+/// As [`handle`].
+pub(crate) unsafe fn with<H>(
+    h: *const H,
+    what: &str,
+    f: impl FnOnce(&H) -> FfiResult<()>,
+) -> ipc_status {
+    boundary(|| {
+        // SAFETY: forwarded contract.
+        f(unsafe { handle(h, what) }?)
+    })
+}
+
+/// The shape of an entry point producing one value from a handle: the panic boundary, the
+/// handle and the out-parameter checked first, and the value written only on success.
+///
+/// # Safety
+/// As [`handle`]; `out` is `NULL` or valid for writing a `T`.
+pub(crate) unsafe fn produce<H, T>(
+    h: *const H,
+    what: &str,
+    out: *mut T,
+    out_name: &str,
+    f: impl FnOnce(&H) -> FfiResult<T>,
+) -> ipc_status {
+    boundary(|| {
+        // SAFETY: forwarded contract.
+        let h = unsafe { handle(h, what) }?;
+        out_param(out, out_name)?;
+        let value = f(h)?;
+        // SAFETY: checked non-null above; writable per this function's contract.
+        unsafe { write_out(out, value) };
+        Ok(())
+    })
+}
+
 /// A mutable reference to a caller-owned handle (`ipc_options`), or an error for `NULL`.
 ///
 /// # Safety

@@ -63,19 +63,16 @@ pub unsafe extern "C" fn ipc_listener_accept(
     timeout_ms: i32,
     out: *mut *mut ipc_channel,
 ) -> ipc_status {
-    ffi::boundary(|| {
-        // SAFETY: per this function's contract.
-        let l = unsafe { ffi::handle(l, "listener") }?;
-        ffi::out_param(out, "out")?;
-        let ch = match ffi::wait(timeout_ms)? {
-            Wait::Forever => l.inner.accept(),
-            Wait::For(d) => l.inner.accept_timeout(d),
-        }?;
-        let ch = ipc_channel::new_handle(ch);
-        // SAFETY: checked non-null; writable per this function's contract.
-        unsafe { ffi::write_out(out, ch) };
-        Ok(())
-    })
+    // SAFETY: forwarded contract.
+    unsafe {
+        ffi::produce(l, "listener", out, "out", |l| {
+            let ch = match ffi::wait(timeout_ms)? {
+                Wait::Forever => l.inner.accept(),
+                Wait::For(d) => l.inner.accept_timeout(d),
+            }?;
+            Ok(ipc_channel::new_handle(ch))
+        })
+    }
 }
 
 /// Copy the endpoint clients connect to (for `tcp://127.0.0.1:0`, with the port the OS chose)
@@ -129,14 +126,8 @@ pub unsafe extern "C" fn ipc_listener_endpoint(
 /// `l` is NULL or live; `out_fd` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ipc_listener_fd(l: *const ipc_listener, out_fd: *mut c_int) -> ipc_status {
-    ffi::boundary(|| {
-        // SAFETY: per this function's contract.
-        let l = unsafe { ffi::handle(l, "listener") }?;
-        ffi::out_param(out_fd, "out_fd")?;
-        // SAFETY: checked non-null; writable per this function's contract.
-        unsafe { ffi::write_out(out_fd, l.inner.as_raw_fd()) };
-        Ok(())
-    })
+    // SAFETY: forwarded contract.
+    unsafe { ffi::produce(l, "listener", out_fd, "out_fd", |l| Ok(l.inner.as_raw_fd())) }
 }
 
 /// Stop accepting: blocked and later accepts return `IPC_ERR_CLOSED`, new clients are refused.
@@ -146,12 +137,13 @@ pub unsafe extern "C" fn ipc_listener_fd(l: *const ipc_listener, out_fd: *mut c_
 /// `l` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ipc_listener_close(l: *mut ipc_listener) -> ipc_status {
-    ffi::boundary(|| {
-        // SAFETY: per this function's contract.
-        let l = unsafe { ffi::handle(l, "listener") }?;
-        l.inner.close();
-        Ok(())
-    })
+    // SAFETY: forwarded contract.
+    unsafe {
+        ffi::with(l, "listener", |l| {
+            l.inner.close();
+            Ok(())
+        })
+    }
 }
 
 /// Close and free a listener (NULL is ignored); its socket file is removed.
