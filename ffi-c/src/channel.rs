@@ -3,6 +3,7 @@
 
 use std::ffi::{c_char, c_int};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,12 @@ pub struct ipc_channel {
     /// (and, if the caller's buffer is too small, the message is stashed), so that receives on
     /// several threads can neither overwrite the stash nor overtake a stashed message.
     recv_gate: Mutex<()>,
+    /// Fast-path hints, kept with the vectors and the stash they describe, so the common
+    /// call (nothing held, nothing stashed) takes no lock for them: how many reservations
+    /// and in-place receives are held, and whether a message is stashed.
+    sends_held: AtomicUsize,
+    recvs_held: AtomicUsize,
+    stashed: AtomicBool,
     channel: Channel,
 }
 
@@ -76,7 +83,7 @@ impl InPlace {
 
 /// A small number naming the calling thread (std's `ThreadId::as_u64` is unstable).
 fn this_thread() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::AtomicU64;
     static NEXT: AtomicU64 = AtomicU64::new(1);
     thread_local! {
         static ID: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -101,14 +108,29 @@ impl ipc_channel {
             sending: Mutex::new(Vec::new()),
             receiving: Mutex::new(Receiving::default()),
             recv_gate: Mutex::new(()),
+            sends_held: AtomicUsize::new(0),
+            recvs_held: AtomicUsize::new(0),
+            stashed: AtomicBool::new(false),
             channel,
         })
+    }
+
+    /// Keep a reservation for this thread.
+    fn hold_send(&self, slot: SendSlot<'static>) {
+        lock(&self.sending).push(Held {
+            owner: this_thread(),
+            value: slot,
+        });
+        self.sends_held.fetch_add(1, Ordering::AcqRel);
     }
 
     /// `IPC_ERR_BUSY` if this thread holds a reservation (its send would wait for itself).
     fn check_send(&self) -> FfiResult<()> {
         let me = this_thread();
-        if lock(&self.sending).iter().any(|h| h.owner == me) {
+        // A zero count is exact for this thread: its own reservations were counted before.
+        if self.sends_held.load(Ordering::Acquire) > 0
+            && lock(&self.sending).iter().any(|h| h.owner == me)
+        {
             return Err(busy("a reservation (ipc_channel_reserve)"));
         }
         Ok(())
@@ -118,7 +140,9 @@ impl ipc_channel {
     /// receive gate (waited for within `wait`) and the deadline of the whole call.
     fn start_recv(&self, wait: Wait) -> FfiResult<(MutexGuard<'_, ()>, Deadline)> {
         let me = this_thread();
-        if lock(&self.receiving).held.iter().any(|h| h.owner == me) {
+        if self.recvs_held.load(Ordering::Acquire) > 0
+            && lock(&self.receiving).held.iter().any(|h| h.owner == me)
+        {
             return Err(busy("an in-place receive (ipc_channel_recv_in_place)"));
         }
         let deadline = Deadline::new(wait);
@@ -143,9 +167,14 @@ impl ipc_channel {
 
     /// The stashed message, if `fits` says to take it (the receive gate must be held).
     fn take_stash(&self, fits: impl FnOnce(usize) -> bool) -> Option<Result<Vec<u8>, usize>> {
+        // Exact under the receive gate, which every stash change holds.
+        if !self.stashed.load(Ordering::Acquire) {
+            return None;
+        }
         let mut rx = lock(&self.receiving);
         let n = rx.stash.as_ref()?.len();
         Some(if fits(n) {
+            self.stashed.store(false, Ordering::Release);
             rx.stash.take().ok_or(n)
         } else {
             Err(n)
@@ -363,6 +392,7 @@ pub unsafe extern "C" fn ipc_channel_recv_into(
                 }?;
                 r.map_err(|(n, kept)| {
                     lock(&ch.receiving).stash = Some(kept);
+                    ch.stashed.store(true, Ordering::Release);
                     n
                 })
             }
@@ -416,10 +446,7 @@ pub unsafe extern "C" fn ipc_channel_reserve(
         // dropped only after every held slot is gone (field order and `Drop`); the slot never
         // leaves this handle, and only its owner thread commits or drops it.
         let slot = unsafe { std::mem::transmute::<SendSlot<'_>, SendSlot<'static>>(slot) };
-        lock(&ch.sending).push(Held {
-            owner: this_thread(),
-            value: slot,
-        });
+        ch.hold_send(slot);
         // SAFETY: checked non-null; writable per this function's contract.
         unsafe { ffi::write_out(out_buf, ptr) };
         Ok(())
@@ -433,6 +460,7 @@ fn take_reservation(ch: &ipc_channel) -> FfiResult<SendSlot<'static>> {
     let at = held.iter().position(|h| h.owner == me).ok_or_else(|| {
         Failure::invalid("this thread has no reservation on this channel (ipc_channel_reserve)")
     })?;
+    ch.sends_held.fetch_sub(1, Ordering::AcqRel);
     Ok(held.swap_remove(at).value)
 }
 
@@ -456,10 +484,7 @@ pub unsafe extern "C" fn ipc_channel_commit(ch: *mut ipc_channel) -> ipc_status 
                 Err((e, Some(slot))) => {
                     // Timed out with nothing sent: the reservation stays this thread's, contents
                     // intact, to commit again or abort.
-                    lock(&ch.sending).push(Held {
-                        owner: this_thread(),
-                        value: slot,
-                    });
+                    ch.hold_send(slot);
                     Err(e.into())
                 }
                 Err((e, None)) => Err(e.into()),
@@ -524,6 +549,7 @@ pub unsafe extern "C" fn ipc_channel_recv_in_place(
             owner: this_thread(),
             value,
         });
+        ch.recvs_held.fetch_add(1, Ordering::AcqRel);
         // SAFETY: checked non-null; writable per this function's contract.
         unsafe {
             ffi::write_out(out_data, data);
@@ -550,6 +576,7 @@ pub unsafe extern "C" fn ipc_channel_release(ch: *mut ipc_channel) -> ipc_status
             Failure::invalid("this thread has no in-place receive on this channel")
         })?;
         let value = rx.held.swap_remove(at).value;
+        ch.recvs_held.fetch_sub(1, Ordering::AcqRel);
         drop(rx);
         drop(value);
         Ok(())
