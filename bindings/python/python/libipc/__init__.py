@@ -1,0 +1,84 @@
+"""libipc: message channels between processes (Unix sockets, TCP, shared memory).
+
+The wire format is the same in every libipc language, so a Python process talks to Rust, C,
+... processes. Endpoints are strings: ``unix:///abs/path.sock``, ``unix:@abstract``,
+``tcp://host:port``, ``shm://name`` or a bare name (a socket in your runtime directory).
+Times are seconds; ``None`` means no limit.
+
+A server::
+
+    import libipc
+
+    with libipc.listen("demo") as listener:
+        for channel in listener:              # one client after the other
+            with channel:
+                for message in channel:       # until the client closes
+                    channel.send(message)
+
+and a client, in another process::
+
+    with libipc.connect("demo", timeout=5) as channel:
+        channel.send(b"ping")
+        print(channel.recv(timeout=1.0))      # b'ping'
+
+Errors are subclasses of `libipc.Error` and of the matching builtin exception
+(``libipc.NotFoundError`` is a ``FileNotFoundError``, ``libipc.TimeoutError`` the builtin
+``TimeoutError``, ...). The asyncio API is in `libipc.aio`.
+"""
+
+# The errors first: the extension module raises its errors through libipc._errors.BY_CODE.
+from ._errors import (
+    AddressInUseError,
+    BufferTooSmallError,
+    ClosedError,
+    Error,
+    InvalidArgumentError,
+    InvalidEndpointError,
+    IoError,
+    MessageTooLargeError,
+    NotFoundError,
+    PeerDisconnectedError,
+    PermissionDeniedError,
+    ProtocolMismatchError,
+    ProtocolViolationError,
+    TimeoutError,
+    UnsupportedError,
+)
+from ._libipc import (
+    Channel,
+    Listener,
+    MessageView,
+    Peer,
+    SendBuffer,
+    __version__,
+    connect,
+    listen,
+)
+from . import aio
+
+__all__ = [
+    "AddressInUseError",
+    "BufferTooSmallError",
+    "Channel",
+    "ClosedError",
+    "Error",
+    "InvalidArgumentError",
+    "InvalidEndpointError",
+    "IoError",
+    "Listener",
+    "MessageTooLargeError",
+    "MessageView",
+    "NotFoundError",
+    "Peer",
+    "PeerDisconnectedError",
+    "PermissionDeniedError",
+    "ProtocolMismatchError",
+    "ProtocolViolationError",
+    "SendBuffer",
+    "TimeoutError",
+    "UnsupportedError",
+    "__version__",
+    "aio",
+    "connect",
+    "listen",
+]

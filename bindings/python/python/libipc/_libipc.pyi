@@ -1,0 +1,209 @@
+"""Type stubs of the extension module ``libipc._libipc`` (see bindings/python/README.md).
+
+Import from `libipc` and `libipc.aio`, not from here. The errors it raises are the classes of
+`libipc._errors`.
+"""
+
+from collections.abc import Awaitable, Iterable
+from types import TracebackType
+from typing import Self, final
+
+# Buffer-protocol objects (bytes, bytearray, memoryview, array.array, mmap, numpy arrays,
+# MessageView, SendBuffer, ...). Stub-only aliases of typing_extensions.Buffer
+# (collections.abc.Buffer on 3.12+); nothing is imported at run time.
+from _typeshed import ReadableBuffer, WriteableBuffer
+
+__version__: str
+
+# ----------------------------------------------------------------------------------------------
+# Blocking API
+
+def listen(
+    endpoint: str,
+    *,
+    max_message_size: int = 16777216,
+    socket_mode: int = 0o600,
+    handshake_timeout: float = 5.0,
+    allowed_uids: Iterable[int] | None = None,
+    shm_ring_size: int = 4194304,
+    shm_spin: float = 20e-6,
+) -> Listener:
+    """Bind `endpoint` and listen on it."""
+
+def connect(
+    endpoint: str,
+    timeout: float | None = None,
+    *,
+    max_message_size: int = 16777216,
+    connect_timeout: float | None = 10.0,
+    handshake_timeout: float = 5.0,
+    allowed_uids: Iterable[int] | None = None,
+    shm_spin: float = 20e-6,
+) -> Channel:
+    """Connect to `endpoint`; `timeout`, when given, replaces `connect_timeout`."""
+
+@final
+class Peer:
+    """The credentials of the process at the other end (None where the transport cannot tell)."""
+
+    @property
+    def pid(self) -> int | None: ...
+    @property
+    def uid(self) -> int | None: ...
+    @property
+    def gid(self) -> int | None: ...
+
+@final
+class MessageView:
+    """A received message, read in place (over shm, in the ring) until released.
+
+    ``memoryview(view)`` reads it without copying, ``bytes(view)`` copies it. ``release()``,
+    or leaving ``with view:``, gives the space back; memoryviews of it must be released first
+    (``BufferError`` otherwise): ``with view, memoryview(view) as data: ...``.
+    """
+
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    def __release_buffer__(self, buffer: memoryview, /) -> None: ...
+    def __bytes__(self) -> bytes: ...
+    def __len__(self) -> int: ...
+    def tobytes(self) -> bytes: ...
+    def release(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None: ...
+
+@final
+class SendBuffer:
+    """Space reserved for one outgoing message (over shm, in the ring).
+
+    Fill ``memoryview(buf)``, release that memoryview, then ``commit()`` (sends it) or
+    ``abort()``.
+    ``with ch.reserve(n) as buf:`` commits on success and aborts on an exception.
+    """
+
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    def __release_buffer__(self, buffer: memoryview, /) -> None: ...
+    def __len__(self) -> int: ...
+    def commit(self) -> None: ...
+    def abort(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None: ...
+
+@final
+class Channel:
+    """A connected, message-oriented, bidirectional channel."""
+
+    @property
+    def peer(self) -> Peer: ...
+    @property
+    def max_message_size(self) -> int: ...
+    def send(self, data: ReadableBuffer, timeout: float | None = None) -> None: ...
+    def recv(self, timeout: float | None = None) -> bytes: ...
+    def try_recv(self) -> bytes | None: ...
+    def recv_into(self, buffer: WriteableBuffer, timeout: float | None = None) -> int: ...
+    def recv_view(self, timeout: float | None = None) -> MessageView: ...
+    def reserve(self, size: int, timeout: float | None = None) -> SendBuffer: ...
+    def close(self) -> None: ...
+    def fileno(self) -> int: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> bytes: ...
+
+@final
+class Listener:
+    """A bound endpoint that accepts channels."""
+
+    @property
+    def endpoint(self) -> str: ...
+    def accept(self, timeout: float | None = None) -> Channel: ...
+    def close(self) -> None: ...
+    def fileno(self) -> int: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Channel: ...
+
+# ----------------------------------------------------------------------------------------------
+# asyncio API (re-exported by libipc.aio). The methods return awaitables: await them, or
+# wrap them with asyncio.ensure_future / asyncio.wait_for.
+
+def aio_listen(
+    endpoint: str,
+    *,
+    max_message_size: int = 16777216,
+    socket_mode: int = 0o600,
+    handshake_timeout: float = 5.0,
+    allowed_uids: Iterable[int] | None = None,
+    shm_ring_size: int = 4194304,
+    shm_spin: float = 20e-6,
+) -> Awaitable[AsyncListener]: ...
+def aio_connect(
+    endpoint: str,
+    timeout: float | None = None,
+    *,
+    max_message_size: int = 16777216,
+    connect_timeout: float | None = 10.0,
+    handshake_timeout: float = 5.0,
+    allowed_uids: Iterable[int] | None = None,
+    shm_spin: float = 20e-6,
+) -> Awaitable[AsyncChannel]: ...
+@final
+class AsyncChannel:
+    @property
+    def peer(self) -> Peer: ...
+    @property
+    def max_message_size(self) -> int: ...
+    def send(self, data: ReadableBuffer) -> Awaitable[None]: ...
+    def recv(self) -> Awaitable[bytes]: ...
+    def close(self) -> Awaitable[None]: ...
+    def __aenter__(self) -> Awaitable[Self]: ...
+    def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Awaitable[None]: ...
+    def __aiter__(self) -> Self: ...
+    def __anext__(self) -> Awaitable[bytes]: ...
+
+@final
+class AsyncListener:
+    @property
+    def endpoint(self) -> str: ...
+    def accept(self) -> Awaitable[AsyncChannel]: ...
+    def close(self) -> None: ...
+    def __aenter__(self) -> Awaitable[Self]: ...
+    def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Awaitable[None]: ...
+    def __aiter__(self) -> Self: ...
+    def __anext__(self) -> Awaitable[AsyncChannel]: ...
