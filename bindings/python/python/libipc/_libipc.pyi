@@ -13,7 +13,26 @@ from typing import Self, final
 # (collections.abc.Buffer on 3.12+); nothing is imported at run time.
 from _typeshed import ReadableBuffer, WriteableBuffer
 
+__all__ = [
+    "AsyncChannel",
+    "AsyncListener",
+    "Channel",
+    "Listener",
+    "MessageView",
+    "Peer",
+    "SendBuffer",
+    "__version__",
+    "aio_connect",
+    "aio_listen",
+    "connect",
+    "listen",
+]
+
 __version__: str
+
+# The options' defaults are the core's (bindings/python/README.md): max_message_size 16 MiB,
+# socket_mode 0o600, connect_timeout 10.0, handshake_timeout 5.0, allowed_uids None (the own
+# uid and root), shm_ring_size 4 MiB, shm_spin 20e-6.
 
 # ----------------------------------------------------------------------------------------------
 # Blocking API
@@ -21,12 +40,12 @@ __version__: str
 def listen(
     endpoint: str,
     *,
-    max_message_size: int = 16777216,
-    socket_mode: int = 0o600,
-    handshake_timeout: float = 5.0,
+    max_message_size: int = ...,
+    socket_mode: int = ...,
+    handshake_timeout: float = ...,
     allowed_uids: Iterable[int] | None = None,
-    shm_ring_size: int = 4194304,
-    shm_spin: float = 20e-6,
+    shm_ring_size: int = ...,
+    shm_spin: float = ...,
 ) -> Listener:
     """Bind `endpoint` and listen on it."""
 
@@ -34,11 +53,11 @@ def connect(
     endpoint: str,
     timeout: float | None = None,
     *,
-    max_message_size: int = 16777216,
-    connect_timeout: float | None = 10.0,
-    handshake_timeout: float = 5.0,
+    max_message_size: int = ...,
+    connect_timeout: float | None = ...,
+    handshake_timeout: float = ...,
     allowed_uids: Iterable[int] | None = None,
-    shm_spin: float = 20e-6,
+    shm_spin: float = ...,
 ) -> Channel:
     """Connect to `endpoint`; `timeout`, when given, replaces `connect_timeout`."""
 
@@ -154,22 +173,22 @@ class Listener:
 def aio_listen(
     endpoint: str,
     *,
-    max_message_size: int = 16777216,
-    socket_mode: int = 0o600,
-    handshake_timeout: float = 5.0,
+    max_message_size: int = ...,
+    socket_mode: int = ...,
+    handshake_timeout: float = ...,
     allowed_uids: Iterable[int] | None = None,
-    shm_ring_size: int = 4194304,
-    shm_spin: float = 20e-6,
+    shm_ring_size: int = ...,
+    shm_spin: float = ...,
 ) -> Awaitable[AsyncListener]: ...
 def aio_connect(
     endpoint: str,
     timeout: float | None = None,
     *,
-    max_message_size: int = 16777216,
-    connect_timeout: float | None = 10.0,
-    handshake_timeout: float = 5.0,
+    max_message_size: int = ...,
+    connect_timeout: float | None = ...,
+    handshake_timeout: float = ...,
     allowed_uids: Iterable[int] | None = None,
-    shm_spin: float = 20e-6,
+    shm_spin: float = ...,
 ) -> Awaitable[AsyncChannel]: ...
 @final
 class AsyncChannel:
