@@ -1,0 +1,35 @@
+//! `libipc._libipc`: the Python extension module of libipc (pyo3). The Python package
+//! `libipc` (bindings/python/python/libipc) re-exports it beside the exception classes; the
+//! API is described in bindings/python/README.md and typed in `_libipc.pyi`.
+//!
+//! Every blocking call releases the GIL and waits in slices, checking for signals between
+//! them, so other Python threads run and Ctrl-C interrupts it (`wait.rs`).
+#![warn(missing_docs)]
+
+mod aio;
+mod channel;
+mod errors;
+mod listener;
+mod options;
+mod views;
+mod wait;
+
+use pyo3::prelude::*;
+
+/// The extension module.
+#[pymodule]
+fn _libipc(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(listener::listen, m)?)?;
+    m.add_function(wrap_pyfunction!(channel::connect, m)?)?;
+    m.add_function(wrap_pyfunction!(aio::aio_listen, m)?)?;
+    m.add_function(wrap_pyfunction!(aio::aio_connect, m)?)?;
+    m.add_class::<listener::Listener>()?;
+    m.add_class::<channel::Channel>()?;
+    m.add_class::<channel::Peer>()?;
+    m.add_class::<views::MessageView>()?;
+    m.add_class::<views::SendBuffer>()?;
+    m.add_class::<aio::AsyncListener>()?;
+    m.add_class::<aio::AsyncChannel>()?;
+    Ok(())
+}

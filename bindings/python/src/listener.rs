@@ -1,0 +1,139 @@
+//! `Listener` (blocking) and `listen`.
+
+use std::time::Duration;
+
+use pyo3::exceptions::PyStopIteration;
+use pyo3::prelude::*;
+
+use crate::channel::{self, Channel};
+use crate::errors::IntoPy;
+use crate::options::{self, Common};
+use crate::wait::blocking;
+
+/// A bound endpoint accepting channels (see the package README). Thread-safe.
+#[pyclass(frozen, module = "libipc")]
+pub(crate) struct Listener {
+    inner: libipc::Listener,
+    endpoint: String,
+}
+
+/// The options of a listen call.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn listen_options(
+    py: Python<'_>,
+    max_message_size: Option<usize>,
+    socket_mode: Option<u32>,
+    handshake_timeout: Option<f64>,
+    allowed_uids: Option<Bound<'_, PyAny>>,
+    shm_ring_size: Option<usize>,
+    shm_spin: Option<f64>,
+) -> PyResult<libipc::Options> {
+    let mut o = Common {
+        max_message_size,
+        handshake_timeout,
+        allowed_uids: channel::uids(allowed_uids)?,
+        shm_spin,
+    }
+    .build(py)?;
+    if let Some(mode) = socket_mode {
+        o = o.with_socket_mode(mode);
+    }
+    if let Some(n) = shm_ring_size {
+        o = o.with_shm_ring_size(n);
+    }
+    Ok(o)
+}
+
+/// Listen at `endpoint`.
+#[pyfunction]
+#[pyo3(signature = (endpoint, *, max_message_size=None, socket_mode=None, handshake_timeout=None,
+    allowed_uids=None, shm_ring_size=None, shm_spin=None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn listen(
+    py: Python<'_>,
+    endpoint: &str,
+    max_message_size: Option<usize>,
+    socket_mode: Option<u32>,
+    handshake_timeout: Option<f64>,
+    allowed_uids: Option<Bound<'_, PyAny>>,
+    shm_ring_size: Option<usize>,
+    shm_spin: Option<f64>,
+) -> PyResult<Listener> {
+    let opts = listen_options(
+        py,
+        max_message_size,
+        socket_mode,
+        handshake_timeout,
+        allowed_uids,
+        shm_ring_size,
+        shm_spin,
+    )?;
+    let inner = py
+        .detach(|| libipc::Listener::bind_with(endpoint, &opts))
+        .py_err(py)?;
+    let endpoint = inner.local_endpoint().to_string();
+    Ok(Listener { inner, endpoint })
+}
+
+#[pymethods]
+impl Listener {
+    /// Wait for the next client (`None`: no limit).
+    #[pyo3(signature = (timeout=None))]
+    fn accept(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Channel> {
+        let t = options::timeout(py, timeout)?;
+        self.accept_for(py, t)
+    }
+
+    /// Stop accepting: blocked and later `accept` calls raise `ClosedError`.
+    fn close(&self) {
+        self.inner.close();
+    }
+
+    /// The endpoint clients connect to (for `tcp://host:0`, with the real port).
+    #[getter]
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Readable while a client waits to be accepted.
+    fn fileno(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        self.inner.as_raw_fd()
+    }
+
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Channel> {
+        match self.accept_for(py, None) {
+            Err(e) if channel::is_closed(py, &e) => Err(PyStopIteration::new_err(())),
+            r => r,
+        }
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        _exc_type: &Bound<'_, PyAny>,
+        _exc: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> bool {
+        self.close();
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<libipc.Listener {}>", self.endpoint)
+    }
+}
+
+impl Listener {
+    fn accept_for(&self, py: Python<'_>, t: Option<Duration>) -> PyResult<Channel> {
+        let ch = blocking(py, t, |s| self.inner.accept_timeout(s))?;
+        Ok(Channel::new(ch))
+    }
+}

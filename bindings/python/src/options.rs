@@ -1,0 +1,52 @@
+//! Keyword options (the core's names and defaults) and times in seconds.
+
+use std::time::Duration;
+
+use libipc::{ErrorKind, Options};
+use pyo3::prelude::*;
+
+use crate::errors;
+
+/// Seconds as a `Duration`: finite and not negative, else `InvalidArgumentError`.
+pub(crate) fn seconds(py: Python<'_>, what: &str, s: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(s).map_err(|_| {
+        errors::raise(
+            py,
+            ErrorKind::InvalidArgument.code(),
+            &format!("{what} must be a finite, non-negative number of seconds, not {s}"),
+        )
+    })
+}
+
+/// A timeout argument: `None` = no limit.
+pub(crate) fn timeout(py: Python<'_>, t: Option<f64>) -> PyResult<Option<Duration>> {
+    t.map(|s| seconds(py, "timeout", s)).transpose()
+}
+
+/// The options both sides share, from keyword arguments (`None` = the core's default).
+#[derive(Debug, Default)]
+pub(crate) struct Common {
+    pub(crate) max_message_size: Option<usize>,
+    pub(crate) handshake_timeout: Option<f64>,
+    pub(crate) allowed_uids: Option<Vec<u32>>,
+    pub(crate) shm_spin: Option<f64>,
+}
+
+impl Common {
+    pub(crate) fn build(self, py: Python<'_>) -> PyResult<Options> {
+        let mut o = Options::new();
+        if let Some(n) = self.max_message_size {
+            o = o.with_max_message_size(n);
+        }
+        if let Some(t) = self.handshake_timeout {
+            o = o.with_handshake_timeout(seconds(py, "handshake_timeout", t)?);
+        }
+        if let Some(uids) = self.allowed_uids {
+            o = o.with_allowed_uids(uids);
+        }
+        if let Some(t) = self.shm_spin {
+            o = o.with_shm_spin(seconds(py, "shm_spin", t)?);
+        }
+        Ok(o)
+    }
+}
