@@ -170,8 +170,10 @@ def measure(make: Callable[[str, int], Any], size: int, rt_count: int, tp_count:
     for _ in range(rt_count):
         t0 = clock()
         send(payload)
-        recv()
+        reply = recv()
         times.append(clock() - t0)
+        if reply != payload:  # same check for every backend, outside the timed part
+            raise RuntimeError("the echo differs from what was sent")
     link.close()
     times.sort()
     p50, p99 = percentile(times, 0.50), percentile(times, 0.99)

@@ -10,6 +10,7 @@ Modes:
                              wait until the peer closes
   recv-block EP              connect, print "ready", then block in ch.recv() (no timeout)
   aio-recv-block EP          the same with libipc.aio (await ch.recv())
+  accept-block EP            listen, print "ready <endpoint>", then block in accept()
   hold EP                    connect, print "ready", then sleep (to be killed)
   hold-server EP             listen, print "ready <endpoint>", accept one client, print
                              "accepted", then sleep (to be killed)
@@ -126,6 +127,12 @@ def main(argv: list[str]) -> int:
             print("recv returned", flush=True)
 
         asyncio.run(run())
+        return 0
+    if mode == "accept-block":
+        listener = libipc.listen(ep)
+        print("ready", listener.endpoint, flush=True)
+        listener.accept()
+        print("accept returned", flush=True)
         return 0
     if mode == "hold":
         ch = libipc.connect(ep, timeout=30)

@@ -146,6 +146,19 @@ def test_peer_killed_while_recv_blocks(kind: str, helper) -> None:  # type: igno
 
 
 @pytest.mark.parametrize("kind", TRANSPORTS)
+def test_killed_peer_ends_iteration_with_an_error(kind: str, helper) -> None:  # type: ignore[no-untyped-def]
+    """Iteration ends silently only on an orderly close; a killed peer is an error."""
+    with libipc.listen(listen_endpoint(kind)) as listener:
+        h: Helper = helper("hold", listener.endpoint)
+        with listener.accept(timeout=60) as ch:
+            h.ready()
+            threading.Timer(0.2, h.kill).start()
+            with pytest.raises(libipc.PeerDisconnectedError):
+                for _ in ch:
+                    pass
+
+
+@pytest.mark.parametrize("kind", TRANSPORTS)
 def test_killed_peer_send_raises(kind: str, helper) -> None:  # type: ignore[no-untyped-def]
     with libipc.listen(listen_endpoint(kind)) as listener:
         h: Helper = helper("hold", listener.endpoint)

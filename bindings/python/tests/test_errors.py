@@ -236,3 +236,79 @@ def test_threads_share_a_channel(transport: str) -> None:
             k, i = m.split(b":")
             per.setdefault(k, []).append(int(i))
         assert all(v == list(range(n)) for v in per.values()) and len(per) == senders
+
+
+class RawServer:
+    """A Unix socket server that is not libipc: accepts, then stays silent or sends `reply`."""
+
+    def __init__(self, path: str, reply: bytes | None) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(4)
+        self.path = path
+        self.reply = reply
+        self.conns: list[socket.socket] = []
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        self.conns.append(conn)
+        if self.reply is not None:
+            conn.sendall(self.reply)
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+        os.unlink(self.path)
+
+
+def test_silent_server_handshake_timeout() -> None:
+    path = os.path.join(os.environ["LIBIPC_RUNTIME_DIR"], "silent.sock")
+    srv = RawServer(path, None)
+    try:
+        with pytest.raises(TimeoutError) as info:
+            libipc.connect("unix://" + path, timeout=30, handshake_timeout=0.2)
+        assert isinstance(info.value, libipc.TimeoutError)
+    finally:
+        srv.close()
+
+
+def test_garbage_server_protocol_violation() -> None:
+    path = os.path.join(os.environ["LIBIPC_RUNTIME_DIR"], "garbage.sock")
+    srv = RawServer(path, b"HTTP/1.1 400 Bad Request\r\n\r\n" + bytes(64))
+    try:
+        with pytest.raises(ConnectionError) as info:
+            libipc.connect("unix://" + path, timeout=30, handshake_timeout=5)
+        assert isinstance(info.value, libipc.ProtocolViolationError), repr(info.value)
+        assert info.value.code == 9
+    finally:
+        srv.close()
+
+
+def test_silent_client_is_dropped_by_the_listener() -> None:
+    # a client that connects and says nothing is dropped after the listener's handshake
+    # timeout; the listener keeps serving others
+    with libipc.listen(listen_endpoint("unix"), handshake_timeout=0.2) as listener:
+        path = listener.endpoint[len("unix://"):]
+        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        raw.connect(path)
+        try:
+            while raw.recv(4096):  # the refusal (hello + ERROR frame), then EOF
+                pass
+        finally:
+            raw.close()
+        with pytest.raises(TimeoutError):
+            listener.accept(timeout=0.05)
+        box: list[libipc.Channel] = []
+        t = threading.Thread(target=lambda: box.append(listener.accept(timeout=30)))
+        t.start()
+        with libipc.connect(listener.endpoint, timeout=30) as ch:
+            t.join()
+            box[0].send(b"still serving")
+            assert ch.recv(timeout=30) == b"still serving"
+            box[0].close()

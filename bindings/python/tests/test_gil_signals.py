@@ -136,3 +136,15 @@ def test_sigint_in_main_thread_interrupts_recv_here() -> None:
         with pytest.raises(KeyboardInterrupt):
             server.recv()
         timer.join()
+
+
+@pytest.mark.parametrize("kind", TRANSPORTS)
+def test_sigint_interrupts_blocking_accept(kind: str, helper) -> None:  # type: ignore[no-untyped-def]
+    h: Helper = helper("accept-block", listen_endpoint(kind))
+    h.ready()
+    time.sleep(0.3)  # into accept() (see above)
+    h.proc.send_signal(signal.SIGINT)
+    code, out, err = h.finish()  # the watchdog bounds this wait
+    assert "accept returned" not in out
+    assert err.rstrip().splitlines()[-1] == "KeyboardInterrupt", err
+    assert code != 0
