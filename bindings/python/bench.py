@@ -36,7 +36,7 @@ import libipc
 try:
     import zmq
 except ImportError:  # optional
-    zmq = None
+    zmq = None  # type: ignore[assignment]
 
 
 class Link(Protocol):
@@ -180,11 +180,11 @@ def measure(make: Callable[[str, int], Any], size: int, rt_count: int, tp_count:
     # one-way throughput
     link = make("sink", tp_count)
     send, recv = link.send, link.recv
-    t0 = time.perf_counter()
+    start = time.perf_counter()
     for _ in range(tp_count):
         send(payload)
     assert recv() == b"done"
-    elapsed = time.perf_counter() - t0
+    elapsed = time.perf_counter() - start
     link.close()
     return p50, p99, tp_count / elapsed, tp_count * size / elapsed / 1e6
 
