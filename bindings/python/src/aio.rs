@@ -1,14 +1,18 @@
 //! asyncio: `aio_listen`, `aio_connect`, `AsyncListener`, `AsyncChannel` (re-exported by
 //! `libipc.aio` as `listen` / `connect`). The core's tokio API runs on pyo3-async-runtimes'
-//! runtime; each method returns an awaitable and never blocks the event loop. Cancelling the
-//! awaitable drops the core future, and the core's futures are cancellation-safe: a cancelled
-//! `recv` loses no message.
+//! runtime; each method returns an awaitable and never blocks the event loop.
+//!
+//! Cancellation: a Python future can be cancelled after the Rust side has already received a
+//! message, whose result would then be dropped. So `recv` / `accept` do not return what the
+//! core delivered: a Rust future (`_fill`) puts it into an inbox, and the coroutine from
+//! `libipc._aio_support` takes it out synchronously afterwards. Cancelled in between, the item
+//! waits in the inbox for the next call. At most one `_fill` receives at a time (FIFO kept).
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
-use libipc::ErrorKind;
-use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyBytes;
 use pyo3_async_runtimes::tokio::future_into_py;
 
@@ -23,6 +27,53 @@ fn py_err(e: libipc::Error) -> PyErr {
     Python::attach(|py| errors::to_py(py, &e))
 }
 
+/// Items the core delivered that no caller has taken yet, and the lock that lets one future
+/// at a time wait for more.
+struct Inbox<T> {
+    items: Mutex<VecDeque<T>>,
+    filling: tokio::sync::Mutex<()>,
+}
+
+impl<T> Inbox<T> {
+    fn new() -> Arc<Inbox<T>> {
+        Arc::new(Inbox {
+            items: Mutex::new(VecDeque::new()),
+            filling: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn items(&self) -> std::sync::MutexGuard<'_, VecDeque<T>> {
+        self.items.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn take(&self) -> Option<T> {
+        self.items().pop_front()
+    }
+
+    /// Wait (one filler at a time) until the inbox holds an item, getting it from `next`.
+    async fn fill<F: Future<Output = libipc::Result<T>>>(&self, next: F) -> PyResult<()> {
+        let _one = self.filling.lock().await;
+        if !self.items().is_empty() {
+            return Ok(());
+        }
+        // No await between the core handing the item over and the push: a cancellation
+        // (dropping this future) either leaves the item in the core or finds it pushed.
+        let item = next.await.map_err(py_err)?;
+        self.items().push_back(item);
+        Ok(())
+    }
+}
+
+/// `libipc._aio_support.<name>(obj)`: the coroutine that takes from `obj`'s inbox.
+fn support<'py>(obj: Bound<'py, PyAny>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    let py = obj.py();
+    let m = MODULE.get_or_try_init(py, || -> PyResult<Py<PyModule>> {
+        Ok(py.import("libipc._aio_support")?.unbind())
+    })?;
+    m.bind(py).getattr(name)?.call1((obj,))
+}
+
 /// Listen at `endpoint` (awaitable giving an `AsyncListener`).
 #[pyfunction]
 #[pyo3(signature = (endpoint, *, max_message_size=None, socket_mode=None, handshake_timeout=None,
@@ -31,11 +82,11 @@ fn py_err(e: libipc::Error) -> PyErr {
 pub(crate) fn aio_listen<'py>(
     py: Python<'py>,
     endpoint: String,
-    max_message_size: Option<usize>,
-    socket_mode: Option<u32>,
+    max_message_size: Option<i128>,
+    socket_mode: Option<i128>,
     handshake_timeout: Option<f64>,
     allowed_uids: Option<Bound<'py, PyAny>>,
-    shm_ring_size: Option<usize>,
+    shm_ring_size: Option<i128>,
     shm_spin: Option<f64>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = listener::listen_options(
@@ -55,6 +106,7 @@ pub(crate) fn aio_listen<'py>(
         Ok(AsyncListener {
             inner: Arc::new(inner),
             endpoint,
+            inbox: Inbox::new(),
         })
     })
 }
@@ -68,7 +120,7 @@ pub(crate) fn aio_connect<'py>(
     py: Python<'py>,
     endpoint: String,
     timeout: Option<f64>,
-    max_message_size: Option<usize>,
+    max_message_size: Option<i128>,
     connect_timeout: Option<f64>,
     handshake_timeout: Option<f64>,
     allowed_uids: Option<Bound<'py, PyAny>>,
@@ -89,7 +141,7 @@ pub(crate) fn aio_connect<'py>(
         let inner = libipc::aio::AsyncChannel::connect_with(endpoint.as_str(), &opts)
             .await
             .map_err(py_err)?;
-        Ok(AsyncChannel { inner })
+        Ok(AsyncChannel::new(inner))
     })
 }
 
@@ -98,17 +150,25 @@ pub(crate) fn aio_connect<'py>(
 pub(crate) struct AsyncListener {
     inner: Arc<libipc::aio::AsyncListener>,
     endpoint: String,
+    inbox: Arc<Inbox<libipc::aio::AsyncChannel>>,
 }
 
 #[pymethods]
 impl AsyncListener {
     /// Await the next client.
-    fn accept<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let l = Arc::clone(&self.inner);
-        future_into_py(py, async move {
-            let inner = l.accept().await.map_err(py_err)?;
-            Ok(AsyncChannel { inner })
-        })
+    fn accept(slf: Bound<'_, Self>) -> PyResult<Bound<'_, PyAny>> {
+        support(slf.into_any(), "take_or_fill")
+    }
+
+    /// An accepted channel nobody has taken yet, or `None`.
+    fn _take(&self) -> Option<AsyncChannel> {
+        self.inbox.take().map(AsyncChannel::new)
+    }
+
+    /// Await one more accepted channel into the inbox.
+    fn _fill<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (l, inbox) = (Arc::clone(&self.inner), Arc::clone(&self.inbox));
+        future_into_py(py, async move { inbox.fill(l.accept()).await })
     }
 
     /// Stop accepting: pending and later `accept` calls raise `ClosedError`.
@@ -126,15 +186,8 @@ impl AsyncListener {
         slf
     }
 
-    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let l = Arc::clone(&self.inner);
-        future_into_py(py, async move {
-            match l.accept().await {
-                Ok(inner) => Ok(AsyncChannel { inner }),
-                Err(e) if e.kind() == ErrorKind::Closed => Err(PyStopAsyncIteration::new_err(())),
-                Err(e) => Err(py_err(e)),
-            }
-        })
+    fn __anext__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, PyAny>> {
+        support(slf.into_any(), "next_or_stop")
     }
 
     fn __aenter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
@@ -162,6 +215,16 @@ impl AsyncListener {
 #[pyclass(frozen, module = "libipc.aio")]
 pub(crate) struct AsyncChannel {
     inner: libipc::aio::AsyncChannel,
+    inbox: Arc<Inbox<libipc::Message>>,
+}
+
+impl AsyncChannel {
+    fn new(inner: libipc::aio::AsyncChannel) -> AsyncChannel {
+        AsyncChannel {
+            inner,
+            inbox: Inbox::new(),
+        }
+    }
 }
 
 #[pymethods]
@@ -176,13 +239,20 @@ impl AsyncChannel {
         future_into_py(py, async move { ch.send(&bytes).await.map_err(py_err) })
     }
 
-    /// Await the next message (bytes).
-    fn recv<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let ch = self.inner.clone();
-        future_into_py(py, async move {
-            let m = ch.recv().await.map_err(py_err)?;
-            Ok(Python::attach(|py| PyBytes::new(py, &m).unbind()))
-        })
+    /// Await the next message (bytes). Cancelling it loses nothing.
+    fn recv(slf: Bound<'_, Self>) -> PyResult<Bound<'_, PyAny>> {
+        support(slf.into_any(), "take_or_fill")
+    }
+
+    /// A received message nobody has taken yet, or `None`.
+    fn _take<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.inbox.take().map(|m| PyBytes::new(py, &m))
+    }
+
+    /// Await one more message into the inbox.
+    fn _fill<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (ch, inbox) = (self.inner.clone(), Arc::clone(&self.inbox));
+        future_into_py(py, async move { inbox.fill(ch.recv()).await })
     }
 
     /// Await closing: the peer receives everything sent so far, then `ClosedError`.
@@ -211,15 +281,8 @@ impl AsyncChannel {
         slf
     }
 
-    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let ch = self.inner.clone();
-        future_into_py(py, async move {
-            match ch.recv().await {
-                Ok(m) => Ok(Python::attach(|py| PyBytes::new(py, &m).unbind())),
-                Err(e) if e.kind() == ErrorKind::Closed => Err(PyStopAsyncIteration::new_err(())),
-                Err(e) => Err(py_err(e)),
-            }
-        })
+    fn __anext__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, PyAny>> {
+        support(slf.into_any(), "next_or_stop")
     }
 
     fn __aenter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {

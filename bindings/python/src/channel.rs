@@ -81,7 +81,7 @@ pub(crate) fn connect(
     py: Python<'_>,
     endpoint: &str,
     timeout: Option<f64>,
-    max_message_size: Option<usize>,
+    max_message_size: Option<i128>,
     connect_timeout: Option<f64>,
     handshake_timeout: Option<f64>,
     allowed_uids: Option<Bound<'_, PyAny>>,
@@ -119,8 +119,8 @@ pub(crate) fn connect_options(
 }
 
 /// `allowed_uids`: any iterable of ints, or `None`.
-pub(crate) fn uids(obj: Option<Bound<'_, PyAny>>) -> PyResult<Option<Vec<u32>>> {
-    obj.map(|o| o.try_iter()?.map(|u| u?.extract::<u32>()).collect())
+pub(crate) fn uids(obj: Option<Bound<'_, PyAny>>) -> PyResult<Option<Vec<i128>>> {
+    obj.map(|o| o.try_iter()?.map(|u| u?.extract::<i128>()).collect())
         .transpose()
 }
 

@@ -21,11 +21,11 @@ pub(crate) struct Listener {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn listen_options(
     py: Python<'_>,
-    max_message_size: Option<usize>,
-    socket_mode: Option<u32>,
+    max_message_size: Option<i128>,
+    socket_mode: Option<i128>,
     handshake_timeout: Option<f64>,
     allowed_uids: Option<Bound<'_, PyAny>>,
-    shm_ring_size: Option<usize>,
+    shm_ring_size: Option<i128>,
     shm_spin: Option<f64>,
 ) -> PyResult<libipc::Options> {
     let mut o = Common {
@@ -36,10 +36,10 @@ pub(crate) fn listen_options(
     }
     .build(py)?;
     if let Some(mode) = socket_mode {
-        o = o.with_socket_mode(mode);
+        o = o.with_socket_mode(options::whole(py, "socket_mode", mode)?);
     }
     if let Some(n) = shm_ring_size {
-        o = o.with_shm_ring_size(n);
+        o = o.with_shm_ring_size(options::whole(py, "shm_ring_size", n)?);
     }
     Ok(o)
 }
@@ -52,11 +52,11 @@ pub(crate) fn listen_options(
 pub(crate) fn listen(
     py: Python<'_>,
     endpoint: &str,
-    max_message_size: Option<usize>,
-    socket_mode: Option<u32>,
+    max_message_size: Option<i128>,
+    socket_mode: Option<i128>,
     handshake_timeout: Option<f64>,
     allowed_uids: Option<Bound<'_, PyAny>>,
-    shm_ring_size: Option<usize>,
+    shm_ring_size: Option<i128>,
     shm_spin: Option<f64>,
 ) -> PyResult<Listener> {
     let opts = listen_options(

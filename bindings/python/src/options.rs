@@ -18,6 +18,17 @@ pub(crate) fn seconds(py: Python<'_>, what: &str, s: f64) -> PyResult<Duration> 
     })
 }
 
+/// A whole-number option: in range for `T`, else `InvalidArgumentError` (not `OverflowError`).
+pub(crate) fn whole<T: TryFrom<i128>>(py: Python<'_>, what: &str, v: i128) -> PyResult<T> {
+    T::try_from(v).map_err(|_| {
+        errors::raise(
+            py,
+            ErrorKind::InvalidArgument.code(),
+            &format!("{what} is out of range: {v}"),
+        )
+    })
+}
+
 /// A timeout argument: `None` = no limit.
 pub(crate) fn timeout(py: Python<'_>, t: Option<f64>) -> PyResult<Option<Duration>> {
     t.map(|s| seconds(py, "timeout", s)).transpose()
@@ -26,9 +37,9 @@ pub(crate) fn timeout(py: Python<'_>, t: Option<f64>) -> PyResult<Option<Duratio
 /// The options both sides share, from keyword arguments (`None` = the core's default).
 #[derive(Debug, Default)]
 pub(crate) struct Common {
-    pub(crate) max_message_size: Option<usize>,
+    pub(crate) max_message_size: Option<i128>,
     pub(crate) handshake_timeout: Option<f64>,
-    pub(crate) allowed_uids: Option<Vec<u32>>,
+    pub(crate) allowed_uids: Option<Vec<i128>>,
     pub(crate) shm_spin: Option<f64>,
 }
 
@@ -36,12 +47,16 @@ impl Common {
     pub(crate) fn build(self, py: Python<'_>) -> PyResult<Options> {
         let mut o = Options::new();
         if let Some(n) = self.max_message_size {
-            o = o.with_max_message_size(n);
+            o = o.with_max_message_size(whole(py, "max_message_size", n)?);
         }
         if let Some(t) = self.handshake_timeout {
             o = o.with_handshake_timeout(seconds(py, "handshake_timeout", t)?);
         }
         if let Some(uids) = self.allowed_uids {
+            let uids: Vec<u32> = uids
+                .into_iter()
+                .map(|u| whole(py, "allowed_uids entry", u))
+                .collect::<PyResult<_>>()?;
             o = o.with_allowed_uids(uids);
         }
         if let Some(t) = self.shm_spin {

@@ -156,11 +156,6 @@ def test_cancelled_recv_loses_nothing(transport: str) -> None:
     run(main)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="extension (src/aio.rs): recv() is future_into_py over the core's recv; a message "
-    "the Rust future took just as asyncio cancelled the Python future is dropped",
-)
 def test_wait_for_races_lose_nothing(transport: str) -> None:
     """Messages arrive while receives are being cancelled (asyncio.wait_for timeouts) at
     random moments: every message is received exactly once, in order. After the numbered

@@ -515,12 +515,6 @@ def test_bad_seconds_rejected(bad: float) -> None:
         assert server.recv(timeout=30) == b"still fine"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="extension: a negative integer option (socket_mode=-1, max_message_size=-1, "
-    "allowed_uids=[-1]) raises OverflowError, which is neither the InvalidArgumentError "
-    "(ValueError) nor the TypeError that other bad values raise",
-)
 @pytest.mark.parametrize(
     "opts", [{"socket_mode": -1}, {"max_message_size": -1}, {"allowed_uids": [-1]}]
 )
