@@ -474,7 +474,8 @@ void ipc_message_free(struct ipc_message *m);
 
 /**
  * Create options with the defaults (16 MiB messages, socket mode 0600, 10 s connect timeout,
- * 5 s handshake timeout, any uid, 4 MiB shared-memory rings, 20 µs spin).
+ * 5 s handshake timeout, any uid, 4 MiB shared-memory rings, 20 µs shared-memory spin, 50 µs
+ * stream spin).
  *
  * # Safety
  * `out` is `NULL` (an error) or valid for writing a pointer.
@@ -548,6 +549,15 @@ enum ipc_status ipc_options_set_shm_ring_size(struct ipc_options *opts, size_t b
  * As `ipc_options_set_max_message_size`.
  */
 enum ipc_status ipc_options_set_shm_spin_us(struct ipc_options *opts, uint32_t us);
+
+/**
+ * How long a blocking receive on a Unix socket or TCP channel polls before it sleeps, in
+ * microseconds (default 50; 0: never spin).
+ *
+ * # Safety
+ * As `ipc_options_set_max_message_size`.
+ */
+enum ipc_status ipc_options_set_stream_spin_us(struct ipc_options *opts, uint32_t us);
 
 /**
  * The name of a status constant, e.g. `"IPC_ERR_TIMEOUT"`; `"IPC_STATUS_UNKNOWN"` for a

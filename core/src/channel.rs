@@ -232,6 +232,10 @@ impl Conn {
 impl Shared {
     fn recv_until(&self, deadline: Option<Instant>) -> Result<Message> {
         let mut rx = sys::lock_until(&self.rx, deadline)?;
+        // Poll without sleeping for a while first (once per call), unless the caller would
+        // not wait at all.
+        let mut spin = (!self.spin.is_zero() && deadline.is_none_or(|d| Instant::now() < d))
+            .then(|| sys::after(self.spin));
         loop {
             match rx.step(&self.closed) {
                 Step::Message(m) => return Ok(m),
@@ -245,6 +249,21 @@ impl Shared {
                     drop(tx);
                     return Err(e);
                 }
+            }
+            let read = match spin.take() {
+                Some(end) => self.spin_read(&mut rx, end.min(deadline.unwrap_or(end))),
+                None => None,
+            };
+            if let Some(read) = read {
+                if let Ok(n) = read {
+                    // SAFETY: `recv_nowait` initialised `n` bytes of the slice `spare`
+                    // returned, and nothing touched the reader in between.
+                    unsafe { rx.reader.filled(n) };
+                }
+                if let Some(e) = self.after_read(&mut rx, read) {
+                    return Err(e);
+                }
+                continue;
             }
             if deadline.is_some() && !sys::wait(self.fd.as_fd(), Interest::Read, deadline)? {
                 return Err(Error::new(
@@ -261,6 +280,25 @@ impl Shared {
             if let Some(e) = self.after_read(&mut rx, read) {
                 return Err(e);
             }
+        }
+    }
+
+    /// Poll the socket without sleeping until `end`: the outcome of the first read that was not
+    /// "nothing yet", or `None` if nothing came.
+    fn spin_read(
+        &self,
+        rx: &mut RecvHalf,
+        end: Instant,
+    ) -> Option<std::result::Result<usize, rustix::io::Errno>> {
+        loop {
+            match sys::recv_nowait(self.fd.as_fd(), rx.reader.spare()) {
+                Err(rustix::io::Errno::AGAIN) => {}
+                other => return Some(other),
+            }
+            if Instant::now() >= end {
+                return None;
+            }
+            std::hint::spin_loop();
         }
     }
 

@@ -83,6 +83,8 @@ pub(crate) struct Conn {
     pub(crate) max_send: usize,
     pub(crate) max_recv: u32,
     pub(crate) close_timeout: Duration,
+    /// How long a blocking stream receive polls before it sleeps.
+    pub(crate) spin: Duration,
     /// How the receive side ended (peer CLOSE, peer error, violation, disconnect): later sends
     /// report it instead of writing into a connection nobody reads.
     pub(crate) recv_end: OnceLock<Error>,
@@ -103,6 +105,7 @@ impl Conn {
             max_send: opts.max_message_size.min(est.peer_max as usize),
             max_recv: opts.max_message_u32(),
             close_timeout: opts.handshake_timeout,
+            spin: opts.stream_spin,
             recv_end: OnceLock::new(),
         }
     }

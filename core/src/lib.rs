@@ -58,5 +58,5 @@ pub use conn::{Message, PeerCredentials};
 pub use endpoint::Endpoint;
 pub use error::{Error, ErrorKind, Result};
 pub use listener::{Incoming, Listener};
-pub use options::{DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SHM_RING_SIZE, Options};
+pub use options::{DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SHM_RING_SIZE, DEFAULT_STREAM_SPIN, Options};
 pub use slot::{RecvSlot, SendSlot};

@@ -48,7 +48,8 @@ unsafe fn update(
 }
 
 /// Create options with the defaults (16 MiB messages, socket mode 0600, 10 s connect timeout,
-/// 5 s handshake timeout, any uid, 4 MiB shared-memory rings, 20 µs spin).
+/// 5 s handshake timeout, any uid, 4 MiB shared-memory rings, 20 µs shared-memory spin, 50 µs
+/// stream spin).
 ///
 /// # Safety
 /// `out` is `NULL` (an error) or valid for writing a pointer.
@@ -192,6 +193,24 @@ pub unsafe extern "C" fn ipc_options_set_shm_spin_us(
     unsafe {
         update(opts, |o| {
             Ok(o.with_shm_spin(Duration::from_micros(u64::from(us))))
+        })
+    }
+}
+
+/// How long a blocking receive on a Unix socket or TCP channel polls before it sleeps, in
+/// microseconds (default 50; 0: never spin).
+///
+/// # Safety
+/// As `ipc_options_set_max_message_size`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_options_set_stream_spin_us(
+    opts: *mut ipc_options,
+    us: u32,
+) -> ipc_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        update(opts, |o| {
+            Ok(o.with_stream_spin(Duration::from_micros(u64::from(us))))
         })
     }
 }

@@ -77,7 +77,7 @@ fn support<'py>(obj: Bound<'py, PyAny>, name: &str) -> PyResult<Bound<'py, PyAny
 /// Listen at `endpoint` (awaitable giving an `AsyncListener`).
 #[pyfunction]
 #[pyo3(signature = (endpoint, *, max_message_size=None, socket_mode=None, handshake_timeout=None,
-    allowed_uids=None, shm_ring_size=None, shm_spin=None))]
+    allowed_uids=None, shm_ring_size=None, shm_spin=None, stream_spin=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn aio_listen<'py>(
     py: Python<'py>,
@@ -88,6 +88,7 @@ pub(crate) fn aio_listen<'py>(
     allowed_uids: Option<Bound<'py, PyAny>>,
     shm_ring_size: Option<i128>,
     shm_spin: Option<f64>,
+    stream_spin: Option<f64>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = listener::listen_options(
         py,
@@ -97,6 +98,7 @@ pub(crate) fn aio_listen<'py>(
         allowed_uids,
         shm_ring_size,
         shm_spin,
+        stream_spin,
     )?;
     future_into_py(py, async move {
         let inner = libipc::aio::AsyncListener::bind_with(endpoint.as_str(), &opts)
@@ -114,7 +116,7 @@ pub(crate) fn aio_listen<'py>(
 /// Connect to `endpoint` (awaitable giving an `AsyncChannel`).
 #[pyfunction]
 #[pyo3(signature = (endpoint, timeout=None, *, max_message_size=None, connect_timeout=Some(10.0),
-    handshake_timeout=None, allowed_uids=None, shm_spin=None))]
+    handshake_timeout=None, allowed_uids=None, shm_spin=None, stream_spin=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn aio_connect<'py>(
     py: Python<'py>,
@@ -125,6 +127,7 @@ pub(crate) fn aio_connect<'py>(
     handshake_timeout: Option<f64>,
     allowed_uids: Option<Bound<'py, PyAny>>,
     shm_spin: Option<f64>,
+    stream_spin: Option<f64>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = channel::connect_options(
         py,
@@ -135,6 +138,7 @@ pub(crate) fn aio_connect<'py>(
             handshake_timeout,
             allowed_uids: channel::uids(allowed_uids)?,
             shm_spin,
+            stream_spin,
         },
     )?;
     future_into_py(py, async move {

@@ -75,7 +75,7 @@ fn send_for(ch: &libipc::Channel, data: &[u8], slice: Duration) -> libipc::Resul
 /// Connect to `endpoint`.
 #[pyfunction]
 #[pyo3(signature = (endpoint, timeout=None, *, max_message_size=None, connect_timeout=Some(10.0),
-    handshake_timeout=None, allowed_uids=None, shm_spin=None))]
+    handshake_timeout=None, allowed_uids=None, shm_spin=None, stream_spin=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn connect(
     py: Python<'_>,
@@ -86,6 +86,7 @@ pub(crate) fn connect(
     handshake_timeout: Option<f64>,
     allowed_uids: Option<Bound<'_, PyAny>>,
     shm_spin: Option<f64>,
+    stream_spin: Option<f64>,
 ) -> PyResult<Channel> {
     let opts = connect_options(
         py,
@@ -96,6 +97,7 @@ pub(crate) fn connect(
             handshake_timeout,
             allowed_uids: uids(allowed_uids)?,
             shm_spin,
+            stream_spin,
         },
     )?;
     let ch = py

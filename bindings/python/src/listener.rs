@@ -27,12 +27,14 @@ pub(crate) fn listen_options(
     allowed_uids: Option<Bound<'_, PyAny>>,
     shm_ring_size: Option<i128>,
     shm_spin: Option<f64>,
+    stream_spin: Option<f64>,
 ) -> PyResult<libipc::Options> {
     let mut o = Common {
         max_message_size,
         handshake_timeout,
         allowed_uids: channel::uids(allowed_uids)?,
         shm_spin,
+        stream_spin,
     }
     .build(py)?;
     if let Some(mode) = socket_mode {
@@ -47,7 +49,7 @@ pub(crate) fn listen_options(
 /// Listen at `endpoint`.
 #[pyfunction]
 #[pyo3(signature = (endpoint, *, max_message_size=None, socket_mode=None, handshake_timeout=None,
-    allowed_uids=None, shm_ring_size=None, shm_spin=None))]
+    allowed_uids=None, shm_ring_size=None, shm_spin=None, stream_spin=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn listen(
     py: Python<'_>,
@@ -58,6 +60,7 @@ pub(crate) fn listen(
     allowed_uids: Option<Bound<'_, PyAny>>,
     shm_ring_size: Option<i128>,
     shm_spin: Option<f64>,
+    stream_spin: Option<f64>,
 ) -> PyResult<Listener> {
     let opts = listen_options(
         py,
@@ -67,6 +70,7 @@ pub(crate) fn listen(
         allowed_uids,
         shm_ring_size,
         shm_spin,
+        stream_spin,
     )?;
     let inner = py
         .detach(|| libipc::Listener::bind_with(endpoint, &opts))

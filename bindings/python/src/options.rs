@@ -41,6 +41,7 @@ pub(crate) struct Common {
     pub(crate) handshake_timeout: Option<f64>,
     pub(crate) allowed_uids: Option<Vec<i128>>,
     pub(crate) shm_spin: Option<f64>,
+    pub(crate) stream_spin: Option<f64>,
 }
 
 impl Common {
@@ -61,6 +62,9 @@ impl Common {
         }
         if let Some(t) = self.shm_spin {
             o = o.with_shm_spin(seconds(py, "shm_spin", t)?);
+        }
+        if let Some(t) = self.stream_spin {
+            o = o.with_stream_spin(seconds(py, "stream_spin", t)?);
         }
         Ok(o)
     }

@@ -32,7 +32,7 @@ __version__: str
 
 # The options' defaults are the core's (bindings/python/README.md): max_message_size 16 MiB,
 # socket_mode 0o600, connect_timeout 10.0, handshake_timeout 5.0, allowed_uids None (the own
-# uid and root), shm_ring_size 4 MiB, shm_spin 20e-6.
+# uid and root), shm_ring_size 4 MiB, shm_spin 20e-6, stream_spin 50e-6.
 
 # ----------------------------------------------------------------------------------------------
 # Blocking API
@@ -46,6 +46,7 @@ def listen(
     allowed_uids: Iterable[int] | None = None,
     shm_ring_size: int = ...,
     shm_spin: float = ...,
+    stream_spin: float = ...,
 ) -> Listener:
     """Bind `endpoint` and listen on it."""
 
@@ -58,6 +59,7 @@ def connect(
     handshake_timeout: float = ...,
     allowed_uids: Iterable[int] | None = None,
     shm_spin: float = ...,
+    stream_spin: float = ...,
 ) -> Channel:
     """Connect to `endpoint`; `timeout`, when given, replaces `connect_timeout`."""
 
@@ -179,6 +181,7 @@ def aio_listen(
     allowed_uids: Iterable[int] | None = None,
     shm_ring_size: int = ...,
     shm_spin: float = ...,
+    stream_spin: float = ...,
 ) -> Awaitable[AsyncListener]: ...
 def aio_connect(
     endpoint: str,
@@ -189,6 +192,7 @@ def aio_connect(
     handshake_timeout: float = ...,
     allowed_uids: Iterable[int] | None = None,
     shm_spin: float = ...,
+    stream_spin: float = ...,
 ) -> Awaitable[AsyncChannel]: ...
 @final
 class AsyncChannel:
