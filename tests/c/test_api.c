@@ -165,6 +165,7 @@ static void test_options_arguments(void)
     CHECK_ST(ipc_options_set_allowed_uids(NULL, uids, 2), IPC_ERR_INVALID_ARGUMENT);
     CHECK_ST(ipc_options_set_shm_ring_size(NULL, 1 << 16), IPC_ERR_INVALID_ARGUMENT);
     CHECK_ST(ipc_options_set_shm_spin_us(NULL, 0), IPC_ERR_INVALID_ARGUMENT);
+    CHECK_ST(ipc_options_set_stream_spin_us(NULL, 0), IPC_ERR_INVALID_ARGUMENT);
 
     REQUIRE_OK(ipc_options_new(&o));
     REQUIRE(o != NULL);
@@ -184,6 +185,8 @@ static void test_options_arguments(void)
     CHECK_OK(ipc_options_set_shm_ring_size(o, 1 << 16));
     CHECK_OK(ipc_options_set_shm_spin_us(o, 0));
     CHECK_OK(ipc_options_set_shm_spin_us(o, 50));
+    CHECK_OK(ipc_options_set_stream_spin_us(o, 0));
+    CHECK_OK(ipc_options_set_stream_spin_us(o, 50));
 
     /* Usable for both sides; NULL options are the defaults. */
     ipc_channel *c = NULL, *s = NULL;

@@ -874,6 +874,33 @@ static void test_threads(void)
     }
 }
 
+/* Stream spin 0 (never poll before sleeping) and a long spin: messages flow both ways. */
+static void test_stream_spin(void)
+{
+    const uint32_t spins[] = {0, 2000};
+    const enum h_transport ts[] = {H_UNIX, H_TCP};
+    for (size_t i = 0; i < 2; i++) {
+        for (size_t k = 0; k < 2; k++) {
+            ipc_options *o = h_options();
+            CHECK_OK(ipc_options_set_stream_spin_us(o, spins[i]));
+            ipc_channel *s, *c;
+            ipc_listener *l = h_pair_with(ts[k], o, o, &s, &c);
+            for (unsigned n = 0; n < 50; n++) {
+                uint8_t out[4] = {(uint8_t)n, 1, 2, 3}, in[8];
+                size_t len = 0;
+                CHECK_OK(ipc_channel_send(c, out, sizeof out, IPC_WAIT_FOREVER));
+                CHECK_OK(ipc_channel_recv_into(s, in, sizeof in, IPC_WAIT_FOREVER, &len));
+                CHECK(len == sizeof out && in[0] == (uint8_t)n);
+                CHECK_OK(ipc_channel_send(s, in, len, IPC_WAIT_FOREVER));
+                CHECK_OK(ipc_channel_recv_into(c, in, sizeof in, 30000, &len));
+                CHECK(len == sizeof out && in[0] == (uint8_t)n);
+            }
+            h_pair_free(l, s, c);
+            ipc_options_free(o);
+        }
+    }
+}
+
 static void test_shm_small_ring(void)
 {
     ipc_options *o = h_options();
@@ -927,6 +954,7 @@ static const struct h_test tests[] = {
     H_TEST(test_recv_in_place_release),
     H_TEST(test_threads),
     H_TEST(test_shm_small_ring),
+    H_TEST(test_stream_spin),
 };
 
 int main(int argc, char **argv)
