@@ -6,10 +6,15 @@
 //! and accept may run in sequence on one thread), and a silent or broken client never holds up
 //! others. At most [`MAX_PENDING`] connections wait (in handshake or unaccepted); beyond that
 //! new clients wait in the kernel backlog.
+//!
+//! The acceptor thread alone owns the listening socket, so [`Acceptor::shutdown`] (stop, then
+//! join) closes it: once it returns, clients are refused by the kernel. Handshake threads still
+//! running finish on their own; their `Deliver` refuses the connection once the owner is closed.
+//! The acceptor thread takes no lock and runs no user code, so joining it cannot deadlock.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use rustix::event::{PollFd, PollFlags};
@@ -38,12 +43,14 @@ pub(crate) type Deliver = Box<dyn Fn(Established) -> bool + Send + Sync>;
 #[derive(Debug)]
 pub(crate) struct Acceptor {
     state: Arc<State>,
-    thread: Option<JoinHandle<()>>,
+    /// Held while joining, so every concurrent `shutdown` returns only once the thread is gone.
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Acceptor {
+    /// Start accepting on `listener`, which the acceptor thread owns and closes when it ends.
     pub(crate) fn start(
-        listener: Arc<OwnedFd>,
+        listener: OwnedFd,
         opts: Options,
         shm: bool,
         deliver: Deliver,
@@ -56,11 +63,15 @@ impl Acceptor {
         let st = Arc::clone(&state);
         let thread = std::thread::Builder::new()
             .name("libipc-acceptor".into())
-            .spawn(move || run(&listener, &opts, shm, &st, Arc::new(deliver)))
+            .spawn(move || {
+                run(&listener, &opts, shm, &st, Arc::new(deliver));
+                // Closed here, before `shutdown`'s join returns.
+                drop(listener);
+            })
             .map_err(|e| Error::from_io(&e, "starting the acceptor thread"))?;
         Ok(Acceptor {
             state,
-            thread: Some(thread),
+            thread: Mutex::new(Some(thread)),
         })
     }
 
@@ -73,19 +84,27 @@ impl Acceptor {
 }
 
 impl Acceptor {
-    /// Stop accepting; the thread exits and closes the listening socket soon after.
-    pub(crate) fn stop(&self) {
+    /// Stop accepting and wait for the acceptor thread to end: when this returns, the listening
+    /// socket is closed (new clients are refused). Idempotent, callable from any thread; a call
+    /// racing another returns only once the thread is gone. Handshakes already under way are not
+    /// waited for.
+    pub(crate) fn shutdown(&self) {
         self.state.stop.store(true, Ordering::Release);
         self.state.kick.wake();
+        let mut thread = self.thread.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = thread.take() {
+            // The acceptor thread never gets here (it runs no user code); if it somehow did,
+            // joining itself would deadlock, so let it end on its own instead.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
     }
 }
 
 impl Drop for Acceptor {
     fn drop(&mut self) {
-        self.stop();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.shutdown();
     }
 }
 
@@ -112,7 +131,9 @@ fn run(listener: &OwnedFd, opts: &Options, shm: bool, st: &Arc<State>, deliver: 
             return;
         }
         st.kick.drain();
-        while st.pending.load(Ordering::Acquire) < MAX_PENDING {
+        // Once stopped, leave queued clients alone: closing the socket refuses them at once,
+        // instead of handshaking connections nobody will accept.
+        while !st.stop.load(Ordering::Acquire) && st.pending.load(Ordering::Acquire) < MAX_PENDING {
             match sys::accept(listener.as_fd()) {
                 Ok(Some(fd)) => spawn_handshake(fd, opts, shm, st, &deliver),
                 Ok(None) => break,

@@ -5,6 +5,10 @@
 //! answered with an ERROR frame and dropped after the handshake timeout, the failure is logged
 //! (`tracing`, target `libipc`), and `accept` keeps returning good connections. `connect`
 //! completes even before `accept` is called.
+//!
+//! [`Listener::close`] is synchronous: it stops and joins the acceptor (which owns, and so
+//! closes, the listening socket) and then removes the socket file. It never holds the queue lock
+//! while joining, and the acceptor thread takes no lock, so it cannot deadlock.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -35,14 +39,15 @@ struct Inbox {
     signal: WakePipe,
 }
 
-/// A listening endpoint. Dropping it stops listening and removes its socket file, if it made
-/// one. Channels already accepted stay open.
+/// A listening endpoint. [`close`](Listener::close) it, or drop it, to stop listening and
+/// remove its socket file, if it made one. Channels already accepted stay open.
 pub struct Listener {
     inbox: Arc<Inbox>,
     opts: Options,
     local: Endpoint,
-    acceptor: Option<Acceptor>,
-    _file: Option<SocketFile>,
+    acceptor: Acceptor,
+    /// Taken (and so removed) by `close`, after the listening socket is closed.
+    file: Mutex<Option<SocketFile>>,
 }
 
 impl fmt::Debug for Listener {
@@ -96,13 +101,13 @@ impl Listener {
             sink.cond.notify_one();
             true
         });
-        let acceptor = Acceptor::start(Arc::new(fd), opts.clone(), shm, deliver)?;
+        let acceptor = Acceptor::start(fd, opts.clone(), shm, deliver)?;
         Ok(Listener {
             inbox,
             opts: opts.clone(),
             local,
-            acceptor: Some(acceptor),
-            _file,
+            acceptor,
+            file: Mutex::new(_file),
         })
     }
 
@@ -126,17 +131,29 @@ impl Listener {
         Incoming { listener: self }
     }
 
-    /// Stop accepting: threads blocked in `accept` return `Closed`, clients connecting from now
-    /// on are refused. The socket file is removed when the listener is dropped.
+    /// Stop listening. When this returns:
+    ///
+    /// - the listening socket is closed, so a client connecting now is refused (`NotFound`, on
+    ///   every transport), and the background acceptor thread has ended;
+    /// - the socket file is removed, if this listener made it and it is still the same file;
+    /// - `accept`, including calls blocked in other threads, returns `Closed`.
+    ///
+    /// Connections handshaken but not yet accepted are dropped, as are handshakes still under
+    /// way when they finish (those clients see the connection end). Channels already accepted
+    /// stay open. Idempotent and callable from any thread; dropping the listener closes it.
     pub fn close(&self) {
-        let mut q = self.inbox.queue.lock().unwrap_or_else(|p| p.into_inner());
-        q.closed = true;
-        q.ready.clear();
-        self.inbox.signal.drain();
-        self.inbox.cond.notify_all();
-        if let Some(a) = &self.acceptor {
-            a.stop();
-        }
+        let dropped = {
+            let mut q = self.inbox.queue.lock().unwrap_or_else(|p| p.into_inner());
+            q.closed = true;
+            self.inbox.signal.drain();
+            self.inbox.cond.notify_all();
+            std::mem::take(&mut q.ready)
+        };
+        drop(dropped);
+        // Not under the queue lock (handshake threads deliver through it).
+        self.acceptor.shutdown();
+        // The socket is closed: now the name can go (only if it is still ours).
+        drop(self.file.lock().unwrap_or_else(|p| p.into_inner()).take());
     }
 
     fn accept_until(&self, deadline: Option<Instant>) -> Result<Channel> {
@@ -148,9 +165,7 @@ impl Listener {
             if let Some(est) = q.ready.pop_front() {
                 drop(q);
                 self.inbox.signal.take_one();
-                if let Some(a) = &self.acceptor {
-                    a.taken();
-                }
+                self.acceptor.taken();
                 return Channel::from_established(est, &self.opts);
             }
             q = match deadline {
@@ -177,8 +192,6 @@ impl Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         self.close();
-        // Stop and join the acceptor before the socket file goes.
-        self.acceptor.take();
     }
 }
 

@@ -18,8 +18,8 @@ use crate::transport;
 
 /// A listening endpoint for async code. Handshakes run in the background (as for
 /// [`Listener`](crate::Listener)), so a silent or broken client never delays others and
-/// `connect` completes before `accept` is called. Dropping it stops listening and removes its
-/// socket file.
+/// `connect` completes before `accept` is called. [`close`](AsyncListener::close) it, or drop
+/// it, to stop listening and remove its socket file.
 pub struct AsyncListener {
     ready: Mutex<mpsc::UnboundedReceiver<Established>>,
     opts: Options,
@@ -27,7 +27,8 @@ pub struct AsyncListener {
     closed: Arc<AtomicBool>,
     wake: Notify,
     acceptor: Acceptor,
-    _file: Option<SocketFile>,
+    /// Taken (and so removed) by `close`, after the listening socket is closed.
+    file: std::sync::Mutex<Option<SocketFile>>,
 }
 
 impl fmt::Debug for AsyncListener {
@@ -75,7 +76,7 @@ impl AsyncListener {
         let open = Arc::clone(&closed);
         // After close, handshakes that finish are dropped (the client sees the connection end).
         let deliver = Box::new(move |est| !open.load(Ordering::Acquire) && tx.send(est).is_ok());
-        let acceptor = Acceptor::start(Arc::new(fd), opts.clone(), shm, deliver)?;
+        let acceptor = Acceptor::start(fd, opts.clone(), shm, deliver)?;
         Ok(AsyncListener {
             ready: Mutex::new(rx),
             opts: opts.clone(),
@@ -83,7 +84,7 @@ impl AsyncListener {
             closed,
             wake: Notify::new(),
             acceptor,
-            _file,
+            file: std::sync::Mutex::new(_file),
         })
     }
 
@@ -99,13 +100,21 @@ impl AsyncListener {
             return Err(closed_error());
         }
         let mut ready = self.ready.lock().await;
-        tokio::select! {
-            est = ready.recv() => {
-                let est = est.ok_or_else(closed_error)?;
+        let est = tokio::select! {
+            est = ready.recv() => est,
+            () = closed => None,
+        };
+        match est {
+            Some(est) if !self.closed.load(Ordering::Acquire) => {
                 self.acceptor.taken();
                 AsyncChannel::from_established(est, &self.opts)
             }
-            () = closed => Err(closed_error()),
+            _ => {
+                // Closed (perhaps while we held the queue, so `close` could not empty it).
+                ready.close();
+                while ready.try_recv().is_ok() {}
+                Err(closed_error())
+            }
         }
     }
 
@@ -116,15 +125,26 @@ impl AsyncListener {
             .map_err(|_| elapsed("accept"))?
     }
 
-    /// Stop accepting: pending and later `accept` calls return `Closed`.
+    /// Stop listening, as [`Listener::close`](crate::Listener::close): when this returns, the
+    /// listening socket is closed (clients are refused with `NotFound`) and the socket file is
+    /// removed; pending and later `accept` calls return `Closed`. It waits for the background
+    /// acceptor thread to end, which takes at most a moment (that thread never waits on the
+    /// runtime). Idempotent; dropping the listener closes it.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        self.acceptor.stop();
         self.wake.notify_waiters();
         // Connections handshaken but not accepted are dropped now, not left hanging.
         if let Ok(mut ready) = self.ready.try_lock() {
             ready.close();
             while ready.try_recv().is_ok() {}
         }
+        self.acceptor.shutdown();
+        drop(self.file.lock().unwrap_or_else(|p| p.into_inner()).take());
+    }
+}
+
+impl Drop for AsyncListener {
+    fn drop(&mut self) {
+        self.close();
     }
 }
