@@ -176,8 +176,8 @@ impl AsyncListener {
     }
 
     /// Stop accepting: pending and later `accept` calls raise `ClosedError`.
-    fn close(&self) {
-        self.inner.close();
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.inner.close());
     }
 
     /// The endpoint clients connect to.
@@ -206,7 +206,7 @@ impl AsyncListener {
         _exc: &Bound<'py, PyAny>,
         _tb: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.close();
+        self.close(py);
         future_into_py(py, async move { Ok(false) })
     }
 

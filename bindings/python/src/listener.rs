@@ -88,9 +88,10 @@ impl Listener {
         self.accept_for(py, t)
     }
 
-    /// Stop accepting: blocked and later `accept` calls raise `ClosedError`.
-    fn close(&self) {
-        self.inner.close();
+    /// Stop accepting: blocked and later `accept` calls raise `ClosedError`; when it returns,
+    /// new clients are refused and the socket file is gone.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.inner.close());
     }
 
     /// The endpoint clients connect to (for `tcp://host:0`, with the real port).
@@ -122,11 +123,12 @@ impl Listener {
 
     fn __exit__(
         &self,
+        py: Python<'_>,
         _exc_type: &Bound<'_, PyAny>,
         _exc: &Bound<'_, PyAny>,
         _tb: &Bound<'_, PyAny>,
     ) -> bool {
-        self.close();
+        self.close(py);
         false
     }
 

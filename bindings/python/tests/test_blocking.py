@@ -266,11 +266,6 @@ def test_context_managers_close(transport: str) -> None:
         listener.accept(timeout=1)
 
 
-@pytest.mark.xfail(
-    strict=False,  # a race: it does not show every time
-    reason="core: Listener.close() stops the acceptor asynchronously; a connect right after "
-    "close() can still complete its handshake (then PeerDisconnected) instead of NotFound",
-)
 @pytest.mark.parametrize("kind", TRANSPORTS)
 def test_connect_after_listener_close_is_not_found(kind: str) -> None:
     for _ in range(20):
