@@ -444,6 +444,12 @@ fn closed_channels_release_their_segments_and_doorbells() {
     let idle = settled(server.pid(), &|h| h.0 == 0);
     assert_eq!(idle.0, 0, "segments still mapped after the first client");
     for _ in 0..30 {
+        // The previous connection's echo thread may still be dropping its channel.
+        assert_eq!(
+            settled(server.pid(), &|h| h == idle),
+            idle,
+            "between connections"
+        );
         let during = one(&mut server);
         assert_eq!(during, (idle.0 + 1, idle.1 + 4), "one connection's share");
         watchdog::tick();
