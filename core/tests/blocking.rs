@@ -1,6 +1,9 @@
 use libipc::{Channel, ErrorKind, Listener, Options};
 use std::time::Duration;
 
+mod common;
+use common::{private_dir, watchdog};
+
 #[test]
 fn smoke_unix_and_tcp() {
     let dir = std::env::temp_dir().join(format!("smoke-{}", std::process::id()));
@@ -35,23 +38,6 @@ fn smoke_unix_and_tcp() {
         t.join().unwrap();
         println!("{ep} ok, peer {:?}", ch.peer());
     }
-}
-
-fn private_dir(tag: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "libipc-{tag}-{}-{}",
-        std::process::id(),
-        fastrand::u32(..)
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Fails the test (instead of hanging it) if `f` does not finish; not a timing assertion.
-fn watchdog<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || tx.send(f()).unwrap());
-    rx.recv_timeout(Duration::from_secs(120)).expect("hung")
 }
 
 /// A send_timeout that expires while a large message is half out keeps the rest and delivers

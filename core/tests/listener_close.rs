@@ -9,22 +9,8 @@ use std::time::Duration;
 use libipc::aio::AsyncListener;
 use libipc::{Channel, Endpoint, ErrorKind, Listener};
 
-fn private_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "libipc-{tag}-{}-{}",
-        std::process::id(),
-        fastrand::u32(..)
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Fails the test (instead of hanging it) if `f` does not finish; not a timing assertion.
-fn watchdog<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || tx.send(f()).unwrap());
-    rx.recv_timeout(Duration::from_secs(120)).expect("hung")
-}
+mod common;
+use common::{private_dir, watchdog};
 
 /// One endpoint of each transport: unix path, tcp, and shm where this build has it.
 fn endpoints(tag: &str) -> Vec<String> {

@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use libipc::{Channel, ErrorKind, Listener, Options};
 
+mod common;
+use common::watchdog;
+
 const RING: usize = 64 * 1024;
 /// Larger than one record of a 64 KiB ring: sent as fragments.
 const LARGE: usize = 100_000;
@@ -44,13 +47,6 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
         .collect()
-}
-
-/// Fails the test (instead of hanging it) if `f` does not finish; not a timing assertion.
-fn watchdog<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || tx.send(f()).unwrap());
-    rx.recv_timeout(Duration::from_secs(120)).expect("hung")
 }
 
 #[test]
