@@ -337,14 +337,17 @@ impl Shared {
         let mut written = 0;
         let result = match deadline {
             None => sys::send_all(self.fd.as_fd(), &mut parts.map(IoSlice::new)),
+            // Try first and wait only when the socket is full: poll's idea of "writable" (a
+            // quarter of the send buffer free, for Unix sockets) is stricter than what a send
+            // accepts.
             Some(_) => loop {
-                if !sys::wait(self.fd.as_fd(), Interest::Write, deadline)? {
-                    break Err((0, rustix::io::Errno::AGAIN));
-                }
                 match sys::send_nonblocking(self.fd.as_fd(), &mut rest(written).map(IoSlice::new)) {
                     Ok(n) => break Ok(written + n),
                     Err((n, rustix::io::Errno::AGAIN)) => written += n,
                     Err((n, e)) => break Err((n, e)),
+                }
+                if !sys::wait(self.fd.as_fd(), Interest::Write, deadline)? {
+                    break Err((0, rustix::io::Errno::AGAIN));
                 }
             },
         };
@@ -376,18 +379,22 @@ impl Shared {
     /// Write out the rest of a frame a timed-out send left, waiting until `deadline`.
     fn flush(&self, tx: &mut SendHalf, deadline: Option<Instant>) -> Result<()> {
         while tx.sent < tx.pending.len() {
-            if !sys::wait(self.fd.as_fd(), Interest::Write, deadline)? {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    "an earlier message is still going out; the peer is not reading",
-                ));
-            }
             match sys::send_nonblocking(
                 self.fd.as_fd(),
                 &mut [IoSlice::new(&tx.pending[tx.sent..])],
             ) {
                 Ok(n) => tx.sent += n,
-                Err((n, rustix::io::Errno::AGAIN)) => tx.sent += n,
+                Err((n, rustix::io::Errno::AGAIN)) => {
+                    tx.sent += n;
+                    if tx.sent < tx.pending.len()
+                        && !sys::wait(self.fd.as_fd(), Interest::Write, deadline)?
+                    {
+                        return Err(Error::new(
+                            ErrorKind::Timeout,
+                            "an earlier message is still going out; the peer is not reading",
+                        ));
+                    }
+                }
                 Err((_, e)) => {
                     let err = if self.closed.load(Ordering::Acquire) {
                         closed_error()

@@ -3,10 +3,11 @@
 //! API is described in bindings/python/README.md and typed in `_libipc.pyi`.
 //!
 //! Every blocking call releases the GIL and waits in slices, checking for signals between
-//! them, so other Python threads run and Ctrl-C interrupts it (`wait.rs`).
+//! them, so other Python threads run and Ctrl-C interrupts it (`wait.rs`). The asyncio API
+//! (`libipc/aio.py`) is pure Python on top of this module: non-blocking calls and each
+//! object's readiness descriptor, so no thread of ours ever calls back into Python.
 #![warn(missing_docs)]
 
-mod aio;
 mod channel;
 mod errors;
 mod listener;
@@ -22,14 +23,10 @@ fn _libipc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(listener::listen, m)?)?;
     m.add_function(wrap_pyfunction!(channel::connect, m)?)?;
-    m.add_function(wrap_pyfunction!(aio::aio_listen, m)?)?;
-    m.add_function(wrap_pyfunction!(aio::aio_connect, m)?)?;
     m.add_class::<listener::Listener>()?;
     m.add_class::<channel::Channel>()?;
     m.add_class::<channel::Peer>()?;
     m.add_class::<views::MessageView>()?;
     m.add_class::<views::SendBuffer>()?;
-    m.add_class::<aio::AsyncListener>()?;
-    m.add_class::<aio::AsyncChannel>()?;
     Ok(())
 }

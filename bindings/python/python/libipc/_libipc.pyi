@@ -4,7 +4,7 @@ Import from `libipc` and `libipc.aio`, not from here. The errors it raises are t
 `libipc._errors`.
 """
 
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Self, final
 
@@ -14,16 +14,12 @@ from typing import Self, final
 from _typeshed import ReadableBuffer, WriteableBuffer
 
 __all__ = [
-    "AsyncChannel",
-    "AsyncListener",
     "Channel",
     "Listener",
     "MessageView",
     "Peer",
     "SendBuffer",
     "__version__",
-    "aio_connect",
-    "aio_listen",
     "connect",
     "listen",
 ]
@@ -167,66 +163,3 @@ class Listener:
     ) -> None: ...
     def __iter__(self) -> Self: ...
     def __next__(self) -> Channel: ...
-
-# ----------------------------------------------------------------------------------------------
-# asyncio API (re-exported by libipc.aio). The methods return awaitables: await them, or
-# wrap them with asyncio.ensure_future / asyncio.wait_for.
-
-def aio_listen(
-    endpoint: str,
-    *,
-    max_message_size: int = ...,
-    socket_mode: int = ...,
-    handshake_timeout: float = ...,
-    allowed_uids: Iterable[int] | None = None,
-    shm_ring_size: int = ...,
-    shm_spin: float = ...,
-    stream_spin: float = ...,
-) -> Awaitable[AsyncListener]: ...
-def aio_connect(
-    endpoint: str,
-    timeout: float | None = None,
-    *,
-    max_message_size: int = ...,
-    connect_timeout: float | None = ...,
-    handshake_timeout: float = ...,
-    allowed_uids: Iterable[int] | None = None,
-    shm_spin: float = ...,
-    stream_spin: float = ...,
-) -> Awaitable[AsyncChannel]: ...
-@final
-class AsyncChannel:
-    @property
-    def peer(self) -> Peer: ...
-    @property
-    def max_message_size(self) -> int: ...
-    def send(self, data: ReadableBuffer) -> Awaitable[None]: ...
-    def recv(self) -> Awaitable[bytes]: ...
-    def close(self) -> Awaitable[None]: ...
-    def __aenter__(self) -> Awaitable[Self]: ...
-    def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-        /,
-    ) -> Awaitable[None]: ...
-    def __aiter__(self) -> Self: ...
-    def __anext__(self) -> Awaitable[bytes]: ...
-
-@final
-class AsyncListener:
-    @property
-    def endpoint(self) -> str: ...
-    def accept(self) -> Awaitable[AsyncChannel]: ...
-    def close(self) -> None: ...
-    def __aenter__(self) -> Awaitable[Self]: ...
-    def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-        /,
-    ) -> Awaitable[None]: ...
-    def __aiter__(self) -> Self: ...
-    def __anext__(self) -> Awaitable[AsyncChannel]: ...

@@ -16,10 +16,268 @@ one). Time limits are asyncio's: ``await asyncio.wait_for(channel.recv(), 1.0)``
             print(await channel.recv())
 
     asyncio.run(main())
+
+How it works: every channel and listener has a readiness descriptor (``fileno()``). A
+receive first takes what is there without waiting (``try_recv``); only when nothing is, it
+waits for the descriptor on the event loop (``loop.add_reader``) and tries again. So a
+message is only ever taken by the call that returns it: a cancelled ``recv()`` has taken
+nothing. A send that finds no room (the peer is not reading) tries again after short sleeps on
+the loop, up to 1 ms apart. Connecting and closing, which may wait for the peer,
+run in the loop's default executor. No other thread is involved.
 """
 
-from ._libipc import AsyncChannel, AsyncListener
-from ._libipc import aio_connect as connect
-from ._libipc import aio_listen as listen
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, TypeVar
+
+from . import _libipc
+from ._errors import ClosedError
+from ._errors import TimeoutError as _Timeout
 
 __all__ = ["AsyncChannel", "AsyncListener", "connect", "listen"]
+
+_T = TypeVar("_T")
+
+# How long a send that found no room sleeps between tries, at most.
+_MAX_BACKOFF = 0.001
+
+
+class _Readiness:
+    """Wait on the event loop for a descriptor to become readable, and wake every waiter
+    when the owner closes. One loop reader serves all waiters of the descriptor."""
+
+    __slots__ = ("_fd", "_closed", "_waiters", "_loop")
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._closed = False
+        self._waiters: set[asyncio.Future[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, set()
+        if self._loop is not None:
+            self._loop.remove_reader(self._fd)
+            self._loop = None
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    async def wait(self) -> None:
+        if self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        if self._loop is None:
+            loop.add_reader(self._fd, self._wake)
+            self._loop = loop
+        self._waiters.add(fut)
+        try:
+            await fut
+        finally:
+            self._waiters.discard(fut)
+            if not self._waiters and self._loop is not None:
+                self._loop.remove_reader(self._fd)
+                self._loop = None
+
+    def close(self) -> None:
+        """Wake every waiter (they then see the closed state) and stop watching the fd."""
+        self._closed = True
+        self._wake()
+
+
+async def _in_executor(fn: Callable[[], _T]) -> _T:
+    return await asyncio.get_running_loop().run_in_executor(None, fn)
+
+
+class AsyncChannel:
+    """A connected channel for asyncio (see `libipc.Channel` for the semantics)."""
+
+    __slots__ = ("_ch", "_ready")
+
+    def __init__(self, channel: _libipc.Channel) -> None:
+        self._ch = channel
+        self._ready = _Readiness(channel.fileno())
+
+    @property
+    def peer(self) -> _libipc.Peer:
+        """The peer's credentials."""
+        return self._ch.peer
+
+    @property
+    def max_message_size(self) -> int:
+        """The largest message `send` accepts on this channel."""
+        return self._ch.max_message_size
+
+    @property
+    def channel(self) -> _libipc.Channel:
+        """The underlying blocking channel."""
+        return self._ch
+
+    async def send(self, data: Any) -> None:
+        """Send one message (bytes, bytearray, memoryview or any C-contiguous buffer)."""
+        backoff = 0.00005
+        while True:
+            try:
+                self._ch.send(data, timeout=0)
+                return
+            except _Timeout:
+                pass  # no room now; nothing was sent
+            if self._ready._closed:
+                self._ch.send(data, timeout=0)  # raises ClosedError (or sends)
+                return
+            # The peer is not reading: try again shortly (the readiness descriptor only
+            # tells about receiving).
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    async def recv(self) -> bytes:
+        """The next message. Cancelling this loses nothing."""
+        while True:
+            m = self._ch.try_recv()
+            if m is not None:
+                return m
+            if self._ready._closed:
+                return self._ch.recv(timeout=0)  # raises ClosedError (this side closed)
+            await self._ready.wait()
+
+    async def close(self) -> None:
+        """Close: the peer receives everything sent so far, then `ClosedError`."""
+        self._ready.close()
+        await _in_executor(self._ch.close)
+
+    def fileno(self) -> int:
+        """The readiness descriptor (see `libipc.Channel.fileno`)."""
+        return self._ch.fileno()
+
+    def __aiter__(self) -> AsyncChannel:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self.recv()
+        except ClosedError:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> AsyncChannel:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<libipc.aio.AsyncChannel fd={self._ch.fileno()}>"
+
+
+class AsyncListener:
+    """A bound endpoint accepting channels, for asyncio."""
+
+    __slots__ = ("_l", "_ready")
+
+    def __init__(self, listener: _libipc.Listener) -> None:
+        self._l = listener
+        self._ready = _Readiness(listener.fileno())
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint clients connect to (for ``tcp://host:0``, with the real port)."""
+        return self._l.endpoint
+
+    async def accept(self) -> AsyncChannel:
+        """The next client whose handshake succeeded. Cancelling this loses no client."""
+        while True:
+            try:
+                return AsyncChannel(self._l.accept(timeout=0))
+            except _Timeout:
+                pass
+            if self._ready._closed:
+                return AsyncChannel(self._l.accept(timeout=0))  # raises ClosedError
+            await self._ready.wait()
+
+    def close(self) -> None:
+        """Stop accepting: pending and later `accept` calls raise `ClosedError`."""
+        self._ready.close()
+        self._l.close()
+
+    def __aiter__(self) -> AsyncListener:
+        return self
+
+    async def __anext__(self) -> AsyncChannel:
+        try:
+            return await self.accept()
+        except ClosedError:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> AsyncListener:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<libipc.aio.AsyncListener {self._l.endpoint}>"
+
+
+async def listen(
+    endpoint: str,
+    *,
+    max_message_size: int | None = None,
+    socket_mode: int | None = None,
+    handshake_timeout: float | None = None,
+    allowed_uids: Iterable[int] | None = None,
+    shm_ring_size: int | None = None,
+    shm_spin: float | None = None,
+    stream_spin: float | None = None,
+) -> AsyncListener:
+    """Bind `endpoint` (the arguments of `libipc.listen`)."""
+    listener = _libipc.listen(
+        endpoint,
+        max_message_size=max_message_size,
+        socket_mode=socket_mode,
+        handshake_timeout=handshake_timeout,
+        allowed_uids=allowed_uids,
+        shm_ring_size=shm_ring_size,
+        shm_spin=shm_spin,
+        stream_spin=stream_spin,
+    )
+    return AsyncListener(listener)
+
+
+async def connect(
+    endpoint: str,
+    timeout: float | None = None,
+    *,
+    max_message_size: int | None = None,
+    connect_timeout: float | None = 10.0,
+    handshake_timeout: float | None = None,
+    allowed_uids: Iterable[int] | None = None,
+    shm_spin: float | None = None,
+    stream_spin: float | None = None,
+) -> AsyncChannel:
+    """Connect to `endpoint` (the arguments of `libipc.connect`), without blocking the loop."""
+    fn = functools.partial(
+        _libipc.connect,
+        endpoint,
+        timeout,
+        max_message_size=max_message_size,
+        connect_timeout=connect_timeout,
+        handshake_timeout=handshake_timeout,
+        allowed_uids=allowed_uids,
+        shm_spin=shm_spin,
+        stream_spin=stream_spin,
+    )
+    return AsyncChannel(await _in_executor(fn))
