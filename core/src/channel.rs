@@ -542,6 +542,25 @@ impl Channel {
         }
     }
 
+    /// Wait at most `timeout` until the rest of a message that a timed send left half-written
+    /// has gone out (see [`send_timeout`](Self::send_timeout)); at once if there is none.
+    /// `Timeout`: some of it is still queued in the channel (it still goes out before any
+    /// later message, or with `close`). Useful after [`try_send`](Self::try_send) /
+    /// `send_timeout` when nothing else will be sent for a while.
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<()> {
+        let deadline = Some(sys::after(timeout));
+        match &*self.link {
+            Link::Stream(s) => {
+                let mut tx = sys::lock_until(&s.tx, deadline)?;
+                if let Some(e) = s.send_blocked().or_else(|| tx.ended.clone()) {
+                    return Err(e);
+                }
+                s.flush(&mut tx, deadline)
+            }
+            Link::Shm(l) => l.flush_until(deadline),
+        }
+    }
+
     /// Send a message if it can go out without waiting; `Timeout` ("full") if the peer is not
     /// taking more right now. Nothing is sent on `Timeout`.
     pub fn try_send(&self, data: &[u8]) -> Result<()> {

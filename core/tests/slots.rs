@@ -294,3 +294,25 @@ fn a_commit_that_times_out_keeps_the_message_with_try_commit() {
         }
     });
 }
+
+/// A timed send that found room for only part of a message counts it as sent and keeps the
+/// rest; `flush_timeout` reports `Timeout` while some is queued and sees it out once the peer
+/// reads, so the peer gets the whole message without another send.
+#[test]
+fn flush_timeout_sees_a_half_sent_message_out() {
+    watchdog(|| {
+        for (name, a, b) in pairs() {
+            let big = vec![9u8; 4 << 20]; // more than any socket buffer or 64 KiB ring
+            a.send_timeout(&big, Duration::from_millis(20)).unwrap();
+            assert_eq!(
+                a.flush_timeout(Duration::ZERO).unwrap_err().kind(),
+                ErrorKind::Timeout,
+                "{name}"
+            );
+            let reader = std::thread::spawn(move || b.recv().unwrap().len());
+            a.flush_timeout(Duration::from_secs(60)).unwrap();
+            a.flush_timeout(Duration::ZERO).unwrap();
+            assert_eq!(reader.join().unwrap(), big.len(), "{name}");
+        }
+    });
+}

@@ -196,6 +196,14 @@ impl Channel {
         blocking(py, t, |s| send_for(&self.inner, &v, s))
     }
 
+    /// Wait until the rest of a message an earlier timed send left half-written has gone out
+    /// (`TimeoutError`: some is still queued; it goes out before any later message).
+    #[pyo3(signature = (timeout=None))]
+    fn flush(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
+        let t = options::timeout(py, timeout)?;
+        blocking(py, t, |s| self.inner.flush_timeout(s))
+    }
+
     /// Receive the next message as bytes.
     #[pyo3(signature = (timeout=None))]
     fn recv<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {

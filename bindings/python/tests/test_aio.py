@@ -313,3 +313,17 @@ def test_connect_timeout_argument(kind: str) -> None:
                               timeout=2)
 
     run(main)
+
+
+def test_large_message_arrives_whole_without_another_send(transport: str) -> None:
+    """A message larger than what the socket or ring holds at once: `send` returns only when
+    all of it went out, so the peer gets it although nothing else is sent afterwards."""
+
+    async def main() -> None:
+        async with apair(transport) as (server, client):
+            big = bytes(range(256)) * (16 * 1024)  # 4 MiB
+            receiving = asyncio.ensure_future(server.recv())
+            await client.send(big)
+            assert await receiving == big
+
+    run(main)

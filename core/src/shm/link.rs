@@ -715,6 +715,14 @@ impl ShmLink {
     }
 
     /// Send the rest of a message that a timed-out send left, as fragments.
+    /// Write out the rest of a message an earlier timed-out send left, waiting until
+    /// `deadline`.
+    pub(crate) fn flush_until(&self, deadline: Option<Instant>) -> Result<()> {
+        let mut tx = sys::lock_until(&self.tx, deadline)?;
+        self.send_check(&tx)?;
+        self.flush_pending(&mut tx, deadline)
+    }
+
     fn flush_pending(&self, tx: &mut Tx, deadline: Option<Instant>) -> Result<()> {
         let max = tx.prod.ring().max_record_payload() as usize;
         while tx.pending_at < tx.pending.len() {

@@ -124,7 +124,7 @@ class AsyncChannel:
         while True:
             try:
                 self._ch.send(data, timeout=0)
-                return
+                break
             except _Timeout:
                 pass  # no room now; nothing was sent
             if self._ready._closed:
@@ -134,6 +134,17 @@ class AsyncChannel:
             # tells about receiving).
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF)
+        # Part of a large message may still be queued in the channel (a send that found some
+        # room takes what fits): see it out, so the peer gets it without waiting for our next
+        # send.
+        backoff = 0.00005
+        while True:
+            try:
+                self._ch.flush(timeout=0)
+                return
+            except _Timeout:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
 
     async def recv(self) -> bytes:
         """The next message. Cancelling this loses nothing."""
