@@ -221,6 +221,20 @@ enum ipc_status ipc_channel_send(struct ipc_channel *ch,
                                  int32_t timeout_ms);
 
 /**
+ * Wait at most `timeout_ms` until the rest of a message that an earlier send with a timeout
+ * left half-written has gone out (such a send returns `IPC_OK`: the message counts as sent,
+ * and its rest goes out before any later message or with close). `IPC_OK` at once if there
+ * is none.
+ *
+ * Errors: `IPC_ERR_TIMEOUT` (some is still queued), `IPC_ERR_PEER_DISCONNECTED`,
+ * `IPC_ERR_CLOSED`, `IPC_ERR_BUSY` (this thread holds a reservation).
+ *
+ * # Safety
+ * `ch` is NULL or live.
+ */
+enum ipc_status ipc_channel_flush(struct ipc_channel *ch, int32_t timeout_ms);
+
+/**
  * Receive the next message into a library-owned `ipc_message` (free it with
  * `ipc_message_free`), waiting at most `timeout_ms`.
  *

@@ -298,6 +298,33 @@ pub unsafe extern "C" fn ipc_channel_send(
     })
 }
 
+/// Wait at most `timeout_ms` until the rest of a message that an earlier send with a timeout
+/// left half-written has gone out (such a send returns `IPC_OK`: the message counts as sent,
+/// and its rest goes out before any later message or with close). `IPC_OK` at once if there
+/// is none.
+///
+/// Errors: `IPC_ERR_TIMEOUT` (some is still queued), `IPC_ERR_PEER_DISCONNECTED`,
+/// `IPC_ERR_CLOSED`, `IPC_ERR_BUSY` (this thread holds a reservation).
+///
+/// # Safety
+/// `ch` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_channel_flush(ch: *mut ipc_channel, timeout_ms: i32) -> ipc_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        ffi::with(ch, "channel", |ch| {
+            let wait = ffi::wait(timeout_ms)?;
+            ch.check_send()?;
+            let d = match wait {
+                Wait::Forever => std::time::Duration::MAX,
+                Wait::For(d) => d,
+            };
+            ch.channel.flush_timeout(d)?;
+            Ok(())
+        })
+    }
+}
+
 /// Receive the next message into a library-owned `ipc_message` (free it with
 /// `ipc_message_free`), waiting at most `timeout_ms`.
 ///

@@ -901,6 +901,49 @@ static void test_stream_spin(void)
     }
 }
 
+struct big_recv {
+    ipc_channel *ch;
+    size_t len;
+};
+
+static void *big_receiver(void *arg)
+{
+    struct big_recv *r = arg;
+    ipc_message *m = NULL;
+    if (ipc_channel_recv(r->ch, 60000, &m) == IPC_OK) {
+        r->len = ipc_message_len(m);
+        ipc_message_free(m);
+    }
+    return NULL;
+}
+
+/* A send whose timeout passes after part of the message went out returns IPC_OK; flush sees
+ * the rest out once the peer reads. */
+static void test_flush(void)
+{
+    FOR_EACH_TRANSPORT(t)
+    {
+        ipc_channel *s, *c;
+        ipc_listener *l = h_pair(t, &s, &c);
+        CHECK_ST(ipc_channel_flush(NULL, 0), IPC_ERR_INVALID_ARGUMENT);
+        CHECK_ST(ipc_channel_flush(c, -2), IPC_ERR_INVALID_ARGUMENT);
+        CHECK_OK(ipc_channel_flush(c, 0)); /* nothing pending */
+        size_t n = 4u << 20;
+        uint8_t *big = calloc(n, 1);
+        REQUIRE(big != NULL);
+        CHECK_OK(ipc_channel_send(c, big, n, 20));
+        CHECK_ST(ipc_channel_flush(c, 0), IPC_ERR_TIMEOUT);
+        struct big_recv r = {s, 0};
+        pthread_t th;
+        REQUIRE(pthread_create(&th, NULL, big_receiver, &r) == 0);
+        CHECK_OK(ipc_channel_flush(c, IPC_WAIT_FOREVER));
+        pthread_join(th, NULL);
+        CHECK(r.len == n);
+        free(big);
+        h_pair_free(l, s, c);
+    }
+}
+
 static void test_shm_small_ring(void)
 {
     ipc_options *o = h_options();
@@ -955,6 +998,7 @@ static const struct h_test tests[] = {
     H_TEST(test_threads),
     H_TEST(test_shm_small_ring),
     H_TEST(test_stream_spin),
+    H_TEST(test_flush),
 };
 
 int main(int argc, char **argv)
