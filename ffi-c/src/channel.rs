@@ -138,31 +138,36 @@ impl ipc_channel {
 
     /// Start a receive: `IPC_ERR_BUSY` if this thread holds an in-place receive, else the
     /// receive gate (waited for within `wait`) and the deadline of the whole call.
-    fn start_recv(&self, wait: Wait) -> FfiResult<(MutexGuard<'_, ()>, Deadline)> {
+    fn start_recv(&self, wait: Wait) -> FfiResult<(MutexGuard<'_, ()>, Left)> {
         let me = this_thread();
         if self.recvs_held.load(Ordering::Acquire) > 0
             && lock(&self.receiving).held.iter().any(|h| h.owner == me)
         {
             return Err(busy("an in-place receive (ipc_channel_recv_in_place)"));
         }
-        let deadline = Deadline::new(wait);
-        let gate = match deadline.0 {
-            None => lock(&self.recv_gate),
-            Some(end) => loop {
-                match self.recv_gate.try_lock() {
-                    Ok(g) => break g,
-                    Err(TryLockError::Poisoned(p)) => break p.into_inner(),
-                    Err(TryLockError::WouldBlock) if Instant::now() >= end => {
-                        return Err(Failure::new(
-                            ipc_status::IPC_ERR_TIMEOUT,
-                            "another thread is receiving on this channel",
-                        ));
-                    }
-                    Err(TryLockError::WouldBlock) => std::thread::sleep(GATE_POLL),
-                }
-            },
+        // The common case, an uncontended gate, reads no clock.
+        match self.recv_gate.try_lock() {
+            Ok(g) => return Ok((g, Left::from(wait))),
+            Err(TryLockError::Poisoned(p)) => return Ok((p.into_inner(), Left::from(wait))),
+            Err(TryLockError::WouldBlock) => {}
+        }
+        let Wait::For(d) = wait else {
+            return Ok((lock(&self.recv_gate), Left::Forever));
         };
-        Ok((gate, deadline))
+        let end = Instant::now() + d;
+        loop {
+            match self.recv_gate.try_lock() {
+                Ok(g) => return Ok((g, Left::until(end))),
+                Err(TryLockError::Poisoned(p)) => return Ok((p.into_inner(), Left::until(end))),
+                Err(TryLockError::WouldBlock) if Instant::now() >= end => {
+                    return Err(Failure::new(
+                        ipc_status::IPC_ERR_TIMEOUT,
+                        "another thread is receiving on this channel",
+                    ));
+                }
+                Err(TryLockError::WouldBlock) => std::thread::sleep(GATE_POLL),
+            }
+        }
     }
 
     /// The stashed message, if `fits` says to take it (the receive gate must be held).
@@ -197,22 +202,31 @@ impl ipc_channel {
 /// How often a timed receive looks whether another thread's receive has finished.
 const GATE_POLL: Duration = Duration::from_micros(50);
 
-/// When a call with a timeout must be done (`None`: never).
+/// What is left of a receive's timeout once the receive gate is held.
 #[derive(Debug, Clone, Copy)]
-struct Deadline(Option<Instant>);
+enum Left {
+    Forever,
+    For(Duration),
+}
 
-impl Deadline {
-    fn new(wait: Wait) -> Deadline {
-        Deadline(match wait {
-            Wait::Forever => None,
-            Wait::For(d) => Some(Instant::now() + d),
-        })
+impl Left {
+    fn from(wait: Wait) -> Left {
+        match wait {
+            Wait::Forever => Left::Forever,
+            Wait::For(d) => Left::For(d),
+        }
+    }
+
+    fn until(end: Instant) -> Left {
+        Left::For(end.saturating_duration_since(Instant::now()))
     }
 
     /// The time left for the core's timed call (`None`: block).
     fn left(self) -> Option<Duration> {
-        self.0
-            .map(|end| end.saturating_duration_since(Instant::now()))
+        match self {
+            Left::Forever => None,
+            Left::For(d) => Some(d),
+        }
     }
 }
 
