@@ -258,11 +258,7 @@ impl Channel {
                     let read = |view: libipc::ReadBuf<'_>| {
                         copy(view.as_ptr(), view.len()).map_err(|n| (n, view.to_vec()))
                     };
-                    let r = if s.is_zero() {
-                        self.inner.recv_with_timeout(Duration::ZERO, read)
-                    } else {
-                        self.inner.recv_with_timeout(s, read)
-                    }?;
+                    let r = self.inner.recv_with_timeout(s, read)?;
                     Ok(r.map_err(|(n, kept)| {
                         self.keep(kept);
                         n
