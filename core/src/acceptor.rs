@@ -7,23 +7,21 @@
 //! others. At most [`MAX_PENDING`] connections wait (in handshake or unaccepted); beyond that
 //! new clients wait in the kernel backlog.
 //!
-//! The acceptor thread alone owns the listening socket, so [`Acceptor::shutdown`] (stop, then
+//! The acceptor thread alone owns the listener, so [`Acceptor::shutdown`] (stop, then
 //! join) closes it: once it returns, clients are refused by the kernel. Handshake threads still
 //! running finish on their own; their `Deliver` refuses the connection once the owner is closed.
 //! The acceptor thread takes no lock and runs no user code, so joining it cannot deadlock.
 
-use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use rustix::event::{PollFd, PollFlags};
-
 use crate::error::{Error, Result};
-use crate::handshake::{self, Established};
+use crate::handshake;
+use crate::link::Link;
 use crate::options::Options;
-use crate::sys::{self, WakePipe};
-use crate::transport;
+use crate::sys::{Stream, Waker};
+use crate::transport::{Accept, Transport};
 
 /// Connections that may be in handshake or waiting for `accept` at once.
 pub(crate) const MAX_PENDING: usize = 1024;
@@ -32,12 +30,12 @@ pub(crate) const MAX_PENDING: usize = 1024;
 struct State {
     stop: AtomicBool,
     /// Wakes the acceptor thread: on stop, and when `accept` made room.
-    kick: WakePipe,
+    kick: Waker,
     pending: AtomicUsize,
 }
 
 /// Where established connections go; returns `false` if nobody will take them any more.
-pub(crate) type Deliver = Box<dyn Fn(Established) -> bool + Send + Sync>;
+pub(crate) type Deliver = Box<dyn Fn(Arc<dyn Link>) -> bool + Send + Sync>;
 
 /// Handle to the acceptor thread; dropping it stops the thread and waits for it.
 #[derive(Debug)]
@@ -48,23 +46,24 @@ pub(crate) struct Acceptor {
 }
 
 impl Acceptor {
-    /// Start accepting on `listener`, which the acceptor thread owns and closes when it ends.
+    /// Start accepting on `listener`, which the acceptor thread owns and closes when it ends;
+    /// connections are handshaken for transport `t`.
     pub(crate) fn start(
-        listener: OwnedFd,
+        listener: Box<dyn Accept>,
+        t: &'static dyn Transport,
         opts: Options,
-        shm: bool,
         deliver: Deliver,
     ) -> Result<Acceptor> {
         let state = Arc::new(State {
             stop: AtomicBool::new(false),
-            kick: WakePipe::new()?,
+            kick: Waker::new()?,
             pending: AtomicUsize::new(0),
         });
         let st = Arc::clone(&state);
         let thread = std::thread::Builder::new()
             .name("libipc-acceptor".into())
             .spawn(move || {
-                run(&listener, &opts, shm, &st, Arc::new(deliver));
+                run(&*listener, t, &opts, &st, Arc::new(deliver));
                 // Closed here, before `shutdown`'s join returns.
                 drop(listener);
             })
@@ -108,34 +107,28 @@ impl Drop for Acceptor {
     }
 }
 
-fn run(listener: &OwnedFd, opts: &Options, shm: bool, st: &Arc<State>, deliver: Arc<Deliver>) {
+fn run(
+    listener: &dyn Accept,
+    t: &'static dyn Transport,
+    opts: &Options,
+    st: &Arc<State>,
+    deliver: Arc<Deliver>,
+) {
     loop {
         if st.stop.load(Ordering::Acquire) {
             return;
         }
         let room = st.pending.load(Ordering::Acquire) < MAX_PENDING;
-        let kick = st.kick.fd();
-        let mut fds = [
-            PollFd::new(&kick, PollFlags::IN),
-            PollFd::new(
-                listener,
-                if room {
-                    PollFlags::IN
-                } else {
-                    PollFlags::empty()
-                },
-            ),
-        ];
-        if let Err(e) = sys::poll(&mut fds, None) {
-            tracing::error!(error = %e, "acceptor poll failed; listener stops accepting");
+        if let Err(e) = listener.wait(&st.kick, room) {
+            tracing::error!(error = %e, "acceptor wait failed; listener stops accepting");
             return;
         }
         st.kick.drain();
-        // Once stopped, leave queued clients alone: closing the socket refuses them at once,
+        // Once stopped, leave queued clients alone: closing the listener refuses them at once,
         // instead of handshaking connections nobody will accept.
         while !st.stop.load(Ordering::Acquire) && st.pending.load(Ordering::Acquire) < MAX_PENDING {
-            match sys::accept(listener.as_fd()) {
-                Ok(Some(fd)) => spawn_handshake(fd, opts, shm, st, &deliver),
+            match listener.try_accept() {
+                Ok(Some(stream)) => spawn_handshake(stream, t, opts, st, &deliver),
                 Ok(None) => break,
                 Err(e) => {
                     // EMFILE and friends: log, and try again when woken (not in a hot loop).
@@ -149,9 +142,9 @@ fn run(listener: &OwnedFd, opts: &Options, shm: bool, st: &Arc<State>, deliver: 
 }
 
 fn spawn_handshake(
-    fd: OwnedFd,
+    stream: Stream,
+    t: &'static dyn Transport,
     opts: &Options,
-    shm: bool,
     st: &Arc<State>,
     deliver: &Arc<Deliver>,
 ) {
@@ -162,7 +155,7 @@ fn spawn_handshake(
         .spawn(move || {
             // A panic here must not leak the pending slot: catch it and count it as a refusal.
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                transport::prepare_accepted(&fd).and_then(|()| handshake::server(fd, &opts, shm))
+                handshake::server(t, stream, &opts)
             }))
             .unwrap_or_else(|_| {
                 Err(Error::new(
@@ -171,7 +164,7 @@ fn spawn_handshake(
                 ))
             });
             let delivered = match result {
-                Ok(est) => deliver(est),
+                Ok(link) => deliver(link),
                 Err(e) => {
                     tracing::info!(error = %e, "refused a connection");
                     false

@@ -7,7 +7,12 @@
 //! - `send` applies backpressure: it blocks while the peer is not reading (or times out);
 //! - one thread may send while another receives; `Channel` is `Send + Sync` and cheap to clone
 //!   (clones share the connection, which closes when the last clone drops or on `close`);
-//! - a receive that times out loses nothing: a partly received message is kept for the next call.
+//! - a receive that times out or is cancelled loses nothing: a partly received message is
+//!   kept for the next call.
+//!
+//! Every blocking call has a `*_wait` form taking a [`Wait`]: a deadline and, optionally, a
+//! [`Cancel`](crate::Cancel) handle that interrupts it from another thread (or a signal
+//! handler).
 //!
 //! ```no_run
 //! # fn main() -> libipc::Result<()> {
@@ -17,101 +22,49 @@
 //! println!("{} bytes", reply.len());
 //! # Ok(()) }
 //! ```
+//!
+//! This file is the blocking *driver* of the link seam (`link/mod.rs`): one caller per side
+//! at a time (a [`Gate`]), adaptive spinning ([`Spinner`]), then a wait on the link's sources
+//! and the cancellation handle.
 
 use std::fmt;
-use std::io::IoSlice;
+#[cfg(unix)]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::buf::{ReadBuf, WriteBuf};
-use crate::conn::{Conn, closed_error};
 pub use crate::conn::{Message, PeerCredentials};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
-use crate::handshake::{self, Established};
+use crate::handshake;
+use crate::link::{Incoming, Link};
 use crate::options::Options;
-use crate::shm::ShmLink;
 use crate::slot::{RecvSlot, SendSlot};
-use crate::sys::{self, Interest};
+use crate::spin::Spinner;
+use crate::sys;
 use crate::transport;
-use crate::wire::{ErrorPayload, Frame, FrameHeader, FrameReader, FrameType};
+use crate::wait::{Gate, GateGuard, Wait, after};
 
-/// Messages up to this size are copied behind their header and sent with one `send`.
-const COALESCE_MAX: usize = 64 * 1024;
-
-/// What the receiving half does next.
-#[derive(Debug)]
-pub(crate) struct RecvHalf {
-    pub(crate) reader: FrameReader,
-    /// Set once the stream has ended (peer CLOSE, error, EOF): every later recv returns it.
-    pub(crate) ended: Option<Error>,
-}
-
-/// The outcome of decoding what has been received so far.
-#[derive(Debug)]
-pub(crate) enum Step {
-    /// A complete message.
-    Message(Message),
-    /// More bytes are needed.
-    NeedData,
-    /// The stream has ended (CLOSE, peer ERROR, earlier failure, local close).
-    End(Error),
-    /// The peer broke the protocol: report it and end the stream.
-    Fail(Error),
-}
-
-impl RecvHalf {
-    pub(crate) fn new(max_recv: u32) -> RecvHalf {
-        RecvHalf {
-            reader: FrameReader::new(max_recv),
-            ended: None,
-        }
-    }
-
-    /// Decode the next frame from buffered bytes.
-    pub(crate) fn step(&mut self, closed: &AtomicBool) -> Step {
-        if let Some(e) = &self.ended {
-            return Step::End(e.clone());
-        }
-        if closed.load(Ordering::Acquire) {
-            return Step::End(closed_error());
-        }
-        match self.reader.next() {
-            Ok(Some(Frame::Message(m))) => Step::Message(Message::new(m)),
-            Ok(Some(Frame::Close)) => {
-                Step::End(Error::new(ErrorKind::Closed, "the peer closed the channel"))
-            }
-            Ok(Some(Frame::Error(p))) => Step::End(p.to_error()),
-            Ok(None) if closed.load(Ordering::Acquire) => Step::End(closed_error()),
-            Ok(None) => Step::NeedData,
-            Err(e) => Step::Fail(e),
-        }
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct SendHalf {
-    scratch: Vec<u8>,
-    /// The unsent rest of a frame whose send timed out after it had started.
-    pending: Vec<u8>,
-    sent: usize,
-    pub(crate) ended: Option<Error>,
-}
-
-/// The blocking channel's state.
-#[derive(Debug)]
+/// The blocking channel's state: the link, and what the driver keeps beside it.
 pub(crate) struct Shared {
-    conn: Conn,
-    rx: Mutex<RecvHalf>,
-    tx: Mutex<SendHalf>,
+    pub(crate) link: Arc<dyn Link>,
+    pub(crate) rx_gate: Gate,
+    pub(crate) tx_gate: Gate,
+    rx_spin: Spinner,
+    tx_spin: Spinner,
+    /// A message a too-small `recv_into` buffer could not take: first in line for the next
+    /// receive of any kind. Only touched with the receive gate held.
+    stash: Mutex<Option<Vec<u8>>>,
+    stashed: AtomicBool,
 }
 
-impl std::ops::Deref for Shared {
-    type Target = Conn;
-    fn deref(&self) -> &Conn {
-        &self.conn
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("link", &self.link)
+            .finish_non_exhaustive()
     }
 }
 
@@ -124,317 +77,327 @@ impl std::ops::Deref for Shared {
 /// last clone drops. A receive that times out loses nothing.
 #[derive(Clone)]
 pub struct Channel {
-    link: Arc<Link>,
-}
-
-/// The transport-specific half of a channel.
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // one per channel, behind an Arc
-enum Link {
-    /// Unix sockets and TCP: frames on a byte stream.
-    Stream(Shared),
-    /// Shared-memory rings, with the socket kept for liveness.
-    Shm(ShmLink),
-}
-
-impl Link {
-    fn conn(&self) -> &Conn {
-        match self {
-            Link::Stream(s) => &s.conn,
-            Link::Shm(l) => l.conn(),
-        }
-    }
-
-    fn send_until(&self, data: &[u8], deadline: Option<Instant>) -> Result<()> {
-        match self {
-            Link::Stream(s) => s.send_until(data, deadline),
-            Link::Shm(l) => l.send_until(data, deadline),
-        }
-    }
-
-    fn recv_until(&self, deadline: Option<Instant>) -> Result<Message> {
-        match self {
-            Link::Stream(s) => s.recv_until(deadline),
-            Link::Shm(l) => l.recv_until(deadline),
-        }
-    }
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl fmt::Debug for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Channel")
-            .field("fd", &self.link.conn().fd.as_raw_fd())
-            .field("peer", &self.link.conn().peer)
-            .finish()
+            .field("peer", &self.peer())
+            .finish_non_exhaustive()
     }
 }
 
-impl Conn {
-    /// Record a terminal receive error and shut the socket down. A protocol failure is first
-    /// reported to the peer with an ERROR frame, when no sender is mid-message (`tx_free`).
-    pub(crate) fn end_recv(&self, rx: &mut RecvHalf, step: Step, tx_free: bool) -> Error {
-        let err = match step {
-            Step::Fail(err) => {
-                if tx_free {
-                    let frame = ErrorPayload::from_error(err.kind(), err.message()).encode_frame();
-                    sys::send_nowait(self.fd.as_fd(), &frame);
-                }
-                tracing::debug!(error = %err, "channel failed");
-                sys::shutdown(self.fd.as_fd(), false);
-                err
-            }
-            Step::End(err) => err,
-            Step::Message(_) | Step::NeedData => unreachable!("not an end"),
-        };
-        self.end_with(rx, &err);
-        err
-    }
+fn no_message() -> Error {
+    Error::timeout("no message arrived before the timeout")
+}
 
-    fn end_with(&self, rx: &mut RecvHalf, err: &Error) {
-        rx.ended = Some(err.clone());
-        let _ = self.recv_end.set(err.clone());
-    }
-
-    /// Classify the end of the byte stream.
-    pub(crate) fn eof_error(&self, rx: &RecvHalf) -> Error {
-        if self.closed.load(Ordering::Acquire) {
-            closed_error()
-        } else if rx.reader.has_partial() {
-            Error::new(
-                ErrorKind::PeerDisconnected,
-                "peer disconnected in the middle of a message",
-            )
-        } else {
-            Error::new(
-                ErrorKind::PeerDisconnected,
-                "peer disconnected without closing the channel",
-            )
-        }
-    }
-
-    /// What reading `n` bytes (0 = EOF) or a read error means once the reader needs more.
-    pub(crate) fn after_read(
-        &self,
-        rx: &mut RecvHalf,
-        read: std::result::Result<usize, rustix::io::Errno>,
-    ) -> Option<Error> {
-        let err = match read {
-            Ok(0) => self.eof_error(rx),
-            Ok(_) => return None,
-            Err(_) if self.closed.load(Ordering::Acquire) => closed_error(),
-            Err(e) => sys::io_error(e, "recv"),
-        };
-        self.end_with(rx, &err);
-        Some(err)
-    }
+fn not_taken() -> Error {
+    Error::timeout("the peer did not take the message before the timeout (it is not reading)")
 }
 
 impl Shared {
-    fn recv_until(&self, deadline: Option<Instant>) -> Result<Message> {
-        let mut rx = sys::lock_until(&self.rx, deadline)?;
-        // Poll without sleeping for a while first (once per call), unless the caller would
-        // not wait at all.
-        let mut spin = (!self.spin.is_zero() && deadline.is_none_or(|d| Instant::now() < d))
-            .then(|| sys::after(self.spin));
-        loop {
-            match rx.step(&self.closed) {
-                Step::Message(m) => return Ok(m),
-                Step::NeedData => {}
-                end => {
-                    // Report a violation only if no frame is half-written, and keep the send
-                    // side locked while doing so.
-                    let tx = self.tx.try_lock().ok();
-                    let tx_free = tx.as_ref().is_some_and(|t| t.sent == t.pending.len());
-                    let e = self.end_recv(&mut rx, end, tx_free);
-                    drop(tx);
-                    return Err(e);
-                }
+    fn conn(&self) -> &crate::conn::Conn {
+        self.link.conn()
+    }
+
+    /// Take the stashed message if `fits` its length (the receive gate must be held).
+    /// `Err(len)`: one is stashed but does not fit.
+    fn take_stash(
+        &self,
+        fits: impl FnOnce(usize) -> bool,
+    ) -> Option<std::result::Result<Vec<u8>, usize>> {
+        if !self.stashed.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut stash = self.stash.lock().unwrap_or_else(|p| p.into_inner());
+        let n = stash.as_ref()?.len();
+        Some(if fits(n) {
+            self.stashed.store(false, Ordering::Release);
+            stash.take().ok_or(n)
+        } else {
+            Err(n)
+        })
+    }
+
+    fn keep(&self, v: Vec<u8>) {
+        *self.stash.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
+        self.stashed.store(true, Ordering::Release);
+    }
+
+    /// The next message (the receive gate held): try, spin, then wait on the link's sources.
+    fn recv_locked(&self, wait: &Wait<'_>, in_place: bool) -> Result<Incoming> {
+        let link = &*self.link;
+        if let Some(m) = link.try_recv(false, in_place)? {
+            return Ok(m);
+        }
+        wait.check()?;
+        if !wait.expired() {
+            let mut got: Option<Result<Incoming>> = None;
+            self.rx_spin.spin(
+                || match link.try_recv(false, in_place) {
+                    Ok(None) => false,
+                    Ok(Some(m)) => {
+                        got = Some(Ok(m));
+                        true
+                    }
+                    Err(e) => {
+                        got = Some(Err(e));
+                        true
+                    }
+                },
+                wait.deadline(),
+            );
+            if let Some(r) = got {
+                return r;
             }
-            let read = match spin.take() {
-                Some(end) => self.spin_read(&mut rx, end.min(deadline.unwrap_or(end))),
-                None => None,
-            };
-            if let Some(read) = read {
-                if let Ok(n) = read {
-                    // SAFETY: `recv_nowait` initialised `n` bytes of the slice `spare`
-                    // returned, and nothing touched the reader in between.
-                    unsafe { rx.reader.filled(n) };
-                }
-                if let Some(e) = self.after_read(&mut rx, read) {
-                    return Err(e);
-                }
+        }
+        loop {
+            if let Some(m) = link.try_recv(true, in_place)? {
+                return Ok(m);
+            }
+            if wait.expired() {
+                // Stay armed: the readiness descriptor now tells when to try again.
+                return Err(no_message());
+            }
+            let ready = sys::wait_any(link.recv_sources(), wait.waker(), wait.deadline())?;
+            if ready.timed_out() {
                 continue;
             }
-            if deadline.is_some() && !sys::wait(self.fd.as_fd(), Interest::Read, deadline)? {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    "no message arrived before the timeout",
-                ));
+            link.recv_woken(ready);
+            if ready.cancelled() {
+                return Err(Error::cancelled());
             }
-            let read = sys::read_into(self.fd.as_fd(), rx.reader.spare());
-            if let Ok(n) = read {
-                // SAFETY: `read_into` initialised `n` bytes of the slice `spare` returned, and
-                // nothing touched the reader in between.
-                unsafe { rx.reader.filled(n) };
+        }
+    }
+
+    fn recv(&self, wait: &Wait<'_>) -> Result<Message> {
+        let _gate = self.rx_gate.enter(wait, "receive")?;
+        if let Some(Ok(v)) = self.take_stash(|_| true) {
+            return Ok(Message::new(v));
+        }
+        match self.recv_locked(wait, false)? {
+            Incoming::Message(m) => Ok(m),
+            Incoming::InPlace(_) => unreachable!("not asked for in place"),
+        }
+    }
+
+    /// Receive for an in-place read: the gate, kept if the message stays in place.
+    fn recv_in_place(&self, wait: &Wait<'_>) -> Result<(Option<GateGuard<'_>>, Incoming)> {
+        let gate = self.rx_gate.enter(wait, "receive")?;
+        if let Some(Ok(v)) = self.take_stash(|_| true) {
+            return Ok((None, Incoming::Message(Message::new(v))));
+        }
+        let got = self.recv_locked(wait, true)?;
+        Ok(match got {
+            Incoming::InPlace(_) => (Some(gate), got),
+            m => (None, m),
+        })
+    }
+
+    fn recv_into(&self, buf: &mut [u8], wait: &Wait<'_>) -> Result<usize> {
+        let cap = buf.len();
+        let _gate = self.rx_gate.enter(wait, "receive")?;
+        match self.take_stash(|n| n <= cap) {
+            Some(Ok(v)) => {
+                buf[..v.len()].copy_from_slice(&v);
+                return Ok(v.len());
             }
-            if let Some(e) = self.after_read(&mut rx, read) {
+            Some(Err(n)) => return Err(Error::buffer_too_small(n, cap)),
+            None => {}
+        }
+        match self.recv_locked(wait, true)? {
+            Incoming::Message(m) if m.len() <= cap => {
+                buf[..m.len()].copy_from_slice(&m);
+                Ok(m.len())
+            }
+            Incoming::Message(m) => {
+                let n = m.len();
+                self.keep(m.into_vec());
+                Err(Error::buffer_too_small(n, cap))
+            }
+            Incoming::InPlace(r) => {
+                // SAFETY: the link guarantees `ptr` is readable for `len` bytes until the
+                // message is released, just below.
+                let view = unsafe { ReadBuf::from_raw(r.ptr, r.len) };
+                let result = if r.len <= cap {
+                    view.read_at(0, &mut buf[..r.len]);
+                    Ok(r.len)
+                } else {
+                    self.keep(view.to_vec());
+                    Err(Error::buffer_too_small(r.len, cap))
+                };
+                self.link.release(r);
+                result
+            }
+        }
+    }
+
+    /// Send `data` whole (the send gate held): try, spin, then wait on the link's sources.
+    /// Giving up (deadline, cancel) before the first byte is `Timeout`/`Cancelled` with
+    /// nothing sent; after it, the rest is kept to go out first and the send succeeds.
+    fn send_locked(&self, data: &[u8], wait: &Wait<'_>) -> Result<()> {
+        let link = &*self.link;
+        let mut progress = 0;
+        if link.try_send(data, &mut progress, false)? {
+            return Ok(());
+        }
+        loop {
+            if !wait.expired() && self.tx_spin.enabled() {
+                let mut outcome: Option<Result<()>> = None;
+                self.tx_spin.spin(
+                    || match link.try_send(data, &mut progress, false) {
+                        Ok(false) => false,
+                        Ok(true) => {
+                            outcome = Some(Ok(()));
+                            true
+                        }
+                        Err(e) => {
+                            outcome = Some(Err(e));
+                            true
+                        }
+                    },
+                    wait.deadline(),
+                );
+                if let Some(r) = outcome {
+                    return r;
+                }
+            }
+            if link.try_send(data, &mut progress, true)? {
+                return Ok(());
+            }
+            let give_up = |e: Error| {
+                if progress == 0 {
+                    Err(e)
+                } else {
+                    // Part of the message is out: it counts as sent; its rest goes first.
+                    link.keep_rest(data, progress);
+                    Ok(())
+                }
+            };
+            if wait.expired() {
+                return give_up(not_taken());
+            }
+            let ready = sys::wait_any(link.send_sources(), wait.waker(), wait.deadline())?;
+            if ready.timed_out() {
+                continue;
+            }
+            if let Err(e) = link.send_woken(ready) {
+                if progress > 0 {
+                    link.keep_rest(data, progress);
+                }
                 return Err(e);
             }
+            if ready.cancelled() {
+                return give_up(Error::cancelled());
+            }
         }
     }
 
-    /// Poll the socket without sleeping until `end`: the outcome of the first read that was not
-    /// "nothing yet", or `None` if nothing came.
-    fn spin_read(
-        &self,
-        rx: &mut RecvHalf,
-        end: Instant,
-    ) -> Option<std::result::Result<usize, rustix::io::Errno>> {
-        loop {
-            match sys::recv_nowait(self.fd.as_fd(), rx.reader.spare()) {
-                Err(rustix::io::Errno::AGAIN) => {}
-                other => return Some(other),
-            }
-            if Instant::now() >= end {
-                return None;
-            }
-            std::hint::spin_loop();
-        }
+    pub(crate) fn send(&self, data: &[u8], wait: &Wait<'_>) -> Result<()> {
+        self.conn().check_send_size(data.len())?;
+        let _gate = self.tx_gate.enter(wait, "send")?;
+        self.send_locked(data, wait)
     }
 
-    fn send_until(&self, data: &[u8], deadline: Option<Instant>) -> Result<()> {
-        self.check_send_size(data.len())?;
-        let mut tx = sys::lock_until(&self.tx, deadline)?;
-        if let Some(e) = self.send_blocked().or_else(|| tx.ended.clone()) {
+    fn flush(&self, wait: &Wait<'_>) -> Result<()> {
+        let _gate = self.tx_gate.enter(wait, "send")?;
+        if let Some(e) = self.conn().send_blocked() {
             return Err(e);
         }
-        // Finish what an earlier timed-out send left; until then nothing of this message is sent.
-        self.flush(&mut tx, deadline)?;
-        let header = FrameHeader::data(data.len() as u32).encode();
-        let SendHalf {
-            scratch,
-            pending,
-            sent,
-            ..
-        } = &mut *tx;
-        // The frame as two parts: header and payload, or both copied into one buffer.
-        let parts: [&[u8]; 2] = if data.len() <= COALESCE_MAX {
-            scratch.clear();
-            scratch.extend_from_slice(&header);
-            scratch.extend_from_slice(data);
-            [scratch, &[]]
-        } else {
-            [&header, data]
-        };
-        // The parts still to write once `written` bytes of the frame are out.
-        let rest = |written: usize| -> [&[u8]; 2] {
-            if written < parts[0].len() {
-                [&parts[0][written..], parts[1]]
-            } else {
-                [&[], &parts[1][written - parts[0].len()..]]
+        let link = &*self.link;
+        loop {
+            if link.try_flush(true)? {
+                return Ok(());
             }
-        };
-        let mut written = 0;
-        let result = match deadline {
-            None => sys::send_all(self.fd.as_fd(), &mut parts.map(IoSlice::new)),
-            // Try first and wait only when the socket is full: poll's idea of "writable" (a
-            // quarter of the send buffer free, for Unix sockets) is stricter than what a send
-            // accepts.
-            Some(_) => loop {
-                match sys::send_nonblocking(self.fd.as_fd(), &mut rest(written).map(IoSlice::new)) {
-                    Ok(n) => break Ok(written + n),
-                    Err((n, rustix::io::Errno::AGAIN)) => written += n,
-                    Err((n, e)) => break Err((n, e)),
-                }
-                if !sys::wait(self.fd.as_fd(), Interest::Write, deadline)? {
-                    break Err((0, rustix::io::Errno::AGAIN));
-                }
-            },
-        };
-        match result {
-            Ok(_) => Ok(()),
-            Err((_, rustix::io::Errno::AGAIN)) if written == 0 => Err(Error::new(
-                ErrorKind::Timeout,
-                "the peer did not start taking the message before the timeout",
-            )),
-            Err((_, rustix::io::Errno::AGAIN)) => {
-                // Part of the frame is out: keep the rest, so the message is delivered whole
-                // before anything else (by the next send or by close). It counts as sent.
-                *pending = rest(written).concat();
-                *sent = 0;
-                Ok(())
+            if wait.expired() {
+                return Err(Error::timeout(
+                    "an earlier message is still going out; the peer is not reading",
+                ));
             }
-            Err((_, e)) => {
-                let err = if self.closed.load(Ordering::Acquire) {
-                    closed_error()
-                } else {
-                    sys::io_error(e, "send")
-                };
-                tx.ended = Some(err.clone());
-                Err(err)
+            let ready = sys::wait_any(link.send_sources(), wait.waker(), wait.deadline())?;
+            if !ready.timed_out() {
+                link.send_woken(ready)?;
+            }
+            if ready.cancelled() {
+                return Err(Error::cancelled());
             }
         }
     }
 
-    /// Write out the rest of a frame a timed-out send left, waiting until `deadline`.
-    fn flush(&self, tx: &mut SendHalf, deadline: Option<Instant>) -> Result<()> {
-        while tx.sent < tx.pending.len() {
-            match sys::send_nonblocking(
-                self.fd.as_fd(),
-                &mut [IoSlice::new(&tx.pending[tx.sent..])],
-            ) {
-                Ok(n) => tx.sent += n,
-                Err((n, rustix::io::Errno::AGAIN)) => {
-                    tx.sent += n;
-                    if tx.sent < tx.pending.len()
-                        && !sys::wait(self.fd.as_fd(), Interest::Write, deadline)?
-                    {
-                        return Err(Error::new(
-                            ErrorKind::Timeout,
-                            "an earlier message is still going out; the peer is not reading",
-                        ));
-                    }
-                }
-                Err((_, e)) => {
-                    let err = if self.closed.load(Ordering::Acquire) {
-                        closed_error()
-                    } else {
-                        sys::io_error(e, "send")
-                    };
-                    tx.ended = Some(err.clone());
-                    return Err(err);
+    /// Reserve room in place (the link can place `len` bytes): the send gate, kept for the
+    /// slot.
+    fn reserve_in_place(&self, len: usize, wait: &Wait<'_>) -> Result<crate::link::InPlaceSend> {
+        let gate = self.tx_gate.enter(wait, "send")?;
+        let link = &*self.link;
+        let r = loop {
+            if let Some(r) = link.try_reserve(len, false)? {
+                break r;
+            }
+            if !wait.expired() {
+                let mut got = None;
+                self.tx_spin.spin(
+                    || match link.try_reserve(len, false) {
+                        Ok(None) => false,
+                        other => {
+                            got = Some(other);
+                            true
+                        }
+                    },
+                    wait.deadline(),
+                );
+                if let Some(Some(r)) = got.transpose()? {
+                    break r;
                 }
             }
-        }
-        tx.pending = Vec::new();
-        tx.sent = 0;
-        Ok(())
+            if let Some(r) = link.try_reserve(len, true)? {
+                break r;
+            }
+            if wait.expired() {
+                return Err(not_taken());
+            }
+            let ready = sys::wait_any(link.send_sources(), wait.waker(), wait.deadline())?;
+            if !ready.timed_out() {
+                link.send_woken(ready)?;
+            }
+            if ready.cancelled() {
+                return Err(Error::cancelled());
+            }
+        };
+        gate.keep_for_slot();
+        Ok(r)
     }
 
-    /// Orderly close: send CLOSE (unless a sender is mid-message), then shut the socket down.
-    /// With `wait`, waits up to the close timeout for room to send CLOSE; without, tries once.
+    /// Orderly close: finish what is pending and say CLOSE (if no other thread is sending),
+    /// wait at most the handshake timeout for it to go out (and, over TCP, be acknowledged),
+    /// then hang up, which wakes every blocked call.
     fn close(&self) {
-        if self.closed.swap(true, Ordering::AcqRel) {
+        let link = &*self.link;
+        if link.conn().closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        let deadline = sys::after(self.close_timeout);
-        if let Ok(mut tx) = self.tx.try_lock()
-            && tx.ended.is_none()
-        {
-            // Finish a message a timed-out send left, then say CLOSE.
-            tx.pending.extend_from_slice(
-                &FrameHeader {
-                    length: 0,
-                    frame_type: FrameType::Close,
-                    flags: 0,
+        let deadline = after(link.conn().close_timeout);
+        if let Ok(_gate) = self.tx_gate.enter(&Wait::no_wait(), "send") {
+            let closed = loop {
+                match link.try_close(true) {
+                    Ok(true) => break true,
+                    Ok(false) => {}
+                    Err(_) => break false,
                 }
-                .encode(),
-            );
-            if self.flush(&mut tx, Some(deadline)).is_ok() && sys::shutdown(self.fd.as_fd(), true) {
-                sys::linger_tcp(self.fd.as_fd(), deadline);
+                match sys::wait_any(link.send_sources(), None, Some(deadline)) {
+                    Ok(r) if !r.timed_out() && link.send_woken(r).is_ok() => {}
+                    _ => break false,
+                }
+            };
+            if closed && link.shutdown_write() {
+                while !link.settled() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
             }
         }
-        sys::shutdown(self.fd.as_fd(), false);
+        self.rx_gate.close();
+        self.tx_gate.close();
+        link.hang_up();
     }
 }
 
@@ -460,31 +423,23 @@ impl Channel {
     {
         opts.validate()?;
         let ep = endpoint.try_into()?;
-        let fd = transport::connect(&ep, opts)?;
-        let est = handshake::client(fd, opts, matches!(ep, Endpoint::Shm(_)))?;
-        tracing::debug!(endpoint = %ep, "connected");
-        Channel::from_established(est, opts)
+        let link = handshake::client(transport::for_endpoint(&ep)?, &ep, opts)?;
+        Ok(Channel::from_link(link))
     }
 
-    pub(crate) fn from_established(mut est: Established, opts: &Options) -> Result<Channel> {
-        let shm = est.shm.take();
-        let conn = Conn::new(est, opts);
-        let link = match shm {
-            Some(setup) => Link::Shm(ShmLink::new(conn, setup, opts.shm_spin)?),
-            None => Link::Stream(Shared {
-                rx: Mutex::new(RecvHalf::new(opts.max_message_u32())),
-                tx: Mutex::new(SendHalf {
-                    scratch: Vec::new(),
-                    pending: Vec::new(),
-                    sent: 0,
-                    ended: None,
-                }),
-                conn,
+    pub(crate) fn from_link(link: Arc<dyn Link>) -> Channel {
+        let (rx_spin, tx_spin) = link.spin();
+        Channel {
+            shared: Arc::new(Shared {
+                link,
+                rx_gate: Gate::default(),
+                tx_gate: Gate::default(),
+                rx_spin: Spinner::new(rx_spin),
+                tx_spin: Spinner::new(tx_spin),
+                stash: Mutex::new(None),
+                stashed: AtomicBool::new(false),
             }),
-        };
-        Ok(Channel {
-            link: Arc::new(link),
-        })
+        }
     }
 
     /// Send one message, blocking while the peer is not reading.
@@ -492,7 +447,7 @@ impl Channel {
     /// Errors: `MessageTooLarge` (nothing sent; the channel stays usable), `PeerDisconnected`,
     /// `Closed`.
     pub fn send(&self, data: &[u8]) -> Result<()> {
-        self.link.send_until(data, None)
+        self.shared.send(data, &Wait::forever())
     }
 
     /// Send one message, waiting at most `timeout`. `Timeout` means nothing of the message was
@@ -500,7 +455,21 @@ impl Channel {
     /// kept in the channel and written before any later message (or by `close`), and the call
     /// returns `Ok`: frames are never left half-written.
     pub fn send_timeout(&self, data: &[u8], timeout: Duration) -> Result<()> {
-        self.link.send_until(data, Some(sys::after(timeout)))
+        self.shared.send(data, &Wait::timeout(timeout))
+    }
+
+    /// Send a message if it can go out without waiting; `Timeout` ("full") if the peer is not
+    /// taking more right now. Nothing is sent on `Timeout`.
+    pub fn try_send(&self, data: &[u8]) -> Result<()> {
+        self.shared.send(data, &Wait::no_wait())
+    }
+
+    /// Send one message, waiting as `wait` allows. `Timeout` and `Cancelled` mean nothing of
+    /// the message was sent; if the wait ends after part of it went out, the rest goes out
+    /// before anything else and the call returns `Ok` (as for
+    /// [`send_timeout`](Self::send_timeout)).
+    pub fn send_wait(&self, data: &[u8], wait: Wait<'_>) -> Result<()> {
+        self.shared.send(data, &wait)
     }
 
     /// Receive the next message, blocking until one arrives.
@@ -509,12 +478,12 @@ impl Channel {
     /// received) or after [`close`](Self::close); `PeerDisconnected` if the peer vanished;
     /// `ProtocolViolation`/`MessageTooLarge` if it sent malformed or oversize data.
     pub fn recv(&self) -> Result<Message> {
-        self.link.recv_until(None)
+        self.shared.recv(&Wait::forever())
     }
 
     /// Receive, waiting at most `timeout`; `Timeout` loses nothing.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message> {
-        self.link.recv_until(Some(sys::after(timeout)))
+        self.shared.recv(&Wait::timeout(timeout))
     }
 
     /// Receive a message if one is already available; `Timeout` if none is.
@@ -524,7 +493,26 @@ impl Channel {
     /// again (see [`AsFd for Channel`](#impl-AsFd-for-Channel)). After any receive that returned
     /// `Timeout`, the descriptor becomes readable when a message arrives or the channel ends.
     pub fn try_recv(&self) -> Result<Message> {
-        self.link.recv_until(Some(Instant::now()))
+        self.shared.recv(&Wait::no_wait())
+    }
+
+    /// Receive the next message, waiting as `wait` allows; `Timeout` and `Cancelled` lose
+    /// nothing.
+    pub fn recv_wait(&self, wait: Wait<'_>) -> Result<Message> {
+        self.shared.recv(&wait)
+    }
+
+    /// Receive the next message into `buf`, returning its length. If it does not fit:
+    /// `BufferTooSmall`, whose [`Error::needed`] is the message's length, and the message is
+    /// kept, first in line for the next receive of any kind (a bigger buffer, `recv`, ...).
+    /// Over shared memory the message is copied straight from the ring into `buf`.
+    pub fn recv_into(&self, buf: &mut [u8]) -> Result<usize> {
+        self.shared.recv_into(buf, &Wait::forever())
+    }
+
+    /// [`recv_into`](Self::recv_into), waiting as `wait` allows.
+    pub fn recv_into_wait(&self, buf: &mut [u8], wait: Wait<'_>) -> Result<usize> {
+        self.shared.recv_into(buf, &wait)
     }
 
     /// Close the channel: the peer receives every message sent so far, then `Closed`. Threads
@@ -536,10 +524,7 @@ impl Channel {
     /// is in the middle of sending, or the peer stays full past that time, the peer instead
     /// sees `PeerDisconnected` after the messages it did receive.
     pub fn close(&self) {
-        match &*self.link {
-            Link::Stream(s) => s.close(),
-            Link::Shm(l) => l.close(),
-        }
+        self.shared.close();
     }
 
     /// Wait at most `timeout` until the rest of a message that a timed send left half-written
@@ -548,23 +533,12 @@ impl Channel {
     /// later message, or with `close`). Useful after [`try_send`](Self::try_send) /
     /// `send_timeout` when nothing else will be sent for a while.
     pub fn flush_timeout(&self, timeout: Duration) -> Result<()> {
-        let deadline = Some(sys::after(timeout));
-        match &*self.link {
-            Link::Stream(s) => {
-                let mut tx = sys::lock_until(&s.tx, deadline)?;
-                if let Some(e) = s.send_blocked().or_else(|| tx.ended.clone()) {
-                    return Err(e);
-                }
-                s.flush(&mut tx, deadline)
-            }
-            Link::Shm(l) => l.flush_until(deadline),
-        }
+        self.shared.flush(&Wait::timeout(timeout))
     }
 
-    /// Send a message if it can go out without waiting; `Timeout` ("full") if the peer is not
-    /// taking more right now. Nothing is sent on `Timeout`.
-    pub fn try_send(&self, data: &[u8]) -> Result<()> {
-        self.link.send_until(data, Some(Instant::now()))
+    /// [`flush_timeout`](Self::flush_timeout), waiting as `wait` allows.
+    pub fn flush_wait(&self, wait: Wait<'_>) -> Result<()> {
+        self.shared.flush(&wait)
     }
 
     /// Send a `len`-byte message written in place by `fill`. Over shared memory the bytes go
@@ -588,9 +562,12 @@ impl Channel {
     /// Reserve a `len`-byte outgoing message, to be written in place and then
     /// [`commit`](SendSlot::commit)ted; dropping the slot instead sends nothing. Over shared
     /// memory the slot points into the ring when the message fits in one ring record (half
-    /// the ring), waiting here for room, and holds the send side locked until it is committed
-    /// or dropped (other sends on this channel wait meanwhile); otherwise, and over sockets,
+    /// the ring), waiting here for room, and holds the send side until it is committed or
+    /// dropped (other sends on this channel wait meanwhile); otherwise, and over sockets,
     /// it is a private buffer and `commit` sends it (waiting there).
+    ///
+    /// The slot is owned (`'static`, `Send`): it keeps the channel alive and may be finished
+    /// on any thread.
     ///
     /// Errors: `MessageTooLarge` (nothing reserved; the channel stays usable), `Closed`,
     /// `PeerDisconnected`, as for [`send`](Self::send).
@@ -602,45 +579,50 @@ impl Channel {
     /// slot.commit()?;
     /// # Ok(()) }
     /// ```
-    pub fn reserve(&self, len: usize) -> Result<SendSlot<'_>> {
-        self.reserve_within(len, None)
+    pub fn reserve(&self, len: usize) -> Result<SendSlot> {
+        self.reserve_inner(len, &Wait::forever(), None)
     }
 
     /// [`reserve`](Self::reserve), giving up with `Timeout` (nothing reserved) if there is no
     /// room in the ring by `timeout`. For a private buffer (over sockets, or a message larger
     /// than one ring record) there is nothing to wait for yet; `commit` then waits at most
     /// `timeout`, counted from the commit, as [`send_timeout`](Self::send_timeout) does.
-    pub fn reserve_timeout(&self, len: usize, timeout: Duration) -> Result<SendSlot<'_>> {
-        self.reserve_within(len, Some(timeout))
+    pub fn reserve_timeout(&self, len: usize, timeout: Duration) -> Result<SendSlot> {
+        self.reserve_inner(len, &Wait::timeout(timeout), Some(timeout))
     }
 
-    fn reserve_within(&self, len: usize, timeout: Option<Duration>) -> Result<SendSlot<'_>> {
-        match &*self.link {
-            Link::Shm(l) if len <= l.max_record() => {
-                l.reserve(len, timeout.map(sys::after)).map(SendSlot::ring)
-            }
-            link => {
-                let conn = link.conn();
-                conn.check_send_size(len)?;
-                if let Some(e) = conn.send_blocked() {
-                    return Err(e);
-                }
-                Ok(SendSlot::private(self, len, timeout))
-            }
+    /// [`reserve`](Self::reserve), waiting for ring room as `wait` allows (a private buffer's
+    /// `commit` then waits without limit; use [`SendSlot::commit_wait`] to bound it).
+    pub fn reserve_wait(&self, len: usize, wait: Wait<'_>) -> Result<SendSlot> {
+        self.reserve_inner(len, &wait, None)
+    }
+
+    fn reserve_inner(
+        &self,
+        len: usize,
+        wait: &Wait<'_>,
+        commit_timeout: Option<Duration>,
+    ) -> Result<SendSlot> {
+        let shared = &self.shared;
+        shared.conn().check_send_size(len)?;
+        let max = shared.link.max_in_place();
+        if max > 0 && len <= max {
+            let r = shared.reserve_in_place(len, wait)?;
+            return Ok(SendSlot::in_place(Arc::clone(shared), r));
         }
-    }
-
-    /// Send a whole message until `deadline` (used by a private [`SendSlot`]).
-    pub(crate) fn send_until(&self, data: &[u8], deadline: Option<Instant>) -> Result<()> {
-        self.link.send_until(data, deadline)
+        if let Some(e) = shared.conn().send_blocked() {
+            return Err(e);
+        }
+        Ok(SendSlot::private(Arc::clone(shared), len, commit_timeout))
     }
 
     /// Receive the next message, to be read in place; its space is released when the slot
     /// drops. Over shared memory a message that fits in one record stays in the ring and the
-    /// receive side stays locked until then (receiving on this channel meanwhile, from any
-    /// thread, waits or times out); a fragmented message is assembled into a buffer the slot
-    /// owns. Over sockets the slot holds the received message. Errors as for
-    /// [`recv`](Self::recv).
+    /// receive side stays held until then (receiving on this channel meanwhile, from any
+    /// thread, waits or times out; on the thread that made the slot, a receive without
+    /// timeout fails with `Busy` instead of waiting forever); a fragmented message is
+    /// assembled into a buffer the slot owns. Over sockets the slot holds the received
+    /// message. The slot is owned (`'static`, `Send`). Errors as for [`recv`](Self::recv).
     ///
     /// ```no_run
     /// # fn demo(ch: &libipc::Channel) -> libipc::Result<()> {
@@ -652,31 +634,35 @@ impl Channel {
     /// drop(msg);
     /// # Ok(()) }
     /// ```
-    pub fn recv_in_place(&self) -> Result<RecvSlot<'_>> {
-        self.recv_in_place_until(None)
+    pub fn recv_in_place(&self) -> Result<RecvSlot> {
+        self.recv_in_place_wait(Wait::forever())
     }
 
     /// [`recv_in_place`](Self::recv_in_place), giving up with `Timeout` after `timeout` (a
     /// zero timeout only takes a message already there). `Timeout` loses nothing.
-    pub fn recv_in_place_timeout(&self, timeout: Duration) -> Result<RecvSlot<'_>> {
-        self.recv_in_place_until(Some(sys::after(timeout)))
+    pub fn recv_in_place_timeout(&self, timeout: Duration) -> Result<RecvSlot> {
+        self.recv_in_place_wait(Wait::timeout(timeout))
     }
 
-    fn recv_in_place_until(&self, deadline: Option<Instant>) -> Result<RecvSlot<'_>> {
-        match &*self.link {
-            Link::Shm(l) => l.recv_slot(deadline).map(RecvSlot::shm),
-            Link::Stream(s) => s
-                .recv_until(deadline)
-                .map(|m| RecvSlot::owned(m.into_vec())),
-        }
+    /// [`recv_in_place`](Self::recv_in_place), waiting as `wait` allows.
+    pub fn recv_in_place_wait(&self, wait: Wait<'_>) -> Result<RecvSlot> {
+        let (gate, got) = self.shared.recv_in_place(&wait)?;
+        Ok(match got {
+            Incoming::InPlace(r) => {
+                gate.expect("an in-place message keeps the gate")
+                    .keep_for_slot();
+                RecvSlot::in_place(Arc::clone(&self.shared), r)
+            }
+            Incoming::Message(m) => RecvSlot::owned(m.into_vec()),
+        })
     }
 
     /// Receive the next message and hand it to `read` in place, returning what `read`
     /// returns. Over shared memory the view points into the ring (no copy) and the space is
     /// released when `read` returns; see [`ReadBuf`] for what may be done with it.
-    /// The receiving side stays locked while `read` runs: receiving on the same channel from
-    /// inside `read` times out (or, without a timeout, waits forever); copy what you need and
-    /// return instead.
+    /// The receiving side stays held while `read` runs: receiving on the same channel from
+    /// inside `read` times out (or, without a timeout, fails with `Busy`); copy what you need
+    /// and return instead.
     ///
     /// ```no_run
     /// # fn demo(ch: &libipc::Channel) -> libipc::Result<()> {
@@ -688,7 +674,8 @@ impl Channel {
     /// # Ok(()) }
     /// ```
     pub fn recv_with<T>(&self, read: impl FnOnce(ReadBuf<'_>) -> T) -> Result<T> {
-        self.recv_with_deadline(None, read)
+        let slot = self.recv_in_place()?;
+        Ok(read(slot.view()))
     }
 
     /// [`recv_with`](Self::recv_with), giving up with `Timeout` after `timeout`.
@@ -697,27 +684,19 @@ impl Channel {
         timeout: Duration,
         read: impl FnOnce(ReadBuf<'_>) -> T,
     ) -> Result<T> {
-        self.recv_with_deadline(Some(sys::after(timeout)), read)
-    }
-
-    fn recv_with_deadline<T>(
-        &self,
-        deadline: Option<Instant>,
-        read: impl FnOnce(ReadBuf<'_>) -> T,
-    ) -> Result<T> {
-        let slot = self.recv_in_place_until(deadline)?;
+        let slot = self.recv_in_place_timeout(timeout)?;
         Ok(read(slot.view()))
     }
 
     /// The peer's credentials (pid, uid, gid) where the transport provides them (Unix sockets
     /// on Linux); all `None` over TCP.
     pub fn peer(&self) -> PeerCredentials {
-        self.link.conn().peer
+        self.shared.conn().peer
     }
 
     /// The largest message [`send`](Self::send) accepts: the smaller of both sides' limits.
     pub fn max_message_size(&self) -> usize {
-        self.link.conn().max_send
+        self.shared.conn().max_send
     }
 
     /// An iterator over received messages that ends when the channel is closed in an orderly
@@ -746,16 +725,15 @@ impl Channel {
 /// watching the data doorbell and the control socket: a receive that times out asks the
 /// sender (through the ring) to ring the doorbell for the next message, and the next receive
 /// drains it.
+#[cfg(unix)]
 impl AsFd for Channel {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        match &*self.link {
-            Link::Stream(s) => s.conn.fd.as_fd(),
-            Link::Shm(l) => l.readiness_fd(),
-        }
+        self.shared.link.readiness_fd()
     }
 }
 
 /// The descriptor of [`AsFd for Channel`](#impl-AsFd-for-Channel), with the same contract.
+#[cfg(unix)]
 impl AsRawFd for Channel {
     fn as_raw_fd(&self) -> RawFd {
         self.as_fd().as_raw_fd()

@@ -1,17 +1,14 @@
-//! What every kind of channel shares: the connected socket and its limits ([`Conn`]), the
-//! peer's credentials and the received [`Message`]. Both the stream channel (`channel.rs`,
-//! `aio/stream.rs`) and the shared-memory link (`shm/`) build on this module, and neither on
-//! the other.
+//! What every kind of link shares: the connection's limits and state ([`Conn`]), the peer's
+//! credentials and the received [`Message`]. Every link (`link/stream.rs`, `shm/link.rs`)
+//! builds on this module, and none on another.
 
 use std::fmt;
 use std::ops::Deref;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::handshake::Established;
 use crate::options::Options;
 
 pub(crate) fn closed_error() -> Error {
@@ -73,41 +70,35 @@ impl fmt::Debug for Message {
     }
 }
 
-/// A connected, handshaken socket and what both halves of a channel share about it.
+/// What a connection's handshake settled, and what both halves of a channel share about it,
+/// whatever the transport.
 #[derive(Debug)]
 pub(crate) struct Conn {
-    pub(crate) fd: OwnedFd,
     pub(crate) closed: AtomicBool,
     pub(crate) peer: PeerCredentials,
     /// Largest message we may send: the smaller of our limit and the peer's.
     pub(crate) max_send: usize,
     pub(crate) max_recv: u32,
     pub(crate) close_timeout: Duration,
-    /// How long a blocking stream receive polls before it sleeps.
-    pub(crate) spin: Duration,
     /// How the receive side ended (peer CLOSE, peer error, violation, disconnect): later sends
     /// report it instead of writing into a connection nobody reads.
     pub(crate) recv_end: OnceLock<Error>,
 }
 
-impl AsRawFd for Conn {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
-}
-
 impl Conn {
-    pub(crate) fn new(est: Established, opts: &Options) -> Conn {
+    pub(crate) fn new(peer: PeerCredentials, peer_max: u32, opts: &Options) -> Conn {
         Conn {
-            fd: est.fd,
             closed: AtomicBool::new(false),
-            peer: est.peer,
-            max_send: opts.max_message_size.min(est.peer_max as usize),
+            peer,
+            max_send: opts.max_message_size.min(peer_max as usize),
             max_recv: opts.max_message_u32(),
             close_timeout: opts.handshake_timeout,
-            spin: opts.stream_spin,
             recv_end: OnceLock::new(),
         }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     pub(crate) fn check_send_size(&self, len: usize) -> Result<()> {
@@ -125,9 +116,14 @@ impl Conn {
 
     /// The error a send must report because the connection has already ended, if any.
     pub(crate) fn send_blocked(&self) -> Option<Error> {
-        if self.closed.load(Ordering::Acquire) {
+        if self.is_closed() {
             return Some(closed_error());
         }
         self.recv_end.get().cloned()
+    }
+
+    /// Record how the receive side ended (the first end wins).
+    pub(crate) fn set_recv_end(&self, err: &Error) {
+        let _ = self.recv_end.set(err.clone());
     }
 }

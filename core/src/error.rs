@@ -1,109 +1,101 @@
-//! The one error type of libipc.
+//! The one error type of libipc, and the one table of its error kinds.
 //!
 //! Every fallible operation returns [`Error`], whose [`ErrorKind`] is stable: the C ABI and
 //! every language binding map the kinds one to one, and the numeric [`ErrorKind::code`] is
 //! also what travels in ERROR frames on the wire (see `docs/wire-format.md`). Codes are never
 //! reused; new kinds get new numbers.
 //!
+//! The kinds are written once, in the `error_kinds!` table below: the enum, its codes, names
+//! and descriptions all come from it, and so do (through `cargo xtask tables`) the C status
+//! enum, the Python exception classes and the code tables in the docs; the test command fails
+//! when any of them drifts.
+//!
+//! Codes 1 to 99 may travel on the wire (hello status, ERROR frames). Codes from 100 up are
+//! local conditions that are never sent to a peer; 101 and 103 are reserved (101 is the C
+//! API's `IPC_ERR_PANIC`).
+//!
 //! The error type is written by hand (no `thiserror` on the public type) so that its layout
-//! stays ours: a kind, a human-readable message and, for [`ErrorKind::Io`], the OS error.
+//! stays ours: a kind, a human-readable message and, where there is one, the OS error or the
+//! size a buffer needed.
 
 use std::fmt;
 use std::io;
 
-/// What went wrong, as a stable category.
-///
-/// The numbers returned by [`ErrorKind::code`] are part of the wire format and of the C ABI.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
-    /// The endpoint string could not be parsed or names something unusable (code 1).
-    InvalidEndpoint,
-    /// Something already lives at the address: a live listener, or a file that is not a socket (code 2).
-    AddressInUse,
-    /// Nobody is listening at the endpoint (code 3).
-    NotFound,
-    /// The OS or the peer refused access: file permissions, or a uid allow-list (code 4).
-    PermissionDenied,
-    /// The peer went away without closing the channel: crash, kill, reset (code 5).
-    PeerDisconnected,
-    /// The operation did not complete before its timeout; nothing was lost (code 6).
-    Timeout,
-    /// A message is larger than the limit this side or the peer advertised (code 7).
-    MessageTooLarge,
-    /// The peer speaks an incompatible protocol version (code 8).
-    ProtocolMismatch,
-    /// The peer sent malformed data; the channel is closed (code 9).
-    ProtocolViolation,
-    /// The channel or listener was closed, by this side or by the peer in an orderly way (code 10).
-    Closed,
-    /// Any other operating-system error; [`Error::os_error`] carries the errno (code 11).
-    Io,
-    /// The transport or feature is not available in this build or on this platform (code 12).
-    Unsupported,
-    /// An argument or option is out of range or inconsistent (code 13).
-    InvalidArgument,
+/// Declares [`ErrorKind`] and its table from one list: `Name = code: "description"`.
+macro_rules! error_kinds {
+    ($($(#[$attr:meta])* $kind:ident = $code:literal : $summary:literal,)+) => {
+        /// What went wrong, as a stable category.
+        ///
+        /// The numbers returned by [`ErrorKind::code`] are part of the wire format and of the
+        /// C ABI.
+        #[non_exhaustive]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorKind {
+            $(
+                #[doc = $summary]
+                #[doc = concat!("(code ", $code, ")")]
+                $(#[$attr])*
+                $kind,
+            )+
+        }
+
+        impl ErrorKind {
+            /// Every kind, in code order.
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$kind),+];
+
+            /// The stable number of this kind (wire ERROR frames, C ABI). Never reused.
+            pub const fn code(self) -> u16 {
+                match self {
+                    $(ErrorKind::$kind => $code,)+
+                }
+            }
+
+            /// The kind's name as written in the docs and test vectors (`"ProtocolViolation"`).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$kind => stringify!($kind),)+
+                }
+            }
+
+            /// One sentence saying what the kind means (the text every binding documents).
+            pub const fn summary(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$kind => $summary,)+
+                }
+            }
+        }
+    };
+}
+
+error_kinds! {
+    InvalidEndpoint = 1: "The endpoint string could not be parsed or names something unusable.",
+    AddressInUse = 2: "Something already lives at the address: a live listener, or a file that is not a socket.",
+    NotFound = 3: "Nobody is listening at the endpoint.",
+    PermissionDenied = 4: "The OS or the peer refused access: file permissions, or a uid allow-list.",
+    PeerDisconnected = 5: "The peer went away without closing the channel: crash, kill, reset.",
+    Timeout = 6: "The operation did not complete before its timeout; nothing was lost.",
+    MessageTooLarge = 7: "A message is larger than the limit this side or the peer advertised.",
+    ProtocolMismatch = 8: "The peer speaks an incompatible protocol version.",
+    ProtocolViolation = 9: "The peer sent malformed data; the channel is closed.",
+    Closed = 10: "The channel or listener was closed, by this side or by the peer in an orderly way.",
+    Io = 11: "Any other operating-system error; `Error::os_error` carries the errno.",
+    Unsupported = 12: "The transport or feature is not available in this build or on this platform.",
+    InvalidArgument = 13: "An argument or option is out of range or inconsistent.",
+    BufferTooSmall = 100: "The caller's buffer is too small for the message, which is kept for the next receive; `Error::needed` says how many bytes it has.",
+    Busy = 102: "This thread holds that side of the channel (an unfinished in-place slot); finish it first.",
+    Cancelled = 104: "A cancellation token stopped the call; nothing was lost or half-done.",
 }
 
 impl ErrorKind {
-    /// Every kind, in code order.
-    pub const ALL: [ErrorKind; 13] = [
-        ErrorKind::InvalidEndpoint,
-        ErrorKind::AddressInUse,
-        ErrorKind::NotFound,
-        ErrorKind::PermissionDenied,
-        ErrorKind::PeerDisconnected,
-        ErrorKind::Timeout,
-        ErrorKind::MessageTooLarge,
-        ErrorKind::ProtocolMismatch,
-        ErrorKind::ProtocolViolation,
-        ErrorKind::Closed,
-        ErrorKind::Io,
-        ErrorKind::Unsupported,
-        ErrorKind::InvalidArgument,
-    ];
-
-    /// The stable number of this kind (wire ERROR frames, C ABI). Never reused.
-    pub fn code(self) -> u16 {
-        match self {
-            ErrorKind::InvalidEndpoint => 1,
-            ErrorKind::AddressInUse => 2,
-            ErrorKind::NotFound => 3,
-            ErrorKind::PermissionDenied => 4,
-            ErrorKind::PeerDisconnected => 5,
-            ErrorKind::Timeout => 6,
-            ErrorKind::MessageTooLarge => 7,
-            ErrorKind::ProtocolMismatch => 8,
-            ErrorKind::ProtocolViolation => 9,
-            ErrorKind::Closed => 10,
-            ErrorKind::Io => 11,
-            ErrorKind::Unsupported => 12,
-            ErrorKind::InvalidArgument => 13,
-        }
-    }
-
     /// The kind with this stable number, if any.
     pub fn from_code(code: u16) -> Option<ErrorKind> {
-        ErrorKind::ALL.into_iter().find(|k| k.code() == code)
+        ErrorKind::ALL.iter().copied().find(|k| k.code() == code)
     }
 
-    /// The kind's name as written in the docs and test vectors (`"ProtocolViolation"`).
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorKind::InvalidEndpoint => "InvalidEndpoint",
-            ErrorKind::AddressInUse => "AddressInUse",
-            ErrorKind::NotFound => "NotFound",
-            ErrorKind::PermissionDenied => "PermissionDenied",
-            ErrorKind::PeerDisconnected => "PeerDisconnected",
-            ErrorKind::Timeout => "Timeout",
-            ErrorKind::MessageTooLarge => "MessageTooLarge",
-            ErrorKind::ProtocolMismatch => "ProtocolMismatch",
-            ErrorKind::ProtocolViolation => "ProtocolViolation",
-            ErrorKind::Closed => "Closed",
-            ErrorKind::Io => "Io",
-            ErrorKind::Unsupported => "Unsupported",
-            ErrorKind::InvalidArgument => "InvalidArgument",
-        }
+    /// Whether this kind may travel to a peer (hello status, ERROR frames): codes below 100.
+    /// The others are local conditions.
+    pub const fn on_wire(self) -> bool {
+        self.code() < 100
     }
 }
 
@@ -119,6 +111,7 @@ pub struct Error {
     kind: ErrorKind,
     message: String,
     os_error: Option<i32>,
+    needed: Option<usize>,
 }
 
 /// `Result` with libipc's [`Error`].
@@ -131,6 +124,7 @@ impl Error {
             kind,
             message: message.into(),
             os_error: None,
+            needed: None,
         }
     }
 
@@ -149,13 +143,35 @@ impl Error {
         self.os_error
     }
 
+    /// For [`ErrorKind::BufferTooSmall`]: the size of the message that did not fit.
+    pub fn needed(&self) -> Option<usize> {
+        self.needed
+    }
+
     /// The same error, carrying an OS error number.
     pub(crate) fn with_os(mut self, os_error: Option<i32>) -> Error {
         self.os_error = os_error;
         self
     }
 
-    /// Classify an I/O error from a socket operation, with context for the message.
+    pub(crate) fn buffer_too_small(needed: usize, cap: usize) -> Error {
+        let mut e = Error::new(
+            ErrorKind::BufferTooSmall,
+            format!("the message has {needed} bytes, the buffer {cap}; it was kept"),
+        );
+        e.needed = Some(needed);
+        e
+    }
+
+    pub(crate) fn cancelled() -> Error {
+        Error::new(ErrorKind::Cancelled, "the call was cancelled")
+    }
+
+    pub(crate) fn timeout(what: &str) -> Error {
+        Error::new(ErrorKind::Timeout, what)
+    }
+
+    /// Classify an I/O error, with context for the message.
     pub(crate) fn from_io(err: &io::Error, context: impl fmt::Display) -> Error {
         use io::ErrorKind as K;
         let kind = match err.kind() {
@@ -172,6 +188,7 @@ impl Error {
             kind,
             message: format!("{context}: {err}"),
             os_error: err.raw_os_error(),
+            needed: None,
         }
     }
 }
@@ -197,6 +214,8 @@ impl From<Error> for io::Error {
             ErrorKind::MessageTooLarge | ErrorKind::ProtocolViolation => K::InvalidData,
             ErrorKind::Closed => K::NotConnected,
             ErrorKind::Unsupported => K::Unsupported,
+            ErrorKind::Cancelled => K::Interrupted,
+            ErrorKind::Busy => K::ResourceBusy,
             _ => K::Other,
         };
         io::Error::new(kind, e)
@@ -209,12 +228,21 @@ mod tests {
 
     #[test]
     fn codes_are_unique_and_round_trip() {
-        for (i, k) in ErrorKind::ALL.iter().enumerate() {
+        let mut codes: Vec<u16> = ErrorKind::ALL.iter().map(|k| k.code()).collect();
+        // The table is in code order, the wire codes are 1.. without gaps.
+        assert!(codes.windows(2).all(|w| w[0] < w[1]));
+        for (i, k) in ErrorKind::ALL.iter().filter(|k| k.on_wire()).enumerate() {
             assert_eq!(k.code() as usize, i + 1);
-            assert_eq!(ErrorKind::from_code(k.code()), Some(*k));
         }
-        assert_eq!(ErrorKind::from_code(0), None);
-        assert_eq!(ErrorKind::from_code(14), None);
+        for k in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_code(k.code()), Some(*k));
+            assert!(!k.summary().is_empty());
+        }
+        codes.dedup();
+        assert_eq!(codes.len(), ErrorKind::ALL.len());
+        for reserved in [0, 14, 99, 101, 103] {
+            assert_eq!(ErrorKind::from_code(reserved), None);
+        }
     }
 
     #[test]
@@ -227,5 +255,14 @@ mod tests {
         let e = Error::from_io(&io::Error::from_raw_os_error(32), "send");
         assert_eq!(e.kind(), ErrorKind::PeerDisconnected);
         assert_eq!(e.os_error(), Some(32));
+    }
+
+    #[test]
+    fn buffer_too_small_says_what_it_needs() {
+        let e = Error::buffer_too_small(10, 4);
+        assert_eq!(
+            (e.kind(), e.needed()),
+            (ErrorKind::BufferTooSmall, Some(10))
+        );
     }
 }

@@ -11,8 +11,13 @@
 //!   [`Channel::recv_in_place`] do the same with guards ([`SendSlot`], [`RecvSlot`]).
 //! - A [`Channel`] is pollable (`AsFd`): after a receive returns `Timeout`, its descriptor
 //!   becomes readable when there is something to receive.
-//! - [`Listener`] and [`Channel`] are the blocking API; [`aio`] has the same on tokio.
-//! - Every failure is an [`Error`] with a stable [`ErrorKind`].
+//! - [`Listener`] and [`Channel`] are the blocking API; [`aio`] has the same on tokio (the
+//!   default-on `tokio` feature; without it the crate does not depend on tokio).
+//! - Every blocking call can also be given a [`Wait`]: a deadline and a [`Cancel`] handle that
+//!   interrupts it from another thread or a signal handler, losing nothing.
+//! - [`SendSlot`] and [`RecvSlot`] are owned (`'static`, `Send`): what language bindings hold.
+//! - Every failure is an [`Error`] with a stable [`ErrorKind`]; [`ErrorKind::ALL`] and
+//!   [`Options::TABLE`] are the one table of each that every binding follows.
 //!
 //! ```no_run
 //! use libipc::{Channel, Listener};
@@ -37,6 +42,7 @@
 #![warn(missing_docs)]
 
 mod acceptor;
+#[cfg(feature = "tokio")]
 pub mod aio;
 mod buf;
 mod channel;
@@ -44,12 +50,15 @@ mod conn;
 pub mod endpoint;
 mod error;
 mod handshake;
+mod link;
 mod listener;
 mod options;
 mod shm;
 mod slot;
+mod spin;
 mod sys;
 mod transport;
+mod wait;
 pub mod wire;
 
 pub use buf::{ReadBuf, WriteBuf};
@@ -58,5 +67,9 @@ pub use conn::{Message, PeerCredentials};
 pub use endpoint::Endpoint;
 pub use error::{Error, ErrorKind, Result};
 pub use listener::{Incoming, Listener};
-pub use options::{DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SHM_RING_SIZE, DEFAULT_STREAM_SPIN, Options};
+pub use options::{
+    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SHM_RING_SIZE, DEFAULT_SHM_SPIN, DEFAULT_STREAM_SPIN,
+    OptionInfo, OptionValue, Options, Scope,
+};
 pub use slot::{RecvSlot, SendSlot};
+pub use wait::{Cancel, Wait};

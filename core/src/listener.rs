@@ -12,38 +12,39 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+#[cfg(unix)]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::acceptor::Acceptor;
 use crate::channel::Channel;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
-use crate::handshake::Established;
+use crate::link::Link;
 use crate::options::Options;
-use crate::sys::{self, SocketFile, WakePipe};
+use crate::sys::{self, SocketFile, Waker};
 use crate::transport;
+use crate::wait::Wait;
 
 #[derive(Debug, Default)]
 struct Queue {
-    ready: VecDeque<Established>,
+    ready: VecDeque<Arc<dyn Link>>,
     closed: bool,
 }
 
 #[derive(Debug)]
 struct Inbox {
     queue: Mutex<Queue>,
-    cond: Condvar,
-    /// Readable while connections wait to be accepted (one byte per connection).
-    signal: WakePipe,
+    /// Fired while connections wait to be accepted (one byte per connection), and for good
+    /// once the listener is closed.
+    signal: Waker,
 }
 
 /// A listening endpoint. [`close`](Listener::close) it, or drop it, to stop listening and
 /// remove its socket file, if it made one. Channels already accepted stay open.
 pub struct Listener {
     inbox: Arc<Inbox>,
-    opts: Options,
     local: Endpoint,
     acceptor: Acceptor,
     /// Taken (and so removed) by `close`, after the listening socket is closed.
@@ -78,36 +79,33 @@ impl Listener {
     {
         opts.validate()?;
         let ep = endpoint.try_into()?;
+        let t = transport::for_endpoint(&ep)?;
         let transport::Bound {
-            fd,
+            listener,
             local,
-            _file,
-            shm,
-        } = transport::bind(&ep, opts)?;
+            file,
+        } = t.bind(&ep, opts)?;
         tracing::debug!(endpoint = %local, "listening");
         let inbox = Arc::new(Inbox {
             queue: Mutex::default(),
-            cond: Condvar::new(),
-            signal: WakePipe::new()?,
+            signal: Waker::new()?,
         });
         let sink = Arc::clone(&inbox);
-        let deliver = Box::new(move |est| {
+        let deliver = Box::new(move |link| {
             let mut q = sink.queue.lock().unwrap_or_else(|p| p.into_inner());
             if q.closed {
                 return false;
             }
-            q.ready.push_back(est);
+            q.ready.push_back(link);
             sink.signal.wake();
-            sink.cond.notify_one();
             true
         });
-        let acceptor = Acceptor::start(fd, opts.clone(), shm, deliver)?;
+        let acceptor = Acceptor::start(listener, t, opts.clone(), deliver)?;
         Ok(Listener {
             inbox,
-            opts: opts.clone(),
             local,
             acceptor,
-            file: Mutex::new(_file),
+            file: Mutex::new(file),
         })
     }
 
@@ -118,12 +116,12 @@ impl Listener {
 
     /// Wait for the next client whose handshake succeeded.
     pub fn accept(&self) -> Result<Channel> {
-        self.accept_until(None)
+        self.accept_wait(Wait::forever())
     }
 
     /// Like [`accept`](Self::accept), giving up with `Timeout` after `timeout`.
     pub fn accept_timeout(&self, timeout: Duration) -> Result<Channel> {
-        self.accept_until(Some(sys::after(timeout)))
+        self.accept_wait(Wait::timeout(timeout))
     }
 
     /// An endless iterator of accepted channels (it ends only when the listener is closed).
@@ -146,7 +144,8 @@ impl Listener {
             let mut q = self.inbox.queue.lock().unwrap_or_else(|p| p.into_inner());
             q.closed = true;
             self.inbox.signal.drain();
-            self.inbox.cond.notify_all();
+            // Stays fired: every waiting `accept` wakes and sees `closed`.
+            self.inbox.signal.wake();
             std::mem::take(&mut q.ready)
         };
         drop(dropped);
@@ -156,35 +155,34 @@ impl Listener {
         drop(self.file.lock().unwrap_or_else(|p| p.into_inner()).take());
     }
 
-    fn accept_until(&self, deadline: Option<Instant>) -> Result<Channel> {
-        let mut q = self.inbox.queue.lock().unwrap_or_else(|p| p.into_inner());
+    /// Wait for the next client whose handshake succeeded, as `wait` allows (`Timeout`,
+    /// `Cancelled`: nothing was taken).
+    pub fn accept_wait(&self, wait: Wait<'_>) -> Result<Channel> {
         loop {
-            if q.closed {
-                return Err(Error::new(ErrorKind::Closed, "the listener was closed"));
-            }
-            if let Some(est) = q.ready.pop_front() {
-                drop(q);
-                self.inbox.signal.take_one();
-                self.acceptor.taken();
-                return Channel::from_established(est, &self.opts);
-            }
-            q = match deadline {
-                None => self.inbox.cond.wait(q).unwrap_or_else(|p| p.into_inner()),
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(Error::new(
-                            ErrorKind::Timeout,
-                            "no client connected before the timeout",
-                        ));
-                    }
-                    self.inbox
-                        .cond
-                        .wait_timeout(q, left)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
+            {
+                let mut q = self.inbox.queue.lock().unwrap_or_else(|p| p.into_inner());
+                if q.closed {
+                    return Err(Error::new(ErrorKind::Closed, "the listener was closed"));
                 }
-            };
+                if let Some(link) = q.ready.pop_front() {
+                    self.inbox.signal.take_one();
+                    drop(q);
+                    self.acceptor.taken();
+                    return Ok(Channel::from_link(link));
+                }
+            }
+            wait.check()?;
+            if wait.expired() {
+                return Err(Error::timeout("no client connected before the timeout"));
+            }
+            let ready = sys::wait_any(
+                &[sys::Source::readable(self.inbox.signal.fd())],
+                wait.waker(),
+                wait.deadline(),
+            )?;
+            if ready.cancelled() {
+                return Err(Error::cancelled());
+            }
         }
     }
 }
@@ -195,6 +193,7 @@ impl Drop for Listener {
     }
 }
 
+#[cfg(unix)]
 impl AsFd for Listener {
     /// Readable while at least one connection is waiting to be accepted: poll it from an event
     /// loop, then call [`accept_timeout`](Listener::accept_timeout) with a zero timeout.
@@ -203,6 +202,7 @@ impl AsFd for Listener {
     }
 }
 
+#[cfg(unix)]
 impl AsRawFd for Listener {
     fn as_raw_fd(&self) -> RawFd {
         self.inbox.signal.fd().as_raw_fd()

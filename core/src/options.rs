@@ -1,5 +1,12 @@
-//! Options for listeners and channels.
+//! Options for listeners and channels, and the one table that describes them.
+//!
+//! The options are written once, in the `options!` table below: the struct's fields, their
+//! defaults and the public [`Options::TABLE`] (name, default, what it applies to, description)
+//! come from it. The C setters, the Python keywords and the option tables in the docs are
+//! checked against that table by the test command (`cargo xtask tables --check` and the
+//! bindings' own tests), so none of them can drift.
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -10,51 +17,195 @@ pub const DEFAULT_SHM_RING_SIZE: usize = 4 * 1024 * 1024;
 /// Default largest message: 16 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
-/// Default time a blocking stream receive polls before sleeping (see
+/// Default longest time a blocking stream receive polls before sleeping (see
 /// [`Options::with_stream_spin`]).
 pub const DEFAULT_STREAM_SPIN: Duration = Duration::from_micros(50);
 
-/// Settings for [`Listener::bind_with`](crate::Listener::bind_with) and
-/// [`Channel::connect_with`](crate::Channel::connect_with). Build with the chained setters:
-///
-/// ```
-/// use std::time::Duration;
-/// let opts = libipc::Options::new()
-///     .with_max_message_size(1 << 20)
-///     .with_connect_timeout(Duration::from_secs(2))
-///     .with_allowed_uids([1000]);
-/// assert_eq!(opts.max_message_size(), 1 << 20);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Options {
-    pub(crate) max_message_size: usize,
-    pub(crate) socket_mode: u32,
-    pub(crate) connect_timeout: Option<Duration>,
-    pub(crate) handshake_timeout: Duration,
-    pub(crate) allowed_uids: Option<Vec<u32>>,
-    pub(crate) shm_ring_size: usize,
-    pub(crate) shm_spin: Duration,
-    pub(crate) stream_spin: Duration,
+/// Default longest time a shared-memory channel spins before sleeping (see
+/// [`Options::with_shm_spin`]).
+pub const DEFAULT_SHM_SPIN: Duration = Duration::from_micros(20);
+
+/// Where an option has an effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Listeners and connecting channels alike.
+    Both,
+    /// Only when binding a listener.
+    Listen,
+    /// Only when connecting.
+    Connect,
 }
 
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            socket_mode: 0o600,
-            connect_timeout: Some(Duration::from_secs(10)),
-            handshake_timeout: Duration::from_secs(5),
-            allowed_uids: None,
-            shm_ring_size: DEFAULT_SHM_RING_SIZE,
-            shm_spin: Duration::from_micros(20),
-            stream_spin: DEFAULT_STREAM_SPIN,
+impl Scope {
+    /// `"both"`, `"listen"` or `"connect"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Both => "both",
+            Scope::Listen => "listen",
+            Scope::Connect => "connect",
         }
     }
 }
 
+/// The value of an option, as the table shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OptionValue {
+    /// A size in bytes.
+    Bytes(u64),
+    /// A Unix permission mode.
+    Mode(u32),
+    /// A duration.
+    Duration(Duration),
+    /// A duration, or no limit.
+    Timeout(Option<Duration>),
+    /// A list of uids, or any uid.
+    Uids(Option<Vec<u32>>),
+    /// On or off.
+    Flag(bool),
+}
+
+impl fmt::Display for OptionValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptionValue::Bytes(n) if *n >= 1 << 20 && n % (1 << 20) == 0 => {
+                write!(f, "{} MiB", n >> 20)
+            }
+            OptionValue::Bytes(n) if *n >= 1 << 10 && n % (1 << 10) == 0 => {
+                write!(f, "{} KiB", n >> 10)
+            }
+            OptionValue::Bytes(n) => write!(f, "{n} bytes"),
+            OptionValue::Mode(m) => write!(f, "0o{m:o}"),
+            OptionValue::Duration(d) | OptionValue::Timeout(Some(d)) => fmt_duration(f, *d),
+            OptionValue::Timeout(None) => f.write_str("no limit"),
+            OptionValue::Uids(None) => f.write_str("any uid"),
+            OptionValue::Uids(Some(u)) => write!(f, "{u:?}"),
+            OptionValue::Flag(b) => write!(f, "{}", if *b { "on" } else { "off" }),
+        }
+    }
+}
+
+fn fmt_duration(f: &mut fmt::Formatter<'_>, d: Duration) -> fmt::Result {
+    let us = d.as_micros();
+    if us == 0 {
+        f.write_str("0")
+    } else if us.is_multiple_of(1_000_000) {
+        write!(f, "{} s", us / 1_000_000)
+    } else if us.is_multiple_of(1_000) {
+        write!(f, "{} ms", us / 1_000)
+    } else {
+        write!(f, "{us} µs")
+    }
+}
+
+/// One row of [`Options::TABLE`].
+#[derive(Debug, Clone, Copy)]
+pub struct OptionInfo {
+    /// The option's name: the Rust field and `with_` setter, the C `ipc_options_set_` suffix,
+    /// the Python keyword (Node and the uniffi bindings use it in camelCase).
+    pub name: &'static str,
+    /// What it is for, in one paragraph.
+    pub doc: &'static str,
+    /// Where it has an effect.
+    pub scope: Scope,
+    /// The value in `opts`, e.g. `(OPT.get)(&Options::default())` is the default.
+    pub get: fn(&Options) -> OptionValue,
+}
+
+impl OptionInfo {
+    /// The default value.
+    pub fn default_value(&self) -> OptionValue {
+        (self.get)(&Options::default())
+    }
+}
+
+/// Declares the [`Options`] struct, its `Default` and [`Options::TABLE`] from one list.
+macro_rules! options {
+    ($(
+        $(#[doc = $doc:literal])+
+        $name:ident: $ty:ty = $default:expr, $scope:ident, $value:expr;
+    )+) => {
+        /// Settings for [`Listener::bind_with`](crate::Listener::bind_with) and
+        /// [`Channel::connect_with`](crate::Channel::connect_with). Build with the chained
+        /// setters; [`Options::TABLE`] lists every option with its default.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// let opts = libipc::Options::new()
+        ///     .with_max_message_size(1 << 20)
+        ///     .with_connect_timeout(Duration::from_secs(2))
+        ///     .with_allowed_uids([1000]);
+        /// assert_eq!(opts.max_message_size(), 1 << 20);
+        /// ```
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct Options {
+            $(pub(crate) $name: $ty,)+
+        }
+
+        impl Default for Options {
+            fn default() -> Self {
+                Options { $($name: $default,)+ }
+            }
+        }
+
+        impl Options {
+            /// Every option: name, description, scope and a getter (which gives the default
+            /// when applied to `Options::default()`).
+            pub const TABLE: &'static [OptionInfo] = &[$(
+                OptionInfo {
+                    name: stringify!($name),
+                    doc: concat!($($doc, "\n"),+),
+                    scope: Scope::$scope,
+                    get: $value,
+                },
+            )+];
+
+            $(
+                $(#[doc = $doc])+
+                pub fn $name(&self) -> $ty {
+                    self.$name.clone()
+                }
+            )+
+        }
+    };
+}
+
+options! {
+    /// Largest message this side sends or accepts, in bytes (at most `u32::MAX`).
+    max_message_size: usize = DEFAULT_MAX_MESSAGE_SIZE, Both,
+        |o| OptionValue::Bytes(o.max_message_size as u64);
+    /// Permission bits of a listener's socket file.
+    socket_mode: u32 = 0o600, Listen, |o| OptionValue::Mode(o.socket_mode);
+    /// How long `connect` waits for the listener to accept (`None`: no limit).
+    connect_timeout: Option<Duration> = Some(Duration::from_secs(10)), Connect,
+        |o| OptionValue::Timeout(o.connect_timeout);
+    /// How long either side waits for the other's hello; a client that connects and sends
+    /// nothing is dropped after this long. Also bounds `close`.
+    handshake_timeout: Duration = Duration::from_secs(5), Both,
+        |o| OptionValue::Duration(o.handshake_timeout);
+    /// Accept only peers whose uid is in the list (Unix sockets and shared memory; checked
+    /// through the kernel's peer credentials at accept and connect). `None`: any uid.
+    allowed_uids: Option<Vec<u32>> = None, Both, |o| OptionValue::Uids(o.allowed_uids.clone());
+    /// Bytes in each shared-memory ring, one per direction (`shm://` only; set by the
+    /// listener): a power of two from 64 KiB to 1 GiB. Larger messages travel in fragments.
+    shm_ring_size: usize = DEFAULT_SHM_RING_SIZE, Listen,
+        |o| OptionValue::Bytes(o.shm_ring_size as u64);
+    /// Longest time a shared-memory channel spins waiting for the peer before it sleeps
+    /// (`shm://` only; zero never spins). Spinning adapts: it stops while it does not pay off.
+    shm_spin: Duration = DEFAULT_SHM_SPIN, Both, |o| OptionValue::Duration(o.shm_spin);
+    /// Longest time a blocking receive on a Unix socket or TCP channel polls before it sleeps
+    /// (zero never spins). Spinning adapts: it stops while it does not pay off, and never
+    /// happens when the process may use only one CPU.
+    stream_spin: Duration = DEFAULT_STREAM_SPIN, Both, |o| OptionValue::Duration(o.stream_spin);
+    /// Use an unsealed POSIX shared-memory object instead of a sealed memfd (`shm://` only;
+    /// both sides must set it). The fallback for Unix systems without memfd seals, forced on
+    /// Linux only for testing: a peer could shrink such a segment under us, so peers using it
+    /// must trust each other.
+    shm_posix_fallback: bool = !cfg!(any(target_os = "linux", target_os = "android")), Both,
+        |o| OptionValue::Flag(o.shm_posix_fallback);
+}
+
 impl Options {
-    /// The defaults: 16 MiB messages, socket mode 0600, 10 s connect and 5 s handshake timeouts,
-    /// no uid allow-list.
+    /// The defaults (see [`Options::TABLE`]).
     pub fn new() -> Options {
         Options::default()
     }
@@ -105,60 +256,38 @@ impl Options {
         self
     }
 
-    /// How long a shared-memory channel spins waiting for the peer before it sleeps
-    /// (`shm://` only; default 20 µs; zero never spins). Spinning trades CPU for latency.
+    /// Longest time a shared-memory channel spins waiting for the peer before it sleeps
+    /// (`shm://` only; default 20 µs; zero never spins). Spinning trades CPU for latency, and
+    /// adapts: it stops while it does not pay off (see [`with_stream_spin`](Self::with_stream_spin)).
     pub fn with_shm_spin(mut self, spin: Duration) -> Options {
         self.shm_spin = spin;
         self
     }
 
-    /// How long a blocking receive on a Unix socket or TCP channel polls the socket without
-    /// sleeping before it sleeps in the kernel (default 50 µs; zero never spins). A reply that
-    /// arrives within that time is taken without a scheduler wake-up, which is most of a
-    /// local round trip's cost; the price is up to this much CPU time per wait.
+    /// Longest time a blocking receive on a Unix socket or TCP channel polls the socket
+    /// without sleeping before it sleeps in the kernel (default 50 µs; zero never spins). A
+    /// reply that arrives within that time is taken without a scheduler wake-up, which is most
+    /// of a local round trip's cost.
+    ///
+    /// Spinning adapts to how it fares: the window shrinks while replies do not arrive within
+    /// it (on a loaded machine the peer is usually waiting for the CPU we would spin on) and
+    /// grows back while they do; the spinner yields its CPU between polls; and nothing spins
+    /// when the process may use only one CPU. So the CPU time burned per message stays
+    /// bounded.
     pub fn with_stream_spin(mut self, spin: Duration) -> Options {
         self.stream_spin = spin;
         self
     }
 
-    /// The configured stream spin time.
-    pub fn stream_spin(&self) -> Duration {
-        self.stream_spin
-    }
-
-    /// The configured shared-memory ring size.
-    pub fn shm_ring_size(&self) -> usize {
-        self.shm_ring_size
-    }
-
-    /// The configured shared-memory spin time.
-    pub fn shm_spin(&self) -> Duration {
-        self.shm_spin
-    }
-
-    /// The configured largest message size.
-    pub fn max_message_size(&self) -> usize {
-        self.max_message_size
-    }
-
-    /// The configured socket file mode.
-    pub fn socket_mode(&self) -> u32 {
-        self.socket_mode
-    }
-
-    /// The configured connect timeout.
-    pub fn connect_timeout(&self) -> Option<Duration> {
-        self.connect_timeout
-    }
-
-    /// The configured handshake timeout.
-    pub fn handshake_timeout(&self) -> Duration {
-        self.handshake_timeout
-    }
-
-    /// The configured uid allow-list, if any.
-    pub fn allowed_uids(&self) -> Option<&[u32]> {
-        self.allowed_uids.as_deref()
+    /// Use the unsealed POSIX shared-memory fallback instead of sealed memfds (`shm://`;
+    /// default: off on Linux and Android, where memfds exist). Both sides must agree: a side
+    /// that does not use the fallback refuses an unsealed segment. A POSIX shm object cannot
+    /// be sealed, so a peer could shrink it under us: **peers using it must trust each
+    /// other.** Its name exists only between `shm_open` and the `shm_unlink` right after, so
+    /// nothing is left in `/dev/shm`.
+    pub fn with_shm_posix_fallback(mut self, on: bool) -> Options {
+        self.shm_posix_fallback = on;
+        self
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
@@ -202,5 +331,34 @@ impl Options {
 
     pub(crate) fn max_message_u32(&self) -> u32 {
         self.max_message_size as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_has_every_option_once_with_its_default() {
+        let names: Vec<&str> = Options::TABLE.iter().map(|o| o.name).collect();
+        let mut dedup = names.clone();
+        dedup.sort_unstable();
+        dedup.dedup();
+        assert_eq!(dedup.len(), names.len());
+        let find = |n: &str| Options::TABLE.iter().find(|o| o.name == n).unwrap();
+        assert_eq!(
+            find("stream_spin").default_value(),
+            OptionValue::Duration(DEFAULT_STREAM_SPIN)
+        );
+        assert_eq!(find("stream_spin").default_value().to_string(), "50 µs");
+        assert_eq!(
+            find("max_message_size").default_value().to_string(),
+            "16 MiB"
+        );
+        assert_eq!(find("connect_timeout").default_value().to_string(), "10 s");
+        assert_eq!(find("socket_mode").default_value().to_string(), "0o600");
+        // A setter changes what the table reads.
+        let o = Options::new().with_stream_spin(Duration::ZERO);
+        assert_eq!((find("stream_spin").get)(&o).to_string(), "0");
     }
 }

@@ -5,25 +5,30 @@
 //! [`Channel::reserve`]: crate::Channel::reserve
 //! [`Channel::recv_in_place`]: crate::Channel::recv_in_place
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::buf::{ReadBuf, WriteBuf};
-use crate::channel::Channel;
+use crate::channel::Shared;
 use crate::error::{Error, ErrorKind, Result};
-use crate::shm::{RingRecv, RingSend, ShmRecv};
+use crate::link::{InPlaceRecv, InPlaceSend};
+use crate::wait::Wait;
 
 /// One outgoing message being written in place (from [`Channel::reserve`]);
 /// [`commit`](Self::commit) sends it. Dropping it without committing sends nothing, and the
 /// channel stays fully usable.
 ///
+/// The slot is owned: `'static` and `Send + Sync`, it keeps the channel alive and may be
+/// finished on any thread (which is what language bindings need).
+///
 /// Over shared memory, when the message fits in one ring record (half the ring), the slot
 /// points straight into the ring the peer also maps (no copy) and holds the channel's send
-/// side locked until it is committed or dropped: other sends on the channel wait meanwhile
-/// (from the thread holding the slot, a blocking send would wait forever), and the slot is not
-/// `Send` (finish it on the thread that made it). Like [`WriteBuf`], it never hands out a Rust
-/// reference to those bytes: write with [`write_at`](Self::write_at), [`fill`](Self::fill) or
-/// the raw pointer. Larger messages, and every message over sockets, use a private buffer that
-/// `commit` sends the normal way.
+/// side until it is committed or dropped: other sends on the channel wait meanwhile (on the
+/// thread that made the slot, a send without timeout fails with `Busy` instead of waiting for
+/// ever). Like [`WriteBuf`], it never hands out a Rust reference to those bytes: write with
+/// [`write_at`](Self::write_at), [`fill`](Self::fill) or the raw pointer. Larger messages, and
+/// every message over sockets, use a private buffer that `commit` sends the normal way.
 ///
 /// ```no_run
 /// # fn demo(ch: &libipc::Channel) -> libipc::Result<()> {
@@ -36,39 +41,45 @@ use crate::shm::{RingRecv, RingSend, ShmRecv};
 /// drop(aborted); // nothing is sent
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
-pub struct SendSlot<'a> {
-    kind: SendKind<'a>,
+pub struct SendSlot {
+    shared: Arc<Shared>,
+    kind: SendKind,
 }
 
-#[derive(Debug)]
-enum SendKind<'a> {
-    /// A record reserved in the shared-memory ring (send side locked).
-    Ring(RingSend<'a>),
+enum SendKind {
+    /// A record reserved in the shared-memory ring (the send gate held).
+    InPlace(InPlaceSend),
     /// A private buffer, sent by `commit` waiting at most the reservation's timeout.
     Private {
         buf: Vec<u8>,
-        channel: &'a Channel,
         timeout: Option<Duration>,
     },
+    /// Committed, or given back: nothing left to do on drop.
+    Done,
 }
 
-impl<'a> SendSlot<'a> {
-    pub(crate) fn ring(r: RingSend<'a>) -> SendSlot<'a> {
+impl fmt::Debug for SendSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendSlot")
+            .field("len", &self.len())
+            .field("in_place", &matches!(self.kind, SendKind::InPlace(_)))
+            .finish()
+    }
+}
+
+impl SendSlot {
+    pub(crate) fn in_place(shared: Arc<Shared>, r: InPlaceSend) -> SendSlot {
         SendSlot {
-            kind: SendKind::Ring(r),
+            shared,
+            kind: SendKind::InPlace(r),
         }
     }
 
-    pub(crate) fn private(
-        channel: &'a Channel,
-        len: usize,
-        timeout: Option<Duration>,
-    ) -> SendSlot<'a> {
+    pub(crate) fn private(shared: Arc<Shared>, len: usize, timeout: Option<Duration>) -> SendSlot {
         SendSlot {
+            shared,
             kind: SendKind::Private {
                 buf: vec![0; len],
-                channel,
                 timeout,
             },
         }
@@ -77,8 +88,9 @@ impl<'a> SendSlot<'a> {
     /// The message length (fixed by `reserve`).
     pub fn len(&self) -> usize {
         match &self.kind {
-            SendKind::Ring(r) => r.len(),
+            SendKind::InPlace(r) => r.len,
             SendKind::Private { buf, .. } => buf.len(),
+            SendKind::Done => 0,
         }
     }
 
@@ -93,8 +105,9 @@ impl<'a> SendSlot<'a> {
     /// whatever the memory held (not necessarily zero).
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
         match &mut self.kind {
-            SendKind::Ring(r) => r.as_mut_ptr(),
+            SendKind::InPlace(r) => r.ptr,
             SendKind::Private { buf, .. } => buf.as_mut_ptr(),
+            SendKind::Done => std::ptr::NonNull::dangling().as_ptr(),
         }
     }
 
@@ -134,27 +147,47 @@ impl<'a> SendSlot<'a> {
 
     /// [`commit`](Self::commit), but a `Timeout` (nothing was sent) hands the slot back,
     /// contents intact, to commit again later or drop. Any other error ends the slot.
-    pub fn try_commit(self) -> std::result::Result<(), (Error, Option<SendSlot<'a>>)> {
-        match self.kind {
-            SendKind::Ring(r) => r.commit().map_err(|e| (e, None)),
+    pub fn try_commit(self) -> std::result::Result<(), (Error, Option<SendSlot>)> {
+        let wait = match &self.kind {
             SendKind::Private {
-                buf,
-                channel,
-                timeout,
-            } => match channel.send_until(&buf, timeout.map(crate::sys::after)) {
+                timeout: Some(t), ..
+            } => Wait::timeout(*t),
+            _ => Wait::forever(),
+        };
+        self.commit_wait(wait)
+    }
+
+    /// Commit, waiting as `wait` allows (this matters for a private buffer, which is sent
+    /// now; a slot in the ring is only published). `Timeout` or `Cancelled` (nothing was
+    /// sent) hand the slot back; any other error ends it.
+    pub fn commit_wait(
+        mut self,
+        wait: Wait<'_>,
+    ) -> std::result::Result<(), (Error, Option<SendSlot>)> {
+        match std::mem::replace(&mut self.kind, SendKind::Done) {
+            SendKind::InPlace(r) => {
+                let result = self.shared.link.commit(r);
+                self.shared.tx_gate.leave();
+                result.map_err(|e| (e, None))
+            }
+            SendKind::Private { buf, timeout } => match self.shared.send(&buf, &wait) {
                 Ok(()) => Ok(()),
-                Err(e) if e.kind() == ErrorKind::Timeout => Err((
-                    e,
-                    Some(SendSlot {
-                        kind: SendKind::Private {
-                            buf,
-                            channel,
-                            timeout,
-                        },
-                    }),
-                )),
+                Err(e) if matches!(e.kind(), ErrorKind::Timeout | ErrorKind::Cancelled) => {
+                    self.kind = SendKind::Private { buf, timeout };
+                    Err((e, Some(self)))
+                }
                 Err(e) => Err((e, None)),
             },
+            SendKind::Done => Ok(()),
+        }
+    }
+}
+
+impl Drop for SendSlot {
+    fn drop(&mut self) {
+        // Not committed: nothing was published; give the send side back.
+        if let SendKind::InPlace(_) = self.kind {
+            self.shared.tx_gate.leave();
         }
     }
 }
@@ -162,10 +195,13 @@ impl<'a> SendSlot<'a> {
 /// One received message read in place (from [`Channel::recv_in_place`]); dropping it releases
 /// the message, and the next receive returns the one after it.
 ///
+/// The slot is owned: `'static` and `Send + Sync`, it keeps the channel alive and may be
+/// dropped on any thread.
+///
 /// Over shared memory, a message that came in one ring record stays in the ring (no copy) and
-/// the channel's receive side stays locked until the slot drops: other receives on the channel
-/// wait or time out meanwhile (from the thread holding the slot, a blocking receive would wait
-/// forever), the sender may run out of room, and the slot is not `Send`. Like [`ReadBuf`], it
+/// the channel's receive side stays held until the slot drops: other receives on the channel
+/// wait or time out meanwhile (on the thread that made the slot, a receive without timeout
+/// fails with `Busy` instead of waiting forever), and the sender may run out of room. Like [`ReadBuf`], it
 /// never hands out a Rust reference to those bytes (the peer could change them): read with
 /// [`read_at`](Self::read_at), [`to_vec`](Self::to_vec) or the raw pointer. A fragmented
 /// message (larger than one record) is assembled into a buffer the slot owns; over sockets the
@@ -181,29 +217,43 @@ impl<'a> SendSlot<'a> {
 /// drop(msg); // gives the space back to the sender
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
-pub struct RecvSlot<'a> {
-    kind: RecvKind<'a>,
+pub struct RecvSlot {
+    kind: RecvKind,
 }
 
-#[derive(Debug)]
-enum RecvKind<'a> {
-    /// A record still in the shared-memory ring (receive side locked).
-    Ring(RingRecv<'a>),
+enum RecvKind {
+    /// A record still in the shared-memory ring (the receive gate held).
+    InPlace(Arc<Shared>, InPlaceRecv),
     /// A message received over a socket, or assembled from ring fragments.
     Owned(Vec<u8>),
 }
 
-impl<'a> RecvSlot<'a> {
-    pub(crate) fn shm(r: ShmRecv<'a>) -> RecvSlot<'a> {
-        let kind = match r {
-            ShmRecv::InPlace(r) => RecvKind::Ring(r),
-            ShmRecv::Assembled(v) => RecvKind::Owned(v),
-        };
-        RecvSlot { kind }
+impl fmt::Debug for RecvSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvSlot")
+            .field("len", &self.len())
+            .field("in_place", &matches!(self.kind, RecvKind::InPlace(..)))
+            .finish()
+    }
+}
+
+impl Drop for RecvSlot {
+    fn drop(&mut self) {
+        if let RecvKind::InPlace(shared, r) = &self.kind {
+            shared.link.release(*r);
+            shared.rx_gate.leave();
+        }
+    }
+}
+
+impl RecvSlot {
+    pub(crate) fn in_place(shared: Arc<Shared>, r: InPlaceRecv) -> RecvSlot {
+        RecvSlot {
+            kind: RecvKind::InPlace(shared, r),
+        }
     }
 
-    pub(crate) fn owned(v: Vec<u8>) -> RecvSlot<'a> {
+    pub(crate) fn owned(v: Vec<u8>) -> RecvSlot {
         RecvSlot {
             kind: RecvKind::Owned(v),
         }
@@ -212,7 +262,7 @@ impl<'a> RecvSlot<'a> {
     /// The message length.
     pub fn len(&self) -> usize {
         match &self.kind {
-            RecvKind::Ring(r) => r.len(),
+            RecvKind::InPlace(_, r) => r.len,
             RecvKind::Owned(v) => v.len(),
         }
     }
@@ -227,7 +277,7 @@ impl<'a> RecvSlot<'a> {
     /// them: copy what you need before validating it, and never build a `&[u8]` over it.
     pub fn as_ptr(&self) -> *const u8 {
         match &self.kind {
-            RecvKind::Ring(r) => r.as_ptr(),
+            RecvKind::InPlace(_, r) => r.ptr,
             RecvKind::Owned(v) => v.as_ptr(),
         }
     }

@@ -1,7 +1,7 @@
-//! The shared-memory fallback for Unix systems without memfd, forced on Linux with
-//! `LIBIPC_SHM_FORCE_POSIX_FALLBACK`: messages flow as with memfds, nothing is left in
+//! The shared-memory fallback for Unix systems without memfd, forced on Linux with the
+//! `shm_posix_fallback` option on both sides: messages flow as with memfds, nothing is left in
 //! /dev/shm, and a side that does not use the fallback refuses the unsealed segment.
-//! (This binary sets the variable for itself only; its child for the refusal case unsets it.)
+//! (The child process for the refusal case connects with the default options.)
 
 use std::process::Command;
 use std::time::Duration;
@@ -31,13 +31,14 @@ fn posix_fallback_carries_messages_and_leaves_nothing() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let ep = format!("shm://fallback-{}", std::process::id());
-    // SAFETY: this binary has a single test, and nothing else runs while the variables are set.
+    // SAFETY: this binary has a single test, and nothing else runs while the variable is set.
     unsafe {
         std::env::set_var("LIBIPC_RUNTIME_DIR", &dir);
-        std::env::set_var("LIBIPC_SHM_FORCE_POSIX_FALLBACK", "1");
     }
     let before = libipc_entries_in_dev_shm();
-    let opts = Options::new().with_shm_ring_size(64 * 1024);
+    let opts = Options::new()
+        .with_shm_ring_size(64 * 1024)
+        .with_shm_posix_fallback(true);
     let listener = Listener::bind_with(ep.as_str(), &opts).unwrap();
     let server = std::thread::spawn(move || {
         let ch = listener.accept().unwrap();
@@ -46,7 +47,8 @@ fn posix_fallback_carries_messages_and_leaves_nothing() {
         }
         listener
     });
-    let ch = Channel::connect(ep.as_str()).unwrap();
+    let ch =
+        Channel::connect_with(ep.as_str(), &Options::new().with_shm_posix_fallback(true)).unwrap();
     for n in [0usize, 1, 100, 32_760, 100_000, 1 << 20] {
         let v: Vec<u8> = (0..n).map(|i| (i * 13) as u8).collect();
         ch.send(&v).unwrap();
@@ -72,7 +74,6 @@ fn posix_fallback_carries_messages_and_leaves_nothing() {
             "--nocapture",
         ])
         .env("FALLBACK_CHILD_CONNECT", &ep)
-        .env_remove("LIBIPC_SHM_FORCE_POSIX_FALLBACK")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

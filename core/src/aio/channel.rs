@@ -1,28 +1,51 @@
-//! [`AsyncChannel`]: the tokio twin of [`Channel`](crate::Channel), over sockets (`stream.rs`)
-//! or shared memory (`shm.rs`).
+//! [`AsyncChannel`]: the tokio twin of [`Channel`](crate::Channel), and the async *driver* of
+//! the link seam (`link/mod.rs`): the same links as the blocking API, waited on through tokio's
+//! reactor (each of the link's descriptors registered once with `AsyncFd`). All channel state
+//! lives in the link, so a dropped future loses nothing. The async API does not spin.
 
 use std::fmt;
+#[cfg(unix)]
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use super::shm::ShmChannel;
-use super::stream::StreamChannel;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
 use super::{elapsed, require_runtime};
 use crate::conn::{Conn, Message, PeerCredentials};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
-use crate::handshake::{self, Established};
+use crate::handshake;
+use crate::link::{Incoming, Link};
 use crate::options::Options;
-use crate::shm::ShmLink;
-use crate::sys;
+use crate::sys::{Ready, Source};
 use crate::transport;
+use crate::wait::after;
+
+/// A descriptor owned by the link, registered with tokio.
+#[derive(Debug)]
+struct Registered(RawFd);
+
+impl AsRawFd for Registered {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
 
 #[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // one per channel, behind an Arc
-enum Inner {
-    Stream(StreamChannel),
-    Shm(ShmChannel),
+struct Inner {
+    /// One registration per distinct descriptor among the link's sources.
+    fds: Vec<AsyncFd<Registered>>,
+    /// For each receive / send source, its registration in `fds`.
+    recv_at: Vec<usize>,
+    send_at: Vec<usize>,
+    rx_gate: Mutex<()>,
+    tx_gate: Mutex<()>,
+    // Last: the link (which owns the descriptors) is dropped after the registrations.
+    link: Arc<dyn Link>,
 }
 
 /// A connected message channel for async code. Same contract as [`Channel`](crate::Channel):
@@ -36,9 +59,82 @@ pub struct AsyncChannel {
 impl fmt::Debug for AsyncChannel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncChannel")
-            .field("fd", &self.as_raw_fd())
             .field("peer", &self.peer())
-            .finish()
+            .finish_non_exhaustive()
+    }
+}
+
+fn io_err(e: std::io::Error) -> Error {
+    Error::from_io(&e, "waiting on the channel")
+}
+
+impl Inner {
+    fn conn(&self) -> &Conn {
+        self.link.conn()
+    }
+
+    /// Wait until one of `sources` (registered at `at`) is ready, or `deadline` passes
+    /// (`Ready` with nothing set).
+    async fn wait(
+        &self,
+        sources: &[Source],
+        at: &[usize],
+        deadline: Option<Instant>,
+    ) -> Result<Ready> {
+        let ready = std::future::poll_fn(|cx| {
+            for (i, s) in sources.iter().enumerate() {
+                let fd = &self.fds[at[i]];
+                let polled = if s.is_write() {
+                    fd.poll_write_ready(cx)
+                } else {
+                    fd.poll_read_ready(cx)
+                };
+                match polled {
+                    Poll::Ready(Ok(mut guard)) => {
+                        // The link is always tried until it would block before we wait, so
+                        // the next wait may wait for a new readiness event.
+                        guard.clear_ready();
+                        return Poll::Ready(Ok(Ready::source(i)));
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(io_err(e))),
+                    Poll::Pending => {}
+                }
+            }
+            Poll::Pending
+        });
+        match deadline {
+            None => ready.await,
+            Some(d) => match tokio::time::timeout_at(d, ready).await {
+                Ok(r) => r,
+                Err(_) => Ok(Ready::default()),
+            },
+        }
+    }
+
+    async fn recv_wait(&self) -> Result<Ready> {
+        self.wait(self.link.recv_sources(), &self.recv_at, None)
+            .await
+    }
+
+    async fn send_wait(&self, deadline: Option<Instant>) -> Result<Ready> {
+        self.wait(self.link.send_sources(), &self.send_at, deadline)
+            .await
+    }
+}
+
+/// Keeps the rest of a message whose sending future is dropped half-way.
+struct KeepRest<'a> {
+    link: &'a dyn Link,
+    data: &'a [u8],
+    progress: usize,
+    done: bool,
+}
+
+impl Drop for KeepRest<'_> {
+    fn drop(&mut self) {
+        if !self.done && self.progress > 0 {
+            self.link.keep_rest(self.data, self.progress);
+        }
     }
 }
 
@@ -60,65 +156,120 @@ impl AsyncChannel {
         require_runtime()?;
         opts.validate()?;
         let ep = endpoint.try_into()?;
+        let t = transport::for_endpoint(&ep)?;
         let opts2 = opts.clone();
-        let est = tokio::task::spawn_blocking(move || {
-            let fd = transport::connect(&ep, &opts2)?;
-            handshake::client(fd, &opts2, matches!(ep, Endpoint::Shm(_)))
-        })
-        .await
-        .map_err(|e| Error::new(ErrorKind::Io, format!("connect task failed: {e}")))??;
-        AsyncChannel::from_established(est, opts)
+        let link = tokio::task::spawn_blocking(move || handshake::client(t, &ep, &opts2))
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, format!("connect task failed: {e}")))??;
+        AsyncChannel::from_link(link)
     }
 
-    pub(crate) fn from_established(mut est: Established, opts: &Options) -> Result<AsyncChannel> {
-        let inner = match est.shm.take() {
-            Some(setup) => {
-                let conn = Conn::new(est, opts);
-                Inner::Shm(ShmChannel::new(ShmLink::new(conn, setup, opts.shm_spin)?)?)
+    pub(crate) fn from_link(link: Arc<dyn Link>) -> Result<AsyncChannel> {
+        let mut fds: Vec<AsyncFd<Registered>> = Vec::new();
+        let mut raw: Vec<RawFd> = Vec::new();
+        let mut place = |s: &Source| -> Result<usize> {
+            if let Some(i) = raw.iter().position(|r| *r == s.raw_fd()) {
+                return Ok(i);
             }
-            None => Inner::Stream(StreamChannel::from_established(est, opts)?),
+            // SAFETY: the descriptor belongs to the link, which `Inner` holds (declared after
+            // the registrations, so dropped after them) and which never replaces or closes its
+            // descriptors while it lives, so it stays open and the same for the registration's
+            // lifetime.
+            let fd = unsafe { AsyncFd::register(Registered(s.raw_fd())) }
+                .map_err(|e| Error::from_io(&e.into(), "registering with tokio"))?;
+            fds.push(fd);
+            raw.push(s.raw_fd());
+            Ok(fds.len() - 1)
         };
+        let recv_at = link
+            .recv_sources()
+            .iter()
+            .map(&mut place)
+            .collect::<Result<Vec<_>>>()?;
+        let send_at = link
+            .send_sources()
+            .iter()
+            .map(&mut place)
+            .collect::<Result<Vec<_>>>()?;
         Ok(AsyncChannel {
-            inner: Arc::new(inner),
+            inner: Arc::new(Inner {
+                fds,
+                recv_at,
+                send_at,
+                rx_gate: Mutex::new(()),
+                tx_gate: Mutex::new(()),
+                link,
+            }),
         })
-    }
-
-    fn conn(&self) -> &Conn {
-        match &*self.inner {
-            Inner::Stream(s) => s.conn(),
-            Inner::Shm(s) => s.conn(),
-        }
     }
 
     /// Send one message, waiting while the peer is not reading.
     pub async fn send(&self, data: &[u8]) -> Result<()> {
-        match &*self.inner {
-            Inner::Stream(s) => s.send(data).await,
-            Inner::Shm(s) => s.send(data, None).await,
-        }
+        self.send_until(data, None).await
     }
 
     /// Send one message, waiting at most `timeout`. `Timeout` means nothing of the message was
     /// sent. If the deadline passes after part of it went out, the rest is kept in the channel
     /// and written before any later message (or by `close`), and the call returns `Ok`.
     pub async fn send_timeout(&self, data: &[u8], timeout: Duration) -> Result<()> {
-        match &*self.inner {
-            Inner::Stream(s) => s.send_timeout(data, timeout).await,
-            Inner::Shm(s) => {
-                s.send(
-                    data,
-                    Some(tokio::time::Instant::from_std(sys::after(timeout))),
-                )
+        self.send_until(data, Some(Instant::from_std(after(timeout))))
+            .await
+    }
+
+    async fn send_until(&self, data: &[u8], deadline: Option<Instant>) -> Result<()> {
+        let inner = &*self.inner;
+        inner.conn().check_send_size(data.len())?;
+        let _gate = match deadline {
+            None => inner.tx_gate.lock().await,
+            Some(d) => tokio::time::timeout_at(d, inner.tx_gate.lock())
                 .await
+                .map_err(|_| elapsed("send"))?,
+        };
+        let mut send = KeepRest {
+            link: &*inner.link,
+            data,
+            progress: 0,
+            done: false,
+        };
+        loop {
+            match inner.link.try_send(data, &mut send.progress, true) {
+                Ok(true) => {
+                    send.done = true;
+                    return Ok(());
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    send.done = true;
+                    return Err(e);
+                }
             }
+            let ready = inner.send_wait(deadline).await?;
+            if ready.timed_out() {
+                // Nothing sent: a timeout. Part of it out: it counts as sent, its rest goes
+                // first (by `KeepRest`).
+                return if send.progress == 0 {
+                    send.done = true;
+                    Err(elapsed("send"))
+                } else {
+                    Ok(())
+                };
+            }
+            inner.link.send_woken(ready)?;
         }
     }
 
     /// Receive the next message. Errors as [`Channel::recv`](crate::Channel::recv).
     pub async fn recv(&self) -> Result<Message> {
-        match &*self.inner {
-            Inner::Stream(s) => s.recv().await,
-            Inner::Shm(s) => s.recv().await,
+        let inner = &*self.inner;
+        let _gate = inner.rx_gate.lock().await;
+        loop {
+            match inner.link.try_recv(true, false)? {
+                Some(Incoming::Message(m)) => return Ok(m),
+                Some(Incoming::InPlace(_)) => unreachable!("not asked for in place"),
+                None => {}
+            }
+            let ready = inner.recv_wait().await?;
+            inner.link.recv_woken(ready);
         }
     }
 
@@ -132,9 +283,14 @@ impl AsyncChannel {
     /// Receive a message if one is already available, without waiting; `Timeout` if none is
     /// (or another task is receiving).
     pub fn try_recv(&self) -> Result<Message> {
-        match &*self.inner {
-            Inner::Stream(s) => s.try_recv(),
-            Inner::Shm(s) => s.try_recv(),
+        let inner = &*self.inner;
+        let Ok(_gate) = inner.rx_gate.try_lock() else {
+            return Err(Error::timeout("another task is receiving"));
+        };
+        match inner.link.try_recv(true, false)? {
+            Some(Incoming::Message(m)) => Ok(m),
+            Some(Incoming::InPlace(_)) => unreachable!("not asked for in place"),
+            None => Err(Error::timeout("no message is available")),
         }
     }
 
@@ -142,25 +298,73 @@ impl AsyncChannel {
     /// at most the handshake timeout for the peer to take it; then the connection is shut
     /// down. Pending `recv` and `send` calls return `Closed`. Idempotent and cancellation-safe.
     pub async fn close(&self) {
-        match &*self.inner {
-            Inner::Stream(s) => s.close().await,
-            Inner::Shm(s) => s.close().await,
+        let inner = &*self.inner;
+        let link = &*inner.link;
+        if link
+            .conn()
+            .closed
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
         }
+        // Hang up even if this future is dropped half-way.
+        let _hang_up = HangUp(link);
+        let _ = tokio::time::timeout(link.conn().close_timeout, async {
+            let _gate = inner.tx_gate.lock().await;
+            loop {
+                match link.try_close(true) {
+                    Ok(true) => break,
+                    Ok(false) => {}
+                    Err(_) => return,
+                }
+                match inner.send_wait(None).await {
+                    Ok(r) if link.send_woken(r).is_ok() => {}
+                    _ => return,
+                }
+            }
+            // Over TCP, wait for the peer's kernel to acknowledge everything before the
+            // connection closes: closing with unread input sends a reset that destroys data in
+            // flight.
+            if link.shutdown_write() {
+                while !link.settled() {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        })
+        .await;
     }
 
     /// The peer's credentials, as [`Channel::peer`](crate::Channel::peer).
     pub fn peer(&self) -> PeerCredentials {
-        self.conn().peer
+        self.inner.conn().peer
     }
 
     /// The largest message `send` accepts (the smaller of both sides' limits).
     pub fn max_message_size(&self) -> usize {
-        self.conn().max_send
+        self.inner.conn().max_send
     }
 }
 
+/// Hangs the link up when dropped (so a cancelled `close` still ends the channel).
+struct HangUp<'a>(&'a dyn Link);
+
+impl Drop for HangUp<'_> {
+    fn drop(&mut self) {
+        self.0.hang_up();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Best effort without waiting: what is pending and CLOSE, if they fit; then hang up.
+        self.link.close_now();
+    }
+}
+
+#[cfg(unix)]
 impl AsRawFd for AsyncChannel {
+    /// A descriptor of the connection (for diagnostics; wait with the async methods).
     fn as_raw_fd(&self) -> RawFd {
-        self.conn().fd.as_raw_fd()
+        self.inner.link.readiness_fd().as_raw_fd()
     }
 }

@@ -11,7 +11,7 @@ use super::{AsyncChannel, elapsed, require_runtime};
 use crate::acceptor::Acceptor;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
-use crate::handshake::Established;
+use crate::link::Link;
 use crate::options::Options;
 use crate::sys::SocketFile;
 use crate::transport;
@@ -21,8 +21,7 @@ use crate::transport;
 /// `connect` completes before `accept` is called. [`close`](AsyncListener::close) it, or drop
 /// it, to stop listening and remove its socket file.
 pub struct AsyncListener {
-    ready: Mutex<mpsc::UnboundedReceiver<Established>>,
-    opts: Options,
+    ready: Mutex<mpsc::UnboundedReceiver<Arc<dyn Link>>>,
     local: Endpoint,
     closed: Arc<AtomicBool>,
     wake: Notify,
@@ -60,31 +59,30 @@ impl AsyncListener {
         require_runtime()?;
         opts.validate()?;
         let ep = endpoint.try_into()?;
+        let t = transport::for_endpoint(&ep)?;
         let opts2 = opts.clone();
         // Binding may probe a stale socket file: keep it off the async worker.
-        let bound = tokio::task::spawn_blocking(move || transport::bind(&ep, &opts2))
+        let bound = tokio::task::spawn_blocking(move || t.bind(&ep, &opts2))
             .await
             .map_err(|e| Error::new(ErrorKind::Io, format!("bind task failed: {e}")))??;
         let transport::Bound {
-            fd,
+            listener,
             local,
-            _file,
-            shm,
+            file,
         } = bound;
         let (tx, rx) = mpsc::unbounded_channel();
         let closed = Arc::new(AtomicBool::new(false));
         let open = Arc::clone(&closed);
         // After close, handshakes that finish are dropped (the client sees the connection end).
-        let deliver = Box::new(move |est| !open.load(Ordering::Acquire) && tx.send(est).is_ok());
-        let acceptor = Acceptor::start(fd, opts.clone(), shm, deliver)?;
+        let deliver = Box::new(move |link| !open.load(Ordering::Acquire) && tx.send(link).is_ok());
+        let acceptor = Acceptor::start(listener, t, opts.clone(), deliver)?;
         Ok(AsyncListener {
             ready: Mutex::new(rx),
-            opts: opts.clone(),
             local,
             closed,
             wake: Notify::new(),
             acceptor,
-            file: std::sync::Mutex::new(_file),
+            file: std::sync::Mutex::new(file),
         })
     }
 
@@ -100,14 +98,14 @@ impl AsyncListener {
             return Err(closed_error());
         }
         let mut ready = self.ready.lock().await;
-        let est = tokio::select! {
-            est = ready.recv() => est,
+        let link = tokio::select! {
+            link = ready.recv() => link,
             () = closed => None,
         };
-        match est {
-            Some(est) if !self.closed.load(Ordering::Acquire) => {
+        match link {
+            Some(link) if !self.closed.load(Ordering::Acquire) => {
                 self.acceptor.taken();
-                AsyncChannel::from_established(est, &self.opts)
+                AsyncChannel::from_link(link)
             }
             _ => {
                 // Closed (perhaps while we held the queue, so `close` could not empty it).

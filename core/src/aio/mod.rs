@@ -34,8 +34,6 @@
 
 mod channel;
 mod listener;
-mod shm;
-mod stream;
 
 pub use channel::AsyncChannel;
 pub use listener::AsyncListener;

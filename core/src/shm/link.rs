@@ -1,29 +1,30 @@
-//! The blocking shared-memory channel: spin briefly, then sleep on an eventfd doorbell and the
-//! control socket together, so a dead peer wakes us at once. A side rings the other's doorbell
-//! only when the other has said (with a flag in the ring header) that it is asleep.
+//! [`ShmLink`]: a channel over two rings in shared memory, one per direction, with eventfd
+//! doorbells and the control stream kept for liveness and error reports.
 //!
-//! Readiness for callers who poll: a receive that finds nothing once its deadline has passed
-//! leaves the consumer *armed* (its sleep flag set, `Rx::armed`), so the next message rings
-//! the data doorbell; `readiness` is an epoll set of that doorbell and the control socket, and
+//! A side rings the other's doorbell only when the other has said (with a flag in the ring
+//! header) that it is asleep: a receive with `arm` sets the consumer's flag before its caller
+//! waits, a send with `arm` sets the producer's. The caller (a driver, see `link/mod.rs`)
+//! waits on the doorbell and the control stream together, so a dead peer is seen at once.
+//!
+//! Readiness for callers who poll: a receive that found nothing with `arm` and then gave up
+//! (timeout) leaves the consumer *armed* (its flag set, `Rx::armed`), so the next message rings
+//! the data doorbell; `readiness` is an epoll set of that doorbell and the control stream, and
 //! is what `Channel::as_fd` returns. The next receive disarms: it clears the flag, drains the
-//! doorbell and reads the control socket without waiting. A receive that was not armed adds no
-//! system call to the blocking path.
+//! doorbell and reads the control stream without waiting.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::Ordering as StdOrdering;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
-
-use rustix::event::{PollFd, PollFlags};
-use rustix::io::Errno;
+use std::time::Duration;
 
 use super::ring::{Consumer, Producer, Record, Reservation};
 use super::segment::Segment;
 use super::setup::ShmSetup;
 use crate::buf::ReadBuf;
-use crate::conn::{Conn, Message};
+use crate::conn::{Conn, Message, closed_error};
 use crate::error::{Error, ErrorKind, Result};
-use crate::sys;
+use crate::link::{InPlaceRecv, InPlaceSend, Incoming, Link};
+use crate::sys::shm::Doorbell;
+use crate::sys::{self, Ready, Source};
 use crate::wire::{
     ErrorPayload, FLAG_MORE, Frame, FrameReader, FrameType, HEADER_LEN, MAX_ERROR_PAYLOAD,
 };
@@ -34,11 +35,11 @@ struct Rx {
     /// Fragments (MORE records) of a message larger than one record.
     assembly: Option<Vec<u8>>,
     ended: Option<Error>,
-    /// Decodes what arrives on the control socket (only ever an ERROR frame).
+    /// Decodes what arrives on the control stream (only ever an ERROR frame).
     ctrl: FrameReader,
-    /// Set when the control socket says the peer is gone; reported once the ring is drained.
+    /// Set when the control stream says the peer is gone; reported once the ring is drained.
     peer_gone: Option<Error>,
-    /// A receive timed out and left the sleep flag set (see the module docs).
+    /// A receive armed the consumer and gave up (see the module docs).
     armed: bool,
 }
 
@@ -46,48 +47,31 @@ struct Rx {
 struct Tx {
     prod: Producer,
     ended: Option<Error>,
-    /// The unsent rest of a large message whose send timed out after it had started.
+    /// The unsent rest of a large message whose sender gave up after it had started.
     pending: Vec<u8>,
     pending_at: usize,
 }
 
-/// A connected shared-memory channel (blocking).
+/// A connected shared-memory channel.
 #[derive(Debug)]
 pub(crate) struct ShmLink {
     conn: Conn,
+    ctrl: sys::Stream,
     rx: Mutex<Rx>,
     tx: Mutex<Tx>,
-    data_in: OwnedFd,
-    space_in: OwnedFd,
-    data_out: OwnedFd,
-    space_out: OwnedFd,
-    /// An epoll set of `data_in` and the control socket (the channel's pollable descriptor).
+    data_in: Doorbell,
+    space_in: Doorbell,
+    data_out: Doorbell,
+    space_out: Doorbell,
+    /// An epoll set of `data_in` and the control stream (the channel's pollable descriptor).
     readiness: OwnedFd,
+    recv_src: [Source; 2],
+    send_src: [Source; 2],
     /// The largest payload of one record in the ring we produce into.
     max_record: usize,
     spin: Duration,
     // Declared last: the mapping must outlive every ring pointer above.
     _segment: Segment,
-}
-
-/// What woke a sleeper.
-enum Woke {
-    Bell,
-    Ctrl,
-    Timeout,
-}
-
-fn closed_error() -> Error {
-    Error::new(ErrorKind::Closed, "the channel was closed")
-}
-
-fn ring(bell: &OwnedFd) {
-    let _ = rustix::io::write(bell, &1u64.to_ne_bytes());
-}
-
-fn drain(bell: &OwnedFd) {
-    let mut b = [0u8; 8];
-    let _ = rustix::io::read(bell, &mut b);
 }
 
 /// A message taken from the ring: one record still in place (the caller releases it), or
@@ -97,77 +81,25 @@ enum Taken {
     Assembled(Vec<u8>),
 }
 
-/// A received message held for an in-place read (`RecvSlot`).
-#[derive(Debug)]
-pub(crate) enum ShmRecv<'a> {
-    /// One record, still in the ring; released when dropped.
-    InPlace(RingRecv<'a>),
-    /// A fragmented message, copied out of the ring.
-    Assembled(Vec<u8>),
-}
-
-/// One received record left in the ring, with the receive side locked, until dropped.
-#[derive(Debug)]
-pub(crate) struct RingRecv<'a> {
-    link: &'a ShmLink,
-    rx: MutexGuard<'a, Rx>,
-    rec: Record,
-}
-
-impl RingRecv<'_> {
-    pub(crate) fn len(&self) -> usize {
-        self.rec.header.length as usize
-    }
-
-    /// The payload: valid for reads of `len` bytes while `self` lives (see `ReadBuf`).
-    pub(crate) fn as_ptr(&self) -> *const u8 {
-        self.rx.cons.payload_ptr(&self.rec)
-    }
-}
-
-impl Drop for RingRecv<'_> {
-    fn drop(&mut self) {
-        self.link.release(&mut self.rx, self.rec);
-    }
-}
-
-/// Space reserved in the ring for one outgoing record, with the send side locked. Dropping it
-/// without `commit` publishes nothing.
-#[derive(Debug)]
-pub(crate) struct RingSend<'a> {
-    link: &'a ShmLink,
-    tx: MutexGuard<'a, Tx>,
-    r: Reservation,
-    len: usize,
-}
-
-impl RingSend<'_> {
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// The payload: valid for writes of `len` bytes while `self` lives; the peer may map it.
-    pub(crate) fn as_mut_ptr(&mut self) -> *mut u8 {
-        self.tx.prod.payload_ptr(&self.r)
-    }
-
-    /// Publish the record (unless the channel ended meanwhile: then nothing is published).
-    pub(crate) fn commit(mut self) -> Result<()> {
-        self.link.send_check(&self.tx)?;
-        if self.tx.prod.commit(self.r, FrameType::Data, 0) {
-            ring(&self.link.data_out);
-        }
-        Ok(())
-    }
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl ShmLink {
-    pub(crate) fn new(conn: Conn, setup: ShmSetup, spin: Duration) -> Result<ShmLink> {
+    pub(crate) fn new(
+        conn: Conn,
+        ctrl: sys::Stream,
+        setup: ShmSetup,
+        spin: Duration,
+    ) -> Result<ShmLink> {
         let max_recv = conn.max_recv;
-        let readiness = sys::readiness_set(&[setup.data_in.as_fd(), conn.fd.as_fd()])?;
+        let readiness = sys::readiness_set(&[setup.data_in.as_fd(), ctrl.as_fd()])?;
         let max_record = setup.producer.ring().max_record_payload() as usize;
         Ok(ShmLink {
+            recv_src: [setup.data_in.source(), ctrl.read_source()],
+            send_src: [setup.space_out.source(), ctrl.read_source()],
             conn,
+            ctrl,
             rx: Mutex::new(Rx {
                 cons: setup.consumer,
                 assembly: None,
@@ -193,79 +125,19 @@ impl ShmLink {
         })
     }
 
-    /// The descriptor that becomes readable when a receive that timed out could make progress.
-    pub(crate) fn readiness_fd(&self) -> BorrowedFd<'_> {
-        self.readiness.as_fd()
-    }
-
-    /// The largest message that can be reserved in place (one record).
-    pub(crate) fn max_record(&self) -> usize {
-        self.max_record
-    }
-
-    pub(crate) fn conn(&self) -> &Conn {
-        &self.conn
-    }
-
-    fn ctrl(&self) -> BorrowedFd<'_> {
-        self.conn.fd.as_fd()
-    }
-
-    /// Spin (up to the configured time) until `ready`; `true` if it became ready.
-    fn spin_until(&self, mut ready: impl FnMut() -> bool) -> bool {
-        if self.spin.is_zero() {
-            return false;
-        }
-        let end = sys::after(self.spin);
-        loop {
-            for _ in 0..64 {
-                if ready() {
-                    return true;
-                }
-                super::sync::spin();
-            }
-            if Instant::now() >= end {
-                return ready();
-            }
-        }
-    }
-
-    /// Sleep until `bell` rings, the control socket has news, or the deadline passes.
-    fn sleep(&self, bell: &OwnedFd, deadline: Option<Instant>) -> Result<Woke> {
-        // A deadline already past is a timeout, whatever is readable: a doorbell that stays
-        // readable (a peer ringing without pause) must not keep a timed call going.
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ok(Woke::Timeout);
-        }
-        let ctrl = self.ctrl();
-        let mut fds = [
-            PollFd::new(bell, PollFlags::IN),
-            PollFd::new(&ctrl, PollFlags::IN),
-        ];
-        if sys::poll(&mut fds, deadline)? == 0 {
-            return Ok(Woke::Timeout);
-        }
-        drain(bell);
-        Ok(if fds[1].revents().is_empty() {
-            Woke::Bell
-        } else {
-            Woke::Ctrl
-        })
-    }
-
-    /// A protocol failure: tell the peer (best effort), shut the control socket, remember it.
+    /// A protocol failure: tell the peer (best effort), hang up, remember it.
     fn fail(&self, err: Error) -> Error {
         let frame = ErrorPayload::from_error(err.kind(), err.message()).encode_frame();
-        sys::send_nowait(self.ctrl(), &frame);
-        sys::shutdown(self.ctrl(), false);
-        let _ = self.conn.recv_end.set(err.clone());
+        self.ctrl.write_now(&frame);
+        self.ctrl.hang_up();
+        self.conn.set_recv_end(&err);
         tracing::debug!(error = %err, "shared-memory channel failed");
         err
     }
 
     fn end_rx(&self, rx: &mut Rx, err: Error) -> Error {
         rx.ended = Some(err.clone());
-        let _ = self.conn.recv_end.set(err.clone());
+        self.conn.set_recv_end(&err);
         err
     }
 
@@ -291,7 +163,7 @@ impl ShmLink {
                 return Some(Err(self.end_rx(rx, e)));
             }
             if rec.header.frame_type == FrameType::Close {
-                self.release(rx, rec);
+                self.release_record(rx, rec.size());
                 let e = Error::new(ErrorKind::Closed, "the peer closed the channel");
                 return Some(Err(self.end_rx(rx, e)));
             }
@@ -316,7 +188,7 @@ impl ShmLink {
             let start = joined.len();
             joined.resize(start + len, 0);
             rx.cons.read_payload(&rec, 0, &mut joined[start..]);
-            self.release(rx, rec);
+            self.release_record(rx, rec.size());
             if more {
                 rx.assembly = Some(joined);
             } else {
@@ -325,9 +197,9 @@ impl ShmLink {
         }
     }
 
-    fn release(&self, rx: &mut Rx, rec: Record) {
-        if rx.cons.release(rec) {
-            ring(&self.space_in);
+    fn release_record(&self, rx: &mut Rx, size: u64) {
+        if rx.cons.release_bytes(size) {
+            self.space_in.ring();
         }
     }
 
@@ -339,23 +211,22 @@ impl ShmLink {
                 // SAFETY: `try_peek` validated that the payload lies inside the data area,
                 // which stays mapped (and unreleased) until the copy is made.
                 let v = unsafe { ReadBuf::from_raw(rx.cons.payload_ptr(&rec), len) }.to_vec();
-                self.release(rx, rec);
+                self.release_record(rx, rec.size());
                 Message::new(v)
             }
             Taken::Assembled(v) => Message::new(v),
         }
     }
 
-    /// Read what the control socket has: EOF (the peer is gone) or an ERROR frame.
+    /// Read what the control stream has: EOF (the peer is gone) or an ERROR frame.
     fn read_ctrl(&self, rx: &mut Rx) {
-        let read = sys::recv_nowait(self.ctrl(), rx.ctrl.spare());
-        let gone = match read {
-            Ok(0) => Some(Error::new(
+        let gone = match self.ctrl.read(rx.ctrl.spare()) {
+            Ok(Some(0)) => Some(Error::new(
                 ErrorKind::PeerDisconnected,
                 "peer disconnected without closing the channel",
             )),
-            Ok(n) => {
-                // SAFETY: `read_into` initialised `n` bytes of the slice `spare` returned.
+            Ok(Some(n)) => {
+                // SAFETY: `read` initialised `n` bytes of the slice `spare` returned.
                 unsafe { rx.ctrl.filled(n) };
                 match rx.ctrl.next() {
                     Ok(None) => None,
@@ -367,8 +238,8 @@ impl ShmLink {
                     Err(e) => Some(e),
                 }
             }
-            Err(Errno::AGAIN | Errno::INTR) => None,
-            Err(e) => Some(sys::io_error(e, "shared-memory control socket")),
+            Ok(None) => None,
+            Err(e) => Some(e),
         };
         if rx.peer_gone.is_none() {
             rx.peer_gone = gone;
@@ -380,7 +251,7 @@ impl ShmLink {
         if let Some(e) = &rx.ended {
             return Some(Err(e.clone()));
         }
-        if self.conn.closed.load(StdOrdering::Acquire) {
+        if self.conn.is_closed() {
             return Some(Err(closed_error()));
         }
         if let Some(r) = self.rx_take(rx) {
@@ -395,233 +266,15 @@ impl ShmLink {
         None
     }
 
-    /// Non-blocking receive for the async API: a message, the end, or (`None`) nothing yet, in
-    /// which case the consumer has said it is asleep and the caller must wait on `data_in_fd`
-    /// and the control socket, then call [`rx_woken`](Self::rx_woken).
-    pub(crate) fn try_recv_or_sleep(&self) -> Option<Result<Message>> {
-        let mut rx = self.rx.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(r) = self.rx_poll(&mut rx) {
-                return Some(r.map(|t| self.copy_out(&mut rx, t)));
-            }
-            rx.cons.set_sleeping(true);
-            if !rx.cons.has_data() {
-                return None;
-            }
-            rx.cons.set_sleeping(false);
-        }
-    }
-
-    /// After an async wait: clear the sleep flag, drain the doorbell, read the control socket
-    /// if it had news.
-    pub(crate) fn rx_woken(&self, ctrl_ready: bool) {
-        let mut rx = self.rx.lock().unwrap_or_else(|p| p.into_inner());
-        self.disarm(&mut rx, ctrl_ready);
-    }
-
-    /// Stop saying we sleep, drain the doorbell, and read the control socket (without
+    /// Stop saying we sleep, drain the doorbell, and read the control stream (without
     /// waiting) if `ctrl` says it may have news.
     fn disarm(&self, rx: &mut Rx, ctrl: bool) {
         rx.armed = false;
         rx.cons.set_sleeping(false);
-        drain(&self.data_in);
+        self.data_in.drain();
         if ctrl {
             self.read_ctrl(rx);
         }
-    }
-
-    /// Non-blocking send for the async API. `Ok(true)`: the message is accepted (any rest of a
-    /// large message is kept and written before anything else: see `flush_now`). `Ok(false)`:
-    /// no room now; the producer has said it waits, the caller waits on `space_out_fd` and the
-    /// control socket, then calls [`tx_woken`](Self::tx_woken) and retries.
-    pub(crate) fn try_send_or_wait(&self, data: &[u8]) -> Result<bool> {
-        self.conn.check_send_size(data.len())?;
-        let mut tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        self.send_check(&tx)?;
-        if !self.flush_now(&mut tx)? {
-            return Ok(false);
-        }
-        let max = tx.prod.ring().max_record_payload() as usize;
-        let first = max.min(data.len());
-        if !self.room_or_announce(&mut tx, first as u64)? {
-            return Ok(false);
-        }
-        self.put(
-            &mut tx,
-            &data[..first],
-            if first == data.len() { 0 } else { FLAG_MORE },
-        )?;
-        if first < data.len() {
-            tx.pending = data[first..].to_vec();
-            tx.pending_at = 0;
-            self.flush_now(&mut tx)?;
-        }
-        Ok(true)
-    }
-
-    /// Whether a record of `len` payload bytes fits now. If not, the producer announces that it
-    /// waits (the caller then waits on `space_out` and calls [`tx_woken`](Self::tx_woken)).
-    fn room_or_announce(&self, tx: &mut Tx, len: u64) -> Result<bool> {
-        if tx.prod.has_room(len).map_err(|e| self.fail(e))? {
-            return Ok(true);
-        }
-        tx.prod.set_waiting(true);
-        if !tx.prod.has_room(len).unwrap_or(true) {
-            return Ok(false);
-        }
-        tx.prod.set_waiting(false);
-        Ok(true)
-    }
-
-    /// Write the next `n` bytes of the pending rest as one record (the caller made room).
-    fn put_pending(&self, tx: &mut Tx, n: usize) -> Result<()> {
-        let last = tx.pending_at + n == tx.pending.len();
-        let chunk = std::mem::take(&mut tx.pending);
-        let r = self.put(
-            tx,
-            &chunk[tx.pending_at..tx.pending_at + n],
-            if last { 0 } else { FLAG_MORE },
-        );
-        tx.pending = chunk;
-        r?;
-        tx.pending_at += n;
-        Ok(())
-    }
-
-    /// Write as much of a pending rest as fits now; `true` when nothing is pending any more.
-    fn flush_now(&self, tx: &mut Tx) -> Result<bool> {
-        let max = tx.prod.ring().max_record_payload() as usize;
-        while tx.pending_at < tx.pending.len() {
-            let n = max.min(tx.pending.len() - tx.pending_at);
-            if !self.room_or_announce(tx, n as u64)? {
-                return Ok(false);
-            }
-            self.put_pending(tx, n)?;
-        }
-        tx.pending = Vec::new();
-        tx.pending_at = 0;
-        Ok(true)
-    }
-
-    /// Whether a pending rest is fully written (flushing what fits now).
-    pub(crate) fn try_flush_or_wait(&self) -> Result<bool> {
-        let mut tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(e) = &tx.ended {
-            return Err(e.clone());
-        }
-        self.flush_now(&mut tx)
-    }
-
-    /// After an async wait for room: clear the flag, drain the doorbell, report trouble seen on
-    /// the control socket.
-    pub(crate) fn tx_woken(&self, ctrl_ready: bool) -> Result<()> {
-        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        tx.prod.set_waiting(false);
-        drain(&self.space_out);
-        if ctrl_ready && let Some(e) = self.ctrl_trouble() {
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    /// Async close, one step: publish CLOSE if everything before it is out and there is room.
-    /// `Ok(true)`: done (CLOSE written, or nothing more can be written). `Ok(false)`: wait for
-    /// room and call again.
-    pub(crate) fn try_close_step(&self) -> Result<bool> {
-        let mut tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        if tx.ended.is_some() || self.conn.recv_end.get().is_some() {
-            return Ok(true);
-        }
-        if !self.flush_now(&mut tx)? {
-            return Ok(false);
-        }
-        if !self.room_or_announce(&mut tx, 0)? {
-            return Ok(false);
-        }
-        if let Some(r) = tx.prod.try_reserve(0).map_err(|e| self.fail(e))?
-            && tx.prod.commit(r, FrameType::Close, 0)
-        {
-            ring(&self.data_out);
-        }
-        Ok(true)
-    }
-
-    /// Mark closed and hang up without waiting (async close's end, and async drop).
-    pub(crate) fn hang_up(&self) {
-        self.conn.closed.store(true, StdOrdering::Release);
-        sys::shutdown(self.ctrl(), false);
-    }
-
-    pub(crate) fn data_in_fd(&self) -> BorrowedFd<'_> {
-        self.data_in.as_fd()
-    }
-
-    pub(crate) fn space_out_fd(&self) -> BorrowedFd<'_> {
-        self.space_out.as_fd()
-    }
-
-    pub(crate) fn ctrl_fd(&self) -> BorrowedFd<'_> {
-        self.ctrl()
-    }
-
-    /// Wait for the next message (or the end). A timeout leaves the consumer armed.
-    fn recv_loop(&self, deadline: Option<Instant>) -> Result<(MutexGuard<'_, Rx>, Taken)> {
-        let mut rx = sys::lock_until(&self.rx, deadline)?;
-        if rx.armed {
-            self.disarm(&mut rx, true);
-        }
-        loop {
-            if let Some(r) = self.rx_poll(&mut rx) {
-                return r.map(|t| (rx, t));
-            }
-            let expired = deadline.is_some_and(|d| Instant::now() >= d);
-            if !expired && self.spin_until(|| rx.cons.has_data()) {
-                continue;
-            }
-            rx.cons.set_sleeping(true);
-            if rx.cons.has_data() {
-                rx.cons.set_sleeping(false);
-                continue;
-            }
-            let woke = self.sleep(&self.data_in, deadline);
-            if let Ok(Woke::Timeout) = woke {
-                // Stay armed: drain a stale ring, then re-check (a message published from
-                // here on rings the doorbell, making `readiness` readable).
-                drain(&self.data_in);
-                if rx.cons.has_data() {
-                    rx.cons.set_sleeping(false);
-                    continue;
-                }
-                rx.armed = true;
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    "no message arrived before the timeout",
-                ));
-            }
-            rx.cons.set_sleeping(false);
-            if let Woke::Ctrl = woke? {
-                self.read_ctrl(&mut rx);
-            }
-        }
-    }
-
-    pub(crate) fn recv_until(&self, deadline: Option<Instant>) -> Result<Message> {
-        let (mut rx, taken) = self.recv_loop(deadline)?;
-        Ok(self.copy_out(&mut rx, taken))
-    }
-
-    /// Receive the next message for an in-place read: a single record stays in the ring (and
-    /// the receive side locked) until the returned value drops.
-    pub(crate) fn recv_slot(&self, deadline: Option<Instant>) -> Result<ShmRecv<'_>> {
-        let (rx, taken) = self.recv_loop(deadline)?;
-        Ok(match taken {
-            Taken::Record(rec) => ShmRecv::InPlace(RingRecv {
-                link: self,
-                rx,
-                rec,
-            }),
-            Taken::Assembled(v) => ShmRecv::Assembled(v),
-        })
     }
 
     // ---- sending ----
@@ -634,19 +287,16 @@ impl ShmLink {
         Ok(())
     }
 
-    /// If the peer is gone or reported an error on the control socket, the error to return.
+    /// If the peer is gone or reported an error on the control stream, the error to return.
     fn ctrl_trouble(&self) -> Option<Error> {
-        if self.conn.closed.load(StdOrdering::Acquire) {
+        if self.conn.is_closed() {
             return Some(closed_error());
         }
         let mut buf = [0u8; HEADER_LEN + MAX_ERROR_PAYLOAD as usize];
-        match rustix::net::recv(
-            self.ctrl(),
-            &mut buf,
-            rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT,
-        ) {
-            Ok((0, _)) => Some(Error::new(ErrorKind::PeerDisconnected, "peer disconnected")),
-            Ok((n, _)) => Some(
+        match sys::shm::peek(&self.ctrl, &mut buf) {
+            Ok(None) => None,
+            Ok(Some(0)) => Some(Error::new(ErrorKind::PeerDisconnected, "peer disconnected")),
+            Ok(Some(n)) => Some(
                 crate::wire::decode_frame(&buf[..n], 0)
                     .ok()
                     .and_then(|(_, p)| ErrorPayload::decode(p).ok())
@@ -655,58 +305,38 @@ impl ShmLink {
                         |p| p.to_error(),
                     ),
             ),
-            Err(Errno::AGAIN | Errno::INTR) => None,
-            Err(e) => Some(sys::io_error(e, "shared-memory control socket")),
+            Err(e) => Some(e),
         }
     }
 
-    /// Wait until a record of `len` payload bytes fits.
-    fn wait_room(&self, tx: &mut Tx, len: u64, deadline: Option<Instant>) -> Result<()> {
-        loop {
-            if tx.prod.has_room(len).map_err(|e| self.fail(e))? {
-                return Ok(());
-            }
-            if self.spin_until(|| tx.prod.has_room(len).unwrap_or(true)) {
-                continue;
-            }
-            tx.prod.set_waiting(true);
-            if tx.prod.has_room(len).unwrap_or(true) {
-                tx.prod.set_waiting(false);
-                continue;
-            }
-            let woke = self.sleep(&self.space_out, deadline);
-            tx.prod.set_waiting(false);
-            match woke? {
-                Woke::Bell => {}
-                Woke::Ctrl => {
-                    if let Some(e) = self.ctrl_trouble() {
-                        return Err(e);
-                    }
-                }
-                Woke::Timeout => {
-                    if tx.prod.has_room(len).unwrap_or(true) {
-                        continue;
-                    }
-                    return Err(Error::new(
-                        ErrorKind::Timeout,
-                        "the ring stayed full: the peer is not reading",
-                    ));
-                }
-            }
+    /// Whether a record of `len` payload bytes fits now. If not and `arm`, the producer
+    /// announces that it waits (the caller then waits on `space_out`).
+    fn room(&self, tx: &mut Tx, len: u64, arm: bool) -> Result<bool> {
+        if tx.prod.has_room(len).map_err(|e| self.fail(e))? {
+            return Ok(true);
         }
+        if !arm {
+            return Ok(false);
+        }
+        tx.prod.set_waiting(true);
+        if !tx.prod.has_room(len).unwrap_or(true) {
+            return Ok(false);
+        }
+        tx.prod.set_waiting(false);
+        Ok(true)
     }
 
-    /// Write one record whose room `wait_room` ensured.
+    /// Write one record whose room `room` ensured.
     fn put(&self, tx: &mut Tx, data: &[u8], flags: u8) -> Result<()> {
         let r = self.reserve_now(tx, data.len())?;
         tx.prod.write_payload(&r, 0, data);
         if tx.prod.commit(r, FrameType::Data, flags) {
-            ring(&self.data_out);
+            self.data_out.ring();
         }
         Ok(())
     }
 
-    /// Reserve a record of `len` payload bytes whose room `wait_room` ensured.
+    /// Reserve a record of `len` payload bytes whose room `room` ensured.
     fn reserve_now(&self, tx: &mut Tx, len: usize) -> Result<Reservation> {
         tx.prod
             .try_reserve(len as u64)
@@ -714,100 +344,227 @@ impl ShmLink {
             .ok_or_else(|| Error::new(ErrorKind::Timeout, "the ring is full"))
     }
 
-    /// Send the rest of a message that a timed-out send left, as fragments.
-    /// Write out the rest of a message an earlier timed-out send left, waiting until
-    /// `deadline`.
-    pub(crate) fn flush_until(&self, deadline: Option<Instant>) -> Result<()> {
-        let mut tx = sys::lock_until(&self.tx, deadline)?;
-        self.send_check(&tx)?;
-        self.flush_pending(&mut tx, deadline)
-    }
-
-    fn flush_pending(&self, tx: &mut Tx, deadline: Option<Instant>) -> Result<()> {
-        let max = tx.prod.ring().max_record_payload() as usize;
+    /// Write as much of a pending rest as fits now; `true` when nothing is pending any more.
+    fn flush_now(&self, tx: &mut Tx, arm: bool) -> Result<bool> {
+        let max = self.max_record;
         while tx.pending_at < tx.pending.len() {
             let n = max.min(tx.pending.len() - tx.pending_at);
-            self.wait_room(tx, n as u64, deadline)?;
-            self.put_pending(tx, n)?;
+            if !self.room(tx, n as u64, arm)? {
+                return Ok(false);
+            }
+            let last = tx.pending_at + n == tx.pending.len();
+            let chunk = std::mem::take(&mut tx.pending);
+            let r = self.put(
+                tx,
+                &chunk[tx.pending_at..tx.pending_at + n],
+                if last { 0 } else { FLAG_MORE },
+            );
+            tx.pending = chunk;
+            r?;
+            tx.pending_at += n;
         }
         tx.pending = Vec::new();
         tx.pending_at = 0;
-        Ok(())
+        Ok(true)
+    }
+}
+
+impl Link for ShmLink {
+    fn conn(&self) -> &Conn {
+        &self.conn
     }
 
-    pub(crate) fn send_until(&self, data: &[u8], deadline: Option<Instant>) -> Result<()> {
-        self.conn.check_send_size(data.len())?;
-        let mut tx = sys::lock_until(&self.tx, deadline)?;
-        self.send_check(&tx)?;
-        self.flush_pending(&mut tx, deadline)?;
-        let max = tx.prod.ring().max_record_payload() as usize;
-        let mut off = 0;
+    fn spin(&self) -> (Duration, Duration) {
+        (self.spin, self.spin)
+    }
+
+    fn try_recv(&self, arm: bool, in_place: bool) -> Result<Option<Incoming>> {
+        let mut rx = lock(&self.rx);
+        if rx.armed && !arm {
+            self.disarm(&mut rx, true);
+        }
         loop {
-            let n = max.min(data.len() - off);
-            let last = off + n == data.len();
-            match self.wait_room(&mut tx, n as u64, deadline) {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::Timeout && off > 0 => {
-                    // Part of the message is out: keep the rest so it is completed before
-                    // anything else. The message counts as sent.
-                    tx.pending = data[off..].to_vec();
-                    tx.pending_at = 0;
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
+            if let Some(r) = self.rx_poll(&mut rx) {
+                let taken = r?;
+                return Ok(Some(match taken {
+                    Taken::Record(rec) if in_place => {
+                        let [at, size] = [rec.payload_at, rec.size()];
+                        Incoming::InPlace(InPlaceRecv {
+                            ptr: rx.cons.payload_ptr(&rec),
+                            len: rec.header.length as usize,
+                            token: [at, size],
+                        })
+                    }
+                    other => Incoming::Message(self.copy_out(&mut rx, other)),
+                }));
+            }
+            if !arm {
+                return Ok(None);
+            }
+            rx.cons.set_sleeping(true);
+            if !rx.cons.has_data() {
+                rx.armed = true;
+                return Ok(None);
+            }
+            rx.cons.set_sleeping(false);
+        }
+    }
+
+    fn recv_sources(&self) -> &[Source] {
+        &self.recv_src
+    }
+
+    fn recv_woken(&self, ready: Ready) {
+        let mut rx = lock(&self.rx);
+        self.disarm(&mut rx, ready.is(1) || ready.timed_out());
+    }
+
+    fn release(&self, msg: InPlaceRecv) {
+        let mut rx = lock(&self.rx);
+        self.release_record(&mut rx, msg.token[1]);
+    }
+
+    fn try_send(&self, data: &[u8], progress: &mut usize, arm: bool) -> Result<bool> {
+        let mut tx = lock(&self.tx);
+        if *progress == 0 {
+            self.send_check(&tx)?;
+            self.conn.check_send_size(data.len())?;
+            if !self.flush_now(&mut tx, arm)? {
+                return Ok(false);
+            }
+        } else if let Some(e) = tx.ended.clone() {
+            return Err(e);
+        }
+        let max = self.max_record;
+        loop {
+            let n = max.min(data.len() - *progress);
+            let last = *progress + n == data.len();
+            if !self.room(&mut tx, n as u64, arm)? {
+                return Ok(false);
             }
             self.put(
                 &mut tx,
-                &data[off..off + n],
+                &data[*progress..*progress + n],
                 if last { 0 } else { FLAG_MORE },
             )?;
-            off += n;
+            *progress += n;
             if last {
-                return Ok(());
+                return Ok(true);
             }
         }
     }
 
-    /// Reserve one record of `len` bytes (at most [`max_record`](Self::max_record)) to be
-    /// written in place, waiting for room until `deadline`.
-    pub(crate) fn reserve(&self, len: usize, deadline: Option<Instant>) -> Result<RingSend<'_>> {
-        debug_assert!(len <= self.max_record);
-        self.conn.check_send_size(len)?;
-        let mut tx = sys::lock_until(&self.tx, deadline)?;
-        self.send_check(&tx)?;
-        self.flush_pending(&mut tx, deadline)?;
-        self.wait_room(&mut tx, len as u64, deadline)?;
-        let r = self.reserve_now(&mut tx, len)?;
-        Ok(RingSend {
-            link: self,
-            tx,
-            r,
-            len,
-        })
+    fn keep_rest(&self, data: &[u8], progress: usize) {
+        let mut tx = lock(&self.tx);
+        tx.pending = data[progress..].to_vec();
+        tx.pending_at = 0;
     }
 
-    /// Orderly close: finish a pending message, publish CLOSE, then hang up the control socket.
-    pub(crate) fn close(&self) {
-        if self.conn.closed.swap(true, StdOrdering::AcqRel) {
-            return;
+    fn try_flush(&self, arm: bool) -> Result<bool> {
+        let mut tx = lock(&self.tx);
+        if let Some(e) = tx.ended.clone() {
+            return Err(e);
         }
-        let deadline = Some(sys::after(self.conn.close_timeout));
-        if let Ok(mut tx) = self.tx.try_lock()
+        self.flush_now(&mut tx, arm)
+    }
+
+    fn send_sources(&self) -> &[Source] {
+        &self.send_src
+    }
+
+    fn send_woken(&self, ready: Ready) -> Result<()> {
+        let tx = lock(&self.tx);
+        tx.prod.set_waiting(false);
+        self.space_out.drain();
+        if ready.is(1)
+            && let Some(e) = self.ctrl_trouble()
+        {
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn max_in_place(&self) -> usize {
+        self.max_record
+    }
+
+    fn try_reserve(&self, len: usize, arm: bool) -> Result<Option<InPlaceSend>> {
+        debug_assert!(len <= self.max_record);
+        let mut tx = lock(&self.tx);
+        self.send_check(&tx)?;
+        self.conn.check_send_size(len)?;
+        if !self.flush_now(&mut tx, arm)? || !self.room(&mut tx, len as u64, arm)? {
+            return Ok(None);
+        }
+        let r = self.reserve_now(&mut tx, len)?;
+        Ok(Some(InPlaceSend {
+            ptr: tx.prod.payload_ptr(&r),
+            len,
+            token: r.to_token(),
+        }))
+    }
+
+    fn commit(&self, slot: InPlaceSend) -> Result<()> {
+        let mut tx = lock(&self.tx);
+        self.send_check(&tx)?;
+        if tx
+            .prod
+            .commit(Reservation::from_token(slot.token), FrameType::Data, 0)
+        {
+            self.data_out.ring();
+        }
+        Ok(())
+    }
+
+    fn try_close(&self, arm: bool) -> Result<bool> {
+        let mut tx = lock(&self.tx);
+        if tx.ended.is_some() || self.conn.recv_end.get().is_some() {
+            return Ok(true);
+        }
+        if !self.flush_now(&mut tx, arm)? || !self.room(&mut tx, 0, arm)? {
+            return Ok(false);
+        }
+        if let Some(r) = tx.prod.try_reserve(0).map_err(|e| self.fail(e))?
+            && tx.prod.commit(r, FrameType::Close, 0)
+        {
+            self.data_out.ring();
+        }
+        Ok(true)
+    }
+
+    fn shutdown_write(&self) -> bool {
+        // CLOSE went through the ring; the control stream is hung up by `hang_up`.
+        false
+    }
+
+    fn hang_up(&self) {
+        self.ctrl.hang_up();
+    }
+
+    fn close_now(&self) {
+        if !self
+            .conn
+            .closed
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+            && let Ok(mut tx) = self.tx.try_lock()
             && tx.ended.is_none()
             && self.conn.recv_end.get().is_none()
-            && self.flush_pending(&mut tx, deadline).is_ok()
-            && self.wait_room(&mut tx, 0, deadline).is_ok()
+            && matches!(self.flush_now(&mut tx, false), Ok(true))
             && let Ok(Some(r)) = tx.prod.try_reserve(0)
             && tx.prod.commit(r, FrameType::Close, 0)
         {
-            ring(&self.data_out);
+            self.data_out.ring();
         }
-        sys::shutdown(self.ctrl(), false);
+        self.ctrl.hang_up();
+    }
+
+    fn readiness_fd(&self) -> BorrowedFd<'_> {
+        self.readiness.as_fd()
     }
 }
 
 impl Drop for ShmLink {
     fn drop(&mut self) {
-        self.close();
+        self.ctrl.hang_up();
     }
 }

@@ -104,6 +104,20 @@ pub(crate) struct Reservation {
 }
 
 impl Reservation {
+    /// The reservation as plain numbers (to travel through the link seam).
+    pub(crate) fn to_token(self) -> [u64; 3] {
+        [self.pad, self.at, self.len]
+    }
+
+    /// A reservation from [`to_token`](Self::to_token)'s numbers.
+    pub(crate) fn from_token(t: [u64; 3]) -> Reservation {
+        Reservation {
+            pad: t[0],
+            at: t[1],
+            len: t[2],
+        }
+    }
+
     /// Where the payload goes (an offset into the data area).
     pub(crate) fn payload_offset(&self) -> u64 {
         self.at + H
@@ -254,6 +268,13 @@ pub(crate) struct Record {
     size: u64,
 }
 
+impl Record {
+    /// Bytes its release gives back.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+}
+
 /// The consuming side of a ring.
 #[derive(Debug)]
 pub(crate) struct Consumer {
@@ -378,8 +399,14 @@ impl Consumer {
     }
 
     /// Give the record's space back. Returns `true` if the producer is waiting for room.
+    #[cfg(all(test, libipc_loom))]
     pub(crate) fn release(&mut self, rec: Record) -> bool {
-        self.read = self.read.wrapping_add(rec.size);
+        self.release_bytes(rec.size)
+    }
+
+    /// Give back `size` bytes: those of a record taken before ([`Record::size`]).
+    pub(crate) fn release_bytes(&mut self, size: u64) -> bool {
+        self.read = self.read.wrapping_add(size);
         self.ring.read().store(self.read, Ordering::Release);
         // Pairs with the producer's store of its waiting flag before it re-checks the cursor.
         fence(Ordering::SeqCst);

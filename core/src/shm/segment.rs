@@ -18,15 +18,10 @@
 //! never make our mapping fault, and the receiver checks seals, size and header before use,
 //! then keeps its own copy of the geometry (it never re-reads the header).
 
-use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
-
-use memmap2::{MmapOptions, MmapRaw};
-use rustix::fs::{MemfdFlags, SealFlags};
-
 use super::ring::RingPtrs;
 use super::sync::{AtomicU32, AtomicU64};
 use crate::error::{Error, ErrorKind, Result};
+use crate::sys::shm::{self as os, Mapping, SegmentFd};
 
 /// Magic bytes at the start of a segment.
 pub(crate) const MAGIC: [u8; 8] = *b"LIPC-SHM";
@@ -66,114 +61,20 @@ impl Geometry {
 /// A mapped segment.
 #[derive(Debug)]
 pub(crate) struct Segment {
-    map: MmapRaw,
+    map: Mapping,
     geo: Geometry,
-}
-
-fn io(e: rustix::io::Errno, what: &str) -> Error {
-    Error::from_io(&std::io::Error::from_raw_os_error(e.raw_os_error()), what)
 }
 
 fn violation(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::ProtocolViolation, msg)
 }
 
-/// Whether this process uses the POSIX shared-memory fallback instead of sealed memfds: on
-/// Unix systems without memfd, and on Linux when `LIBIPC_SHM_FORCE_POSIX_FALLBACK` is set (to
-/// test the fallback; both peers must set it). A POSIX shm object cannot be sealed, so a peer
-/// could shrink it under us (SIGBUS): **peers using the fallback must trust each other.** The
-/// object's name exists only between `shm_open` and the `shm_unlink` right after it; the
-/// descriptor travels over the control socket like a memfd, so nothing is left in `/dev/shm`.
-pub(crate) fn posix_fallback() -> bool {
-    !cfg!(any(target_os = "linux", target_os = "android"))
-        || std::env::var_os("LIBIPC_SHM_FORCE_POSIX_FALLBACK").is_some()
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn memfd() -> Result<OwnedFd> {
-    rustix::fs::memfd_create(
-        "libipc-shm",
-        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
-    )
-    .map_err(|e| io(e, "memfd_create"))
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn memfd() -> Result<OwnedFd> {
-    Err(Error::new(
-        ErrorKind::Unsupported,
-        "memfd is not available on this platform",
-    ))
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn seal(fd: &OwnedFd) -> Result<()> {
-    rustix::fs::fcntl_add_seals(fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
-        .map_err(|e| io(e, "sealing the shared segment"))
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn seal(_fd: &OwnedFd) -> Result<()> {
-    Err(Error::new(
-        ErrorKind::Unsupported,
-        "sealing is not available on this platform",
-    ))
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn check_sealed(fd: &OwnedFd) -> Result<()> {
-    let seals = rustix::fs::fcntl_get_seals(fd)
-        .map_err(|_| violation("the shared segment is not a sealable memfd"))?;
-    let needed = SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL;
-    if !seals.contains(needed) {
-        return Err(violation(format!(
-            "the shared segment is not sealed against resizing (seals {seals:?})"
-        )));
-    }
-    Ok(())
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn check_sealed(_fd: &OwnedFd) -> Result<()> {
-    Err(violation(
-        "a sealed segment was announced, but this platform has no memfd seals",
-    ))
-}
-
-/// A POSIX shm object under a random name, unlinked at once (the descriptor is all we need).
-fn posix_shm() -> Result<OwnedFd> {
-    use rustix::fs::Mode;
-    use rustix::shm::OFlags;
-    for _ in 0..16 {
-        let name = format!("/libipc-{:016x}", fastrand::u64(..));
-        match rustix::shm::open(
-            name.as_str(),
-            OFlags::CREATE | OFlags::EXCL | OFlags::RDWR,
-            Mode::RUSR | Mode::WUSR,
-        ) {
-            Ok(fd) => {
-                let _ = rustix::shm::unlink(name.as_str());
-                return Ok(fd);
-            }
-            Err(rustix::io::Errno::EXIST) => continue,
-            Err(e) => return Err(io(e, "shm_open")),
-        }
-    }
-    Err(Error::new(
-        ErrorKind::Io,
-        "shm_open kept finding its random names taken",
-    ))
-}
-
 impl Segment {
-    /// Create, size, initialise and seal a new segment (listener side).
-    /// Returns the segment, its descriptor, and whether it is sealed (a memfd) or a POSIX shm
-    /// object (the fallback, see [`posix_fallback`]).
-    pub(crate) fn create(geo: Geometry) -> Result<(Segment, OwnedFd, bool)> {
-        let sealed = !posix_fallback();
-        let fd = if sealed { memfd()? } else { posix_shm()? };
-        rustix::fs::ftruncate(&fd, geo.size()).map_err(|e| io(e, "sizing the shared segment"))?;
-        let seg = Segment::map(&fd, geo)?;
+    /// Create, size, initialise and (unless `posix_fallback`) seal a new segment (listener
+    /// side). Returns the segment and its descriptor.
+    pub(crate) fn create(geo: Geometry, posix_fallback: bool) -> Result<(Segment, SegmentFd)> {
+        let (fd, map) = os::create_segment(geo.size(), posix_fallback)?;
+        let seg = Segment { map, geo };
         let mut header = [0u8; 48];
         header[0..8].copy_from_slice(&MAGIC);
         header[8..12].copy_from_slice(&LAYOUT_VERSION.to_le_bytes());
@@ -181,42 +82,41 @@ impl Segment {
         header[24..32].copy_from_slice(&geo.ring_offset(0).to_le_bytes());
         header[32..40].copy_from_slice(&geo.ring_offset(1).to_le_bytes());
         header[40..48].copy_from_slice(&geo.size().to_le_bytes());
+        debug_assert!(seg.map.len() as u64 == geo.size());
         // SAFETY: the mapping is `geo.size()` bytes, far more than 48; nobody else has the
-        // memfd yet.
+        // descriptor yet.
         unsafe {
             std::ptr::copy_nonoverlapping(header.as_ptr(), seg.map.as_mut_ptr(), header.len())
         };
-        if sealed {
-            seal(&fd)?;
+        if !posix_fallback {
+            os::seal(&fd)?;
         }
-        Ok((seg, fd, sealed))
+        Ok((seg, fd))
     }
 
-    /// Check and map a segment received from the listener (client side).
-    /// `sealed`: what the listener announced. An unsealed (POSIX shm) segment is accepted only
-    /// by a side that uses the fallback itself: elsewhere it must be a sealed memfd.
-    pub(crate) fn open(fd: &OwnedFd, geo: Geometry, sealed: bool) -> Result<Segment> {
+    /// Check and map a segment received from the listener (client side). `sealed`: what the
+    /// listener announced. An unsealed (POSIX shm) segment is accepted only by a side that
+    /// uses the fallback itself (`posix_fallback`): elsewhere it must be a sealed memfd.
+    pub(crate) fn open(
+        fd: &SegmentFd,
+        geo: Geometry,
+        sealed: bool,
+        posix_fallback: bool,
+    ) -> Result<Segment> {
         if sealed {
-            check_sealed(fd)?;
-        } else if !posix_fallback() {
+            os::check_sealed(fd)?;
+        } else if !posix_fallback {
             return Err(violation(
                 "the listener offers an unsealed shared segment; this side accepts only sealed memfds",
             ));
         }
-        let stat = rustix::fs::fstat(fd).map_err(|e| io(e, "fstat on the shared segment"))?;
-        if stat.st_size as u64 != geo.size() {
-            return Err(violation(format!(
-                "shared segment is {} bytes, expected {}",
-                stat.st_size,
-                geo.size()
-            )));
-        }
-        let seg = Segment::map(fd, geo)?;
+        let map = os::map_received(fd, geo.size())?;
+        let seg = Segment { map, geo };
         let mut header = [0u8; 48];
         // SAFETY: the mapping is at least 48 bytes; copying (not referencing) bytes the peer
         // may still change is fine, we validate the copy and then use our own geometry.
         unsafe {
-            std::ptr::copy_nonoverlapping(seg.map.as_ptr(), header.as_mut_ptr(), header.len())
+            std::ptr::copy_nonoverlapping(seg.map.as_mut_ptr(), header.as_mut_ptr(), header.len())
         };
         let u64_at = |o: usize| u64::from_le_bytes(header[o..o + 8].try_into().expect("8 bytes"));
         let u32_at = |o: usize| u32::from_le_bytes(header[o..o + 4].try_into().expect("4 bytes"));
@@ -236,19 +136,6 @@ impl Segment {
             ));
         }
         Ok(seg)
-    }
-
-    fn map(fd: &OwnedFd, geo: Geometry) -> Result<Segment> {
-        let file = File::from(
-            fd.as_fd()
-                .try_clone_to_owned()
-                .map_err(|e| Error::from_io(&e, "dup"))?,
-        );
-        let map = MmapOptions::new()
-            .len(geo.size() as usize)
-            .map_raw(&file)
-            .map_err(|e| Error::from_io(&e, "mapping the shared segment"))?;
-        Ok(Segment { map, geo })
     }
 
     /// Pointers into ring `i` (0: client to server, 1: server to client).

@@ -12,15 +12,3 @@ pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 #[cfg(libipc_loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
-
-/// Spin-wait hint.
-#[cfg(not(libipc_loom))]
-pub(crate) fn spin() {
-    std::hint::spin_loop();
-}
-
-/// Spin-wait hint: under loom, yield so the model explores other threads.
-#[cfg(libipc_loom)]
-pub(crate) fn spin() {
-    loom::thread::yield_now();
-}

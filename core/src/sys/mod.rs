@@ -1,21 +1,69 @@
-//! Platform code, chosen by `cfg` in this one place. Every backend provides:
+//! Platform code, chosen by `cfg` in this one place: everything libipc asks of the operating
+//! system goes through here, and `io::Error` / errno values never leave it (callers get
+//! [`crate::Error`]).
 //!
-//! - `runtime_dir()`, `ensure_private_dir(path)`: the directory bare names resolve into;
-//! - `bind_unix(addr, mode)`: a listening Unix socket created with the final mode, with stale-file
-//!   reclaim and no window in which it is reachable with wider permissions;
-//! - `connect_unix(addr, timeout)`, `bind_tcp`, `connect_tcp`;
-//! - `peer_credentials(fd)`;
-//! - byte I/O that never raises SIGPIPE: `send_all`, `read_into`, `recv_nowait`, and
-//!   readiness `wait`;
-//! - `readiness_set(fds)`: one descriptor that is readable while any of `fds` is;
-//! - `WakePipe`: a self-pipe to wake a thread blocked in `wait`.
+//! # The contract
+//!
+//! Every backend (`unix/` today; `windows/` is a later issue) provides exactly the items
+//! re-exported below; a backend that lacks one, or gives it another signature, fails to
+//! compile (the `const _` lines check the signatures of the free functions, and the
+//! platform-neutral code above this layer calls every method listed here).
+//!
+//! - **Runtime directory** for bare names: [`runtime_dir`], [`ensure_private_dir`],
+//!   [`check_private_dir`].
+//! - **Streams**: a connected duplex byte stream, [`Stream`] (non-blocking: `read`, `write`,
+//!   `write_now`; `read_source` / `write_source` to wait on; `peer_credentials`;
+//!   `shutdown_write`, `hang_up`, `settled` (nothing of ours still in flight), `drain`), and
+//!   [`StreamListener`] (`try_accept`, `wait` until something can be accepted or a [`Waker`]
+//!   fires). Made by [`bind_local`] / [`connect_local`] (local sockets: a path or an abstract
+//!   name, [`LocalAddr`]; a bound path is a [`SocketFile`], removed when dropped if still
+//!   ours) and [`bind_tcp`] / [`connect_tcp`].
+//! - **Waiting**: [`wait_any`] on several [`Source`]s and an optional [`Waker`] (the
+//!   cancellation primitive: any thread, or a signal handler, can fire it), with a deadline;
+//!   [`readiness_set`] (one descriptor readable while any of several is); [`usable_cpus`] and
+//!   [`yield_now`] for the adaptive spinner.
+//! - **Shared memory** ([`shm`], Unix backends): sealed memfds (or the POSIX fallback) and
+//!   their mappings, eventfd doorbells, and passing descriptors over a local socket.
 
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
-pub(crate) use unix::*;
+use unix as imp;
 
 #[cfg(not(unix))]
 compile_error!(
     "libipc currently supports Unix platforms only; Windows named pipes are a later issue"
 );
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::Result;
+
+// Runtime directory.
+pub(crate) use imp::{check_private_dir, ensure_private_dir, runtime_dir};
+// Streams and listeners.
+pub(crate) use imp::{
+    LocalAddr, SocketFile, Stream, StreamListener, bind_local, bind_tcp, connect_local, connect_tcp,
+};
+// Waiting.
+pub(crate) use imp::{Ready, Source, Waker, readiness_set, usable_cpus, wait_any, yield_now};
+// Shared memory.
+#[cfg(unix)]
+pub(crate) use imp::shm;
+
+// The signatures every backend must match.
+#[allow(clippy::type_complexity)]
+mod signatures {
+    use super::*;
+    const _: fn() -> Result<PathBuf> = imp::runtime_dir;
+    const _: fn(&Path) -> Result<()> = imp::ensure_private_dir;
+    const _: fn(&Path) -> Result<()> = imp::check_private_dir;
+    const _: fn(&LocalAddr, u32) -> Result<(StreamListener, Option<SocketFile>)> = imp::bind_local;
+    const _: fn(&LocalAddr, Option<Duration>) -> Result<Stream> = imp::connect_local;
+    const _: fn(&str, u16) -> Result<(StreamListener, u16)> = imp::bind_tcp;
+    const _: fn(&str, u16, Option<Duration>) -> Result<Stream> = imp::connect_tcp;
+    const _: fn(&[Source], Option<&Waker>, Option<Instant>) -> Result<Ready> = imp::wait_any;
+    const _: fn() -> usize = imp::usable_cpus;
+    const _: fn() = imp::yield_now;
+}

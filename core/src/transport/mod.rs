@@ -1,94 +1,132 @@
-//! Transports turn an [`Endpoint`] into connected byte streams: one file per transport.
-//! Every stream transport yields a connected socket fd; framing and the handshake on top of
-//! it are shared (`handshake.rs`, `wire/`). `shm://` uses the Unix transport for its control
-//! socket and moves messages through shared memory (`crate::shm`); pipes are a later transport.
+//! The transport seam: how an [`Endpoint`] becomes connected links, one file per transport.
+//!
+//! A [`Transport`] binds (a listener that yields connected byte streams, [`Accept`]) and
+//! connects (one stream). The handshake on top of a stream is shared (`handshake.rs`); after
+//! it, the transport makes the connection's [`Link`]: by default frames on the stream itself
+//! (`link/stream.rs`), or whatever the transport sets up over it (shared memory: `shm.rs`
+//! negotiates rings with the SETUP frame and keeps the stream for liveness).
+//!
+//! Transports are registered in [`for_endpoint`], the one place that matches on the kind of
+//! endpoint. Adding one is a new file here implementing [`Transport`] and a line in
+//! `for_endpoint` (see `docs/ARCHITECTURE.md`, "Adding a transport").
 
+mod shm;
 mod tcp;
 mod unix;
 
-use std::os::fd::OwnedFd;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
 
+use crate::conn::Conn;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
+use crate::link::Link;
+use crate::link::stream::StreamLink;
 use crate::options::Options;
-use crate::sys;
+use crate::sys::{self, Stream, Waker};
 
-/// A bound, listening, non-blocking socket and what it takes to clean it up.
+/// A kind of connection: how to listen, how to connect, and what link a connection becomes.
+pub(crate) trait Transport: Sync + fmt::Debug {
+    /// Listen at `ep`.
+    fn bind(&self, ep: &Endpoint, opts: &Options) -> Result<Bound>;
+
+    /// Connect to `ep` (waiting at most the connect timeout), giving a connected stream.
+    fn connect(&self, ep: &Endpoint, opts: &Options) -> Result<Stream>;
+
+    /// Hello capability bits both sides must announce for this transport.
+    fn capabilities(&self) -> u32 {
+        0
+    }
+
+    /// Server side, once the client's hello is accepted and before answering it: prepare
+    /// what the link needs. A failure here is reported to the client as a refusal.
+    fn prepare(&self, opts: &Options) -> Result<Box<dyn Prepared>> {
+        let _ = opts;
+        Ok(Box::new(OnStream))
+    }
+
+    /// Client side, after the hellos: make the link (by default, frames on the stream).
+    fn join(
+        &self,
+        stream: Stream,
+        conn: Conn,
+        opts: &Options,
+        deadline: Instant,
+    ) -> Result<Arc<dyn Link>> {
+        let _ = deadline;
+        Ok(Arc::new(StreamLink::new(conn, stream, opts.stream_spin)))
+    }
+}
+
+/// What the server side prepared for one connection ([`Transport::prepare`]).
+pub(crate) trait Prepared: Send {
+    /// After our accepting hello went out: finish the setup and make the link.
+    fn finish(
+        self: Box<Self>,
+        stream: Stream,
+        conn: Conn,
+        opts: &Options,
+        deadline: Instant,
+    ) -> Result<Arc<dyn Link>>;
+}
+
+/// The default: frames on the stream.
+struct OnStream;
+
+impl Prepared for OnStream {
+    fn finish(
+        self: Box<Self>,
+        stream: Stream,
+        conn: Conn,
+        opts: &Options,
+        _deadline: Instant,
+    ) -> Result<Arc<dyn Link>> {
+        Ok(Arc::new(StreamLink::new(conn, stream, opts.stream_spin)))
+    }
+}
+
+/// A source of connected streams: what a bound transport listens with.
+pub(crate) trait Accept: Send + fmt::Debug {
+    /// Accept one pending connection, or `None` if none is pending now.
+    fn try_accept(&self) -> Result<Option<Stream>>;
+
+    /// Wait until `kick` fires or (if `accepting`) a connection is pending.
+    fn wait(&self, kick: &Waker, accepting: bool) -> Result<()>;
+}
+
+impl Accept for sys::StreamListener {
+    fn try_accept(&self) -> Result<Option<Stream>> {
+        sys::StreamListener::try_accept(self)
+    }
+
+    fn wait(&self, kick: &Waker, accepting: bool) -> Result<()> {
+        sys::StreamListener::wait(self, kick, accepting)
+    }
+}
+
+/// A bound, listening transport and what it takes to clean it up.
 #[derive(Debug)]
 pub(crate) struct Bound {
-    pub(crate) fd: OwnedFd,
+    pub(crate) listener: Box<dyn Accept>,
     /// The endpoint as clients should name it (TCP port 0 replaced by the real port).
     pub(crate) local: Endpoint,
-    /// The socket file to remove on drop, for file-based Unix sockets.
-    pub(crate) _file: Option<sys::SocketFile>,
-    /// Connections use shared memory (`shm://`); the socket is only for setup and liveness.
-    pub(crate) shm: bool,
+    /// The socket file to remove (once the listener is closed), for file-based sockets.
+    pub(crate) file: Option<sys::SocketFile>,
 }
 
-fn unavailable(ep: &Endpoint) -> Error {
-    Error::new(
-        ErrorKind::Unsupported,
-        format!(
-            "{ep}: transport not available in this build or on this platform (pipe:// is planned)"
-        ),
-    )
-}
-
-/// Bind and listen at `ep`.
-pub(crate) fn bind(ep: &Endpoint, opts: &Options) -> Result<Bound> {
-    let bound = match ep {
-        Endpoint::Unix(_) | Endpoint::UnixAbstract(_) | Endpoint::Named(_) => unix::bind(ep, opts)?,
-        Endpoint::Tcp { host, port } => {
-            if opts.allowed_uids.is_some() {
-                return Err(Error::new(
-                    ErrorKind::InvalidArgument,
-                    "allowed_uids needs a transport with peer credentials (unix); TCP peers cannot be verified",
-                ));
-            }
-            tcp::bind(host, *port)?
-        }
-        Endpoint::Shm(_) if shm_available() => {
-            let mut b = unix::bind(ep, opts)?;
-            b.shm = true;
-            b
-        }
-        Endpoint::Shm(_) | Endpoint::Pipe(_) => return Err(unavailable(ep)),
-    };
-    sys::set_nonblocking(std::os::fd::AsFd::as_fd(&bound.fd), true)?;
-    Ok(bound)
-}
-
-/// Connect to `ep`, returning a blocking connected socket.
-pub(crate) fn connect(ep: &Endpoint, opts: &Options) -> Result<OwnedFd> {
+/// The transport that serves `ep`: the registry, and the only place that matches on the kind
+/// of endpoint.
+pub(crate) fn for_endpoint(ep: &Endpoint) -> Result<&'static dyn Transport> {
     match ep {
-        Endpoint::Unix(_) | Endpoint::UnixAbstract(_) | Endpoint::Named(_) => {
-            unix::connect(ep, opts)
-        }
-        Endpoint::Tcp { host, port } => {
-            if opts.allowed_uids.is_some() {
-                return Err(Error::new(
-                    ErrorKind::InvalidArgument,
-                    "allowed_uids needs a transport with peer credentials (unix); TCP peers cannot be verified",
-                ));
-            }
-            sys::connect_tcp(host, *port, opts.connect_timeout)
-        }
-        Endpoint::Shm(_) if shm_available() => unix::connect(ep, opts),
-        Endpoint::Shm(_) | Endpoint::Pipe(_) => Err(unavailable(ep)),
+        Endpoint::Unix(_) | Endpoint::UnixAbstract(_) | Endpoint::Named(_) => Ok(&unix::Unix),
+        Endpoint::Tcp { .. } => Ok(&tcp::Tcp),
+        Endpoint::Shm(_) => Ok(&shm::Shm),
+        Endpoint::Pipe(_) => Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "{ep}: transport not available in this build or on this platform (pipe:// is planned)"
+            ),
+        )),
     }
-}
-
-/// Shared memory: sealed memfds on Linux and Android, the POSIX shm fallback on other Unix
-/// systems (see `shm::segment::posix_fallback`).
-fn shm_available() -> bool {
-    cfg!(unix)
-}
-
-/// Prepare an accepted connection for use (per-transport socket options).
-pub(crate) fn prepare_accepted(fd: &OwnedFd) -> Result<()> {
-    let fd = std::os::fd::AsFd::as_fd(fd);
-    if !sys::is_unix_socket(fd) {
-        sys::set_nodelay(fd)?;
-    }
-    Ok(())
 }

@@ -1,26 +1,41 @@
 //! TCP: the same frames as the Unix transport, with TCP_NODELAY, for peers on other machines.
 
-use std::net::TcpListener;
-
-use super::Bound;
+use super::{Bound, Transport};
 use crate::endpoint::Endpoint;
-use crate::error::{Error, Result};
-use crate::sys;
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::Options;
+use crate::sys::{self, Stream};
 
-pub(super) fn bind(host: &str, port: u16) -> Result<Bound> {
-    let fd = sys::bind_tcp(host, port)?;
-    let listener = TcpListener::from(fd);
-    let actual = listener
-        .local_addr()
-        .map_err(|e| Error::from_io(&e, "local address"))?
-        .port();
-    Ok(Bound {
-        fd: listener.into(),
-        local: Endpoint::Tcp {
-            host: host.to_owned(),
-            port: actual,
-        },
-        _file: None,
-        shm: false,
-    })
+/// The TCP transport.
+#[derive(Debug)]
+pub(super) struct Tcp;
+
+fn host_port(ep: &Endpoint, opts: &Options) -> Result<(String, u16)> {
+    if opts.allowed_uids.is_some() {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "allowed_uids needs a transport with peer credentials (unix); TCP peers cannot be verified",
+        ));
+    }
+    match ep {
+        Endpoint::Tcp { host, port } => Ok((host.clone(), *port)),
+        _ => unreachable!("the TCP transport is only given tcp:// endpoints"),
+    }
+}
+
+impl Transport for Tcp {
+    fn bind(&self, ep: &Endpoint, opts: &Options) -> Result<Bound> {
+        let (host, port) = host_port(ep, opts)?;
+        let (listener, actual) = sys::bind_tcp(&host, port)?;
+        Ok(Bound {
+            listener: Box::new(listener),
+            local: Endpoint::Tcp { host, port: actual },
+            file: None,
+        })
+    }
+
+    fn connect(&self, ep: &Endpoint, opts: &Options) -> Result<Stream> {
+        let (host, port) = host_port(ep, opts)?;
+        sys::connect_tcp(&host, port, opts.connect_timeout)
+    }
 }

@@ -172,9 +172,10 @@ impl ErrorPayload {
         Ok(ErrorPayload { code, message })
     }
 
-    /// The local error this payload reports. Unknown codes become ProtocolViolation.
+    /// The local error this payload reports. Unknown codes, and codes of local-only kinds
+    /// (100 and up, which never travel on the wire), become ProtocolViolation.
     pub fn to_error(&self) -> Error {
-        match ErrorKind::from_code(self.code) {
+        match ErrorKind::from_code(self.code).filter(|k| k.on_wire()) {
             Some(kind) => Error::new(kind, format!("peer reported: {}", self.message)),
             None => violation(format!(
                 "peer reported unknown error code {}: {}",

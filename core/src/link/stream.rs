@@ -1,0 +1,287 @@
+//! [`StreamLink`]: messages as frames on a connected byte stream (Unix sockets, TCP), decoded
+//! by the sans-IO [`FrameReader`] and laid out by the [`FrameWriter`].
+
+use std::io::IoSlice;
+#[cfg(unix)]
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::{Incoming, Link};
+use crate::conn::{Conn, Message, closed_error};
+use crate::error::{Error, ErrorKind, Result};
+use crate::sys::{self, Ready, Source};
+use crate::wire::{ErrorPayload, Frame, FrameReader, FrameWriter};
+
+#[derive(Debug)]
+struct RecvState {
+    reader: FrameReader,
+    /// Set once the stream has ended (peer CLOSE, error, EOF): every later receive returns it.
+    ended: Option<Error>,
+}
+
+#[derive(Debug)]
+struct SendState {
+    writer: FrameWriter,
+    /// Set once sending failed: every later send returns it.
+    ended: Option<Error>,
+    /// CLOSE is queued.
+    closing: bool,
+}
+
+/// A channel over a connected byte stream.
+#[derive(Debug)]
+pub(crate) struct StreamLink {
+    conn: Conn,
+    stream: sys::Stream,
+    rx: Mutex<RecvState>,
+    tx: Mutex<SendState>,
+    recv_src: [Source; 1],
+    send_src: [Source; 1],
+    spin: Duration,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl StreamLink {
+    pub(crate) fn new(conn: Conn, stream: sys::Stream, spin: Duration) -> StreamLink {
+        let max_recv = conn.max_recv;
+        StreamLink {
+            recv_src: [stream.read_source()],
+            send_src: [stream.write_source()],
+            conn,
+            stream,
+            rx: Mutex::new(RecvState {
+                reader: FrameReader::new(max_recv),
+                ended: None,
+            }),
+            tx: Mutex::new(SendState {
+                writer: FrameWriter::new(),
+                ended: None,
+                closing: false,
+            }),
+            spin,
+        }
+    }
+
+    /// End the receive side with `err`. A protocol failure (`report`) is first reported to
+    /// the peer with an ERROR frame, when no frame is half-written, and the stream is shut.
+    fn end_recv(&self, rx: &mut RecvState, err: Error, report: bool) -> Error {
+        if report {
+            if let Ok(tx) = self.tx.try_lock()
+                && tx.writer.is_idle()
+            {
+                let frame = ErrorPayload::from_error(err.kind(), err.message()).encode_frame();
+                self.stream.write_now(&frame);
+            }
+            tracing::debug!(error = %err, "channel failed");
+            self.stream.hang_up();
+        }
+        rx.ended = Some(err.clone());
+        self.conn.set_recv_end(&err);
+        err
+    }
+
+    /// Classify the end of the byte stream.
+    fn eof_error(&self, rx: &RecvState) -> Error {
+        if self.conn.is_closed() {
+            closed_error()
+        } else if rx.reader.has_partial() {
+            Error::new(
+                ErrorKind::PeerDisconnected,
+                "peer disconnected in the middle of a message",
+            )
+        } else {
+            Error::new(
+                ErrorKind::PeerDisconnected,
+                "peer disconnected without closing the channel",
+            )
+        }
+    }
+
+    fn end_send(&self, tx: &mut SendState, e: Error) -> Error {
+        let err = if self.conn.is_closed() {
+            closed_error()
+        } else {
+            e
+        };
+        tx.ended = Some(err.clone());
+        err
+    }
+
+    /// Write out pending bytes; `true` when none are left.
+    fn flush_locked(&self, tx: &mut SendState) -> Result<bool> {
+        while !tx.writer.is_idle() {
+            let n = match self.stream.write(&[IoSlice::new(tx.writer.pending())]) {
+                Ok(n) => n,
+                Err(e) => return Err(self.end_send(tx, e)),
+            };
+            if n == 0 {
+                return Ok(false);
+            }
+            tx.writer.advance(n);
+        }
+        Ok(true)
+    }
+}
+
+impl Link for StreamLink {
+    fn conn(&self) -> &Conn {
+        &self.conn
+    }
+
+    fn spin(&self) -> (Duration, Duration) {
+        (self.spin, Duration::ZERO)
+    }
+
+    fn try_recv(&self, _arm: bool, _in_place: bool) -> Result<Option<Incoming>> {
+        let mut rx = lock(&self.rx);
+        loop {
+            if let Some(e) = &rx.ended {
+                return Err(e.clone());
+            }
+            if self.conn.is_closed() {
+                return Err(closed_error());
+            }
+            match rx.reader.next() {
+                Ok(Some(Frame::Message(m))) => {
+                    return Ok(Some(Incoming::Message(Message::new(m))));
+                }
+                Ok(Some(Frame::Close)) => {
+                    let e = Error::new(ErrorKind::Closed, "the peer closed the channel");
+                    return Err(self.end_recv(&mut rx, e, false));
+                }
+                Ok(Some(Frame::Error(p))) => {
+                    return Err(self.end_recv(&mut rx, p.to_error(), false));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(self.end_recv(&mut rx, e, true)),
+            }
+            match self.stream.read(rx.reader.spare()) {
+                Ok(Some(0)) => {
+                    let e = self.eof_error(&rx);
+                    return Err(self.end_recv(&mut rx, e, false));
+                }
+                // SAFETY: `read` initialised `n` bytes of the slice `spare` returned, and
+                // nothing touched the reader in between.
+                Ok(Some(n)) => unsafe { rx.reader.filled(n) },
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    let e = if self.conn.is_closed() {
+                        closed_error()
+                    } else {
+                        e
+                    };
+                    return Err(self.end_recv(&mut rx, e, false));
+                }
+            }
+        }
+    }
+
+    fn recv_sources(&self) -> &[Source] {
+        &self.recv_src
+    }
+
+    fn recv_woken(&self, _ready: Ready) {}
+
+    fn try_send(&self, data: &[u8], progress: &mut usize, _arm: bool) -> Result<bool> {
+        let mut tx = lock(&self.tx);
+        if *progress == 0 {
+            if let Some(e) = self.conn.send_blocked().or_else(|| tx.ended.clone()) {
+                return Err(e);
+            }
+            self.conn.check_send_size(data.len())?;
+            if !self.flush_locked(&mut tx)? {
+                return Ok(false);
+            }
+        } else if let Some(e) = tx.ended.clone() {
+            return Err(e);
+        }
+        let total = FrameWriter::frame_len(data);
+        let SendState { writer, .. } = &mut *tx;
+        let [a, b] = writer.data_frame(data, *progress);
+        let n = match self.stream.write(&[IoSlice::new(a), IoSlice::new(b)]) {
+            Ok(n) => n,
+            Err(e) => return Err(self.end_send(&mut tx, e)),
+        };
+        *progress += n;
+        Ok(*progress == total)
+    }
+
+    fn keep_rest(&self, data: &[u8], progress: usize) {
+        let mut tx = lock(&self.tx);
+        if tx.ended.is_none() {
+            tx.writer.keep_rest(data, progress);
+        }
+    }
+
+    fn try_flush(&self, _arm: bool) -> Result<bool> {
+        let mut tx = lock(&self.tx);
+        if let Some(e) = tx.ended.clone() {
+            return Err(e);
+        }
+        self.flush_locked(&mut tx)
+    }
+
+    fn send_sources(&self) -> &[Source] {
+        &self.send_src
+    }
+
+    fn send_woken(&self, _ready: Ready) -> Result<()> {
+        Ok(())
+    }
+
+    fn try_close(&self, _arm: bool) -> Result<bool> {
+        let mut tx = lock(&self.tx);
+        if let Some(e) = tx.ended.clone() {
+            return Err(e);
+        }
+        if !tx.closing {
+            tx.writer.push_close();
+            tx.closing = true;
+        }
+        self.flush_locked(&mut tx)
+    }
+
+    fn shutdown_write(&self) -> bool {
+        self.stream.shutdown_write()
+    }
+
+    fn settled(&self) -> bool {
+        self.stream.settled()
+    }
+
+    fn hang_up(&self) {
+        self.stream.hang_up();
+    }
+
+    fn close_now(&self) {
+        if !self
+            .conn
+            .closed
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+            && let Ok(tx) = self.tx.try_lock()
+            && tx.ended.is_none()
+            && self.stream.write_now(tx.writer.pending())
+            && !tx.closing
+        {
+            let mut w = FrameWriter::new();
+            w.push_close();
+            self.stream.write_now(w.pending());
+        }
+        self.stream.hang_up();
+    }
+
+    #[cfg(unix)]
+    fn readiness_fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+}
+
+impl Drop for StreamLink {
+    fn drop(&mut self) {
+        self.stream.hang_up();
+    }
+}

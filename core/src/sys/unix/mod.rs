@@ -1,0 +1,46 @@
+//! The Unix backend (Linux-tested): sockets, `poll`, self-pipes, and for shared memory memfds,
+//! eventfds and `SCM_RIGHTS`. See `sys/mod.rs` for the contract.
+
+mod dir;
+pub(crate) mod shm;
+mod socket;
+mod wait;
+
+use std::io;
+
+use rustix::io::Errno;
+
+pub(crate) use dir::{check_private_dir, ensure_private_dir, runtime_dir};
+pub(crate) use socket::{
+    LocalAddr, SocketFile, Stream, StreamListener, bind_local, bind_tcp, connect_local, connect_tcp,
+};
+pub(crate) use wait::{Ready, Source, Waker, readiness_set, usable_cpus, wait_any, yield_now};
+
+use crate::error::{Error, ErrorKind};
+
+/// `std::io::Error` from a rustix errno.
+fn ioe(e: Errno) -> io::Error {
+    io::Error::from_raw_os_error(e.raw_os_error())
+}
+
+/// Map an errno from a system call to an error; EOF-like conditions on a connection are
+/// `PeerDisconnected`.
+fn errno_error(e: Errno, what: &str) -> Error {
+    match e {
+        Errno::PIPE
+        | Errno::CONNRESET
+        | Errno::NOTCONN
+        | Errno::CONNABORTED
+        | Errno::TIMEDOUT
+        | Errno::HOSTUNREACH
+        | Errno::NETUNREACH
+        | Errno::NETDOWN
+        | Errno::HOSTDOWN => Error::new(
+            ErrorKind::PeerDisconnected,
+            format!("{what}: peer disconnected ({})", ioe(e)),
+        )
+        .with_os(Some(e.raw_os_error())),
+        Errno::AGAIN => Error::new(ErrorKind::Timeout, format!("{what}: timed out")),
+        e => Error::from_io(&ioe(e), what),
+    }
+}
