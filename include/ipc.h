@@ -48,8 +48,9 @@
  * failure whose message `ipc_last_error()` returns on the same thread.
  *
  * The numbers are stable and never reused; a retired status stays here as a comment.
- * 1 to 13 are the core's error kinds (also the wire format's error codes); 100 and up are
- * C-only.
+ * Every core error kind has the status of the same number (1 to 99: kinds that are also
+ * wire error codes; 100 and up: local conditions); `IPC_ERR_PANIC` (101) is the C API's own.
+ * The variants are generated from the core's table (`cargo xtask tables`).
  */
 typedef enum ipc_status {
   /**
@@ -57,32 +58,31 @@ typedef enum ipc_status {
    */
   IPC_OK = 0,
   /**
-   * The endpoint string does not parse or names something unusable.
+   * The endpoint string could not be parsed or names something unusable.
    */
   IPC_ERR_INVALID_ENDPOINT = 1,
   /**
-   * A live listener (or a file that is not a socket) is at the address.
+   * Something already lives at the address: a live listener, or a file that is not a socket.
    */
   IPC_ERR_ADDRESS_IN_USE = 2,
   /**
-   * Nobody listens at the endpoint.
+   * Nobody is listening at the endpoint.
    */
   IPC_ERR_NOT_FOUND = 3,
   /**
-   * File permissions or a uid allow-list refused access.
+   * The OS or the peer refused access: file permissions, or a uid allow-list.
    */
   IPC_ERR_PERMISSION_DENIED = 4,
   /**
-   * The peer went away without closing the channel (crash, kill, reset).
+   * The peer went away without closing the channel: crash, kill, reset.
    */
   IPC_ERR_PEER_DISCONNECTED = 5,
   /**
-   * The timeout passed (with timeout 0: nothing to receive, or no room now). Nothing was
-   * lost or half-sent.
+   * The operation did not complete before its timeout; nothing was lost.
    */
   IPC_ERR_TIMEOUT = 6,
   /**
-   * Larger than this side's or the peer's message limit; nothing was sent.
+   * A message is larger than the limit this side or the peer advertised.
    */
   IPC_ERR_MESSAGE_TOO_LARGE = 7,
   /**
@@ -94,46 +94,52 @@ typedef enum ipc_status {
    */
   IPC_ERR_PROTOCOL_VIOLATION = 9,
   /**
-   * Closed by this side, or by the peer after all its messages were received.
+   * The channel or listener was closed, by this side or by the peer in an orderly way.
    */
   IPC_ERR_CLOSED = 10,
   /**
-   * Another operating-system error.
+   * Any other operating-system error; `Error::os_error` carries the errno.
    */
   IPC_ERR_IO = 11,
   /**
-   * The transport or feature is not available here.
+   * The transport or feature is not available in this build or on this platform.
    */
   IPC_ERR_UNSUPPORTED = 12,
   /**
-   * A bad argument: a NULL handle or pointer, invalid UTF-8, an out-of-range value.
+   * An argument or option is out of range or inconsistent.
    */
   IPC_ERR_INVALID_ARGUMENT = 13,
   /**
-   * The caller's buffer is too small; the size needed was written and nothing was consumed.
+   * The caller's buffer is too small for the message, which is kept for the next receive;
+   * `Error::needed` says how many bytes it has.
    */
   IPC_ERR_BUFFER_TOO_SMALL = 100,
   /**
-   * A bug inside libipc was caught at the API boundary.
+   * A bug inside libipc was caught at the API boundary (the C API's own status).
    */
   IPC_ERR_PANIC = 101,
   /**
-   * This thread holds a reservation (sends) or an in-place receive (receives) on the
-   * channel; commit, abort or release it first.
+   * This thread holds that side of the channel (an unfinished in-place slot); finish it
+   * first.
    */
   IPC_ERR_BUSY = 102,
+  /**
+   * A cancellation handle stopped the call; nothing was lost or half-done.
+   */
+  IPC_ERR_CANCELLED = 104,
 } ipc_status;
+
+/**
+ * A cancellation handle. Every function may be called from any thread at the same time,
+ * except `ipc_cancel_free`, which must be the last call (channels and listeners it was
+ * attached to keep their own reference).
+ */
+typedef struct ipc_cancel ipc_cancel;
 
 /**
  * A connected channel. One thread may send while others receive; `ipc_channel_close` may be
  * called from any thread. A reservation or an in-place receive belongs to the thread that
  * started it. `ipc_channel_free` must be the last call.
- *
- * Thread-safety invariant (why sharing `&ipc_channel` between threads is sound although the
- * core slots hold `MutexGuard`s and are not `Send`): a slot is created, used, committed and
- * dropped only on its owner thread (`take_reservation`, `ipc_channel_release` and `Drop`
- * look at `owner`); other threads only move the `Held` records inside the vectors, never
- * touch the guard, and `Drop` forgets slots of other threads instead of dropping them.
  */
 typedef struct ipc_channel ipc_channel;
 
@@ -191,6 +197,60 @@ const char *ipc_version(void);
 uint32_t ipc_abi_version(void);
 
 /**
+ * Create a cancellation handle, not fired.
+ *
+ * Errors: `IPC_ERR_INVALID_ARGUMENT` (NULL `out`), `IPC_ERR_IO`.
+ *
+ * # Safety
+ * `out` is NULL or writable.
+ */
+enum ipc_status ipc_cancel_new(struct ipc_cancel **out);
+
+/**
+ * Fire: blocking calls watching this handle return `IPC_ERR_CANCELLED` now, and later ones
+ * at once, until `ipc_cancel_reset`. Idempotent. (From a signal handler, write a byte to
+ * `ipc_cancel_signal_fd` instead: that is async-signal-safe.)
+ *
+ * # Safety
+ * `c` is NULL or live.
+ */
+enum ipc_status ipc_cancel_fire(const struct ipc_cancel *c);
+
+/**
+ * Make the handle usable again: calls watching it wait normally until the next fire.
+ *
+ * # Safety
+ * `c` is NULL or live.
+ */
+enum ipc_status ipc_cancel_reset(const struct ipc_cancel *c);
+
+/**
+ * Whether the handle is fired: `*out` = 1 or 0.
+ *
+ * # Safety
+ * `c` is NULL or live; `out` is NULL or writable.
+ */
+enum ipc_status ipc_cancel_is_fired(const struct ipc_cancel *c, int *out);
+
+/**
+ * A descriptor to write one byte to in order to fire the handle, e.g. from a signal handler
+ * (`write` is async-signal-safe). Non-blocking; owned by the handle: do not close it.
+ *
+ * # Safety
+ * `c` is NULL or live; `out_fd` is NULL or writable.
+ */
+enum ipc_status ipc_cancel_signal_fd(const struct ipc_cancel *c, int *out_fd);
+
+/**
+ * Free a cancellation handle (NULL is ignored). Channels and listeners it is attached to
+ * keep watching it.
+ *
+ * # Safety
+ * `c` is NULL or live, and this is the last call on it.
+ */
+void ipc_cancel_free(struct ipc_cancel *c);
+
+/**
  * Connect to `endpoint` with `opts` (NULL for the defaults); the options' connect timeout
  * bounds the whole call.
  *
@@ -205,12 +265,22 @@ enum ipc_status ipc_channel_connect(const char *endpoint,
                                     struct ipc_channel **out);
 
 /**
+ * Make every blocking call on `ch` also end, with `IPC_ERR_CANCELLED`, when `cancel` fires
+ * (`ipc_cancel_fire`, from any thread or a signal handler); NULL detaches. The channel keeps
+ * its own reference: `cancel` may be freed afterwards. A cancelled call has lost nothing.
+ *
+ * # Safety
+ * `ch` is NULL or live; `cancel` is NULL or live.
+ */
+enum ipc_status ipc_channel_set_cancel(struct ipc_channel *ch, const struct ipc_cancel *cancel);
+
+/**
  * Send `len` bytes at `data` as one message (NULL `data` only with `len` 0), waiting at most
  * `timeout_ms` for the peer to make room (`IPC_WAIT_FOREVER`, 0, or milliseconds).
  *
  * Errors: `IPC_ERR_TIMEOUT` (nothing was sent; retry), `IPC_ERR_MESSAGE_TOO_LARGE` (nothing
  * sent; the channel stays usable), `IPC_ERR_PEER_DISCONNECTED`, `IPC_ERR_CLOSED`,
- * `IPC_ERR_BUSY` (this thread holds a reservation).
+ * `IPC_ERR_CANCELLED` (nothing was sent), `IPC_ERR_BUSY` (this thread holds a reservation).
  *
  * # Safety
  * `ch` is NULL or live; a non-null `data` is readable for `len` bytes.
@@ -227,7 +297,7 @@ enum ipc_status ipc_channel_send(struct ipc_channel *ch,
  * is none.
  *
  * Errors: `IPC_ERR_TIMEOUT` (some is still queued), `IPC_ERR_PEER_DISCONNECTED`,
- * `IPC_ERR_CLOSED`, `IPC_ERR_BUSY` (this thread holds a reservation).
+ * `IPC_ERR_CLOSED`, `IPC_ERR_CANCELLED`, `IPC_ERR_BUSY` (this thread holds a reservation).
  *
  * # Safety
  * `ch` is NULL or live.
@@ -240,7 +310,8 @@ enum ipc_status ipc_channel_flush(struct ipc_channel *ch, int32_t timeout_ms);
  *
  * Errors: `IPC_ERR_TIMEOUT` (nothing lost), `IPC_ERR_CLOSED` (the peer closed after every
  * message was received, or this side closed), `IPC_ERR_PEER_DISCONNECTED`,
- * `IPC_ERR_PROTOCOL_VIOLATION`, `IPC_ERR_MESSAGE_TOO_LARGE`, `IPC_ERR_BUSY`.
+ * `IPC_ERR_PROTOCOL_VIOLATION`, `IPC_ERR_MESSAGE_TOO_LARGE`, `IPC_ERR_CANCELLED` (nothing
+ * lost), `IPC_ERR_BUSY`.
  *
  * # Safety
  * `ch` is NULL or live; `out` is NULL or writable.
@@ -282,7 +353,7 @@ enum ipc_status ipc_channel_recv_into(struct ipc_channel *ch,
  * `ipc_channel_commit` (send it) or `ipc_channel_abort` (send nothing), on this thread. The
  * buffer is write-only and invalid after commit or abort. Until then this thread's other
  * sends return `IPC_ERR_BUSY`; while the reservation is in the ring, other threads' sends
- * wait for it.
+ * wait for it. A thread that ends gives up what it still holds.
  *
  * Errors: as `ipc_channel_send`.
  *
@@ -299,9 +370,10 @@ enum ipc_status ipc_channel_reserve(struct ipc_channel *ch,
  * it; a message in a private buffer (sockets, or larger than half a ring) is sent now,
  * waiting at most the `timeout_ms` given to `ipc_channel_reserve`.
  *
- * Errors: `IPC_ERR_INVALID_ARGUMENT` (no reservation on this thread); `IPC_ERR_TIMEOUT`
- * (nothing was sent, the reservation and its buffer stay as they are: commit again or
- * abort); otherwise as `ipc_channel_send`, after which the reservation is gone.
+ * Errors: `IPC_ERR_INVALID_ARGUMENT` (no reservation on this thread); `IPC_ERR_TIMEOUT` or
+ * `IPC_ERR_CANCELLED` (nothing was sent, the reservation and its buffer stay as they are:
+ * commit again or abort); otherwise as `ipc_channel_send`, after which the reservation is
+ * gone.
  *
  * # Safety
  * `ch` is NULL or live.
@@ -406,11 +478,20 @@ enum ipc_status ipc_listener_bind(const char *endpoint,
                                   struct ipc_listener **out);
 
 /**
+ * Make `ipc_listener_accept` also end, with `IPC_ERR_CANCELLED`, when `cancel` fires; NULL
+ * detaches. The listener keeps its own reference: `cancel` may be freed afterwards.
+ *
+ * # Safety
+ * `l` is NULL or live; `cancel` is NULL or live.
+ */
+enum ipc_status ipc_listener_set_cancel(struct ipc_listener *l, const struct ipc_cancel *cancel);
+
+/**
  * Wait for the next client whose handshake succeeded: `IPC_WAIT_FOREVER`, 0 (only one that
  * is already waiting), or at most `timeout_ms` milliseconds.
  *
  * Errors: `IPC_ERR_TIMEOUT`, `IPC_ERR_CLOSED` (the listener was closed),
- * `IPC_ERR_INVALID_ARGUMENT`.
+ * `IPC_ERR_CANCELLED` (an attached cancellation handle fired), `IPC_ERR_INVALID_ARGUMENT`.
  *
  * # Safety
  * `l` is NULL or live; `out` is NULL or writable.

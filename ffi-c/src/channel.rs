@@ -1,15 +1,23 @@
 //! `ipc_channel`: connect, send, receive (owned, into a caller buffer, in place), reserve and
-//! commit, peer credentials, readiness descriptor, close.
+//! commit, peer credentials, readiness descriptor, cancellation, close.
+//!
+//! Everything here translates C arguments to the core's API: the stash of a too-large message,
+//! the receive and send gates, the owned in-place slots and cancellation are the core's. What
+//! is the C API's own is its shape: a reservation and an in-place receive are named by the
+//! thread that made them (there is no slot handle), so each thread keeps its slots in a
+//! thread-local table, and a thread's own calls that would wait for its own slot return
+//! `IPC_ERR_BUSY`.
 
+use std::cell::RefCell;
 use std::ffi::{c_char, c_int};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use libipc::{Channel, RecvSlot, SendSlot};
 
-use crate::ffi::{self, Failure, FfiResult, Wait};
+use crate::cancel::{Cancellable, ipc_cancel};
+use crate::ffi::{self, Failure, FfiResult};
 use crate::message::ipc_message;
 use crate::options::{self, ipc_options};
 use crate::status::ipc_status;
@@ -17,82 +25,65 @@ use crate::status::ipc_status;
 /// A connected channel. One thread may send while others receive; `ipc_channel_close` may be
 /// called from any thread. A reservation or an in-place receive belongs to the thread that
 /// started it. `ipc_channel_free` must be the last call.
-///
-/// Thread-safety invariant (why sharing `&ipc_channel` between threads is sound although the
-/// core slots hold `MutexGuard`s and are not `Send`): a slot is created, used, committed and
-/// dropped only on its owner thread (`take_reservation`, `ipc_channel_release` and `Drop`
-/// look at `owner`); other threads only move the `Held` records inside the vectors, never
-/// touch the guard, and `Drop` forgets slots of other threads instead of dropping them.
 #[allow(non_camel_case_types)]
+#[derive(Debug)]
 pub struct ipc_channel {
-    // The slots borrow `channel` (their `'static` is a lie the handle keeps true): they are
-    // declared first so they drop first, and `Drop` below empties them before that.
-    sending: Mutex<Vec<Held<SendSlot<'static>>>>,
-    receiving: Mutex<Receiving>,
-    /// Held by a receive from its look at the stash until the core has handed it a message
-    /// (and, if the caller's buffer is too small, the message is stashed), so that receives on
-    /// several threads can neither overwrite the stash nor overtake a stashed message.
-    recv_gate: Mutex<()>,
-    /// Fast-path hints, kept with the vectors and the stash they describe, so the common
-    /// call (nothing held, nothing stashed) takes no lock for them: how many reservations
-    /// and in-place receives are held, and whether a message is stashed.
-    sends_held: AtomicUsize,
-    recvs_held: AtomicUsize,
-    stashed: AtomicBool,
     channel: Channel,
+    /// Names this handle in the per-thread slot tables (never reused).
+    id: u64,
+    cancel: Cancellable,
 }
 
-impl std::fmt::Debug for ipc_channel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ipc_channel")
-            .field("channel", &self.channel)
-            .finish_non_exhaustive()
-    }
+/// What one thread holds on one channel.
+struct Held {
+    channel: u64,
+    /// A reservation, with the timeout its private-buffer commit may wait.
+    send: Option<(SendSlot, Option<Duration>)>,
+    /// An in-place receive.
+    recv: Option<RecvSlot>,
 }
 
-/// Something outstanding that belongs to one thread.
-struct Held<T> {
-    owner: u64,
-    value: T,
+thread_local! {
+    /// This thread's reservations and in-place receives, by channel. Dropped with the thread
+    /// (which gives back what it still held).
+    static HELD: RefCell<Vec<Held>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Receive-side state kept by the C layer.
-#[derive(Default)]
-struct Receiving {
-    /// A message a too-small `recv_into` buffer could not take: first in line for the next
-    /// receive of any kind.
-    stash: Option<Vec<u8>>,
-    /// In-place receives not yet released, at most one per thread.
-    held: Vec<Held<InPlace>>,
-}
-
-/// An in-place receive: in the ring (or core buffer), or the stashed message.
-enum InPlace {
-    Slot(RecvSlot<'static>),
-    Stashed(Vec<u8>),
-}
-
-impl InPlace {
-    fn data(&self) -> (*const u8, usize) {
-        match self {
-            InPlace::Slot(s) => (s.as_ptr(), s.len()),
-            InPlace::Stashed(v) => (v.as_ptr(), v.len()),
+/// Run `f` on this thread's entry for channel `id` (made if missing; removed when emptied).
+fn held<T>(id: u64, f: impl FnOnce(&mut Held) -> T) -> T {
+    HELD.with(|h| {
+        let mut h = h.borrow_mut();
+        let at = match h.iter().position(|e| e.channel == id) {
+            Some(at) => at,
+            None => {
+                h.push(Held {
+                    channel: id,
+                    send: None,
+                    recv: None,
+                });
+                h.len() - 1
+            }
+        };
+        let out = f(&mut h[at]);
+        if h[at].send.is_none() && h[at].recv.is_none() {
+            h.swap_remove(at);
         }
-    }
+        out
+    })
 }
 
-/// A small number naming the calling thread (std's `ThreadId::as_u64` is unstable).
-fn this_thread() -> u64 {
-    use std::sync::atomic::AtomicU64;
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    thread_local! {
-        static ID: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
-    }
-    ID.with(|id| *id)
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+/// Whether this thread holds a reservation (`send`) or an in-place receive on channel `id`.
+fn holds(id: u64, send: bool) -> bool {
+    HELD.with(|h| {
+        h.borrow().iter().any(|e| {
+            e.channel == id
+                && if send {
+                    e.send.is_some()
+                } else {
+                    e.recv.is_some()
+                }
+        })
+    })
 }
 
 fn busy(what: &str) -> Failure {
@@ -104,152 +95,49 @@ fn busy(what: &str) -> Failure {
 
 impl ipc_channel {
     pub(crate) fn new_handle(channel: Channel) -> *mut ipc_channel {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
         ffi::into_handle(ipc_channel {
-            sending: Mutex::new(Vec::new()),
-            receiving: Mutex::new(Receiving::default()),
-            recv_gate: Mutex::new(()),
-            sends_held: AtomicUsize::new(0),
-            recvs_held: AtomicUsize::new(0),
-            stashed: AtomicBool::new(false),
             channel,
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            cancel: Cancellable::default(),
         })
-    }
-
-    /// Keep a reservation for this thread.
-    fn hold_send(&self, slot: SendSlot<'static>) {
-        lock(&self.sending).push(Held {
-            owner: this_thread(),
-            value: slot,
-        });
-        self.sends_held.fetch_add(1, Ordering::AcqRel);
     }
 
     /// `IPC_ERR_BUSY` if this thread holds a reservation (its send would wait for itself).
     fn check_send(&self) -> FfiResult<()> {
-        let me = this_thread();
-        // A zero count is exact for this thread: its own reservations were counted before.
-        if self.sends_held.load(Ordering::Acquire) > 0
-            && lock(&self.sending).iter().any(|h| h.owner == me)
-        {
+        if holds(self.id, true) {
             return Err(busy("a reservation (ipc_channel_reserve)"));
         }
         Ok(())
     }
 
-    /// Start a receive: `IPC_ERR_BUSY` if this thread holds an in-place receive, else the
-    /// receive gate (waited for within `wait`) and the deadline of the whole call.
-    fn start_recv(&self, wait: Wait) -> FfiResult<(MutexGuard<'_, ()>, Left)> {
-        let me = this_thread();
-        if self.recvs_held.load(Ordering::Acquire) > 0
-            && lock(&self.receiving).held.iter().any(|h| h.owner == me)
-        {
+    /// `IPC_ERR_BUSY` if this thread holds an in-place receive.
+    fn check_recv(&self) -> FfiResult<()> {
+        if holds(self.id, false) {
             return Err(busy("an in-place receive (ipc_channel_recv_in_place)"));
         }
-        // The common case, an uncontended gate, reads no clock.
-        match self.recv_gate.try_lock() {
-            Ok(g) => return Ok((g, Left::from(wait))),
-            Err(TryLockError::Poisoned(p)) => return Ok((p.into_inner(), Left::from(wait))),
-            Err(TryLockError::WouldBlock) => {}
-        }
-        let Wait::For(d) = wait else {
-            return Ok((lock(&self.recv_gate), Left::Forever));
-        };
-        let end = Instant::now() + d;
-        loop {
-            match self.recv_gate.try_lock() {
-                Ok(g) => return Ok((g, Left::until(end))),
-                Err(TryLockError::Poisoned(p)) => return Ok((p.into_inner(), Left::until(end))),
-                Err(TryLockError::WouldBlock) if Instant::now() >= end => {
-                    return Err(Failure::new(
-                        ipc_status::IPC_ERR_TIMEOUT,
-                        "another thread is receiving on this channel",
-                    ));
-                }
-                Err(TryLockError::WouldBlock) => std::thread::sleep(GATE_POLL),
-            }
-        }
-    }
-
-    /// The stashed message, if `fits` says to take it (the receive gate must be held).
-    fn take_stash(&self, fits: impl FnOnce(usize) -> bool) -> Option<Result<Vec<u8>, usize>> {
-        // Exact under the receive gate, which every stash change holds.
-        if !self.stashed.load(Ordering::Acquire) {
-            return None;
-        }
-        let mut rx = lock(&self.receiving);
-        let n = rx.stash.as_ref()?.len();
-        Some(if fits(n) {
-            self.stashed.store(false, Ordering::Release);
-            rx.stash.take().ok_or(n)
-        } else {
-            Err(n)
-        })
-    }
-
-    fn recv_owned(&self, wait: Wait) -> FfiResult<Vec<u8>> {
-        let (_gate, deadline) = self.start_recv(wait)?;
-        if let Some(Ok(v)) = self.take_stash(|_| true) {
-            return Ok(v);
-        }
-        let m = match deadline.left() {
-            None => self.channel.recv(),
-            Some(d) => self.channel.recv_timeout(d),
-        }?;
-        Ok(m.into_vec())
-    }
-}
-
-/// How often a timed receive looks whether another thread's receive has finished.
-const GATE_POLL: Duration = Duration::from_micros(50);
-
-/// What is left of a receive's timeout once the receive gate is held.
-#[derive(Debug, Clone, Copy)]
-enum Left {
-    Forever,
-    For(Duration),
-}
-
-impl Left {
-    fn from(wait: Wait) -> Left {
-        match wait {
-            Wait::Forever => Left::Forever,
-            Wait::For(d) => Left::For(d),
-        }
-    }
-
-    fn until(end: Instant) -> Left {
-        Left::For(end.saturating_duration_since(Instant::now()))
-    }
-
-    /// The time left for the core's timed call (`None`: block).
-    fn left(self) -> Option<Duration> {
-        match self {
-            Left::Forever => None,
-            Left::For(d) => Some(d),
-        }
+        Ok(())
     }
 }
 
 impl Drop for ipc_channel {
     fn drop(&mut self) {
-        // A slot holds a lock of the core channel that only its own thread may release. One
-        // another thread still holds (a misuse: free must be the last call) is leaked, which
-        // leaves that side of the channel locked; the channel is going away anyway.
-        let me = this_thread();
-        for h in std::mem::take(self.sending.get_mut().unwrap_or_else(|p| p.into_inner())) {
-            if h.owner == me {
-                drop(h.value);
-            } else {
-                std::mem::forget(h.value);
-            }
-        }
-        let rx = self.receiving.get_mut().unwrap_or_else(|p| p.into_inner());
-        for h in std::mem::take(&mut rx.held) {
-            match h.value {
-                InPlace::Slot(s) if h.owner != me => std::mem::forget(s),
-                other => drop(other),
-            }
-        }
+        // Give up this thread's slots first, so that the close below can say CLOSE (a held
+        // reservation holds the send side). Slots other threads hold keep the channel's state
+        // alive until they finish or exit; their sends then see Closed.
+        let id = self.id;
+        let mine = HELD
+            .try_with(|h| {
+                let mut h = h.borrow_mut();
+                let (mine, rest) = std::mem::take(&mut *h)
+                    .into_iter()
+                    .partition(|e| e.channel == id);
+                *h = rest;
+                mine
+            })
+            .unwrap_or_else(|_| Vec::new());
+        drop(mine);
+        self.channel.close();
     }
 }
 
@@ -280,12 +168,32 @@ pub unsafe extern "C" fn ipc_channel_connect(
     })
 }
 
+/// Make every blocking call on `ch` also end, with `IPC_ERR_CANCELLED`, when `cancel` fires
+/// (`ipc_cancel_fire`, from any thread or a signal handler); NULL detaches. The channel keeps
+/// its own reference: `cancel` may be freed afterwards. A cancelled call has lost nothing.
+///
+/// # Safety
+/// `ch` is NULL or live; `cancel` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_channel_set_cancel(
+    ch: *mut ipc_channel,
+    cancel: *const ipc_cancel,
+) -> ipc_status {
+    ffi::boundary(|| {
+        // SAFETY: per this function's contract.
+        let ch = unsafe { ffi::handle(ch, "channel") }?;
+        // SAFETY: per this function's contract.
+        ch.cancel.set(unsafe { cancel.as_ref() });
+        Ok(())
+    })
+}
+
 /// Send `len` bytes at `data` as one message (NULL `data` only with `len` 0), waiting at most
 /// `timeout_ms` for the peer to make room (`IPC_WAIT_FOREVER`, 0, or milliseconds).
 ///
 /// Errors: `IPC_ERR_TIMEOUT` (nothing was sent; retry), `IPC_ERR_MESSAGE_TOO_LARGE` (nothing
 /// sent; the channel stays usable), `IPC_ERR_PEER_DISCONNECTED`, `IPC_ERR_CLOSED`,
-/// `IPC_ERR_BUSY` (this thread holds a reservation).
+/// `IPC_ERR_CANCELLED` (nothing was sent), `IPC_ERR_BUSY` (this thread holds a reservation).
 ///
 /// # Safety
 /// `ch` is NULL or live; a non-null `data` is readable for `len` bytes.
@@ -303,12 +211,9 @@ pub unsafe extern "C" fn ipc_channel_send(
         let data = unsafe { ffi::bytes(data, len) }?;
         let wait = ffi::wait(timeout_ms)?;
         ch.check_send()?;
-        match wait {
-            Wait::Forever => ch.channel.send(data),
-            Wait::For(d) if d.is_zero() => ch.channel.try_send(data),
-            Wait::For(d) => ch.channel.send_timeout(data, d),
-        }?;
-        Ok(())
+        ch.cancel
+            .with(wait, |w| ch.channel.send_wait(data, w))
+            .map_err(Failure::from)
     })
 }
 
@@ -318,7 +223,7 @@ pub unsafe extern "C" fn ipc_channel_send(
 /// is none.
 ///
 /// Errors: `IPC_ERR_TIMEOUT` (some is still queued), `IPC_ERR_PEER_DISCONNECTED`,
-/// `IPC_ERR_CLOSED`, `IPC_ERR_BUSY` (this thread holds a reservation).
+/// `IPC_ERR_CLOSED`, `IPC_ERR_CANCELLED`, `IPC_ERR_BUSY` (this thread holds a reservation).
 ///
 /// # Safety
 /// `ch` is NULL or live.
@@ -329,12 +234,9 @@ pub unsafe extern "C" fn ipc_channel_flush(ch: *mut ipc_channel, timeout_ms: i32
         ffi::with(ch, "channel", |ch| {
             let wait = ffi::wait(timeout_ms)?;
             ch.check_send()?;
-            let d = match wait {
-                Wait::Forever => std::time::Duration::MAX,
-                Wait::For(d) => d,
-            };
-            ch.channel.flush_timeout(d)?;
-            Ok(())
+            ch.cancel
+                .with(wait, |w| ch.channel.flush_wait(w))
+                .map_err(Failure::from)
         })
     }
 }
@@ -344,7 +246,8 @@ pub unsafe extern "C" fn ipc_channel_flush(ch: *mut ipc_channel, timeout_ms: i32
 ///
 /// Errors: `IPC_ERR_TIMEOUT` (nothing lost), `IPC_ERR_CLOSED` (the peer closed after every
 /// message was received, or this side closed), `IPC_ERR_PEER_DISCONNECTED`,
-/// `IPC_ERR_PROTOCOL_VIOLATION`, `IPC_ERR_MESSAGE_TOO_LARGE`, `IPC_ERR_BUSY`.
+/// `IPC_ERR_PROTOCOL_VIOLATION`, `IPC_ERR_MESSAGE_TOO_LARGE`, `IPC_ERR_CANCELLED` (nothing
+/// lost), `IPC_ERR_BUSY`.
 ///
 /// # Safety
 /// `ch` is NULL or live; `out` is NULL or writable.
@@ -357,8 +260,10 @@ pub unsafe extern "C" fn ipc_channel_recv(
     // SAFETY: forwarded contract.
     unsafe {
         ffi::produce(ch, "channel", out, "out", |ch| {
-            let data = ch.recv_owned(ffi::wait(timeout_ms)?)?;
-            Ok(ffi::into_handle(ipc_message { data }))
+            let wait = ffi::wait(timeout_ms)?;
+            ch.check_recv()?;
+            let m = ch.cancel.with(wait, |w| ch.channel.recv_wait(w))?;
+            Ok(ffi::into_handle(ipc_message { data: m.into_vec() }))
         })
     }
 }
@@ -399,58 +304,20 @@ pub unsafe extern "C" fn ipc_channel_recv_into(
         // SAFETY: per this function's contract.
         let ch = unsafe { ffi::handle(ch, "channel") }?;
         ffi::out_param(out_len, "out_len")?;
-        if buf.is_null() && cap > 0 {
-            return Err(Failure::invalid(format!("buf is NULL but cap is {cap}")));
-        }
+        // SAFETY: per this function's contract.
+        let dst = unsafe { ffi::bytes_mut(buf, cap) }?;
         let wait = ffi::wait(timeout_ms)?;
-        // Copy into the caller's buffer; `Err(n)` = too small for an `n`-byte message.
-        let copy = |src: *const u8, n: usize| -> Result<usize, usize> {
-            if n > cap {
-                return Err(n);
-            }
-            if n > 0 {
-                // SAFETY: `buf` is writable for `cap >= n` bytes (non-null since cap > 0);
-                // `src` is readable for `n` bytes (the callers below guarantee it).
-                unsafe { std::ptr::copy_nonoverlapping(src, buf, n) };
-            }
-            Ok(n)
-        };
-        let (_gate, deadline) = ch.start_recv(wait)?;
-        // The stashed message first: taken if it fits, else reported again.
-        let result = match ch.take_stash(|n| n <= cap) {
-            Some(Ok(v)) => copy(v.as_ptr(), v.len()),
-            Some(Err(n)) => Err(n),
-            None => {
-                let read = |view: libipc::ReadBuf<'_>| match copy(view.as_ptr(), view.len()) {
-                    Ok(n) => Ok(n),
-                    // Too small: keep the message for the next receive. The gate is still
-                    // ours, so no other receive can come first.
-                    Err(n) => Err((n, view.to_vec())),
-                };
-                let r = match deadline.left() {
-                    None => ch.channel.recv_with(read),
-                    Some(d) => ch.channel.recv_with_timeout(d, read),
-                }?;
-                r.map_err(|(n, kept)| {
-                    lock(&ch.receiving).stash = Some(kept);
-                    ch.stashed.store(true, Ordering::Release);
-                    n
-                })
-            }
-        };
-        let (n, status) = match result {
-            Ok(n) => (n, None),
-            Err(n) => (n, Some(n)),
+        ch.check_recv()?;
+        let (n, result) = match ch.cancel.with(wait, |w| ch.channel.recv_into_wait(dst, w)) {
+            Ok(n) => (n, Ok(())),
+            Err(e) => match e.needed() {
+                Some(needed) => (needed, Err(Failure::from(e))),
+                None => return Err(e.into()),
+            },
         };
         // SAFETY: checked non-null; writable per this function's contract.
         unsafe { ffi::write_out(out_len, n) };
-        if let Some(needed) = status {
-            return Err(Failure::new(
-                ipc_status::IPC_ERR_BUFFER_TOO_SMALL,
-                format!("the message has {needed} bytes, the buffer {cap}; it was kept"),
-            ));
-        }
-        Ok(())
+        result
     })
 }
 
@@ -459,7 +326,7 @@ pub unsafe extern "C" fn ipc_channel_recv_into(
 /// `ipc_channel_commit` (send it) or `ipc_channel_abort` (send nothing), on this thread. The
 /// buffer is write-only and invalid after commit or abort. Until then this thread's other
 /// sends return `IPC_ERR_BUSY`; while the reservation is in the ring, other threads' sends
-/// wait for it.
+/// wait for it. A thread that ends gives up what it still holds.
 ///
 /// Errors: as `ipc_channel_send`.
 ///
@@ -478,40 +345,34 @@ pub unsafe extern "C" fn ipc_channel_reserve(
         ffi::out_param(out_buf, "out_buf")?;
         let wait = ffi::wait(timeout_ms)?;
         ch.check_send()?;
-        let mut slot = match wait {
-            Wait::Forever => ch.channel.reserve(len),
-            Wait::For(d) => ch.channel.reserve_timeout(len, d),
-        }?;
+        let commit_timeout = match wait {
+            ffi::Wait::Forever => None,
+            ffi::Wait::For(d) => Some(d),
+        };
+        let mut slot = ch.cancel.with(wait, |w| ch.channel.reserve_wait(len, w))?;
         let ptr = slot.as_mut_ptr();
-        // SAFETY: the slot borrows `ch.channel`, which lives in the same heap handle and is
-        // dropped only after every held slot is gone (field order and `Drop`); the slot never
-        // leaves this handle, and only its owner thread commits or drops it.
-        let slot = unsafe { std::mem::transmute::<SendSlot<'_>, SendSlot<'static>>(slot) };
-        ch.hold_send(slot);
+        held(ch.id, |h| h.send = Some((slot, commit_timeout)));
         // SAFETY: checked non-null; writable per this function's contract.
         unsafe { ffi::write_out(out_buf, ptr) };
         Ok(())
     })
 }
 
-/// This thread's reservation on `ch`, taken out of the handle.
-fn take_reservation(ch: &ipc_channel) -> FfiResult<SendSlot<'static>> {
-    let me = this_thread();
-    let mut held = lock(&ch.sending);
-    let at = held.iter().position(|h| h.owner == me).ok_or_else(|| {
+/// This thread's reservation on `ch`, taken out of its table.
+fn take_reservation(ch: &ipc_channel) -> FfiResult<(SendSlot, Option<Duration>)> {
+    held(ch.id, |h| h.send.take()).ok_or_else(|| {
         Failure::invalid("this thread has no reservation on this channel (ipc_channel_reserve)")
-    })?;
-    ch.sends_held.fetch_sub(1, Ordering::AcqRel);
-    Ok(held.swap_remove(at).value)
+    })
 }
 
 /// Send the message written into this thread's reservation. In the ring this only publishes
 /// it; a message in a private buffer (sockets, or larger than half a ring) is sent now,
 /// waiting at most the `timeout_ms` given to `ipc_channel_reserve`.
 ///
-/// Errors: `IPC_ERR_INVALID_ARGUMENT` (no reservation on this thread); `IPC_ERR_TIMEOUT`
-/// (nothing was sent, the reservation and its buffer stay as they are: commit again or
-/// abort); otherwise as `ipc_channel_send`, after which the reservation is gone.
+/// Errors: `IPC_ERR_INVALID_ARGUMENT` (no reservation on this thread); `IPC_ERR_TIMEOUT` or
+/// `IPC_ERR_CANCELLED` (nothing was sent, the reservation and its buffer stay as they are:
+/// commit again or abort); otherwise as `ipc_channel_send`, after which the reservation is
+/// gone.
 ///
 /// # Safety
 /// `ch` is NULL or live.
@@ -520,12 +381,17 @@ pub unsafe extern "C" fn ipc_channel_commit(ch: *mut ipc_channel) -> ipc_status 
     // SAFETY: forwarded contract.
     unsafe {
         ffi::with(ch, "channel", |ch| {
-            match take_reservation(ch)?.try_commit() {
+            let (slot, timeout) = take_reservation(ch)?;
+            let wait = match timeout {
+                None => ffi::Wait::Forever,
+                Some(d) => ffi::Wait::For(d),
+            };
+            match ch.cancel.with(wait, |w| slot.commit_wait(w)) {
                 Ok(()) => Ok(()),
                 Err((e, Some(slot))) => {
-                    // Timed out with nothing sent: the reservation stays this thread's, contents
-                    // intact, to commit again or abort.
-                    ch.hold_send(slot);
+                    // Nothing was sent: the reservation stays this thread's, contents intact,
+                    // to commit again or abort.
+                    held(ch.id, |h| h.send = Some((slot, timeout)));
                     Err(e.into())
                 }
                 Err((e, None)) => Err(e.into()),
@@ -569,28 +435,10 @@ pub unsafe extern "C" fn ipc_channel_recv_in_place(
         ffi::out_param(out_data, "out_data")?;
         ffi::out_param(out_len, "out_len")?;
         let wait = ffi::wait(timeout_ms)?;
-        let (gate, deadline) = ch.start_recv(wait)?;
-        let value = match ch.take_stash(|_| true) {
-            Some(Ok(v)) => InPlace::Stashed(v),
-            _ => {
-                let slot = match deadline.left() {
-                    None => ch.channel.recv_in_place(),
-                    Some(d) => ch.channel.recv_in_place_timeout(d),
-                }?;
-                // SAFETY: as in `ipc_channel_reserve`: the slot borrows `ch.channel`, which
-                // outlives every held slot, and only its owner thread drops it.
-                InPlace::Slot(unsafe {
-                    std::mem::transmute::<RecvSlot<'_>, RecvSlot<'static>>(slot)
-                })
-            }
-        };
-        drop(gate);
-        let (data, len) = value.data();
-        lock(&ch.receiving).held.push(Held {
-            owner: this_thread(),
-            value,
-        });
-        ch.recvs_held.fetch_add(1, Ordering::AcqRel);
+        ch.check_recv()?;
+        let slot = ch.cancel.with(wait, |w| ch.channel.recv_in_place_wait(w))?;
+        let (data, len) = (slot.as_ptr(), slot.len());
+        held(ch.id, |h| h.recv = Some(slot));
         // SAFETY: checked non-null; writable per this function's contract.
         unsafe {
             ffi::write_out(out_data, data);
@@ -608,20 +456,16 @@ pub unsafe extern "C" fn ipc_channel_recv_in_place(
 /// `ch` is NULL or live.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ipc_channel_release(ch: *mut ipc_channel) -> ipc_status {
-    ffi::boundary(|| {
-        // SAFETY: per this function's contract.
-        let ch = unsafe { ffi::handle(ch, "channel") }?;
-        let me = this_thread();
-        let mut rx = lock(&ch.receiving);
-        let at = rx.held.iter().position(|h| h.owner == me).ok_or_else(|| {
-            Failure::invalid("this thread has no in-place receive on this channel")
-        })?;
-        let value = rx.held.swap_remove(at).value;
-        ch.recvs_held.fetch_sub(1, Ordering::AcqRel);
-        drop(rx);
-        drop(value);
-        Ok(())
-    })
+    // SAFETY: forwarded contract.
+    unsafe {
+        ffi::with(ch, "channel", |ch| {
+            let slot = held(ch.id, |h| h.recv.take()).ok_or_else(|| {
+                Failure::invalid("this thread has no in-place receive on this channel")
+            })?;
+            drop(slot);
+            Ok(())
+        })
+    }
 }
 
 /// The credentials of the peer process: pid, uid, gid (Unix sockets and shared memory on

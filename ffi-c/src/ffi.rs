@@ -200,6 +200,25 @@ pub(crate) unsafe fn bytes<'a>(data: *const u8, len: usize) -> FfiResult<&'a [u8
     Ok(unsafe { std::slice::from_raw_parts(data, len) })
 }
 
+/// A writable byte slice from a caller's buffer; `NULL` is allowed only with length 0.
+///
+/// # Safety
+/// A non-null `data` is valid for writes of `len` bytes during the call, and nothing else
+/// accesses it meanwhile.
+pub(crate) unsafe fn bytes_mut<'a>(data: *mut u8, len: usize) -> FfiResult<&'a mut [u8]> {
+    if data.is_null() {
+        if len == 0 {
+            return Ok(&mut []);
+        }
+        return Err(Failure::invalid(format!("buf is NULL but cap is {len}")));
+    }
+    if len > isize::MAX as usize {
+        return Err(Failure::invalid("cap is larger than any object can be"));
+    }
+    // SAFETY: non-null and valid for writes of `len` bytes per this function's contract.
+    Ok(unsafe { std::slice::from_raw_parts_mut(data, len) })
+}
+
 /// A UTF-8 string from a NUL-terminated C string.
 ///
 /// # Safety

@@ -6,6 +6,7 @@
 //! only `ffi.rs` turns raw pointers into references or handles back into boxes.
 #![warn(missing_docs)]
 
+mod cancel;
 mod channel;
 mod ffi;
 mod listener;
@@ -15,6 +16,7 @@ mod status;
 
 use std::ffi::c_char;
 
+pub use cancel::*;
 pub use channel::*;
 pub use listener::*;
 pub use message::*;

@@ -5,8 +5,9 @@ use std::os::fd::AsRawFd;
 
 use libipc::Listener;
 
+use crate::cancel::{Cancellable, ipc_cancel};
 use crate::channel::ipc_channel;
-use crate::ffi::{self, Failure, Wait};
+use crate::ffi::{self, Failure};
 use crate::options::{self, ipc_options};
 use crate::status::ipc_status;
 
@@ -17,6 +18,7 @@ use crate::status::ipc_status;
 pub struct ipc_listener {
     inner: Listener,
     endpoint: CString,
+    cancel: Cancellable,
 }
 
 /// Bind `endpoint` (see docs/endpoints.md: `unix:///path`, `unix:@name`, `tcp://host:port`,
@@ -42,9 +44,32 @@ pub unsafe extern "C" fn ipc_listener_bind(
         let inner = Listener::bind_with(ep, &opts)?;
         let endpoint = CString::new(inner.local_endpoint().to_string())
             .map_err(|_| Failure::invalid("endpoint contains a NUL byte"))?;
-        let l = ffi::into_handle(ipc_listener { inner, endpoint });
+        let l = ffi::into_handle(ipc_listener {
+            inner,
+            endpoint,
+            cancel: Cancellable::default(),
+        });
         // SAFETY: checked non-null; writable per this function's contract.
         unsafe { ffi::write_out(out, l) };
+        Ok(())
+    })
+}
+
+/// Make `ipc_listener_accept` also end, with `IPC_ERR_CANCELLED`, when `cancel` fires; NULL
+/// detaches. The listener keeps its own reference: `cancel` may be freed afterwards.
+///
+/// # Safety
+/// `l` is NULL or live; `cancel` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_listener_set_cancel(
+    l: *mut ipc_listener,
+    cancel: *const ipc_cancel,
+) -> ipc_status {
+    ffi::boundary(|| {
+        // SAFETY: per this function's contract.
+        let l = unsafe { ffi::handle(l, "listener") }?;
+        // SAFETY: per this function's contract.
+        l.cancel.set(unsafe { cancel.as_ref() });
         Ok(())
     })
 }
@@ -53,7 +78,7 @@ pub unsafe extern "C" fn ipc_listener_bind(
 /// is already waiting), or at most `timeout_ms` milliseconds.
 ///
 /// Errors: `IPC_ERR_TIMEOUT`, `IPC_ERR_CLOSED` (the listener was closed),
-/// `IPC_ERR_INVALID_ARGUMENT`.
+/// `IPC_ERR_CANCELLED` (an attached cancellation handle fired), `IPC_ERR_INVALID_ARGUMENT`.
 ///
 /// # Safety
 /// `l` is NULL or live; `out` is NULL or writable.
@@ -66,10 +91,8 @@ pub unsafe extern "C" fn ipc_listener_accept(
     // SAFETY: forwarded contract.
     unsafe {
         ffi::produce(l, "listener", out, "out", |l| {
-            let ch = match ffi::wait(timeout_ms)? {
-                Wait::Forever => l.inner.accept(),
-                Wait::For(d) => l.inner.accept_timeout(d),
-            }?;
+            let wait = ffi::wait(timeout_ms)?;
+            let ch = l.cancel.with(wait, |w| l.inner.accept_wait(w))?;
             Ok(ipc_channel::new_handle(ch))
         })
     }

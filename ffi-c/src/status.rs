@@ -10,54 +10,59 @@ use crate::ffi;
 /// failure whose message `ipc_last_error()` returns on the same thread.
 ///
 /// The numbers are stable and never reused; a retired status stays here as a comment.
-/// 1 to 13 are the core's error kinds (also the wire format's error codes); 100 and up are
-/// C-only.
+/// Every core error kind has the status of the same number (1 to 99: kinds that are also
+/// wire error codes; 100 and up: local conditions); `IPC_ERR_PANIC` (101) is the C API's own.
+/// The variants are generated from the core's table (`cargo xtask tables`).
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ipc_status {
     /// Success.
     IPC_OK = 0,
-    /// The endpoint string does not parse or names something unusable.
+    // @generated begin error-kinds (cargo xtask tables; do not edit)
+    /// The endpoint string could not be parsed or names something unusable.
     IPC_ERR_INVALID_ENDPOINT = 1,
-    /// A live listener (or a file that is not a socket) is at the address.
+    /// Something already lives at the address: a live listener, or a file that is not a socket.
     IPC_ERR_ADDRESS_IN_USE = 2,
-    /// Nobody listens at the endpoint.
+    /// Nobody is listening at the endpoint.
     IPC_ERR_NOT_FOUND = 3,
-    /// File permissions or a uid allow-list refused access.
+    /// The OS or the peer refused access: file permissions, or a uid allow-list.
     IPC_ERR_PERMISSION_DENIED = 4,
-    /// The peer went away without closing the channel (crash, kill, reset).
+    /// The peer went away without closing the channel: crash, kill, reset.
     IPC_ERR_PEER_DISCONNECTED = 5,
-    /// The timeout passed (with timeout 0: nothing to receive, or no room now). Nothing was
-    /// lost or half-sent.
+    /// The operation did not complete before its timeout; nothing was lost.
     IPC_ERR_TIMEOUT = 6,
-    /// Larger than this side's or the peer's message limit; nothing was sent.
+    /// A message is larger than the limit this side or the peer advertised.
     IPC_ERR_MESSAGE_TOO_LARGE = 7,
     /// The peer speaks an incompatible protocol version.
     IPC_ERR_PROTOCOL_MISMATCH = 8,
     /// The peer sent malformed data; the channel is closed.
     IPC_ERR_PROTOCOL_VIOLATION = 9,
-    /// Closed by this side, or by the peer after all its messages were received.
+    /// The channel or listener was closed, by this side or by the peer in an orderly way.
     IPC_ERR_CLOSED = 10,
-    /// Another operating-system error.
+    /// Any other operating-system error; `Error::os_error` carries the errno.
     IPC_ERR_IO = 11,
-    /// The transport or feature is not available here.
+    /// The transport or feature is not available in this build or on this platform.
     IPC_ERR_UNSUPPORTED = 12,
-    /// A bad argument: a NULL handle or pointer, invalid UTF-8, an out-of-range value.
+    /// An argument or option is out of range or inconsistent.
     IPC_ERR_INVALID_ARGUMENT = 13,
-    // 14..=99: reserved for future core error kinds.
-    /// The caller's buffer is too small; the size needed was written and nothing was consumed.
+    /// The caller's buffer is too small for the message, which is kept for the next receive;
+    /// `Error::needed` says how many bytes it has.
     IPC_ERR_BUFFER_TOO_SMALL = 100,
-    /// A bug inside libipc was caught at the API boundary.
+    /// A bug inside libipc was caught at the API boundary (the C API's own status).
     IPC_ERR_PANIC = 101,
-    /// This thread holds a reservation (sends) or an in-place receive (receives) on the
-    /// channel; commit, abort or release it first.
+    /// This thread holds that side of the channel (an unfinished in-place slot); finish it
+    /// first.
     IPC_ERR_BUSY = 102,
+    /// A cancellation handle stopped the call; nothing was lost or half-done.
+    IPC_ERR_CANCELLED = 104,
+    // @generated end error-kinds
 }
 
 /// Every status, in number order.
-pub(crate) const ALL_STATUSES: [ipc_status; 17] = [
+pub(crate) const ALL_STATUSES: &[ipc_status] = &[
     ipc_status::IPC_OK,
+    // @generated begin error-kind-list (cargo xtask tables; do not edit)
     ipc_status::IPC_ERR_INVALID_ENDPOINT,
     ipc_status::IPC_ERR_ADDRESS_IN_USE,
     ipc_status::IPC_ERR_NOT_FOUND,
@@ -74,41 +79,94 @@ pub(crate) const ALL_STATUSES: [ipc_status; 17] = [
     ipc_status::IPC_ERR_BUFFER_TOO_SMALL,
     ipc_status::IPC_ERR_PANIC,
     ipc_status::IPC_ERR_BUSY,
+    ipc_status::IPC_ERR_CANCELLED,
+    // @generated end error-kind-list
 ];
+
+#[cfg(test)]
+/// `IPC_ERR_` and the kind's name in upper snake case (`"ProtocolViolation"` ->
+/// `"PROTOCOL_VIOLATION"`): the rule that names each kind's status.
+pub(crate) fn status_name_of(kind_name: &str) -> String {
+    let mut out = String::from("IPC_ERR_");
+    for (i, c) in kind_name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
 
 impl ipc_status {
     /// The status of a core error kind: the same number.
     pub(crate) fn from_kind(kind: ErrorKind) -> ipc_status {
         let code = c_int::from(kind.code());
         ALL_STATUSES
-            .into_iter()
-            .find(|s| *s as c_int == code && code != 0)
+            .iter()
+            .copied()
+            .find(|s| *s as c_int == code && code != 0 && *s != ipc_status::IPC_ERR_PANIC)
             // A kind newer than this table: still a failure, reported as an OS-level one.
             .unwrap_or(ipc_status::IPC_ERR_IO)
     }
 
     fn name(self) -> &'static std::ffi::CStr {
-        match self {
-            ipc_status::IPC_OK => c"IPC_OK",
-            ipc_status::IPC_ERR_INVALID_ENDPOINT => c"IPC_ERR_INVALID_ENDPOINT",
-            ipc_status::IPC_ERR_ADDRESS_IN_USE => c"IPC_ERR_ADDRESS_IN_USE",
-            ipc_status::IPC_ERR_NOT_FOUND => c"IPC_ERR_NOT_FOUND",
-            ipc_status::IPC_ERR_PERMISSION_DENIED => c"IPC_ERR_PERMISSION_DENIED",
-            ipc_status::IPC_ERR_PEER_DISCONNECTED => c"IPC_ERR_PEER_DISCONNECTED",
-            ipc_status::IPC_ERR_TIMEOUT => c"IPC_ERR_TIMEOUT",
-            ipc_status::IPC_ERR_MESSAGE_TOO_LARGE => c"IPC_ERR_MESSAGE_TOO_LARGE",
-            ipc_status::IPC_ERR_PROTOCOL_MISMATCH => c"IPC_ERR_PROTOCOL_MISMATCH",
-            ipc_status::IPC_ERR_PROTOCOL_VIOLATION => c"IPC_ERR_PROTOCOL_VIOLATION",
-            ipc_status::IPC_ERR_CLOSED => c"IPC_ERR_CLOSED",
-            ipc_status::IPC_ERR_IO => c"IPC_ERR_IO",
-            ipc_status::IPC_ERR_UNSUPPORTED => c"IPC_ERR_UNSUPPORTED",
-            ipc_status::IPC_ERR_INVALID_ARGUMENT => c"IPC_ERR_INVALID_ARGUMENT",
-            ipc_status::IPC_ERR_BUFFER_TOO_SMALL => c"IPC_ERR_BUFFER_TOO_SMALL",
-            ipc_status::IPC_ERR_PANIC => c"IPC_ERR_PANIC",
-            ipc_status::IPC_ERR_BUSY => c"IPC_ERR_BUSY",
-        }
+        NAMES
+            .iter()
+            .find(|(s, _)| *s == self)
+            .map_or(c"IPC_STATUS_UNKNOWN", |(_, n)| n)
     }
 }
+
+/// Each status's name.
+const NAMES: &[(ipc_status, &std::ffi::CStr)] = &[
+    (ipc_status::IPC_OK, c"IPC_OK"),
+    // @generated begin error-kind-names (cargo xtask tables; do not edit)
+    (
+        ipc_status::IPC_ERR_INVALID_ENDPOINT,
+        c"IPC_ERR_INVALID_ENDPOINT",
+    ),
+    (
+        ipc_status::IPC_ERR_ADDRESS_IN_USE,
+        c"IPC_ERR_ADDRESS_IN_USE",
+    ),
+    (ipc_status::IPC_ERR_NOT_FOUND, c"IPC_ERR_NOT_FOUND"),
+    (
+        ipc_status::IPC_ERR_PERMISSION_DENIED,
+        c"IPC_ERR_PERMISSION_DENIED",
+    ),
+    (
+        ipc_status::IPC_ERR_PEER_DISCONNECTED,
+        c"IPC_ERR_PEER_DISCONNECTED",
+    ),
+    (ipc_status::IPC_ERR_TIMEOUT, c"IPC_ERR_TIMEOUT"),
+    (
+        ipc_status::IPC_ERR_MESSAGE_TOO_LARGE,
+        c"IPC_ERR_MESSAGE_TOO_LARGE",
+    ),
+    (
+        ipc_status::IPC_ERR_PROTOCOL_MISMATCH,
+        c"IPC_ERR_PROTOCOL_MISMATCH",
+    ),
+    (
+        ipc_status::IPC_ERR_PROTOCOL_VIOLATION,
+        c"IPC_ERR_PROTOCOL_VIOLATION",
+    ),
+    (ipc_status::IPC_ERR_CLOSED, c"IPC_ERR_CLOSED"),
+    (ipc_status::IPC_ERR_IO, c"IPC_ERR_IO"),
+    (ipc_status::IPC_ERR_UNSUPPORTED, c"IPC_ERR_UNSUPPORTED"),
+    (
+        ipc_status::IPC_ERR_INVALID_ARGUMENT,
+        c"IPC_ERR_INVALID_ARGUMENT",
+    ),
+    (
+        ipc_status::IPC_ERR_BUFFER_TOO_SMALL,
+        c"IPC_ERR_BUFFER_TOO_SMALL",
+    ),
+    (ipc_status::IPC_ERR_PANIC, c"IPC_ERR_PANIC"),
+    (ipc_status::IPC_ERR_BUSY, c"IPC_ERR_BUSY"),
+    (ipc_status::IPC_ERR_CANCELLED, c"IPC_ERR_CANCELLED"),
+    // @generated end error-kind-names
+];
 
 /// The name of a status constant, e.g. `"IPC_ERR_TIMEOUT"`; `"IPC_STATUS_UNKNOWN"` for a
 /// number that is not a status. Static; never NULL.
@@ -118,7 +176,8 @@ impl ipc_status {
 pub extern "C" fn ipc_status_name(status: c_int) -> *const c_char {
     ffi::boundary_value(c"IPC_STATUS_UNKNOWN".as_ptr(), || {
         ALL_STATUSES
-            .into_iter()
+            .iter()
+            .copied()
             .find(|s| *s as c_int == status)
             .map_or(c"IPC_STATUS_UNKNOWN", ipc_status::name)
             .as_ptr()
@@ -137,19 +196,25 @@ pub extern "C" fn ipc_last_error() -> *const c_char {
 mod tests {
     use super::*;
 
+    /// The C statuses follow the core's one table: every kind has the status of its number,
+    /// named by the rule, and there is no other status but `IPC_OK` and `IPC_ERR_PANIC`.
     #[test]
-    fn core_kinds_keep_their_numbers() {
-        for kind in ErrorKind::ALL {
-            assert_eq!(
-                ipc_status::from_kind(kind) as c_int,
-                c_int::from(kind.code())
-            );
+    fn statuses_follow_the_core_table() {
+        for &kind in ErrorKind::ALL {
+            let s = ipc_status::from_kind(kind);
+            assert_eq!(s as c_int, c_int::from(kind.code()), "{kind}");
+            assert_eq!(s.name().to_str().unwrap(), status_name_of(kind.name()));
         }
+        assert_eq!(ALL_STATUSES.len(), ErrorKind::ALL.len() + 2);
+        assert_eq!(
+            status_name_of("ProtocolViolation"),
+            "IPC_ERR_PROTOCOL_VIOLATION"
+        );
     }
 
     #[test]
     fn every_status_has_its_own_name() {
-        for s in ALL_STATUSES {
+        for &s in ALL_STATUSES {
             // SAFETY: ipc_status_name returns a static NUL-terminated string.
             let name = unsafe { std::ffi::CStr::from_ptr(ipc_status_name(s as c_int)) };
             assert_eq!(name, s.name());

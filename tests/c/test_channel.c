@@ -944,6 +944,112 @@ static void test_flush(void)
     }
 }
 
+struct blocked_accept {
+    ipc_listener *l;
+    int status;
+};
+
+static void *blocked_acceptor(void *arg)
+{
+    struct blocked_accept *b = arg;
+    ipc_channel *ch = NULL;
+    b->status = ipc_listener_accept(b->l, IPC_WAIT_FOREVER, &ch);
+    ipc_channel_free(ch);
+    return NULL;
+}
+
+/* A cancellation handle ends blocked calls on other threads with IPC_ERR_CANCELLED; nothing
+ * is lost, and after a reset the channel works as before. */
+static void test_cancel(void)
+{
+    ipc_cancel *k = NULL;
+    int fired = -1, fd = -1;
+    CHECK_ST(ipc_cancel_new(NULL), IPC_ERR_INVALID_ARGUMENT);
+    CHECK_ST(ipc_cancel_fire(NULL), IPC_ERR_INVALID_ARGUMENT);
+    CHECK_ST(ipc_cancel_is_fired(NULL, &fired), IPC_ERR_INVALID_ARGUMENT);
+    ipc_cancel_free(NULL);
+    REQUIRE_OK(ipc_cancel_new(&k));
+    CHECK_ST(ipc_cancel_is_fired(k, NULL), IPC_ERR_INVALID_ARGUMENT);
+    CHECK_OK(ipc_cancel_is_fired(k, &fired));
+    CHECK(fired == 0);
+    /* a byte written to the signal descriptor fires it (what a signal handler does) */
+    REQUIRE_OK(ipc_cancel_signal_fd(k, &fd));
+    CHECK(fd >= 0);
+    CHECK(write(fd, "x", 1) == 1);
+    CHECK_OK(ipc_cancel_is_fired(k, &fired));
+    CHECK(fired == 1);
+    CHECK_OK(ipc_cancel_reset(k));
+    CHECK_OK(ipc_cancel_is_fired(k, &fired));
+    CHECK(fired == 0);
+
+    FOR_EACH_TRANSPORT(t)
+    {
+        ipc_channel *s, *c;
+        ipc_listener *l = h_pair(t, &s, &c);
+        ipc_message *m = NULL;
+        CHECK_ST(ipc_channel_set_cancel(NULL, k), IPC_ERR_INVALID_ARGUMENT);
+        CHECK_OK(ipc_channel_set_cancel(s, k));
+
+        /* a receive blocked forever on another thread ends when the handle fires */
+        struct blocked_recv b = {s, -1};
+        pthread_t th;
+        REQUIRE(pthread_create(&th, NULL, blocked_receiver, &b) == 0);
+        h_sleep_ms(30);
+        CHECK_OK(ipc_cancel_fire(k));
+        pthread_join(th, NULL);
+        CHECK_ST(b.status, IPC_ERR_CANCELLED);
+        /* while fired, blocking calls end at once, with a message */
+        CHECK_ST(ipc_channel_recv(s, IPC_WAIT_FOREVER, &m), IPC_ERR_CANCELLED);
+        CHECK_ERRMSG();
+        CHECK(m == NULL);
+        /* nothing was lost: after a reset the channel works, in order */
+        CHECK_OK(ipc_cancel_reset(k));
+        SEND_STR(c, "after");
+        SEND_STR(c, "cancel");
+        CHECK_RECV(s, "after");
+        CHECK_RECV(s, "cancel");
+        /* a fired handle stops waiting, not work that needs none: a message already
+         * there is received, then the next call is cancelled */
+        SEND_STR(c, "kept");
+        h_sleep_ms(20); /* let it arrive */
+        CHECK_OK(ipc_cancel_fire(k));
+        CHECK_RECV(s, "kept");
+        CHECK_ST(ipc_channel_recv(s, 10000, &m), IPC_ERR_CANCELLED);
+        CHECK_OK(ipc_cancel_reset(k));
+        /* detached, a fired handle no longer affects the channel */
+        CHECK_OK(ipc_cancel_fire(k));
+        CHECK_OK(ipc_channel_set_cancel(s, NULL));
+        SEND_STR(c, "detached");
+        CHECK_RECV(s, "detached");
+        CHECK_OK(ipc_cancel_reset(k));
+
+        /* an accept blocked on another thread ends too */
+        CHECK_OK(ipc_listener_set_cancel(l, k));
+        struct blocked_accept a = {l, -1};
+        REQUIRE(pthread_create(&th, NULL, blocked_acceptor, &a) == 0);
+        h_sleep_ms(30);
+        CHECK_OK(ipc_cancel_fire(k));
+        pthread_join(th, NULL);
+        CHECK_ST(a.status, IPC_ERR_CANCELLED);
+        CHECK_OK(ipc_cancel_reset(k));
+        h_pair_free(l, s, c);
+    }
+
+    /* the channel keeps its own reference: the handle may be freed while attached */
+    {
+        ipc_channel *s, *c;
+        ipc_listener *l = h_pair(H_UNIX, &s, &c);
+        ipc_cancel *k2 = NULL;
+        REQUIRE_OK(ipc_cancel_new(&k2));
+        CHECK_OK(ipc_channel_set_cancel(s, k2));
+        ipc_cancel_free(k2);
+        SEND_STR(c, "still here");
+        CHECK_RECV(s, "still here");
+        h_pair_free(l, s, c);
+    }
+    ipc_cancel_free(k);
+}
+
 static void test_shm_small_ring(void)
 {
     ipc_options *o = h_options();
@@ -999,6 +1105,7 @@ static const struct h_test tests[] = {
     H_TEST(test_shm_small_ring),
     H_TEST(test_stream_spin),
     H_TEST(test_flush),
+    H_TEST(test_cancel),
 };
 
 int main(int argc, char **argv)
