@@ -160,7 +160,7 @@ impl Shared {
                 // Stay armed: the readiness descriptor now tells when to try again.
                 return Err(no_message());
             }
-            let ready = sys::wait_any(link.recv_sources(), wait.waker(), wait.deadline())?;
+            let ready = sys::wait_any(link.recv_sources(), wait.wakers(), wait.deadline())?;
             if ready.timed_out() {
                 continue;
             }
@@ -278,7 +278,7 @@ impl Shared {
             if wait.expired() {
                 return give_up(not_taken());
             }
-            let ready = sys::wait_any(link.send_sources(), wait.waker(), wait.deadline())?;
+            let ready = sys::wait_any(link.send_sources(), wait.wakers(), wait.deadline())?;
             if ready.timed_out() {
                 continue;
             }
@@ -315,7 +315,7 @@ impl Shared {
                     "an earlier message is still going out; the peer is not reading",
                 ));
             }
-            let ready = sys::wait_any(link.send_sources(), wait.waker(), wait.deadline())?;
+            let ready = sys::wait_any(link.send_sources(), wait.wakers(), wait.deadline())?;
             if !ready.timed_out() {
                 link.send_woken(ready)?;
             }
@@ -356,7 +356,7 @@ impl Shared {
             if wait.expired() {
                 return Err(not_taken());
             }
-            let ready = sys::wait_any(link.send_sources(), wait.waker(), wait.deadline())?;
+            let ready = sys::wait_any(link.send_sources(), wait.wakers(), wait.deadline())?;
             if !ready.timed_out() {
                 link.send_woken(ready)?;
             }
@@ -384,7 +384,7 @@ impl Shared {
                     Ok(false) => {}
                     Err(_) => break false,
                 }
-                match sys::wait_any(link.send_sources(), None, Some(deadline)) {
+                match sys::wait_any(link.send_sources(), [None, None], Some(deadline)) {
                     Ok(r) if !r.timed_out() && link.send_woken(r).is_ok() => {}
                     _ => break false,
                 }

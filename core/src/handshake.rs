@@ -36,7 +36,7 @@ fn read_exact(stream: &Stream, buf: &mut [u8], deadline: Instant, what: &str) ->
             }
             Some(n) => done += n,
             None => {
-                if sys::wait_any(&[stream.read_source()], None, Some(deadline))?.timed_out() {
+                if sys::wait_any(&[stream.read_source()], [None, None], Some(deadline))?.timed_out() {
                     return Err(Error::new(ErrorKind::Timeout, format!("timed out {what}")));
                 }
             }
@@ -52,7 +52,7 @@ fn write_all(stream: &Stream, bytes: &[u8], deadline: Instant, what: &str) -> Re
             .write(&[IoSlice::new(&bytes[done..])])
             .map_err(|e| Error::new(e.kind(), format!("{what}: {}", e.message())))?;
         if done < bytes.len()
-            && sys::wait_any(&[stream.write_source()], None, Some(deadline))?.timed_out()
+            && sys::wait_any(&[stream.write_source()], [None, None], Some(deadline))?.timed_out()
         {
             return Err(Error::new(ErrorKind::Timeout, format!("timed out {what}")));
         }

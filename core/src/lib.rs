@@ -72,4 +72,5 @@ pub use options::{
     OptionInfo, OptionValue, Options, Scope,
 };
 pub use slot::{RecvSlot, SendSlot};
+pub use spin::Spinner;
 pub use wait::{Cancel, Wait};

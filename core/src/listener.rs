@@ -177,7 +177,7 @@ impl Listener {
             }
             let ready = sys::wait_any(
                 &[sys::Source::readable(self.inbox.signal.fd())],
-                wait.waker(),
+                wait.wakers(),
                 wait.deadline(),
             )?;
             if ready.cancelled() {

@@ -31,9 +31,11 @@ pub(crate) const YIELD_EVERY: Duration = Duration::from_micros(4);
 /// Polls between two looks at the clock.
 const BATCH: u32 = 16;
 
-/// The adaptive spin state of one side of a channel.
+/// The adaptive spin state of one side of a channel: the waiting strategy every libipc
+/// channel uses, public so that a baseline (`ipc bench`'s raw `unix-spin` row) or another
+/// runtime can wait the same way.
 #[derive(Debug)]
-pub(crate) struct Spinner {
+pub struct Spinner {
     max_ns: u32,
     window_ns: AtomicU32,
     skipped: AtomicU32,
@@ -41,7 +43,7 @@ pub(crate) struct Spinner {
 
 impl Spinner {
     /// A spinner that spins at most `max` per wait (none at all on a single usable CPU).
-    pub(crate) fn new(max: Duration) -> Spinner {
+    pub fn new(max: Duration) -> Spinner {
         let max_ns = if sys::usable_cpus() <= 1 {
             0
         } else {
@@ -61,13 +63,13 @@ impl Spinner {
     }
 
     /// Whether this spinner may ever spin.
-    pub(crate) fn enabled(&self) -> bool {
+    pub fn enabled(&self) -> bool {
         self.max_ns > 0
     }
 
     /// Spin until `ready()` or the current window (or `deadline`) ends; whether `ready()`
     /// became true. Adapts the window to the outcome.
-    pub(crate) fn spin(&self, mut ready: impl FnMut() -> bool, deadline: Option<Instant>) -> bool {
+    pub fn spin(&self, mut ready: impl FnMut() -> bool, deadline: Option<Instant>) -> bool {
         if self.max_ns == 0 {
             return false;
         }
@@ -121,7 +123,7 @@ impl Spinner {
 
     /// The current window (for tests and diagnostics).
     #[cfg(test)]
-    pub(crate) fn window(&self) -> Duration {
+    pub fn window(&self) -> Duration {
         Duration::from_nanos(u64::from(self.window_ns.load(Ordering::Relaxed)))
     }
 }

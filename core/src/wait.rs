@@ -124,7 +124,9 @@ impl Cancel {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Wait<'a> {
     deadline: Option<Instant>,
-    cancel: Option<&'a Cancel>,
+    /// At most two handles: typically a caller's and a language runtime's (a binding that
+    /// turns signals into cancellation).
+    cancel: [Option<&'a Cancel>; 2],
 }
 
 impl<'a> Wait<'a> {
@@ -132,7 +134,7 @@ impl<'a> Wait<'a> {
     pub fn forever() -> Wait<'static> {
         Wait {
             deadline: None,
-            cancel: None,
+            cancel: [None, None],
         }
     }
 
@@ -140,7 +142,7 @@ impl<'a> Wait<'a> {
     pub fn timeout(timeout: Duration) -> Wait<'static> {
         Wait {
             deadline: Some(after(timeout)),
-            cancel: None,
+            cancel: [None, None],
         }
     }
 
@@ -148,7 +150,7 @@ impl<'a> Wait<'a> {
     pub fn until(deadline: Instant) -> Wait<'static> {
         Wait {
             deadline: Some(deadline),
-            cancel: None,
+            cancel: [None, None],
         }
     }
 
@@ -157,11 +159,20 @@ impl<'a> Wait<'a> {
         Wait::until(Instant::now())
     }
 
-    /// The same limit, and also stop (with `Cancelled`) when `cancel` fires.
-    pub fn or_cancel<'b>(self, cancel: &'b Cancel) -> Wait<'b> {
+    /// The same limit, and also stop (with `Cancelled`) when `cancel` fires. A wait watches
+    /// at most two handles (say, a caller's and one a language binding fires on a signal);
+    /// adding a third replaces the second.
+    pub fn or_cancel<'b>(self, cancel: &'b Cancel) -> Wait<'b>
+    where
+        'a: 'b,
+    {
+        let [first, second] = self.cancel;
         Wait {
             deadline: self.deadline,
-            cancel: Some(cancel),
+            cancel: match first {
+                None => [Some(cancel), second],
+                Some(f) => [Some(f), Some(cancel)],
+            },
         }
     }
 
@@ -170,13 +181,23 @@ impl<'a> Wait<'a> {
         self.deadline
     }
 
-    /// The cancellation handle, if any.
+    /// The (first) cancellation handle, if any.
     pub fn cancel(&self) -> Option<&'a Cancel> {
-        self.cancel
+        self.cancel[0]
     }
 
-    pub(crate) fn waker(&self) -> Option<&'a sys::Waker> {
-        self.cancel.map(|c| c.waker())
+    /// Whether any cancellation handle is watched.
+    pub(crate) fn cancellable(&self) -> bool {
+        self.cancel[0].is_some()
+    }
+
+    /// Whether a watched handle is cancelled (flag or signal byte).
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancel.iter().flatten().any(|c| c.is_cancelled())
+    }
+
+    pub(crate) fn wakers(&self) -> [Option<&'a sys::Waker>; 2] {
+        self.cancel.map(|c| c.map(|c| c.waker()))
     }
 
     /// Whether the deadline has passed.
@@ -187,10 +208,10 @@ impl<'a> Wait<'a> {
     /// `Cancelled` if the handle fired (checked cheaply: the flag set by `cancel`; a byte
     /// written to the signal descriptor is seen by the next wait).
     pub(crate) fn check(&self) -> Result<()> {
-        match self.cancel {
-            Some(c) if c.fired_flag() => Err(Error::cancelled()),
-            _ => Ok(()),
+        if self.cancel.iter().flatten().any(|c| c.fired_flag()) {
+            return Err(Error::cancelled());
         }
+        Ok(())
     }
 }
 
@@ -232,7 +253,7 @@ impl Gate {
         }
         wait.check()?;
         if wait.deadline.is_none()
-            && wait.cancel.is_none()
+            && !wait.cancellable()
             && st.slot_owner == Some(std::thread::current().id())
         {
             return Err(Error::new(
@@ -258,16 +279,14 @@ impl Gate {
                     format!("another caller is using the {busy_what} side of this channel"),
                 ));
             }
-            if let Some(c) = wait.cancel
-                && c.is_cancelled()
-            {
+            if wait.is_cancelled() {
                 break Err(Error::cancelled());
             }
             let mut slice = wait
                 .deadline
                 .map(|d| d.saturating_duration_since(now))
                 .unwrap_or(Duration::MAX);
-            if wait.cancel.is_some() {
+            if wait.cancellable() {
                 slice = slice.min(GATE_CANCEL_POLL);
             }
             st = if slice == Duration::MAX {
@@ -339,6 +358,22 @@ mod tests {
         assert!(c.is_cancelled());
         assert_eq!(c.reset_taking_bytes(), vec![2]);
         assert!(!c.is_cancelled());
+    }
+
+    #[test]
+    fn a_wait_watches_two_handles() {
+        let (a, b) = (Cancel::new().unwrap(), Cancel::new().unwrap());
+        let w = Wait::forever().or_cancel(&a).or_cancel(&b);
+        assert!(w.check().is_ok() && !w.is_cancelled());
+        b.cancel();
+        assert!(w.check().is_err());
+        b.reset();
+        rustix::io::write(a.signal_fd(), &[1]).unwrap();
+        assert!(w.is_cancelled());
+        let ready = sys::wait_any(&[], w.wakers(), None).unwrap();
+        assert!(ready.cancelled());
+        a.reset();
+        assert!(!w.is_cancelled());
     }
 
     struct G(Gate);

@@ -141,7 +141,7 @@ pub(crate) fn take_offer(
             }
             Some(n) => got += n,
             None => {
-                if sys::wait_any(&[ctrl.read_source()], None, Some(deadline))?.timed_out() {
+                if sys::wait_any(&[ctrl.read_source()], [None, None], Some(deadline))?.timed_out() {
                     return Err(Error::timeout("shared-memory setup incomplete"));
                 }
             }

@@ -63,7 +63,7 @@ mod signatures {
     const _: fn(&LocalAddr, Option<Duration>) -> Result<Stream> = imp::connect_local;
     const _: fn(&str, u16) -> Result<(StreamListener, u16)> = imp::bind_tcp;
     const _: fn(&str, u16, Option<Duration>) -> Result<Stream> = imp::connect_tcp;
-    const _: fn(&[Source], Option<&Waker>, Option<Instant>) -> Result<Ready> = imp::wait_any;
+    const _: fn(&[Source], [Option<&Waker>; 2], Option<Instant>) -> Result<Ready> = imp::wait_any;
     const _: fn() -> usize = imp::usable_cpus;
     const _: fn() = imp::yield_now;
 }

@@ -261,7 +261,7 @@ pub(crate) fn send_with_fds(
             Ok(n) => break n,
             Err(Errno::INTR) => continue,
             Err(Errno::AGAIN) => {
-                if wait_any(&[stream.write_source()], None, Some(deadline))?.timed_out() {
+                if wait_any(&[stream.write_source()], [None, None], Some(deadline))?.timed_out() {
                     return Err(Error::timeout("timed out sending descriptors"));
                 }
             }
@@ -273,7 +273,7 @@ pub(crate) fn send_with_fds(
     while done < bytes.len() {
         done += stream.write(&[IoSlice::new(&bytes[done..])])?;
         if done < bytes.len()
-            && wait_any(&[stream.write_source()], None, Some(deadline))?.timed_out()
+            && wait_any(&[stream.write_source()], [None, None], Some(deadline))?.timed_out()
         {
             return Err(Error::timeout("timed out sending descriptors"));
         }
@@ -303,7 +303,7 @@ pub(crate) fn recv_with_fds(
             Ok(m) => break m,
             Err(Errno::INTR) => continue,
             Err(Errno::AGAIN) => {
-                if wait_any(&[stream.read_source()], None, Some(deadline))?.timed_out() {
+                if wait_any(&[stream.read_source()], [None, None], Some(deadline))?.timed_out() {
                     return Err(Error::timeout("timed out waiting for descriptors"));
                 }
             }

@@ -86,11 +86,11 @@ impl Ready {
     }
 }
 
-/// Wait until one of `sources` is ready, `cancel` fires, or `deadline` passes (`None`: no
+/// Wait until one of `sources` is ready, one of the `cancel` wakers fires, or `deadline` passes (`None`: no
 /// limit). Interrupted system calls are retried (with the time left).
 pub(crate) fn wait_any(
     sources: &[Source],
-    cancel: Option<&Waker>,
+    cancel: [Option<&Waker>; 2],
     deadline: Option<Instant>,
 ) -> Result<Ready> {
     let n = sources.len();
@@ -106,7 +106,7 @@ pub(crate) fn wait_any(
         };
         set.push(PollFd::from_borrowed_fd(fd, flags));
     }
-    if let Some(c) = cancel {
+    for c in cancel.iter().flatten() {
         set.push(PollFd::from_borrowed_fd(c.read.as_fd(), PollFlags::IN));
     }
     if poll(&mut set, deadline)? == 0 {
@@ -118,7 +118,7 @@ pub(crate) fn wait_any(
             ready.bits |= 1 << i;
         }
     }
-    ready.cancelled = cancel.is_some() && !set[n].revents().is_empty();
+    ready.cancelled = set[n..].iter().any(|p| !p.revents().is_empty());
     Ok(ready)
 }
 
