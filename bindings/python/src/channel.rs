@@ -1,30 +1,22 @@
 //! `Channel` (blocking) and `connect`.
 
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
-
-use libipc::{ErrorKind, Message};
+use libipc::ErrorKind;
 use pyo3::buffer::PyUntypedBuffer;
 use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::cancel::{self, Cancel};
 use crate::errors::{self, IntoPy};
 use crate::options::{self, Common};
 use crate::views::{self, MessageView, SendBuffer};
-use crate::wait::blocking;
+use crate::wait::{Start, blocking};
 
 /// A connected channel (see the package README). Thread-safe: one thread may send while
 /// another receives.
 #[pyclass(frozen, module = "libipc")]
 pub(crate) struct Channel {
     pub(crate) inner: libipc::Channel,
-    /// A message `recv_into` could not take (buffer too small): first in line for the next
-    /// receive of any kind.
-    stash: Mutex<Option<Vec<u8>>>,
-    /// Held from the look at `stash` until the core handed over a message, so receives on
-    /// several threads can neither overwrite nor overtake a stashed message.
-    gate: Mutex<()>,
 }
 
 /// The credentials of the peer process, where the transport provides them (`None` over TCP).
@@ -56,19 +48,6 @@ impl Peer {
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
         other.cast::<Peer>().is_ok_and(|o| *o.get() == *self)
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Send once, waiting at most `slice` (zero: not at all).
-fn send_for(ch: &libipc::Channel, data: &[u8], slice: Duration) -> libipc::Result<()> {
-    if slice.is_zero() {
-        ch.try_send(data)
-    } else {
-        ch.send_timeout(data, slice)
     }
 }
 
@@ -128,40 +107,7 @@ pub(crate) fn uids(obj: Option<Bound<'_, PyAny>>) -> PyResult<Option<Vec<i128>>>
 
 impl Channel {
     pub(crate) fn new(inner: libipc::Channel) -> Channel {
-        Channel {
-            inner,
-            stash: Mutex::new(None),
-            gate: Mutex::new(()),
-        }
-    }
-
-    /// Receive once, waiting at most `slice`: the stashed message first.
-    fn recv_for(&self, slice: Duration) -> libipc::Result<Vec<u8>> {
-        let _gate = lock(&self.gate);
-        if let Some(v) = lock(&self.stash).take() {
-            return Ok(v);
-        }
-        self.core_recv(slice).map(Message::into_vec)
-    }
-
-    fn core_recv(&self, slice: Duration) -> libipc::Result<Message> {
-        if slice.is_zero() {
-            self.inner.try_recv()
-        } else {
-            self.inner.recv_timeout(slice)
-        }
-    }
-
-    /// Run `f` with the receive gate held and the stashed message taken out.
-    pub(crate) fn with_gate<T>(&self, f: impl FnOnce(Option<Vec<u8>>) -> T) -> T {
-        let _gate = lock(&self.gate);
-        let stashed = lock(&self.stash).take();
-        f(stashed)
-    }
-
-    /// Put a message back first in line (the gate must be held by the caller).
-    fn keep(&self, v: Vec<u8>) {
-        *lock(&self.stash) = Some(v);
+        Channel { inner }
     }
 }
 
@@ -183,39 +129,60 @@ impl Raw {
 #[pymethods]
 impl Channel {
     /// Send one message: bytes, bytearray, memoryview or any C-contiguous buffer.
-    #[pyo3(signature = (data, timeout=None))]
-    fn send(&self, py: Python<'_>, data: &Bound<'_, PyAny>, timeout: Option<f64>) -> PyResult<()> {
+    #[pyo3(signature = (data, timeout=None, *, cancel=None))]
+    fn send(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+        cancel: Option<Bound<'_, Cancel>>,
+    ) -> PyResult<()> {
         let t = options::timeout(py, timeout)?;
+        let c = cancel::core(&cancel);
         if let Ok(b) = data.cast::<PyBytes>() {
             // Immutable: sent straight from the bytes object.
             let bytes = b.as_bytes();
-            return blocking(py, t, |s| send_for(&self.inner, bytes, s));
+            return blocking(py, t, c, Start::Wait, |w| self.inner.send_wait(bytes, w));
         }
         // Another buffer may be changed by other threads while the GIL is released: copy.
         let v = views::buffer_bytes(py, data)?;
-        blocking(py, t, |s| send_for(&self.inner, &v, s))
+        blocking(py, t, c, Start::Wait, |w| self.inner.send_wait(&v, w))
     }
 
     /// Wait until the rest of a message an earlier timed send left half-written has gone out
     /// (`TimeoutError`: some is still queued; it goes out before any later message).
-    #[pyo3(signature = (timeout=None))]
-    fn flush(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
+    #[pyo3(signature = (timeout=None, *, cancel=None))]
+    fn flush(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+        cancel: Option<Bound<'_, Cancel>>,
+    ) -> PyResult<()> {
         let t = options::timeout(py, timeout)?;
-        blocking(py, t, |s| self.inner.flush_timeout(s))
+        blocking(py, t, cancel::core(&cancel), Start::Wait, |w| {
+            self.inner.flush_wait(w)
+        })
     }
 
     /// Receive the next message as bytes.
-    #[pyo3(signature = (timeout=None))]
-    fn recv<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
+    #[pyo3(signature = (timeout=None, *, cancel=None))]
+    fn recv<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+        cancel: Option<Bound<'py, Cancel>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let t = options::timeout(py, timeout)?;
-        let v = blocking(py, t, |s| self.recv_for(s))?;
-        Ok(PyBytes::new(py, &v))
+        let m = blocking(py, t, cancel::core(&cancel), Start::TryFirst, |w| {
+            self.inner.recv_wait(w)
+        })?;
+        Ok(PyBytes::new(py, &m))
     }
 
     /// The next message if one is there now, else `None`.
     fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        match py.detach(|| self.recv_for(Duration::ZERO)) {
-            Ok(v) => Ok(Some(PyBytes::new(py, &v))),
+        match self.inner.try_recv() {
+            Ok(m) => Ok(Some(PyBytes::new(py, &m))),
             Err(e) if e.kind() == ErrorKind::Timeout => Ok(None),
             Err(e) => Err(errors::to_py(py, &e)),
         }
@@ -223,12 +190,13 @@ impl Channel {
 
     /// Receive the next message into a writable buffer; returns its length. If it does not
     /// fit: `BufferTooSmallError` (`needed`) and the message is kept for the next receive.
-    #[pyo3(signature = (buffer, timeout=None))]
+    #[pyo3(signature = (buffer, timeout=None, *, cancel=None))]
     fn recv_into(
         &self,
         py: Python<'_>,
         buffer: &Bound<'_, PyAny>,
         timeout: Option<f64>,
+        cancel: Option<Bound<'_, Cancel>>,
     ) -> PyResult<usize> {
         let t = options::timeout(py, timeout)?;
         let buf = PyUntypedBuffer::get(buffer)?;
@@ -241,45 +209,43 @@ impl Channel {
         }
         let cap = buf.len_bytes();
         let dst = Raw(buf.buf_ptr().cast::<u8>());
-        let copy = move |src: *const u8, n: usize| -> Result<usize, usize> {
-            if n > cap {
-                return Err(n);
-            }
-            // SAFETY: `dst` is writable for `cap >= n` bytes (the buffer stays exported until
-            // `buf` drops, after this call), `src` readable for `n`; they cannot overlap
-            // (ours is library memory).
-            unsafe { std::ptr::copy_nonoverlapping(src, dst.get(), n) };
-            Ok(n)
-        };
-        let got = blocking(py, t, |s| {
-            self.with_gate(|stashed| match stashed {
-                Some(v) => Ok(copy(v.as_ptr(), v.len()).inspect_err(|_| self.keep(v))),
-                None => {
-                    let read = |view: libipc::ReadBuf<'_>| {
-                        copy(view.as_ptr(), view.len()).map_err(|n| (n, view.to_vec()))
-                    };
-                    let r = self.inner.recv_with_timeout(s, read)?;
-                    Ok(r.map_err(|(n, kept)| {
-                        self.keep(kept);
-                        n
-                    }))
-                }
-            })
+        let got = blocking(py, t, cancel::core(&cancel), Start::TryFirst, |w| {
+            let mut empty = [0u8; 0];
+            let slice: &mut [u8] = if cap == 0 {
+                &mut empty
+            } else {
+                // SAFETY: the buffer is exported (held by `buf`, dropped after this call), so
+                // `dst` is valid for writes of `cap` bytes and cannot be resized or freed
+                // meanwhile; it is process-private memory. No other Rust reference to it
+                // exists (Python threads writing it concurrently would race on bytes only,
+                // as with `socket.recv_into`).
+                unsafe { std::slice::from_raw_parts_mut(dst.get(), cap) }
+            };
+            self.inner.recv_into_wait(slice, w)
         })?;
         drop(buf);
-        got.map_err(|needed| errors::buffer_too_small(py, needed, cap))
+        Ok(got)
     }
 
     /// Receive the next message in place (zero copy over shared memory).
-    #[pyo3(signature = (timeout=None))]
-    fn recv_view(slf: Bound<'_, Self>, timeout: Option<f64>) -> PyResult<MessageView> {
-        views::recv_view(slf, timeout)
+    #[pyo3(signature = (timeout=None, *, cancel=None))]
+    fn recv_view(
+        slf: Bound<'_, Self>,
+        timeout: Option<f64>,
+        cancel: Option<Bound<'_, Cancel>>,
+    ) -> PyResult<MessageView> {
+        views::recv_view(slf, timeout, cancel)
     }
 
     /// Reserve a `size`-byte message to be written in place, then committed.
-    #[pyo3(signature = (size, timeout=None))]
-    fn reserve(slf: Bound<'_, Self>, size: usize, timeout: Option<f64>) -> PyResult<SendBuffer> {
-        views::reserve(slf, size, timeout)
+    #[pyo3(signature = (size, timeout=None, *, cancel=None))]
+    fn reserve(
+        slf: Bound<'_, Self>,
+        size: usize,
+        timeout: Option<f64>,
+        cancel: Option<Bound<'_, Cancel>>,
+    ) -> PyResult<SendBuffer> {
+        views::reserve(slf, size, timeout, cancel)
     }
 
     /// Close the channel: the peer receives everything sent so far, then `ClosedError`.
@@ -311,8 +277,8 @@ impl Channel {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        match blocking(py, None, |s| self.recv_for(s)) {
-            Ok(v) => Ok(PyBytes::new(py, &v)),
+        match blocking(py, None, None, Start::TryFirst, |w| self.inner.recv_wait(w)) {
+            Ok(m) => Ok(PyBytes::new(py, &m)),
             Err(e) if is_closed(py, &e) => Err(PyStopIteration::new_err(())),
             Err(e) => Err(e),
         }

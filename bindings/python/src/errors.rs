@@ -9,9 +9,6 @@ use pyo3::types::PyDict;
 /// `libipc._errors.BY_CODE`, fetched once.
 static BY_CODE: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 
-/// The code of `BufferTooSmallError` (a Python-only condition).
-pub(crate) const BUFFER_TOO_SMALL: u16 = 100;
-
 fn class_for(py: Python<'_>, code: u16) -> PyResult<Bound<'_, PyAny>> {
     let by_code = BY_CODE.get_or_try_init(py, || -> PyResult<Py<PyDict>> {
         let module = py.import("libipc._errors")?;
@@ -25,9 +22,13 @@ fn class_for(py: Python<'_>, code: u16) -> PyResult<Bound<'_, PyAny>> {
     }
 }
 
-/// The Python exception for a core error.
+/// The Python exception for a core error (`BufferTooSmallError` with `needed` set).
 pub(crate) fn to_py(py: Python<'_>, e: &libipc::Error) -> PyErr {
-    raise(py, e.kind().code(), &e.to_string())
+    let err = raise(py, e.kind().code(), &e.to_string());
+    if let Some(needed) = e.needed() {
+        let _ = err.value(py).setattr("needed", needed);
+    }
+    err
 }
 
 /// An exception of the class registered for `code`, with `message`.
@@ -36,17 +37,6 @@ pub(crate) fn raise(py: Python<'_>, code: u16, message: &str) -> PyErr {
         Ok(exc) => PyErr::from_value(exc),
         Err(e) => e,
     }
-}
-
-/// `BufferTooSmallError` with its `needed` attribute.
-pub(crate) fn buffer_too_small(py: Python<'_>, needed: usize, cap: usize) -> PyErr {
-    let err = raise(
-        py,
-        BUFFER_TOO_SMALL,
-        &format!("the message has {needed} bytes, the buffer {cap}; it was kept"),
-    );
-    let _ = err.value(py).setattr("needed", needed);
-    err
 }
 
 /// Convert a core result for Python.

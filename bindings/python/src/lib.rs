@@ -2,12 +2,13 @@
 //! `libipc` (bindings/python/python/libipc) re-exports it beside the exception classes; the
 //! API is described in bindings/python/README.md and typed in `_libipc.pyi`.
 //!
-//! Every blocking call releases the GIL and waits in slices, checking for signals between
-//! them, so other Python threads run and Ctrl-C interrupts it (`wait.rs`). The asyncio API
+//! Every blocking call releases the GIL, takes a `cancel=` handle, and on the main thread
+//! ends at once on a signal so that its handler runs (Ctrl-C; `wait.rs`). The asyncio API
 //! (`libipc/aio.py`) is pure Python on top of this module: non-blocking calls and each
 //! object's readiness descriptor, so no thread of ours ever calls back into Python.
 #![warn(missing_docs)]
 
+mod cancel;
 mod channel;
 mod errors;
 mod listener;
@@ -25,6 +26,7 @@ fn _libipc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(channel::connect, m)?)?;
     m.add_class::<listener::Listener>()?;
     m.add_class::<channel::Channel>()?;
+    m.add_class::<cancel::Cancel>()?;
     m.add_class::<channel::Peer>()?;
     m.add_class::<views::MessageView>()?;
     m.add_class::<views::SendBuffer>()?;

@@ -5,10 +5,11 @@ use std::time::Duration;
 use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 
+use crate::cancel::{self, Cancel};
 use crate::channel::{self, Channel};
 use crate::errors::IntoPy;
 use crate::options::{self, Common};
-use crate::wait::blocking;
+use crate::wait::{Start, blocking};
 
 /// A bound endpoint accepting channels (see the package README). Thread-safe.
 #[pyclass(frozen, module = "libipc")]
@@ -82,10 +83,15 @@ pub(crate) fn listen(
 #[pymethods]
 impl Listener {
     /// Wait for the next client (`None`: no limit).
-    #[pyo3(signature = (timeout=None))]
-    fn accept(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Channel> {
+    #[pyo3(signature = (timeout=None, *, cancel=None))]
+    fn accept(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+        cancel: Option<Bound<'_, Cancel>>,
+    ) -> PyResult<Channel> {
         let t = options::timeout(py, timeout)?;
-        self.accept_for(py, t)
+        self.accept_for(py, t, cancel::core(&cancel))
     }
 
     /// Stop accepting: blocked and later `accept` calls raise `ClosedError`; when it returns,
@@ -111,7 +117,7 @@ impl Listener {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Channel> {
-        match self.accept_for(py, None) {
+        match self.accept_for(py, None, None) {
             Err(e) if channel::is_closed(py, &e) => Err(PyStopIteration::new_err(())),
             r => r,
         }
@@ -138,8 +144,15 @@ impl Listener {
 }
 
 impl Listener {
-    fn accept_for(&self, py: Python<'_>, t: Option<Duration>) -> PyResult<Channel> {
-        let ch = blocking(py, t, |s| self.inner.accept_timeout(s))?;
+    fn accept_for(
+        &self,
+        py: Python<'_>,
+        t: Option<Duration>,
+        cancel: Option<&libipc::Cancel>,
+    ) -> PyResult<Channel> {
+        let ch = blocking(py, t, cancel, Start::TryFirst, |w| {
+            self.inner.accept_wait(w)
+        })?;
         Ok(Channel::new(ch))
     }
 }

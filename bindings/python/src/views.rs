@@ -1,10 +1,10 @@
 //! Zero-copy views: `MessageView` (a received message read in place) and `SendBuffer` (an
 //! outgoing message written in place). Over shared memory both point into the ring. They hold
-//! core slots, which keep one side of the channel locked and must be finished on the thread
-//! that made them, hence `unsendable`: PyO3 refuses other threads' access.
+//! the core's owned slots, which keep the channel alive and one side of it reserved until
+//! released, committed or aborted, on any thread.
 
 use std::ffi::c_int;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libipc::{ErrorKind, RecvSlot, SendSlot};
 use pyo3::buffer::PyUntypedBuffer;
@@ -12,10 +12,11 @@ use pyo3::exceptions::{PyBufferError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::cancel::{self, Cancel};
 use crate::channel::Channel;
 use crate::errors;
 use crate::options;
-use crate::wait::blocking;
+use crate::wait::{Start, blocking};
 
 /// The bytes of any C-contiguous buffer, copied.
 pub(crate) fn buffer_bytes(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
@@ -37,57 +38,36 @@ pub(crate) fn buffer_bytes(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<
     Ok(v)
 }
 
-/// A value that may cross `py.detach`, which runs its closure on the calling thread.
-struct SameThread<T>(T);
-// SAFETY: only moved into and out of a `py.detach` closure, which runs on the calling thread,
-// so the (thread-bound) slot never changes thread.
-unsafe impl<T> Send for SameThread<T> {}
-
-enum Received {
-    Slot(RecvSlot<'static>),
-    Stashed(Vec<u8>),
-}
-
-impl Received {
-    fn data(&self) -> (*const u8, usize) {
-        match self {
-            Received::Slot(s) => (s.as_ptr(), s.len()),
-            Received::Stashed(v) => (v.as_ptr(), v.len()),
-        }
-    }
-}
-
 /// A received message, read in place; `memoryview(view)` gives its bytes without a copy.
 /// `release()` (or leaving `with view:`) gives the space back.
-#[pyclass(unsendable, module = "libipc")]
+#[pyclass(module = "libipc")]
 pub(crate) struct MessageView {
-    // Declared before `_channel`: the slot borrows the channel it keeps alive.
-    received: Option<Received>,
+    slot: Option<RecvSlot>,
     exports: usize,
-    _channel: Py<Channel>,
 }
 
-pub(crate) fn recv_view(slf: Bound<'_, Channel>, timeout: Option<f64>) -> PyResult<MessageView> {
+pub(crate) fn recv_view(
+    slf: Bound<'_, Channel>,
+    timeout: Option<f64>,
+    cancel: Option<Bound<'_, Cancel>>,
+) -> PyResult<MessageView> {
     let py = slf.py();
     let t = options::timeout(py, timeout)?;
     let ch: &Channel = slf.get();
-    let got = blocking(py, t, |s| {
-        ch.with_gate(|stashed| match stashed {
-            Some(v) => Ok(SameThread(Received::Stashed(v))),
-            None => {
-                let slot = ch.inner.recv_in_place_timeout(s)?;
-                // SAFETY: the slot borrows `ch.inner`, inside the Python object that the view
-                // keeps alive (`_channel`, dropped after the slot); Python objects do not move.
-                let slot = unsafe { std::mem::transmute::<RecvSlot<'_>, RecvSlot<'static>>(slot) };
-                Ok(SameThread(Received::Slot(slot)))
-            }
-        })
+    let slot = blocking(py, t, cancel::core(&cancel), Start::TryFirst, |w| {
+        ch.inner.recv_in_place_wait(w)
     })?;
     Ok(MessageView {
-        received: Some(got.0),
+        slot: Some(slot),
         exports: 0,
-        _channel: slf.unbind(),
     })
+}
+
+impl MessageView {
+    fn data(&self) -> PyResult<(*const u8, usize)> {
+        let s = self.slot.as_ref().ok_or_else(released)?;
+        Ok((s.as_ptr(), s.len()))
+    }
 }
 
 fn released() -> PyErr {
@@ -103,13 +83,13 @@ impl MessageView {
                 "a memoryview of this message is still alive; release it first",
             ));
         }
-        self.received = None;
+        self.slot = None;
         Ok(())
     }
 
     /// A copy of the bytes.
     fn tobytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let (p, n) = self.received.as_ref().ok_or_else(released)?.data();
+        let (p, n) = self.data()?;
         // SAFETY: `p` is readable for `n` bytes while the message is held (`&self`).
         Ok(PyBytes::new(py, unsafe {
             std::slice::from_raw_parts(p, n)
@@ -121,7 +101,7 @@ impl MessageView {
     }
 
     fn __len__(&self) -> PyResult<usize> {
-        Ok(self.received.as_ref().ok_or_else(released)?.data().1)
+        Ok(self.data()?.1)
     }
 
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
@@ -145,7 +125,7 @@ impl MessageView {
         view: *mut pyo3::ffi::Py_buffer,
         flags: c_int,
     ) -> PyResult<()> {
-        let (p, n) = slf.received.as_ref().ok_or_else(released)?.data();
+        let (p, n) = slf.data()?;
         // SAFETY: `view` is valid per the buffer protocol; `p` stays valid for `n` bytes until
         // the message is released, which `release` refuses while exports are alive.
         unsafe { fill(view, slf.as_ptr(), p.cast_mut(), n, true, flags) }?;
@@ -195,38 +175,32 @@ unsafe fn fill(
 
 /// An outgoing message written in place: fill `memoryview(buf)`, then `commit()` (or
 /// `abort()`); `with ch.reserve(n) as buf:` commits on success and aborts on an exception.
-#[pyclass(unsendable, module = "libipc")]
+#[pyclass(module = "libipc")]
 pub(crate) struct SendBuffer {
-    // Declared before `_channel`: the slot borrows the channel it keeps alive.
-    slot: Option<SendSlot<'static>>,
+    slot: Option<SendSlot>,
     exports: usize,
     /// The timeout given to `reserve`, which also bounds a private-buffer commit.
     timeout: Option<Duration>,
-    _channel: Py<Channel>,
 }
 
 pub(crate) fn reserve(
     slf: Bound<'_, Channel>,
     size: usize,
     timeout: Option<f64>,
+    cancel: Option<Bound<'_, Cancel>>,
 ) -> PyResult<SendBuffer> {
     let py = slf.py();
     let t = options::timeout(py, timeout)?;
     let ch: &Channel = slf.get();
-    // Waits (for ring room) in slices; a private-buffer slot then sends in `commit`, which
-    // retries slice by slice until this same timeout.
-    let slot = blocking(py, t, |s| {
-        let slot = ch.inner.reserve_timeout(size, s)?;
-        // SAFETY: as in `recv_view`: the channel outlives the slot (`_channel`).
-        Ok(SameThread(unsafe {
-            std::mem::transmute::<SendSlot<'_>, SendSlot<'static>>(slot)
-        }))
+    // Waits for ring room; a private-buffer slot then sends in `commit`, within the same
+    // timeout.
+    let slot = blocking(py, t, cancel::core(&cancel), Start::Wait, |w| {
+        ch.inner.reserve_wait(size, w)
     })?;
     Ok(SendBuffer {
-        slot: Some(slot.0),
+        slot: Some(slot),
         exports: 0,
         timeout: t,
-        _channel: slf.unbind(),
     })
 }
 
@@ -235,7 +209,7 @@ fn finished() -> PyErr {
 }
 
 impl SendBuffer {
-    fn take(&mut self) -> PyResult<SendSlot<'static>> {
+    fn take(&mut self) -> PyResult<SendSlot> {
         if self.exports > 0 {
             return Err(PyBufferError::new_err(
                 "a memoryview of this buffer is still alive; release it first",
@@ -247,38 +221,24 @@ impl SendBuffer {
 
 #[pymethods]
 impl SendBuffer {
-    /// Send the message. `TimeoutError` (over sockets, where this is the actual send) keeps
-    /// the buffer as it is: commit again or abort.
-    fn commit(&mut self, py: Python<'_>) -> PyResult<()> {
-        let mut slot = self.take()?;
-        let deadline = self.timeout.map(|t| Instant::now() + t);
-        loop {
-            let try_once = SameThread(slot);
-            let result = py.detach(move || {
-                let try_once = try_once;
-                try_once
-                    .0
-                    .try_commit()
-                    .map_err(|(e, back)| (e, SameThread(back)))
-            });
-            let (e, back) = match result {
-                Ok(()) => return Ok(()),
-                Err((e, back)) => (e, back.0),
+    /// Send the message. `TimeoutError` or `CancelledError` (over sockets, where this is the
+    /// actual send; nothing was sent) keep the buffer as it is: commit again or abort.
+    #[pyo3(signature = (*, cancel=None))]
+    fn commit(&mut self, py: Python<'_>, cancel: Option<Bound<'_, Cancel>>) -> PyResult<()> {
+        let mut slot = Some(self.take()?);
+        let r = blocking(py, self.timeout, cancel::core(&cancel), Start::Wait, |w| {
+            let Some(s) = slot.take() else {
+                return Ok(()); // committed by an earlier round
             };
-            // Only a timeout hands the slot back (nothing was sent): retry, or keep it.
-            let Some(back) = back else {
-                return Err(errors::to_py(py, &e));
-            };
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                self.slot = Some(back);
-                return Err(errors::to_py(py, &e));
-            }
-            if let Err(interrupted) = py.check_signals() {
-                self.slot = Some(back);
-                return Err(interrupted);
-            }
-            slot = back;
+            s.commit_wait(w).map_err(|(e, back)| {
+                slot = back; // handed back (nothing sent): to retry or keep
+                e
+            })
+        });
+        if r.is_err() {
+            self.slot = slot;
         }
+        r
     }
 
     /// Drop the message: nothing is sent.
@@ -306,7 +266,7 @@ impl SendBuffer {
             return Ok(false); // committed or aborted inside the block
         }
         if exc_type.is_none() {
-            self.commit(py)?;
+            self.commit(py, None)?;
         } else {
             self.abort()?;
         }

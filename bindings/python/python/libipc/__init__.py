@@ -30,6 +30,8 @@ Errors are subclasses of `libipc.Error` and of the matching builtin exception
 from ._errors import (
     AddressInUseError,
     BufferTooSmallError,
+    BusyError,
+    CancelledError,
     ClosedError,
     Error,
     InvalidArgumentError,
@@ -45,6 +47,7 @@ from ._errors import (
     UnsupportedError,
 )
 from ._libipc import (
+    Cancel,
     Channel,
     Listener,
     MessageView,
@@ -59,6 +62,9 @@ from . import aio
 __all__ = [
     "AddressInUseError",
     "BufferTooSmallError",
+    "BusyError",
+    "Cancel",
+    "CancelledError",
     "Channel",
     "ClosedError",
     "Error",

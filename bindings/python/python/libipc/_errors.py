@@ -22,6 +22,8 @@ __all__ = [
     "BY_CODE",
     "AddressInUseError",
     "BufferTooSmallError",
+    "BusyError",
+    "CancelledError",
     "ClosedError",
     "Error",
     "InvalidArgumentError",
@@ -157,6 +159,23 @@ class BufferTooSmallError(Error, ValueError):
         self.needed = needed
 
 
+class BusyError(Error, RuntimeError):
+    """This thread holds that side of the channel (an unfinished ``recv_view`` or ``reserve``).
+
+    Waiting for it without a time limit would never end: release, commit or abort it first.
+    """
+
+    kind = "Busy"
+    code = 102
+
+
+class CancelledError(Error, InterruptedError):
+    """A `libipc.Cancel` handle stopped the call; nothing was lost or half-done."""
+
+    kind = "Cancelled"
+    code = 104
+
+
 BY_CODE: dict[int, type[Error]] = {
     cls.code: cls
     for cls in (
@@ -174,6 +193,8 @@ BY_CODE: dict[int, type[Error]] = {
         UnsupportedError,
         InvalidArgumentError,
         BufferTooSmallError,
+        BusyError,
+        CancelledError,
     )
 }
 
