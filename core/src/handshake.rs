@@ -36,7 +36,8 @@ fn read_exact(stream: &Stream, buf: &mut [u8], deadline: Instant, what: &str) ->
             }
             Some(n) => done += n,
             None => {
-                if sys::wait_any(&[stream.read_source()], [None, None], Some(deadline))?.timed_out() {
+                if sys::wait_any(&[stream.read_source()], [None, None], Some(deadline))?.timed_out()
+                {
                     return Err(Error::new(ErrorKind::Timeout, format!("timed out {what}")));
                 }
             }

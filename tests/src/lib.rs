@@ -1,6 +1,8 @@
 //! Helpers for libipc's cross-process conformance suite (`tests/tests/*.rs`) and for the
 //! `ipc-test-peer` helper binary the suite runs as separate processes.
 //!
+//! - [`api`]: the blocking and the async API behind one interface, and [`api_tests!`], which
+//!   instantiates a test once per transport and API;
 //! - [`transport`]: the transports the suite runs on, the [`transport_tests!`] macro that
 //!   instantiates a test once per transport, and private temporary directories;
 //! - [`peer`]: spawning `ipc-test-peer` ([`peer!`]), reading its output, killing it on drop;
@@ -15,6 +17,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod api;
 pub mod peer;
 pub mod raw;
 pub mod shm_chaos;

@@ -9,7 +9,9 @@
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use libipc::{Channel, ErrorKind};
+use libipc::ErrorKind;
+
+use crate::api::MessageChannel;
 
 use crate::watchdog;
 
@@ -159,7 +161,7 @@ pub struct Spec {
     /// After receiving, call `recv` once more and record how the stream ended (any message
     /// arriving instead is a failure: it would be a duplicate or an extra).
     pub then_end: bool,
-    /// Call [`Channel::close`] when both halves are done.
+    /// Close the channel when both halves are done.
     pub close: bool,
 }
 
@@ -222,18 +224,18 @@ impl std::fmt::Display for Report {
 }
 
 /// Run one side of an exchange on `ch`: a sender thread and a receiver thread.
-pub fn run(ch: &Channel, spec: &Spec, progress: &Progress) -> Report {
+pub fn run<C: MessageChannel>(ch: &C, spec: &Spec, progress: &Progress) -> Report {
     let (send_result, recv_result) = std::thread::scope(|s| {
         let sender = s.spawn(|| send_half(ch, spec, progress));
         let received = recv_half(ch, spec, progress);
         if received.2.is_some() {
             // A verification failure: stop the peer rather than leave it blocked.
-            ch.close();
+            ch.close_channel();
         }
         (sender.join().expect("sender thread"), received)
     });
     if spec.close {
-        ch.close();
+        ch.close_channel();
     }
     let (received, recv_end, bad) = recv_result;
     Report {
@@ -245,7 +247,11 @@ pub fn run(ch: &Channel, spec: &Spec, progress: &Progress) -> Report {
     }
 }
 
-fn send_half(ch: &Channel, spec: &Spec, progress: &Progress) -> (u64, Option<ErrorKind>) {
+fn send_half<C: MessageChannel>(
+    ch: &C,
+    spec: &Spec,
+    progress: &Progress,
+) -> (u64, Option<ErrorKind>) {
     let mut buf = Vec::with_capacity(spec.max_size);
     let limit = match spec.send {
         Count::N(n) => n,
@@ -254,7 +260,7 @@ fn send_half(ch: &Channel, spec: &Spec, progress: &Progress) -> (u64, Option<Err
     let mut sent = 0;
     for (seq, len) in Schedule::new(spec.send_seed, spec.max_size).take(limit as usize) {
         encode(seq, len, &mut buf);
-        if let Err(e) = ch.send(&buf) {
+        if let Err(e) = ch.send_msg(&buf) {
             return (sent, Some(e.kind()));
         }
         sent += 1;
@@ -262,15 +268,15 @@ fn send_half(ch: &Channel, spec: &Spec, progress: &Progress) -> (u64, Option<Err
         watchdog::tick();
     }
     if spec.end_marker
-        && let Err(e) = ch.send(END)
+        && let Err(e) = ch.send_msg(END)
     {
         return (sent, Some(e.kind()));
     }
     (sent, None)
 }
 
-fn recv_half(
-    ch: &Channel,
+fn recv_half<C: MessageChannel>(
+    ch: &C,
     spec: &Spec,
     progress: &Progress,
 ) -> (u64, Option<ErrorKind>, Option<String>) {
@@ -280,7 +286,7 @@ fn recv_half(
     };
     let mut received = 0;
     for (seq, len) in Schedule::new(spec.recv_seed, spec.max_size).take(limit as usize) {
-        match ch.recv() {
+        match ch.recv_msg() {
             Ok(msg) => {
                 if let Err(bad) = verify(seq, len, &msg) {
                     return (received, None, Some(bad));
@@ -297,7 +303,7 @@ fn recv_half(
         watchdog::tick();
     }
     if spec.end_marker {
-        match ch.recv() {
+        match ch.recv_msg() {
             Ok(m) if &*m == END => {}
             Ok(m) => {
                 let bad = format!("expected the end marker, got {} bytes", m.len());
@@ -313,7 +319,7 @@ fn recv_half(
         }
     }
     if spec.then_end {
-        return match ch.recv() {
+        return match ch.recv_msg() {
             Ok(m) => {
                 let bad = format!("a message of {} bytes after the last one", m.len());
                 (received, None, Some(bad))

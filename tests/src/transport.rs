@@ -2,7 +2,8 @@
 //!
 //! A test written once as `fn name(t: Transport)` runs on every transport through
 //! [`transport_tests!`](crate::transport_tests). A later transport (`pipe://`) joins the suite
-//! by adding a [`Transport`] variant, its [`Transport::site`] rule and one line in the macro.
+//! by adding a [`Transport`] variant, its [`Transport::site`] rule and one line in the macro
+//! (its `@each` arm, which [`api_tests!`](crate::api_tests) uses too).
 //! Tests that write frames on the socket itself after the handshake are listed as
 //! `sockets_only` there: over `shm://` the socket carries only the handshake, SETUP and ERROR
 //! frames, and the rings have their own tests (`tests/shm*.rs`).
@@ -222,18 +223,28 @@ impl Drop for TempDir {
 #[macro_export]
 macro_rules! transport_tests {
     ($($test:ident),+ $(,)?) => {
-        $crate::transport_tests!(@one unix, Unix, $($test),+);
-        $crate::transport_tests!(@one unix_abstract, UnixAbstract, $($test),+);
-        $crate::transport_tests!(@one named, Named, $($test),+);
-        $crate::transport_tests!(@one tcp, Tcp, $($test),+);
-        $crate::transport_tests!(@one shm, Shm, $($test),+);
+        $crate::transport_tests!(@each one [$($test),+] [$($test),+]);
     };
     ($($test:ident),+ ; sockets_only: $($sock:ident),+ $(,)?) => {
-        $crate::transport_tests!(@one unix, Unix, $($test,)+ $($sock),+);
-        $crate::transport_tests!(@one unix_abstract, UnixAbstract, $($test,)+ $($sock),+);
-        $crate::transport_tests!(@one named, Named, $($test,)+ $($sock),+);
-        $crate::transport_tests!(@one tcp, Tcp, $($test,)+ $($sock),+);
-        $crate::transport_tests!(@one shm, Shm, $($test),+);
+        $crate::transport_tests!(@each one [$($test,)+ $($sock),+] [$($test),+]);
+    };
+    (apis: $($test:ident),+ $(,)?) => {
+        $crate::transport_tests!(@each apis [$($test),+] [$($test),+]);
+    };
+    // The transports: a new one is one line here (and a `Transport` variant). `shm` runs the
+    // second list (without the sockets-only tests).
+    (@each $arm:ident [$($all:ident),+] [$($shm:ident),+]) => {
+        $crate::transport_tests!(@$arm unix, Unix, $($all),+);
+        $crate::transport_tests!(@$arm unix_abstract, UnixAbstract, $($all),+);
+        $crate::transport_tests!(@$arm named, Named, $($all),+);
+        $crate::transport_tests!(@$arm tcp, Tcp, $($all),+);
+        $crate::transport_tests!(@$arm shm, Shm, $($shm),+);
+    };
+    (@apis $module:ident, $variant:ident, $($test:ident),+) => {
+        mod $module {
+            $crate::api_tests!(@api blocking, Blocking, $variant, $($test),+);
+            $crate::api_tests!(@api aio, Async, $variant, $($test),+);
+        }
     };
     (@one $module:ident, $variant:ident, $($test:ident),+) => {
         mod $module {

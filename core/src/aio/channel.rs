@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use tokio::io::unix::AsyncFd;
+use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -42,6 +42,10 @@ struct Inner {
     /// For each receive / send source, its registration in `fds`.
     recv_at: Vec<usize>,
     send_at: Vec<usize>,
+    /// Per registration: whether a receive and a send both wait for it to be readable (the
+    /// shm control socket). Such readiness is only cleared once the descriptor is really no
+    /// longer readable, or the side that woke first would hide it from the other.
+    shared_read: Vec<bool>,
     rx_gate: Mutex<()>,
     tx_gate: Mutex<()>,
     // Last: the link (which owns the descriptors) is dropped after the registrations.
@@ -81,19 +85,45 @@ impl Inner {
         at: &[usize],
         deadline: Option<Instant>,
     ) -> Result<Ready> {
-        let ready = std::future::poll_fn(|cx| {
-            for (i, s) in sources.iter().enumerate() {
+        // One readiness future per source: tokio wakes every such future waiting on a
+        // descriptor (its `poll_*_ready` methods would keep only the last task's waker, and a
+        // receive and a send may wait on the same descriptor, the shm control socket).
+        type ReadyFut<'f> = std::pin::Pin<
+            Box<
+                dyn std::future::Future<Output = std::io::Result<AsyncFdReadyGuard<'f, Registered>>>
+                    + Send
+                    + 'f,
+            >,
+        >;
+        let mut futs: Vec<ReadyFut<'_>> = sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
                 let fd = &self.fds[at[i]];
-                let polled = if s.is_write() {
-                    fd.poll_write_ready(cx)
+                if s.is_write() {
+                    Box::pin(fd.writable()) as ReadyFut<'_>
                 } else {
-                    fd.poll_read_ready(cx)
-                };
-                match polled {
+                    Box::pin(fd.readable())
+                }
+            })
+            .collect();
+        let ready = std::future::poll_fn(|cx| {
+            for (i, (s, f)) in sources.iter().zip(futs.iter_mut()).enumerate() {
+                match f.as_mut().poll(cx) {
                     Poll::Ready(Ok(mut guard)) => {
                         // The link is always tried until it would block before we wait, so
-                        // the next wait may wait for a new readiness event.
-                        guard.clear_ready();
+                        // the next wait may wait for a new readiness event. A shared source
+                        // keeps its readiness while it stays readable, for the other side.
+                        let keep = self.shared_read[at[i]]
+                            && crate::sys::wait_any(
+                                &[*s],
+                                [None, None],
+                                Some(std::time::Instant::now()),
+                            )
+                            .is_ok_and(|r| !r.timed_out());
+                        if !keep {
+                            guard.clear_ready();
+                        }
                         return Poll::Ready(Ok(Ready::source(i)));
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(io_err(e))),
@@ -191,11 +221,23 @@ impl AsyncChannel {
             .iter()
             .map(&mut place)
             .collect::<Result<Vec<_>>>()?;
+        let shared_read = (0..fds.len())
+            .map(|f| {
+                let reads = |sources: &[Source], at: &[usize]| {
+                    sources
+                        .iter()
+                        .zip(at)
+                        .any(|(s, &a)| a == f && !s.is_write())
+                };
+                reads(link.recv_sources(), &recv_at) && reads(link.send_sources(), &send_at)
+            })
+            .collect();
         Ok(AsyncChannel {
             inner: Arc::new(Inner {
                 fds,
                 recv_at,
                 send_at,
+                shared_read,
                 rx_gate: Mutex::new(()),
                 tx_gate: Mutex::new(()),
                 link,

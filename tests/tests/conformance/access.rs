@@ -1,18 +1,19 @@
 //! Who is at the other end: peer credentials, and uid allow-lists on both sides.
 
-use libipc::{Channel, ErrorKind, Listener, Options};
+use libipc::{ErrorKind, Options};
+use libipc_conformance::api::Api;
 use libipc_conformance::transport::Transport;
-use libipc_conformance::{my_uid, peer, raw, transport_tests};
+use libipc_conformance::{api_tests, my_uid, peer, raw};
 
 use super::{bind, err_kind};
 
-transport_tests!(peer_credentials, uid_allow_list);
+api_tests!(peer_credentials, uid_allow_list);
 
 /// `peer()` reports the other process's pid and uid over Unix sockets (both ends), and
 /// nothing over TCP.
-fn peer_credentials(t: Transport) {
+fn peer_credentials(t: Transport, api: Api) {
     let mut site = t.site();
-    let listener = bind(&mut site);
+    let listener = bind(&mut site, api);
     let mut child = peer!("connect", site.there()).site(&site).spawn();
     let ch = listener.accept().unwrap();
     let creds = ch.peer();
@@ -34,18 +35,18 @@ fn peer_credentials(t: Transport) {
 /// A listener whose uid allow-list excludes us refuses us with PermissionDenied, and so does
 /// a client whose allow-list excludes the listener's uid; listing our uid works. TCP has no
 /// peer credentials, so an allow-list there is InvalidArgument.
-fn uid_allow_list(t: Transport) {
+fn uid_allow_list(t: Transport, api: Api) {
     let other = my_uid() + 1;
     let not_me = Options::new().with_allowed_uids([other]);
     let me = Options::new().with_allowed_uids([my_uid()]);
     if !t.has_credentials() {
         let site = t.site();
         assert_eq!(
-            err_kind(Listener::bind_with(site.here(), &not_me)),
+            err_kind(api.bind_with(site.here(), &not_me)),
             ErrorKind::InvalidArgument
         );
         assert_eq!(
-            err_kind(Channel::connect_with("tcp://127.0.0.1:9", &me)),
+            err_kind(api.connect_with("tcp://127.0.0.1:9", &me)),
             ErrorKind::InvalidArgument
         );
         return;
@@ -65,7 +66,7 @@ fn uid_allow_list(t: Transport) {
     // A libipc client reports PermissionDenied, even when the refusal beats its hello out
     // (regressions.rs::refused_client_reports_the_refusal repeats this many times).
     assert_eq!(
-        err_kind(Channel::connect(site.here())),
+        err_kind(api.connect(site.here())),
         ErrorKind::PermissionDenied
     );
 
@@ -74,10 +75,10 @@ fn uid_allow_list(t: Transport) {
         .args(["--allowed-uid", &my_uid().to_string()])
         .listening(&mut site);
     assert_eq!(
-        err_kind(Channel::connect_with(site.here(), &not_me)),
+        err_kind(api.connect_with(site.here(), &not_me)),
         ErrorKind::PermissionDenied
     );
-    let ch = Channel::connect_with(site.here(), &me).unwrap();
+    let ch = api.connect_with(site.here(), &me).unwrap();
     ch.send(b"allowed").unwrap();
     assert_eq!(&*ch.recv().unwrap(), b"allowed");
 }

@@ -3,14 +3,15 @@
 
 use std::time::Duration;
 
-use libipc::{Channel, ErrorKind, Options};
+use libipc::{ErrorKind, Options};
+use libipc_conformance::api::{Api, Ch};
 use libipc_conformance::stream::{self, Count, MIB, Progress, Spec};
 use libipc_conformance::transport::Transport;
-use libipc_conformance::{peer, transport_tests};
+use libipc_conformance::{api_tests, peer};
 
 use super::{bind, err_kind, pattern};
 
-transport_tests!(
+api_tests!(
     echo_keeps_boundaries_and_order,
     volume_both_directions_at_once,
     fifty_clients_at_once,
@@ -22,10 +23,10 @@ transport_tests!(
 
 /// One message at a time, then 2,000 pipelined: every echo is the message sent, byte for byte,
 /// in order; empty messages survive as empty messages.
-fn echo_keeps_boundaries_and_order(t: Transport) {
+fn echo_keeps_boundaries_and_order(t: Transport, api: Api) {
     let mut site = t.site();
     let mut server = peer!("echo-server", site.there()).listening(&mut site);
-    let ch = Channel::connect(site.here()).unwrap();
+    let ch = api.connect(site.here()).unwrap();
     let small = [0, 1, 0, 0, 7, 8, 9, 100, 4096];
     let large = [65_535, 65_536, 65_537, MIB, 0, 3 * MIB, 1];
     for (i, &len) in small.iter().chain(&large).enumerate() {
@@ -59,9 +60,9 @@ fn echo_keeps_boundaries_and_order(t: Transport) {
 /// Both directions at once, each side with a sender and a receiver thread: messages of
 /// log-uniform random size up to 1 MiB, each with sequence number and CRC-32, all arrive, in
 /// order, intact, none twice, and nothing follows the last one but the orderly close.
-fn volume_both_directions_at_once(t: Transport) {
+fn volume_both_directions_at_once(t: Transport, api: Api) {
     let mut site = t.site();
-    let listener = bind(&mut site);
+    let listener = bind(&mut site, api);
     let n = t.volume().to_string();
     let mut child = peer!("stream", "connect", site.there())
         .args([
@@ -99,12 +100,12 @@ fn volume_both_directions_at_once(t: Transport) {
 /// 50 clients in 10 processes connect at once and each exchange 1,000 tagged messages with
 /// one listener: every connection carries exactly one client's messages, in order, and every
 /// client gets exactly its own echoes back.
-fn fifty_clients_at_once(t: Transport) {
+fn fifty_clients_at_once(t: Transport, api: Api) {
     const PROCESSES: u32 = 10;
     const PER_PROCESS: u32 = 5;
     const MESSAGES: u32 = 1000;
     let mut site = t.site();
-    let listener = bind(&mut site);
+    let listener = bind(&mut site, api);
     let children: Vec<_> = (0..PROCESSES)
         .map(|p| {
             peer!("clients", site.there(), (p * PER_PROCESS).to_string())
@@ -138,7 +139,7 @@ fn fifty_clients_at_once(t: Transport) {
 }
 
 /// Check and echo one client's tagged messages; return its id.
-fn serve_tagged(ch: &Channel, messages: u32) -> u32 {
+fn serve_tagged(ch: &Ch, messages: u32) -> u32 {
     let mut id = None;
     for seq in 0..messages {
         let m = ch.recv().unwrap();
@@ -158,12 +159,12 @@ fn serve_tagged(ch: &Channel, messages: u32) -> u32 {
 /// One channel used by four sending threads and two receiving threads at once (an echo
 /// server at the other end): every message comes back exactly once, intact, and each
 /// sender's messages stay in order.
-fn concurrent_senders_and_receivers_share_a_channel(t: Transport) {
+fn concurrent_senders_and_receivers_share_a_channel(t: Transport, api: Api) {
     const SENDERS: u32 = 4;
     const EACH: u32 = 1000;
     let mut site = t.site();
     let _server = peer!("echo-server", site.there()).listening(&mut site);
-    let ch = Channel::connect(site.here()).unwrap();
+    let ch = api.connect(site.here()).unwrap();
     let mut seen: Vec<(u32, u32)> = std::thread::scope(|s| {
         for id in 0..SENDERS {
             let ch = ch.clone();
@@ -203,15 +204,15 @@ fn concurrent_senders_and_receivers_share_a_channel(t: Transport) {
 /// `recv_timeout` and `try_recv` return Timeout without losing anything, including the first
 /// half of a 1 MiB message that has arrived while the second half has not been sent yet.
 /// The sender is a raw client in another process that sends on command.
-fn timeouts_lose_nothing(t: Transport) {
+fn timeouts_lose_nothing(t: Transport, api: Api) {
     let mut site = t.site();
-    let listener = bind(&mut site);
+    let listener = bind(&mut site, api);
     let mut child = peer!("raw-client", site.there(), MIB.to_string())
         .site(&site)
         .spawn();
     let ch = listener.accept().unwrap();
     child.expect("ready");
-    let timeout = |ch: &Channel| err_kind(ch.recv_timeout(Duration::from_millis(30)));
+    let timeout = |ch: &Ch| err_kind(ch.recv_timeout(Duration::from_millis(30)));
     assert_eq!(err_kind(ch.try_recv()), ErrorKind::Timeout);
     assert_eq!(timeout(&ch), ErrorKind::Timeout);
 
@@ -253,9 +254,9 @@ fn timeouts_lose_nothing(t: Transport) {
 /// message or returns Timeout having sent nothing (we then send that same message again, so
 /// a partial or duplicate send would break the receiver's sequence check). Once the peer
 /// reads, it receives exactly what was reported sent.
-fn send_timeout_sends_all_or_nothing(t: Transport) {
+fn send_timeout_sends_all_or_nothing(t: Transport, api: Api) {
     let mut site = t.site();
-    let listener = bind(&mut site);
+    let listener = bind(&mut site, api);
     let mut child = peer!("stream", "connect", site.there(), "--recv", "all")
         .args(["--recv-seed", "1", "--max-size", "1024", "--wait"])
         .site(&site)
@@ -291,7 +292,7 @@ fn send_timeout_sends_all_or_nothing(t: Transport) {
 
 /// Sending more than the smaller of both sides' limits (1,024 here, 100, 0, and the default
 /// 16 MiB) is MessageTooLarge before anything is sent, and the channel goes on working.
-fn message_too_large_is_refused_locally(t: Transport) {
+fn message_too_large_is_refused_locally(t: Transport, api: Api) {
     let mut site = t.site();
     let _server = peer!("echo-server", site.there(), "--max-message", "1024").listening(&mut site);
     let cases = [
@@ -300,7 +301,7 @@ fn message_too_large_is_refused_locally(t: Transport) {
         (Options::new().with_max_message_size(0), 0),
     ];
     for (opts, limit) in cases {
-        let ch = Channel::connect_with(site.here(), &opts).unwrap();
+        let ch = api.connect_with(site.here(), &opts).unwrap();
         assert_eq!(ch.max_message_size(), limit);
         assert_eq!(
             err_kind(ch.send(&vec![1; limit + 1])),
@@ -314,7 +315,7 @@ fn message_too_large_is_refused_locally(t: Transport) {
     // The default limit, 16 MiB, on both sides.
     let mut site = t.site();
     let _server = peer!("echo-server", site.there()).listening(&mut site);
-    let ch = Channel::connect(site.here()).unwrap();
+    let ch = api.connect(site.here()).unwrap();
     let max = libipc::DEFAULT_MAX_MESSAGE_SIZE;
     assert_eq!(ch.max_message_size(), max);
     assert_eq!(

@@ -4,14 +4,15 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use libipc::{Channel, ErrorKind, Listener};
+use libipc::ErrorKind;
+use libipc_conformance::api::Api;
 use libipc_conformance::stream::{self, Count, Progress, Spec};
 use libipc_conformance::transport::Transport;
-use libipc_conformance::{peer, transport_tests};
+use libipc_conformance::{api_tests, peer};
 
 use super::{bind, err_kind};
 
-transport_tests!(
+api_tests!(
     peer_killed_mid_stream_is_peer_disconnected,
     close_delivers_everything_then_closed,
     close_from_another_thread_wakes_blocked_calls,
@@ -23,12 +24,12 @@ transport_tests!(
 /// A peer SIGKILLed while both directions stream: the survivor's receiving thread and its
 /// (blocked) sending thread both end with PeerDisconnected, and stay there. Checked with the
 /// survivor as listener and as client.
-fn peer_killed_mid_stream_is_peer_disconnected(t: Transport) {
+fn peer_killed_mid_stream_is_peer_disconnected(t: Transport, api: Api) {
     for survivor_listens in [true, false] {
         let mut site = t.site();
         let args = ["--send", "forever", "--max-size", "262144"];
         let (ch, mut child, _listener) = if survivor_listens {
-            let listener = bind(&mut site);
+            let listener = bind(&mut site, api);
             let child = peer!("stream", "connect", site.there())
                 .args(args)
                 .site(&site)
@@ -38,7 +39,7 @@ fn peer_killed_mid_stream_is_peer_disconnected(t: Transport) {
             let child = peer!("stream", "listen", site.there())
                 .args(args)
                 .listening(&mut site);
-            (Channel::connect(site.here()).unwrap(), child, None)
+            (api.connect(site.here()).unwrap(), child, None)
         };
         child.expect("connected");
         // The child sends forever and never reads, so our sender fills the socket and blocks.
@@ -77,11 +78,11 @@ fn peer_killed_mid_stream_is_peer_disconnected(t: Transport) {
 
 /// `close()` after sending: the peer receives every message, then Closed (whichever side
 /// closes, in either process).
-fn close_delivers_everything_then_closed(t: Transport) {
+fn close_delivers_everything_then_closed(t: Transport, api: Api) {
     let small = (64 * 1024).to_string();
     // The child sends 1,000 messages and closes.
     let mut site = t.site();
-    let listener = bind(&mut site);
+    let listener = bind(&mut site, api);
     let mut child = peer!("stream", "connect", site.there(), "--send", "1000")
         .args(["--max-size", &small, "--close"])
         .site(&site)
@@ -111,7 +112,7 @@ fn close_delivers_everything_then_closed(t: Transport) {
     let mut child = peer!("stream", "listen", site.there(), "--recv", "all")
         .args(["--recv-seed", "7", "--max-size", &small])
         .listening(&mut site);
-    let ch = Channel::connect(site.here()).unwrap();
+    let ch = api.connect(site.here()).unwrap();
     let spec = Spec {
         send: Count::N(1000),
         send_seed: 7,
@@ -132,7 +133,7 @@ fn close_delivers_everything_then_closed(t: Transport) {
     // A process that exits without calling close() closes by dropping its channel; `iter()`
     // yields every message and ends quietly at the orderly close.
     let mut site = t.site();
-    let listener = bind(&mut site);
+    let listener = bind(&mut site, api);
     let child = peer!("stream", "connect", site.there())
         .args(["--send", "100", "--max-size", "256"])
         .site(&site)
@@ -150,10 +151,10 @@ fn close_delivers_everything_then_closed(t: Transport) {
 
 /// `close()` from another thread wakes a thread blocked in `recv` and one blocked in `send`
 /// (the peer is not reading), both with Closed.
-fn close_from_another_thread_wakes_blocked_calls(t: Transport) {
+fn close_from_another_thread_wakes_blocked_calls(t: Transport, api: Api) {
     let mut site = t.site();
     let mut server = peer!("echo-server", site.there()).listening(&mut site);
-    let ch = Channel::connect(site.here()).unwrap();
+    let ch = api.connect(site.here()).unwrap();
     std::thread::scope(|s| {
         let receiver = s.spawn(|| ch.recv());
         // Give the receiver time to block (if it has not, it sees Closed all the same).
@@ -165,7 +166,7 @@ fn close_from_another_thread_wakes_blocked_calls(t: Transport) {
 
     // A raw client that completes the handshake and then never reads.
     let mut site = t.site();
-    let listener = bind(&mut site);
+    let listener = bind(&mut site, api);
     let mut child = peer!("raw-client", site.there(), "16").site(&site).spawn();
     let ch = listener.accept().unwrap();
     child.expect("ready");
@@ -185,14 +186,14 @@ fn close_from_another_thread_wakes_blocked_calls(t: Transport) {
 }
 
 /// Dropping a listener stops new connections (NotFound) but not the channels it accepted.
-fn accepted_channels_outlive_their_listener(t: Transport) {
+fn accepted_channels_outlive_their_listener(t: Transport, api: Api) {
     let mut site = t.site();
-    let listener = bind(&mut site);
+    let listener = bind(&mut site, api);
     let mut child = peer!("connect", site.there()).site(&site).spawn();
     let ch = listener.accept().unwrap();
     child.expect("connected");
     drop(listener);
-    assert_eq!(err_kind(Channel::connect(site.here())), ErrorKind::NotFound);
+    assert_eq!(err_kind(api.connect(site.here())), ErrorKind::NotFound);
     for m in [&b"after"[..], b"", &[4; 100_000]] {
         ch.send(m).unwrap();
         assert_eq!(*ch.recv().unwrap(), *m);
@@ -202,9 +203,9 @@ fn accepted_channels_outlive_their_listener(t: Transport) {
 }
 
 /// Connecting where nobody listens fails with NotFound, here and from another process.
-fn connect_to_nothing_is_not_found(t: Transport) {
+fn connect_to_nothing_is_not_found(t: Transport, api: Api) {
     let site = t.vacant_site();
-    assert_eq!(err_kind(Channel::connect(site.here())), ErrorKind::NotFound);
+    assert_eq!(err_kind(api.connect(site.here())), ErrorKind::NotFound);
     let mut child = peer!("connect", site.there()).site(&site).spawn();
     let line = child.expect("fail");
     assert!(line.starts_with("NotFound "), "{line}");
@@ -212,16 +213,13 @@ fn connect_to_nothing_is_not_found(t: Transport) {
 
 /// Binding where a live listener in another process is fails with AddressInUse, and that
 /// listener goes on serving.
-fn second_bind_is_address_in_use(t: Transport) {
+fn second_bind_is_address_in_use(t: Transport, api: Api) {
     let mut site = t.site();
     let server = peer!("echo-server", site.there()).listening(&mut site);
     for _ in 0..2 {
-        assert_eq!(
-            err_kind(Listener::bind(site.here())),
-            ErrorKind::AddressInUse
-        );
+        assert_eq!(err_kind(api.bind(site.here())), ErrorKind::AddressInUse);
     }
-    let ch = Channel::connect(site.here()).unwrap();
+    let ch = api.connect(site.here()).unwrap();
     if t.has_credentials() {
         assert_eq!(ch.peer().pid, Some(server.pid()));
     }

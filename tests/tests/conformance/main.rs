@@ -1,28 +1,34 @@
 //! The channel contract, checked between real processes on every transport.
 //!
-//! Each module's `fn name(t: Transport)` runs once per transport (`data::unix::name`,
-//! `data::tcp::name`, ...) through `transport_tests!`; a new transport joins every test by
-//! being added to that macro and to `Transport` (`src/transport.rs`). The other process is
-//! `ipc-test-peer` (`src/bin/peer.rs`).
+//! Each module's `fn name(t: Transport, api: Api)` runs once per transport and API, blocking
+//! and async (`data::unix::blocking::name`, `data::tcp::aio::name`, ...) through `api_tests!`
+//! (`src/api.rs`); a new transport joins every test by being added to `Transport` and to the
+//! transport list of `transport_tests!` and `api_tests!` (`src/transport.rs`, `src/api.rs`).
+//! The other process is `ipc-test-peer` (`src/bin/peer.rs`), which uses the blocking API.
 //!
 //! - `data`: what goes in comes out: boundaries, order, volume, concurrency, timeouts, limits;
 //! - `lifecycle`: how channels and listeners end: close, kill, drop, nothing listening, in use;
-//! - `access`: peer credentials and uid allow-lists.
+//! - `access`: peer credentials and uid allow-lists;
+//! - `cancel`: cancellation handles ending blocked calls, nothing lost.
 //!
 //! Protocol abuse is in `hostile.rs`, socket files and the runtime directory in
 //! `socket_file.rs`.
 
 mod access;
+mod cancel;
 mod data;
 mod lifecycle;
 
 use libipc::{Channel, ErrorKind, Listener};
+use libipc_conformance::api::{Api, Lis};
 use libipc_conformance::peer;
 use libipc_conformance::transport::Site;
 use libipc_conformance::watchdog::Watchdog;
 
-pub(crate) fn bind(site: &mut Site) -> Listener {
-    let l = Listener::bind(site.here()).unwrap_or_else(|e| panic!("bind {}: {e}", site.here()));
+pub(crate) fn bind(site: &mut Site, api: Api) -> Lis {
+    let l = api
+        .bind(site.here())
+        .unwrap_or_else(|e| panic!("bind {}: {e}", site.here()));
     site.bound(l.local_endpoint());
     l
 }
