@@ -655,6 +655,17 @@ enum ipc_status ipc_options_set_shm_spin_us(struct ipc_options *opts, uint32_t u
 enum ipc_status ipc_options_set_stream_spin_us(struct ipc_options *opts, uint32_t us);
 
 /**
+ * Use an unsealed POSIX shared-memory object instead of a sealed memfd for `shm://` (`on`:
+ * nonzero). Both sides must set it. The fallback for Unix systems without memfd seals; on
+ * Linux only for testing: a peer could shrink such a segment, so peers using it must trust
+ * each other. Default: off on Linux.
+ *
+ * # Safety
+ * As `ipc_options_set_max_message_size`.
+ */
+enum ipc_status ipc_options_set_shm_posix_fallback(struct ipc_options *opts, int on);
+
+/**
  * The name of a status constant, e.g. `"IPC_ERR_TIMEOUT"`; `"IPC_STATUS_UNKNOWN"` for a
  * number that is not a status. Static; never NULL.
  *

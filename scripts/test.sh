@@ -22,6 +22,9 @@ step "format and lints"
 cargo fmt --all -- --check || die "code is not formatted: run cargo fmt --all"
 cargo clippy --workspace --all-targets --release -- -D warnings
 
+step "generated tables (error kinds, options) match the core: cargo xtask tables --check"
+cargo xtask tables --check
+
 step "Rust tests (unit, doc, async, CLI, cross-process conformance, wire vectors)"
 cargo test --workspace --release --all-targets
 cargo test --workspace --release --doc

@@ -5,6 +5,7 @@
 //! are representable but out of range (a ring size that is not a power of two, a zero
 //! timeout) are reported by `bind` / `connect`, which judge the whole set together.
 
+use std::ffi::c_int;
 use std::time::Duration;
 
 use libipc::Options;
@@ -213,4 +214,20 @@ pub unsafe extern "C" fn ipc_options_set_stream_spin_us(
             Ok(o.with_stream_spin(Duration::from_micros(u64::from(us))))
         })
     }
+}
+
+/// Use an unsealed POSIX shared-memory object instead of a sealed memfd for `shm://` (`on`:
+/// nonzero). Both sides must set it. The fallback for Unix systems without memfd seals; on
+/// Linux only for testing: a peer could shrink such a segment, so peers using it must trust
+/// each other. Default: off on Linux.
+///
+/// # Safety
+/// As `ipc_options_set_max_message_size`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_options_set_shm_posix_fallback(
+    opts: *mut ipc_options,
+    on: c_int,
+) -> ipc_status {
+    // SAFETY: forwarded contract.
+    unsafe { update(opts, |o| Ok(o.with_shm_posix_fallback(on != 0))) }
 }

@@ -51,10 +51,9 @@ pub enum ipc_status {
     IPC_ERR_BUFFER_TOO_SMALL = 100,
     /// A bug inside libipc was caught at the API boundary (the C API's own status).
     IPC_ERR_PANIC = 101,
-    /// This thread holds that side of the channel (an unfinished in-place slot); finish it
-    /// first.
+    /// This thread holds that side of the channel (an unfinished in-place slot); finish it first.
     IPC_ERR_BUSY = 102,
-    /// A cancellation handle stopped the call; nothing was lost or half-done.
+    /// A cancellation token stopped the call; nothing was lost or half-done.
     IPC_ERR_CANCELLED = 104,
     // @generated end error-kinds
 }
@@ -118,50 +117,24 @@ impl ipc_status {
 }
 
 /// Each status's name.
+#[rustfmt::skip]
 const NAMES: &[(ipc_status, &std::ffi::CStr)] = &[
     (ipc_status::IPC_OK, c"IPC_OK"),
     // @generated begin error-kind-names (cargo xtask tables; do not edit)
-    (
-        ipc_status::IPC_ERR_INVALID_ENDPOINT,
-        c"IPC_ERR_INVALID_ENDPOINT",
-    ),
-    (
-        ipc_status::IPC_ERR_ADDRESS_IN_USE,
-        c"IPC_ERR_ADDRESS_IN_USE",
-    ),
+    (ipc_status::IPC_ERR_INVALID_ENDPOINT, c"IPC_ERR_INVALID_ENDPOINT"),
+    (ipc_status::IPC_ERR_ADDRESS_IN_USE, c"IPC_ERR_ADDRESS_IN_USE"),
     (ipc_status::IPC_ERR_NOT_FOUND, c"IPC_ERR_NOT_FOUND"),
-    (
-        ipc_status::IPC_ERR_PERMISSION_DENIED,
-        c"IPC_ERR_PERMISSION_DENIED",
-    ),
-    (
-        ipc_status::IPC_ERR_PEER_DISCONNECTED,
-        c"IPC_ERR_PEER_DISCONNECTED",
-    ),
+    (ipc_status::IPC_ERR_PERMISSION_DENIED, c"IPC_ERR_PERMISSION_DENIED"),
+    (ipc_status::IPC_ERR_PEER_DISCONNECTED, c"IPC_ERR_PEER_DISCONNECTED"),
     (ipc_status::IPC_ERR_TIMEOUT, c"IPC_ERR_TIMEOUT"),
-    (
-        ipc_status::IPC_ERR_MESSAGE_TOO_LARGE,
-        c"IPC_ERR_MESSAGE_TOO_LARGE",
-    ),
-    (
-        ipc_status::IPC_ERR_PROTOCOL_MISMATCH,
-        c"IPC_ERR_PROTOCOL_MISMATCH",
-    ),
-    (
-        ipc_status::IPC_ERR_PROTOCOL_VIOLATION,
-        c"IPC_ERR_PROTOCOL_VIOLATION",
-    ),
+    (ipc_status::IPC_ERR_MESSAGE_TOO_LARGE, c"IPC_ERR_MESSAGE_TOO_LARGE"),
+    (ipc_status::IPC_ERR_PROTOCOL_MISMATCH, c"IPC_ERR_PROTOCOL_MISMATCH"),
+    (ipc_status::IPC_ERR_PROTOCOL_VIOLATION, c"IPC_ERR_PROTOCOL_VIOLATION"),
     (ipc_status::IPC_ERR_CLOSED, c"IPC_ERR_CLOSED"),
     (ipc_status::IPC_ERR_IO, c"IPC_ERR_IO"),
     (ipc_status::IPC_ERR_UNSUPPORTED, c"IPC_ERR_UNSUPPORTED"),
-    (
-        ipc_status::IPC_ERR_INVALID_ARGUMENT,
-        c"IPC_ERR_INVALID_ARGUMENT",
-    ),
-    (
-        ipc_status::IPC_ERR_BUFFER_TOO_SMALL,
-        c"IPC_ERR_BUFFER_TOO_SMALL",
-    ),
+    (ipc_status::IPC_ERR_INVALID_ARGUMENT, c"IPC_ERR_INVALID_ARGUMENT"),
+    (ipc_status::IPC_ERR_BUFFER_TOO_SMALL, c"IPC_ERR_BUFFER_TOO_SMALL"),
     (ipc_status::IPC_ERR_PANIC, c"IPC_ERR_PANIC"),
     (ipc_status::IPC_ERR_BUSY, c"IPC_ERR_BUSY"),
     (ipc_status::IPC_ERR_CANCELLED, c"IPC_ERR_CANCELLED"),

@@ -54,7 +54,7 @@ impl Peer {
 /// Connect to `endpoint`.
 #[pyfunction]
 #[pyo3(signature = (endpoint, timeout=None, *, max_message_size=None, connect_timeout=Some(10.0),
-    handshake_timeout=None, allowed_uids=None, shm_spin=None, stream_spin=None))]
+    handshake_timeout=None, allowed_uids=None, shm_spin=None, stream_spin=None, shm_posix_fallback=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn connect(
     py: Python<'_>,
@@ -66,6 +66,7 @@ pub(crate) fn connect(
     allowed_uids: Option<Bound<'_, PyAny>>,
     shm_spin: Option<f64>,
     stream_spin: Option<f64>,
+    shm_posix_fallback: Option<bool>,
 ) -> PyResult<Channel> {
     let opts = connect_options(
         py,
@@ -77,6 +78,7 @@ pub(crate) fn connect(
             allowed_uids: uids(allowed_uids)?,
             shm_spin,
             stream_spin,
+            shm_posix_fallback,
         },
     )?;
     let ch = py

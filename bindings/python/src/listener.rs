@@ -29,6 +29,7 @@ pub(crate) fn listen_options(
     shm_ring_size: Option<i128>,
     shm_spin: Option<f64>,
     stream_spin: Option<f64>,
+    shm_posix_fallback: Option<bool>,
 ) -> PyResult<libipc::Options> {
     let mut o = Common {
         max_message_size,
@@ -36,6 +37,7 @@ pub(crate) fn listen_options(
         allowed_uids: channel::uids(allowed_uids)?,
         shm_spin,
         stream_spin,
+        shm_posix_fallback,
     }
     .build(py)?;
     if let Some(mode) = socket_mode {
@@ -50,7 +52,7 @@ pub(crate) fn listen_options(
 /// Listen at `endpoint`.
 #[pyfunction]
 #[pyo3(signature = (endpoint, *, max_message_size=None, socket_mode=None, handshake_timeout=None,
-    allowed_uids=None, shm_ring_size=None, shm_spin=None, stream_spin=None))]
+    allowed_uids=None, shm_ring_size=None, shm_spin=None, stream_spin=None, shm_posix_fallback=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn listen(
     py: Python<'_>,
@@ -62,6 +64,7 @@ pub(crate) fn listen(
     shm_ring_size: Option<i128>,
     shm_spin: Option<f64>,
     stream_spin: Option<f64>,
+    shm_posix_fallback: Option<bool>,
 ) -> PyResult<Listener> {
     let opts = listen_options(
         py,
@@ -72,6 +75,7 @@ pub(crate) fn listen(
         shm_ring_size,
         shm_spin,
         stream_spin,
+        shm_posix_fallback,
     )?;
     let inner = py
         .detach(|| libipc::Listener::bind_with(endpoint, &opts))

@@ -42,6 +42,7 @@ pub(crate) struct Common {
     pub(crate) allowed_uids: Option<Vec<i128>>,
     pub(crate) shm_spin: Option<f64>,
     pub(crate) stream_spin: Option<f64>,
+    pub(crate) shm_posix_fallback: Option<bool>,
 }
 
 impl Common {
@@ -65,6 +66,9 @@ impl Common {
         }
         if let Some(t) = self.stream_spin {
             o = o.with_stream_spin(seconds(py, "stream_spin", t)?);
+        }
+        if let Some(on) = self.shm_posix_fallback {
+            o = o.with_shm_posix_fallback(on);
         }
         Ok(o)
     }

@@ -28,6 +28,7 @@ Errors are subclasses of `libipc.Error` and of the matching builtin exception
 
 # The errors first: the extension module raises its errors through libipc._errors.BY_CODE.
 from ._errors import (
+    # @generated begin error-imports (cargo xtask tables; do not edit)
     AddressInUseError,
     BufferTooSmallError,
     BusyError,
@@ -45,6 +46,7 @@ from ._errors import (
     ProtocolViolationError,
     TimeoutError,
     UnsupportedError,
+    # @generated end error-imports
 )
 from ._libipc import (
     Cancel,
@@ -60,31 +62,33 @@ from ._libipc import (
 from . import aio
 
 __all__ = [
+    "Cancel",
+    "Channel",
+    "Listener",
+    "MessageView",
+    "Peer",
+    "SendBuffer",
+    "__version__",
+    "aio",
+    "connect",
+    "listen",
+    # @generated begin error-all (cargo xtask tables; do not edit)
     "AddressInUseError",
     "BufferTooSmallError",
     "BusyError",
-    "Cancel",
     "CancelledError",
-    "Channel",
     "ClosedError",
     "Error",
     "InvalidArgumentError",
     "InvalidEndpointError",
     "IoError",
-    "Listener",
     "MessageTooLargeError",
-    "MessageView",
     "NotFoundError",
-    "Peer",
     "PeerDisconnectedError",
     "PermissionDeniedError",
     "ProtocolMismatchError",
     "ProtocolViolationError",
-    "SendBuffer",
     "TimeoutError",
     "UnsupportedError",
-    "__version__",
-    "aio",
-    "connect",
-    "listen",
+    # @generated end error-all
 ]

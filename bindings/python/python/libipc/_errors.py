@@ -20,6 +20,7 @@ from typing import ClassVar
 
 __all__ = [
     "BY_CODE",
+    # @generated begin error-names (cargo xtask tables; do not edit)
     "AddressInUseError",
     "BufferTooSmallError",
     "BusyError",
@@ -37,6 +38,7 @@ __all__ = [
     "ProtocolViolationError",
     "TimeoutError",
     "UnsupportedError",
+    # @generated end error-names
 ]
 
 
@@ -52,101 +54,101 @@ class Error(Exception):
     code: ClassVar[int] = 0
 
 
+# @generated begin error-classes (cargo xtask tables; do not edit)
 class InvalidEndpointError(Error, ValueError):
-    """The endpoint string could not be parsed or names an unusable address."""
+    """The endpoint string could not be parsed or names something unusable."""
 
     kind = "InvalidEndpoint"
     code = 1
 
 
 class AddressInUseError(Error, OSError):
-    """Something already listens on the endpoint."""
+    """Something already lives at the address: a live listener, or a file that is not a socket."""
 
     kind = "AddressInUse"
     code = 2
 
 
 class NotFoundError(Error, FileNotFoundError, ConnectionRefusedError):
-    """Nothing listens on the endpoint."""
+    """Nobody is listening at the endpoint."""
 
     kind = "NotFound"
     code = 3
 
 
 class PermissionDeniedError(Error, PermissionError):
-    """The endpoint, or the peer's credentials, are not allowed."""
+    """The OS or the peer refused access: file permissions, or a uid allow-list."""
 
     kind = "PermissionDenied"
     code = 4
 
 
 class PeerDisconnectedError(Error, BrokenPipeError):
-    """The peer went away without closing the channel."""
+    """The peer went away without closing the channel: crash, kill, reset."""
 
     kind = "PeerDisconnected"
     code = 5
 
 
 class TimeoutError(Error, builtins.TimeoutError):
-    """The operation did not complete within its time limit."""
+    """The operation did not complete before its timeout; nothing was lost."""
 
     kind = "Timeout"
     code = 6
 
 
 class MessageTooLargeError(Error, ValueError):
-    """The message exceeds the channel's ``max_message_size``."""
+    """A message is larger than the limit this side or the peer advertised."""
 
     kind = "MessageTooLarge"
     code = 7
 
 
 class ProtocolMismatchError(Error, ConnectionError):
-    """The peer speaks an incompatible version of the protocol."""
+    """The peer speaks an incompatible protocol version."""
 
     kind = "ProtocolMismatch"
     code = 8
 
 
 class ProtocolViolationError(Error, ConnectionError):
-    """The peer sent something the protocol does not allow."""
+    """The peer sent malformed data; the channel is closed."""
 
     kind = "ProtocolViolation"
     code = 9
 
 
 class ClosedError(Error, EOFError):
-    """The channel or listener is closed (by this side or, for receiving, by the peer)."""
+    """The channel or listener was closed, by this side or by the peer in an orderly way."""
 
     kind = "Closed"
     code = 10
 
 
 class IoError(Error, OSError):
-    """An operating-system error not covered by a more specific kind."""
+    """Any other operating-system error."""
 
     kind = "Io"
     code = 11
 
 
 class UnsupportedError(Error, NotImplementedError):
-    """The operation or endpoint kind is not supported here."""
+    """The transport or feature is not available in this build or on this platform."""
 
     kind = "Unsupported"
     code = 12
 
 
 class InvalidArgumentError(Error, ValueError):
-    """An argument is out of range or otherwise invalid."""
+    """An argument or option is out of range or inconsistent."""
 
     kind = "InvalidArgument"
     code = 13
 
 
 class BufferTooSmallError(Error, ValueError):
-    """``recv_into``: the message does not fit the buffer.
-
-    ``needed`` is the message's size; the message is kept for the next receive.
+    """``recv_into``: the message does not fit the buffer. ``needed`` is the message's size; the
+    message is kept for the next receive.
     """
 
     kind = "BufferTooSmall"
@@ -160,9 +162,8 @@ class BufferTooSmallError(Error, ValueError):
 
 
 class BusyError(Error, RuntimeError):
-    """This thread holds that side of the channel (an unfinished ``recv_view`` or ``reserve``).
-
-    Waiting for it without a time limit would never end: release, commit or abort it first.
+    """This thread holds that side of the channel (an unfinished ``recv_view`` or ``reserve``);
+    waiting for it without a time limit would never end: release, commit or abort it first.
     """
 
     kind = "Busy"
@@ -197,6 +198,7 @@ BY_CODE: dict[int, type[Error]] = {
         CancelledError,
     )
 }
+# @generated end error-classes
 
 # Shown as libipc.NotFoundError (not libipc._errors.NotFoundError) in tracebacks and reprs;
 # pickling finds them there too.

@@ -27,9 +27,11 @@ __all__ = [
 
 __version__: str
 
-# The options' defaults are the core's (bindings/python/README.md): max_message_size 16 MiB,
-# socket_mode 0o600, connect_timeout 10.0, handshake_timeout 5.0, allowed_uids None (the own
-# uid and root), shm_ring_size 4 MiB, shm_spin 20e-6, stream_spin 50e-6.
+# @generated begin option-defaults (cargo xtask tables; do not edit)
+# The options' defaults (the core's): max_message_size 16 MiB, socket_mode 0o600, connect_timeout 10
+# s, handshake_timeout 5 s, allowed_uids any uid, shm_ring_size 4 MiB, shm_spin 20 µs, stream_spin
+# 50 µs, shm_posix_fallback off.
+# @generated end option-defaults
 
 # ----------------------------------------------------------------------------------------------
 # Blocking API
@@ -44,6 +46,7 @@ def listen(
     shm_ring_size: int = ...,
     shm_spin: float = ...,
     stream_spin: float = ...,
+    shm_posix_fallback: bool = ...,
 ) -> Listener:
     """Bind `endpoint` and listen on it."""
 
@@ -57,6 +60,7 @@ def connect(
     allowed_uids: Iterable[int] | None = None,
     shm_spin: float = ...,
     stream_spin: float = ...,
+    shm_posix_fallback: bool = ...,
 ) -> Channel:
     """Connect to `endpoint`; `timeout`, when given, replaces `connect_timeout`."""
 

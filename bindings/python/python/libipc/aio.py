@@ -253,6 +253,7 @@ async def listen(
     shm_ring_size: int | None = None,
     shm_spin: float | None = None,
     stream_spin: float | None = None,
+    shm_posix_fallback: bool | None = None,
 ) -> AsyncListener:
     """Bind `endpoint` (the arguments of `libipc.listen`)."""
     listener = _libipc.listen(
@@ -264,6 +265,7 @@ async def listen(
         shm_ring_size=shm_ring_size,
         shm_spin=shm_spin,
         stream_spin=stream_spin,
+        shm_posix_fallback=shm_posix_fallback,
     )
     return AsyncListener(listener)
 
@@ -278,6 +280,7 @@ async def connect(
     allowed_uids: Iterable[int] | None = None,
     shm_spin: float | None = None,
     stream_spin: float | None = None,
+    shm_posix_fallback: bool | None = None,
 ) -> AsyncChannel:
     """Connect to `endpoint` (the arguments of `libipc.connect`), without blocking the loop."""
     fn = functools.partial(
@@ -290,5 +293,6 @@ async def connect(
         allowed_uids=allowed_uids,
         shm_spin=shm_spin,
         stream_spin=stream_spin,
+        shm_posix_fallback=shm_posix_fallback,
     )
     return AsyncChannel(await _in_executor(fn))
