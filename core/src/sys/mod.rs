@@ -18,7 +18,7 @@
 //!   fires). Made by [`bind_local`] / [`connect_local`] (local sockets: a path or an abstract
 //!   name, [`LocalAddr`]; a bound path is a [`SocketFile`], removed when dropped if still
 //!   ours) and [`bind_tcp`] / [`connect_tcp`].
-//! - **Waiting**: [`wait_any`] on several [`Source`]s and an optional [`Waker`] (the
+//! - **Waiting**: [`wait_any`] on several [`Source`]s and up to two [`Waker`]s (the
 //!   cancellation primitive: any thread, or a signal handler, can fire it), with a deadline;
 //!   [`readiness_set`] (one descriptor readable while any of several is); [`usable_cpus`] and
 //!   [`yield_now`] for the adaptive spinner.
