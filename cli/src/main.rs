@@ -38,6 +38,9 @@ enum Command {
     /// The other end of `ipc bench` (started by it; not for direct use).
     #[command(name = "__bench-peer", hide = true)]
     BenchPeer(bench::PeerArgs),
+    /// A load process of `ipc bench --load` (started by it; not for direct use).
+    #[command(name = "__bench-load", hide = true)]
+    BenchLoad(bench::LoadWorkerArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Ping(args) => ping::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BenchPeer(args) => bench::run_peer(args),
+        Command::BenchLoad(args) => bench::run_load_worker(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

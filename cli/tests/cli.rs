@@ -128,6 +128,8 @@ fn listen(endpoint: &str, echo: bool) -> (Proc, String) {
 }
 
 struct Output {
+    /// The process id it had.
+    pid: u32,
     status: ExitStatus,
     stdout: String,
     stderr: String,
@@ -141,6 +143,7 @@ fn run(mut cmd: Command, stdin: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start ipc");
+    let pid = child.id();
     let mut input = child.stdin.take().unwrap();
     let data = stdin.to_vec();
     std::thread::spawn(move || {
@@ -169,6 +172,7 @@ fn run(mut cmd: Command, stdin: &[u8]) -> Output {
         text
     };
     Output {
+        pid,
         status,
         stdout: collect(out),
         stderr: collect(err),
@@ -443,17 +447,27 @@ fn bench_quick_writes_json() {
         json.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", out.stderr);
-    assert!(out.stdout.contains("vs raw"), "{}", out.stdout);
-    // rtt: raw unix, libipc unix, libipc tcp, raw shm-futex, libipc shm, raw shm-spin,
-    // libipc shm-spin; stream: all but raw shm-spin.
+    assert!(out.stdout.contains("vs same-wait"), "{}", out.stdout);
+    assert!(out.stdout.contains("vs blocking"), "{}", out.stdout);
+    assert!(out.stdout.contains("cpu µs/msg"), "{}", out.stdout);
     assert!(
-        out.stderr.contains("[1/13] raw unix rtt 64 B ..."),
+        out.stderr.starts_with("estimated run time: ~"),
         "{}",
         out.stderr
     );
-    assert!(out.stdout.contains("x unix"), "{}", out.stdout);
+    // rtt: raw unix, raw unix-spin, libipc unix, libipc tcp, raw shm-futex, libipc shm, raw
+    // shm-spin, libipc shm-spin; stream: all but raw shm-spin.
+    assert!(
+        out.stderr.contains("[1/15] raw unix rtt 64 B ..."),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("x unix-spin"), "{}", out.stdout);
+    assert!(!out.stdout.contains("load:"), "{}", out.stdout);
 
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(doc["load"].is_null(), "{doc}");
+    check_noise(&doc);
     let rows = doc["results"].as_array().expect("results array");
     let mut seen = Vec::new();
     for row in rows {
@@ -463,27 +477,39 @@ fn bench_quick_writes_json() {
         match system {
             "raw" => {
                 assert!(
-                    ["unix", "shm-futex", "shm-spin"].contains(&transport),
+                    ["unix", "unix-spin", "shm-futex", "shm-spin"].contains(&transport),
                     "{row}"
                 );
-                assert!(row.get("vs_raw").is_none(), "{row}");
-                assert!(row.get("baseline").is_none(), "{row}");
+                for field in [
+                    "vs_same_wait",
+                    "same_wait_baseline",
+                    "vs_blocking",
+                    "blocking_baseline",
+                ] {
+                    assert!(row.get(field).is_none(), "{row}");
+                }
             }
             "libipc" => {
-                let baseline = match transport {
-                    "unix" | "tcp" => "unix",
+                let same_wait = match transport {
+                    "unix" | "tcp" => "unix-spin",
                     "shm" => "shm-futex",
                     "shm-spin" => "shm-spin",
                     other => panic!("transport {other:?}"),
                 };
-                // Streaming has no raw spin baseline: those rows carry no ratio.
-                if (transport, pattern) != ("shm-spin", "stream") {
-                    assert_eq!(row["baseline"], baseline, "{row}");
-                    assert!(row["vs_raw"].as_f64().unwrap() > 0.0, "{row}");
+                // Streaming has no raw shared-memory spin baseline: no same-wait ratio there.
+                if (transport, pattern) == ("shm-spin", "stream") {
+                    assert!(row.get("vs_same_wait").is_none(), "{row}");
+                } else {
+                    assert_eq!(row["same_wait_baseline"], same_wait, "{row}");
+                    assert!(row["vs_same_wait"].as_f64().unwrap() > 0.0, "{row}");
                 }
+                assert_eq!(row["blocking_baseline"], "unix", "{row}");
+                assert!(row["vs_blocking"].as_f64().unwrap() > 0.0, "{row}");
             }
             other => panic!("system {other:?}"),
         }
+        assert!(row["cpu_us_per_msg"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["rounds_spread"].as_f64().unwrap() >= 1.0, "{row}");
         assert_eq!(row["size"], 64, "{row}");
         let fields: &[&str] = match pattern {
             "rtt" => &["p50_us", "p99_us", "p999_us"],
@@ -501,6 +527,8 @@ fn bench_quick_writes_json() {
     let want = [
         ("raw", "unix", "rtt"),
         ("raw", "unix", "stream"),
+        ("raw", "unix-spin", "rtt"),
+        ("raw", "unix-spin", "stream"),
         ("libipc", "unix", "rtt"),
         ("libipc", "unix", "stream"),
         ("libipc", "tcp", "rtt"),
@@ -518,4 +546,96 @@ fn bench_quick_writes_json() {
         assert!(seen.contains(&want), "missing {want:?}");
     }
     assert_eq!(seen.len(), want.len(), "one row each: {seen:?}");
+}
+
+/// The `noise` object every bench JSON carries.
+fn check_noise(doc: &serde_json::Value) {
+    assert!(doc["noise"]["busy"].is_boolean(), "{doc}");
+    let detail = doc["noise"]["detail"].as_str().expect("noise detail");
+    assert!(detail.contains("rounds differ"), "{detail}");
+}
+
+/// Processes whose command line is `... __bench-load PARENT` (the load workers of the bench
+/// with process id `parent`), found through /proc.
+fn load_workers_of(parent: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        if args
+            .windows(2)
+            .any(|w| w[0] == b"__bench-load" && w[1] == parent.to_string().as_bytes())
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[test]
+fn bench_load_reports_its_workers_and_removes_them() {
+    let dir = TestDir::new("bench-load");
+    let json = dir.path().join("bench.json");
+    let out = ipc_run(&[
+        "bench",
+        "--quick",
+        "--load=2",
+        "--transport",
+        "unix",
+        "--transport",
+        "shm",
+        "--sizes",
+        "64",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("load: 2 processes"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.starts_with("estimated run time: ~"),
+        "{}",
+        out.stderr
+    );
+    // Killed and reaped before the bench exited (a worker whose parent is gone would also
+    // leave by itself, but only after its current burst).
+    assert_eq!(
+        load_workers_of(out.pid),
+        Vec::<u32>::new(),
+        "workers left behind"
+    );
+
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(doc["load"], 2, "{doc}");
+    check_noise(&doc);
+    let rows = doc["results"].as_array().expect("results array");
+    // rtt: 4 raw, libipc unix and shm; stream: 3 raw, libipc unix and shm.
+    assert_eq!(rows.len(), 11, "{doc}");
+    for row in rows {
+        assert!(row["cpu_us_per_msg"].as_f64().unwrap() > 0.0, "{row}");
+        if row["system"] == "libipc" {
+            assert!(row["vs_same_wait"].as_f64().unwrap() > 0.0, "{row}");
+            assert!(row["vs_blocking"].as_f64().unwrap() > 0.0, "{row}");
+        }
+    }
+}
+
+#[test]
+fn bench_load_rejects_zero_and_a_detached_count() {
+    for args in [&["bench", "--load=0"][..], &["bench", "--load", "2"]] {
+        let out = ipc_run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", out.stderr);
+    }
 }

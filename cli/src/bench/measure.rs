@@ -6,6 +6,9 @@
 //! rounds of every system measured at one pattern and size. Scheduler placement (same CPU or
 //! not, which changes round trips several-fold on small VMs) and other drift then hit every
 //! system alike instead of whichever happened to run at a bad moment.
+//!
+//! Each round is bracketed by CPU readings of both processes (see [`Trial::cpu_us_per_msg`]),
+//! and its own result is kept to see how much rounds disagree ([`Trial::spread`]).
 
 use std::time::{Duration, Instant};
 
@@ -39,6 +42,11 @@ impl Budget {
         rounds: 2,
         min_per_round: 5,
     };
+
+    /// About how long one measurement takes (warm-up and rounds).
+    pub(crate) fn per_measurement(&self) -> Duration {
+        self.warmup + self.measure
+    }
 
     fn per_round(&self, per_iteration: Duration) -> u64 {
         let fit =
@@ -90,8 +98,15 @@ pub(crate) struct Trial {
     pattern: Pattern,
     per_round: u64,
     times: Histogram<u64>,
+    /// This round's round-trip times (then added to `times`).
+    round_times: Histogram<u64>,
+    /// Per round: its p50 in microseconds (rtt) or its messages per second (stream).
+    round_results: Vec<f64>,
+    /// Round trips (rtt) or messages (stream) measured.
     messages: u64,
     busy: Duration,
+    /// CPU time both processes used during the measured rounds.
+    cpu: Duration,
 }
 
 impl Trial {
@@ -106,25 +121,75 @@ impl Trial {
             Pattern::Rtt => round_trips(link, payload, n, None),
             Pattern::Stream => one_way(link, payload, n),
         })?;
+        let histogram = || {
+            Histogram::new_with_bounds(1, 100_000_000_000, 3)
+                .map_err(|e| Fail::new(format!("histogram: {e}")))
+        };
         Ok(Trial {
             pattern,
             per_round: budget.per_round(per),
-            times: Histogram::new_with_bounds(1, 100_000_000_000, 3)
-                .map_err(|e| Fail::new(format!("histogram: {e}")))?,
+            times: histogram()?,
+            round_times: histogram()?,
+            round_results: Vec::new(),
             messages: 0,
             busy: Duration::ZERO,
+            cpu: Duration::ZERO,
         })
     }
 
     /// One measured round.
     pub(crate) fn round(&mut self, link: &mut dyn Link, payload: &[u8]) -> Result {
         let n = self.per_round;
-        self.busy += match self.pattern {
-            Pattern::Rtt => round_trips(link, payload, n, Some(&mut self.times))?,
+        let peer_before = peer_cpu(link)?;
+        let before = cpu_time();
+        let took = match self.pattern {
+            Pattern::Rtt => round_trips(link, payload, n, Some(&mut self.round_times))?,
             Pattern::Stream => one_way(link, payload, n)?,
         };
+        let used = cpu_time().saturating_sub(before);
+        let peer_used = peer_cpu(link)?.saturating_sub(peer_before);
+        self.cpu += used + peer_used;
+        self.busy += took;
         self.messages += n;
+        self.round_results.push(match self.pattern {
+            Pattern::Rtt => {
+                let p50 = self.round_times.value_at_quantile(0.5) as f64 / 1000.0;
+                self.times
+                    .add(&self.round_times)
+                    .map_err(|e| Fail::new(format!("histogram: {e}")))?;
+                self.round_times.reset();
+                p50
+            }
+            Pattern::Stream => n as f64 / took.as_secs_f64().max(1e-9),
+        });
         Ok(())
+    }
+
+    /// CPU time per message, in microseconds: the user + system time of both processes (this
+    /// one, all its threads, and the peer) during the measured rounds, over the messages they
+    /// carried; a round trip carries two. Counted: everything both processes did between the
+    /// CPU readings around each round, which includes sending the round's command and, for
+    /// the peer, answering one CPU reading (a few microseconds per round of thousands of
+    /// messages). Not counted: warm-up, and CPU the kernel spends outside the two processes
+    /// (interrupts, softirq work run on another task's time).
+    pub(crate) fn cpu_us_per_msg(&self) -> f64 {
+        let messages = match self.pattern {
+            Pattern::Rtt => 2 * self.messages,
+            Pattern::Stream => self.messages,
+        };
+        self.cpu.as_secs_f64() * 1e6 / messages.max(1) as f64
+    }
+
+    /// How much the rounds disagree: the largest per-round result over the smallest (p50 for
+    /// round trips, messages per second for streaming); 1 means every round agreed.
+    pub(crate) fn spread(&self) -> f64 {
+        let max = self.round_results.iter().copied().fold(f64::MIN, f64::max);
+        let min = self.round_results.iter().copied().fold(f64::MAX, f64::min);
+        if min > 0.0 && max >= min {
+            max / min
+        } else {
+            1.0
+        }
     }
 
     /// The result over every round so far.
@@ -149,6 +214,30 @@ impl Trial {
             }
         }
     }
+}
+
+/// CPU time (user + system) this process has used so far, all threads.
+///
+/// `CLOCK_PROCESS_CPUTIME_ID` is the same user + system total `getrusage` reports, read with
+/// nanosecond resolution instead of `getrusage`'s microseconds (or `/proc`'s clock ticks).
+pub(crate) fn cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(
+        t.tv_sec.max(0) as u64,
+        t.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
+/// The peer's [`cpu_time`], asked over `link`.
+fn peer_cpu(link: &mut dyn Link) -> Result<Duration> {
+    link.send(Command::Cpu.encode().as_bytes())?;
+    let answer = link.recv()?;
+    std::str::from_utf8(answer)
+        .ok()
+        .and_then(|a| a.strip_prefix("cpu "))
+        .and_then(|ns| ns.parse::<u64>().ok())
+        .map(Duration::from_nanos)
+        .ok_or_else(|| Fail::new("the peer's CPU time answer was garbled"))
 }
 
 /// `n` timed ping-pongs; each round trip goes into `times` when given. Returns the total time.

@@ -1,17 +1,23 @@
 //! `ipc bench`: libipc against raw baselines (no libipc code), in the same run.
 //!
-//! The bench sets up one link per raw baseline ([`BASELINES`]: a Unix socket, shared memory
-//! with futex wake-ups, shared memory with spinning) and per libipc transport ([`TRANSPORTS`]),
+//! The bench sets up one link per raw baseline ([`BASELINES`]: a Unix socket that blocks or
+//! that spins first like libipc, shared memory with futex wake-ups, shared memory with
+//! spinning) and per libipc transport ([`TRANSPORTS`]),
 //! starts one peer process by re-running this executable as `ipc __bench-peer SPEC...`, and
 //! drives every measurement from here through the [`link::Link`] trait, so every system runs
 //! the same loops between the same two threads.
 //!
 //! For each pattern and size, every link measured with that pattern warms up, then their
 //! measured rounds are interleaved (see [`measure`]) so drift and scheduler placement affect
-//! all of them alike. Each libipc row is compared with the raw row its transport names.
+//! all of them alike. Each libipc row is compared with the raw row that waits the same way and
+//! with the plain blocking socket. Every row also gets the CPU time both processes spent per
+//! message; the run ends with a judgement of how quiet the machine was ([`noise`]), and under
+//! `--load` it runs beside processes that load the machine like a parallel build ([`load`]).
 
 mod link;
+mod load;
 mod measure;
+mod noise;
 mod peer;
 mod raw;
 #[allow(unsafe_code)]
@@ -23,21 +29,29 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use load::WorkerArgs as LoadWorkerArgs;
+pub(crate) use load::run_worker as run_load_worker;
 pub use peer::PeerArgs;
 pub(crate) use peer::run as run_peer;
 
+use load::Load;
 use measure::{Budget, Pattern, Trial};
+use noise::{Noise, RunQueue};
 use raw_shm::Wait;
 use report::{Report, Row};
 use spawn::{Peer, ScratchDir};
 
 use crate::fail::{Context, Fail, Result};
 
-/// A raw baseline: messages carried with no libipc code, measured in the same run as libipc.
+/// A raw baseline: messages carried with no libipc channel code, measured in the same run as
+/// libipc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Baseline {
-    /// A Unix stream with a 4-byte length prefix ([`raw`]).
+    /// A Unix stream with a 4-byte length prefix, blocking in every read ([`raw`]).
     Unix,
+    /// The same stream, spinning before each blocking read the way libipc's stream channels
+    /// wait ([`libipc::Spinner`] with libipc's default stream spin).
+    UnixSpin,
     /// A shared-memory ring per direction, waiting in shared futexes ([`raw_shm`]).
     ShmFutex,
     /// The same rings, both sides busy-spinning instead of sleeping.
@@ -45,13 +59,23 @@ pub(crate) enum Baseline {
 }
 
 /// Every raw baseline, always measured, in this order.
-pub(crate) const BASELINES: [Baseline; 3] = [Baseline::Unix, Baseline::ShmFutex, Baseline::ShmSpin];
+pub(crate) const BASELINES: [Baseline; 4] = [
+    Baseline::Unix,
+    Baseline::UnixSpin,
+    Baseline::ShmFutex,
+    Baseline::ShmSpin,
+];
+
+/// The baseline every libipc row is also compared with ("vs blocking"): the plain socket an
+/// application would write without libipc.
+pub(crate) const BLOCKING: Baseline = Baseline::Unix;
 
 impl Baseline {
     /// Its rows' `transport`.
     pub(crate) fn name(self) -> &'static str {
         match self {
             Baseline::Unix => "unix",
+            Baseline::UnixSpin => "unix-spin",
             Baseline::ShmFutex => "shm-futex",
             Baseline::ShmSpin => "shm-spin",
         }
@@ -61,17 +85,25 @@ impl Baseline {
     /// when streaming), so it is measured with round trips only, which keeps the run short.
     pub(crate) fn patterns(self) -> &'static [Pattern] {
         match self {
-            Baseline::Unix | Baseline::ShmFutex => &Pattern::ALL,
+            Baseline::Unix | Baseline::UnixSpin | Baseline::ShmFutex => &Pattern::ALL,
             Baseline::ShmSpin => &[Pattern::Rtt],
         }
     }
 
-    /// How a shared-memory baseline waits; `None` for the socket.
+    /// How a shared-memory baseline waits; `None` for the sockets.
     pub(crate) fn wait(self) -> Option<Wait> {
         match self {
-            Baseline::Unix => None,
+            Baseline::Unix | Baseline::UnixSpin => None,
             Baseline::ShmFutex => Some(Wait::Futex),
             Baseline::ShmSpin => Some(Wait::Spin),
+        }
+    }
+
+    /// How long a socket baseline spins before a blocking read (zero: it never spins).
+    pub(crate) fn stream_spin(self) -> Duration {
+        match self {
+            Baseline::UnixSpin => libipc::DEFAULT_STREAM_SPIN,
+            _ => Duration::ZERO,
         }
     }
 }
@@ -83,9 +115,10 @@ pub(crate) struct Transport {
     /// The endpoint to listen at, given a fresh private directory (whose name is unique among
     /// running benches).
     pub(crate) endpoint: fn(&Path) -> String,
-    /// The raw baseline its rows are compared with ("vs raw"). A variant compared with
-    /// another baseline (say, shm with spinning enabled against `shm-spin`) is its own entry.
-    pub(crate) baseline: Baseline,
+    /// The raw baseline that waits the way it does, its rows' "vs same-wait" (they are also
+    /// compared with [`BLOCKING`]). A variant that waits differently (say, shm with spinning
+    /// enabled, against `shm-spin`) is its own entry.
+    pub(crate) same_wait: Baseline,
     /// Whether this build can measure it; if not, naming it is a usage error.
     pub(crate) ready: bool,
     /// How long shared-memory channels spin before sleeping (both sides; ignored elsewhere).
@@ -96,22 +129,23 @@ pub(crate) const TRANSPORTS: &[Transport] = &[
     Transport {
         name: "unix",
         endpoint: |dir| format!("unix://{}/libipc.sock", dir.display()),
-        baseline: Baseline::Unix,
+        same_wait: Baseline::UnixSpin,
         ready: true,
         spin: Duration::ZERO,
     },
     Transport {
         name: "tcp",
         endpoint: |_| "tcp://127.0.0.1:0".to_owned(),
-        baseline: Baseline::Unix,
+        same_wait: Baseline::UnixSpin,
         ready: true,
         spin: Duration::ZERO,
     },
+    // Stream transports spin before sleeping (libipc's default stream spin), like `unix-spin`.
     // Shared memory without spinning, against the raw ring that sleeps on a futex at once.
     Transport {
         name: "shm",
         endpoint: |dir| format!("shm://{}", unique_name(dir)),
-        baseline: Baseline::ShmFutex,
+        same_wait: Baseline::ShmFutex,
         ready: true,
         spin: Duration::ZERO,
     },
@@ -119,14 +153,11 @@ pub(crate) const TRANSPORTS: &[Transport] = &[
     Transport {
         name: "shm-spin",
         endpoint: |dir| format!("shm://{}-spin", unique_name(dir)),
-        baseline: Baseline::ShmSpin,
+        same_wait: Baseline::ShmSpin,
         ready: true,
-        spin: DEFAULT_SPIN,
+        spin: libipc::DEFAULT_SHM_SPIN,
     },
 ];
-
-/// libipc's default shared-memory spin time (`Options::new().shm_spin()`).
-const DEFAULT_SPIN: Duration = Duration::from_micros(20);
 
 /// Transports libipc will have that have no [`TRANSPORTS`] entry yet.
 const PLANNED: &[&str] = &["pipe"];
@@ -143,12 +174,16 @@ fn unique_name(dir: &Path) -> String {
 /// Starts its own peer process and, for each transport and message size, measures ping-pong
 /// round-trip latency (p50/p99/p99.9) and one-way streaming throughput, next to raw baselines
 /// that use no libipc code, measured with the same loops in the same run: a plain Unix stream
-/// with a 4-byte length prefix (`unix`), and a shared-memory ring per direction that wakes the
-/// other side with a shared futex (`shm-futex`) or busy-spins (`shm-spin`, round trips only).
-/// Each libipc row says which raw row it is compared with. Each measurement warms up for
-/// 0.2 s, then runs for about 1 s in 10 rounds interleaved with the other systems' rounds;
-/// with the defaults the whole run takes about a minute. Progress goes to stderr, the table to
-/// stdout. Round trips depend heavily on whether the two processes share a CPU; for steadier
+/// with a 4-byte length prefix that blocks in each read (`unix`) or first spins the way libipc
+/// does (`unix-spin`), and a shared-memory ring per direction that wakes the other side with a
+/// shared futex (`shm-futex`) or busy-spins (`shm-spin`, round trips only). Each libipc row is
+/// compared with the raw row that waits the same way ("vs same-wait") and with the blocking
+/// socket ("vs blocking"); every row shows the CPU time (user + system, both processes) per
+/// message. Each measurement warms up for 0.2 s, then runs for about 1 s in 10 rounds
+/// interleaved with the other systems' rounds; the estimated run time is printed first (about
+/// a minute with the defaults). A warning says when the machine looked busy (run queue, or
+/// rounds that disagree). Progress goes to stderr, the table to stdout. Round trips depend
+/// heavily on whether the two processes share a CPU; for steadier
 /// numbers pin everything to one CPU, e.g. `taskset -c 0 ipc bench` (the peer inherits the
 /// affinity), though `shm-spin` then measures the scheduler's time slice: spinning needs two
 /// CPUs.
@@ -166,6 +201,12 @@ pub struct Args {
     /// "size", ...}]}.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Measure beside N processes that load the machine like a parallel build: random 1-5 ms
+    /// CPU bursts between 0.1-2 ms sleeps (plain busy loops would not slow a ping-pong). N
+    /// defaults to the CPUs + 1. They run during the measurements only.
+    #[arg(long, value_name = "N", num_args = 0..=1, require_equals = true,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    load: Option<Option<u16>>,
     /// Tiny time budgets (milliseconds per measurement): checks that everything works, for
     /// tests; the numbers are not meaningful.
     #[arg(long)]
@@ -247,6 +288,10 @@ pub(crate) fn run(args: Args) -> Result {
         None => None,
     };
 
+    let load = args
+        .load
+        .map(|n| n.map_or_else(load::default_workers, usize::from));
+    let quiet_before = RunQueue::sample();
     let dir = ScratchDir::new()?;
     let max_size = sizes.iter().copied().max().unwrap_or(0);
     let mut peer = Peer::start(dir.path(), &transports, max_size)?;
@@ -261,7 +306,16 @@ pub(crate) fn run(args: Args) -> Result {
         })
         .collect();
     let total: usize = plan.iter().map(|(_, m)| m.len() * sizes.len()).sum();
+    let each = budget.per_measurement();
+    eprintln!(
+        "estimated run time: ~{}s ({total} measurements of about {:.2} s each)",
+        (each.as_secs_f64() * total as f64).ceil().max(1.0),
+        each.as_secs_f64()
+    );
+    // Killed when dropped: at the end of the measurements, or on any error or panic.
+    let workers = load.map(Load::start).transpose()?;
     let mut rows = Vec::new();
+    let mut worst: Option<(f64, String)> = None;
     for (pattern, members) in plan {
         let count = members.len();
         for &size in &sizes {
@@ -290,22 +344,33 @@ pub(crate) fn run(args: Args) -> Result {
             for (trial, &i) in trials.iter().zip(&members) {
                 let measured = trial.finish(size);
                 eprintln!("       {}: {}", what(&peer, i), summary(&measured));
+                let spread = trial.spread();
+                if worst.as_ref().is_none_or(|(w, _)| spread > *w) {
+                    worst = Some((spread, what(&peer, i)));
+                }
                 let link = &peer.links[i];
+                let libipc = link.same_wait.is_some();
                 rows.push(Row {
                     system: link.system.name(),
                     transport: link.transport,
                     pattern: pattern.name(),
                     size,
                     measured,
-                    vs_raw: None,
-                    baseline: link.compared_with.map(Baseline::name),
+                    cpu_us_per_msg: trial.cpu_us_per_msg(),
+                    rounds_spread: spread,
+                    same_wait_baseline: link.same_wait.map(Baseline::name),
+                    vs_same_wait: None,
+                    blocking_baseline: libipc.then(|| BLOCKING.name()),
+                    vs_blocking: None,
                 });
             }
         }
     }
+    drop(workers);
     peer.finish()?;
+    let noise = Noise::judge(quiet_before, RunQueue::sample(), worst, load.is_some());
 
-    let report = Report::new(rows);
+    let report = Report::new(rows, load, noise);
     print!("{}", report.table());
     if let Some((file, path)) = json {
         report.write_json(file, &path)?;

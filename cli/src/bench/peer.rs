@@ -5,15 +5,16 @@
 //! picks; measuring them from separate processes let placement, not the code, decide results.
 //!
 //! Commands are small text messages on the link being measured: `echo N` (send the next N
-//! messages back), `sink N` (receive N messages, then answer `ok`), `goto I` (the next command
-//! comes on link I) and `quit` (the bench then closes every link, and the peer follows).
+//! messages back), `sink N` (receive N messages, then answer `ok`), `cpu` (answer `cpu NS`, the
+//! CPU time this process has used so far), `goto I` (the next command comes on link I) and
+//! `quit` (the bench then closes every link, and the peer follows).
 
 use std::str::FromStr;
 
 use libipc::Channel;
 
 use super::link::{IpcLink, Link};
-use super::measure::Pattern;
+use super::measure::{Pattern, cpu_time};
 use super::raw::RawLink;
 use super::raw_shm::{Inherited, ShmLink};
 use super::{BASELINES, Baseline};
@@ -52,6 +53,7 @@ impl System {
 pub(crate) enum Command {
     Echo(u64),
     Sink(u64),
+    Cpu,
     Goto(usize),
     Quit,
 }
@@ -61,6 +63,7 @@ impl Command {
         match self {
             Command::Echo(n) => format!("echo {n}"),
             Command::Sink(n) => format!("sink {n}"),
+            Command::Cpu => "cpu".to_owned(),
             Command::Goto(i) => format!("goto {i}"),
             Command::Quit => "quit".to_owned(),
         }
@@ -73,12 +76,14 @@ impl Command {
             Some(("sink", n)) => n.parse().ok().map(Command::Sink),
             Some(("goto", i)) => i.parse().ok().map(Command::Goto),
             None if text == "quit" => Some(Command::Quit),
+            None if text == "cpu" => Some(Command::Cpu),
             _ => None,
         }
     }
 }
 
-/// One link for the peer to open: `raw:unix=SOCKET_PATH`, `raw:shm-futex=MEMFD,ALIVE`,
+/// One link for the peer to open: `raw:unix=SOCKET_PATH`, `raw:unix-spin=SOCKET_PATH`,
+/// `raw:shm-futex=MEMFD,ALIVE`,
 /// `raw:shm-spin=MEMFD,ALIVE` (descriptor numbers inherited from the bench) or
 /// `libipc@SPIN_US=ENDPOINT`.
 #[derive(Debug, Clone)]
@@ -103,8 +108,8 @@ impl FromStr for LinkSpec {
     fn from_str(s: &str) -> Result<LinkSpec, String> {
         let expected = || {
             format!(
-                "expected raw:unix=PATH, raw:shm-futex=MEMFD,ALIVE, raw:shm-spin=MEMFD,ALIVE or \
-                 libipc@SPIN_US=ENDPOINT, got {s:?}"
+                "expected raw:unix=PATH, raw:unix-spin=PATH, raw:shm-futex=MEMFD,ALIVE, \
+                 raw:shm-spin=MEMFD,ALIVE or libipc@SPIN_US=ENDPOINT, got {s:?}"
             )
         };
         let (head, endpoint) = s.split_once('=').ok_or_else(expected)?;
@@ -138,8 +143,9 @@ impl FromStr for LinkSpec {
 /// Arguments of the hidden `__bench-peer` subcommand.
 #[derive(Debug, clap::Args)]
 pub struct PeerArgs {
-    /// Links to open, in order: raw:unix=SOCKET_PATH, raw:shm-futex=MEMFD,ALIVE,
-    /// raw:shm-spin=MEMFD,ALIVE or libipc@SPIN_MICROSECONDS=ENDPOINT.
+    /// Links to open, in order: raw:unix=SOCKET_PATH, raw:unix-spin=SOCKET_PATH,
+    /// raw:shm-futex=MEMFD,ALIVE, raw:shm-spin=MEMFD,ALIVE or
+    /// libipc@SPIN_MICROSECONDS=ENDPOINT.
     #[arg(required = true, value_name = "SPEC")]
     links: Vec<LinkSpec>,
 }
@@ -171,7 +177,9 @@ pub(crate) fn run(args: PeerArgs) -> Result {
     for (spec, inherited) in args.links.iter().zip(inherited) {
         links.push(match (spec.system, inherited) {
             (_, Some((wait, fds))) => Box::new(ShmLink::open(wait, fds)?),
-            (System::Raw(_), None) => Box::new(RawLink::connect(spec.endpoint.as_ref())?),
+            (System::Raw(b), None) => {
+                Box::new(RawLink::connect(spec.endpoint.as_ref(), b.stream_spin())?)
+            }
             (System::Libipc, None) => {
                 let opts = libipc::Options::new()
                     .with_shm_spin(std::time::Duration::from_micros(spec.spin_us));
@@ -215,6 +223,10 @@ fn serve(links: &mut [Box<dyn Link>]) -> Result {
                 }
                 link.send(ACK)?;
             }
+            Command::Cpu => {
+                let answer = format!("cpu {}", cpu_time().as_nanos());
+                link.send(answer.as_bytes())?;
+            }
             Command::Goto(i) if i < links.len() => current = i,
             Command::Goto(i) => return Err(Fail::new(format!("no link {i}"))),
             Command::Quit => return Ok(()),
@@ -232,6 +244,7 @@ mod tests {
         for c in [
             Command::Echo(7),
             Command::Sink(1 << 40),
+            Command::Cpu,
             Command::Goto(2),
             Command::Quit,
         ] {

@@ -6,6 +6,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use super::measure::Measured;
+use super::noise::Noise;
 use crate::fail::{Context, Result};
 
 /// One measurement, as written to JSON.
@@ -13,8 +14,8 @@ use crate::fail::{Context, Result};
 pub(crate) struct Row {
     /// "libipc" or "raw".
     pub(crate) system: &'static str,
-    /// libipc rows: "unix", "tcp", ...; raw rows: the baseline, "unix", "shm-futex" or
-    /// "shm-spin".
+    /// libipc rows: "unix", "tcp", ...; raw rows: the baseline, "unix", "unix-spin",
+    /// "shm-futex" or "shm-spin".
     pub(crate) transport: &'static str,
     /// "rtt" or "stream".
     pub(crate) pattern: &'static str,
@@ -22,63 +23,106 @@ pub(crate) struct Row {
     pub(crate) size: usize,
     #[serde(flatten)]
     pub(crate) measured: Measured,
-    /// libipc rows: rtt p50 / raw p50 (lower is better) or stream msgs/s / raw msgs/s (higher
-    /// is better), against the raw row of the same pattern and size whose transport is
-    /// `baseline`.
+    /// User + system CPU time of both processes per message, in microseconds (a round trip
+    /// is two messages; see `Trial::cpu_us_per_msg`).
+    pub(crate) cpu_us_per_msg: f64,
+    /// The largest per-round result over the smallest (1: the rounds agreed).
+    pub(crate) rounds_spread: f64,
+    /// libipc rows: the raw baseline that waits the same way; absent if no such raw row was
+    /// measured at this pattern and size (then `vs_same_wait` is absent too).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) vs_raw: Option<f64>,
-    /// libipc rows: the raw transport they are compared with; absent if no such raw row was
-    /// measured (then `vs_raw` is absent too).
+    pub(crate) same_wait_baseline: Option<&'static str>,
+    /// libipc rows: rtt p50 / baseline p50 (lower is better) or stream msgs/s / baseline
+    /// msgs/s (higher is better), against `same_wait_baseline`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) baseline: Option<&'static str>,
+    pub(crate) vs_same_wait: Option<f64>,
+    /// libipc rows: the plain blocking socket baseline ("unix").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) blocking_baseline: Option<&'static str>,
+    /// libipc rows: the same ratio against `blocking_baseline`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) vs_blocking: Option<f64>,
 }
 
 #[derive(Debug, serde::Serialize)]
 pub(crate) struct Report {
+    /// The number of `--load` workers; `None` (null) for a run without them.
+    load: Option<usize>,
+    noise: Noise,
     results: Vec<Row>,
 }
 
 impl Report {
-    /// Collect the rows and work out each libipc row's ratio to the raw row it names.
-    pub(crate) fn new(mut results: Vec<Row>) -> Report {
+    /// Collect the rows and work out each libipc row's ratios to the raw rows it names.
+    pub(crate) fn new(mut results: Vec<Row>, load: Option<usize>, noise: Noise) -> Report {
         let raw: Vec<Row> = results
             .iter()
             .filter(|r| r.system == "raw")
             .cloned()
             .collect();
-        for row in results.iter_mut().filter(|r| r.system != "raw") {
+        let ratio = |row: &Row, baseline: Option<&str>| {
             let base = raw.iter().find(|b| {
-                Some(b.transport) == row.baseline && b.pattern == row.pattern && b.size == row.size
-            });
-            row.vs_raw = base.and_then(|b| match (row.measured, b.measured) {
+                Some(b.transport) == baseline && b.pattern == row.pattern && b.size == row.size
+            })?;
+            match (row.measured, base.measured) {
                 (Measured::Rtt { p50_us: a, .. }, Measured::Rtt { p50_us: b, .. }) => Some(a / b),
                 (
                     Measured::Stream { msgs_per_s: a, .. },
                     Measured::Stream { msgs_per_s: b, .. },
                 ) => Some(a / b),
                 _ => None,
-            });
-            if row.vs_raw.is_none() {
-                row.baseline = None;
+            }
+        };
+        for row in results.iter_mut().filter(|r| r.system != "raw") {
+            row.vs_same_wait = ratio(row, row.same_wait_baseline);
+            if row.vs_same_wait.is_none() {
+                row.same_wait_baseline = None;
+            }
+            row.vs_blocking = ratio(row, row.blocking_baseline);
+            if row.vs_blocking.is_none() {
+                row.blocking_baseline = None;
             }
         }
-        Report { results }
+        Report {
+            load,
+            noise,
+            results,
+        }
     }
 
     pub(crate) fn table(&self) -> String {
         let mut out = String::new();
-        let ratio = |r: &Row| match (r.vs_raw, r.baseline) {
-            (Some(v), Some(b)) => format!("{v:.2}x {b}"),
+        if let Some(n) = self.load {
+            let _ = writeln!(
+                out,
+                "load: {n} processes (1-5 ms CPU bursts between 0.1-2 ms sleeps, like a \
+                 parallel build)"
+            );
+        }
+        if self.noise.busy {
+            let _ = writeln!(
+                out,
+                "warning: the machine looks busy ({}); the numbers may not repeat",
+                self.noise.detail
+            );
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        let cell = |v: Option<f64>, b: Option<&str>| match (v, b) {
+            (Some(v), Some(b)) => format!("{} {b}", ratio(v)),
             _ => "-".to_owned(),
         };
         out.push_str(
-            "Round-trip latency, microseconds (vs raw = libipc p50 / p50 of the raw transport \
-             named; lower is better)\n",
+            "Round-trip latency, microseconds. cpu µs/msg: user+system CPU of both processes per \
+             message (a round trip is two).\nvs same-wait / vs blocking: libipc p50 / p50 of \
+             the raw row named (the one that waits the same way / the plain blocking socket); \
+             lower is better.\n",
         );
         let _ = writeln!(
             out,
-            "{:<7} {:<9} {:>9} {:>9} {:>9} {:>9}  vs raw",
-            "system", "transport", "size B", "p50", "p99", "p99.9"
+            "{:<7} {:<9} {:>9} {:>9} {:>9} {:>9} {:>10}  {:<17} vs blocking",
+            "system", "transport", "size B", "p50", "p99", "p99.9", "cpu µs/msg", "vs same-wait"
         );
         for r in &self.results {
             if let Measured::Rtt {
@@ -90,25 +134,27 @@ impl Report {
             {
                 let _ = writeln!(
                     out,
-                    "{:<7} {:<9} {:>9} {:>9.1} {:>9.1} {:>9.1}  {}",
+                    "{:<7} {:<9} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>10}  {:<17} {}",
                     r.system,
                     r.transport,
                     r.size,
                     p50_us,
                     p99_us,
                     p999_us,
-                    ratio(r)
+                    significant(r.cpu_us_per_msg),
+                    cell(r.vs_same_wait, r.same_wait_baseline),
+                    cell(r.vs_blocking, r.blocking_baseline),
                 );
             }
         }
         out.push_str(
-            "\nOne-way streaming, MB = 10^6 bytes (vs raw = libipc msgs/s / msgs/s of the raw \
-             transport named; higher is better)\n",
+            "\nOne-way streaming, MB = 10^6 bytes. vs same-wait / vs blocking: libipc msgs/s / \
+             msgs/s of the raw row named; higher is better.\n",
         );
         let _ = writeln!(
             out,
-            "{:<7} {:<9} {:>9} {:>12} {:>9}  vs raw",
-            "system", "transport", "size B", "msgs/s", "MB/s"
+            "{:<7} {:<9} {:>9} {:>12} {:>9} {:>10}  {:<17} vs blocking",
+            "system", "transport", "size B", "msgs/s", "MB/s", "cpu µs/msg", "vs same-wait"
         );
         for r in &self.results {
             if let Measured::Stream {
@@ -119,22 +165,55 @@ impl Report {
             {
                 let _ = writeln!(
                     out,
-                    "{:<7} {:<9} {:>9} {:>12.0} {:>9.1}  {}",
+                    "{:<7} {:<9} {:>9} {:>12.0} {:>9.1} {:>10}  {:<17} {}",
                     r.system,
                     r.transport,
                     r.size,
                     msgs_per_s,
                     mb_per_s,
-                    ratio(r)
+                    significant(r.cpu_us_per_msg),
+                    cell(r.vs_same_wait, r.same_wait_baseline),
+                    cell(r.vs_blocking, r.blocking_baseline),
                 );
             }
         }
         out
     }
 
-    /// Write `{"results": [...]}` to `file` (opened early, so a bad path fails before the run).
+    /// Write `{"load": ..., "noise": ..., "results": [...]}` to `file` (opened early, so a bad
+    /// path fails before the run).
     pub(crate) fn write_json(&self, mut file: File, path: &Path) -> Result {
         let json = serde_json::to_string_pretty(self).expect("plain data serializes");
         writeln!(file, "{json}").context(format_args!("writing {}", path.display()))
+    }
+}
+
+/// A ratio such as `1.23x` or `0.0031x`: never rounded to nothing.
+fn ratio(v: f64) -> String {
+    format!("{}x", significant(v))
+}
+
+/// `v` with two decimals, or more below 1 so that two significant digits remain (0.0031, not
+/// 0.00).
+fn significant(v: f64) -> String {
+    if !v.is_finite() || v <= 0.0 || v >= 1.0 {
+        return format!("{v:.2}");
+    }
+    let decimals = (1 - v.log10().floor() as i32).max(2) as usize;
+    format!("{v:.decimals$}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ratio, significant};
+
+    #[test]
+    fn small_ratios_keep_two_significant_digits() {
+        assert_eq!(ratio(1.234), "1.23x");
+        assert_eq!(ratio(12.0), "12.00x");
+        assert_eq!(ratio(0.5), "0.50x");
+        assert_eq!(ratio(0.05), "0.050x");
+        assert_eq!(ratio(0.00312), "0.0031x");
+        assert_eq!(significant(0.0), "0.00");
     }
 }

@@ -57,8 +57,8 @@ impl Drop for ScratchDir {
 pub(crate) struct PeerLink {
     pub(crate) system: System,
     pub(crate) transport: &'static str,
-    /// libipc links: the raw baseline their rows are compared with.
-    pub(crate) compared_with: Option<Baseline>,
+    /// libipc links: the raw baseline that waits the same way ("vs same-wait").
+    pub(crate) same_wait: Option<Baseline>,
     link: Box<dyn Link>,
 }
 
@@ -70,8 +70,8 @@ impl PeerLink {
 
 /// A link set up before the peer starts, completed once it runs.
 enum Pending {
-    /// Accept the peer's connection to the raw socket.
-    Unix(UnixListener),
+    /// Accept the peer's connection to a raw socket whose reads spin this long first.
+    Unix(UnixListener, Duration),
     /// Ready: the peer opens its side from inherited descriptors.
     Shm(ShmLink),
     /// Accept the peer's libipc connection.
@@ -97,8 +97,8 @@ impl std::fmt::Debug for Peer {
 
 impl Peer {
     /// Start the peer with one link per raw baseline, each followed by the libipc transports
-    /// compared with it (so the rows come out grouped), for messages of up to `max_message`
-    /// bytes.
+    /// that wait the same way (so the rows come out grouped), for messages of up to
+    /// `max_message` bytes.
     pub(crate) fn start(dir: &Path, transports: &[&Transport], max_message: usize) -> Result<Peer> {
         // Per link: how the peer opens it, how the bench completes it, and how it is reported.
         let mut specs = Vec::new();
@@ -110,7 +110,7 @@ impl Peer {
             let system = System::Raw(baseline);
             match baseline.wait() {
                 None => {
-                    let path = dir.join("raw.sock");
+                    let path = dir.join(format!("raw-{}.sock", baseline.name()));
                     let listener = UnixListener::bind(&path)
                         .context(format_args!("binding {}", path.display()))?;
                     listener.set_nonblocking(true)?;
@@ -120,7 +120,7 @@ impl Peer {
                         endpoint,
                         spin_us: 0,
                     });
-                    pending.push(Pending::Unix(listener));
+                    pending.push(Pending::Unix(listener, baseline.stream_spin()));
                 }
                 Some(wait) => {
                     let (link, fds) = ShmLink::create(wait, max_message)
@@ -136,7 +136,7 @@ impl Peer {
                 }
             }
             labels.push((baseline.name(), None));
-            for &t in transports.iter().filter(|t| t.baseline == baseline) {
+            for &t in transports.iter().filter(|t| t.same_wait == baseline) {
                 let opts = libipc::Options::new().with_shm_spin(t.spin);
                 let listener = crate::endpoint::bind_with(&(t.endpoint)(dir), &opts)?;
                 specs.push(LinkSpec {
@@ -145,16 +145,16 @@ impl Peer {
                     spin_us: t.spin.as_micros() as u64,
                 });
                 pending.push(Pending::Libipc(listener));
-                labels.push((t.name, Some(t.baseline)));
+                labels.push((t.name, Some(t.same_wait)));
             }
         }
 
         let mut child = spawn(&specs)?;
         drop(inherited);
         let mut links = Vec::new();
-        for ((spec, pending), (transport, compared_with)) in specs.iter().zip(pending).zip(labels) {
+        for ((spec, pending), (transport, same_wait)) in specs.iter().zip(pending).zip(labels) {
             let link: Box<dyn Link> = match pending {
-                Pending::Unix(listener) => {
+                Pending::Unix(listener, spin) => {
                     let stream = wait_for_peer(&mut child, || match listener.accept() {
                         Ok((stream, _)) => Ok(Some(stream)),
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -164,7 +164,7 @@ impl Peer {
                         Err(e) => Err(e).context("accepting the raw link"),
                     })?;
                     stream.set_nonblocking(false)?;
-                    Box::new(RawLink::new(stream))
+                    Box::new(RawLink::new(stream, spin))
                 }
                 Pending::Shm(link) => Box::new(link),
                 Pending::Libipc(listener) => {
@@ -183,7 +183,7 @@ impl Peer {
             links.push(PeerLink {
                 system: spec.system,
                 transport,
-                compared_with,
+                same_wait,
                 link,
             });
         }
