@@ -9,7 +9,11 @@
 //! - never spins when the process may use only one CPU;
 //! - spins for a window that adapts per channel side: it doubles (up to the configured
 //!   maximum) when the wait ended while spinning, and halves when it did not, down to nothing;
-//!   with no window, every [`PROBE_EVERY`]th wait spins briefly to see whether things improved;
+//!   with no window, every [`PROBE_EVERY`]th wait spins briefly to see whether things improved,
+//!   and each failed probe doubles that interval (up to [`MAX_PROBE_EVERY`]);
+//! - stops at once, and stops spinning for a while, when it finds it was descheduled in the
+//!   middle of a spin (a gap of [`PREEMPTED`] between two looks at the clock): the machine has
+//!   more runnable threads than CPUs, which is exactly when spinning delays the peer;
 //! - yields its CPU every [`YIELD_EVERY`] of spinning, so a peer queued on this CPU can run;
 //! - bounds the CPU it burns per wait by the window (at most the configured maximum).
 //!
@@ -26,6 +30,10 @@ const MIN_WINDOW_NS: u32 = 1_000;
 const PROBE_NS: u32 = 2_000;
 /// With no window, one wait in this many probes.
 pub(crate) const PROBE_EVERY: u32 = 16;
+/// The longest interval between probes, in waits.
+pub(crate) const MAX_PROBE_EVERY: u32 = 1024;
+/// A gap this long between two looks at the clock while spinning means we lost the CPU.
+pub(crate) const PREEMPTED: Duration = Duration::from_micros(30);
 /// How often a spinner yields its CPU.
 pub(crate) const YIELD_EVERY: Duration = Duration::from_micros(4);
 /// Polls between two looks at the clock.
@@ -39,6 +47,10 @@ pub struct Spinner {
     max_ns: u32,
     window_ns: AtomicU32,
     skipped: AtomicU32,
+    /// Waits between probes while the window is zero.
+    probe_every: AtomicU32,
+    /// See [`PREEMPTED`] (longer in tests that must not depend on the scheduler).
+    preempted: Duration,
 }
 
 impl Spinner {
@@ -53,6 +65,8 @@ impl Spinner {
             max_ns,
             window_ns: AtomicU32::new(max_ns),
             skipped: AtomicU32::new(0),
+            probe_every: AtomicU32::new(PROBE_EVERY),
+            preempted: PREEMPTED,
         }
     }
 
@@ -76,9 +90,10 @@ impl Spinner {
         let mut window = self.window_ns.load(Ordering::Relaxed);
         if window == 0 {
             let n = self.skipped.fetch_add(1, Ordering::Relaxed) + 1;
-            if !n.is_multiple_of(PROBE_EVERY) {
+            if n < self.probe_every.load(Ordering::Relaxed) {
                 return false;
             }
+            self.skipped.store(0, Ordering::Relaxed);
             window = PROBE_NS.min(self.max_ns);
         }
         let start = Instant::now();
@@ -87,6 +102,8 @@ impl Spinner {
             end = end.min(d);
         }
         let mut next_yield = start + YIELD_EVERY;
+        let mut last = start;
+        let mut preempted = false;
         let won = 'spin: loop {
             for _ in 0..BATCH {
                 if ready() {
@@ -95,27 +112,43 @@ impl Spinner {
                 std::hint::spin_loop();
             }
             let now = Instant::now();
+            if now.duration_since(last) >= self.preempted {
+                preempted = true;
+                break ready();
+            }
+            last = now;
             if now >= end {
                 break ready();
             }
             if now >= next_yield {
                 sys::yield_now();
-                next_yield = Instant::now() + YIELD_EVERY;
+                last = Instant::now();
+                next_yield = last + YIELD_EVERY;
             }
         };
-        self.adapt(window, won);
+        self.adapt(window, won, preempted);
         won
     }
 
-    fn adapt(&self, window: u32, won: bool) {
-        let next = if won {
+    fn adapt(&self, window: u32, won: bool, preempted: bool) {
+        let probing = self.window_ns.load(Ordering::Relaxed) == 0;
+        let next = if won && !preempted {
             window.saturating_mul(2).clamp(MIN_WINDOW_NS, self.max_ns)
-        } else if window / 2 < MIN_WINDOW_NS {
+        } else if preempted || probing || window / 2 < MIN_WINDOW_NS {
             0
         } else {
             window / 2
         };
         self.window_ns.store(next, Ordering::Relaxed);
+        if next > 0 {
+            self.probe_every.store(PROBE_EVERY, Ordering::Relaxed);
+        } else if probing || preempted {
+            // A failed probe, or a spin cut short by the scheduler: wait longer before the
+            // next probe.
+            let every = self.probe_every.load(Ordering::Relaxed);
+            self.probe_every
+                .store((every * 2).min(MAX_PROBE_EVERY), Ordering::Relaxed);
+        }
         if next == 0 {
             self.skipped.store(0, Ordering::Relaxed);
         }
@@ -138,7 +171,8 @@ mod tests {
             assert!(!Spinner::new(Duration::from_micros(50)).enabled());
             return;
         }
-        let s = Spinner::new(Duration::from_micros(16));
+        let mut s = Spinner::new(Duration::from_micros(16));
+        s.preempted = Duration::MAX; // this test is about the window, not the scheduler
         assert_eq!(s.window(), Duration::from_micros(16));
         assert!(!s.spin(|| false, None));
         assert_eq!(s.window(), Duration::from_micros(8));
@@ -161,6 +195,18 @@ mod tests {
         assert_eq!(polls, 0);
         assert!(s.spin(|| true, None));
         assert!(s.window() > Duration::ZERO);
+        // A failed probe doubles the interval to the next one.
+        while s.window() > Duration::ZERO {
+            s.spin(|| false, None);
+        }
+        for _ in 0..PROBE_EVERY - 1 {
+            assert!(!s.spin(|| true, None));
+        }
+        assert!(!s.spin(|| false, None)); // the probe fails
+        for _ in 0..2 * PROBE_EVERY - 1 {
+            assert!(!s.spin(|| true, None));
+        }
+        assert!(s.spin(|| true, None)); // the next probe comes twice as late, and wins
         for _ in 0..8 {
             assert!(s.spin(|| true, None));
         }
