@@ -211,6 +211,18 @@ impl Spinner {
     }
 }
 
+/// Fold `sample` into the running average at `avg` (weight 1/8; 0 means none yet).
+fn average(avg: &AtomicU32, sample: Duration) {
+    let x = sample.as_nanos().clamp(1, u128::from(u32::MAX)) as u32;
+    let old = avg.load(Ordering::Relaxed);
+    let new = if old == 0 {
+        x
+    } else {
+        (i64::from(old) + (i64::from(x) - i64::from(old)) / 8) as u32
+    };
+    avg.store(new.max(1), Ordering::Relaxed);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,16 +288,4 @@ mod tests {
         ));
         assert_eq!(polls, 0);
     }
-}
-
-/// Fold `sample` into the running average at `avg` (weight 1/8; 0 means none yet).
-fn average(avg: &AtomicU32, sample: Duration) {
-    let x = sample.as_nanos().clamp(1, u128::from(u32::MAX)) as u32;
-    let old = avg.load(Ordering::Relaxed);
-    let new = if old == 0 {
-        x
-    } else {
-        (i64::from(old) + (i64::from(x) - i64::from(old)) / 8) as u32
-    };
-    avg.store(new.max(1), Ordering::Relaxed);
 }
