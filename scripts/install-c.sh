@@ -111,12 +111,6 @@ ln -sfn "$soname" "$libdir/libipc.so"
 install -m 0644 "$a" "$libdir/libipc.a"
 
 subst() { # template output
-  local url
-  url=$(awk '
-    /^\[/ { section = $0 }
-    section == "[workspace.package]" && $1 == "repository" {
-      v = $0; sub(/^[^"]*"/, "", v); sub(/".*$/, "", v); print v; exit
-    }' Cargo.toml)
   # CMake wants a list of link items; "-lfoo" items are passed to the linker as they are.
   local cmake_native
   cmake_native=$(printf '%s' "$native" | tr ' ' ';')
@@ -127,7 +121,6 @@ subst() { # template output
       -e "s|@LIBS_PRIVATE@|$native|g" \
       -e "s|@CMAKE_NATIVE_LIBS@|$cmake_native|g" \
       -e "s|@SIZEOF_VOID_P@|$sizeof_void_p|g" \
-      -e "s|@URL@|$url|g" \
       "$1" > "$2.tmp"
   if grep -n '@[A-Z_]*@' "$2.tmp" >&2; then
     rm -f "$2.tmp"
