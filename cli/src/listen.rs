@@ -17,7 +17,7 @@ use crate::fail::Result;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Where to listen: unix:///abs/path.sock, unix:@name, tcp://host:port (port 0 picks a free
-    /// port) or a bare name.
+    /// port), shm://name (shared memory, Linux) or a bare name.
     endpoint: String,
     /// Send each message back to its sender instead of printing it (the server `ipc ping`
     /// expects).

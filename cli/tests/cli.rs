@@ -415,6 +415,17 @@ fn every_subcommand_has_help() {
         !out.stdout.contains("__bench-peer"),
         "the peer subcommand is hidden"
     );
+    // Every endpoint form is named, shared memory included.
+    for args in [&["--help"][..], &["listen", "--help"]] {
+        let out = ipc_run(args);
+        for form in ["unix://", "unix:@", "tcp://", "shm://"] {
+            assert!(
+                out.stdout.contains(form),
+                "{args:?} lacks {form}: {}",
+                out.stdout
+            );
+        }
+    }
 }
 
 #[test]
