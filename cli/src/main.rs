@@ -12,6 +12,7 @@ mod fail;
 mod listen;
 mod ping;
 mod send;
+mod stop;
 
 use std::process::ExitCode;
 
