@@ -13,6 +13,7 @@
 #    client, over unix://, tcp:// and shm://;
 # 6. smoke-runs the C-vs-Rust round-trip benchmark (scripts/bench-c.sh) with a few iterations.
 #
+# 7. the README's C quickstart, extracted from README.md and run exactly as written.
 #
 # Environment: CC (default cc), LIBIPC_SKIP_VALGRIND=1, KEEP_TMP=1 (keep the temporary directory).
 # Everything runs under timeouts; background processes are killed and temporary files removed
@@ -235,5 +236,37 @@ step "C-vs-Rust round-trip benchmark (scripts/bench-c.sh), smoke run"
 out=$(timeout 300 "$root/scripts/bench-c.sh" 200) || die "bench-c.sh failed: $out"
 printf '%s\n' "$out"
 [ "$(printf '%s\n' "$out" | grep -c '^| [a-z]* | C (')" = 2 ] || die "bench-c.sh should print a C row per transport"
+
+# ------------------------------------------------------------------------------------------------
+step "README.md's C quickstart, run exactly as written"
+# Every fenced block after a "<!-- test: c-quickstart/FILE -->" line is saved as FILE.
+qs="$tmp/quickstart"
+mkdir -p "$qs/home/.cargo/bin"
+awk -v dir="$qs" '
+  /^<!-- test: c-quickstart\/[A-Za-z0-9._-]+ -->$/ { f = $3; sub(/^c-quickstart\//, "", f); next }
+  f != "" && !inblock && /^```/ { inblock = 1; next }
+  inblock && /^```$/ { inblock = 0; f = ""; next }
+  inblock { print > (dir "/" f) }
+' README.md
+for f in install.sh listen.sh demo.c run.sh; do
+  [ -s "$qs/$f" ] || die "README.md has no block marked <!-- test: c-quickstart/$f -->"
+done
+# A fresh HOME, so that the README's "$HOME/.local" prefix and ~/.cargo/bin are temporary;
+# cargo keeps its real caches, toolchain and build directory.
+qs_env=(env CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
+        CARGO_TARGET_DIR="$target" HOME="$qs/home" CARGO_INSTALL_ROOT="$qs/home/.cargo"
+        PATH="$qs/home/.cargo/bin:$PATH")
+"${qs_env[@]}" bash -euo pipefail "$qs/install.sh" > "$qs/install.log" 2>&1 ||
+  { cat "$qs/install.log" >&2; die "the README's install commands failed"; }
+[ "$("${qs_env[@]}" bash -c 'command -v ipc')" = "$qs/home/.cargo/bin/ipc" ] ||
+  die "after the README's install commands, ipc is not on PATH"
+[ "$(wc -l < "$qs/listen.sh")" = 1 ] || die "the README's listen block should be one command"
+start_peer "$qs/listen.log" "${qs_env[@]}" bash -euc "exec $(cat "$qs/listen.sh")"
+wait_for_line "$qs/listen.log" "$peer_pid" '^listening on ' >/dev/null
+got=$(cd "$qs" && timeout 120 "${qs_env[@]}" bash -euo pipefail run.sh 2>&1) ||
+  die "the README's build-and-run commands failed: $got"
+[ "$got" = ping ] || die "the README's quickstart printed '$got', expected 'ping'"
+stop_peer "$peer_pid"
+echo "README C quickstart: prints ping"
 
 step "C API: all checks passed"
