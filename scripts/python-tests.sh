@@ -75,8 +75,9 @@ export LIBIPC_RUNTIME_DIR="$tmp/run"
 mkdir -m 0700 "$LIBIPC_RUNTIME_DIR"
 
 step "pytest bindings/python/tests (pytest-timeout is the watchdog)"
-# -p no:cacheprovider: nothing written into the source tree.
-"$vpy" -m pytest -p no:cacheprovider --timeout=120 -q bindings/python/tests "$@"
+# -p no:cacheprovider: nothing written into the source tree; --basetemp: tmp_path directories
+# go into our temporary directory (pytest otherwise keeps the last three in /tmp/pytest-of-$USER).
+"$vpy" -m pytest -p no:cacheprovider --basetemp="$tmp/pytest" --timeout=120 -q bindings/python/tests "$@"
 
 step "Python examples, run end to end"
 pex="$root/examples/python"
