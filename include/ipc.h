@@ -119,12 +119,11 @@ typedef enum ipc_status {
    */
   IPC_ERR_PANIC = 101,
   /**
-   * This thread holds that side of the channel (an unfinished in-place slot); finish it
-   * first.
+   * This thread holds that side of the channel (an unfinished in-place slot); finish it first.
    */
   IPC_ERR_BUSY = 102,
   /**
-   * A cancellation handle stopped the call; nothing was lost or half-done.
+   * A cancellation token stopped the call; nothing was lost or half-done.
    */
   IPC_ERR_CANCELLED = 104,
 } ipc_status;

@@ -4,38 +4,38 @@
 #   scripts/bench-c.sh [COUNT]      (default 20000 round trips of 64 bytes per round)
 # Prints a table of median p50/p99 round-trip times over 5 alternating rounds and the ratio
 # C / Rust. The target (issue 4) is a ratio within 1.1x. Not a test: figures depend on the machine.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 count=${1:-20000}
 rounds=5
+step "build ipc, libipc.so and bench/c/ping.c"
 cargo build --release --quiet -p libipc-cli
 ./scripts/build-c-lib.sh >/dev/null
-tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+target=$(cargo_target_dir)
+mktempdir tmp
 ${CC:-cc} -O2 -std=c11 -Wall -Wextra -Werror -Iinclude bench/c/ping.c -o "$tmp/ping" \
-  -Ltarget/c/lib -lipc -Wl,-rpath,"$PWD/target/c/lib"
+  -L"$target/c/lib" -lipc -Wl,-rpath,"$target/c/lib"
 export LIBIPC_RUNTIME_DIR="$tmp/run"
 mkdir -m 0700 "$LIBIPC_RUNTIME_DIR"
-ipc=target/release/ipc
+ipc="$target/release/ipc"
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 field() { sed -n "s/.* $1 \([0-9.]*\).*/\1/p"; }
 
+step "measure: C and Rust round trips, $rounds alternating rounds"
 printf '| transport | API | p50 µs | p99 µs | C / Rust (p50) |\n|---|---|---|---|---|\n'
 for ep in "unix://$tmp/bench.sock" "shm://bench"; do
-  "$ipc" listen --echo "$ep" >/dev/null 2>&1 &
-  server=$!
-  for _ in $(seq 100); do
-    "$ipc" ping -n 1 "$ep" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
+  case $ep in
+    unix://*) sock=${ep#unix://} ;;
+    shm://*) sock="$LIBIPC_RUNTIME_DIR/${ep#shm://}.shm.sock" ;;
+  esac
+  start_peer --socket "$sock" "$tmp/server.log" "$ipc" listen --echo "$ep"
   "$ipc" ping -n 2000 "$ep" >/dev/null; "$tmp/ping" "$ep" 2000 64 >/dev/null   # warm-up
   : > "$tmp/rust"; : > "$tmp/c"
   for _ in $(seq $rounds); do
     "$ipc" ping -n "$count" "$ep" | grep '^count' >> "$tmp/rust"
     "$tmp/ping" "$ep" "$count" 64 >> "$tmp/c"
   done
-  kill "$server"; wait "$server" 2>/dev/null || true
+  stop_peer "$peer_pid"
   r50=$(field p50 < "$tmp/rust" | median); r99=$(field p99 < "$tmp/rust" | median)
   c50=$(field p50 < "$tmp/c" | median); c99=$(field p99 < "$tmp/c" | median)
   ratio=$(awk -v c="$c50" -v r="$r50" 'BEGIN {printf "%.2fx", c / r}')

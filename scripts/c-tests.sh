@@ -13,68 +13,35 @@
 #    client, over unix://, tcp:// and shm://;
 # 6. smoke-runs the C-vs-Rust round-trip benchmark (scripts/bench-c.sh) with a few iterations.
 #
+# 7. the README's C quickstart, extracted from README.md and run exactly as written.
+#
 # Environment: CC (default cc), LIBIPC_SKIP_VALGRIND=1, KEEP_TMP=1 (keep the temporary directory).
 # Everything runs under timeouts; background processes are killed and temporary files removed
-# on exit.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$(pwd)
-
-step() { printf '\n--> %s\n' "$*"; }
-die() { printf '\nc-tests.sh: FAILED: %s\n' "$*" >&2; exit 1; }
+# on exit (scripts/lib.sh).
+. "$(dirname "$0")/lib.sh"
 
 cc=${CC:-cc}
-# Debian's packages for what is missing, when we may install them (root with apt-get).
-missing=()
-for pair in pkg-config:pkg-config cmake:cmake valgrind:valgrind; do
-  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
-done
-if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "c-tests.sh: installing ${missing[*]} with apt-get"
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-    { apt-get update -qq >/dev/null &&
-      apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } ||
-    die "apt-get could not install ${missing[*]}"
-fi
-for tool in "$cc" pkg-config cmake timeout readelf; do
-  command -v "$tool" >/dev/null || die "$tool not found (needed to build and check the C API)"
-done
+need_cmd "$cc" "" "a C compiler is needed (set CC)"
+need_cmd pkg-config pkg-config
+need_cmd cmake cmake
+need_cmd timeout "" "coreutils"
+need_cmd readelf binutils
 valgrind=1
 if [ "${LIBIPC_SKIP_VALGRIND:-0}" = 1 ]; then
   valgrind=0
   echo "c-tests.sh: LIBIPC_SKIP_VALGRIND=1: the C tests run WITHOUT valgrind"
-elif ! command -v valgrind >/dev/null; then
-  die "valgrind not found: install it (apt-get install valgrind), or set LIBIPC_SKIP_VALGRIND=1 to run the C tests without it"
+else
+  need_cmd valgrind valgrind "install it, or set LIBIPC_SKIP_VALGRIND=1 to run the C tests without it"
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/libipc-c-tests.XXXXXX")
-bg_pids=()
-cleanup() {
-  local pid
-  for pid in "${bg_pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${bg_pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  if [ "${KEEP_TMP:-0}" = 1 ]; then
-    echo "c-tests.sh: kept $tmp"
-  else
-    rm -rf "$tmp"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+mktempdir tmp
+target=$(cargo_target_dir)
 
 # Bare names and shm:// of the examples live in a private runtime directory.
 export LIBIPC_RUNTIME_DIR="$tmp/run"
 mkdir -m 0700 "$LIBIPC_RUNTIME_DIR"
 
-version=$(awk '
-  /^\[/ { section = $0 }
-  section == "[workspace.package]" && $1 == "version" {
-    v = $0; sub(/^[^"]*"/, "", v); sub(/".*$/, "", v); print v; exit
-  }' Cargo.toml)
+version=$(workspace_version)
 abi=$(sed -n 's/^#define IPC_ABI_VERSION \([0-9]*\).*/\1/p' include/ipc.h)
 [ -n "$version" ] && [ -n "$abi" ] || die "cannot read the version (Cargo.toml) or IPC_ABI_VERSION (include/ipc.h)"
 
@@ -195,37 +162,13 @@ done
 [ ${#failed[@]} = 0 ] || die "C tests failed: ${failed[*]}"
 
 # ------------------------------------------------------------------------------------------------
-# Start a server in the background, wait for its "echoing on <endpoint>" line, print the
-# endpoint. Usage: start_server LOG CMD...
+# Start an echo server in the background, wait for its "echoing on <endpoint>" line; its pid
+# in $server_pid, the endpoint in $server_ep. Usage: start_server LOG CMD...
 start_server() {
   local log=$1; shift
-  "$@" > "$log" 2>&1 &
-  local pid=$!
-  bg_pids+=("$pid")
-  server_pid=$pid
-  local i
-  for i in $(seq 300); do
-    if grep -q '^echoing on ' "$log"; then
-      server_ep=$(sed -n 's/^echoing on //p' "$log" | head -n 1)
-      return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "server '$*' exited before listening"; }
-    sleep 0.1
-  done
-  cat "$log" >&2
-  die "server '$*' did not print 'echoing on ...' within 30 s"
-}
-stop_server() { # pid: SIGTERM, wait at most 10 s (then SIGKILL); its exit status in stopped_rc
-  local pid=$1 i keep=()
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  set +e
-  wait "$pid" 2>/dev/null
-  stopped_rc=$?
-  set -e
-  for i in "${bg_pids[@]}"; do [ "$i" = "$pid" ] || keep+=("$i"); done
-  bg_pids=("${keep[@]}")
+  start_peer "$log" "$@"
+  server_pid=$peer_pid
+  server_ep=$(wait_for_line "$log" "$server_pid" '^echoing on ' | sed 's/^echoing on //')
 }
 # the messages every client sends, and what it must print
 msgs=(hello "two words" "" "héllo wörld ✓")
@@ -261,7 +204,7 @@ for i in 1 2 3 4; do
   [ "$(cat "$tmp/multi-$i.out")" = "$(printf 'client %s\na\nb\nc' "$i")" ] || die "concurrent client $i printed: $(cat "$tmp/multi-$i.out")"
 done
 echo "4 concurrent C clients: ok"
-stop_server "$server_pid"
+stop_peer "$server_pid"
 # echo_server exits 0 on SIGTERM (and removes its socket file)
 [ "$stopped_rc" = 0 ] || die "echo_server exited with status $stopped_rc on SIGTERM (expected 0)"
 [ ! -e "$tmp/c-echo.sock" ] || die "echo_server left its socket file behind after SIGTERM"
@@ -275,17 +218,17 @@ echo "zero_copy (CMake build, unix://): ok"
 # ------------------------------------------------------------------------------------------------
 step "cross-language: C and Rust examples, over unix://, tcp:// and shm://"
 cargo build --release --quiet -p libipc-examples --examples
-rs="$root/target/release/examples"
+rs="$target/release/examples"
 [ -x "$rs/client" ] && [ -x "$rs/echo_server" ] || die "the Rust examples were not built"
 for ep in "unix://$tmp/x-c.sock" "tcp://127.0.0.1:0" "shm://x-c-$$"; do
   start_server "$tmp/x-c-server.log" "$pc/echo_server" "$ep"
   expect_echo "Rust client -> C echo_server ($server_ep)" "$rs/client" "$server_ep"
-  stop_server "$server_pid"
+  stop_peer "$server_pid"
 done
 for ep in "unix://$tmp/x-rs.sock" "tcp://127.0.0.1:0" "shm://x-rs-$$"; do
   start_server "$tmp/x-rs-server.log" "$rs/echo_server" "$ep"
   expect_echo "C client -> Rust echo_server ($server_ep)" "$pc/client" "$server_ep"
-  stop_server "$server_pid"
+  stop_peer "$server_pid"
 done
 
 # ------------------------------------------------------------------------------------------------
@@ -293,5 +236,37 @@ step "C-vs-Rust round-trip benchmark (scripts/bench-c.sh), smoke run"
 out=$(timeout 300 "$root/scripts/bench-c.sh" 200) || die "bench-c.sh failed: $out"
 printf '%s\n' "$out"
 [ "$(printf '%s\n' "$out" | grep -c '^| [a-z]* | C (')" = 2 ] || die "bench-c.sh should print a C row per transport"
+
+# ------------------------------------------------------------------------------------------------
+step "README.md's C quickstart, run exactly as written"
+# Every fenced block after a "<!-- test: c-quickstart/FILE -->" line is saved as FILE.
+qs="$tmp/quickstart"
+mkdir -p "$qs/home/.cargo/bin"
+awk -v dir="$qs" '
+  /^<!-- test: c-quickstart\/[A-Za-z0-9._-]+ -->$/ { f = $3; sub(/^c-quickstart\//, "", f); next }
+  f != "" && !inblock && /^```/ { inblock = 1; next }
+  inblock && /^```$/ { inblock = 0; f = ""; next }
+  inblock { print > (dir "/" f) }
+' README.md
+for f in install.sh listen.sh demo.c run.sh; do
+  [ -s "$qs/$f" ] || die "README.md has no block marked <!-- test: c-quickstart/$f -->"
+done
+# A fresh HOME, so that the README's "$HOME/.local" prefix and ~/.cargo/bin are temporary;
+# cargo keeps its real caches, toolchain and build directory.
+qs_env=(env CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
+        CARGO_TARGET_DIR="$target" HOME="$qs/home" CARGO_INSTALL_ROOT="$qs/home/.cargo"
+        PATH="$qs/home/.cargo/bin:$PATH")
+"${qs_env[@]}" bash -euo pipefail "$qs/install.sh" > "$qs/install.log" 2>&1 ||
+  { cat "$qs/install.log" >&2; die "the README's install commands failed"; }
+[ "$("${qs_env[@]}" bash -c 'command -v ipc')" = "$qs/home/.cargo/bin/ipc" ] ||
+  die "after the README's install commands, ipc is not on PATH"
+[ "$(wc -l < "$qs/listen.sh")" = 1 ] || die "the README's listen block should be one command"
+start_peer "$qs/listen.log" "${qs_env[@]}" bash -euc "exec $(cat "$qs/listen.sh")"
+wait_for_line "$qs/listen.log" "$peer_pid" '^listening on ' >/dev/null
+got=$(cd "$qs" && timeout 120 "${qs_env[@]}" bash -euo pipefail run.sh 2>&1) ||
+  die "the README's build-and-run commands failed: $got"
+[ "$got" = ping ] || die "the README's quickstart printed '$got', expected 'ping'"
+stop_peer "$peer_pid"
+echo "README C quickstart: prints ping"
 
 step "C API: all checks passed"

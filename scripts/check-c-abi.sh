@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Guards the C ABI (docs/c-api.md, "ABI stability"):
-#   1. include/ipc.h is exactly what the pinned cbindgen generates from ffi-c/src;
+#   1. include/ipc.h is exactly what the pinned cbindgen generates from ffi-c/src
+#      (`cargo xtask c-header --check`; the version is pinned in xtask/Cargo.toml);
 #   2. libipc.so has the SONAME libipc.so.<ABI> and exports exactly the header's functions,
 #      each with the version node LIBIPC_<ABI>, and nothing else;
 #   3. every function, enum value, struct and macro listed in ffi-c/abi.txt is still there,
@@ -8,32 +9,22 @@
 # Usage: scripts/check-c-abi.sh [--fix]
 #   --fix rewrites include/ipc.h and adds new entries to ffi-c/abi.txt; it refuses to record a
 #   changed or removed entry unless IPC_ABI_VERSION was bumped (then it rewrites the list).
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 fix=0; [ "${1:-}" = "--fix" ] && fix=1
-die() { printf 'check-c-abi: %s\n' "$*" >&2; exit 1; }
+need_cmd readelf binutils
+need_cmd nm binutils
+need_cmd python3 python3
 
-cbindgen_version=0.29.4
-cache="${LIBIPC_CACHE:-$HOME/.cache/libipc}"
-cbindgen="$cache/cbindgen-$cbindgen_version/bin/cbindgen"
-if [ ! -x "$cbindgen" ]; then
-  echo "installing cbindgen $cbindgen_version into $cache (once)"
-  cargo install cbindgen --version "$cbindgen_version" --locked --quiet \
-    --root "$cache/cbindgen-$cbindgen_version" || die "could not install cbindgen $cbindgen_version"
-fi
-"$cbindgen" --version | grep -qx "cbindgen $cbindgen_version" || die "wrong cbindgen at $cbindgen"
-
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-"$cbindgen" --quiet --config ffi-c/cbindgen.toml --crate libipc-ffi --output "$tmp/ipc.h" ffi-c
+step "header: include/ipc.h is what the pinned cbindgen generates (cargo xtask c-header)"
 if [ $fix = 1 ]; then
-  cp "$tmp/ipc.h" include/ipc.h
-elif ! diff -u include/ipc.h "$tmp/ipc.h"; then
-  die "include/ipc.h differs from what cbindgen $cbindgen_version generates: run scripts/check-c-abi.sh --fix and commit it"
+  cargo xtask c-header
+else
+  cargo xtask c-header --check || die "include/ipc.h is out of date: run scripts/check-c-abi.sh --fix and commit it"
 fi
-echo "header: include/ipc.h matches cbindgen $cbindgen_version"
 
+step "library: SONAME, exported symbols and their versions; ffi-c/abi.txt"
 ./scripts/build-c-lib.sh >/dev/null
-so=target/c/lib/libipc.so
+so="$(cargo_target_dir)/c/lib/libipc.so"
 abi=$(sed -n 's/^#define IPC_ABI_VERSION \([0-9]*\)$/\1/p' include/ipc.h)
 [ -n "$abi" ] || die "IPC_ABI_VERSION not found in include/ipc.h"
 soname=$(readelf -d "$so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')

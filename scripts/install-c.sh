@@ -11,13 +11,11 @@
 #   PREFIX/lib/cmake/libipc/libipcConfig.cmake, libipcConfigVersion.cmake
 #
 # It builds with scripts/build-c-lib.sh (cargo build --release -p libipc-ffi, then libipc.so
-# linked with the symbol versions); --no-build installs what target/c/lib already holds.
+# linked with the symbol versions); --no-build installs what <target dir>/c/lib already holds
+# (cargo's target directory: target/, or CARGO_TARGET_DIR, or cargo's config).
 # DESTDIR is honoured as usual for staged installs (the files still name PREFIX).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$(pwd)
+. "$(dirname "$0")/lib.sh"
 
-die() { printf 'install-c.sh: %s\n' "$*" >&2; exit 1; }
 usage() { printf 'usage: %s --prefix DIR [--no-build]\n' "$0" >&2; exit 2; }
 
 prefix=""
@@ -40,26 +38,23 @@ prefix=${prefix%/}
 [ -n "$prefix" ] || die "refusing to install into /"
 
 # The version is the workspace's: [workspace.package] version in Cargo.toml.
-version=$(awk '
-  /^\[/ { section = $0 }
-  section == "[workspace.package]" && $1 == "version" {
-    v = $0; sub(/^[^"]*"/, "", v); sub(/".*$/, "", v); print v; exit
-  }' Cargo.toml)
+version=$(workspace_version)
 [[ "$version" =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)$ ]] ||
   die "could not read [workspace.package] version from Cargo.toml (got '$version')"
 major=${BASH_REMATCH[1]}
 
-command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (https://rustup.rs)"
+need_cmd cargo "" "install Rust with rustup (https://rustup.rs)"
 [ -f ffi-c/Cargo.toml ] || die "ffi-c/Cargo.toml not found: the C API crate is missing"
 [ -f include/ipc.h ] || die "include/ipc.h not found: the generated header is missing"
 
 [ -f scripts/build-c-lib.sh ] || die "scripts/build-c-lib.sh not found"
 
-# The project's own build of the C libraries into target/c/lib: it runs
+# The project's own build of the C libraries into <target dir>/c/lib: it runs
 # `cargo build --release -p libipc-ffi`, links libipc.so from libipc.a with the symbol-version
 # script (ffi-c/libipc.map, which cargo's cdylib cannot carry) and records the system libraries
 # rustc reports for the static library (native-libs.txt).
-built="$root/target/c/lib"
+step "build the C libraries (scripts/build-c-lib.sh)"
+built="$(cargo_target_dir)/c/lib"
 if [ "$build" = 1 ]; then
   echo "install-c.sh: scripts/build-c-lib.sh" >&2
   bash scripts/build-c-lib.sh >&2
@@ -100,6 +95,7 @@ hdr_version=$(sed -n 's/^#define IPC_VERSION "\(.*\)".*/\1/p' include/ipc.h)
 sizeof_void_p=$(getconf LONG_BIT 2>/dev/null || echo 64)
 sizeof_void_p=$((sizeof_void_p / 8))
 
+step "install into ${DESTDIR:-}$prefix"
 dest="${DESTDIR:-}$prefix"
 libdir="$dest/lib"
 install -d "$dest/include" "$libdir" "$libdir/pkgconfig" "$libdir/cmake/libipc"
@@ -111,12 +107,6 @@ ln -sfn "$soname" "$libdir/libipc.so"
 install -m 0644 "$a" "$libdir/libipc.a"
 
 subst() { # template output
-  local url
-  url=$(awk '
-    /^\[/ { section = $0 }
-    section == "[workspace.package]" && $1 == "repository" {
-      v = $0; sub(/^[^"]*"/, "", v); sub(/".*$/, "", v); print v; exit
-    }' Cargo.toml)
   # CMake wants a list of link items; "-lfoo" items are passed to the linker as they are.
   local cmake_native
   cmake_native=$(printf '%s' "$native" | tr ' ' ';')
@@ -127,7 +117,6 @@ subst() { # template output
       -e "s|@LIBS_PRIVATE@|$native|g" \
       -e "s|@CMAKE_NATIVE_LIBS@|$cmake_native|g" \
       -e "s|@SIZEOF_VOID_P@|$sizeof_void_p|g" \
-      -e "s|@URL@|$url|g" \
       "$1" > "$2.tmp"
   if grep -n '@[A-Z_]*@' "$2.tmp" >&2; then
     rm -f "$2.tmp"

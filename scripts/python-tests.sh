@@ -2,7 +2,7 @@
 # The Python package, tested the way a Python user gets it:
 #   ./scripts/python-tests.sh [extra pytest arguments]
 #
-# 1. creates a virtual environment in target/python-venv (recreated when the python3 version
+# 1. creates a virtual environment in <target dir>/python-venv (recreated when the python3 version
 #    changes) and installs the package with `pip install ./bindings/python` (maturin through
 #    PEP 517, with build isolation), pytest, pytest-timeout, mypy and, when it installs, pyzmq
 #    (optional: only the benchmark uses it);
@@ -16,36 +16,25 @@
 # Needs python3 >= 3.11 with the venv module (on Debian, installed with apt-get when run as
 # root) and cargo. Downloads are cached by pip in ~/.cache/pip and by cargo in ~/.cargo.
 # Environment: PYTHON (default python3), KEEP_TMP=1 (keep the temporary directory).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$(pwd)
-
-step() { printf '\n--> %s\n' "$*"; }
-die() { printf '\npython-tests.sh: FAILED: %s\n' "$*" >&2; exit 1; }
+# The virtual environment lives in cargo's target directory (CARGO_TARGET_DIR is honoured).
+. "$(dirname "$0")/lib.sh"
 
 py=${PYTHON:-python3}
-command -v "$py" >/dev/null || die "$py not found: install Python >= 3.11"
+need_cmd "$py" "" "install Python >= 3.11"
 "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' ||
   die "$py is $("$py" -c 'import platform; print(platform.python_version())'); libipc needs Python >= 3.11"
 if ! "$py" -c 'import venv, ensurepip' 2>/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    minor=$("$py" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
-    echo "python-tests.sh: installing python3-venv with apt-get"
-    pkgs=(python3-venv "python$minor-venv")
-    apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null 2>&1 ||
-      { apt-get update -qq >/dev/null &&
-        apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null 2>&1; } ||
-      apt-get install -y -qq --no-install-recommends python3-venv >/dev/null ||
-      die "apt-get could not install python3-venv"
-  fi
+  minor=$("$py" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+  apt_install python3-venv "python$minor-venv"
   "$py" -c 'import venv, ensurepip' 2>/dev/null ||
     die "the venv module of $py is missing (Debian/Ubuntu: apt-get install python3-venv)"
 fi
-command -v cargo >/dev/null || die "cargo not found: the package is built with Rust (https://rustup.rs)"
-command -v timeout >/dev/null || die "timeout not found (coreutils)"
+need_cmd cargo "" "the package is built with Rust (https://rustup.rs)"
+need_cmd timeout "" "coreutils"
+target=$(cargo_target_dir)
 
 step "virtual environment (target/python-venv)"
-venv="$root/target/python-venv"
+venv="$target/python-venv"
 pyid=$("$py" -c 'import sys; print(sys.version.split()[0], sys.implementation.name, sys.base_prefix)')
 if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.libipc-python" 2>/dev/null)" = "$pyid" ]; then
   echo "reusing $venv ($pyid)"
@@ -74,67 +63,33 @@ step "pip install ./bindings/python (maturin, PEP 517)"
 step "Rust binaries for the cross-language checks (ipc CLI, examples)"
 cargo build --release -p libipc-cli --bin ipc
 cargo build --release -p libipc-examples --examples
-rex="$root/target/release/examples"
-export LIBIPC_IPC_BIN="$root/target/release/ipc"
+rex="$target/release/examples"
+export LIBIPC_IPC_BIN="$target/release/ipc"
 
 step "mypy --strict examples/python"
 [ -d examples/python ] || die "examples/python is missing"
 "$vpy" -m mypy --strict examples/python
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/libipc-py.XXXXXX")
-bg_pids=()
-cleanup() {
-  local pid
-  for pid in "${bg_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${bg_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "python-tests.sh: kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+mktempdir tmp
 export LIBIPC_RUNTIME_DIR="$tmp/run"
 mkdir -m 0700 "$LIBIPC_RUNTIME_DIR"
 
 step "pytest bindings/python/tests (pytest-timeout is the watchdog)"
-# -p no:cacheprovider: nothing written into the source tree.
-"$vpy" -m pytest -p no:cacheprovider --timeout=120 -q bindings/python/tests "$@"
-
-# Wait until a listener is up: a socket file (unix://, shm://) or, for tcp://, the port it
-# printed on its first line of output ($3).
-wait_for_socket() {
-  local path=$1 pid=$2
-  for _ in $(seq 200); do
-    [ -S "$path" ] && return 0
-    kill -0 "$pid" 2>/dev/null || die "the server for $path exited"
-    sleep 0.05
-  done
-  die "no socket at $path"
-}
-wait_for_line() { # file pid -> prints the first line
-  local file=$1 pid=$2
-  for _ in $(seq 200); do
-    if [ -s "$file" ] && line=$(head -n1 "$file") && [ -n "$line" ]; then
-      echo "$line"
-      return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || die "the server writing $file exited"
-    sleep 0.05
-  done
-  die "nothing printed to $file"
-}
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+# -p no:cacheprovider: nothing written into the source tree; --basetemp: tmp_path directories
+# go into our temporary directory (pytest otherwise keeps the last three in /tmp/pytest-of-$USER).
+"$vpy" -m pytest -p no:cacheprovider --basetemp="$tmp/pytest" --timeout=120 -q bindings/python/tests "$@"
 
 step "Python examples, run end to end"
 pex="$root/examples/python"
 for f in echo_server.py client.py async_echo.py zero_copy.py; do
   [ -f "$pex/$f" ] || die "examples/python/$f is missing"
 done
-"$vpy" -u "$pex/echo_server.py" "unix://$tmp/py-echo.sock" > "$tmp/py-echo.out" 2>&1 &
-pid=$!; bg_pids+=("$pid")
-wait_for_socket "$tmp/py-echo.sock" "$pid"
+start_peer --socket "$tmp/py-echo.sock" "$tmp/py-echo.out" "$vpy" -u "$pex/echo_server.py" "unix://$tmp/py-echo.sock"
+pid=$peer_pid
 got=$(timeout 60 "$vpy" "$pex/client.py" "unix://$tmp/py-echo.sock" hello "two words") ||
   die "examples/python/client.py failed: $got"
 [ "$got" = $'hello\ntwo words' ] || die "client.py printed: $got"
-stop "$pid"
+stop_peer "$pid"
 got=$(timeout 60 "$vpy" "$pex/async_echo.py") || die "async_echo.py failed: $got"
 [ "$got" = $'one\ntwo\nthree' ] || die "async_echo.py printed: $got"
 timeout 60 "$vpy" "$pex/zero_copy.py" || die "zero_copy.py failed"
@@ -152,16 +107,16 @@ for transport in unix tcp shm; do
     esac
     out="$tmp/server$n.out"
     if [ "$server" = rust ]; then
-      "$rex/echo_server" "$ep" > "$out" 2>&1 &
+      start_peer "$out" "$rex/echo_server" "$ep"
     else
-      "$vpy" -u "$pex/echo_server.py" "$ep" > "$out" 2>&1 &
+      start_peer "$out" "$vpy" -u "$pex/echo_server.py" "$ep"
     fi
-    pid=$!; bg_pids+=("$pid")
+    pid=$peer_pid
     if [ -n "$sock" ]; then
       wait_for_socket "$sock" "$pid"
     else
       # Both echo servers print the real endpoint on their first line ("echoing on tcp://...").
-      line=$(wait_for_line "$out" "$pid")
+      line=$(wait_for_line "$out" "$pid" 'tcp://')
       ep=$(grep -o 'tcp://[^ ]*' <<<"$line" | head -n1)
       [ -n "$ep" ] || die "$server echo_server printed no tcp:// endpoint: $line"
     fi
@@ -174,7 +129,7 @@ for transport in unix tcp shm; do
     fi
     [ "$got" = $'hello\nfrom python' ] || die "$transport, $server server: the client printed: $got"
     echo "$transport: $( [ "$server" = rust ] && echo 'Python client -> Rust server' || echo 'Rust client -> Python server'): ok"
-    stop "$pid"
+    stop_peer "$pid"
   done
 done
 

@@ -3,21 +3,23 @@
 use std::io::Write;
 use std::time::Duration;
 
-use libipc::Channel;
+use libipc::{Channel, ErrorKind, Wait};
 
 use crate::endpoint;
 use crate::fail::Result;
+use crate::stop::Stop;
 
 /// Listen at an endpoint and print every message received, one per line.
 ///
 /// A message is printed as text when it is valid UTF-8 without control characters (tab is
 /// allowed), otherwise as `hex: <lowercase hex>`. Prints `listening on <endpoint>` to stderr once
 /// bound (with the real port for `tcp://host:0`). Serves many clients at once and runs until
-/// killed.
+/// SIGINT or SIGTERM, which close the listener (removing its socket file) before the process
+/// ends by that signal.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Where to listen: unix:///abs/path.sock, unix:@name, tcp://host:port (port 0 picks a free
-    /// port) or a bare name.
+    /// port), shm://name (shared memory, Linux) or a bare name.
     endpoint: String,
     /// Send each message back to its sender instead of printing it (the server `ipc ping`
     /// expects).
@@ -26,10 +28,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result {
+    // Before binding: a signal from now on still removes the socket file.
+    let stop = Stop::install()?;
     let listener = endpoint::bind(&args.endpoint)?;
     eprintln!("listening on {}", listener.local_endpoint());
     loop {
-        match listener.accept() {
+        match listener.accept_wait(Wait::forever().or_cancel(stop.cancel())) {
             Ok(channel) => {
                 let echo = args.echo;
                 let spawned = std::thread::Builder::new()
@@ -38,6 +42,10 @@ pub fn run(args: Args) -> Result {
                 if let Err(e) = spawned {
                     eprintln!("ipc: cannot start a thread for a client: {e}");
                 }
+            }
+            Err(e) if e.kind() == ErrorKind::Cancelled => {
+                listener.close();
+                stop.exit();
             }
             Err(e) => {
                 // Accept failures (e.g. out of file descriptors) are usually transient.

@@ -12,16 +12,18 @@ mod fail;
 mod listen;
 mod ping;
 mod send;
+mod stop;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Message channels between processes over Unix sockets and TCP.
+/// Message channels between processes over Unix sockets, TCP and shared memory.
 ///
-/// Endpoints are `unix:///abs/path.sock`, `unix:@abstract-name`, `tcp://host:port` or a bare
-/// name such as `orders` (a socket in the per-user runtime directory). Set LIBIPC_LOG (for
-/// example `LIBIPC_LOG=libipc=debug`) to see libipc's diagnostics on stderr.
+/// Endpoints are `unix:///abs/path.sock`, `unix:@abstract-name`, `tcp://host:port`,
+/// `shm://name` (shared memory, Linux) or a bare name such as `orders` (a socket in the
+/// per-user runtime directory). Set LIBIPC_LOG (for example `LIBIPC_LOG=libipc=debug`) to see
+/// libipc's diagnostics on stderr.
 #[derive(Debug, Parser)]
 #[command(name = "ipc", version)]
 struct Cli {

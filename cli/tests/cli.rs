@@ -288,6 +288,62 @@ fn listen_serves_clients_concurrently() {
     assert!(out.status.success(), "{}", out.stderr);
 }
 
+/// `ipc listen` ends on SIGINT and SIGTERM as on a normal close: its socket file is removed,
+/// and it dies by that signal. The child's SIGINT disposition is set here, both ways (a child of
+/// a background job inherits SIGINT ignored): `ipc listen` installs its handlers regardless.
+#[test]
+fn listen_removes_its_socket_file_on_sigint_and_sigterm() {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+
+    let dir = TestDir::new("signals");
+    for (signal, name) in [(libc::SIGTERM, "term"), (libc::SIGINT, "int")] {
+        for inherited in [libc::SIG_DFL, libc::SIG_IGN] {
+            let sock = dir.path().join(format!("{name}-{inherited}.sock"));
+            let mut cmd = ipc();
+            cmd.arg("listen").arg(format!("unix://{}", sock.display()));
+            // SAFETY: between fork and exec only async-signal-safe calls are allowed; `signal`
+            // is one, and it touches no memory of the parent.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::signal(libc::SIGINT, inherited) == libc::SIG_ERR {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let mut proc = Proc::spawn(cmd);
+            let line = proc
+                .stderr
+                .recv_timeout(WATCHDOG)
+                .expect("watchdog: listen never said it was listening");
+            assert!(line.starts_with("listening on "), "{line}");
+            assert!(sock.exists(), "no socket file at {}", sock.display());
+
+            let pid = rustix::process::Pid::from_child(&proc.child);
+            let sig = rustix::process::Signal::from_named_raw(signal).unwrap();
+            rustix::process::kill_process(pid, sig).unwrap();
+            let deadline = Instant::now() + WATCHDOG;
+            let status = loop {
+                if let Some(status) = proc.child.try_wait().unwrap() {
+                    break status;
+                }
+                assert!(Instant::now() < deadline, "watchdog: listen ignored {name}");
+                std::thread::sleep(Duration::from_millis(10));
+            };
+            assert_eq!(
+                status.signal(),
+                Some(signal),
+                "SIG{name} (inherited SIGINT {inherited}): {status:?}"
+            );
+            assert!(
+                !sock.exists(),
+                "SIG{name} (inherited SIGINT {inherited}) left {} behind",
+                sock.display()
+            );
+        }
+    }
+}
+
 #[test]
 fn bad_endpoints_are_reported() {
     for args in [
@@ -419,6 +475,17 @@ fn every_subcommand_has_help() {
         !out.stdout.contains("__bench-peer"),
         "the peer subcommand is hidden"
     );
+    // Every endpoint form is named, shared memory included.
+    for args in [&["--help"][..], &["listen", "--help"]] {
+        let out = ipc_run(args);
+        for form in ["unix://", "unix:@", "tcp://", "shm://"] {
+            assert!(
+                out.stdout.contains(form),
+                "{args:?} lacks {form}: {}",
+                out.stdout
+            );
+        }
+    }
 }
 
 #[test]

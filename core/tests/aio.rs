@@ -208,14 +208,41 @@ fn futures_lite_block_on<F: std::future::Future>(fut: F) -> F::Output {
     }
 }
 
-fn tempdir() -> String {
+/// A fresh directory, removed when the returned guard drops; displays as its path.
+fn tempdir() -> TempDir {
     let d = std::env::temp_dir().join(format!(
         "libipc-aio-{}-{}",
         std::process::id(),
         fastrand::u64(..)
     ));
     std::fs::create_dir_all(&d).unwrap();
-    d.to_string_lossy().into_owned()
+    TempDir(d.to_string_lossy().into_owned())
+}
+
+struct TempDir(String);
+
+impl std::fmt::Display for TempDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<std::path::Path> for TempDir {
+    fn as_ref(&self) -> &std::path::Path {
+        self.0.as_ref()
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TempDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_ref()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A `close` future dropped half-way still shuts the channel down: pending calls end.

@@ -6,8 +6,7 @@ use common::{private_dir, watchdog};
 
 #[test]
 fn smoke_unix_and_tcp() {
-    let dir = std::env::temp_dir().join(format!("smoke-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = private_dir("smoke");
     for ep in [
         format!("unix://{}/a.sock", dir.display()),
         "tcp://127.0.0.1:0".to_string(),

@@ -10,10 +10,11 @@ use libipc::aio::AsyncListener;
 use libipc::{Channel, Endpoint, ErrorKind, Listener};
 
 mod common;
-use common::{private_dir, watchdog};
+use common::{TempDir, private_dir, watchdog};
 
-/// One endpoint of each transport: unix path, tcp, and shm where this build has it.
-fn endpoints(tag: &str) -> Vec<String> {
+/// One endpoint of each transport: unix path, tcp, and shm where this build has it; the unix
+/// socket's directory goes away when the returned guard drops.
+fn endpoints(tag: &str) -> (TempDir, Vec<String>) {
     let dir = private_dir(tag);
     let mut eps = vec![
         format!("unix://{}/c.sock", dir.display()),
@@ -26,7 +27,7 @@ fn endpoints(tag: &str) -> Vec<String> {
             fastrand::u32(..)
         ));
     }
-    eps
+    (dir, eps)
 }
 
 fn socket_path(local: &str) -> Option<PathBuf> {
@@ -55,7 +56,8 @@ fn listener_is_send_and_sync() {
 
 #[test]
 fn close_refuses_clients_and_removes_the_file_at_once() {
-    for ep in endpoints("refuse") {
+    let (_dir, eps) = endpoints("refuse");
+    for ep in eps {
         // Repeat: the old asynchronous close let some of these connect.
         for _ in 0..20 {
             let l = Listener::bind(ep.as_str()).unwrap();
@@ -81,7 +83,8 @@ fn close_refuses_clients_and_removes_the_file_at_once() {
 
 #[test]
 fn close_drops_connections_not_yet_accepted() {
-    for ep in endpoints("unaccepted") {
+    let (_dir, eps) = endpoints("unaccepted");
+    for ep in eps {
         let l = Listener::bind(ep.as_str()).unwrap();
         let local = l.local_endpoint().to_string();
         // connect completes before accept (the background acceptor handshakes it).
@@ -95,7 +98,8 @@ fn close_drops_connections_not_yet_accepted() {
 
 #[test]
 fn close_wakes_accept_blocked_in_another_thread() {
-    for ep in endpoints("blocked") {
+    let (_dir, eps) = endpoints("blocked");
+    for ep in eps {
         watchdog(move || {
             let l = Arc::new(Listener::bind(ep.as_str()).unwrap());
             let local = l.local_endpoint().to_string();
@@ -120,7 +124,8 @@ fn close_wakes_accept_blocked_in_another_thread() {
 
 #[test]
 fn concurrent_closes_all_return_closed() {
-    for ep in endpoints("concurrent") {
+    let (_dir, eps) = endpoints("concurrent");
+    for ep in eps {
         watchdog(move || {
             let l = Arc::new(Listener::bind(ep.as_str()).unwrap());
             let local = l.local_endpoint().to_string();
@@ -161,7 +166,8 @@ fn path_can_be_bound_again_after_close() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_close_refuses_clients_and_removes_the_file_at_once() {
-    for ep in endpoints("async") {
+    let (_dir, eps) = endpoints("async");
+    for ep in eps {
         let l = Arc::new(AsyncListener::bind(ep.as_str()).await.unwrap());
         let local = l.local_endpoint().to_string();
         let l2 = Arc::clone(&l);

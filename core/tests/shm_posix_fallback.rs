@@ -88,4 +88,5 @@ fn posix_fallback_carries_messages_and_leaves_nothing() {
     );
     drop(listener);
     assert_eq!(libipc_entries_in_dev_shm(), before);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -38,4 +38,5 @@ fn shm_smoke() {
     println!("peer {:?}", ch.peer());
     ch.close();
     t.join().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
 }

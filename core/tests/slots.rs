@@ -40,6 +40,8 @@ fn pairs() -> Vec<(&'static str, Channel, Channel)> {
         let server = l.accept().unwrap();
         out.push((name, client, server));
     }
+    // The listeners are closed (their socket files removed); connected channels need no file.
+    std::fs::remove_dir_all(&dir).unwrap();
     out
 }
 

@@ -462,7 +462,8 @@ fn check_options(root: &Path) -> Result<(), String> {
 fn options_table() -> String {
     let mut out =
         String::from("| option | default | where | C setter | meaning |\n|---|---|---|---|---|\n");
-    let header = std::fs::read_to_string(super::root().join("include/ipc.h")).unwrap_or_default();
+    let header =
+        std::fs::read_to_string(super::workspace_root().join("include/ipc.h")).unwrap_or_default();
     for o in Options::TABLE {
         let setter = c_setter(&header, o).unwrap_or_default();
         let doc = o.doc.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -132,7 +132,9 @@ def transport(request: pytest.FixtureRequest) -> str:
 
 
 class Helper:
-    """A helper process (tests/helper.py): reads its first stdout line ("ready ...")."""
+    """A helper process (tests/helper.py): reads its first stdout line ("ready ...").
+
+    helper.py sets its own SIGINT handler first thing (it may inherit SIGINT ignored)."""
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
@@ -173,6 +175,18 @@ class Helper:
         for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if f is not None:
                 f.close()
+
+
+@pytest.fixture
+def sigint_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt in this process while the test runs, whatever the
+    disposition pytest inherited (a test run from a background job, under nohup or without a
+    terminal starts with SIGINT ignored, and then Python installs no handler)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
 import struct
 import sys
 import time
@@ -157,4 +158,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    # First thing: Ctrl-C (SIGINT) raises KeyboardInterrupt, as the SIGINT tests expect, even
+    # when this process inherited SIGINT as ignored (tests run from a background job, under
+    # nohup or without a terminal), in which case Python installs no handler of its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.exit(main(sys.argv[1:]))

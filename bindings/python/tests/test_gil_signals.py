@@ -125,7 +125,7 @@ def test_sigint_interrupts_blocking_recv(kind: str, mode: str, helper) -> None: 
                 ch.recv(timeout=30)
 
 
-def test_sigint_in_main_thread_interrupts_recv_here() -> None:
+def test_sigint_in_main_thread_interrupts_recv_here(sigint_raises: None) -> None:
     """In this process: a SIGINT while the main thread waits in recv() (no timeout)."""
     with channel_pair("unix") as (server, _client):
         import os

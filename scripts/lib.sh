@@ -1,0 +1,163 @@
+# shellcheck shell=bash
+# The helpers every scripts/*.sh shares. Sourced, never run:
+#   . "$(dirname "$0")/lib.sh"
+# Sourcing it sets `set -Eeuo pipefail`, moves to the repository root ($root) and installs the
+# EXIT/ERR/INT/TERM traps. What it gives:
+#
+#   step NAME...               print a step header and remember NAME: when the script fails,
+#                              its last line is "FAILED step: NAME"
+#   die MESSAGE...             fail loudly with MESSAGE
+#   need_cmd CMD [PKG] [HINT]  CMD must be on PATH; if missing and PKG is given, install the
+#                              Debian package PKG (apt_install), else die (with HINT)
+#   apt_install PKG...         install Debian packages with apt-get (needs root), or die
+#   mktempdir VAR [NAME]       set VAR to a new temporary directory, removed at exit
+#                              (KEEP_TMP=1 keeps it and says where)
+#   start_peer [--socket PATH] LOG CMD...
+#                              start CMD in the background (output to LOG), pid in $peer_pid;
+#                              with --socket, wait until PATH is a socket. Killed at exit.
+#   wait_for_socket PATH PID   wait (30 s at most) for the socket file PATH while PID lives
+#   wait_for_line FILE PID [REGEX]   print FILE's first line matching REGEX once it is there
+#   stop_peer PID              SIGTERM, then SIGKILL after 10 s; its exit status in $stopped_rc
+#   stop_peers                 stop every peer still running (done at exit)
+#   workspace_version          [workspace.package] version from Cargo.toml
+#   cargo_target_dir           cargo's target directory (honours CARGO_TARGET_DIR and config)
+
+set -Eeuo pipefail
+
+lib_script=$(basename "$0")
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+# Nested scripts (test.sh runs the others) mark their steps differently.
+lib_depth=${LIBIPC_SCRIPT_DEPTH:-0}
+export LIBIPC_SCRIPT_DEPTH=$((lib_depth + 1))
+
+lib_step=""
+lib_died=0
+lib_failed_cmd=""
+lib_failed_where=""
+lib_peers=()
+lib_tmpdirs=()
+
+step() {
+  lib_step="$*"
+  if [ "$lib_depth" = 0 ]; then printf '\n==> %s\n' "$*"; else printf '\n--> %s\n' "$*"; fi
+}
+
+die() {
+  printf '\n%s: %s\n' "$lib_script" "$*" >&2
+  lib_died=1
+  exit 1
+}
+
+apt_install() {
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null ||
+    die "missing: $* (install the Debian packages: apt-get install $*; this script installs them itself when run as root)"
+  echo "$lib_script: installing $* with apt-get"
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null ||
+    { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "$@" >/dev/null; } ||
+    die "apt-get could not install $*"
+}
+
+need_cmd() {
+  local cmd=$1 pkg=${2:-} hint=${3:-}
+  command -v "$cmd" >/dev/null && return 0
+  [ -z "$pkg" ] || apt_install "$pkg"
+  command -v "$cmd" >/dev/null || die "$cmd not found${hint:+: $hint}"
+}
+
+mktempdir() {
+  local dir
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/libipc-${2:-${lib_script%.sh}}.XXXXXX") || die "mktemp failed"
+  lib_tmpdirs+=("$dir")
+  printf -v "$1" '%s' "$dir"
+}
+
+wait_for_socket() {
+  local path=$1 pid=$2 _
+  for _ in $(seq 300); do
+    [ -S "$path" ] && return 0
+    kill -0 "$pid" 2>/dev/null || die "the process meant to listen at $path (pid $pid) exited"
+    sleep 0.1
+  done
+  die "no socket at $path after 30 s"
+}
+
+wait_for_line() {
+  local file=$1 pid=$2 regex=${3:-.} _ line
+  for _ in $(seq 300); do
+    line=$(grep -m1 -E -- "$regex" "$file" 2>/dev/null) && { printf '%s\n' "$line"; return 0; }
+    kill -0 "$pid" 2>/dev/null || { cat "$file" >&2; die "the process writing $file (pid $pid) exited"; }
+    sleep 0.1
+  done
+  cat "$file" >&2
+  die "no line matching '$regex' in $file after 30 s"
+}
+
+start_peer() {
+  local socket=""
+  if [ "$1" = --socket ]; then socket=$2; shift 2; fi
+  local log=$1; shift
+  "$@" > "$log" 2>&1 &
+  peer_pid=$!
+  lib_peers+=("$peer_pid")
+  [ -z "$socket" ] || wait_for_socket "$socket" "$peer_pid"
+}
+
+stop_peer() {
+  local pid=$1 p _ keep=()
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  stopped_rc=0
+  wait "$pid" 2>/dev/null || stopped_rc=$?
+  for p in "${lib_peers[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+  lib_peers=("${keep[@]}")
+}
+
+stop_peers() {
+  local pid
+  for pid in "${lib_peers[@]}"; do stop_peer "$pid"; done
+}
+
+workspace_version() {
+  awk '
+    /^\[/ { section = $0 }
+    section == "[workspace.package]" && $1 == "version" {
+      v = $0; sub(/^[^"]*"/, "", v); sub(/".*$/, "", v); print v; exit
+    }' "$root/Cargo.toml"
+}
+
+cargo_target_dir() {
+  local dir
+  dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+  [ -n "$dir" ] || die "cargo metadata did not report a target_directory"
+  printf '%s\n' "$dir"
+}
+
+lib_on_err() {
+  lib_failed_cmd=$1
+  lib_failed_where="$lib_script line $2"
+}
+
+lib_on_exit() {
+  local rc=$? dir
+  set +e
+  stop_peers
+  for dir in "${lib_tmpdirs[@]}"; do
+    if [ "${KEEP_TMP:-0}" = 1 ]; then echo "$lib_script: kept $dir"; else rm -rf "$dir"; fi
+  done
+  if [ "$rc" != 0 ]; then
+    if [ "$lib_died" = 0 ] && [ -n "$lib_failed_cmd" ]; then
+      printf '\n%s: `%s` failed (status %s) at %s\n' "$lib_script" "$lib_failed_cmd" "$rc" "$lib_failed_where" >&2
+    fi
+    printf 'FAILED step: %s\n' "${lib_step:-(before the first step of $lib_script)}" >&2
+  fi
+  exit "$rc"
+}
+
+trap 'lib_on_err "$BASH_COMMAND" "$LINENO"' ERR
+trap lib_on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
