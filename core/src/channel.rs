@@ -132,6 +132,7 @@ impl Shared {
             return Ok(m);
         }
         wait.check()?;
+        let started = Instant::now();
         if !wait.expired() {
             let mut got: Option<Result<Incoming>> = None;
             self.rx_spin.spin(
@@ -154,6 +155,7 @@ impl Shared {
         }
         loop {
             if let Some(m) = link.try_recv(true, in_place)? {
+                self.rx_spin.blocked(started);
                 return Ok(m);
             }
             if wait.expired() {

@@ -12,15 +12,18 @@
 //!   with no window, every [`PROBE_EVERY`]th wait spins briefly to see whether things improved,
 //!   and each failed probe doubles that interval (up to [`MAX_PROBE_EVERY`]);
 //! - stops at once, and stops spinning for a while, when it finds it was descheduled in the
-//!   middle of a spin, or that its yield ran someone else (a gap of [`PREEMPTED`] between two
-//!   looks at the clock): the machine has more runnable threads than CPUs, which is exactly
-//!   when spinning delays the peer;
+//!   middle of a spin (a gap of [`PREEMPTED`] between two looks at the clock): the machine has
+//!   more runnable threads than CPUs, which is exactly when spinning delays the peer;
+//! - measures what it is for: the average wait when spinning won, and (one wait in
+//!   [`EXPLORE_EVERY`], told by the caller through [`Spinner::blocked`]) when it blocked at
+//!   once; when blocking is no slower, as on a busy machine where CPUs are awake anyway and
+//!   spinning only delays the peer, it blocks (and now and then spins, to keep measuring);
 //! - yields its CPU every [`YIELD_EVERY`] of spinning, so a peer queued on this CPU can run;
 //! - bounds the CPU it burns per wait by the window (at most the configured maximum).
 //!
 //! The state is a pair of relaxed atomics: shared by every thread using the side, and cheap.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::sys;
@@ -31,6 +34,9 @@ const MIN_WINDOW_NS: u32 = 1_000;
 pub(crate) const PROBE_EVERY: u32 = 16;
 /// The longest interval between probes, in waits.
 pub(crate) const MAX_PROBE_EVERY: u32 = 1024;
+/// One wait in this many takes the other way (spin or block) than the faster one, to keep
+/// measuring both.
+pub(crate) const EXPLORE_EVERY: u32 = 32;
 /// A gap this long between two looks at the clock while spinning means we lost the CPU.
 pub(crate) const PREEMPTED: Duration = Duration::from_micros(30);
 /// How often a spinner yields its CPU.
@@ -50,6 +56,14 @@ pub struct Spinner {
     probe_every: AtomicU32,
     /// See [`PREEMPTED`] (longer in tests that must not depend on the scheduler).
     preempted: Duration,
+    /// Waits so far (for the occasional exploring wait).
+    waits: AtomicU32,
+    /// Running averages, in ns (0: not measured yet), of how long a wait took when spinning
+    /// won, and when it did not spin at all but blocked at once.
+    spin_ns: AtomicU32,
+    block_ns: AtomicU32,
+    /// Whether the last `spin` call skipped spinning (so `blocked` may measure a plain wait).
+    skipped_last: AtomicBool,
 }
 
 impl Spinner {
@@ -66,6 +80,10 @@ impl Spinner {
             skipped: AtomicU32::new(0),
             probe_every: AtomicU32::new(PROBE_EVERY),
             preempted: PREEMPTED,
+            waits: AtomicU32::new(0),
+            spin_ns: AtomicU32::new(0),
+            block_ns: AtomicU32::new(0),
+            skipped_last: AtomicBool::new(false),
         }
     }
 
@@ -81,12 +99,30 @@ impl Spinner {
     }
 
     /// Spin until `ready()` or the current window (or `deadline`) ends; whether `ready()`
-    /// became true. Adapts the window to the outcome.
+    /// became true. Adapts the window to the outcome. When this returns `false` the caller
+    /// blocks; it should then call [`blocked`](Self::blocked) with the instant it called
+    /// `spin`, so the spinner learns what a plain blocking wait costs and stops spinning when
+    /// that is no slower (a busy machine, where spinning only delays the peer).
     pub fn spin(&self, mut ready: impl FnMut() -> bool, deadline: Option<Instant>) -> bool {
         if self.max_ns == 0 {
             return false;
         }
+        let n = self.waits.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let explore = n.is_multiple_of(EXPLORE_EVERY);
         let mut window = self.window_ns.load(Ordering::Relaxed);
+        if window > 0 {
+            let (spun, blocked) = (
+                self.spin_ns.load(Ordering::Relaxed),
+                self.block_ns.load(Ordering::Relaxed),
+            );
+            let blocking_is_faster = spun > 0 && blocked > 0 && blocked <= spun;
+            // Mostly the faster way; now and then the other, to keep both measures fresh.
+            if blocking_is_faster != explore {
+                self.skipped_last.store(true, Ordering::Relaxed);
+                return false;
+            }
+        }
+        self.skipped_last.store(false, Ordering::Relaxed);
         if window == 0 {
             let n = self.skipped.fetch_add(1, Ordering::Relaxed) + 1;
             if n < self.probe_every.load(Ordering::Relaxed) {
@@ -124,17 +160,24 @@ impl Spinner {
             if now >= next_yield {
                 sys::yield_now();
                 last = Instant::now();
-                // A yield that took long ran someone else: our CPU is wanted, and spinning
-                // on it delays whoever (perhaps the peer) waits for it.
-                if last.duration_since(now) >= self.preempted {
-                    preempted = true;
-                    break ready();
-                }
                 next_yield = last + YIELD_EVERY;
             }
         };
+        if won && !preempted {
+            average(&self.spin_ns, start.elapsed());
+        }
         self.adapt(window, won, preempted);
         won
+    }
+
+    /// After a `spin` that returned `false`: the wait, begun at `since`, is over. If that
+    /// `spin` did not spin at all, its length is what a plain blocking wait costs now.
+    pub fn blocked(&self, since: Instant) {
+        if self.skipped_last.swap(false, Ordering::Relaxed)
+            && self.window_ns.load(Ordering::Relaxed) > 0
+        {
+            average(&self.block_ns, since.elapsed());
+        }
     }
 
     fn adapt(&self, window: u32, won: bool, preempted: bool) {
@@ -166,6 +209,18 @@ impl Spinner {
     pub fn window(&self) -> Duration {
         Duration::from_nanos(u64::from(self.window_ns.load(Ordering::Relaxed)))
     }
+}
+
+/// Fold `sample` into the running average at `avg` (weight 1/8; 0 means none yet).
+fn average(avg: &AtomicU32, sample: Duration) {
+    let x = sample.as_nanos().clamp(1, u128::from(u32::MAX)) as u32;
+    let old = avg.load(Ordering::Relaxed);
+    let new = if old == 0 {
+        x
+    } else {
+        (i64::from(old) + (i64::from(x) - i64::from(old)) / 8) as u32
+    };
+    avg.store(new.max(1), Ordering::Relaxed);
 }
 
 #[cfg(test)]

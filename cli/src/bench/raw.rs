@@ -53,12 +53,16 @@ impl RawLink {
     }
 
     fn read_message(&mut self) -> io::Result<()> {
-        if self.spinner.enabled() {
+        let started = std::time::Instant::now();
+        let won = self.spinner.enabled() && {
             let stream = &self.stream;
-            self.spinner.spin(|| readable(stream), None);
-        }
+            self.spinner.spin(|| readable(stream), None)
+        };
         let mut header = [0u8; 4];
         self.stream.read_exact(&mut header)?;
+        if self.spinner.enabled() && !won {
+            self.spinner.blocked(started);
+        }
         let len = u32::from_le_bytes(header) as usize;
         if len > MAX_MESSAGE {
             return Err(io::Error::new(
