@@ -36,7 +36,7 @@ pub(crate) const PROBE_EVERY: u32 = 16;
 pub(crate) const MAX_PROBE_EVERY: u32 = 1024;
 /// One wait in this many takes the other way (spin or block) than the faster one, to keep
 /// measuring both.
-pub(crate) const EXPLORE_EVERY: u32 = 32;
+pub(crate) const EXPLORE_EVERY: u32 = 128;
 /// A gap this long between two looks at the clock while spinning means we lost the CPU.
 pub(crate) const PREEMPTED: Duration = Duration::from_micros(30);
 /// How often a spinner yields its CPU.
