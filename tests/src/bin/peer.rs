@@ -25,9 +25,10 @@
 //!     other half), `close` (a CLOSE frame) or `bad-type` (a header of unknown type 7), do it
 //!     and print `sent <line>`. Never reads after the handshake. Over `shm://` the same, as
 //!     ring records: `half` is a fragment (MORE) with the first half, `rest` the last fragment.
-//! ipc-test-peer shm-hostile <endpoint> --role client|server [--seconds S] [--seed N]
+//! ipc-test-peer shm-hostile <endpoint> --role client|server [--seconds S] [--min-sessions M] [--seed N]
 //!                           [--shm-ring N]
-//!     Attack `shm://` victims for S seconds (shm_chaos::scribble), session after session: as a
+//!     Attack `shm://` victims for S seconds and at least M sessions (default 4)
+//!     (shm_chaos::scribble), session after session: as a
 //!     raw client of a listener, or as a raw server (print `ready` once listening) offering
 //!     segments of N bytes per ring (default 64 KiB). Then print `done sessions=… published=…`.
 //! ipc-test-peer shm-victim listen|connect <endpoint> [--max-size N] [options]

@@ -66,19 +66,23 @@ pub(crate) fn victim(args: &Args) -> Result<(), Fail> {
 pub(crate) fn hostile(args: &Args) -> Result<(), Fail> {
     let ep = args.pos(0, "endpoint")?;
     let end = Instant::now() + Duration::from_secs_f64(args.get("--seconds", 3.0)?);
+    // At least this many sessions, however long they take on a loaded machine (the victim's
+    // tests count on some; it may miss the last, still queued when we stop).
+    let min_sessions: u32 = args.get("--min-sessions", 4)?;
     let mut rng = fastrand::Rng::with_seed(args.get("--seed", 1)?);
     let cap: u64 = args.get("--shm-ring", 64 * 1024)?;
-    let (mut sessions, mut published, mut attacks) = (0, 0, 0);
+    let sessions = std::cell::Cell::new(0u32);
+    let (mut published, mut attacks) = (0, 0);
     let mut run = |conn: &mut shm_raw::Conn| -> Result<(), Fail> {
         let s = shm_chaos::scribble(conn, &mut rng)?;
-        sessions += 1;
+        sessions.set(sessions.get() + 1);
         published += s.published;
         attacks += s.attacks;
         Ok(())
     };
     match args.get("--role", String::from("client"))?.as_str() {
         "client" => {
-            while Instant::now() < end {
+            while Instant::now() < end || sessions.get() < min_sessions {
                 match shm_raw::connect(ep) {
                     Ok(mut conn) => run(&mut conn)?,
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -90,7 +94,7 @@ pub(crate) fn hostile(args: &Args) -> Result<(), Fail> {
             let listener = UnixListener::bind(&path).map_err(|e| format!("bind: {e}"))?;
             listener.set_nonblocking(true).map_err(|e| e.to_string())?;
             println!("ready");
-            while Instant::now() < end {
+            while Instant::now() < end || sessions.get() < min_sessions {
                 let Ok((mut stream, _)) = listener.accept() else {
                     std::thread::sleep(Duration::from_millis(1));
                     continue;
@@ -111,6 +115,7 @@ pub(crate) fn hostile(args: &Args) -> Result<(), Fail> {
         }
         other => return Err(format!("--role {other:?}").into()),
     }
+    let sessions = sessions.get();
     println!("done sessions={sessions} published={published} attacks={attacks}");
     Ok(())
 }
