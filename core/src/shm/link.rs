@@ -401,6 +401,13 @@ impl Link for ShmLink {
             if !arm {
                 return Ok(None);
             }
+            if !rx.armed {
+                // A bell rung for a record we already took (the producer saw our earlier
+                // sleep flag, and rang after we drained) would make the readiness descriptor
+                // readable with nothing to receive: clear it before arming. Rings from now on
+                // are for records the check below has not seen.
+                self.data_in.drain();
+            }
             rx.cons.set_sleeping(true);
             if !rx.cons.has_data() {
                 rx.armed = true;
