@@ -158,7 +158,9 @@ const PANIC: (u16, &str, &str) = (
 );
 
 pub(crate) fn run(root: &Path, check: bool) -> Result<(), String> {
-    check_options(root)?;
+    let header = std::fs::read_to_string(root.join("include/ipc.h"))
+        .map_err(|e| format!("include/ipc.h: {e}"))?;
+    check_options(root, &header)?;
     let mut edits: Vec<(&str, &str, String)> = vec![
         ("ffi-c/src/status.rs", "error-kinds", c_enum()),
         ("ffi-c/src/status.rs", "error-kind-list", c_list()),
@@ -186,7 +188,7 @@ pub(crate) fn run(root: &Path, check: bool) -> Result<(), String> {
         ("bindings/python/README.md", "python-errors", py_readme()?),
         ("docs/wire-format.md", "error-codes", wire_table()?),
         ("docs/c-api.md", "c-statuses", c_table()),
-        ("docs/options.md", "options", options_table()),
+        ("docs/options.md", "options", options_table(&header)),
         (
             "bindings/python/python/libipc/_libipc.pyi",
             "option-defaults",
@@ -428,8 +430,7 @@ fn c_setter(header: &str, o: &OptionInfo) -> Option<String> {
         .find(|f| header.contains(&format!("{f}(")))
 }
 
-fn check_options(root: &Path) -> Result<(), String> {
-    let header = std::fs::read_to_string(root.join("include/ipc.h")).map_err(|e| e.to_string())?;
+fn check_options(root: &Path, header: &str) -> Result<(), String> {
     let pyi = std::fs::read_to_string(root.join("bindings/python/python/libipc/_libipc.pyi"))
         .map_err(|e| e.to_string())?;
     let section = |start: &str| -> String {
@@ -441,7 +442,7 @@ fn check_options(root: &Path) -> Result<(), String> {
     let (listen, connect) = (section("def listen("), section("def connect("));
     let mut missing = Vec::new();
     for o in Options::TABLE {
-        if c_setter(&header, o).is_none() {
+        if c_setter(header, o).is_none() {
             missing.push(format!("C setter ipc_options_set_{}", o.name));
         }
         let kw = format!("    {}:", o.name);
@@ -459,13 +460,11 @@ fn check_options(root: &Path) -> Result<(), String> {
     }
 }
 
-fn options_table() -> String {
+fn options_table(header: &str) -> String {
     let mut out =
         String::from("| option | default | where | C setter | meaning |\n|---|---|---|---|---|\n");
-    let header =
-        std::fs::read_to_string(super::workspace_root().join("include/ipc.h")).unwrap_or_default();
     for o in Options::TABLE {
-        let setter = c_setter(&header, o).unwrap_or_default();
+        let setter = c_setter(header, o).unwrap_or_default();
         let doc = o.doc.split_whitespace().collect::<Vec<_>>().join(" ");
         let _ = writeln!(
             out,

@@ -97,12 +97,8 @@ pub(crate) fn blocking<T: Send>(
     start: Start,
     mut op: impl FnMut(Wait<'_>) -> libipc::Result<T> + Send,
 ) -> PyResult<T> {
-    let deadline = timeout.map(|t| Instant::now().checked_add(t));
-    let deadline = match deadline {
-        None => None,
-        Some(Some(d)) => Some(d),
-        Some(None) => None, // too far to represent: no limit
-    };
+    // A timeout too far to represent is no limit.
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     let base = |c| wait_for(deadline, c);
     let result = |py: Python<'_>, r: libipc::Result<T>| r.map_err(|e| errors::to_py(py, &e));
     if timeout == Some(Duration::ZERO) {

@@ -97,24 +97,30 @@ def test_other_blocking_calls_are_cancelled(transport: str, call: str) -> None:
             client.close()
 
 
+def recv_through_a_signal() -> None:
+    """A blocking recv on the main thread, during which SIGUSR1 arrives and then a message:
+    the recv returns the message."""
+    with channel_pair("unix") as (server, client):
+        def later() -> None:
+            time.sleep(0.1)
+            os.kill(os.getpid(), signal.SIGUSR1)
+            time.sleep(0.1)
+            client.send(b"late")
+
+        t = threading.Thread(target=later)
+        t.start()
+        assert server.recv() == b"late"
+        t.join()
+
+
 def test_signal_handler_that_returns_lets_recv_wait_on() -> None:
     """A signal whose handler does not raise: the blocked recv (main thread) goes on waiting
     and returns the message that comes later."""
     seen: list[int] = []
     old = signal.signal(signal.SIGUSR1, lambda signum, frame: seen.append(signum))
     try:
-        with channel_pair("unix") as (server, client):
-            def later() -> None:
-                time.sleep(0.1)
-                os.kill(os.getpid(), signal.SIGUSR1)
-                time.sleep(0.1)
-                client.send(b"late")
-
-            t = threading.Thread(target=later)
-            t.start()
-            assert server.recv() == b"late"
-            t.join()
-            assert seen == [signal.SIGUSR1]
+        recv_through_a_signal()
+        assert seen == [signal.SIGUSR1]
     finally:
         signal.signal(signal.SIGUSR1, old)
 
@@ -127,17 +133,7 @@ def test_wakeup_fd_of_the_caller_is_kept_and_told() -> None:
     old_fd = signal.set_wakeup_fd(w)
     old = signal.signal(signal.SIGUSR1, lambda signum, frame: None)
     try:
-        with channel_pair("unix") as (server, client):
-            def later() -> None:
-                time.sleep(0.1)
-                os.kill(os.getpid(), signal.SIGUSR1)
-                time.sleep(0.1)
-                client.send(b"late")
-
-            t = threading.Thread(target=later)
-            t.start()
-            assert server.recv() == b"late"
-            t.join()
+        recv_through_a_signal()
         assert signal.set_wakeup_fd(w) == w  # ours is back
         os.set_blocking(r, False)
         assert os.read(r, 16) == bytes([signal.SIGUSR1])
