@@ -6,6 +6,7 @@
 //! Timeouts come from deadlines and waits on the stream, never from socket options, so any
 //! stream a transport yields can be handshaken.
 
+use std::fmt;
 use std::io::IoSlice;
 use std::sync::Arc;
 use std::time::Instant;
@@ -107,6 +108,16 @@ fn hello_for(opts: &Options, status: u16, caps: u32) -> Hello {
 /// let the transport make the link.
 pub(crate) fn client(t: &dyn Transport, ep: &Endpoint, opts: &Options) -> Result<Arc<dyn Link>> {
     let stream = t.connect(ep, opts)?;
+    client_on(t, stream, ep, opts)
+}
+
+/// Client side on a stream that is already connected (`ep` names the peer in messages).
+pub(crate) fn client_on(
+    t: &dyn Transport,
+    stream: Stream,
+    ep: &dyn fmt::Display,
+    opts: &Options,
+) -> Result<Arc<dyn Link>> {
     let caps = t.capabilities();
     let peer = stream.peer_credentials();
     check_allowed(opts, &peer)
@@ -175,8 +186,19 @@ fn read_refusal(stream: &Stream, deadline: Instant) -> Option<String> {
 /// Server side: read the client's hello, check it and the peer's uid, answer, and let the
 /// transport make the link.
 pub(crate) fn server(t: &dyn Transport, stream: Stream, opts: &Options) -> Result<Arc<dyn Link>> {
-    let caps = t.capabilities();
     let peer = stream.peer_credentials();
+    server_as(t, stream, peer, opts)
+}
+
+/// Server side, with the peer's credentials given (a socket pair reports its creator, not the
+/// child process that holds the other end).
+pub(crate) fn server_as(
+    t: &dyn Transport,
+    stream: Stream,
+    peer: PeerCredentials,
+    opts: &Options,
+) -> Result<Arc<dyn Link>> {
+    let caps = t.capabilities();
     let deadline = after(opts.handshake_timeout);
     let result = check_allowed(opts, &peer).and_then(|()| {
         read_hello(&stream, deadline).map_err(|e| match e.kind() {

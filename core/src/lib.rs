@@ -55,6 +55,7 @@ mod listener;
 mod options;
 mod shm;
 mod slot;
+pub mod spawn;
 mod spin;
 mod sys;
 mod transport;

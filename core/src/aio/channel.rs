@@ -194,6 +194,60 @@ impl AsyncChannel {
         AsyncChannel::from_link(link)
     }
 
+    /// Two connected channels in this process, over a socket pair (as
+    /// [`Channel::pair`](crate::Channel::pair)). Not `async`: it waits for nothing outside
+    /// this call.
+    pub fn pair() -> Result<(AsyncChannel, AsyncChannel)> {
+        AsyncChannel::pair_with(&Options::default())
+    }
+
+    /// [`pair`](Self::pair) with options.
+    pub fn pair_with(opts: &Options) -> Result<(AsyncChannel, AsyncChannel)> {
+        require_runtime()?;
+        let (a, b) = crate::spawn::pair_links(opts)?;
+        Ok((AsyncChannel::from_link(a)?, AsyncChannel::from_link(b)?))
+    }
+
+    /// In a child process started with a libipc spawn helper: open the channel to the parent
+    /// (as [`Channel::from_env`](crate::Channel::from_env), whose errors it has). The handshake
+    /// runs on tokio's blocking pool.
+    pub async fn from_env() -> Result<AsyncChannel> {
+        AsyncChannel::from_env_with(&Options::default()).await
+    }
+
+    /// [`from_env`](Self::from_env) with options.
+    pub async fn from_env_with(opts: &Options) -> Result<AsyncChannel> {
+        require_runtime()?;
+        let opts = opts.clone();
+        let link = tokio::task::spawn_blocking(move || crate::spawn::from_env_link(&opts))
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, format!("handshake task failed: {e}")))??;
+        AsyncChannel::from_link(link)
+    }
+
+    /// Start `cmd` as a child process holding the other end of a new channel (as
+    /// [`Channel::spawn`](crate::Channel::spawn), whose errors and conditions it has). The
+    /// process is started on this thread; waiting for the child to open the channel runs on
+    /// tokio's blocking pool. The child is a `std::process::Child`: reaping it stays yours.
+    pub async fn spawn(
+        cmd: &mut std::process::Command,
+    ) -> Result<(AsyncChannel, std::process::Child)> {
+        AsyncChannel::spawn_with(cmd, &Options::default()).await
+    }
+
+    /// [`spawn`](Self::spawn) with options for the parent's side.
+    pub async fn spawn_with(
+        cmd: &mut std::process::Command,
+        opts: &Options,
+    ) -> Result<(AsyncChannel, std::process::Child)> {
+        require_runtime()?;
+        let (end, child) = crate::spawn::start(cmd, opts)?;
+        let (link, child) = tokio::task::spawn_blocking(move || crate::spawn::finish(end, child))
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, format!("handshake task failed: {e}")))??;
+        Ok((AsyncChannel::from_link(link)?, child))
+    }
+
     pub(crate) fn from_link(link: Arc<dyn Link>) -> Result<AsyncChannel> {
         let mut fds: Vec<AsyncFd<Registered>> = Vec::new();
         let mut raw: Vec<RawFd> = Vec::new();

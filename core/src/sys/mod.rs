@@ -22,6 +22,11 @@
 //!   cancellation primitive: any thread, or a signal handler, can fire it), with a deadline;
 //!   [`readiness_set`] (one descriptor readable while any of several is); [`usable_cpus`] and
 //!   [`yield_now`] for the adaptive spinner.
+//! - **Parent and child**: [`stream_pair`] (two connected streams), [`inherit_token`] (what
+//!   a child is told to open its end with), [`keep_across_exec`] (a `Command` keeps that end
+//!   open in the child it starts, and only there), [`adopt_inherited`] (the child takes the
+//!   end named by the token, after checking it; it is close-on-exec from then on), and on Unix
+//!   [`adopt_fd`] (a stream of a descriptor the caller owns).
 //! - **Shared memory** ([`shm`], Unix backends): sealed memfds (or the POSIX fallback) and
 //!   their mappings, eventfd doorbells, and passing descriptors over a local socket.
 
@@ -51,6 +56,10 @@ pub(crate) use imp::{Ready, Source, Waker, readiness_set, usable_cpus, wait_any,
 // Shared memory.
 #[cfg(unix)]
 pub(crate) use imp::shm;
+// Parent and child (a socket pair, one end inherited by a child process).
+#[cfg(unix)]
+pub(crate) use imp::adopt_fd;
+pub(crate) use imp::{adopt_inherited, inherit_token, keep_across_exec, stream_pair};
 
 // The signatures every backend must match.
 #[allow(clippy::type_complexity)]
@@ -66,4 +75,12 @@ mod signatures {
     const _: fn(&[Source], [Option<&Waker>; 2], Option<Instant>) -> Result<Ready> = imp::wait_any;
     const _: fn() -> usize = imp::usable_cpus;
     const _: fn() = imp::yield_now;
+
+    // Parent and child.
+    const _: fn() -> Result<(Stream, Stream)> = imp::stream_pair;
+    const _: fn(&Stream) -> String = imp::inherit_token;
+    const _: fn(&mut std::process::Command, &Stream) = imp::keep_across_exec;
+    const _: fn(&str) -> Result<Stream> = imp::adopt_inherited;
+    #[cfg(unix)]
+    const _: fn(std::os::fd::OwnedFd) -> Result<Stream> = imp::adopt_fd;
 }

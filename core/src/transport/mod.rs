@@ -130,3 +130,9 @@ pub(crate) fn for_endpoint(ep: &Endpoint) -> Result<&'static dyn Transport> {
         )),
     }
 }
+
+/// The transport of a socket pair (`Channel::pair`, a parent and the child it spawned): frames
+/// on a local stream, as over a Unix socket.
+pub(crate) fn for_pair() -> &'static dyn Transport {
+    &unix::Unix
+}

@@ -32,7 +32,7 @@ pub(crate) struct Stream {
 }
 
 impl Stream {
-    fn new(fd: OwnedFd, local: bool) -> Result<Stream> {
+    pub(super) fn new(fd: OwnedFd, local: bool) -> Result<Stream> {
         rustix::io::ioctl_fionbio(&fd, true)
             .map_err(|e| Error::from_io(&ioe(e), "setting non-blocking mode"))?;
         Ok(Stream { fd, local })
