@@ -11,6 +11,8 @@ use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
+use libipc::{Channel, Options};
+
 use crate::transport::Site;
 
 /// How long to wait for a line before concluding the peer is stuck. A hang guard only.
@@ -103,10 +105,25 @@ impl PeerCommand {
 
     /// Start the child.
     pub fn spawn(mut self) -> Peer {
-        let mut child = self
+        let child = self
             .cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", self.label));
+        Peer::adopt(child, self.label)
+    }
+
+    /// Start the child holding the other end of a new channel ([`Channel::spawn_with`]), as
+    /// its parent: the channel and the peer, or the error of `Channel::spawn_with` (which
+    /// has reaped the child then).
+    pub fn spawn_channel(mut self, opts: &Options) -> libipc::Result<(Channel, Peer)> {
+        let (ch, child) = Channel::spawn_with(&mut self.cmd, opts)?;
+        Ok((ch, Peer::adopt(child, self.label)))
+    }
+}
+
+impl Peer {
+    /// Take charge of a started child (its stdin and stdout piped).
+    fn adopt(mut child: Child, label: String) -> Peer {
         LIVE.lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(child.id());
@@ -124,7 +141,7 @@ impl PeerCommand {
             stdin: child.stdin.take(),
             child,
             lines,
-            label: self.label,
+            label,
         }
     }
 }

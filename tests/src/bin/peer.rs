@@ -38,6 +38,24 @@
 //! ipc-test-peer shm-bells <endpoint> data|space
 //!     Raw `shm://` client that rings the listener's data bell (or space bell, never reading)
 //!     in a tight loop, publishing nothing, until stdin closes. Prints `ready` first.
+//! ipc-test-peer child-echo [--twice] [--check-fd] [options]
+//!     In a child started with a channel: Channel::from_env; print `connected pid=<peer pid>
+//!     uid=<peer uid> max=<max message size>`; with --twice, open it again and print `second
+//!     <ErrorKind>|ok`; with --check-fd, send `cloexec=yes|no grandchild=inherited|not-inherited`
+//!     (whether the descriptor is close-on-exec now, and whether a grandchild holds it); then
+//!     echo until the channel ends and print `end <ErrorKind>`.
+//! ipc-test-peer from-env [--make file|udp|tcp|unix-dgram|unix-unconnected|pair-closed] [options]
+//!     Optionally make such a descriptor and set LIBIPC_CHANNEL_FD to it; Channel::from_env;
+//!     print `connected` and echo, or `error <ErrorKind> <message>` (then, for a made
+//!     descriptor, `still-open yes|no`) and exit 0.
+//! ipc-test-peer fd-is <fd> <dev> <ino>
+//!     Print `inherited` if descriptor <fd> is open and is that file, else `not-inherited`.
+//! ipc-test-peer exit <code>       Exit at once with <code> (a child that never opens its channel).
+//! ipc-test-peer sleep             Sleep until killed (likewise).
+//! ipc-test-peer spawn-echo <N> <program> <args>...
+//!     Channel::spawn the program (arguments taken as they are); print `spawned pid=<child pid>
+//!     peer=<peer pid>`; send <N> checksummed messages (seed 7, up to 64 KiB) while checking
+//!     that they come back; close; wait; print `done <exit status>`.
 //! ```
 //!
 //! Options shared by the modes that bind or connect with libipc: `--max-message N`,
@@ -57,8 +75,18 @@ use libipc_conformance::{raw, stream};
 
 #[path = "peer/shm.rs"]
 mod shm;
+#[path = "peer/spawn.rs"]
+mod spawn;
 
-const FLAGS: [&str; 5] = ["--end", "--then-end", "--close", "--wait", "--hold"];
+const FLAGS: [&str; 7] = [
+    "--end",
+    "--then-end",
+    "--close",
+    "--wait",
+    "--hold",
+    "--twice",
+    "--check-fd",
+];
 
 struct Args {
     pos: Vec<String>,
@@ -149,6 +177,14 @@ impl From<String> for Fail {
 fn main() {
     let mut argv = std::env::args().skip(1);
     let mode = argv.next().unwrap_or_default();
+    if mode == "spawn-echo" {
+        let rest: Vec<String> = argv.collect();
+        if let Err(Fail(kind, msg)) = spawn::spawn_echo(&rest) {
+            println!("fail {kind} {msg}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let result = Args::parse(argv)
         .map_err(Fail::from)
         .and_then(|args| match mode.as_str() {
@@ -160,6 +196,11 @@ fn main() {
             "shm-hostile" => shm::hostile(&args),
             "shm-victim" => shm::victim(&args),
             "shm-bells" => shm::bells(&args),
+            "child-echo" => spawn::child_echo(&args),
+            "from-env" => spawn::from_env(&args),
+            "fd-is" => spawn::fd_is(&args),
+            "exit" => spawn::exit(&args),
+            "sleep" => spawn::sleep(&args),
             other => Err(Fail::from(format!("unknown mode {other:?}"))),
         });
     if let Err(Fail(kind, msg)) = result {

@@ -104,11 +104,9 @@ pub(crate) fn adopt_inherited(token: &str) -> Result<Stream> {
     // closes it while it is borrowed here.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     check_unix_stream(borrowed).map_err(|why| unusable(token, why))?;
-    rustix::io::fcntl_setfd(borrowed, FdFlags::CLOEXEC)
-        .map_err(|e| Error::from_io(&ioe(e), "setting close-on-exec"))?;
     // SAFETY: as above, the descriptor is open and ours to own from here on; the caller takes
     // it once, so nothing else owns it.
-    adopt_fd(unsafe { OwnedFd::from_raw_fd(fd) })
+    own(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Make a stream of a descriptor the caller owns, after checking that it is a Unix stream
@@ -116,6 +114,12 @@ pub(crate) fn adopt_inherited(token: &str) -> Result<Stream> {
 pub(crate) fn adopt_fd(fd: OwnedFd) -> Result<Stream> {
     let token = fd.as_raw_fd().to_string();
     check_unix_stream(fd.as_fd()).map_err(|why| unusable(&token, why))?;
+    own(fd)
+}
+
+/// A stream of a checked descriptor: close-on-exec (so our children do not inherit it) and
+/// non-blocking.
+fn own(fd: OwnedFd) -> Result<Stream> {
     rustix::io::fcntl_setfd(&fd, FdFlags::CLOEXEC)
         .map_err(|e| Error::from_io(&ioe(e), "setting close-on-exec"))?;
     Stream::new(fd, true)
