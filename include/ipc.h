@@ -665,6 +665,68 @@ enum ipc_status ipc_options_set_stream_spin_us(struct ipc_options *opts, uint32_
 enum ipc_status ipc_options_set_shm_posix_fallback(struct ipc_options *opts, int on);
 
 /**
+ * Two connected channels in this process, over a socket pair, with `opts` (NULL for the
+ * defaults); each sees this process as its peer. Free both with `ipc_channel_free`.
+ *
+ * Errors: `IPC_ERR_INVALID_ARGUMENT` (NULL out-parameter, bad options), `IPC_ERR_IO`.
+ *
+ * # Safety
+ * `opts` is NULL or live; `a` and `b` are NULL or writable.
+ */
+enum ipc_status ipc_channel_pair(const struct ipc_options *opts,
+                                 struct ipc_channel **a,
+                                 struct ipc_channel **b);
+
+/**
+ * Start a child process holding the other end of a new channel, and wait (at most the
+ * options' handshake timeout) for it to open the channel with `ipc_channel_from_env` (or
+ * `Channel::from_env` in Rust, `libipc.Channel.from_env()` in Python).
+ *
+ * `file` and `argv` are as for `execvp`: `file` is searched in `PATH` unless it contains a
+ * slash (without `execvp`'s fallback to `/bin/sh`), `argv` is NULL-terminated and `argv[0]`
+ * is the name the program sees (NULL `argv` means `{file, NULL}`). The child gets this
+ * process's environment plus `LIBIPC_CHANNEL_FD`, its standard streams, and its end of the
+ * channel as an inherited descriptor; no other descriptor of libipc's.
+ *
+ * On success `*out` is the channel (its peer pid is the child's) and `*pid_out` the child's
+ * pid: reaping it (`waitpid`) is yours. On failure after the child started, the child is
+ * killed if still running, and reaped; nothing is written.
+ *
+ * Errors: `IPC_ERR_NOT_FOUND` (no such program), `IPC_ERR_PERMISSION_DENIED`,
+ * `IPC_ERR_PEER_DISCONNECTED` (the child exited or closed its end without opening the
+ * channel), `IPC_ERR_TIMEOUT` (it did not open it within the handshake timeout),
+ * `IPC_ERR_PROTOCOL_MISMATCH`, `IPC_ERR_INVALID_ARGUMENT`, `IPC_ERR_IO`.
+ *
+ * # Safety
+ * `file` is NULL or NUL-terminated; `argv` is NULL or a NULL-terminated array of
+ * NUL-terminated strings; `opts` is NULL or live; `out` and `pid_out` are NULL or writable.
+ */
+enum ipc_status ipc_spawn(const char *file,
+                          const char *const *argv,
+                          const struct ipc_options *opts,
+                          struct ipc_channel **out,
+                          int *pid_out);
+
+/**
+ * In a child started with `ipc_spawn` (or any libipc spawn helper): open the channel to the
+ * parent, with `opts` (NULL for the defaults). The descriptor named by `LIBIPC_CHANNEL_FD` is
+ * checked before it is taken (on a failed check nothing is closed), then made close-on-exec
+ * (the child's own children do not inherit it); it can be taken once per process. The
+ * variable stays in the environment (unset it yourself if other programs you start should not
+ * see it).
+ *
+ * Errors: `IPC_ERR_NOT_FOUND` (`LIBIPC_CHANNEL_FD` is not set), `IPC_ERR_INVALID_ENDPOINT`
+ * (not a descriptor number, not an open descriptor, not a connected Unix stream socket, or
+ * already taken), `IPC_ERR_PEER_DISCONNECTED` (the parent closed its end),
+ * `IPC_ERR_TIMEOUT` (no answer within the handshake timeout), `IPC_ERR_PROTOCOL_MISMATCH`,
+ * `IPC_ERR_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `opts` is NULL or live; `out` is NULL or writable.
+ */
+enum ipc_status ipc_channel_from_env(const struct ipc_options *opts, struct ipc_channel **out);
+
+/**
  * The name of a status constant, e.g. `"IPC_ERR_TIMEOUT"`; `"IPC_STATUS_UNKNOWN"` for a
  * number that is not a status. Static; never NULL.
  *

@@ -10,7 +10,8 @@
 #    possible leaks (LIBIPC_SKIP_VALGRIND=1 runs them without valgrind, and says so);
 # 4. runs the C examples end to end (echo_server + client, static client, zero_copy);
 # 5. cross-language: the C echo_server with the Rust client, the Rust echo_server with the C
-#    client, over unix://, tcp:// and shm://;
+#    client, over unix://, tcp:// and shm://; a Rust parent with a C child (Channel::spawn,
+#    ipc_channel_from_env) and, in tests/c/test_spawn.c, a C parent with a Rust child;
 # 6. smoke-runs the C-vs-Rust round-trip benchmark (scripts/bench-c.sh) with a few iterations.
 #
 # 7. the README's C quickstart, extracted from README.md and run exactly as written.
@@ -81,6 +82,7 @@ build_pc ipc_test_peer tests/c/peer.c
 build_pc test_api tests/c/test_api.c
 build_pc test_channel tests/c/test_channel.c
 build_pc test_procs tests/c/test_procs.c
+build_pc test_spawn tests/c/test_spawn.c
 # Static: libipc.a and the system libraries pkg-config --static lists (without -lipc, which
 # would find libipc.so first).
 read -r -a static_libs <<< "$(pkg-config --static --libs-only-l ipc | sed 's/-lipc\b//')"
@@ -132,13 +134,17 @@ if [ $valgrind = 1 ]; then
 else
   step "C tests (tests/c), without valgrind"
 fi
+# test_spawn also starts the Rust ipc-test-peer as a child (ipc_spawn, cross-language).
+cargo build --release --quiet -p libipc-conformance --bin ipc-test-peer
+export H_RUST_PEER="$target/release/ipc-test-peer"
+[ -x "$H_RUST_PEER" ] || die "the Rust ipc-test-peer was not built"
 # The peers the tests start (fork + exec of ipc_test_peer) run natively: valgrind checks the
 # test process, which makes every call of the API itself (--trace-children=no).
 vg=(valgrind -q --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible
     --show-leak-kinds=definite,indirect,possible --track-fds=no --trace-children=no
     --suppressions="$root/tests/c/valgrind.supp")
 failed=()
-for t in test_api test_channel test_procs; do
+for t in test_api test_channel test_procs test_spawn; do
   log="$tmp/$t.log"
   start=$SECONDS
   set +e
@@ -230,6 +236,13 @@ for ep in "unix://$tmp/x-rs.sock" "tcp://127.0.0.1:0" "shm://x-rs-$$"; do
   expect_echo "C client -> Rust echo_server ($server_ep)" "$pc/client" "$server_ep"
   stop_peer "$server_pid"
 done
+
+# Parent and child: a Rust parent (Channel::spawn) with the C child (ipc_channel_from_env);
+# the C parent with a Rust child is tests/c/test_spawn.c.
+got=$(timeout 120 "$H_RUST_PEER" spawn-echo 500 "$pc/ipc_test_peer" child-echo -) ||
+  die "Rust parent -> C child (ipc_channel_from_env) failed: $got"
+grep -q '^done exit status: 0$' <<<"$got" || die "Rust parent -> C child printed: $got"
+echo "Rust parent (Channel::spawn) -> C child (ipc_channel_from_env): ok"
 
 # ------------------------------------------------------------------------------------------------
 step "C-vs-Rust round-trip benchmark (scripts/bench-c.sh), smoke run"

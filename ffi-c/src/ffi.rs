@@ -3,7 +3,7 @@
 //! a reference or a handle back into a `Box`.
 
 use std::cell::RefCell;
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CStr, CString, OsStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
@@ -231,6 +231,53 @@ pub(crate) unsafe fn utf8<'a>(s: *const c_char, what: &str) -> FfiResult<&'a str
     let c = unsafe { CStr::from_ptr(s) };
     c.to_str()
         .map_err(|e| Failure::invalid(format!("{what} is not valid UTF-8: {e}")))
+}
+
+/// The bytes of a NUL-terminated C string, as an OS string (not necessarily UTF-8).
+///
+/// # Safety
+/// A non-null `s` points to a NUL-terminated string valid during the call.
+pub(crate) unsafe fn os_str<'a>(s: *const c_char, what: &str) -> FfiResult<&'a OsStr> {
+    if s.is_null() {
+        return Err(Failure::invalid(format!("{what} is NULL")));
+    }
+    // SAFETY: non-null and NUL-terminated per this function's contract.
+    let c = unsafe { CStr::from_ptr(s) };
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        Ok(OsStr::from_bytes(c.to_bytes()))
+    }
+    #[cfg(not(unix))]
+    c.to_str()
+        .map(OsStr::new)
+        .map_err(|e| Failure::invalid(format!("{what} is not valid UTF-8: {e}")))
+}
+
+/// The strings of a NULL-terminated array of C strings (an `argv`).
+///
+/// # Safety
+/// A non-null `argv` points to an array of NUL-terminated strings ending with a NULL
+/// pointer, all valid during the call.
+pub(crate) unsafe fn os_str_array<'a>(
+    argv: *const *const c_char,
+    what: &str,
+) -> FfiResult<Vec<&'a OsStr>> {
+    if argv.is_null() {
+        return Err(Failure::invalid(format!("{what} is NULL")));
+    }
+    let mut out = Vec::new();
+    for i in 0.. {
+        // SAFETY: the array is NULL-terminated per this function's contract, and we stop at
+        // its NULL, so `argv + i` is within it.
+        let p = unsafe { *argv.add(i) };
+        if p.is_null() {
+            break;
+        }
+        // SAFETY: a non-null entry is a NUL-terminated string per this function's contract.
+        out.push(unsafe { os_str(p, what) }?);
+    }
+    Ok(out)
 }
 
 /// How long a call may wait, from a C timeout in milliseconds.

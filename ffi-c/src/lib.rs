@@ -12,6 +12,7 @@ mod ffi;
 mod listener;
 mod message;
 mod options;
+mod spawn;
 mod status;
 
 use std::ffi::c_char;
@@ -21,6 +22,7 @@ pub use channel::*;
 pub use listener::*;
 pub use message::*;
 pub use options::*;
+pub use spawn::*;
 pub use status::*;
 
 /// Major version of the libipc these declarations belong to.

@@ -10,6 +10,13 @@
  *   bind-echo EP             bind, print "ready <endpoint>", accept one client, echo until closed
  *   bind-send-hang EP T      bind, print "ready <endpoint>", accept one client, send T, print
  *                            "sent", then sleep until killed
+ *
+ * As a child started with ipc_spawn (EP is ignored; write "-"):
+ *   child-echo -             ipc_channel_from_env, print "connected pid=<peer pid>", echo until
+ *                            closed
+ *   from-env VALUE           set LIBIPC_CHANNEL_FD to VALUE ("unset": remove it), call
+ *                            ipc_channel_from_env and print the status name; exit 0
+ *   exit CODE                exit at once with CODE, never opening the channel
  */
 #define _GNU_SOURCE
 #include <ipc.h>
@@ -127,6 +134,24 @@ int main(int argc, char **argv)
             if ((st = ipc_channel_close(ch)) != IPC_OK)
                 rc = fail("close", st);
         }
+    } else if (strcmp(role, "child-echo") == 0) {
+        if ((st = ipc_channel_from_env(NULL, &ch)) != IPC_OK)
+            return fail("from_env", st);
+        ipc_peer_credentials peer;
+        if ((st = ipc_channel_peer(ch, &peer)) != IPC_OK)
+            return fail("peer", st);
+        printf("connected pid=%lld\n", (long long)peer.pid);
+        rc = echo(ch);
+    } else if (strcmp(role, "from-env") == 0) {
+        /* Single-threaded so far: changing the environment is safe. */
+        if (strcmp(ep, "unset") == 0)
+            unsetenv("LIBIPC_CHANNEL_FD");
+        else
+            setenv("LIBIPC_CHANNEL_FD", ep, 1);
+        st = ipc_channel_from_env(NULL, &ch);
+        printf("%s\n", ipc_status_name(st));
+    } else if (strcmp(role, "exit") == 0) {
+        return atoi(ep);
     } else if (strcmp(role, "bind-echo") == 0) {
         if ((rc = bind_accept(ep, &l, &ch)) == 0)
             rc = echo(ch);
