@@ -10,7 +10,8 @@
 # 3. the pytest suite (bindings/python/tests), with pytest-timeout as the watchdog;
 # 4. the Python examples end to end (echo_server + client, async_echo, zero_copy);
 # 5. cross-language: the Python client with the Rust echo_server and the Rust client with the
-#    Python echo_server, over unix://, tcp:// and shm://;
+#    Python echo_server, over unix://, tcp:// and shm:// (and, in the pytest suite, Python and
+#    Rust parents and children: tests/test_spawn.py with the Rust ipc-test-peer);
 # 6. smoke-runs the benchmark (bindings/python/bench.py --quick).
 #
 # Needs python3 >= 3.11 with the venv module (on Debian, installed with apt-get when run as
@@ -60,11 +61,14 @@ step "pip install ./bindings/python (maturin, PEP 517)"
 (cd /tmp && "$vpy" -c 'import libipc, libipc.aio; print("libipc", libipc.__version__, "from", libipc.__file__)') ||
   die "the installed package does not import"
 
-step "Rust binaries for the cross-language checks (ipc CLI, examples)"
+step "Rust binaries for the cross-language checks (ipc CLI, examples, test peer)"
 cargo build --release -p libipc-cli --bin ipc
 cargo build --release -p libipc-examples --examples
+cargo build --release -p libipc-conformance --bin ipc-test-peer
 rex="$target/release/examples"
 export LIBIPC_IPC_BIN="$target/release/ipc"
+# The Rust parent and child of the parent-and-child tests (tests/test_spawn.py).
+export LIBIPC_TEST_PEER_BIN="$target/release/ipc-test-peer"
 
 step "mypy --strict examples/python"
 [ -d examples/python ] || die "examples/python is missing"

@@ -9,6 +9,7 @@ use pyo3::types::PyBytes;
 use crate::cancel::{self, Cancel};
 use crate::errors::{self, IntoPy};
 use crate::options::{self, Common};
+use crate::spawn;
 use crate::views::{self, MessageView, SendBuffer};
 use crate::wait::{Start, blocking};
 
@@ -130,6 +131,39 @@ impl Raw {
 
 #[pymethods]
 impl Channel {
+    /// Two connected channels in this process, over a socket pair.
+    #[staticmethod]
+    #[pyo3(signature = (*, max_message_size=None, handshake_timeout=None, stream_spin=None))]
+    fn pair(
+        py: Python<'_>,
+        max_message_size: Option<i128>,
+        handshake_timeout: Option<f64>,
+        stream_spin: Option<f64>,
+    ) -> PyResult<(Channel, Channel)> {
+        let opts = spawn::pair_options(py, max_message_size, handshake_timeout, stream_spin)?;
+        let (a, b) = py
+            .detach(|| libipc::Channel::pair_with(&opts))
+            .py_err(py)?;
+        Ok((Channel::new(a), Channel::new(b)))
+    }
+
+    /// In a child started with `libipc.spawn` (or any libipc spawn helper): open the channel
+    /// to the parent, named by the environment variable ``LIBIPC_CHANNEL_FD``.
+    #[staticmethod]
+    #[pyo3(signature = (*, max_message_size=None, handshake_timeout=None, stream_spin=None))]
+    fn from_env(
+        py: Python<'_>,
+        max_message_size: Option<i128>,
+        handshake_timeout: Option<f64>,
+        stream_spin: Option<f64>,
+    ) -> PyResult<Channel> {
+        let opts = spawn::pair_options(py, max_message_size, handshake_timeout, stream_spin)?;
+        let ch = py
+            .detach(|| libipc::Channel::from_env_with(&opts))
+            .py_err(py)?;
+        Ok(Channel::new(ch))
+    }
+
     /// Send one message: bytes, bytearray, memoryview or any C-contiguous buffer.
     #[pyo3(signature = (data, timeout=None, *, cancel=None))]
     fn send(

@@ -13,6 +13,7 @@ mod channel;
 mod errors;
 mod listener;
 mod options;
+mod spawn;
 mod views;
 mod wait;
 
@@ -28,6 +29,7 @@ fn _libipc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<channel::Channel>()?;
     m.add_class::<cancel::Cancel>()?;
     m.add_class::<channel::Peer>()?;
+    m.add_class::<spawn::ChildEnd>()?;
     m.add_class::<views::MessageView>()?;
     m.add_class::<views::SendBuffer>()?;
     Ok(())

@@ -223,6 +223,22 @@ def ipc_bin() -> str:
     return ipc_binary()
 
 
+@pytest.fixture(scope="session")
+def test_peer_bin() -> str:
+    """The Rust test peer (tests/src/bin/peer.rs): $LIBIPC_TEST_PEER_BIN, else
+    target/release/ipc-test-peer (built with cargo if missing)."""
+    path = os.environ.get("LIBIPC_TEST_PEER_BIN") or str(REPO / "target" / "release" / "ipc-test-peer")
+    if not os.access(path, os.X_OK):
+        if shutil.which("cargo") is None:
+            pytest.fail("the Rust ipc-test-peer is not built and cargo is not available")
+        subprocess.run(
+            ["cargo", "build", "--release", "-p", "libipc-conformance", "--bin", "ipc-test-peer"],
+            cwd=REPO,
+            check=True,
+        )
+    return path
+
+
 class Proc:
     """A background process whose stderr/stdout go to files; killed at the end."""
 

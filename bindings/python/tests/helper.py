@@ -16,6 +16,12 @@ Modes:
                              "accepted", then sleep (to be killed)
   stream-send EP N SEED      connect, send N messages from stream_messages(N, SEED), then
                              wait for one reply message and print it; exit 0
+  child-echo [twice]         as a child started with a channel: Channel.from_env(), print
+                             "ready pid=<peer pid> inheritable=<True|False>" (whether the
+                             descriptor would pass to our children), with "twice" open it again
+                             and print "second <exception class>", then echo until closed
+  from-env                   Channel.from_env(); print "connected" (then echo until closed) or
+                             "error <exception class>"; exit 0
 """
 
 from __future__ import annotations
@@ -88,7 +94,39 @@ def sleep_forever() -> None:
         time.sleep(3600)
 
 
+def child_echo(twice: bool) -> int:
+    with libipc.Channel.from_env() as ch:
+        fd = int(os.environ["LIBIPC_CHANNEL_FD"])
+        print(f"ready pid={ch.peer.pid} inheritable={os.get_inheritable(fd)}", flush=True)
+        if twice:
+            try:
+                libipc.Channel.from_env()
+                print("second ok", flush=True)
+            except libipc.Error as e:
+                print("second", type(e).__name__, flush=True)
+        for m in ch:
+            ch.send(m)
+    return 0
+
+
+def from_env() -> int:
+    try:
+        ch = libipc.Channel.from_env(handshake_timeout=30)
+    except libipc.Error as e:
+        print("error", type(e).__name__, e, flush=True)
+        return 0
+    print("connected", flush=True)
+    with ch:
+        for m in ch:
+            ch.send(m)
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv[0] == "child-echo":
+        return child_echo(argv[1:] == ["twice"])
+    if argv[0] == "from-env":
+        return from_env()
     mode, ep = argv[0], argv[1]
     if mode == "echo-server":
         with libipc.listen(ep) as listener:

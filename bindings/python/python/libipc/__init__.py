@@ -21,6 +21,11 @@ and a client, in another process::
         channel.send(b"ping")
         print(channel.recv(timeout=1.0))      # b'ping'
 
+A parent and the child process it starts (the child may be Python, Rust or C)::
+
+    channel, proc = libipc.spawn([sys.executable, "worker.py"])   # in the parent
+    channel = libipc.Channel.from_env()                           # in worker.py
+
 Errors are subclasses of `libipc.Error` and of the matching builtin exception
 (``libipc.NotFoundError`` is a ``FileNotFoundError``, ``libipc.TimeoutError`` the builtin
 ``TimeoutError``, ...). The asyncio API is in `libipc.aio`.
@@ -51,6 +56,7 @@ from ._errors import (
 from ._libipc import (
     Cancel,
     Channel,
+    ChildEnd,
     Listener,
     MessageView,
     Peer,
@@ -59,11 +65,13 @@ from ._libipc import (
     connect,
     listen,
 )
+from ._spawn import spawn
 from . import aio
 
 __all__ = [
     "Cancel",
     "Channel",
+    "ChildEnd",
     "Listener",
     "MessageView",
     "Peer",
@@ -72,6 +80,7 @@ __all__ = [
     "aio",
     "connect",
     "listen",
+    "spawn",
     # @generated begin error-all (cargo xtask tables; do not edit)
     "AddressInUseError",
     "BufferTooSmallError",

@@ -16,6 +16,7 @@ from _typeshed import ReadableBuffer, WriteableBuffer
 __all__ = [
     "Cancel",
     "Channel",
+    "ChildEnd",
     "Listener",
     "MessageView",
     "Peer",
@@ -142,6 +143,23 @@ class SendBuffer:
 class Channel:
     """A connected, message-oriented, bidirectional channel."""
 
+    @staticmethod
+    def pair(
+        *,
+        max_message_size: int | None = None,
+        handshake_timeout: float | None = None,
+        stream_spin: float | None = None,
+    ) -> tuple[Channel, Channel]:
+        """Two connected channels in this process, over a socket pair."""
+    @staticmethod
+    def from_env(
+        *,
+        max_message_size: int | None = None,
+        handshake_timeout: float | None = None,
+        stream_spin: float | None = None,
+    ) -> Channel:
+        """In a child started with `libipc.spawn` (or a Rust or C spawn helper): open the
+        channel to the parent (``LIBIPC_CHANNEL_FD``). Once per process."""
     @property
     def peer(self) -> Peer: ...
     @property
@@ -173,6 +191,28 @@ class Channel:
     ) -> None: ...
     def __iter__(self) -> Self: ...
     def __next__(self) -> bytes: ...
+
+@final
+class ChildEnd:
+    """The parent's half of a channel to a child process not yet started: inherit ``fd`` in
+    the child at the same number, set ``env_name`` to ``env_value`` in its environment, start
+    it, then ``finish(pid)``. `libipc.spawn` does this with ``subprocess.Popen``."""
+
+    def __init__(
+        self,
+        *,
+        max_message_size: int | None = None,
+        handshake_timeout: float | None = None,
+        stream_spin: float | None = None,
+    ) -> None: ...
+    @property
+    def fd(self) -> int: ...
+    @property
+    def env_name(self) -> str: ...
+    @property
+    def env_value(self) -> str: ...
+    def finish(self, pid: int) -> Channel: ...
+    def close(self) -> None: ...
 
 @final
 class Listener:

@@ -32,13 +32,14 @@ import asyncio
 import functools
 from collections.abc import Callable, Iterable
 from types import TracebackType
+import subprocess
 from typing import Any, TypeVar
 
-from . import _libipc
+from . import _libipc, _spawn
 from ._errors import ClosedError
 from ._errors import TimeoutError as _Timeout
 
-__all__ = ["AsyncChannel", "AsyncListener", "connect", "listen"]
+__all__ = ["AsyncChannel", "AsyncListener", "connect", "from_env", "listen", "pair", "spawn"]
 
 _T = TypeVar("_T")
 
@@ -296,3 +297,44 @@ async def connect(
         shm_posix_fallback=shm_posix_fallback,
     )
     return AsyncChannel(await _in_executor(fn))
+
+
+def pair(
+    *,
+    max_message_size: int | None = None,
+    handshake_timeout: float | None = None,
+    stream_spin: float | None = None,
+) -> tuple[AsyncChannel, AsyncChannel]:
+    """Two connected channels in this process, over a socket pair (as `libipc.Channel.pair`;
+    not a coroutine: it waits for nothing outside the call)."""
+    a, b = _libipc.Channel.pair(
+        max_message_size=max_message_size,
+        handshake_timeout=handshake_timeout,
+        stream_spin=stream_spin,
+    )
+    return AsyncChannel(a), AsyncChannel(b)
+
+
+async def from_env(
+    *,
+    max_message_size: int | None = None,
+    handshake_timeout: float | None = None,
+    stream_spin: float | None = None,
+) -> AsyncChannel:
+    """In a child started with a libipc spawn helper: open the channel to the parent (as
+    `libipc.Channel.from_env`), without blocking the loop."""
+    fn = functools.partial(
+        _libipc.Channel.from_env,
+        max_message_size=max_message_size,
+        handshake_timeout=handshake_timeout,
+        stream_spin=stream_spin,
+    )
+    return AsyncChannel(await _in_executor(fn))
+
+
+async def spawn(args: Any, **kwargs: Any) -> tuple[AsyncChannel, subprocess.Popen[Any]]:
+    """Start a child process holding the other end of a new channel (the arguments of
+    `libipc.spawn`), without blocking the loop: starting it and waiting for it to open the
+    channel run in the loop's default executor. Waiting for the child stays yours."""
+    ch, proc = await _in_executor(functools.partial(_spawn.spawn, args, **kwargs))
+    return AsyncChannel(ch), proc
