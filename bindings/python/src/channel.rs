@@ -141,9 +141,7 @@ impl Channel {
         stream_spin: Option<f64>,
     ) -> PyResult<(Channel, Channel)> {
         let opts = spawn::pair_options(py, max_message_size, handshake_timeout, stream_spin)?;
-        let (a, b) = py
-            .detach(|| libipc::Channel::pair_with(&opts))
-            .py_err(py)?;
+        let (a, b) = py.detach(|| libipc::Channel::pair_with(&opts)).py_err(py)?;
         Ok((Channel::new(a), Channel::new(b)))
     }
 
