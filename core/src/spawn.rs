@@ -356,10 +356,12 @@ pub(crate) fn finish(end: ChildEnd, mut child: Child) -> Result<(Arc<dyn Link>, 
         Err(e) => {
             let running = matches!(child.try_wait(), Ok(None));
             if running {
+                // A child already exiting (it closed its end on the way) ignores the signal
+                // and keeps its own exit status, which `wait` then reports.
                 let _ = child.kill();
             }
             let ended = match child.wait() {
-                Ok(status) if running => {
+                Ok(status) if running && killed(&status) => {
                     format!("the child was still running and was killed ({status})")
                 }
                 Ok(status) => format!("the child exited ({status})"),
@@ -367,5 +369,18 @@ pub(crate) fn finish(end: ChildEnd, mut child: Child) -> Result<(Arc<dyn Link>, 
             };
             Err(Error::new(e.kind(), format!("{} ({ended})", e.message())))
         }
+    }
+}
+
+/// Whether `status` is that of a process ended by `Child::kill` (SIGKILL on Unix).
+fn killed(status: &std::process::ExitStatus) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        status.signal() == Some(9)
+    }
+    #[cfg(not(unix))]
+    {
+        !status.success()
     }
 }

@@ -151,6 +151,7 @@ fn a_child_that_exits_without_opening_its_end_fails_the_spawn() {
     let err = peer!("exit", "3").spawn_channel(&opts).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PeerDisconnected, "{err}");
     assert!(err.message().contains("without opening"), "{err}");
+    assert!(err.message().contains("exit status: 3"), "{err}");
 }
 
 #[test]

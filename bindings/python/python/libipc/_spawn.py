@@ -7,6 +7,7 @@ The core makes the pair and runs the handshake (`ChildEnd`); the only Python her
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections.abc import Sequence
 from typing import Any
@@ -57,10 +58,13 @@ def spawn(
     except BaseException as e:
         running = proc.poll() is None
         if running:
+            # A child already exiting (it closed its end on the way) ignores the signal and
+            # keeps its own exit status, which wait() then reports.
             proc.kill()
         code = proc.wait()
+        killed = running and code == -signal.SIGKILL
         e.add_note(
             f"the child (pid {proc.pid}) "
-            + ("was still running and was killed" if running else f"exited with {code}")
+            + ("was still running and was killed" if killed else f"exited with {code}")
         )
         raise
