@@ -124,7 +124,10 @@ impl ChildEnd {
 
     /// After the child started: close the child's end here and run the parent's side of the
     /// handshake, waiting at most the handshake timeout for the child to open the channel.
-    /// `child_pid` is the child's process id (the channel's [`peer`](Channel::peer) pid).
+    /// `child_pid` is the child's process id: the channel's [`peer`](Channel::peer) pid. (A
+    /// socket pair reports its creator as the peer on both ends, so the peer uid and gid are
+    /// this process's, which the child has unless it changes identity, e.g. by executing a
+    /// set-user-ID program. The child sees this process, truly, as its peer.)
     ///
     /// Errors: `PeerDisconnected` if the child exited or closed its end without opening the
     /// channel; `Timeout` if it did not open it within the handshake timeout; the handshake's
