@@ -522,10 +522,10 @@ fn bench_quick_writes_json() {
         "{}",
         out.stderr
     );
-    // rtt: raw unix, raw unix-spin, libipc unix, libipc tcp, raw shm-futex, libipc shm, raw
-    // shm-spin, libipc shm-spin; stream: all but raw shm-spin.
+    // rtt: raw unix, raw unix-spin, libipc unix, libipc tcp, raw pipe, raw pipe-spin, raw
+    // shm-futex, libipc shm, raw shm-spin, libipc shm-spin; stream: all but raw shm-spin.
     assert!(
-        out.stderr.contains("[1/15] raw unix rtt 64 B ..."),
+        out.stderr.contains("[1/19] raw unix rtt 64 B ..."),
         "{}",
         out.stderr
     );
@@ -544,7 +544,15 @@ fn bench_quick_writes_json() {
         match system {
             "raw" => {
                 assert!(
-                    ["unix", "unix-spin", "shm-futex", "shm-spin"].contains(&transport),
+                    [
+                        "unix",
+                        "unix-spin",
+                        "pipe",
+                        "pipe-spin",
+                        "shm-futex",
+                        "shm-spin"
+                    ]
+                    .contains(&transport),
                     "{row}"
                 );
                 for field in [
@@ -600,6 +608,10 @@ fn bench_quick_writes_json() {
         ("libipc", "unix", "stream"),
         ("libipc", "tcp", "rtt"),
         ("libipc", "tcp", "stream"),
+        ("raw", "pipe", "rtt"),
+        ("raw", "pipe", "stream"),
+        ("raw", "pipe-spin", "rtt"),
+        ("raw", "pipe-spin", "stream"),
         ("raw", "shm-futex", "rtt"),
         ("raw", "shm-futex", "stream"),
         ("raw", "shm-spin", "rtt"),
@@ -688,8 +700,8 @@ fn bench_load_reports_its_workers_and_removes_them() {
     assert_eq!(doc["load"], 2, "{doc}");
     check_noise(&doc);
     let rows = doc["results"].as_array().expect("results array");
-    // rtt: 4 raw, libipc unix and shm; stream: 3 raw, libipc unix and shm.
-    assert_eq!(rows.len(), 11, "{doc}");
+    // rtt: 6 raw, libipc unix and shm; stream: 5 raw, libipc unix and shm.
+    assert_eq!(rows.len(), 15, "{doc}");
     for row in rows {
         assert!(row["cpu_us_per_msg"].as_f64().unwrap() > 0.0, "{row}");
         if row["system"] == "libipc" {
