@@ -8,8 +8,8 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixStream};
 use std::time::Duration;
 
-use libipc::Endpoint;
 use crate::raw_fifo::{self, RawFifo, RawFifoListener};
+use libipc::Endpoint;
 use libipc::wire::{ErrorPayload, FrameHeader, FrameType, HEADER_LEN, Hello};
 
 /// How long a raw read waits before the test is declared stuck (a hang guard only).

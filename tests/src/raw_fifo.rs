@@ -83,6 +83,16 @@ pub fn connect(rendezvous: &Path, guard: Duration) -> io::Result<RawFifo> {
 
 /// Connect by hand with the given token (which must be fresh).
 pub fn connect_with(rendezvous: &Path, token: &str, guard: Duration) -> io::Result<RawFifo> {
+    connect_with_mode(rendezvous, token, 0o600, guard)
+}
+
+/// Connect by hand with the given token, giving the connection FIFOs `mode`.
+pub fn connect_with_mode(
+    rendezvous: &Path,
+    token: &str,
+    mode: u32,
+    guard: Duration,
+) -> io::Result<RawFifo> {
     let rv = open(rendezvous, OFlags::WRONLY)?;
     let (up, down) = (
         conn_path(rendezvous, token, "up"),
@@ -90,6 +100,7 @@ pub fn connect_with(rendezvous: &Path, token: &str, guard: Duration) -> io::Resu
     );
     for p in [&up, &down] {
         rustix::fs::mkfifoat(rustix::fs::CWD, p, Mode::from_raw_mode(0o600)).map_err(os)?;
+        rustix::fs::chmod(p, Mode::from_raw_mode(mode)).map_err(os)?;
     }
     let rd = open(&down, OFlags::RDONLY)?;
     let keeper = open(&up, OFlags::RDONLY)?;
@@ -125,18 +136,32 @@ impl RawFifoListener {
 
     /// Read one request and open its FIFOs (removing their files).
     pub fn accept(&self, guard: Duration) -> io::Result<RawFifo> {
+        let (up, down) = self.next_request(guard)?;
+        open_pair(&up, &down, guard)
+    }
+
+    /// Read one request: the paths of its `up` and `down` FIFOs.
+    pub fn next_request(&self, guard: Duration) -> io::Result<(PathBuf, PathBuf)> {
         if poll(&self.rv, PollFlags::IN, guard)?.is_empty() {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "no request"));
         }
         let mut record = [0u8; FIFO_REQUEST_LEN];
         (&self.rv).read_exact(&mut record)?;
         let req = FifoRequest::decode(&record).map_err(io::Error::other)?;
-        let up = conn_path(&self.path, &req.token, "up");
-        let down = conn_path(&self.path, &req.token, "down");
-        let rd = blocking(open(&up, OFlags::RDONLY)?)?;
-        let wr = blocking(open(&down, OFlags::WRONLY)?)?;
-        std::fs::remove_file(&up)?;
-        std::fs::remove_file(&down)?;
+        Ok((
+            conn_path(&self.path, &req.token, "up"),
+            conn_path(&self.path, &req.token, "down"),
+        ))
+    }
+}
+
+/// Server side: open a requested pair of FIFOs (and remove their files).
+pub fn open_pair(up: &Path, down: &Path, guard: Duration) -> io::Result<RawFifo> {
+    {
+        let rd = blocking(open(up, OFlags::RDONLY)?)?;
+        let wr = blocking(open(down, OFlags::WRONLY)?)?;
+        std::fs::remove_file(up)?;
+        std::fs::remove_file(down)?;
         Ok(RawFifo {
             rd,
             wr: Some(wr),

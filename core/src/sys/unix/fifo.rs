@@ -419,9 +419,11 @@ fn accept_request(rendezvous: &Path, token: &str) -> Result<FifoStream> {
     let up = conn_path(rendezvous, token, "up");
     let down = conn_path(rendezvous, token, "down");
     let result = open_pair(&up, &down);
-    // Open or not, the files have served: a client that is gone left them behind.
-    remove_fifo(&up);
-    remove_fifo(&down);
+    if result.is_err() {
+        // A client that is gone (or never was) left them behind.
+        remove_fifo(&up);
+        remove_fifo(&down);
+    }
     result
 }
 
@@ -443,6 +445,10 @@ fn open_pair(up: &Path, down: &Path) -> Result<FifoStream> {
         ),
         e => os_error(e, format_args!("opening {}", down.display())),
     })?;
+    // Both ends are open: the files have served (removed before anything is checked, so a
+    // refused client sees them gone by the time it sees the end).
+    remove_fifo(up);
+    remove_fifo(down);
     let (su, sd) = (fstat(&rd, up)?, fstat(&wr, down)?);
     for (p, st) in [(up, &su), (down, &sd)] {
         if !is_fifo(st) {
