@@ -161,13 +161,12 @@ fn main() {
     let mode = argv.next().unwrap_or_default();
     let result = Args::parse(argv)
         .map_err(Fail::from)
-        .and_then(|args| {
+        .inspect(|args| {
             if args.flag("--sigpipe-default") {
                 // SAFETY: setting a standard signal's disposition to SIG_DFL, before this
                 // process starts any thread that could be affected.
                 unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
             }
-            Ok(args)
         })
         .and_then(|args| match mode.as_str() {
             "echo-server" => echo_server(&args),
