@@ -667,6 +667,16 @@ pub(crate) fn connect_fifo(path: &Path, timeout: Option<Duration>) -> Result<Str
     let rendezvous = match open(path, OFlags::WRONLY) {
         Ok(fd) => fd,
         Err(Errno::NOENT | Errno::NXIO) => return Err(nobody()),
+        // The connection FIFOs go beside the rendezvous, which a link would misplace.
+        Err(Errno::LOOP) => {
+            return Err(Error::new(
+                ErrorKind::InvalidEndpoint,
+                format!(
+                    "{} is a symbolic link; name the FIFO itself",
+                    path.display()
+                ),
+            ));
+        }
         Err(e) => {
             return Err(os_error(
                 e,
