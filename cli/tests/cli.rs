@@ -203,6 +203,20 @@ fn ping_over_unix() {
 }
 
 #[test]
+fn ping_and_send_over_fifos() {
+    let dir = TestDir::new("ping-fifo");
+    let at = format!("fifo://{}", dir.path().join("echo.fifo").display());
+    ping_works(&at, "100");
+    ping_works(&at, "300000");
+    let at = format!("fifo://{}", dir.path().join("print.fifo").display());
+    let (server, endpoint) = listen(&at, false);
+    let out = ipc_run(&["send", &endpoint, "one", "two"]);
+    assert!(out.status.success(), "send failed: {}", out.stderr);
+    assert_eq!(server.next_stdout(), "one");
+    assert_eq!(server.next_stdout(), "two");
+}
+
+#[test]
 fn ping_over_tcp() {
     let (_server, endpoint) = listen("tcp://127.0.0.1:0", true);
     assert!(
@@ -478,7 +492,7 @@ fn every_subcommand_has_help() {
     // Every endpoint form is named, shared memory included.
     for args in [&["--help"][..], &["listen", "--help"]] {
         let out = ipc_run(args);
-        for form in ["unix://", "unix:@", "tcp://", "shm://"] {
+        for form in ["unix://", "unix:@", "tcp://", "shm://", "fifo://"] {
             assert!(
                 out.stdout.contains(form),
                 "{args:?} lacks {form}: {}",

@@ -24,6 +24,9 @@
 //!   [`yield_now`] for the adaptive spinner.
 //! - **Shared memory** ([`shm`], Unix backends): sealed memfds (or the POSIX fallback) and
 //!   their mappings, eventfd doorbells, and passing descriptors over a local socket.
+//! - **FIFOs** ([`fifo`], Unix backends): `bind_fifo` (a rendezvous FIFO, a
+//!   `fifo::FifoListener` with `try_accept` / `wait` like [`StreamListener`], and its file, a
+//!   [`SocketFile`]) and `connect_fifo`, giving [`Stream`]s over two FIFOs.
 
 #[cfg(unix)]
 mod unix;
@@ -51,6 +54,9 @@ pub(crate) use imp::{Ready, Source, Waker, readiness_set, usable_cpus, wait_any,
 // Shared memory.
 #[cfg(unix)]
 pub(crate) use imp::shm;
+// FIFOs.
+#[cfg(unix)]
+pub(crate) use imp::fifo;
 
 // The signatures every backend must match.
 #[allow(clippy::type_complexity)]
@@ -66,4 +72,8 @@ mod signatures {
     const _: fn(&[Source], [Option<&Waker>; 2], Option<Instant>) -> Result<Ready> = imp::wait_any;
     const _: fn() -> usize = imp::usable_cpus;
     const _: fn() = imp::yield_now;
+    #[cfg(unix)]
+    const _: fn(&Path, u32) -> Result<(fifo::FifoListener, SocketFile)> = fifo::bind_fifo;
+    #[cfg(unix)]
+    const _: fn(&Path, Option<Duration>) -> Result<Stream> = fifo::connect_fifo;
 }

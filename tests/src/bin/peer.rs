@@ -40,6 +40,9 @@
 //!     in a tight loop, publishing nothing, until stdin closes. Prints `ready` first.
 //! ```
 //!
+//! `--sigpipe-default` (any mode) restores SIGPIPE's default action (ending the process)
+//! before anything else, which Rust's runtime sets to "ignore": libipc must not depend on it.
+//!
 //! Options shared by the modes that bind or connect with libipc: `--max-message N`,
 //! `--handshake-timeout-ms N`, `--socket-mode OCTAL`, `--allowed-uid UID`, `--shm-ring N`,
 //! `--shm-spin-us N`. `stream listen --hold` keeps its listener until the stream ends.
@@ -58,7 +61,14 @@ use libipc_conformance::{raw, stream};
 #[path = "peer/shm.rs"]
 mod shm;
 
-const FLAGS: [&str; 5] = ["--end", "--then-end", "--close", "--wait", "--hold"];
+const FLAGS: [&str; 6] = [
+    "--end",
+    "--then-end",
+    "--close",
+    "--wait",
+    "--hold",
+    "--sigpipe-default",
+];
 
 struct Args {
     pos: Vec<String>,
@@ -151,6 +161,13 @@ fn main() {
     let mode = argv.next().unwrap_or_default();
     let result = Args::parse(argv)
         .map_err(Fail::from)
+        .inspect(|args| {
+            if args.flag("--sigpipe-default") {
+                // SAFETY: setting a standard signal's disposition to SIG_DFL, before this
+                // process starts any thread that could be affected.
+                unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+            }
+        })
         .and_then(|args| match mode.as_str() {
             "echo-server" => echo_server(&args),
             "stream" => stream_mode(&args),
