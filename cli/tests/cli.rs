@@ -469,7 +469,7 @@ fn usage_errors_exit_2() {
     }
     let out = ipc_run(&["bench", "--transport", "pipe"]);
     assert!(
-        out.stderr.contains("pipe transport is not implemented"),
+        out.stderr.contains("on Unix the pipe transport is fifo"),
         "{}",
         out.stderr
     );
@@ -536,10 +536,11 @@ fn bench_quick_writes_json() {
         "{}",
         out.stderr
     );
-    // rtt: raw unix, raw unix-spin, libipc unix, libipc tcp, raw pipe, raw pipe-spin, raw
-    // shm-futex, libipc shm, raw shm-spin, libipc shm-spin; stream: all but raw shm-spin.
+    // rtt: raw unix, raw unix-spin, libipc unix, libipc tcp, raw pipe, raw pipe-spin, libipc
+    // fifo, raw shm-futex, libipc shm, raw shm-spin, libipc shm-spin; stream: all but raw
+    // shm-spin.
     assert!(
-        out.stderr.contains("[1/19] raw unix rtt 64 B ..."),
+        out.stderr.contains("[1/21] raw unix rtt 64 B ..."),
         "{}",
         out.stderr
     );
@@ -581,6 +582,7 @@ fn bench_quick_writes_json() {
             "libipc" => {
                 let same_wait = match transport {
                     "unix" | "tcp" => "unix-spin",
+                    "fifo" => "pipe-spin",
                     "shm" => "shm-futex",
                     "shm-spin" => "shm-spin",
                     other => panic!("transport {other:?}"),
@@ -626,6 +628,8 @@ fn bench_quick_writes_json() {
         ("raw", "pipe", "stream"),
         ("raw", "pipe-spin", "rtt"),
         ("raw", "pipe-spin", "stream"),
+        ("libipc", "fifo", "rtt"),
+        ("libipc", "fifo", "stream"),
         ("raw", "shm-futex", "rtt"),
         ("raw", "shm-futex", "stream"),
         ("raw", "shm-spin", "rtt"),
