@@ -19,7 +19,8 @@ use crate::stop::Stop;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Where to listen: unix:///abs/path.sock, unix:@name, tcp://host:port (port 0 picks a free
-    /// port), shm://name (shared memory, Linux) or a bare name.
+    /// port), shm://name (shared memory, Linux), fifo:///abs/path or fifo://name (Unix FIFOs)
+    /// or a bare name.
     endpoint: String,
     /// Send each message back to its sender instead of printing it (the server `ipc ping`
     /// expects).

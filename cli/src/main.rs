@@ -18,11 +18,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Message channels between processes over Unix sockets, TCP and shared memory.
+/// Message channels between processes over Unix sockets, TCP, shared memory and FIFOs.
 ///
 /// Endpoints are `unix:///abs/path.sock`, `unix:@abstract-name`, `tcp://host:port`,
-/// `shm://name` (shared memory, Linux) or a bare name such as `orders` (a socket in the
-/// per-user runtime directory). Set LIBIPC_LOG (for example `LIBIPC_LOG=libipc=debug`) to see
+/// `shm://name` (shared memory, Linux), `fifo:///abs/path` or `fifo://name` (Unix FIFOs) or a
+/// bare name such as `orders` (a socket in the per-user runtime directory). Set LIBIPC_LOG (for example `LIBIPC_LOG=libipc=debug`) to see
 /// libipc's diagnostics on stderr.
 #[derive(Debug, Parser)]
 #[command(name = "ipc", version)]

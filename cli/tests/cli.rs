@@ -203,6 +203,20 @@ fn ping_over_unix() {
 }
 
 #[test]
+fn ping_and_send_over_fifos() {
+    let dir = TestDir::new("ping-fifo");
+    let at = format!("fifo://{}", dir.path().join("echo.fifo").display());
+    ping_works(&at, "100");
+    ping_works(&at, "300000");
+    let at = format!("fifo://{}", dir.path().join("print.fifo").display());
+    let (server, endpoint) = listen(&at, false);
+    let out = ipc_run(&["send", &endpoint, "one", "two"]);
+    assert!(out.status.success(), "send failed: {}", out.stderr);
+    assert_eq!(server.next_stdout(), "one");
+    assert_eq!(server.next_stdout(), "two");
+}
+
+#[test]
 fn ping_over_tcp() {
     let (_server, endpoint) = listen("tcp://127.0.0.1:0", true);
     assert!(
@@ -455,7 +469,7 @@ fn usage_errors_exit_2() {
     }
     let out = ipc_run(&["bench", "--transport", "pipe"]);
     assert!(
-        out.stderr.contains("pipe transport is not implemented"),
+        out.stderr.contains("on Unix the pipe transport is fifo"),
         "{}",
         out.stderr
     );
@@ -478,7 +492,7 @@ fn every_subcommand_has_help() {
     // Every endpoint form is named, shared memory included.
     for args in [&["--help"][..], &["listen", "--help"]] {
         let out = ipc_run(args);
-        for form in ["unix://", "unix:@", "tcp://", "shm://"] {
+        for form in ["unix://", "unix:@", "tcp://", "shm://", "fifo://"] {
             assert!(
                 out.stdout.contains(form),
                 "{args:?} lacks {form}: {}",
@@ -522,10 +536,11 @@ fn bench_quick_writes_json() {
         "{}",
         out.stderr
     );
-    // rtt: raw unix, raw unix-spin, libipc unix, libipc tcp, raw shm-futex, libipc shm, raw
-    // shm-spin, libipc shm-spin; stream: all but raw shm-spin.
+    // rtt: raw unix, raw unix-spin, libipc unix, libipc tcp, raw pipe, raw pipe-spin, libipc
+    // fifo, raw shm-futex, libipc shm, raw shm-spin, libipc shm-spin; stream: all but raw
+    // shm-spin.
     assert!(
-        out.stderr.contains("[1/15] raw unix rtt 64 B ..."),
+        out.stderr.contains("[1/21] raw unix rtt 64 B ..."),
         "{}",
         out.stderr
     );
@@ -544,7 +559,15 @@ fn bench_quick_writes_json() {
         match system {
             "raw" => {
                 assert!(
-                    ["unix", "unix-spin", "shm-futex", "shm-spin"].contains(&transport),
+                    [
+                        "unix",
+                        "unix-spin",
+                        "pipe",
+                        "pipe-spin",
+                        "shm-futex",
+                        "shm-spin"
+                    ]
+                    .contains(&transport),
                     "{row}"
                 );
                 for field in [
@@ -559,6 +582,7 @@ fn bench_quick_writes_json() {
             "libipc" => {
                 let same_wait = match transport {
                     "unix" | "tcp" => "unix-spin",
+                    "fifo" => "pipe-spin",
                     "shm" => "shm-futex",
                     "shm-spin" => "shm-spin",
                     other => panic!("transport {other:?}"),
@@ -600,6 +624,12 @@ fn bench_quick_writes_json() {
         ("libipc", "unix", "stream"),
         ("libipc", "tcp", "rtt"),
         ("libipc", "tcp", "stream"),
+        ("raw", "pipe", "rtt"),
+        ("raw", "pipe", "stream"),
+        ("raw", "pipe-spin", "rtt"),
+        ("raw", "pipe-spin", "stream"),
+        ("libipc", "fifo", "rtt"),
+        ("libipc", "fifo", "stream"),
         ("raw", "shm-futex", "rtt"),
         ("raw", "shm-futex", "stream"),
         ("raw", "shm-spin", "rtt"),
@@ -688,8 +718,8 @@ fn bench_load_reports_its_workers_and_removes_them() {
     assert_eq!(doc["load"], 2, "{doc}");
     check_noise(&doc);
     let rows = doc["results"].as_array().expect("results array");
-    // rtt: 4 raw, libipc unix and shm; stream: 3 raw, libipc unix and shm.
-    assert_eq!(rows.len(), 11, "{doc}");
+    // rtt: 6 raw, libipc unix and shm; stream: 5 raw, libipc unix and shm.
+    assert_eq!(rows.len(), 15, "{doc}");
     for row in rows {
         assert!(row["cpu_us_per_msg"].as_f64().unwrap() > 0.0, "{row}");
         if row["system"] == "libipc" {

@@ -7,6 +7,8 @@
 //! | `tcp://host:port` | TCP (`[v6addr]:port` for IPv6); port 0 picks a free port when binding |
 //! | `shm://name` | shared memory (Linux), set up over `<runtime dir>/name.shm.sock` |
 //! | `pipe://name` | named pipes: a later transport |
+//! | `fifo:///absolute/path` | Unix FIFOs: the rendezvous FIFO at that path |
+//! | `fifo://name` | Unix FIFOs: the rendezvous FIFO `<runtime dir>/name.fifo` |
 //! | `name` (`[A-Za-z0-9][A-Za-z0-9._-]{0,63}`) | `<runtime dir>/name.sock`, see [`runtime_dir`] |
 //!
 //! The runtime directory for bare names is, in order: `$LIBIPC_RUNTIME_DIR` if set,
@@ -32,6 +34,9 @@ use crate::error::{Error, ErrorKind, Result};
 pub(crate) const MAX_SOCKET_PATH: usize = 107;
 /// Longest bare name.
 const MAX_NAME: usize = 64;
+/// Longest file name of a rendezvous FIFO: connection FIFOs add `.<token>.down` (at most 62
+/// bytes) and must stay within the 255 bytes of a file name.
+const MAX_FIFO_NAME: usize = 190;
 
 /// A parsed endpoint.
 #[non_exhaustive]
@@ -54,6 +59,9 @@ pub enum Endpoint {
     Shm(String),
     /// Named pipe (not available in this build).
     Pipe(String),
+    /// Unix FIFOs: an absolute path (`fifo:///run/app.fifo`) or a bare name
+    /// (`fifo://name`, the FIFO `<runtime dir>/name.fifo`); see [`Endpoint::fifo_path`].
+    Fifo(String),
 }
 
 fn invalid(input: &str, why: impl fmt::Display) -> Error {
@@ -113,6 +121,17 @@ impl Endpoint {
                 port,
             });
         }
+        if let Some(rest) = s.strip_prefix("fifo://") {
+            if rest.starts_with('/') {
+                check_fifo_path(s, Path::new(rest))?;
+            } else if !valid_name(rest) {
+                return Err(invalid(
+                    s,
+                    "expected fifo:///absolute/path or fifo://name, the name matching [A-Za-z0-9][A-Za-z0-9._-]{0,63}",
+                ));
+            }
+            return Ok(Endpoint::Fifo(rest.to_owned()));
+        }
         for (prefix, make) in [
             ("shm://", Endpoint::Shm as fn(String) -> Endpoint),
             ("pipe://", Endpoint::Pipe as fn(String) -> Endpoint),
@@ -131,7 +150,7 @@ impl Endpoint {
             return Err(invalid(
                 s,
                 format!(
-                    "unknown scheme {scheme:?}; expected unix://, unix:@, tcp://, shm://, pipe:// or a bare name"
+                    "unknown scheme {scheme:?}; expected unix://, unix:@, tcp://, shm://, pipe://, fifo:// or a bare name"
                 ),
             ));
         }
@@ -140,7 +159,7 @@ impl Endpoint {
         }
         Err(invalid(
             s,
-            "not a URL (unix://, unix:@, tcp://, shm://, pipe://) and not a bare name matching [A-Za-z0-9][A-Za-z0-9._-]{0,63}",
+            "not a URL (unix://, unix:@, tcp://, shm://, pipe://, fifo://) and not a bare name matching [A-Za-z0-9][A-Za-z0-9._-]{0,63}",
         ))
     }
 
@@ -153,6 +172,33 @@ impl Endpoint {
             _ => Ok(None),
         }
     }
+
+    /// The rendezvous FIFO of a `fifo://` endpoint: the path itself, or
+    /// `<runtime dir>/name.fifo` for a bare name.
+    pub fn fifo_path(&self) -> Result<Option<PathBuf>> {
+        match self {
+            Endpoint::Fifo(p) if p.starts_with('/') => Ok(Some(PathBuf::from(p))),
+            Endpoint::Fifo(n) => Ok(Some(runtime_dir()?.join(format!("{n}.fifo")))),
+            _ => Ok(None),
+        }
+    }
+}
+
+fn check_fifo_path(input: &str, p: &Path) -> Result<()> {
+    let name = match p.file_name() {
+        Some(n) if !p.as_os_str().to_string_lossy().ends_with('/') => n,
+        _ => return Err(invalid(input, "path must name a file, not a directory")),
+    };
+    if name.len() > MAX_FIFO_NAME {
+        return Err(invalid(
+            input,
+            format!(
+                "the FIFO's file name is {} bytes; at most {MAX_FIFO_NAME} leave room for the connection FIFOs beside it",
+                name.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_socket_path(input: &str, p: &Path) -> Result<()> {
@@ -228,6 +274,7 @@ impl fmt::Display for Endpoint {
             Endpoint::Named(n) => f.write_str(n),
             Endpoint::Shm(n) => write!(f, "shm://{n}"),
             Endpoint::Pipe(n) => write!(f, "pipe://{n}"),
+            Endpoint::Fifo(p) => write!(f, "fifo://{p}"),
         }
     }
 }
@@ -277,6 +324,8 @@ mod tests {
             "tcp://h:1",
             "orders",
             "pipe://p",
+            "fifo:///run/app.fifo",
+            "fifo://jobs",
         ] {
             assert_eq!(Endpoint::parse(s).unwrap().to_string(), s);
         }
@@ -300,11 +349,18 @@ mod tests {
             "shm://",
             "shm://a/b",
             "x\0y",
+            "fifo://",
+            "fifo://rel/x",
+            "fifo:///",
+            "fifo:///tmp/",
         ] {
             assert_eq!(kind(s), Some(ErrorKind::InvalidEndpoint), "{s:?}");
         }
         let long = format!("unix:///{}", "a".repeat(120));
         assert_eq!(kind(&long), Some(ErrorKind::InvalidEndpoint));
+        let long = format!("fifo:///tmp/{}", "a".repeat(191));
+        assert_eq!(kind(&long), Some(ErrorKind::InvalidEndpoint));
+        assert!(Endpoint::parse(&format!("fifo:///tmp/{}", "a".repeat(190))).is_ok());
         assert!(
             Endpoint::parse("http://x")
                 .unwrap_err()

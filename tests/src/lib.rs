@@ -20,6 +20,7 @@
 pub mod api;
 pub mod peer;
 pub mod raw;
+pub mod raw_fifo;
 pub mod shm_chaos;
 #[allow(unsafe_code)] // the only module that touches shared memory; every block says why
 pub mod shm_raw;

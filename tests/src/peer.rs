@@ -88,6 +88,13 @@ impl PeerCommand {
         self
     }
 
+    /// Run the child as user `uid` and group `gid` (the test process must be root).
+    pub fn user(mut self, uid: u32, gid: u32) -> PeerCommand {
+        use std::os::unix::process::CommandExt;
+        self.cmd.uid(uid).gid(gid);
+        self
+    }
+
     /// Remove one environment variable for the child only.
     pub fn env_remove(mut self, key: &str) -> PeerCommand {
         self.cmd.env_remove(key);

@@ -1,5 +1,6 @@
-//! Speaking wire format v1 by hand over a plain socket, to test what a listener does with
-//! clients that misbehave. Encoding uses `libipc::wire` only for the well-formed parts.
+//! Speaking wire format v1 by hand over a plain socket (or, for `fifo://`, two FIFOs set up
+//! by hand: `raw_fifo.rs`), to test what a listener does with clients that misbehave.
+//! Encoding uses `libipc::wire` only for the well-formed parts.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -7,6 +8,7 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixStream};
 use std::time::Duration;
 
+use crate::raw_fifo::{self, RawFifo, RawFifoListener};
 use libipc::Endpoint;
 use libipc::wire::{ErrorPayload, FrameHeader, FrameType, HEADER_LEN, Hello};
 
@@ -20,6 +22,8 @@ pub enum RawStream {
     Unix(UnixStream),
     /// TCP.
     Tcp(TcpStream),
+    /// Two FIFOs (`fifo://`).
+    Fifo(RawFifo),
 }
 
 /// Connect without libipc. Bare names resolve through this process's `LIBIPC_RUNTIME_DIR`
@@ -31,6 +35,10 @@ pub fn connect(endpoint: &str) -> io::Result<RawStream> {
         Endpoint::UnixAbstract(name) => RawStream::Unix(UnixStream::connect_addr(
             &SocketAddr::from_abstract_name(name.as_bytes())?,
         )?),
+        Endpoint::Fifo(_) => {
+            let path = ep.fifo_path().map_err(io::Error::other)?.expect("a FIFO");
+            RawStream::Fifo(raw_fifo::connect(&path, READ_GUARD)?)
+        }
         other => {
             let path = other
                 .socket_path()
@@ -51,6 +59,8 @@ pub enum RawListener {
     Unix(std::os::unix::net::UnixListener),
     /// TCP.
     Tcp(std::net::TcpListener),
+    /// A rendezvous FIFO.
+    Fifo(RawFifoListener),
 }
 
 impl RawListener {
@@ -71,6 +81,13 @@ impl RawListener {
                     endpoint.to_owned(),
                 )
             }
+            Endpoint::Fifo(_) => {
+                let path = ep.fifo_path().map_err(io::Error::other)?.expect("a FIFO");
+                (
+                    RawListener::Fifo(RawFifoListener::bind(&path)?),
+                    endpoint.to_owned(),
+                )
+            }
             other => {
                 let path = other.socket_path().map_err(io::Error::other)?;
                 let path = path.ok_or_else(|| io::Error::other("no socket path"))?;
@@ -87,6 +104,7 @@ impl RawListener {
         let s = match self {
             RawListener::Unix(l) => RawStream::Unix(l.accept()?.0),
             RawListener::Tcp(l) => RawStream::Tcp(l.accept()?.0),
+            RawListener::Fifo(l) => RawStream::Fifo(l.accept(READ_GUARD)?),
         };
         s.set_read_timeout(Some(READ_GUARD))?;
         Ok(s)
@@ -125,13 +143,18 @@ impl RawStream {
         match self {
             RawStream::Unix(s) => s.set_read_timeout(t),
             RawStream::Tcp(s) => s.set_read_timeout(t),
+            RawStream::Fifo(_) => Ok(()), // every read is guarded by READ_GUARD already
         }
     }
 
-    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+    fn set_nonblocking(&mut self, on: bool) -> io::Result<()> {
         match self {
             RawStream::Unix(s) => s.set_nonblocking(on),
             RawStream::Tcp(s) => s.set_nonblocking(on),
+            RawStream::Fifo(s) => {
+                s.set_nonblocking(on);
+                Ok(())
+            }
         }
     }
 
@@ -201,10 +224,14 @@ impl RawStream {
     }
 
     /// Half-close: tell the peer nothing more will be sent.
-    pub fn shutdown_write(&self) {
+    pub fn shutdown_write(&mut self) {
         let r = match self {
             RawStream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
             RawStream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            RawStream::Fifo(s) => {
+                s.shutdown_write();
+                Ok(())
+            }
         };
         r.expect("shutdown");
     }
@@ -229,6 +256,7 @@ impl Read for RawStream {
         match self {
             RawStream::Unix(s) => s.read(buf),
             RawStream::Tcp(s) => s.read(buf),
+            RawStream::Fifo(s) => s.read(buf),
         }
     }
 }
@@ -238,6 +266,7 @@ impl Write for RawStream {
         match self {
             RawStream::Unix(s) => s.write(buf),
             RawStream::Tcp(s) => s.write(buf),
+            RawStream::Fifo(s) => s.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {

@@ -26,6 +26,8 @@ pub enum Transport {
     Tcp,
     /// Shared memory: `shm://<unique name>`, its control socket in the runtime directory.
     Shm,
+    /// Unix FIFOs: `fifo:///<private temp dir>/x.fifo`.
+    Fifo,
 }
 
 impl Transport {
@@ -77,6 +79,11 @@ impl Transport {
                 site.leftover = Some(run.join(format!("{unique}.shm.sock")));
                 site
             }
+            Transport::Fifo => {
+                let dir = TempDir::new("fifo");
+                let ep = format!("fifo://{}/x.fifo", dir.path().display());
+                Site::new(ep.clone(), ep, Vec::new(), Some(dir))
+            }
         }
     }
 
@@ -96,6 +103,12 @@ impl Transport {
     /// Whether the transport reports peer credentials (pid, uid) and supports uid allow-lists.
     pub fn has_credentials(self) -> bool {
         !matches!(self, Transport::Tcp)
+    }
+
+    /// Whether the peer's pid is among its credentials: the OS reports it for Unix sockets;
+    /// FIFOs give only the uid and gid of the files the peer created.
+    pub fn has_pid(self) -> bool {
+        self.has_credentials() && self != Transport::Fifo
     }
 
     /// How many messages each direction carries in the volume test: 100,000 each way at once,
@@ -207,7 +220,8 @@ impl Drop for TempDir {
 }
 
 /// Instantiate tests once per transport. Each `fn name(t: Transport)` in the calling module
-/// becomes `unix::name`, `unix_abstract::name`, `named::name`, `tcp::name` and `shm::name`,
+/// becomes `unix::name`, `unix_abstract::name`, `named::name`, `tcp::name`, `shm::name` and
+/// `fifo::name`,
 /// each run under a [`Watchdog`](crate::watchdog::Watchdog).
 ///
 /// Tests listed after `; sockets_only:` run on the socket transports only (not `shm`): those
@@ -239,6 +253,7 @@ macro_rules! transport_tests {
         $crate::transport_tests!(@$arm named, Named, $($all),+);
         $crate::transport_tests!(@$arm tcp, Tcp, $($all),+);
         $crate::transport_tests!(@$arm shm, Shm, $($shm),+);
+        $crate::transport_tests!(@$arm fifo, Fifo, $($all),+);
     };
     (@apis $module:ident, $variant:ident, $($test:ident),+) => {
         mod $module {

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use libipc::ErrorKind;
 use libipc::wire::{
-    ErrorPayload, FrameHeader, FrameType, HEADER_LEN, HELLO_LEN_V1, Hello, decode_frame,
+    ErrorPayload, FIFO_REQUEST_LEN, FifoRequest, FrameHeader, FrameType, HEADER_LEN, HELLO_LEN_V1,
+    Hello, decode_frame,
 };
 use serde::Deserialize;
 
@@ -56,6 +57,18 @@ struct HelloVector {
     capabilities: Option<u32>,
     status: Option<u16>,
     max_message_size: Option<u32>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FifoVector {
+    name: String,
+    #[allow(dead_code)]
+    description: Option<String>,
+    hex: String,
+    valid: bool,
+    token: Option<String>,
     error: Option<String>,
 }
 
@@ -242,4 +255,46 @@ fn hello_vectors() {
             );
         }
     }
+}
+
+#[test]
+fn fifo_request_vectors() {
+    let vectors: Vec<FifoVector> = load("fifo.json", "fifo-request");
+    check_names_unique("fifo.json", vectors.iter().map(|v| v.name.as_str()));
+    let valid = vectors.iter().filter(|v| v.valid).count();
+    check_mix("fifo.json", valid, vectors.len());
+    for v in &vectors {
+        let name = v.name.as_str();
+        let bytes: [u8; FIFO_REQUEST_LEN] = unhex(name, &v.hex)
+            .try_into()
+            .unwrap_or_else(|b: Vec<u8>| panic!("{name}: {} bytes, not 64", b.len()));
+        let result = FifoRequest::decode(&bytes);
+        if !v.valid {
+            check_invalid(name, v.error.as_deref(), v.token.is_none(), &result);
+            continue;
+        }
+        assert!(v.error.is_none(), "{name}: valid vectors carry no error");
+        let req = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            Some(req.token.as_str()),
+            v.token.as_deref(),
+            "{name}: token"
+        );
+        let again = FifoRequest::new(req.token.clone()).unwrap();
+        assert_eq!(again.encode(), bytes, "{name}: re-encoded bytes");
+    }
+}
+
+/// The request shown in docs/wire-format.md ("Unix FIFOs") is the vector `request`.
+#[test]
+fn fifo_request_in_the_wire_format_is_the_vector() {
+    let vectors: Vec<FifoVector> = load("fifo.json", "fifo-request");
+    let want = &vectors.iter().find(|v| v.name == "request").unwrap().hex;
+    let doc = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/wire-format.md");
+    let doc = std::fs::read_to_string(&doc).unwrap();
+    let (_, after) = doc
+        .split_once("The request for token `1f2e-0-8a7b6c5d`:\n\n```text\n")
+        .expect("the example request in the wire format");
+    let (block, _) = after.split_once("```").unwrap();
+    assert_eq!(&block.split_whitespace().collect::<String>(), want);
 }

@@ -1,8 +1,8 @@
 //! `ipc bench`: libipc against raw baselines (no libipc code), in the same run.
 //!
-//! The bench sets up one link per raw baseline ([`BASELINES`]: a Unix socket that blocks or
-//! that spins first like libipc, shared memory with futex wake-ups, shared memory with
-//! spinning) and per libipc transport ([`TRANSPORTS`]),
+//! The bench sets up one link per raw baseline ([`BASELINES`]: a Unix socket, and a FIFO per
+//! direction, each blocking or spinning first like libipc; shared memory with futex wake-ups,
+//! shared memory with spinning) and per libipc transport ([`TRANSPORTS`]),
 //! starts one peer process by re-running this executable as `ipc __bench-peer SPEC...`, and
 //! drives every measurement from here through the [`link::Link`] trait, so every system runs
 //! the same loops between the same two threads.
@@ -52,6 +52,11 @@ pub(crate) enum Baseline {
     /// The same stream, spinning before each blocking read the way libipc's stream channels
     /// wait ([`libipc::Spinner`] with libipc's default stream spin).
     UnixSpin,
+    /// A FIFO per direction with the same 4-byte length prefix, blocking in every read
+    /// ([`raw`]).
+    Pipe,
+    /// The same FIFOs, spinning before each blocking read like `unix-spin`.
+    PipeSpin,
     /// A shared-memory ring per direction, waiting in shared futexes ([`raw_shm`]).
     ShmFutex,
     /// The same rings, both sides busy-spinning instead of sleeping.
@@ -59,9 +64,11 @@ pub(crate) enum Baseline {
 }
 
 /// Every raw baseline, always measured, in this order.
-pub(crate) const BASELINES: [Baseline; 4] = [
+pub(crate) const BASELINES: [Baseline; 6] = [
     Baseline::Unix,
     Baseline::UnixSpin,
+    Baseline::Pipe,
+    Baseline::PipeSpin,
     Baseline::ShmFutex,
     Baseline::ShmSpin,
 ];
@@ -76,6 +83,8 @@ impl Baseline {
         match self {
             Baseline::Unix => "unix",
             Baseline::UnixSpin => "unix-spin",
+            Baseline::Pipe => "pipe",
+            Baseline::PipeSpin => "pipe-spin",
             Baseline::ShmFutex => "shm-futex",
             Baseline::ShmSpin => "shm-spin",
         }
@@ -85,15 +94,19 @@ impl Baseline {
     /// when streaming), so it is measured with round trips only, which keeps the run short.
     pub(crate) fn patterns(self) -> &'static [Pattern] {
         match self {
-            Baseline::Unix | Baseline::UnixSpin | Baseline::ShmFutex => &Pattern::ALL,
+            Baseline::Unix
+            | Baseline::UnixSpin
+            | Baseline::Pipe
+            | Baseline::PipeSpin
+            | Baseline::ShmFutex => &Pattern::ALL,
             Baseline::ShmSpin => &[Pattern::Rtt],
         }
     }
 
-    /// How a shared-memory baseline waits; `None` for the sockets.
+    /// How a shared-memory baseline waits; `None` for the streams.
     pub(crate) fn wait(self) -> Option<Wait> {
         match self {
-            Baseline::Unix | Baseline::UnixSpin => None,
+            Baseline::Unix | Baseline::UnixSpin | Baseline::Pipe | Baseline::PipeSpin => None,
             Baseline::ShmFutex => Some(Wait::Futex),
             Baseline::ShmSpin => Some(Wait::Spin),
         }
@@ -102,9 +115,14 @@ impl Baseline {
     /// How long a socket baseline spins before a blocking read (zero: it never spins).
     pub(crate) fn stream_spin(self) -> Duration {
         match self {
-            Baseline::UnixSpin => libipc::DEFAULT_STREAM_SPIN,
+            Baseline::UnixSpin | Baseline::PipeSpin => libipc::DEFAULT_STREAM_SPIN,
             _ => Duration::ZERO,
         }
+    }
+
+    /// Whether it is a pair of FIFOs (else a socket, or shared memory).
+    pub(crate) fn is_pipe(self) -> bool {
+        matches!(self, Baseline::Pipe | Baseline::PipeSpin)
     }
 }
 
@@ -140,6 +158,15 @@ pub(crate) const TRANSPORTS: &[Transport] = &[
         ready: true,
         spin: Duration::ZERO,
     },
+    // FIFOs (a rendezvous FIFO and two per connection), against the raw FIFO pair that spins
+    // first like libipc's stream channels.
+    Transport {
+        name: "fifo",
+        endpoint: |dir| format!("fifo://{}/libipc.fifo", dir.display()),
+        same_wait: Baseline::PipeSpin,
+        ready: true,
+        spin: Duration::ZERO,
+    },
     // Stream transports spin before sleeping (libipc's default stream spin), like `unix-spin`.
     // Shared memory without spinning, against the raw ring that sleeps on a futex at once.
     Transport {
@@ -159,8 +186,12 @@ pub(crate) const TRANSPORTS: &[Transport] = &[
     },
 ];
 
-/// Transports libipc will have that have no [`TRANSPORTS`] entry yet.
-const PLANNED: &[&str] = &["pipe"];
+/// Transports libipc has that this bench cannot measure here, and why.
+const ELSEWHERE: &[(&str, &str)] = &[(
+    "pipe",
+    "pipe:// is Windows named pipes, which this bench does not measure; on Unix the pipe \
+     transport is fifo",
+)];
 
 /// The scratch directory's name (`ipc-bench-PID-N`), unique among running benches.
 fn unique_name(dir: &Path) -> String {
@@ -175,7 +206,8 @@ fn unique_name(dir: &Path) -> String {
 /// round-trip latency (p50/p99/p99.9) and one-way streaming throughput, next to raw baselines
 /// that use no libipc code, measured with the same loops in the same run: a plain Unix stream
 /// with a 4-byte length prefix that blocks in each read (`unix`) or first spins the way libipc
-/// does (`unix-spin`), and a shared-memory ring per direction that wakes the other side with a
+/// does (`unix-spin`), the same over a FIFO per direction (`pipe`, `pipe-spin`), and a
+/// shared-memory ring per direction that wakes the other side with a
 /// shared futex (`shm-futex`) or busy-spins (`shm-spin`, round trips only). Each libipc row is
 /// compared with the raw row that waits the same way ("vs same-wait") and with the blocking
 /// socket ("vs blocking"); every row shows the CPU time (user + system, both processes) per
@@ -217,7 +249,9 @@ fn parse_transport(name: &str) -> Result<&'static Transport, String> {
     let ready = || TRANSPORTS.iter().filter(|t| t.ready);
     let known: Vec<&str> = ready().map(|t| t.name).collect();
     ready().find(|t| t.name == name).ok_or_else(|| {
-        if PLANNED.contains(&name) || TRANSPORTS.iter().any(|t| t.name == name) {
+        if let Some((_, why)) = ELSEWHERE.iter().find(|(n, _)| *n == name) {
+            format!("{why}; available: {}", known.join(", "))
+        } else if TRANSPORTS.iter().any(|t| t.name == name) {
             format!(
                 "the {name} transport is not implemented yet; available: {}",
                 known.join(", ")

@@ -83,6 +83,7 @@ impl Command {
 }
 
 /// One link for the peer to open: `raw:unix=SOCKET_PATH`, `raw:unix-spin=SOCKET_PATH`,
+/// `raw:pipe=FIFO_BASE`, `raw:pipe-spin=FIFO_BASE` (`FIFO_BASE.down` and `FIFO_BASE.up`),
 /// `raw:shm-futex=MEMFD,ALIVE`,
 /// `raw:shm-spin=MEMFD,ALIVE` (descriptor numbers inherited from the bench) or
 /// `libipc@SPIN_US=ENDPOINT`.
@@ -108,7 +109,8 @@ impl FromStr for LinkSpec {
     fn from_str(s: &str) -> Result<LinkSpec, String> {
         let expected = || {
             format!(
-                "expected raw:unix=PATH, raw:unix-spin=PATH, raw:shm-futex=MEMFD,ALIVE, \
+                "expected raw:unix=PATH, raw:unix-spin=PATH, raw:pipe=PATH, raw:pipe-spin=PATH, \
+                 raw:shm-futex=MEMFD,ALIVE, \
                  raw:shm-spin=MEMFD,ALIVE or libipc@SPIN_US=ENDPOINT, got {s:?}"
             )
         };
@@ -144,6 +146,7 @@ impl FromStr for LinkSpec {
 #[derive(Debug, clap::Args)]
 pub struct PeerArgs {
     /// Links to open, in order: raw:unix=SOCKET_PATH, raw:unix-spin=SOCKET_PATH,
+    /// raw:pipe=FIFO_BASE, raw:pipe-spin=FIFO_BASE,
     /// raw:shm-futex=MEMFD,ALIVE, raw:shm-spin=MEMFD,ALIVE or
     /// libipc@SPIN_MICROSECONDS=ENDPOINT.
     #[arg(required = true, value_name = "SPEC")]
@@ -177,6 +180,9 @@ pub(crate) fn run(args: PeerArgs) -> Result {
     for (spec, inherited) in args.links.iter().zip(inherited) {
         links.push(match (spec.system, inherited) {
             (_, Some((wait, fds))) => Box::new(ShmLink::open(wait, fds)?),
+            (System::Raw(b), None) if b.is_pipe() => {
+                Box::new(RawLink::open_pipe(spec.endpoint.as_ref(), b.stream_spin())?)
+            }
             (System::Raw(b), None) => {
                 Box::new(RawLink::connect(spec.endpoint.as_ref(), b.stream_spin())?)
             }

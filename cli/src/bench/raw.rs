@@ -1,21 +1,30 @@
-//! The raw socket baselines: a plain `std::os::unix::net::UnixStream` carrying messages behind a
-//! 4-byte little-endian length. No libipc channel code runs here; it shows what the kernel alone
+//! The raw stream baselines: a plain `std::os::unix::net::UnixStream` (`unix`, `unix-spin`), or a
+//! pair of FIFOs, one per direction (`pipe`, `pipe-spin`), carrying messages behind a 4-byte
+//! little-endian length. No libipc channel code runs here; it shows what the kernel alone
 //! costs.
 //!
 //! A message is written with one `write_all` of a reused buffer holding header and payload; it
 //! is read with `read_exact` of the 4 header bytes, then `read_exact` of the payload into a
 //! reused buffer. The `unix` baseline blocks in that read at once. The `unix-spin` baseline
 //! first waits the way libipc's stream channels do: a [`Spinner`] with libipc's default
-//! stream spin polls a non-blocking `recv` (`MSG_PEEK | MSG_DONTWAIT`, one byte) until data is
-//! there or the adaptive window ends, then the same blocking reads follow. Writes never spin
-//! (a 4 MiB-ish socket buffer rarely fills at the sizes measured).
+//! stream spin polls a non-blocking `recv` (`MSG_PEEK | MSG_DONTWAIT`, one byte; for a pipe,
+//! `poll` with a zero timeout) until data is there or the adaptive window ends, then the same
+//! blocking reads follow (`pipe-spin` waits the same way). Writes never spin.
+//!
+//! The FIFOs live in the bench's scratch directory: `raw-pipe.down` (bench to peer) and
+//! `raw-pipe.up` (peer to bench). The bench opens its reading end without blocking and its
+//! writing end read-write (so that opening neither waits for the peer), the peer opens its two
+//! ends plainly.
 
+use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use libipc::Spinner;
+use rustix::event::{PollFd, PollFlags};
 use rustix::net::RecvFlags;
 
 use super::link::Link;
@@ -24,9 +33,20 @@ use crate::fail::{Fail, Result};
 /// Refuse absurd lengths rather than allocate them (the bench never sends more than 16 MiB).
 const MAX_MESSAGE: usize = 64 << 20;
 
+/// What a raw link reads from and writes to.
+#[derive(Debug)]
+enum Ends {
+    Socket(UnixStream),
+    /// A FIFO to read and one to write (`None` once closed).
+    Pipe {
+        read: File,
+        write: Option<File>,
+    },
+}
+
 #[derive(Debug)]
 pub(crate) struct RawLink {
-    stream: UnixStream,
+    ends: Ends,
     /// Spins before each blocking read (never, for the `unix` baseline: a zero maximum).
     spinner: Spinner,
     read_buf: Vec<u8>,
@@ -37,8 +57,12 @@ pub(crate) struct RawLink {
 impl RawLink {
     /// A link whose reads first spin for up to `spin` (zero: block at once).
     pub(crate) fn new(stream: UnixStream, spin: Duration) -> RawLink {
+        RawLink::with_ends(Ends::Socket(stream), spin)
+    }
+
+    fn with_ends(ends: Ends, spin: Duration) -> RawLink {
         RawLink {
-            stream,
+            ends,
             spinner: Spinner::new(spin),
             read_buf: Vec::new(),
             write_buf: Vec::new(),
@@ -52,14 +76,61 @@ impl RawLink {
         Ok(RawLink::new(stream, spin))
     }
 
+    /// The bench's side of the FIFO pair at `base` (`base.down`, `base.up`): makes both FIFOs
+    /// and opens them without waiting for the peer.
+    pub(crate) fn create_pipe(base: &Path, spin: Duration) -> Result<RawLink> {
+        let (down, up) = fifo_paths(base);
+        for path in [&down, &up] {
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                path,
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o600),
+                0,
+            )
+            .map_err(|e| Fail::new(format!("mkfifo {}: {e}", path.display())))?;
+        }
+        // Read-write, so the open does not wait for a reader (Linux allows it on a FIFO).
+        let write = File::options().read(true).write(true).open(&down)?;
+        let read = File::options()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(&up)?;
+        // Reads block from here on (the peer's writer exists once it connects).
+        let flags = rustix::fs::fcntl_getfl(&read).map_err(io::Error::from)?;
+        rustix::fs::fcntl_setfl(&read, flags - rustix::fs::OFlags::NONBLOCK)
+            .map_err(io::Error::from)?;
+        Ok(RawLink::with_ends(
+            Ends::Pipe {
+                read,
+                write: Some(write),
+            },
+            spin,
+        ))
+    }
+
+    /// The peer's side of the FIFO pair the bench made at `base`.
+    pub(crate) fn open_pipe(base: &Path, spin: Duration) -> Result<RawLink> {
+        let (down, up) = fifo_paths(base);
+        let write = File::options().write(true).open(&up)?;
+        let read = File::open(&down)?;
+        Ok(RawLink::with_ends(
+            Ends::Pipe {
+                read,
+                write: Some(write),
+            },
+            spin,
+        ))
+    }
+
     fn read_message(&mut self) -> io::Result<()> {
         let started = std::time::Instant::now();
         let won = self.spinner.enabled() && {
-            let stream = &self.stream;
-            self.spinner.spin(|| readable(stream), None)
+            let ends = &self.ends;
+            self.spinner.spin(|| readable(ends), None)
         };
         let mut header = [0u8; 4];
-        self.stream.read_exact(&mut header)?;
+        reader(&self.ends).read_exact(&mut header)?;
         if self.spinner.enabled() && !won {
             self.spinner.blocked(started);
         }
@@ -73,32 +144,81 @@ impl RawLink {
         if self.read_buf.len() < len {
             self.read_buf.resize(len, 0);
         }
-        self.stream.read_exact(&mut self.read_buf[..len])?;
+        reader(&self.ends).read_exact(&mut self.read_buf[..len])?;
         self.len = len;
         Ok(())
+    }
+
+    fn send_message(&mut self, len: Option<usize>, msg: &[u8]) -> io::Result<()> {
+        let msg = match len {
+            Some(n) => &self.read_buf[..n],
+            None => msg,
+        };
+        let buf = &mut self.write_buf;
+        buf.clear();
+        buf.extend_from_slice(&(msg.len() as u32).to_le_bytes());
+        buf.extend_from_slice(msg);
+        match &self.ends {
+            Ends::Socket(s) => (&*s).write_all(buf),
+            Ends::Pipe { write: Some(w), .. } => (&*w).write_all(buf),
+            Ends::Pipe { write: None, .. } => Err(io::ErrorKind::BrokenPipe.into()),
+        }
+    }
+}
+
+fn fifo_paths(base: &Path) -> (PathBuf, PathBuf) {
+    let with = |ext: &str| {
+        let mut p = base.as_os_str().to_owned();
+        p.push(ext);
+        PathBuf::from(p)
+    };
+    (with(".down"), with(".up"))
+}
+
+fn reader(ends: &Ends) -> Reader<'_> {
+    match ends {
+        Ends::Socket(s) => Reader::Socket(s),
+        Ends::Pipe { read, .. } => Reader::Pipe(read),
+    }
+}
+
+/// The reading end, borrowed.
+enum Reader<'a> {
+    Socket(&'a UnixStream),
+    Pipe(&'a File),
+}
+
+impl Read for Reader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Reader::Socket(s) => s.read(buf),
+            Reader::Pipe(f) => f.read(buf),
+        }
     }
 }
 
 /// Whether a read would not block: data, end of stream or an error (the read reports the last
 /// two).
-fn readable(stream: &UnixStream) -> bool {
-    let mut byte = [0u8; 1];
-    match rustix::net::recv(stream, &mut byte[..], RecvFlags::PEEK | RecvFlags::DONTWAIT) {
-        Ok(_) => true,
-        Err(e) => e != rustix::io::Errno::AGAIN && e != rustix::io::Errno::INTR,
+fn readable(ends: &Ends) -> bool {
+    match ends {
+        Ends::Socket(stream) => {
+            let mut byte = [0u8; 1];
+            match rustix::net::recv(stream, &mut byte[..], RecvFlags::PEEK | RecvFlags::DONTWAIT) {
+                Ok(_) => true,
+                Err(e) => e != rustix::io::Errno::AGAIN && e != rustix::io::Errno::INTR,
+            }
+        }
+        Ends::Pipe { read, .. } => {
+            let mut fds = [PollFd::new(read, PollFlags::IN)];
+            let zero = rustix::event::Timespec::default();
+            !matches!(rustix::event::poll(&mut fds, Some(&zero)), Ok(0))
+        }
     }
-}
-
-fn write_message(stream: &mut UnixStream, buf: &mut Vec<u8>, msg: &[u8]) -> io::Result<()> {
-    buf.clear();
-    buf.extend_from_slice(&(msg.len() as u32).to_le_bytes());
-    buf.extend_from_slice(msg);
-    stream.write_all(buf)
 }
 
 impl Link for RawLink {
     fn send(&mut self, msg: &[u8]) -> Result {
-        Ok(write_message(&mut self.stream, &mut self.write_buf, msg)?)
+        Ok(self.send_message(None, msg)?)
     }
 
     fn recv(&mut self) -> Result<&[u8]> {
@@ -108,11 +228,15 @@ impl Link for RawLink {
 
     fn echo(&mut self) -> Result {
         self.read_message()?;
-        let msg = &self.read_buf[..self.len];
-        Ok(write_message(&mut self.stream, &mut self.write_buf, msg)?)
+        Ok(self.send_message(Some(self.len), &[])?)
     }
 
     fn close(&mut self) {
-        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        match &mut self.ends {
+            Ends::Socket(s) => {
+                let _ = s.shutdown(std::net::Shutdown::Write);
+            }
+            Ends::Pipe { write, .. } => *write = None,
+        }
     }
 }

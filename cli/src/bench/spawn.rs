@@ -74,6 +74,8 @@ enum Pending {
     Unix(UnixListener, Duration),
     /// Ready: the peer opens its side from inherited descriptors.
     Shm(ShmLink),
+    /// Ready: the peer opens the FIFOs by name.
+    Pipe(RawLink),
     /// Accept the peer's libipc connection.
     Libipc(Listener),
 }
@@ -109,6 +111,17 @@ impl Peer {
         for baseline in BASELINES {
             let system = System::Raw(baseline);
             match baseline.wait() {
+                None if baseline.is_pipe() => {
+                    let base = dir.join(format!("raw-{}", baseline.name()));
+                    let link = RawLink::create_pipe(&base, baseline.stream_spin())
+                        .context(format_args!("setting up raw {}", baseline.name()))?;
+                    specs.push(LinkSpec {
+                        system,
+                        endpoint: base.to_string_lossy().into_owned(),
+                        spin_us: 0,
+                    });
+                    pending.push(Pending::Pipe(link));
+                }
                 None => {
                     let path = dir.join(format!("raw-{}.sock", baseline.name()));
                     let listener = UnixListener::bind(&path)
@@ -167,6 +180,7 @@ impl Peer {
                     Box::new(RawLink::new(stream, spin))
                 }
                 Pending::Shm(link) => Box::new(link),
+                Pending::Pipe(link) => Box::new(link),
                 Pending::Libipc(listener) => {
                     let channel = wait_for_peer(&mut child, || {
                         match listener.accept_timeout(Duration::from_millis(50)) {

@@ -1,4 +1,4 @@
-//! [`StreamLink`]: messages as frames on a connected byte stream (Unix sockets, TCP), decoded
+//! [`StreamLink`]: messages as frames on a connected byte stream (Unix sockets, TCP, FIFOs), decoded
 //! by the sans-IO [`FrameReader`] and laid out by the [`FrameWriter`].
 
 use std::io::IoSlice;
@@ -36,8 +36,8 @@ pub(crate) struct StreamLink {
     stream: sys::Stream,
     rx: Mutex<RecvState>,
     tx: Mutex<SendState>,
-    recv_src: [Source; 1],
-    send_src: [Source; 1],
+    recv_src: Vec<Source>,
+    send_src: Vec<Source>,
     spin: Duration,
 }
 
@@ -49,8 +49,8 @@ impl StreamLink {
     pub(crate) fn new(conn: Conn, stream: sys::Stream, spin: Duration) -> StreamLink {
         let max_recv = conn.max_recv;
         StreamLink {
-            recv_src: [stream.read_source()],
-            send_src: [stream.write_source()],
+            recv_src: stream.read_sources(),
+            send_src: stream.write_sources(),
             conn,
             stream,
             rx: Mutex::new(RecvState {

@@ -29,6 +29,9 @@
 //!   [`adopt_fd`] (a stream of a descriptor the caller owns).
 //! - **Shared memory** ([`shm`], Unix backends): sealed memfds (or the POSIX fallback) and
 //!   their mappings, eventfd doorbells, and passing descriptors over a local socket.
+//! - **FIFOs** ([`fifo`], Unix backends): `bind_fifo` (a rendezvous FIFO, a
+//!   `fifo::FifoListener` with `try_accept` / `wait` like [`StreamListener`], and its file, a
+//!   [`SocketFile`]) and `connect_fifo`, giving [`Stream`]s over two FIFOs.
 
 #[cfg(unix)]
 mod unix;
@@ -60,6 +63,9 @@ pub(crate) use imp::shm;
 #[cfg(unix)]
 pub(crate) use imp::adopt_fd;
 pub(crate) use imp::{adopt_inherited, inherit_token, keep_across_exec, stream_pair};
+// FIFOs.
+#[cfg(unix)]
+pub(crate) use imp::fifo;
 
 // The signatures every backend must match.
 #[allow(clippy::type_complexity)]
@@ -83,4 +89,10 @@ mod signatures {
     const _: fn(&str) -> Result<Stream> = imp::adopt_inherited;
     #[cfg(unix)]
     const _: fn(std::os::fd::OwnedFd) -> Result<Stream> = imp::adopt_fd;
+
+    // FIFOs.
+    #[cfg(unix)]
+    const _: fn(&Path, u32) -> Result<(fifo::FifoListener, SocketFile)> = fifo::bind_fifo;
+    #[cfg(unix)]
+    const _: fn(&Path, Option<Duration>) -> Result<Stream> = fifo::connect_fifo;
 }

@@ -10,6 +10,7 @@
 //! endpoint. Adding one is a new file here implementing [`Transport`] and a line in
 //! `for_endpoint` (see `docs/ARCHITECTURE.md`, "Adding a transport").
 
+mod fifo;
 mod shm;
 mod tcp;
 mod unix;
@@ -122,6 +123,7 @@ pub(crate) fn for_endpoint(ep: &Endpoint) -> Result<&'static dyn Transport> {
         Endpoint::Unix(_) | Endpoint::UnixAbstract(_) | Endpoint::Named(_) => Ok(&unix::Unix),
         Endpoint::Tcp { .. } => Ok(&tcp::Tcp),
         Endpoint::Shm(_) => Ok(&shm::Shm),
+        Endpoint::Fifo(_) => Ok(&fifo::Fifo),
         Endpoint::Pipe(_) => Err(Error::new(
             ErrorKind::Unsupported,
             format!(

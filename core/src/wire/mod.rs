@@ -1,15 +1,18 @@
 //! Wire format v1: the hello exchanged when a connection opens, the 8-byte frame header that
-//! every transport uses for its records, and the shared-memory SETUP frame.
+//! every transport uses for its records, the shared-memory SETUP frame, and the connection
+//! request of `fifo://` endpoints.
 //! `docs/wire-format.md` is the normative text; this module is sans-IO (pure encode/decode,
 //! plus the incremental [`FrameReader`] and `FrameWriter` that keep partial frames across
 //! calls) so the blocking, async and shared-memory paths share it.
 
+mod fifo;
 mod frame;
 mod hello;
 mod reader;
 mod setup;
 mod writer;
 
+pub use fifo::{FIFO_MAGIC, FIFO_REQUEST_LEN, FIFO_TOKEN_MAX, FIFO_VERSION, FifoRequest};
 pub use frame::{
     ErrorPayload, FLAG_MORE, FrameHeader, FrameType, HEADER_LEN, MAX_ERROR_PAYLOAD, decode_frame,
 };

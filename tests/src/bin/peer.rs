@@ -58,6 +58,9 @@
 //!     that they come back; close; wait; print `done <exit status>`.
 //! ```
 //!
+//! `--sigpipe-default` (any mode) restores SIGPIPE's default action (ending the process)
+//! before anything else, which Rust's runtime sets to "ignore": libipc must not depend on it.
+//!
 //! Options shared by the modes that bind or connect with libipc: `--max-message N`,
 //! `--handshake-timeout-ms N`, `--socket-mode OCTAL`, `--allowed-uid UID`, `--shm-ring N`,
 //! `--shm-spin-us N`. `stream listen --hold` keeps its listener until the stream ends.
@@ -78,7 +81,7 @@ mod shm;
 #[path = "peer/spawn.rs"]
 mod spawn;
 
-const FLAGS: [&str; 7] = [
+const FLAGS: [&str; 8] = [
     "--end",
     "--then-end",
     "--close",
@@ -86,6 +89,7 @@ const FLAGS: [&str; 7] = [
     "--hold",
     "--twice",
     "--check-fd",
+    "--sigpipe-default",
 ];
 
 struct Args {
@@ -187,6 +191,13 @@ fn main() {
     }
     let result = Args::parse(argv)
         .map_err(Fail::from)
+        .inspect(|args| {
+            if args.flag("--sigpipe-default") {
+                // SAFETY: setting a standard signal's disposition to SIG_DFL, before this
+                // process starts any thread that could be affected.
+                unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+            }
+        })
         .and_then(|args| match mode.as_str() {
             "echo-server" => echo_server(&args),
             "stream" => stream_mode(&args),

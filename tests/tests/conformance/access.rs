@@ -9,8 +9,8 @@ use super::{bind, err_kind};
 
 api_tests!(peer_credentials, uid_allow_list);
 
-/// `peer()` reports the other process's pid and uid over Unix sockets (both ends), and
-/// nothing over TCP.
+/// `peer()` reports the other process's pid and uid over Unix sockets (both ends), uid and
+/// gid over FIFOs, and nothing over TCP.
 fn peer_credentials(t: Transport, api: Api) {
     let mut site = t.site();
     let listener = bind(&mut site, api);
@@ -19,10 +19,14 @@ fn peer_credentials(t: Transport, api: Api) {
     let creds = ch.peer();
     let seen_by_child = child.expect("connected");
     if t.has_credentials() {
-        assert_eq!(creds.pid, Some(child.pid()));
+        assert_eq!(creds.pid, t.has_pid().then(|| child.pid()));
         assert_eq!(creds.uid, Some(my_uid()));
         assert_eq!(creds.gid, Some(rustix::process::getgid().as_raw()));
-        let me = format!("pid={} uid={}", std::process::id(), my_uid());
+        let pid = match t.has_pid() {
+            true => std::process::id().to_string(),
+            false => "-".to_owned(),
+        };
+        let me = format!("pid={pid} uid={}", my_uid());
         assert_eq!(seen_by_child, me);
     } else {
         assert_eq!(creds, libipc::PeerCredentials::default());

@@ -220,7 +220,7 @@ fn second_bind_is_address_in_use(t: Transport, api: Api) {
         assert_eq!(err_kind(api.bind(site.here())), ErrorKind::AddressInUse);
     }
     let ch = api.connect(site.here()).unwrap();
-    if t.has_credentials() {
+    if t.has_pid() {
         assert_eq!(ch.peer().pid, Some(server.pid()));
     }
     ch.send(b"still mine").unwrap();

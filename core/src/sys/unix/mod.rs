@@ -1,10 +1,12 @@
-//! The Unix backend (Linux-tested): sockets, `poll`, self-pipes, and for shared memory memfds,
-//! eventfds and `SCM_RIGHTS`. See `sys/mod.rs` for the contract.
+//! The Unix backend (Linux-tested): sockets, FIFOs, `poll`, self-pipes, and for shared memory
+//! memfds, eventfds and `SCM_RIGHTS`. See `sys/mod.rs` for the contract.
 
 mod dir;
+pub(crate) mod fifo;
 mod pair;
 pub(crate) mod shm;
 mod socket;
+mod stream;
 mod wait;
 
 use std::io;
@@ -14,8 +16,9 @@ use rustix::io::Errno;
 pub(crate) use dir::{check_private_dir, ensure_private_dir, runtime_dir};
 pub(crate) use pair::{adopt_fd, adopt_inherited, inherit_token, keep_across_exec, stream_pair};
 pub(crate) use socket::{
-    LocalAddr, SocketFile, Stream, StreamListener, bind_local, bind_tcp, connect_local, connect_tcp,
+    LocalAddr, SocketFile, StreamListener, bind_local, bind_tcp, connect_local, connect_tcp,
 };
+pub(crate) use stream::Stream;
 pub(crate) use wait::{Ready, Source, Waker, readiness_set, usable_cpus, wait_any, yield_now};
 
 use crate::error::{Error, ErrorKind};

@@ -14,8 +14,8 @@ use rustix::fs::FileType;
 use rustix::io::{Errno, FdFlags};
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
-use super::ioe;
-use super::socket::Stream;
+use super::socket::SocketStream;
+use super::{Stream, ioe};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Lowest descriptor number an end may have: 0, 1 and 2 are the child's standard streams,
@@ -33,8 +33,8 @@ pub(crate) fn stream_pair() -> Result<(Stream, Stream)> {
     )
     .map_err(|e| Error::from_io(&ioe(e), "socketpair"))?;
     Ok((
-        Stream::new(above_stdio(a)?, true)?,
-        Stream::new(above_stdio(b)?, true)?,
+        SocketStream::stream(above_stdio(a)?, true)?,
+        SocketStream::stream(above_stdio(b)?, true)?,
     ))
 }
 
@@ -122,7 +122,7 @@ pub(crate) fn adopt_fd(fd: OwnedFd) -> Result<Stream> {
 fn own(fd: OwnedFd) -> Result<Stream> {
     rustix::io::fcntl_setfd(&fd, FdFlags::CLOEXEC)
         .map_err(|e| Error::from_io(&ioe(e), "setting close-on-exec"))?;
-    Stream::new(fd, true)
+    SocketStream::stream(fd, true)
 }
 
 /// Why `fd` is not a connected Unix stream socket, if it is not.

@@ -17,7 +17,7 @@ use rustix::net::{
     SendAncillaryMessage, SendFlags,
 };
 
-use super::socket::Stream;
+use super::Stream;
 use super::wait::{Source, wait_any};
 use super::{errno_error, ioe};
 use crate::error::{Error, ErrorKind, Result};

@@ -16,6 +16,7 @@ use rustix::io::Errno;
 use rustix::net::sockopt::Timeout;
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketAddrUnix, SocketFlags, SocketType};
 
+use super::Stream;
 use super::wait::{Source, Waker};
 use super::{errno_error, ioe};
 use crate::conn::PeerCredentials;
@@ -23,19 +24,20 @@ use crate::error::{Error, ErrorKind, Result};
 
 const BACKLOG: i32 = 1024;
 
-/// A connected, non-blocking byte stream: a Unix or TCP socket.
+/// A connected, non-blocking socket, Unix or TCP: the [`Stream`] of the socket transports.
 #[derive(Debug)]
-pub(crate) struct Stream {
+pub(crate) struct SocketStream {
     fd: OwnedFd,
     /// A Unix socket (peer credentials, no TCP linger) rather than TCP.
     local: bool,
 }
 
-impl Stream {
-    pub(super) fn new(fd: OwnedFd, local: bool) -> Result<Stream> {
+impl SocketStream {
+    /// A connected socket as a non-blocking [`Stream`].
+    pub(super) fn stream(fd: OwnedFd, local: bool) -> Result<Stream> {
         rustix::io::ioctl_fionbio(&fd, true)
             .map_err(|e| Error::from_io(&ioe(e), "setting non-blocking mode"))?;
-        Ok(Stream { fd, local })
+        Ok(Stream::Socket(SocketStream { fd, local }))
     }
 
     /// Read what is there into `buf` without waiting: `Some(n)` bytes (`Some(0)`: the peer
@@ -150,7 +152,7 @@ impl Stream {
     }
 }
 
-impl AsFd for Stream {
+impl AsFd for SocketStream {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
@@ -179,7 +181,7 @@ impl StreamListener {
                         rustix::net::sockopt::set_tcp_nodelay(&fd, true)
                             .map_err(|e| Error::from_io(&ioe(e), "TCP_NODELAY"))?;
                     }
-                    return Stream::new(fd, self.local).map(Some);
+                    return SocketStream::stream(fd, self.local).map(Some);
                 }
                 Err(Errno::INTR) => continue,
                 Err(Errno::AGAIN) => return Ok(None),
@@ -306,12 +308,20 @@ impl LocalAddr {
     }
 }
 
-/// The identity of a socket file this process created, so it only ever removes its own.
+/// The identity of a file this process created (a socket, or a FIFO of `fifo.rs`), so it
+/// only ever removes its own.
 #[derive(Debug)]
 pub(crate) struct SocketFile {
     path: PathBuf,
     dev: u64,
     ino: u64,
+}
+
+impl SocketFile {
+    /// The file now at `path`, removed on drop if it is still the same one.
+    pub(super) fn new(path: PathBuf, dev: u64, ino: u64) -> SocketFile {
+        SocketFile { path, dev, ino }
+    }
 }
 
 impl Drop for SocketFile {
@@ -529,7 +539,7 @@ pub(crate) fn connect_local(addr: &LocalAddr, timeout: Option<Duration>) -> Resu
     }
     rustix::net::sockopt::set_socket_timeout(&fd, Timeout::Send, None)
         .map_err(|e| Error::from_io(&ioe(e), "setsockopt"))?;
-    Stream::new(fd, true)
+    SocketStream::stream(fd, true)
 }
 
 pub(crate) fn bind_tcp(host: &str, port: u16) -> Result<(StreamListener, u16)> {
@@ -565,7 +575,7 @@ pub(crate) fn connect_tcp(host: &str, port: u16, timeout: Option<Duration>) -> R
             Ok(s) => {
                 s.set_nodelay(true)
                     .map_err(|e| Error::from_io(&e, "TCP_NODELAY"))?;
-                return Stream::new(OwnedFd::from(s), false);
+                return SocketStream::stream(OwnedFd::from(s), false);
             }
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                 last = Error::new(
