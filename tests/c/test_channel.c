@@ -690,10 +690,12 @@ static void test_reserve_commit_abort(void)
         }
         CHECK_ST(ipc_channel_try_recv(s, &m), IPC_ERR_TIMEOUT);
 
-        if (t != H_SHM) {
+        if (t != H_SHM && t != H_TCP) {
             /* Over sockets commit is the send: with the peer not reading, it times out after
              * the reservation's timeout, sends nothing and keeps the reservation (and its
-             * bytes) for another commit. */
+             * bytes) for another commit. Not over TCP: its buffers keep growing and moving
+             * bytes to the receiver after the send buffer first filled, so a short commit
+             * timeout may find room on a loaded machine. */
             uint8_t chunk[65536];
             fill(chunk, sizeof chunk, 7);
             int queued = 0, st = IPC_OK;
