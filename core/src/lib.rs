@@ -42,7 +42,7 @@
 #![warn(missing_docs)]
 
 mod acceptor;
-#[cfg(feature = "tokio")]
+#[cfg(all(feature = "tokio", unix))]
 pub mod aio;
 mod buf;
 mod channel;
@@ -53,6 +53,7 @@ mod handshake;
 mod link;
 mod listener;
 mod options;
+#[cfg(unix)]
 mod shm;
 mod slot;
 mod spin;

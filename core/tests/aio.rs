@@ -1,3 +1,7 @@
+//! (Unix: these tests use Unix sockets, shared memory or the async API; the Windows run covers
+//! named pipes in the conformance suite and `sys/windows` unit tests.)
+#![cfg(unix)]
+
 //! The async API: same semantics as the blocking one, cancellation safety, no runtime blocking.
 
 use std::time::Duration;

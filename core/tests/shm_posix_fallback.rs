@@ -1,3 +1,7 @@
+//! (Unix: these tests use Unix sockets, shared memory or the async API; the Windows run covers
+//! named pipes in the conformance suite and `sys/windows` unit tests.)
+#![cfg(unix)]
+
 //! The shared-memory fallback for Unix systems without memfd, forced on Linux with the
 //! `shm_posix_fallback` option on both sides: messages flow as with memfds, nothing is left in
 //! /dev/shm, and a side that does not use the fallback refuses the unsealed segment.

@@ -1,3 +1,7 @@
+//! (Unix: these tests use Unix sockets, shared memory or the async API; the Windows run covers
+//! named pipes in the conformance suite and `sys/windows` unit tests.)
+#![cfg(unix)]
+
 use libipc::{Channel, ErrorKind, Listener, Options};
 use std::time::Duration;
 

@@ -1,3 +1,7 @@
+//! (Unix: these tests use Unix sockets, shared memory or the async API; the Windows run covers
+//! named pipes in the conformance suite and `sys/windows` unit tests.)
+#![cfg(unix)]
+
 //! The split in-place API (`Channel::reserve` / `SendSlot`, `Channel::recv_in_place` /
 //! `RecvSlot`) over a Unix socket, TCP and shared memory (64 KiB rings, so one ring record
 //! holds at most 32 KiB - 8 bytes).

@@ -2,6 +2,7 @@
 //! eventfds and `SCM_RIGHTS`. See `sys/mod.rs` for the contract.
 
 mod dir;
+mod pipe;
 pub(crate) mod shm;
 mod socket;
 mod wait;
@@ -11,6 +12,7 @@ use std::io;
 use rustix::io::Errno;
 
 pub(crate) use dir::{check_private_dir, ensure_private_dir, runtime_dir};
+pub(crate) use pipe::{bind_pipe, connect_pipe};
 pub(crate) use socket::{
     LocalAddr, SocketFile, Stream, StreamListener, bind_local, bind_tcp, connect_local, connect_tcp,
 };
