@@ -1,9 +1,12 @@
-//! Speaking wire format v1 by hand over a plain socket, to test what a listener does with
-//! clients that misbehave. Encoding uses `libipc::wire` only for the well-formed parts.
+//! Speaking wire format v1 by hand over a plain socket (or, on Windows, a named pipe opened
+//! as a file), to test what a listener does with clients that misbehave. Encoding uses
+//! `libipc::wire` only for the well-formed parts.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+#[cfg(target_os = "linux")]
 use std::os::linux::net::SocketAddrExt;
+#[cfg(unix)]
 use std::os::unix::net::{SocketAddr, UnixStream};
 use std::time::Duration;
 
@@ -13,13 +16,18 @@ use libipc::wire::{ErrorPayload, FrameHeader, FrameType, HEADER_LEN, Hello};
 /// How long a raw read waits before the test is declared stuck (a hang guard only).
 const READ_GUARD: Duration = Duration::from_secs(60);
 
-/// A plain connected socket, Unix or TCP.
+/// A plain connected socket, Unix or TCP, or a Windows named pipe.
 #[derive(Debug)]
 pub enum RawStream {
     /// Unix domain (socket file or abstract).
+    #[cfg(unix)]
     Unix(UnixStream),
     /// TCP.
     Tcp(TcpStream),
+    /// A named pipe's client end, opened as a file (blocking; no read timeout: the
+    /// watchdog guards against hangs).
+    #[cfg(windows)]
+    Pipe(std::fs::File),
 }
 
 /// Connect without libipc. Bare names resolve through this process's `LIBIPC_RUNTIME_DIR`
@@ -28,9 +36,20 @@ pub fn connect(endpoint: &str) -> io::Result<RawStream> {
     let ep = Endpoint::parse(endpoint).map_err(io::Error::other)?;
     let stream = match &ep {
         Endpoint::Tcp { host, port } => RawStream::Tcp(TcpStream::connect((host.as_str(), *port))?),
+        #[cfg(target_os = "linux")]
         Endpoint::UnixAbstract(name) => RawStream::Unix(UnixStream::connect_addr(
             &SocketAddr::from_abstract_name(name.as_bytes())?,
         )?),
+        #[cfg(windows)]
+        Endpoint::Pipe(name) | Endpoint::Named(name) => RawStream::Pipe(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(format!(r"\\.\pipe\{name}"))?,
+        ),
+        #[cfg(windows)]
+        other => return Err(io::Error::other(format!("{other}: not on Windows"))),
+        #[cfg(unix)]
         other => {
             let path = other
                 .socket_path()
@@ -44,10 +63,11 @@ pub fn connect(endpoint: &str) -> io::Result<RawStream> {
 }
 
 /// A plain listening socket at `endpoint` (as the test process names it, see
-/// [`connect`]), and the endpoint clients should use (with the real TCP port).
+/// [`connect`]), and the endpoint clients should use (with the real TCP port). (Unix.)
 #[derive(Debug)]
 pub enum RawListener {
     /// Unix domain.
+    #[cfg(unix)]
     Unix(std::os::unix::net::UnixListener),
     /// TCP.
     Tcp(std::net::TcpListener),
@@ -55,6 +75,7 @@ pub enum RawListener {
 
 impl RawListener {
     /// Listen at `endpoint`; returns the listener and the endpoint it is reachable at.
+    #[cfg(unix)]
     pub fn bind(endpoint: &str) -> io::Result<(RawListener, String)> {
         use std::os::unix::net::UnixListener;
         let ep = Endpoint::parse(endpoint).map_err(io::Error::other)?;
@@ -85,6 +106,7 @@ impl RawListener {
     /// Accept one connection.
     pub fn accept(&self) -> io::Result<RawStream> {
         let s = match self {
+            #[cfg(unix)]
             RawListener::Unix(l) => RawStream::Unix(l.accept()?.0),
             RawListener::Tcp(l) => RawStream::Tcp(l.accept()?.0),
         };
@@ -123,15 +145,24 @@ pub fn close_frame() -> [u8; HEADER_LEN] {
 impl RawStream {
     fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         match self {
+            #[cfg(unix)]
             RawStream::Unix(s) => s.set_read_timeout(t),
             RawStream::Tcp(s) => s.set_read_timeout(t),
+            #[cfg(windows)]
+            RawStream::Pipe(_) => Ok(()),
         }
     }
 
     fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         match self {
+            #[cfg(unix)]
             RawStream::Unix(s) => s.set_nonblocking(on),
             RawStream::Tcp(s) => s.set_nonblocking(on),
+            #[cfg(windows)]
+            RawStream::Pipe(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a named pipe opened as a file cannot be made non-blocking",
+            )),
         }
     }
 
@@ -203,8 +234,11 @@ impl RawStream {
     /// Half-close: tell the peer nothing more will be sent.
     pub fn shutdown_write(&self) {
         let r = match self {
+            #[cfg(unix)]
             RawStream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
             RawStream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            #[cfg(windows)]
+            RawStream::Pipe(_) => panic!("named pipes have no half-close"),
         };
         r.expect("shutdown");
     }
@@ -227,8 +261,11 @@ impl RawStream {
 impl Read for RawStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
+            #[cfg(unix)]
             RawStream::Unix(s) => s.read(buf),
             RawStream::Tcp(s) => s.read(buf),
+            #[cfg(windows)]
+            RawStream::Pipe(s) => s.read(buf),
         }
     }
 }
@@ -236,8 +273,11 @@ impl Read for RawStream {
 impl Write for RawStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
+            #[cfg(unix)]
             RawStream::Unix(s) => s.write(buf),
             RawStream::Tcp(s) => s.write(buf),
+            #[cfg(windows)]
+            RawStream::Pipe(s) => s.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {

@@ -6,6 +6,10 @@
 //! through the rings and the socket only carries the SETUP, ERROR frames and the hang-up. Tests
 //! that write DATA or CLOSE frames on the socket after the handshake therefore run on the
 //! socket transports only; each has a ring-level counterpart in `shm_hostile.rs`.
+//!
+//! Unix only (Unix sockets, TCP or shared memory); the Windows run covers named pipes.
+
+#![cfg(unix)]
 
 use std::io::Read;
 

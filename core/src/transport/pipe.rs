@@ -5,7 +5,7 @@
 
 use super::{Bound, Transport};
 use crate::endpoint::Endpoint;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::options::Options;
 use crate::sys::{self, Stream};
 
@@ -13,24 +13,30 @@ use crate::sys::{self, Stream};
 #[derive(Debug)]
 pub(super) struct Pipe;
 
-/// The pipe's name (the part after `\\.\pipe\`).
-fn name(ep: &Endpoint) -> &str {
+/// The pipe's name (the part after `\\.\pipe\`), after checking the options.
+fn name<'a>(ep: &'a Endpoint, opts: &Options) -> Result<&'a str> {
+    if opts.allowed_uids.is_some() {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "allowed_uids needs peer uids, which named pipes do not report (the pipe's security descriptor already admits only this user and SYSTEM)",
+        ));
+    }
     match ep {
-        Endpoint::Pipe(n) | Endpoint::Named(n) => n,
+        Endpoint::Pipe(n) | Endpoint::Named(n) => Ok(n),
         _ => unreachable!("for_endpoint sends only pipe:// and bare names here"),
     }
 }
 
 impl Transport for Pipe {
-    fn bind(&self, ep: &Endpoint, _opts: &Options) -> Result<Bound> {
+    fn bind(&self, ep: &Endpoint, opts: &Options) -> Result<Bound> {
         Ok(Bound {
-            listener: Box::new(sys::bind_pipe(name(ep))?),
+            listener: Box::new(sys::bind_pipe(name(ep, opts)?)?),
             local: ep.clone(),
             file: None,
         })
     }
 
     fn connect(&self, ep: &Endpoint, opts: &Options) -> Result<Stream> {
-        sys::connect_pipe(name(ep), opts.connect_timeout)
+        sys::connect_pipe(name(ep, opts)?, opts.connect_timeout)
     }
 }

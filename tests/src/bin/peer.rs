@@ -55,6 +55,7 @@ use std::time::Duration;
 use libipc::{Channel, Error, Listener, Options};
 use libipc_conformance::{raw, stream};
 
+#[cfg(unix)]
 #[path = "peer/shm.rs"]
 mod shm;
 
@@ -157,8 +158,11 @@ fn main() {
             "clients" => clients(&args),
             "connect" => connect(&args),
             "raw-client" => raw_client(&args),
+            #[cfg(unix)]
             "shm-hostile" => shm::hostile(&args),
+            #[cfg(unix)]
             "shm-victim" => shm::victim(&args),
+            #[cfg(unix)]
             "shm-bells" => shm::bells(&args),
             other => Err(Fail::from(format!("unknown mode {other:?}"))),
         });
@@ -321,6 +325,7 @@ fn raw_client(args: &Args) -> Result<(), Fail> {
         .pos(1, "len")?
         .parse()
         .map_err(|e| format!("<len>: {e}"))?;
+    #[cfg(unix)]
     if args.pos(0, "endpoint")?.starts_with("shm://") {
         return shm::raw_client(args.pos(0, "endpoint")?, len);
     }

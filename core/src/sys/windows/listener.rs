@@ -253,7 +253,9 @@ pub(crate) fn connect_pipe(name: &str, timeout: Option<Duration>) -> Result<Stre
                 if left == Some(Duration::ZERO) {
                     return Err(Error::new(
                         ErrorKind::Timeout,
-                        format!("connecting to pipe://{name}: every instance stayed busy"),
+                        format!(
+                            "connecting to pipe://{name}: every instance stayed busy (or its listener is closed while channels it accepted are open)"
+                        ),
                     ));
                 }
                 let ms = left.map_or(1000, |l| l.as_millis().clamp(1, 1000) as u32);

@@ -2,18 +2,56 @@
 //! event, and the rule that memory the system may still write is never freed.
 
 use std::os::windows::io::{AsRawHandle, OwnedHandle};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use windows_sys::Win32::Foundation::{ERROR_IO_INCOMPLETE, ERROR_MORE_DATA, HANDLE, WAIT_OBJECT_0};
-use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
+use windows_sys::Win32::Foundation::{
+    CloseHandle, ERROR_IO_INCOMPLETE, ERROR_MORE_DATA, HANDLE, INVALID_HANDLE_VALUE, WAIT_OBJECT_0,
+};
+use windows_sys::Win32::System::IO::{
+    CancelIoEx, CreateIoCompletionPort, GetOverlappedResult, OVERLAPPED,
+};
 use windows_sys::Win32::System::Threading::WaitForSingleObject;
 
-use super::last_error;
 use super::wait::{Source, manual_event};
+use super::{last_error, win_error};
 use crate::error::Result;
 
 /// How long hanging up waits for the system to confirm a cancelled operation.
 const CANCEL_WAIT_MS: u32 = 10_000;
+
+/// Make the I/O on `h` outlive the thread that starts it. Windows cancels a thread's pending
+/// I/O when the thread exits, unless the handle is associated with a completion port: so
+/// every pipe handle is associated with one process-wide port, on which no packet is ever
+/// queued (every `OVERLAPPED` has the low bit of its event set) and which nobody reads.
+pub(super) fn thread_agnostic(h: HANDLE) -> Result<()> {
+    static PORT: OnceLock<usize> = OnceLock::new();
+    let port = match PORT.get() {
+        Some(&p) => p as HANDLE,
+        None => {
+            // SAFETY: creates a new port (no file handle yet); the result is checked.
+            let p =
+                unsafe { CreateIoCompletionPort(INVALID_HANDLE_VALUE, std::ptr::null_mut(), 0, 1) };
+            if p.is_null() {
+                return Err(win_error(last_error(), "CreateIoCompletionPort"));
+            }
+            // Kept for the life of the process. If another thread won the race, ours is closed.
+            let kept = *PORT.get_or_init(|| p as usize) as HANDLE;
+            if kept != p {
+                // SAFETY: our own fresh port, never used.
+                unsafe { CloseHandle(p) };
+            }
+            kept
+        }
+    };
+    // SAFETY: `h` is an open handle opened for overlapped I/O; `port` is our port.
+    if unsafe { CreateIoCompletionPort(h, port, 0, 0) }.is_null() {
+        return Err(win_error(
+            last_error(),
+            "associating a pipe with the completion port",
+        ));
+    }
+    Ok(())
+}
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -27,6 +65,8 @@ pub(super) struct Op {
     pub(super) buf: *mut u8,
     pub(super) cap: usize,
     pub(super) event: OwnedHandle,
+    /// What the last operation seen complete moved (also when it failed).
+    pub(super) moved: u32,
     /// The system owns `ov` and `buf` until the operation is seen complete.
     pub(super) in_flight: bool,
 }
@@ -47,6 +87,7 @@ impl Op {
             ov: Box::into_raw(ov),
             buf: Box::into_raw(buf).cast(),
             cap,
+            moved: 0,
             in_flight: false,
         })
     }
@@ -59,10 +100,13 @@ impl Op {
     /// Prepare for a new operation, which the caller starts at once with the pointer returned.
     pub(super) fn arm(&mut self) -> *mut OVERLAPPED {
         debug_assert!(!self.in_flight);
+        // The low bit set: the completion signals the event but queues no packet on the
+        // completion port the handle is associated with (see `thread_agnostic`).
+        let event = (self.event.as_raw_handle() as usize | 1) as HANDLE;
         // SAFETY: nothing is in flight, so nobody else uses `ov`; it is a live heap block.
         unsafe {
             self.ov.write(std::mem::zeroed());
-            (*self.ov).hEvent = self.event.as_raw_handle();
+            (*self.ov).hEvent = event;
         }
         self.in_flight = true;
         self.ov
@@ -80,6 +124,7 @@ impl Op {
         let mut n = 0u32;
         // SAFETY: `h` is the open handle the operation runs on; `ov` is its live OVERLAPPED.
         let ok = unsafe { GetOverlappedResult(h, self.ov, &mut n, 0) };
+        self.moved = n;
         if ok == 0 {
             match last_error() {
                 ERROR_IO_INCOMPLETE => return None,

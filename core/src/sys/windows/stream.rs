@@ -14,12 +14,12 @@ use std::os::windows::io::{AsRawHandle, FromRawHandle, IntoRawHandle, OwnedHandl
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use windows_sys::Win32::Foundation::{ERROR_IO_PENDING, HANDLE};
+use windows_sys::Win32::Foundation::{ERROR_IO_PENDING, ERROR_OPERATION_ABORTED, HANDLE};
 use windows_sys::Win32::Storage::FileSystem::{ReadFile, WriteFile};
 use windows_sys::Win32::System::Pipes::{GetNamedPipeClientProcessId, GetNamedPipeServerProcessId};
 use windows_sys::Win32::System::Threading::SetEvent;
 
-use super::op::{Op, lock};
+use super::op::{Op, lock, thread_agnostic};
 use super::wait::Source;
 use super::{last_error, win_error};
 use crate::conn::PeerCredentials;
@@ -53,7 +53,8 @@ struct ReadSide {
 #[derive(Debug)]
 struct WriteSide {
     op: Op,
-    /// The bytes the write in flight was given.
+    /// The write in flight writes `buf[done..len]`.
+    done: u32,
     len: u32,
     failed: Option<Error>,
 }
@@ -90,6 +91,7 @@ fn hung_up_error() -> Error {
 
 impl Stream {
     pub(super) fn new(handle: OwnedHandle, server: bool) -> Result<Stream> {
+        thread_agnostic(handle.as_raw_handle())?;
         let (rop, wop) = (Op::new(BUF)?, Op::new(BUF)?);
         Ok(Stream {
             read_src: rop.source(),
@@ -102,6 +104,7 @@ impl Stream {
             }),
             tx: Mutex::new(WriteSide {
                 op: wop,
+                done: 0,
                 len: 0,
                 failed: None,
             }),
@@ -123,6 +126,14 @@ impl Stream {
     /// [`read_source`](Self::read_source) fires when it completes).
     pub(crate) fn read(&self, buf: &mut [MaybeUninit<u8>]) -> Result<Option<usize>> {
         let mut rx = lock(&self.rx);
+        // A write whose thread exited goes on here too, so a reader never waits for bytes we
+        // owe the peer (errors are reported by the next write).
+        if let Ok(mut tx) = self.tx.try_lock() {
+            let h = self.handle();
+            if tx.op.in_flight && !h.is_null() {
+                let _ = self.drive_write(&mut tx, h);
+            }
+        }
         let rx = &mut *rx;
         // Bounded: a peer writing empty messages must not keep us here.
         for _ in 0..64 {
@@ -157,6 +168,8 @@ impl Stream {
                             pos: 0,
                             len: n as usize,
                         },
+                        // The thread that started it exited (see `drive_write`): read again.
+                        Some(Err(ERROR_OPERATION_ABORTED)) => ReadState::Idle,
                         Some(Err(code)) => end_of_read(code),
                     };
                 }
@@ -194,28 +207,12 @@ impl Stream {
     }
 
     fn write_locked(&self, tx: &mut WriteSide, bufs: &[IoSlice<'_>]) -> Result<usize> {
-        if let Some(e) = &tx.failed {
-            return Err(e.clone());
-        }
         let h = self.handle();
-        if h.is_null() {
+        if h.is_null() && tx.failed.is_none() {
             return Err(hung_up_error());
         }
-        if tx.op.in_flight {
-            match tx.op.check(h) {
-                None => return Ok(0),
-                Some(Ok(n)) if n == tx.len => {}
-                Some(Ok(_)) => {
-                    let e = Error::new(ErrorKind::Io, "writing to the pipe: a short write");
-                    tx.failed = Some(e.clone());
-                    return Err(e);
-                }
-                Some(Err(code)) => {
-                    let e = win_error(code, "writing to the pipe");
-                    tx.failed = Some(e.clone());
-                    return Err(e);
-                }
-            }
+        if !self.drive_write(tx, h)? {
+            return Ok(0);
         }
         let mut n = 0;
         for b in bufs {
@@ -227,11 +224,25 @@ impl Stream {
         if n == 0 {
             return Ok(0);
         }
+        (tx.done, tx.len) = (0, n as u32);
+        self.start_write(tx, h)?;
+        Ok(n)
+    }
+
+    /// Start writing `buf[done..len]`.
+    fn start_write(&self, tx: &mut WriteSide, h: HANDLE) -> Result<()> {
         let ov = tx.op.arm();
-        tx.len = n as u32;
-        // SAFETY: `h` is open (we hold the write lock); the buffer holds `n` bytes and, with
+        // SAFETY: `h` is open (we hold the write lock); the buffer holds `len` bytes and, with
         // `ov`, stays put until the write is seen complete.
-        let ok = unsafe { WriteFile(h, tx.op.buf, n as u32, std::ptr::null_mut(), ov) };
+        let ok = unsafe {
+            WriteFile(
+                h,
+                tx.op.buf.add(tx.done as usize),
+                tx.len - tx.done,
+                std::ptr::null_mut(),
+                ov,
+            )
+        };
         if ok == 0 {
             let code = last_error();
             if code != ERROR_IO_PENDING {
@@ -241,7 +252,35 @@ impl Stream {
                 return Err(e);
             }
         }
-        Ok(n)
+        Ok(())
+    }
+
+    /// Carry the write in flight on: `Ok(true)` once all of it is written, `Ok(false)` while
+    /// it runs. A write cancelled because the thread that started it exited (Wine cancels
+    /// even on a completion port) goes on from where it stopped, as does a short one.
+    fn drive_write(&self, tx: &mut WriteSide, h: HANDLE) -> Result<bool> {
+        if let Some(e) = &tx.failed {
+            return Err(e.clone());
+        }
+        while tx.op.in_flight {
+            match tx.op.check(h) {
+                None => return Ok(false),
+                Some(Ok(n)) if n > 0 => tx.done += n,
+                Some(Err(ERROR_OPERATION_ABORTED)) => tx.done += tx.op.moved,
+                Some(r) => {
+                    let e = match r {
+                        Err(code) => win_error(code, "writing to the pipe"),
+                        Ok(_) => Error::new(ErrorKind::Io, "writing to the pipe: nothing written"),
+                    };
+                    tx.failed = Some(e.clone());
+                    return Err(e);
+                }
+            }
+            if tx.done < tx.len {
+                self.start_write(tx, h)?;
+            }
+        }
+        Ok(true)
     }
 
     /// Best-effort write of a small frame without waiting (error reports, CLOSE from `Drop`):
@@ -312,11 +351,11 @@ impl Stream {
         }
     }
 
-    /// Whether nothing we wrote is still in flight.
+    /// Whether nothing we wrote is still in flight (or can no longer be delivered).
     pub(crate) fn settled(&self) -> bool {
         let mut tx = lock(&self.tx);
         let h = self.handle();
-        !tx.op.in_flight || h.is_null() || tx.op.check(h).is_some()
+        !tx.op.in_flight || h.is_null() || !matches!(self.drive_write(&mut tx, h), Ok(false))
     }
 
     /// Read and discard whatever is already there, without waiting.

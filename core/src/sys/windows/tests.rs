@@ -244,3 +244,32 @@ fn clients_allow_identification_only() {
         assert_eq!(level, SecurityIdentification);
     }
 }
+
+/// I/O a thread started goes on after the thread exits (Windows cancels a thread's pending
+/// I/O when it exits, unless the handle is associated with a completion port).
+#[test]
+fn io_outlives_the_thread_that_started_it() {
+    let (_l, server, client) = pair();
+    // A read left in flight by a thread that is gone.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut buf = [MaybeUninit::uninit(); 16];
+            assert_eq!(server.read(&mut buf).unwrap(), None);
+        });
+    });
+    // A write left in flight by a thread that is gone: larger than the pipe buffer, so it
+    // stays in flight until the reader takes it.
+    let data: Vec<u8> = (0..60_000u32).map(|i| (i % 253) as u8).collect();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..4 {
+                assert_ne!(client.write(&[IoSlice::new(&data)]).unwrap(), 0);
+                if !client.settled() {
+                    break;
+                }
+            }
+        });
+    });
+    let got = read_n(&server, 60_000);
+    assert_eq!(got, data);
+}
