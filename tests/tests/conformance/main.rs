@@ -23,8 +23,10 @@ use libipc::ErrorKind;
 #[cfg(unix)]
 use libipc::{Channel, Listener};
 use libipc_conformance::api::{Api, Lis};
+#[cfg(unix)]
 use libipc_conformance::peer;
 use libipc_conformance::transport::Site;
+#[cfg(unix)]
 use libipc_conformance::watchdog::Watchdog;
 
 pub(crate) fn bind(site: &mut Site, api: Api) -> Lis {
