@@ -47,7 +47,10 @@ fn peer_credentials(t: Transport, api: Api) {
 /// a client whose allow-list excludes the listener's uid; listing our uid works. TCP and
 /// named pipes have no peer uid, so an allow-list there is InvalidArgument.
 fn uid_allow_list(t: Transport, api: Api) {
-    if !t.has_credentials() {
+    if t.has_credentials() {
+        #[cfg(unix)]
+        uid_allow_list_is_enforced(t, api);
+    } else {
         let site = t.site();
         let any = Options::new().with_allowed_uids([0]);
         assert_eq!(
@@ -58,10 +61,7 @@ fn uid_allow_list(t: Transport, api: Api) {
             err_kind(api.connect_with(site.here(), &any)),
             ErrorKind::InvalidArgument
         );
-        return;
     }
-    #[cfg(unix)]
-    uid_allow_list_is_enforced(t, api);
 }
 
 #[cfg(unix)]

@@ -210,10 +210,8 @@ fn clients_allow_identification_only() {
     write_all(&client, b"hi");
     assert_eq!(read_n(&server, 2), b"hi");
     // SAFETY: the server end of a connected pipe that has read from its client.
-    assert_ne!(
-        unsafe { ImpersonateNamedPipeClient(server.raw_handle()) },
-        0
-    );
+    let impersonating = unsafe { ImpersonateNamedPipeClient(server.raw_handle()) };
+    assert_ne!(impersonating, 0);
     let mut token = std::ptr::null_mut();
     // SAFETY: this thread's pseudo-handle; `token` receives a handle we own.
     let opened = unsafe { OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, 1, &mut token) };
