@@ -6,8 +6,8 @@
 //! | `unix:@name` | a Linux abstract-namespace Unix socket (no file) |
 //! | `tcp://host:port` | TCP (`[v6addr]:port` for IPv6); port 0 picks a free port when binding |
 //! | `shm://name` | shared memory (Linux), set up over `<runtime dir>/name.shm.sock` |
-//! | `pipe://name` | named pipes: a later transport |
-//! | `name` (`[A-Za-z0-9][A-Za-z0-9._-]{0,63}`) | `<runtime dir>/name.sock`, see [`runtime_dir`] |
+//! | `pipe://name` | the Windows named pipe `\\.\pipe\name` (same name rule as bare names) |
+//! | `name` (`[A-Za-z0-9][A-Za-z0-9._-]{0,63}`) | `<runtime dir>/name.sock`, see [`runtime_dir`]; on Windows the named pipe `\\.\pipe\name` |
 //!
 //! The runtime directory for bare names is, in order: `$LIBIPC_RUNTIME_DIR` if set,
 //! `$XDG_RUNTIME_DIR/libipc` if `XDG_RUNTIME_DIR` is set, else `<temp dir>/libipc-<uid>`
@@ -48,11 +48,13 @@ pub enum Endpoint {
         /// Port; 0 means "any free port" when binding.
         port: u16,
     },
-    /// A bare name, served by the default local transport (a socket in the runtime directory).
+    /// A bare name, served by the default local transport (Unix: a socket in the runtime
+    /// directory; Windows: a named pipe).
     Named(String),
     /// Shared memory (not available in this build).
     Shm(String),
-    /// Named pipe (not available in this build).
+    /// A Windows named pipe `\\.\pipe\<name>` (on Unix binding and connecting give
+    /// `Unsupported`).
     Pipe(String),
 }
 
