@@ -168,7 +168,14 @@ impl Stream {
                             pos: 0,
                             len: n as usize,
                         },
-                        // The thread that started it exited (see `drive_write`): read again.
+                        // The thread that started it exited (see `drive_write`): keep what it
+                        // read, and read again.
+                        Some(Err(ERROR_OPERATION_ABORTED)) if rx.op.moved > 0 => {
+                            ReadState::Filled {
+                                pos: 0,
+                                len: rx.op.moved as usize,
+                            }
+                        }
                         Some(Err(ERROR_OPERATION_ABORTED)) => ReadState::Idle,
                         Some(Err(code)) => end_of_read(code),
                     };
