@@ -66,14 +66,18 @@ impl Drop for Instance {
     }
 }
 
-/// A bound named pipe: one instance always waits for the next client.
+/// How many instances wait for clients at once, so that a burst of clients rarely finds
+/// every instance taken (then they wait for one, see [`connect_pipe`]).
+pub(super) const WAITING: usize = 4;
+
+/// A bound named pipe: [`WAITING`] instances wait for the next clients.
 #[derive(Debug)]
 pub(crate) struct StreamListener {
     name: String,
     path: Vec<u16>,
     sd: SecurityDescriptor,
-    /// The instance waiting for a client (only the acceptor thread uses it).
-    next: Mutex<Option<Instance>>,
+    /// The instances waiting for clients (only the acceptor thread uses them).
+    waiting: Mutex<Vec<Instance>>,
 }
 
 impl StreamListener {
@@ -141,36 +145,55 @@ impl StreamListener {
         Ok(inst)
     }
 
-    /// The instance waiting for a client (tests).
+    /// The first instance waiting for a client (tests).
     #[cfg(test)]
     pub(super) fn waiting_handle(&self) -> HANDLE {
-        lock(&self.next)
-            .as_ref()
+        lock(&self.waiting)
+            .first()
             .map_or(std::ptr::null_mut(), Instance::raw)
+    }
+
+    /// Make instances until [`WAITING`] wait; an error only if none does.
+    fn refill(&self, waiting: &mut Vec<Instance>) -> Result<()> {
+        while waiting.len() < WAITING {
+            match self.instance(false) {
+                Ok(inst) => waiting.push(inst),
+                Err(e) if waiting.is_empty() => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(())
     }
 
     /// Accept one connected client, or `None` if none is there.
     pub(crate) fn try_accept(&self) -> Result<Option<Stream>> {
-        let mut next = lock(&self.next);
-        let Some(inst) = next.as_mut() else {
-            *next = Some(self.instance(false)?);
-            return Ok(None);
-        };
-        if !inst.connected {
-            match inst.op.check(inst.raw()) {
-                None => return Ok(None),
-                Some(Ok(_)) => inst.connected = true,
-                Some(Err(_)) => {
-                    // The client left before we took it: wait for the next one instead.
-                    *next = None;
-                    *next = Some(self.instance(false)?);
-                    return Ok(None);
+        let mut waiting = lock(&self.waiting);
+        let mut i = 0;
+        let found = loop {
+            let Some(inst) = waiting.get_mut(i) else {
+                break None;
+            };
+            if !inst.connected {
+                match inst.op.check(inst.raw()) {
+                    None => {
+                        i += 1;
+                        continue;
+                    }
+                    Some(Ok(_)) => inst.connected = true,
+                    Some(Err(_)) => {
+                        // The client left before we took it: this instance is done.
+                        waiting.swap_remove(i);
+                        continue;
+                    }
                 }
             }
-        }
-        // Make the next instance before handing this one out, so clients always find one.
-        let fresh = self.instance(false)?;
-        let mut connected = std::mem::replace(inst, fresh);
+            break Some(waiting.swap_remove(i));
+        };
+        // Make the next instances before handing this one out, so clients find one.
+        let refilled = self.refill(&mut waiting);
+        let Some(mut connected) = found else {
+            return refilled.map(|()| None);
+        };
         let handle = connected
             .handle
             .take()
@@ -180,14 +203,16 @@ impl StreamListener {
 
     /// Wait until `kick` fires or (if `accepting`) a client is connected.
     pub(crate) fn wait(&self, kick: &Waker, accepting: bool) -> Result<()> {
-        let mut next = lock(&self.next);
-        if accepting && next.is_none() {
-            *next = self.instance(false).ok();
+        let mut waiting = lock(&self.waiting);
+        let mut sources = Vec::new();
+        if accepting {
+            let _ = self.refill(&mut waiting);
+            sources.extend(waiting.iter().map(|i| i.op.source()));
         }
-        let src = next.as_ref().filter(|_| accepting).map(|i| i.op.source());
+        // With no instance (making one failed), try again soon.
         let deadline =
-            (accepting && src.is_none()).then(|| Instant::now() + Duration::from_millis(100));
-        wait_any(src.as_slice(), [Some(kick), None], deadline).map(|_| ())
+            (accepting && sources.is_empty()).then(|| Instant::now() + Duration::from_millis(100));
+        wait_any(&sources, [Some(kick), None], deadline).map(|_| ())
     }
 }
 
@@ -197,7 +222,7 @@ pub(crate) fn bind_pipe(name: &str) -> Result<StreamListener> {
         name: name.to_owned(),
         path: pipe_path(name),
         sd: SecurityDescriptor::user_and_system()?,
-        next: Mutex::new(None),
+        waiting: Mutex::new(Vec::new()),
     };
     // Wine does not enforce FILE_FLAG_FIRST_PIPE_INSTANCE: refuse a name that exists already
     // (on Windows the flag also closes the window between this look and the creation).
@@ -208,7 +233,9 @@ pub(crate) fn bind_pipe(name: &str) -> Result<StreamListener> {
         ));
     }
     let first = l.instance(true)?;
-    *lock(&l.next) = Some(first);
+    let mut waiting = vec![first];
+    l.refill(&mut waiting)?;
+    *lock(&l.waiting) = waiting;
     Ok(l)
 }
 

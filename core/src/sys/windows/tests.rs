@@ -7,7 +7,7 @@ use std::mem::MaybeUninit;
 use std::os::windows::io::AsRawHandle;
 use std::time::{Duration, Instant};
 
-use super::listener::{StreamListener, bind_pipe, connect_pipe};
+use super::listener::{StreamListener, WAITING, bind_pipe, connect_pipe};
 use super::security::{dacl_entries, user_sid};
 use super::stream::Stream;
 use super::wait::{Waker, wait_any};
@@ -143,9 +143,11 @@ fn nobody_listening_is_not_found() {
 fn a_busy_pipe_is_waited_for_within_the_timeout() {
     let name = unique();
     let l = bind_pipe(&name).unwrap();
-    // The one waiting instance takes the first client; until it is accepted (which makes
-    // the next instance), every other client finds the pipe busy.
-    let _first = connect_pipe(&name, Some(Duration::from_secs(10))).unwrap();
+    // The waiting instances take the first clients; until one is accepted (which makes the
+    // next instance), every other client finds the pipe busy.
+    let _first: Vec<Stream> = (0..WAITING)
+        .map(|_| connect_pipe(&name, Some(Duration::from_secs(10))).unwrap())
+        .collect();
     let e = connect_pipe(&name, Some(Duration::from_millis(200))).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
     std::thread::scope(|s| {
