@@ -1,8 +1,9 @@
-//! (Unix: these tests use Unix sockets, shared memory or the async API; the Windows run covers
-//! named pipes in the conformance suite and `sys/windows` unit tests.)
-#![cfg(unix)]
-
 //! The async API: same semantics as the blocking one, cancellation safety, no runtime blocking.
+//!
+//! Unix only (Unix sockets, TCP, shared memory, the async API): Windows runs the named-pipe
+//! tests (`scripts/windows-tests.sh`).
+
+#![cfg(unix)]
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
-//! (Unix: these tests use Unix sockets, shared memory or the async API; the Windows run covers
-//! named pipes in the conformance suite and `sys/windows` unit tests.)
+//! Unix only (Unix sockets, TCP, shared memory, the async API): Windows runs the named-pipe
+//! tests (`scripts/windows-tests.sh`).
+
 #![cfg(unix)]
 
 use libipc::{Channel, ErrorKind, Listener, Options};

@@ -9,7 +9,7 @@
 //!
 //! On Windows the raw client is a named pipe opened as a file: it has no half-close and no
 //! non-blocking look, and there is no raw pipe server here, so the tests that need those run
-//! on Unix only (the second list below).
+//! on Unix only (the Windows list below names the others).
 
 #[cfg(unix)]
 use std::io::Read;
