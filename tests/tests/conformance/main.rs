@@ -59,3 +59,24 @@ fn pipe_is_unsupported() {
     let mut child = peer!("connect", ep).spawn();
     assert!(child.expect("fail").starts_with("Unsupported "));
 }
+
+/// On Windows the transports it does not have fail with Unsupported, saying what to use, in
+/// this process and in another.
+#[cfg(windows)]
+#[test]
+fn unix_shm_and_tcp_are_unsupported_on_windows() {
+    let _watchdog = libipc_conformance::watchdog::Watchdog::start();
+    for ep in [
+        "unix:///tmp/x.sock",
+        "shm://conformance",
+        "tcp://127.0.0.1:0",
+    ] {
+        let e = libipc::Listener::bind(ep).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{ep}: {e}");
+        assert!(e.message().contains("pipe://"), "{ep}: {e}");
+        let e = libipc::Channel::connect(ep).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{ep}: {e}");
+        let mut child = libipc_conformance::peer!("connect", ep).spawn();
+        assert!(child.expect("fail").starts_with("Unsupported "), "{ep}");
+    }
+}
