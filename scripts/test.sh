@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one command that runs every test of libipc, from a fresh clone:
 #   ./scripts/test.sh
-# It installs what it needs (rustfmt, clippy; pkg-config, cmake, valgrind with apt-get when run
-# as root) and fails loudly when a toolchain is missing. Downloads are cached by cargo (~/.cargo)
+# It installs what it needs (rustfmt, clippy, the Windows rustup target; pkg-config, cmake,
+# valgrind, mingw-w64, Wine with apt-get when run as root) and fails loudly when a toolchain is
+# missing. Downloads are cached by cargo (~/.cargo)
 # and pip (~/.cache/pip). When a step fails, the last line printed is "FAILED step: <name>".
 . "$(dirname "$0")/lib.sh"
 
@@ -50,5 +51,8 @@ step "C API: install, pkg-config and CMake builds, C tests under valgrind, examp
 
 step "Python package: venv, pip install ./bindings/python, pytest, mypy --strict, examples, Python <-> Rust, bench smoke run"
 ./scripts/python-tests.sh
+
+step "Windows: cross-compiled for x86_64-pc-windows-gnu, named-pipe tests under Wine (LIBIPC_SKIP_WINDOWS=1 skips)"
+./scripts/windows-tests.sh
 
 step "all tests passed"

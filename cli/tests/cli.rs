@@ -536,11 +536,11 @@ fn bench_quick_writes_json() {
         "{}",
         out.stderr
     );
-    // rtt: raw unix, raw unix-spin, libipc unix, libipc tcp, raw pipe, raw pipe-spin, libipc
-    // fifo, raw shm-futex, libipc shm, raw shm-spin, libipc shm-spin; stream: all but raw
-    // shm-spin.
+    // rtt: raw unix, raw unix-spin, libipc unix, libipc tcp, libipc pair, raw pipe, raw
+    // pipe-spin, libipc fifo, raw shm-futex, libipc shm, raw shm-spin, libipc shm-spin; stream:
+    // all but raw shm-spin.
     assert!(
-        out.stderr.contains("[1/21] raw unix rtt 64 B ..."),
+        out.stderr.contains("[1/23] raw unix rtt 64 B ..."),
         "{}",
         out.stderr
     );
@@ -581,7 +581,7 @@ fn bench_quick_writes_json() {
             }
             "libipc" => {
                 let same_wait = match transport {
-                    "unix" | "tcp" => "unix-spin",
+                    "unix" | "tcp" | "pair" => "unix-spin",
                     "fifo" => "pipe-spin",
                     "shm" => "shm-futex",
                     "shm-spin" => "shm-spin",
@@ -624,6 +624,8 @@ fn bench_quick_writes_json() {
         ("libipc", "unix", "stream"),
         ("libipc", "tcp", "rtt"),
         ("libipc", "tcp", "stream"),
+        ("libipc", "pair", "rtt"),
+        ("libipc", "pair", "stream"),
         ("raw", "pipe", "rtt"),
         ("raw", "pipe", "stream"),
         ("raw", "pipe-spin", "rtt"),

@@ -6,10 +6,10 @@
 //! | `unix:@name` | a Linux abstract-namespace Unix socket (no file) |
 //! | `tcp://host:port` | TCP (`[v6addr]:port` for IPv6); port 0 picks a free port when binding |
 //! | `shm://name` | shared memory (Linux), set up over `<runtime dir>/name.shm.sock` |
-//! | `pipe://name` | named pipes: a later transport |
+//! | `pipe://name` | the Windows named pipe `\\.\pipe\name` (same name rule as bare names) |
 //! | `fifo:///absolute/path` | Unix FIFOs: the rendezvous FIFO at that path |
 //! | `fifo://name` | Unix FIFOs: the rendezvous FIFO `<runtime dir>/name.fifo` |
-//! | `name` (`[A-Za-z0-9][A-Za-z0-9._-]{0,63}`) | `<runtime dir>/name.sock`, see [`runtime_dir`] |
+//! | `name` (`[A-Za-z0-9][A-Za-z0-9._-]{0,63}`) | `<runtime dir>/name.sock`, see [`runtime_dir`]; on Windows the named pipe `\\.\pipe\name` |
 //!
 //! The runtime directory for bare names is, in order: `$LIBIPC_RUNTIME_DIR` if set,
 //! `$XDG_RUNTIME_DIR/libipc` if `XDG_RUNTIME_DIR` is set, else `<temp dir>/libipc-<uid>`
@@ -53,11 +53,13 @@ pub enum Endpoint {
         /// Port; 0 means "any free port" when binding.
         port: u16,
     },
-    /// A bare name, served by the default local transport (a socket in the runtime directory).
+    /// A bare name, served by the default local transport (Unix: a socket in the runtime
+    /// directory; Windows: a named pipe).
     Named(String),
     /// Shared memory (not available in this build).
     Shm(String),
-    /// Named pipe (not available in this build).
+    /// A Windows named pipe `\\.\pipe\<name>` (on Unix binding and connecting give
+    /// `Unsupported`).
     Pipe(String),
     /// Unix FIFOs: an absolute path (`fifo:///run/app.fifo`) or a bare name
     /// (`fifo://name`, the FIFO `<runtime dir>/name.fifo`); see [`Endpoint::fifo_path`].
@@ -298,10 +300,14 @@ mod tests {
             Endpoint::parse("unix:///tmp/a.sock").unwrap(),
             Endpoint::Unix("/tmp/a.sock".into())
         );
-        assert_eq!(
-            Endpoint::parse("unix:@svc").unwrap(),
-            Endpoint::UnixAbstract("svc".into())
-        );
+        if cfg!(any(target_os = "linux", target_os = "android")) {
+            assert_eq!(
+                Endpoint::parse("unix:@svc").unwrap(),
+                Endpoint::UnixAbstract("svc".into())
+            );
+        } else {
+            assert_eq!(kind("unix:@svc"), Some(ErrorKind::InvalidEndpoint));
+        }
         assert_eq!(
             Endpoint::parse("tcp://[::1]:80").unwrap(),
             Endpoint::Tcp {
@@ -319,6 +325,7 @@ mod tests {
         );
         for s in [
             "unix:///tmp/a.sock",
+            #[cfg(any(target_os = "linux", target_os = "android"))]
             "unix:@svc",
             "tcp://[::1]:80",
             "tcp://h:1",

@@ -252,9 +252,11 @@ mod tests {
             "connect",
         );
         assert_eq!(e.kind(), ErrorKind::NotFound);
-        let e = Error::from_io(&io::Error::from_raw_os_error(32), "send");
+        // EPIPE; on Windows, ERROR_BROKEN_PIPE.
+        let broken = if cfg!(windows) { 109 } else { 32 };
+        let e = Error::from_io(&io::Error::from_raw_os_error(broken), "send");
         assert_eq!(e.kind(), ErrorKind::PeerDisconnected);
-        assert_eq!(e.os_error(), Some(32));
+        assert_eq!(e.os_error(), Some(broken));
     }
 
     #[test]

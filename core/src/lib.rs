@@ -1,17 +1,18 @@
 //! # libipc
 //!
-//! Message channels between processes, over Unix domain sockets, TCP and shared memory (named
-//! pipes are planned), with one documented, versioned wire format (`docs/wire-format.md`) that
-//! every language binding speaks.
+//! Message channels between processes, over Unix domain sockets, TCP and shared memory on
+//! Unix, and named pipes on Windows, with one documented, versioned wire format
+//! (`docs/wire-format.md`) that every language binding speaks.
 //!
 //! - [`Endpoint`] strings name where to listen or connect (`unix:///path`, `unix:@name`,
-//!   `tcp://host:port`, `shm://name`, or a bare name in a private per-user directory).
+//!   `tcp://host:port`, `shm://name`, `pipe://name` (Windows), or a bare name: on Unix a
+//!   socket in a private per-user directory, on Windows a named pipe).
 //! - Over `shm://`, [`Channel::send_with`] and [`Channel::recv_with`] write and read messages
 //!   in place in the shared ring ([`WriteBuf`], [`ReadBuf`]); [`Channel::reserve`] and
 //!   [`Channel::recv_in_place`] do the same with guards ([`SendSlot`], [`RecvSlot`]).
-//! - A [`Channel`] is pollable (`AsFd`): after a receive returns `Timeout`, its descriptor
-//!   becomes readable when there is something to receive.
-//! - [`Listener`] and [`Channel`] are the blocking API; [`aio`] has the same on tokio (the
+//! - A [`Channel`] is pollable (`AsFd`, Unix): after a receive returns `Timeout`, its
+//!   descriptor becomes readable when there is something to receive.
+//! - [`Listener`] and [`Channel`] are the blocking API; [`aio`] has the same on tokio (Unix; the
 //!   default-on `tokio` feature; without it the crate does not depend on tokio).
 //! - Every blocking call can also be given a [`Wait`]: a deadline and a [`Cancel`] handle that
 //!   interrupts it from another thread or a signal handler, losing nothing.
@@ -42,7 +43,7 @@
 #![warn(missing_docs)]
 
 mod acceptor;
-#[cfg(feature = "tokio")]
+#[cfg(all(feature = "tokio", unix))]
 pub mod aio;
 mod buf;
 mod channel;
@@ -53,6 +54,7 @@ mod handshake;
 mod link;
 mod listener;
 mod options;
+#[cfg(unix)]
 mod shm;
 mod slot;
 pub mod spawn;

@@ -176,7 +176,7 @@ impl Listener {
                 return Err(Error::timeout("no client connected before the timeout"));
             }
             let ready = sys::wait_any(
-                &[sys::Source::readable(self.inbox.signal.fd())],
+                &[self.inbox.signal.source()],
                 wait.wakers(),
                 wait.deadline(),
             )?;

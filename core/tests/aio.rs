@@ -1,4 +1,9 @@
 //! The async API: same semantics as the blocking one, cancellation safety, no runtime blocking.
+//!
+//! Unix only (Unix sockets, TCP, shared memory, the async API): Windows runs the named-pipe
+//! tests (`scripts/windows-tests.sh`).
+
+#![cfg(unix)]
 
 use std::time::Duration;
 

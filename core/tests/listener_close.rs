@@ -1,6 +1,11 @@
 //! `Listener::close` (and `AsyncListener::close`) is synchronous: when it returns the listening
 //! socket is closed, so connecting is refused at once, and the socket file is gone, even though
 //! the listener itself is still alive. Nothing here waits for "soon after".
+//!
+//! Unix only (Unix sockets, TCP, shared memory, the async API): Windows runs the named-pipe
+//! tests (`scripts/windows-tests.sh`).
+
+#![cfg(unix)]
 
 use std::path::PathBuf;
 use std::sync::Arc;

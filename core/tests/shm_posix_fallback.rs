@@ -2,6 +2,11 @@
 //! `shm_posix_fallback` option on both sides: messages flow as with memfds, nothing is left in
 //! /dev/shm, and a side that does not use the fallback refuses the unsealed segment.
 //! (The child process for the refusal case connects with the default options.)
+//!
+//! Unix only (Unix sockets, TCP, shared memory, the async API): Windows runs the named-pipe
+//! tests (`scripts/windows-tests.sh`).
+
+#![cfg(unix)]
 
 use std::process::Command;
 use std::time::Duration;

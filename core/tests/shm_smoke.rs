@@ -1,3 +1,8 @@
+//! Unix only (Unix sockets, TCP, shared memory, the async API): Windows runs the named-pipe
+//! tests (`scripts/windows-tests.sh`).
+
+#![cfg(unix)]
+
 use libipc::{Channel, ErrorKind, Listener, Options};
 use std::time::Duration;
 

@@ -1,6 +1,11 @@
 //! The split in-place API (`Channel::reserve` / `SendSlot`, `Channel::recv_in_place` /
 //! `RecvSlot`) over a Unix socket, TCP and shared memory (64 KiB rings, so one ring record
 //! holds at most 32 KiB - 8 bytes).
+//!
+//! Unix only (Unix sockets, TCP, shared memory, the async API): Windows runs the named-pipe
+//! tests (`scripts/windows-tests.sh`).
+
+#![cfg(unix)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;

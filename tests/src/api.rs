@@ -7,21 +7,28 @@
 //! [`api_tests!`](crate::api_tests). Timeouts on the async side are tokio's: the future is
 //! dropped, which the async API promises loses nothing.
 
+#[cfg(unix)]
 use std::sync::OnceLock;
 use std::time::Duration;
 
+#[cfg(unix)]
+use libipc::Error;
+#[cfg(unix)]
 use libipc::aio::{AsyncChannel, AsyncListener};
-use libipc::{Channel, Endpoint, Error, ErrorKind, Listener, Message, Options, PeerCredentials};
+use libipc::{Channel, Endpoint, ErrorKind, Listener, Message, Options, PeerCredentials};
 
 /// Which API a test drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Api {
     /// `libipc::{Channel, Listener}`.
     Blocking,
-    /// `libipc::aio::{AsyncChannel, AsyncListener}`.
+    /// `libipc::aio::{AsyncChannel, AsyncListener}` (Unix: the async API needs tokio's
+    /// `AsyncFd`).
+    #[cfg(unix)]
     Async,
 }
 
+#[cfg(unix)]
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
@@ -33,11 +40,13 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+#[cfg(unix)]
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     runtime().block_on(f)
 }
 
 /// A timed async call: `Timeout` when it does not finish in time (the future is dropped).
+#[cfg(unix)]
 fn timed<T>(
     t: Duration,
     f: impl std::future::Future<Output = libipc::Result<T>>,
@@ -56,6 +65,7 @@ pub enum Ch {
     /// Blocking.
     Blocking(Channel),
     /// Async.
+    #[cfg(unix)]
     Async(AsyncChannel),
 }
 
@@ -69,6 +79,7 @@ impl Api {
     pub fn connect_with(self, ep: &str, opts: &Options) -> libipc::Result<Ch> {
         match self {
             Api::Blocking => Channel::connect_with(ep, opts).map(Ch::Blocking),
+            #[cfg(unix)]
             Api::Async => block_on(AsyncChannel::connect_with(ep, opts)).map(Ch::Async),
         }
     }
@@ -82,6 +93,7 @@ impl Api {
     pub fn bind_with(self, ep: &str, opts: &Options) -> libipc::Result<Lis> {
         match self {
             Api::Blocking => Listener::bind_with(ep, opts).map(Lis::Blocking),
+            #[cfg(unix)]
             Api::Async => block_on(AsyncListener::bind_with(ep, opts)).map(Lis::Async),
         }
     }
@@ -92,6 +104,7 @@ impl Ch {
     pub fn send(&self, data: &[u8]) -> libipc::Result<()> {
         match self {
             Ch::Blocking(c) => c.send(data),
+            #[cfg(unix)]
             Ch::Async(c) => block_on(c.send(data)),
         }
     }
@@ -100,6 +113,7 @@ impl Ch {
     pub fn send_timeout(&self, data: &[u8], t: Duration) -> libipc::Result<()> {
         match self {
             Ch::Blocking(c) => c.send_timeout(data, t),
+            #[cfg(unix)]
             Ch::Async(c) => block_on(c.send_timeout(data, t)),
         }
     }
@@ -108,6 +122,7 @@ impl Ch {
     pub fn recv(&self) -> libipc::Result<Message> {
         match self {
             Ch::Blocking(c) => c.recv(),
+            #[cfg(unix)]
             Ch::Async(c) => block_on(c.recv()),
         }
     }
@@ -116,6 +131,7 @@ impl Ch {
     pub fn recv_timeout(&self, t: Duration) -> libipc::Result<Message> {
         match self {
             Ch::Blocking(c) => c.recv_timeout(t),
+            #[cfg(unix)]
             Ch::Async(c) => timed(t, c.recv()),
         }
     }
@@ -124,6 +140,7 @@ impl Ch {
     pub fn try_recv(&self) -> libipc::Result<Message> {
         match self {
             Ch::Blocking(c) => c.try_recv(),
+            #[cfg(unix)]
             Ch::Async(c) => c.try_recv(),
         }
     }
@@ -132,6 +149,7 @@ impl Ch {
     pub fn close(&self) {
         match self {
             Ch::Blocking(c) => c.close(),
+            #[cfg(unix)]
             Ch::Async(c) => block_on(c.close()),
         }
     }
@@ -140,6 +158,7 @@ impl Ch {
     pub fn peer(&self) -> PeerCredentials {
         match self {
             Ch::Blocking(c) => c.peer(),
+            #[cfg(unix)]
             Ch::Async(c) => c.peer(),
         }
     }
@@ -148,6 +167,7 @@ impl Ch {
     pub fn max_message_size(&self) -> usize {
         match self {
             Ch::Blocking(c) => c.max_message_size(),
+            #[cfg(unix)]
             Ch::Async(c) => c.max_message_size(),
         }
     }
@@ -177,6 +197,7 @@ pub enum Lis {
     /// Blocking.
     Blocking(Listener),
     /// Async.
+    #[cfg(unix)]
     Async(AsyncListener),
 }
 
@@ -185,6 +206,7 @@ impl Lis {
     pub fn accept(&self) -> libipc::Result<Ch> {
         match self {
             Lis::Blocking(l) => l.accept().map(Ch::Blocking),
+            #[cfg(unix)]
             Lis::Async(l) => block_on(l.accept()).map(Ch::Async),
         }
     }
@@ -193,6 +215,7 @@ impl Lis {
     pub fn accept_timeout(&self, t: Duration) -> libipc::Result<Ch> {
         match self {
             Lis::Blocking(l) => l.accept_timeout(t).map(Ch::Blocking),
+            #[cfg(unix)]
             Lis::Async(l) => block_on(l.accept_timeout(t)).map(Ch::Async),
         }
     }
@@ -201,6 +224,7 @@ impl Lis {
     pub fn local_endpoint(&self) -> &Endpoint {
         match self {
             Lis::Blocking(l) => l.local_endpoint(),
+            #[cfg(unix)]
             Lis::Async(l) => l.local_endpoint(),
         }
     }
@@ -209,6 +233,7 @@ impl Lis {
     pub fn close(&self) {
         match self {
             Lis::Blocking(l) => l.close(),
+            #[cfg(unix)]
             Lis::Async(l) => block_on(async { l.close() }),
         }
     }

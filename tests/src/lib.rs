@@ -20,8 +20,11 @@
 pub mod api;
 pub mod peer;
 pub mod raw;
+#[cfg(unix)]
 pub mod raw_fifo;
+#[cfg(unix)]
 pub mod shm_chaos;
+#[cfg(unix)]
 #[allow(unsafe_code)] // the only module that touches shared memory; every block says why
 pub mod shm_raw;
 pub mod stream;
@@ -29,6 +32,7 @@ pub mod transport;
 pub mod watchdog;
 
 /// The uid this process runs as.
+#[cfg(unix)]
 pub fn my_uid() -> u32 {
     rustix::process::getuid().as_raw()
 }

@@ -20,12 +20,20 @@ const LINE_TIMEOUT: Duration = Duration::from_secs(90);
 
 static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
-/// SIGKILL every live child (used by the watchdog before it aborts).
+/// SIGKILL every live child (used by the watchdog before it aborts; on Windows,
+/// `taskkill /F`, which terminates the process).
 pub fn kill_all() {
     for &pid in LIVE.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        #[cfg(unix)]
         if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
+        #[cfg(windows)]
+        let _ = Command::new("taskkill")
+            .args(["/F", "/PID", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -89,6 +97,7 @@ impl PeerCommand {
     }
 
     /// Run the child as user `uid` and group `gid` (the test process must be root).
+    #[cfg(unix)]
     pub fn user(mut self, uid: u32, gid: u32) -> PeerCommand {
         use std::os::unix::process::CommandExt;
         self.cmd.uid(uid).gid(gid);
@@ -217,7 +226,7 @@ impl Peer {
         self.stdin = None;
     }
 
-    /// SIGKILL the peer now and reap it.
+    /// SIGKILL the peer now and reap it (Windows: `TerminateProcess`).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

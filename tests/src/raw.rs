@@ -1,13 +1,17 @@
 //! Speaking wire format v1 by hand over a plain socket (or, for `fifo://`, two FIFOs set up
-//! by hand: `raw_fifo.rs`), to test what a listener does with clients that misbehave.
-//! Encoding uses `libipc::wire` only for the well-formed parts.
+//! by hand: `raw_fifo.rs`; on Windows, a named pipe opened as a file), to test what a
+//! listener does with clients that misbehave. Encoding uses `libipc::wire` only for the
+//! well-formed parts.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+#[cfg(target_os = "linux")]
 use std::os::linux::net::SocketAddrExt;
+#[cfg(unix)]
 use std::os::unix::net::{SocketAddr, UnixStream};
 use std::time::Duration;
 
+#[cfg(unix)]
 use crate::raw_fifo::{self, RawFifo, RawFifoListener};
 use libipc::Endpoint;
 use libipc::wire::{ErrorPayload, FrameHeader, FrameType, HEADER_LEN, Hello};
@@ -15,15 +19,21 @@ use libipc::wire::{ErrorPayload, FrameHeader, FrameType, HEADER_LEN, Hello};
 /// How long a raw read waits before the test is declared stuck (a hang guard only).
 const READ_GUARD: Duration = Duration::from_secs(60);
 
-/// A plain connected socket, Unix or TCP.
+/// A plain connected socket, Unix or TCP, or a Windows named pipe.
 #[derive(Debug)]
 pub enum RawStream {
     /// Unix domain (socket file or abstract).
+    #[cfg(unix)]
     Unix(UnixStream),
     /// TCP.
     Tcp(TcpStream),
     /// Two FIFOs (`fifo://`).
+    #[cfg(unix)]
     Fifo(RawFifo),
+    /// A named pipe's client end, opened as a file (blocking; no read timeout: the
+    /// watchdog guards against hangs).
+    #[cfg(windows)]
+    Pipe(std::fs::File),
 }
 
 /// Connect without libipc. Bare names resolve through this process's `LIBIPC_RUNTIME_DIR`
@@ -32,13 +42,25 @@ pub fn connect(endpoint: &str) -> io::Result<RawStream> {
     let ep = Endpoint::parse(endpoint).map_err(io::Error::other)?;
     let stream = match &ep {
         Endpoint::Tcp { host, port } => RawStream::Tcp(TcpStream::connect((host.as_str(), *port))?),
+        #[cfg(target_os = "linux")]
         Endpoint::UnixAbstract(name) => RawStream::Unix(UnixStream::connect_addr(
             &SocketAddr::from_abstract_name(name.as_bytes())?,
         )?),
+        #[cfg(unix)]
         Endpoint::Fifo(_) => {
             let path = ep.fifo_path().map_err(io::Error::other)?.expect("a FIFO");
             RawStream::Fifo(raw_fifo::connect(&path, READ_GUARD)?)
         }
+        #[cfg(windows)]
+        Endpoint::Pipe(name) | Endpoint::Named(name) => RawStream::Pipe(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(format!(r"\\.\pipe\{name}"))?,
+        ),
+        #[cfg(windows)]
+        other => return Err(io::Error::other(format!("{other}: not on Windows"))),
+        #[cfg(unix)]
         other => {
             let path = other
                 .socket_path()
@@ -52,19 +74,22 @@ pub fn connect(endpoint: &str) -> io::Result<RawStream> {
 }
 
 /// A plain listening socket at `endpoint` (as the test process names it, see
-/// [`connect`]), and the endpoint clients should use (with the real TCP port).
+/// [`connect`]), and the endpoint clients should use (with the real TCP port). (Unix.)
 #[derive(Debug)]
 pub enum RawListener {
     /// Unix domain.
+    #[cfg(unix)]
     Unix(std::os::unix::net::UnixListener),
     /// TCP.
     Tcp(std::net::TcpListener),
     /// A rendezvous FIFO.
+    #[cfg(unix)]
     Fifo(RawFifoListener),
 }
 
 impl RawListener {
     /// Listen at `endpoint`; returns the listener and the endpoint it is reachable at.
+    #[cfg(unix)]
     pub fn bind(endpoint: &str) -> io::Result<(RawListener, String)> {
         use std::os::unix::net::UnixListener;
         let ep = Endpoint::parse(endpoint).map_err(io::Error::other)?;
@@ -102,8 +127,10 @@ impl RawListener {
     /// Accept one connection.
     pub fn accept(&self) -> io::Result<RawStream> {
         let s = match self {
+            #[cfg(unix)]
             RawListener::Unix(l) => RawStream::Unix(l.accept()?.0),
             RawListener::Tcp(l) => RawStream::Tcp(l.accept()?.0),
+            #[cfg(unix)]
             RawListener::Fifo(l) => RawStream::Fifo(l.accept(READ_GUARD)?),
         };
         s.set_read_timeout(Some(READ_GUARD))?;
@@ -141,20 +168,31 @@ pub fn close_frame() -> [u8; HEADER_LEN] {
 impl RawStream {
     fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         match self {
+            #[cfg(unix)]
             RawStream::Unix(s) => s.set_read_timeout(t),
             RawStream::Tcp(s) => s.set_read_timeout(t),
+            #[cfg(unix)]
             RawStream::Fifo(_) => Ok(()), // every read is guarded by READ_GUARD already
+            #[cfg(windows)]
+            RawStream::Pipe(_) => Ok(()),
         }
     }
 
     fn set_nonblocking(&mut self, on: bool) -> io::Result<()> {
         match self {
+            #[cfg(unix)]
             RawStream::Unix(s) => s.set_nonblocking(on),
             RawStream::Tcp(s) => s.set_nonblocking(on),
+            #[cfg(unix)]
             RawStream::Fifo(s) => {
                 s.set_nonblocking(on);
                 Ok(())
             }
+            #[cfg(windows)]
+            RawStream::Pipe(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a named pipe opened as a file cannot be made non-blocking",
+            )),
         }
     }
 
@@ -226,12 +264,16 @@ impl RawStream {
     /// Half-close: tell the peer nothing more will be sent.
     pub fn shutdown_write(&mut self) {
         let r = match self {
+            #[cfg(unix)]
             RawStream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
             RawStream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            #[cfg(unix)]
             RawStream::Fifo(s) => {
                 s.shutdown_write();
                 Ok(())
             }
+            #[cfg(windows)]
+            RawStream::Pipe(_) => panic!("named pipes have no half-close"),
         };
         r.expect("shutdown");
     }
@@ -254,9 +296,13 @@ impl RawStream {
 impl Read for RawStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
+            #[cfg(unix)]
             RawStream::Unix(s) => s.read(buf),
             RawStream::Tcp(s) => s.read(buf),
+            #[cfg(unix)]
             RawStream::Fifo(s) => s.read(buf),
+            #[cfg(windows)]
+            RawStream::Pipe(s) => s.read(buf),
         }
     }
 }
@@ -264,9 +310,13 @@ impl Read for RawStream {
 impl Write for RawStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
+            #[cfg(unix)]
             RawStream::Unix(s) => s.write(buf),
             RawStream::Tcp(s) => s.write(buf),
+            #[cfg(unix)]
             RawStream::Fifo(s) => s.write(buf),
+            #[cfg(windows)]
+            RawStream::Pipe(s) => s.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {

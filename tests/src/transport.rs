@@ -1,15 +1,15 @@
 //! The transports the conformance suite runs on, and where each one listens.
 //!
 //! A test written once as `fn name(t: Transport)` runs on every transport through
-//! [`transport_tests!`](crate::transport_tests). A later transport (`pipe://`) joins the suite
-//! by adding a [`Transport`] variant, its [`Transport::site`] rule and one line in the macro
-//! (its `@each` arm, which [`api_tests!`](crate::api_tests) uses too).
+//! [`transport_tests!`](crate::transport_tests). A transport joins the suite by adding a
+//! [`Transport`] variant, its [`Transport::site`] rule and one line in the macro (its `@each`
+//! arm, which [`api_tests!`](crate::api_tests) uses too). On Windows the suite runs on named
+//! pipes: `pipe://name` and bare names (which are named pipes there), blocking API only.
 //! Tests that write frames on the socket itself after the handshake are listed as
 //! `sockets_only` there: over `shm://` the socket carries only the handshake, SETUP and ERROR
 //! frames, and the rings have their own tests (`tests/shm*.rs`).
 
 use std::fmt;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -28,6 +28,17 @@ pub enum Transport {
     Shm,
     /// Unix FIFOs: `fifo:///<private temp dir>/x.fifo`.
     Fifo,
+    /// A Windows named pipe: `pipe://<unique name>`.
+    Pipe,
+}
+
+/// A directory builder that makes private (0700) directories.
+fn private_dir() -> std::fs::DirBuilder {
+    #[allow(unused_mut)]
+    let mut b = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b
 }
 
 impl Transport {
@@ -44,16 +55,17 @@ impl Transport {
                 let ep = format!("unix:@{unique}");
                 Site::new(ep.clone(), ep, Vec::new(), None)
             }
+            // On Windows a bare name is a named pipe: nothing to resolve.
+            Transport::Named if cfg!(windows) => {
+                Site::new(unique.clone(), unique, Vec::new(), None)
+            }
             Transport::Named => {
                 // The test process must not change its own environment (tests run on many
                 // threads), so only children see LIBIPC_RUNTIME_DIR; the test process names
                 // the same socket by its path.
                 let dir = TempDir::new("named");
                 let run = dir.path().join("run");
-                std::fs::DirBuilder::new()
-                    .mode(0o700)
-                    .create(&run)
-                    .expect("create runtime dir");
+                private_dir().create(&run).expect("create runtime dir");
                 let here = format!("unix://{}/{unique}.sock", run.display());
                 let env = vec![("LIBIPC_RUNTIME_DIR".into(), run.display().to_string())];
                 Site::new(here, unique, env, Some(dir))
@@ -68,9 +80,8 @@ impl Transport {
                 // runtime directory its environment gives, and children are pointed at that
                 // same directory through LIBIPC_RUNTIME_DIR.
                 let run = libipc::endpoint::runtime_dir().expect("runtime directory");
-                std::fs::DirBuilder::new()
+                private_dir()
                     .recursive(true)
-                    .mode(0o700)
                     .create(&run)
                     .expect("create runtime dir");
                 let ep = format!("shm://{unique}");
@@ -83,6 +94,10 @@ impl Transport {
                 let dir = TempDir::new("fifo");
                 let ep = format!("fifo://{}/x.fifo", dir.path().display());
                 Site::new(ep.clone(), ep, Vec::new(), Some(dir))
+            }
+            Transport::Pipe => {
+                let ep = format!("pipe://{unique}");
+                Site::new(ep.clone(), ep, Vec::new(), None)
             }
         }
     }
@@ -102,13 +117,19 @@ impl Transport {
 
     /// Whether the transport reports peer credentials (pid, uid) and supports uid allow-lists.
     pub fn has_credentials(self) -> bool {
-        !matches!(self, Transport::Tcp)
+        !matches!(self, Transport::Tcp) && cfg!(unix)
     }
 
-    /// Whether the peer's pid is among its credentials: the OS reports it for Unix sockets;
-    /// FIFOs give only the uid and gid of the files the peer created.
+    /// Whether it is a Windows named pipe (`pipe://`, and bare names on Windows).
+    pub fn is_named_pipe(self) -> bool {
+        self == Transport::Pipe || (self == Transport::Named && cfg!(windows))
+    }
+
+    /// Whether the peer's pid is among its credentials: the OS reports it for Unix sockets and
+    /// Windows named pipes (which report nothing else); FIFOs give only the uid and gid of the
+    /// files the peer created.
     pub fn has_pid(self) -> bool {
-        self.has_credentials() && self != Transport::Fifo
+        (self.has_credentials() && self != Transport::Fifo) || self.is_named_pipe()
     }
 
     /// How many messages each direction carries in the volume test: 100,000 each way at once,
@@ -200,8 +221,7 @@ impl TempDir {
             .filter(|t| t.as_os_str().len() <= 32)
             .unwrap_or_else(|| PathBuf::from("/tmp"));
         let path = base.join(format!("{}-{tag}", unique_name()));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
+        private_dir()
             .create(&path)
             .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
         TempDir { path }
@@ -221,8 +241,8 @@ impl Drop for TempDir {
 
 /// Instantiate tests once per transport. Each `fn name(t: Transport)` in the calling module
 /// becomes `unix::name`, `unix_abstract::name`, `named::name`, `tcp::name`, `shm::name` and
-/// `fifo::name`,
-/// each run under a [`Watchdog`](crate::watchdog::Watchdog).
+/// `fifo::name` on Unix, `pipe::name` and `named::name` (a named pipe) on Windows, each run
+/// under a [`Watchdog`](crate::watchdog::Watchdog).
 ///
 /// Tests listed after `; sockets_only:` run on the socket transports only (not `shm`): those
 /// that write frames on the connection's socket after the handshake. An `shm://` connection
@@ -248,16 +268,24 @@ macro_rules! transport_tests {
     // The transports: a new one is one line here (and a `Transport` variant). `shm` runs the
     // second list (without the sockets-only tests).
     (@each $arm:ident [$($all:ident),+] [$($shm:ident),+]) => {
+        #[cfg(unix)]
         $crate::transport_tests!(@$arm unix, Unix, $($all),+);
+        #[cfg(target_os = "linux")]
         $crate::transport_tests!(@$arm unix_abstract, UnixAbstract, $($all),+);
         $crate::transport_tests!(@$arm named, Named, $($all),+);
+        #[cfg(unix)]
         $crate::transport_tests!(@$arm tcp, Tcp, $($all),+);
+        #[cfg(unix)]
         $crate::transport_tests!(@$arm shm, Shm, $($shm),+);
+        #[cfg(unix)]
         $crate::transport_tests!(@$arm fifo, Fifo, $($all),+);
+        #[cfg(windows)]
+        $crate::transport_tests!(@$arm pipe, Pipe, $($all),+);
     };
     (@apis $module:ident, $variant:ident, $($test:ident),+) => {
         mod $module {
             $crate::api_tests!(@api blocking, Blocking, $variant, $($test),+);
+            #[cfg(unix)]
             $crate::api_tests!(@api aio, Async, $variant, $($test),+);
         }
     };

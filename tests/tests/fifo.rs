@@ -2,6 +2,10 @@
 //! `conformance/`, `hostile.rs` and `readiness.rs`): the modes FIFOs are created with, the
 //! private runtime directory of bare names, the peer's uid, files removed on close and stale
 //! ones at the next bind, a live rendezvous left alone, garbage on the rendezvous, SIGPIPE.
+//!
+//! Unix only (FIFOs).
+
+#![cfg(unix)]
 
 use std::fs::OpenOptions;
 use std::io::Write;

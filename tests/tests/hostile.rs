@@ -6,16 +6,28 @@
 //! through the rings and the socket only carries the SETUP, ERROR frames and the hang-up. Tests
 //! that write DATA or CLOSE frames on the socket after the handshake therefore run on the
 //! socket transports only; each has a ring-level counterpart in `shm_hostile.rs`.
+//!
+//! On Windows the raw client is a named pipe opened as a file: it has no half-close and no
+//! non-blocking look, and there is no raw pipe server here, so the tests that need those run
+//! on Unix only (the Windows list below names the others).
 
+#[cfg(unix)]
 use std::io::Read;
 
-use libipc::wire::{ErrorPayload, FrameHeader, FrameType, HELLO_LEN_V1, Hello};
+#[cfg(unix)]
+use libipc::wire::ErrorPayload;
+use libipc::wire::{FrameHeader, FrameType, HELLO_LEN_V1, Hello};
 use libipc::{Channel, ErrorKind, Listener, Options};
 use libipc_conformance::peer::Peer;
-use libipc_conformance::raw::{self, RawListener, RawStream};
+#[cfg(unix)]
+use libipc_conformance::raw::RawListener;
+use libipc_conformance::raw::{self, RawStream};
+#[cfg(unix)]
+use libipc_conformance::shm_raw;
 use libipc_conformance::transport::{Site, Transport};
-use libipc_conformance::{peer, shm_raw, transport_tests};
+use libipc_conformance::{peer, transport_tests};
 
+#[cfg(unix)]
 transport_tests!(
     wrong_magic_gets_status_9,
     unsupported_major_gets_status_8,
@@ -35,6 +47,21 @@ transport_tests!(
     newer_minor_hello_is_accepted,
     fragments_are_reassembled_within_the_limit,
     error_frame_from_client_reaches_the_application,
+    half_sent_frame_then_disconnect_is_peer_disconnected,
+);
+
+// Windows (named pipes): every test above that a raw pipe client can run.
+#[cfg(windows)]
+transport_tests!(
+    wrong_magic_gets_status_9,
+    unsupported_major_gets_status_8,
+    bad_hellos_get_their_documented_status,
+    silent_client_times_out_with_status_6,
+    violation_ends_the_channel_for_good,
+    oversize_data_frame_gets_error_7,
+    malformed_frames_get_error_9,
+    newer_minor_hello_is_accepted,
+    fragments_are_reassembled_within_the_limit,
     half_sent_frame_then_disconnect_is_peer_disconnected,
 );
 
@@ -188,6 +215,7 @@ fn silent_client_times_out_with_status_6(t: Transport) {
 
 /// While a client that said nothing is still waiting (the handshake timeout is far away),
 /// other clients connect and are served.
+#[cfg(unix)]
 fn silent_client_does_not_block_others(t: Transport) {
     let (site, mut server) = server(t, &["--handshake-timeout-ms", "600000"]);
     let mut silent = connect(&site);
@@ -224,6 +252,7 @@ fn newer_minor_hello_is_accepted(t: Transport) {
 
 /// An ERROR frame from the client ends the listener's channel with the kind it carries (an
 /// unknown code as ProtocolViolation); the listener may answer with CLOSE, nothing else.
+#[cfg(unix)]
 fn error_frame_from_client_reaches_the_application(t: Transport) {
     let (site, mut server) = server(t, &[]);
     for (code, kind) in [
@@ -246,6 +275,7 @@ fn error_frame_from_client_reaches_the_application(t: Transport) {
 }
 
 /// What may follow the client's CLOSE or ERROR: the listener's own CLOSE, then the end.
+#[cfg(unix)]
 fn assert_only_close_then_end(s: &mut RawStream) {
     let mut first = [0u8; 1];
     match s.read(&mut first) {
@@ -311,6 +341,7 @@ fn bad_hellos_get_their_documented_status(t: Transport) {
 }
 
 /// A client that ends the connection in the middle of its hello gets no reply at all.
+#[cfg(unix)]
 fn truncated_hello_gets_no_reply(t: Transport) {
     let (site, mut server) = server(t, &[]);
     for cut in [0, 3, 8, 23] {
@@ -394,6 +425,7 @@ fn violation_ends_the_channel_for_good(t: Transport) {
 /// Servers that misbehave during the handshake: a libipc client in another process reports
 /// each with its documented kind. (An `shm://` client's hello asks for shared memory, with
 /// capability bit 0; the replies here carry it too, so each fails for the reason named.)
+#[cfg(unix)]
 fn hostile_servers_are_refused_by_clients(t: Transport) {
     let shm = t == Transport::Shm;
     let hello = |max: u32| {
@@ -484,6 +516,7 @@ fn frame_header_helpers_are_canonical() {
 /// timeout (300 ms), is still refused with status Timeout: the timeout bounds the whole hello,
 /// not each read. Run over a Unix socket, where the client's writes after the refusal fail
 /// harmlessly instead of resetting the connection. Nothing here measures time.
+#[cfg(unix)]
 #[test]
 fn trickled_hello_is_refused_after_the_whole_timeout() {
     let _watchdog = libipc_conformance::watchdog::Watchdog::start();

@@ -2,6 +2,10 @@
 //! after a receive returns `Timeout`, the descriptor is not readable while nothing is pending,
 //! becomes readable when the peer sends, closes or dies, and the next `try_recv` reports it.
 //! Every infinite `poll` here is guarded by the watchdog; nothing asserts how long it takes.
+//!
+//! Unix only (Unix sockets, TCP or shared memory); the Windows run covers named pipes.
+
+#![cfg(unix)]
 
 use std::os::fd::AsFd;
 use std::time::Duration;

@@ -1,5 +1,9 @@
 //! Regression tests for bugs found in `libipc` core by this suite (both fixed): each test failed
 //! before its fix.
+//!
+//! Unix only (Unix sockets, TCP or shared memory); the Windows run covers named pipes.
+
+#![cfg(unix)]
 
 use libipc::{Channel, ErrorKind, Listener};
 use libipc_conformance::peer;

@@ -2,6 +2,10 @@
 //! rings, every wrap-around boundary, the record layout as seen by a raw reader, SIGKILL of
 //! either side with nothing left behind, and the in-place API (`send_with`, `recv_with`,
 //! `try_send`). Rings are 64 KiB (the smallest) so that messages wrap and fragment constantly.
+//!
+//! Unix only (Unix sockets, TCP or shared memory); the Windows run covers named pipes.
+
+#![cfg(unix)]
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;

@@ -5,6 +5,10 @@
 //! only ever get messages, Timeout, or a documented end (`shm_chaos::VICTIM_ENDS`), never
 //! crash (it runs in a child process whose exit status is checked) or hang (every call is
 //! bounded; the watchdog and line timeouts catch the rest).
+//!
+//! Unix only (Unix sockets, TCP or shared memory); the Windows run covers named pipes.
+
+#![cfg(unix)]
 
 use std::os::unix::net::UnixListener;
 use std::sync::atomic::{AtomicBool, Ordering};

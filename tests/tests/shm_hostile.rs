@@ -7,6 +7,10 @@
 //! The raw side (`libipc_conformance::shm_raw`) is either this test process or an
 //! `ipc-test-peer shm-hostile` process; the libipc side is an `ipc-test-peer` child wherever
 //! a crash must show as an exit status.
+//!
+//! Unix only (Unix sockets, TCP or shared memory); the Windows run covers named pipes.
+
+#![cfg(unix)]
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;

@@ -1,5 +1,9 @@
 //! Socket files and the runtime directory: what a listener may reclaim, what it must leave
 //! alone, the permissions it creates things with, and its cleanup.
+//!
+//! Unix only (Unix sockets, TCP or shared memory); the Windows run covers named pipes.
+
+#![cfg(unix)]
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;

@@ -2,6 +2,10 @@
 //! processes (`ipc-test-peer`), a child that never opens its end, bad inherited descriptors,
 //! and what a grandchild inherits. (Python and C children: bindings/python/tests/test_spawn.py
 //! and tests/c/test_spawn.c.)
+//!
+//! Unix only (socket pairs and inherited descriptors); Windows gives `Unsupported` for now.
+
+#![cfg(unix)]
 
 use std::process::Command;
 use std::time::Duration;

@@ -167,6 +167,15 @@ pub(crate) const TRANSPORTS: &[Transport] = &[
         ready: true,
         spin: Duration::ZERO,
     },
+    // A socket pair whose one end the peer inherited (`Channel::spawn` here, `Channel::from_env`
+    // in the peer), frames as over a Unix socket.
+    Transport {
+        name: "pair",
+        endpoint: |_| INHERITED.to_owned(),
+        same_wait: Baseline::UnixSpin,
+        ready: true,
+        spin: Duration::ZERO,
+    },
     // Stream transports spin before sleeping (libipc's default stream spin), like `unix-spin`.
     // Shared memory without spinning, against the raw ring that sleeps on a futex at once.
     Transport {
@@ -185,6 +194,9 @@ pub(crate) const TRANSPORTS: &[Transport] = &[
         spin: libipc::DEFAULT_SHM_SPIN,
     },
 ];
+
+/// The "endpoint" of the `pair` transport: the peer opens it with `Channel::from_env`.
+pub(crate) const INHERITED: &str = "inherited:LIBIPC_CHANNEL_FD";
 
 /// Transports libipc has that this bench cannot measure here, and why.
 const ELSEWHERE: &[(&str, &str)] = &[(

@@ -17,7 +17,7 @@ use super::link::{IpcLink, Link};
 use super::measure::{Pattern, cpu_time};
 use super::raw::RawLink;
 use super::raw_shm::{Inherited, ShmLink};
-use super::{BASELINES, Baseline};
+use super::{BASELINES, Baseline, INHERITED};
 use crate::fail::{Fail, Result};
 
 /// The peer's answer once a `sink` batch has been received in full.
@@ -86,7 +86,8 @@ impl Command {
 /// `raw:pipe=FIFO_BASE`, `raw:pipe-spin=FIFO_BASE` (`FIFO_BASE.down` and `FIFO_BASE.up`),
 /// `raw:shm-futex=MEMFD,ALIVE`,
 /// `raw:shm-spin=MEMFD,ALIVE` (descriptor numbers inherited from the bench) or
-/// `libipc@SPIN_US=ENDPOINT`.
+/// `libipc@SPIN_US=ENDPOINT` (`libipc@0=inherited:LIBIPC_CHANNEL_FD`: the channel whose socket
+/// this process inherited, opened with `Channel::from_env`).
 #[derive(Debug, Clone)]
 pub(crate) struct LinkSpec {
     pub(crate) system: System,
@@ -185,6 +186,9 @@ pub(crate) fn run(args: PeerArgs) -> Result {
             }
             (System::Raw(b), None) => {
                 Box::new(RawLink::connect(spec.endpoint.as_ref(), b.stream_spin())?)
+            }
+            (System::Libipc, None) if spec.endpoint == INHERITED => {
+                Box::new(IpcLink::new(Channel::from_env()?))
             }
             (System::Libipc, None) => {
                 let opts = libipc::Options::new()

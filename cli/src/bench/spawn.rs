@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
-use libipc::{ErrorKind, Listener};
+use libipc::{Channel, ErrorKind, Listener};
 
 use super::link::{IpcLink, Link};
 use super::measure::Pattern;
 use super::peer::{Command, LinkSpec, System};
 use super::raw::RawLink;
 use super::raw_shm::ShmLink;
-use super::{BASELINES, Baseline, Transport};
+use super::{BASELINES, Baseline, INHERITED, Transport};
 use crate::fail::{Context, Fail, Result};
 
 /// How long the peer may take to start and connect, or to exit after `quit`.
@@ -76,6 +76,8 @@ enum Pending {
     Shm(ShmLink),
     /// Ready: the peer opens the FIFOs by name.
     Pipe(RawLink),
+    /// The channel over the socket pair the peer inherits, made as it starts.
+    Inherited,
     /// Accept the peer's libipc connection.
     Libipc(Listener),
 }
@@ -150,6 +152,17 @@ impl Peer {
             }
             labels.push((baseline.name(), None));
             for &t in transports.iter().filter(|t| t.same_wait == baseline) {
+                if (t.endpoint)(dir) == INHERITED {
+                    // Opened by the peer with `Channel::from_env`; finished as it starts.
+                    specs.push(LinkSpec {
+                        system: System::Libipc,
+                        endpoint: INHERITED.to_owned(),
+                        spin_us: 0,
+                    });
+                    pending.push(Pending::Inherited);
+                    labels.push((t.name, Some(t.same_wait)));
+                    continue;
+                }
                 let opts = libipc::Options::new().with_shm_spin(t.spin);
                 let listener = crate::endpoint::bind_with(&(t.endpoint)(dir), &opts)?;
                 specs.push(LinkSpec {
@@ -162,7 +175,8 @@ impl Peer {
             }
         }
 
-        let mut child = spawn(&specs)?;
+        let inherits = pending.iter().any(|p| matches!(p, Pending::Inherited));
+        let (mut child, mut paired) = spawn(&specs, inherits)?;
         drop(inherited);
         let mut links = Vec::new();
         for ((spec, pending), (transport, same_wait)) in specs.iter().zip(pending).zip(labels) {
@@ -181,6 +195,9 @@ impl Peer {
                 }
                 Pending::Shm(link) => Box::new(link),
                 Pending::Pipe(link) => Box::new(link),
+                Pending::Inherited => Box::new(IpcLink::new(
+                    paired.take().expect("the inherited channel, made once"),
+                )),
                 Pending::Libipc(listener) => {
                     let channel = wait_for_peer(&mut child, || {
                         match listener.accept_timeout(Duration::from_millis(50)) {
@@ -250,16 +267,25 @@ impl Drop for Peer {
     }
 }
 
-fn spawn(links: &[LinkSpec]) -> Result<Child> {
+/// Start the peer; with `inherits`, through [`Channel::spawn`], giving it one end of a socket
+/// pair and returning the channel over the other.
+fn spawn(links: &[LinkSpec], inherits: bool) -> Result<(Child, Option<Channel>)> {
     let exe = std::env::current_exe().context("finding this executable")?;
-    Process::new(&exe)
-        .arg("__bench-peer")
+    let mut cmd = Process::new(&exe);
+    cmd.arg("__bench-peer")
         .args(links.iter().map(LinkSpec::to_arg))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    if inherits {
+        let (channel, child) = Channel::spawn(&mut cmd)
+            .context(format_args!("starting {} with a channel", exe.display()))?;
+        return Ok((child, Some(channel)));
+    }
+    let child = cmd
         .spawn()
-        .context(format_args!("starting {}", exe.display()))
+        .context(format_args!("starting {}", exe.display()))?;
+    Ok((child, None))
 }
 
 /// Poll `accept` until the peer connects, failing if it exits or takes too long.

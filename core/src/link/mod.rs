@@ -25,6 +25,7 @@ use crate::sys::{Ready, Source};
 /// A received message left where it lies (a ring record): readable at `ptr` for `len` bytes
 /// until given back with [`Link::release`].
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(unix), allow(dead_code))] // made only by the shm link (Unix)
 pub(crate) struct InPlaceRecv {
     pub(crate) ptr: *const u8,
     pub(crate) len: usize,
@@ -35,6 +36,7 @@ pub(crate) struct InPlaceRecv {
 /// Space reserved for one outgoing message where it will be read (a ring record): writable
 /// at `ptr` for `len` bytes until [`Link::commit`]ted (forgetting it publishes nothing).
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(unix), allow(dead_code))] // made only by the shm link (Unix)
 pub(crate) struct InPlaceSend {
     pub(crate) ptr: *mut u8,
     pub(crate) len: usize,
@@ -59,6 +61,7 @@ pub(crate) enum Incoming {
     /// A message, copied out.
     Message(Message),
     /// A message left in place (only when asked for, and only by links that can).
+    #[cfg_attr(not(unix), allow(dead_code))] // the shm link (Unix)
     InPlace(InPlaceRecv),
 }
 
@@ -156,7 +159,7 @@ pub(crate) trait Link: Send + Sync + fmt::Debug + 'static {
     /// Close without waiting (a channel dropped where it cannot wait): mark the connection
     /// closed, write what is pending and CLOSE if they fit now, hang up. Dropping a link that
     /// was never closed only hangs up (the peer sees the connection end). (The async driver's.)
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    #[cfg_attr(not(all(feature = "tokio", unix)), allow(dead_code))]
     fn close_now(&self);
 
     /// The descriptor that becomes readable when a receive that found nothing (with `arm`)

@@ -4,7 +4,7 @@
 //!
 //! # The contract
 //!
-//! Every backend (`unix/` today; `windows/` is a later issue) provides exactly the items
+//! Every backend (`unix/`, `windows/`) provides exactly the items
 //! re-exported below; a backend that lacks one, or gives it another signature, fails to
 //! compile (the `const _` lines check the signatures of the free functions, and the
 //! platform-neutral code above this layer calls every method listed here).
@@ -17,16 +17,18 @@
 //!   [`StreamListener`] (`try_accept`, `wait` until something can be accepted or a [`Waker`]
 //!   fires). Made by [`bind_local`] / [`connect_local`] (local sockets: a path or an abstract
 //!   name, [`LocalAddr`]; a bound path is a [`SocketFile`], removed when dropped if still
-//!   ours) and [`bind_tcp`] / [`connect_tcp`].
+//!   ours) and [`bind_tcp`] / [`connect_tcp`], and [`bind_pipe`] / [`connect_pipe`] (Windows
+//!   named pipes). A backend without one of these kinds gives `Unsupported`, saying what to
+//!   use instead (Windows: Unix sockets, TCP for now; Unix: named pipes).
 //! - **Waiting**: [`wait_any`] on several [`Source`]s and up to two [`Waker`]s (the
 //!   cancellation primitive: any thread, or a signal handler, can fire it), with a deadline;
-//!   [`readiness_set`] (one descriptor readable while any of several is); [`usable_cpus`] and
-//!   [`yield_now`] for the adaptive spinner.
+//!   [`readiness_set`] (Unix: one descriptor readable while any of several is);
+//!   [`usable_cpus`] and [`yield_now`] for the adaptive spinner.
 //! - **Parent and child**: [`stream_pair`] (two connected streams), [`inherit_token`] (what
 //!   a child is told to open its end with), [`keep_across_exec`] (a `Command` keeps that end
 //!   open in the child it starts, and only there), [`adopt_inherited`] (the child takes the
 //!   end named by the token, after checking it; it is close-on-exec from then on), and on Unix
-//!   [`adopt_fd`] (a stream of a descriptor the caller owns).
+//!   [`adopt_fd`] (a stream of a descriptor the caller owns). Windows: `Unsupported` for now.
 //! - **Shared memory** ([`shm`], Unix backends): sealed memfds (or the POSIX fallback) and
 //!   their mappings, eventfd doorbells, and passing descriptors over a local socket.
 //! - **FIFOs** ([`fifo`], Unix backends): `bind_fifo` (a rendezvous FIFO, a
@@ -38,10 +40,13 @@ mod unix;
 #[cfg(unix)]
 use unix as imp;
 
-#[cfg(not(unix))]
-compile_error!(
-    "libipc currently supports Unix platforms only; Windows named pipes are a later issue"
-);
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as imp;
+
+#[cfg(not(any(unix, windows)))]
+compile_error!("libipc supports Unix and Windows platforms only");
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -52,10 +57,13 @@ use crate::error::Result;
 pub(crate) use imp::{check_private_dir, ensure_private_dir, runtime_dir};
 // Streams and listeners.
 pub(crate) use imp::{
-    LocalAddr, SocketFile, Stream, StreamListener, bind_local, bind_tcp, connect_local, connect_tcp,
+    LocalAddr, SocketFile, Stream, StreamListener, bind_local, bind_pipe, bind_tcp, connect_local,
+    connect_pipe, connect_tcp,
 };
 // Waiting.
-pub(crate) use imp::{Ready, Source, Waker, readiness_set, usable_cpus, wait_any, yield_now};
+#[cfg(unix)]
+pub(crate) use imp::readiness_set;
+pub(crate) use imp::{Ready, Source, Waker, usable_cpus, wait_any, yield_now};
 // Shared memory.
 #[cfg(unix)]
 pub(crate) use imp::shm;
@@ -78,6 +86,8 @@ mod signatures {
     const _: fn(&LocalAddr, Option<Duration>) -> Result<Stream> = imp::connect_local;
     const _: fn(&str, u16) -> Result<(StreamListener, u16)> = imp::bind_tcp;
     const _: fn(&str, u16, Option<Duration>) -> Result<Stream> = imp::connect_tcp;
+    const _: fn(&str) -> Result<StreamListener> = imp::bind_pipe;
+    const _: fn(&str, Option<Duration>) -> Result<Stream> = imp::connect_pipe;
     const _: fn(&[Source], [Option<&Waker>; 2], Option<Instant>) -> Result<Ready> = imp::wait_any;
     const _: fn() -> usize = imp::usable_cpus;
     const _: fn() = imp::yield_now;

@@ -10,7 +10,10 @@
 //! endpoint. Adding one is a new file here implementing [`Transport`] and a line in
 //! `for_endpoint` (see `docs/ARCHITECTURE.md`, "Adding a transport").
 
+#[cfg(unix)]
 mod fifo;
+mod pipe;
+#[cfg(unix)]
 mod shm;
 mod tcp;
 mod unix;
@@ -21,7 +24,9 @@ use std::time::Instant;
 
 use crate::conn::Conn;
 use crate::endpoint::Endpoint;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
+#[cfg(not(unix))]
+use crate::error::{Error, ErrorKind};
 use crate::link::Link;
 use crate::link::stream::StreamLink;
 use crate::options::Options;
@@ -120,16 +125,26 @@ pub(crate) struct Bound {
 /// of endpoint.
 pub(crate) fn for_endpoint(ep: &Endpoint) -> Result<&'static dyn Transport> {
     match ep {
-        Endpoint::Unix(_) | Endpoint::UnixAbstract(_) | Endpoint::Named(_) => Ok(&unix::Unix),
+        Endpoint::Unix(_) | Endpoint::UnixAbstract(_) => Ok(&unix::Unix),
+        // A bare name is the platform's own local transport.
+        Endpoint::Named(_) if cfg!(windows) => Ok(&pipe::Pipe),
+        Endpoint::Named(_) => Ok(&unix::Unix),
         Endpoint::Tcp { .. } => Ok(&tcp::Tcp),
+        #[cfg(unix)]
         Endpoint::Shm(_) => Ok(&shm::Shm),
-        Endpoint::Fifo(_) => Ok(&fifo::Fifo),
-        Endpoint::Pipe(_) => Err(Error::new(
+        #[cfg(not(unix))]
+        Endpoint::Shm(_) => Err(Error::new(
             ErrorKind::Unsupported,
-            format!(
-                "{ep}: transport not available in this build or on this platform (pipe:// is planned)"
-            ),
+            format!("{ep}: shared memory is available on Unix only; use pipe://name on Windows"),
         )),
+        #[cfg(unix)]
+        Endpoint::Fifo(_) => Ok(&fifo::Fifo),
+        #[cfg(not(unix))]
+        Endpoint::Fifo(_) => Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("{ep}: FIFOs are available on Unix only; use pipe://name on Windows"),
+        )),
+        Endpoint::Pipe(_) => Ok(&pipe::Pipe),
     }
 }
 

@@ -76,9 +76,11 @@ use std::time::Duration;
 use libipc::{Channel, Error, Listener, Options};
 use libipc_conformance::{raw, stream};
 
+#[cfg(unix)]
 #[path = "peer/shm.rs"]
 mod shm;
 #[path = "peer/spawn.rs"]
+#[cfg(unix)]
 mod spawn;
 
 const FLAGS: [&str; 8] = [
@@ -178,9 +180,23 @@ impl From<String> for Fail {
     }
 }
 
+/// `--sigpipe-default`: restore SIGPIPE's default action (ending the process), whatever this
+/// process inherited.
+fn sigpipe_default(args: &Args) {
+    #[cfg(unix)]
+    if args.flag("--sigpipe-default") {
+        // SAFETY: setting a standard signal's disposition to SIG_DFL, before this process
+        // starts any thread that could be affected.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
+    #[cfg(not(unix))]
+    let _ = args;
+}
+
 fn main() {
     let mut argv = std::env::args().skip(1);
     let mode = argv.next().unwrap_or_default();
+    #[cfg(unix)]
     if mode == "spawn-echo" {
         let rest: Vec<String> = argv.collect();
         if let Err(Fail(kind, msg)) = spawn::spawn_echo(&rest) {
@@ -191,26 +207,28 @@ fn main() {
     }
     let result = Args::parse(argv)
         .map_err(Fail::from)
-        .inspect(|args| {
-            if args.flag("--sigpipe-default") {
-                // SAFETY: setting a standard signal's disposition to SIG_DFL, before this
-                // process starts any thread that could be affected.
-                unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-            }
-        })
+        .inspect(sigpipe_default)
         .and_then(|args| match mode.as_str() {
             "echo-server" => echo_server(&args),
             "stream" => stream_mode(&args),
             "clients" => clients(&args),
             "connect" => connect(&args),
             "raw-client" => raw_client(&args),
+            #[cfg(unix)]
             "shm-hostile" => shm::hostile(&args),
+            #[cfg(unix)]
             "shm-victim" => shm::victim(&args),
+            #[cfg(unix)]
             "shm-bells" => shm::bells(&args),
+            #[cfg(unix)]
             "child-echo" => spawn::child_echo(&args),
+            #[cfg(unix)]
             "from-env" => spawn::from_env(&args),
+            #[cfg(unix)]
             "fd-is" => spawn::fd_is(&args),
+            #[cfg(unix)]
             "exit" => spawn::exit(&args),
+            #[cfg(unix)]
             "sleep" => spawn::sleep(&args),
             other => Err(Fail::from(format!("unknown mode {other:?}"))),
         });
@@ -373,6 +391,7 @@ fn raw_client(args: &Args) -> Result<(), Fail> {
         .pos(1, "len")?
         .parse()
         .map_err(|e| format!("<len>: {e}"))?;
+    #[cfg(unix)]
     if args.pos(0, "endpoint")?.starts_with("shm://") {
         return shm::raw_client(args.pos(0, "endpoint")?, len);
     }

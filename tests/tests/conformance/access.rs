@@ -2,15 +2,19 @@
 
 use libipc::{ErrorKind, Options};
 use libipc_conformance::api::Api;
+#[cfg(unix)]
+use libipc_conformance::my_uid;
+#[cfg(unix)]
+use libipc_conformance::raw;
 use libipc_conformance::transport::Transport;
-use libipc_conformance::{api_tests, my_uid, peer, raw};
+use libipc_conformance::{api_tests, peer};
 
 use super::{bind, err_kind};
 
 api_tests!(peer_credentials, uid_allow_list);
 
 /// `peer()` reports the other process's pid and uid over Unix sockets (both ends), uid and
-/// gid over FIFOs, and nothing over TCP.
+/// gid over FIFOs, only the pid over Windows named pipes, and nothing over TCP.
 fn peer_credentials(t: Transport, api: Api) {
     let mut site = t.site();
     let listener = bind(&mut site, api);
@@ -19,15 +23,22 @@ fn peer_credentials(t: Transport, api: Api) {
     let creds = ch.peer();
     let seen_by_child = child.expect("connected");
     if t.has_credentials() {
-        assert_eq!(creds.pid, t.has_pid().then(|| child.pid()));
-        assert_eq!(creds.uid, Some(my_uid()));
-        assert_eq!(creds.gid, Some(rustix::process::getgid().as_raw()));
-        let pid = match t.has_pid() {
-            true => std::process::id().to_string(),
-            false => "-".to_owned(),
-        };
-        let me = format!("pid={pid} uid={}", my_uid());
-        assert_eq!(seen_by_child, me);
+        #[cfg(unix)]
+        {
+            assert_eq!(creds.pid, t.has_pid().then(|| child.pid()));
+            assert_eq!(creds.uid, Some(my_uid()));
+            assert_eq!(creds.gid, Some(rustix::process::getgid().as_raw()));
+            let pid = match t.has_pid() {
+                true => std::process::id().to_string(),
+                false => "-".to_owned(),
+            };
+            let me = format!("pid={pid} uid={}", my_uid());
+            assert_eq!(seen_by_child, me);
+        }
+    } else if t.has_pid() {
+        assert_eq!(creds.pid, Some(child.pid()));
+        assert_eq!((creds.uid, creds.gid), (None, None));
+        assert_eq!(seen_by_child, format!("pid={} uid=-", std::process::id()));
     } else {
         assert_eq!(creds, libipc::PeerCredentials::default());
         assert_eq!(seen_by_child, "pid=- uid=-");
@@ -37,24 +48,31 @@ fn peer_credentials(t: Transport, api: Api) {
 }
 
 /// A listener whose uid allow-list excludes us refuses us with PermissionDenied, and so does
-/// a client whose allow-list excludes the listener's uid; listing our uid works. TCP has no
-/// peer credentials, so an allow-list there is InvalidArgument.
+/// a client whose allow-list excludes the listener's uid; listing our uid works. TCP and
+/// named pipes have no peer uid, so an allow-list there is InvalidArgument.
 fn uid_allow_list(t: Transport, api: Api) {
+    if t.has_credentials() {
+        #[cfg(unix)]
+        uid_allow_list_is_enforced(t, api);
+    } else {
+        let site = t.site();
+        let any = Options::new().with_allowed_uids([0]);
+        assert_eq!(
+            err_kind(api.bind_with(site.here(), &any)),
+            ErrorKind::InvalidArgument
+        );
+        assert_eq!(
+            err_kind(api.connect_with(site.here(), &any)),
+            ErrorKind::InvalidArgument
+        );
+    }
+}
+
+#[cfg(unix)]
+fn uid_allow_list_is_enforced(t: Transport, api: Api) {
     let other = my_uid() + 1;
     let not_me = Options::new().with_allowed_uids([other]);
     let me = Options::new().with_allowed_uids([my_uid()]);
-    if !t.has_credentials() {
-        let site = t.site();
-        assert_eq!(
-            err_kind(api.bind_with(site.here(), &not_me)),
-            ErrorKind::InvalidArgument
-        );
-        assert_eq!(
-            err_kind(api.connect_with("tcp://127.0.0.1:9", &me)),
-            ErrorKind::InvalidArgument
-        );
-        return;
-    }
     let mut site = t.site();
     let _strict = peer!("echo-server", site.there())
         .args(["--allowed-uid", &other.to_string()])

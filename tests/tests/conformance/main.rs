@@ -19,10 +19,14 @@ mod cancel;
 mod data;
 mod lifecycle;
 
-use libipc::{Channel, ErrorKind, Listener};
+use libipc::ErrorKind;
+#[cfg(unix)]
+use libipc::{Channel, Listener};
 use libipc_conformance::api::{Api, Lis};
+#[cfg(unix)]
 use libipc_conformance::peer;
 use libipc_conformance::transport::Site;
+#[cfg(unix)]
 use libipc_conformance::watchdog::Watchdog;
 
 pub(crate) fn bind(site: &mut Site, api: Api) -> Lis {
@@ -43,8 +47,9 @@ pub(crate) fn pattern(len: usize, salt: u8) -> Vec<u8> {
         .collect()
 }
 
-/// Transports not in this build: bind and connect fail with Unsupported, in this process and
-/// in another.
+/// Transports not on this platform: bind and connect fail with Unsupported, in this process
+/// and in another. (Unix: `pipe://` is Windows named pipes.)
+#[cfg(unix)]
 #[test]
 fn pipe_is_unsupported() {
     let _watchdog = Watchdog::start();
@@ -53,4 +58,25 @@ fn pipe_is_unsupported() {
     assert_eq!(err_kind(Channel::connect(ep)), ErrorKind::Unsupported);
     let mut child = peer!("connect", ep).spawn();
     assert!(child.expect("fail").starts_with("Unsupported "));
+}
+
+/// On Windows the transports it does not have fail with Unsupported, saying what to use, in
+/// this process and in another.
+#[cfg(windows)]
+#[test]
+fn unix_shm_and_tcp_are_unsupported_on_windows() {
+    let _watchdog = libipc_conformance::watchdog::Watchdog::start();
+    for ep in [
+        "unix:///tmp/x.sock",
+        "shm://conformance",
+        "tcp://127.0.0.1:0",
+    ] {
+        let e = libipc::Listener::bind(ep).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{ep}: {e}");
+        assert!(e.message().contains("pipe://"), "{ep}: {e}");
+        let e = libipc::Channel::connect(ep).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{ep}: {e}");
+        let mut child = libipc_conformance::peer!("connect", ep).spawn();
+        assert!(child.expect("fail").starts_with("Unsupported "), "{ep}");
+    }
 }

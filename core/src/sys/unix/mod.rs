@@ -4,6 +4,7 @@
 mod dir;
 pub(crate) mod fifo;
 mod pair;
+mod pipe;
 pub(crate) mod shm;
 mod socket;
 mod stream;
@@ -15,6 +16,7 @@ use rustix::io::Errno;
 
 pub(crate) use dir::{check_private_dir, ensure_private_dir, runtime_dir};
 pub(crate) use pair::{adopt_fd, adopt_inherited, inherit_token, keep_across_exec, stream_pair};
+pub(crate) use pipe::{bind_pipe, connect_pipe};
 pub(crate) use socket::{
     LocalAddr, SocketFile, StreamListener, bind_local, bind_tcp, connect_local, connect_tcp,
 };

@@ -196,6 +196,11 @@ impl Waker {
         self.read.as_fd()
     }
 
+    /// What to wait on for it to fire.
+    pub(crate) fn source(&self) -> Source {
+        Source::readable(self.read.as_fd())
+    }
+
     /// The write end: writing any byte to it fires the waker.
     pub(crate) fn write_fd(&self) -> BorrowedFd<'_> {
         self.write.as_fd()
