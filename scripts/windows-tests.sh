@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The Windows build, tested for real under Wine:
-#   ./scripts/windows-tests.sh
+#   ./scripts/windows-tests.sh          lints, tests, and a pipe-bench smoke run
+#   ./scripts/windows-tests.sh bench    the same set-up, then a full pipe-bench run only
 # Cross-compiles the core and the tests crate for x86_64-pc-windows-gnu (clippy included) and
 # runs their tests under Wine: the core's unit tests (named pipes, their security descriptor
 # read back from the system, the squatting guard, busy pipes), the conformance suite and the
 # protocol-abuse tests over pipe:// and bare names, with the test peer as real Windows
 # processes. What Wine does not enforce is asserted as Wine does it and documented in
-# docs/endpoints.md (section "Windows").
+# docs/endpoints.md (section "Windows"). Then it smoke-runs the named-pipe bench (`pipe-bench
+# --quick`: libipc's pipes next to a raw named pipe, bench/pipe) under Wine; its numbers are
+# not checked, it must finish. `bench` runs the full bench instead of all that (~30 s); under
+# Wine its numbers measure Wine's emulation of named pipes (wineserver), not Windows.
 #
 # Needs the rustup target, mingw-w64 (Debian: gcc-mingw-w64-x86-64) and Wine (Debian: wine,
 # wine64): installed here when missing (apt-get when run as root), else the script fails.
@@ -18,6 +22,11 @@
 . "$(dirname "$0")/lib.sh"
 
 target=x86_64-pc-windows-gnu
+mode=${1:-test}
+case "$mode" in
+  test | bench) ;;
+  *) die "usage: $0 [bench] (no argument: lints, tests and a bench smoke run)" ;;
+esac
 
 if [ "${LIBIPC_SKIP_WINDOWS:-0}" = 1 ]; then
   echo "windows-tests.sh: SKIPPED (LIBIPC_SKIP_WINDOWS=1): the Windows build and its tests under Wine did not run"
@@ -61,10 +70,21 @@ cmp -s "$shim" "$sys32/bcryptprimitives.dll" || cp "$shim" "$sys32/bcryptprimiti
 # cargo runs every test binary under Wine.
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
 
-step "Windows lints: cargo clippy --target $target (core and tests crate)"
-cargo clippy -p libipc -p libipc-conformance --target "$target" --all-targets --release -- -D warnings
+if [ "$mode" = bench ]; then
+  step "Windows bench under Wine: pipe-bench (the numbers measure Wine's emulation, not Windows)"
+  cargo run -p libipc-pipe-bench --target "$target" --release -- || die "pipe-bench failed under Wine"
+  exit 0
+fi
+
+step "Windows lints: cargo clippy --target $target (core, tests crate, pipe-bench)"
+cargo clippy -p libipc -p libipc-conformance -p libipc-pipe-bench --target "$target" --all-targets --release -- -D warnings
 
 step "Windows tests under Wine: core unit tests (pipes, security), conformance and protocol abuse over named pipes"
 cargo test -p libipc -p libipc-conformance --target "$target" --release
+
+step "Windows bench smoke run under Wine: pipe-bench --quick (the numbers are not checked)"
+cargo run -p libipc-pipe-bench --target "$target" --release -- --quick ||
+  die "pipe-bench --quick failed under Wine"
+echo "full numbers: ./scripts/windows-tests.sh bench (under Wine they measure Wine's emulation, not Windows)"
 
 step "Windows tests passed"

@@ -201,8 +201,8 @@ pub(crate) const INHERITED: &str = "inherited:LIBIPC_CHANNEL_FD";
 /// Transports libipc has that this bench cannot measure here, and why.
 const ELSEWHERE: &[(&str, &str)] = &[(
     "pipe",
-    "pipe:// is Windows named pipes, which this bench does not measure; on Unix the pipe \
-     transport is fifo",
+    "pipe:// is Windows named pipes, which pipe-bench (bench/pipe) measures on Windows; on \
+     Unix the pipe transport is fifo",
 )];
 
 /// The scratch directory's name (`ipc-bench-PID-N`), unique among running benches.
