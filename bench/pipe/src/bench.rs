@@ -660,27 +660,28 @@ fn table(rows: &[Row], wine: Option<&str>) -> String {
     let _ = writeln!(
         out,
         "\nRound trips, µs (vs: libipc p50 / baseline p50, lower is better)\n\n\
-         | system   | size    |      p50 |      p99 |    p99.9 | vs raw-spin | vs raw |\n\
-         |----------|---------|---------:|---------:|---------:|------------:|-------:|"
+         | system   | size    |      p50 |      p99 |    p99.9 | vs raw-spin | vs raw | spread |\n\
+         |----------|---------|---------:|---------:|---------:|------------:|-------:|-------:|"
     );
     for r in rows.iter().filter(|r| r.pattern == Pattern::Rtt) {
         if let Measured::Rtt { p50, p99, p999 } = r.measured {
             let (spin, raw) = ratios(rows, r);
             let _ = writeln!(
                 out,
-                "| {:<8} | {:<7} | {p50:>8.1} | {p99:>8.1} | {p999:>8.1} | {:>11} | {:>6} |",
+                "| {:<8} | {:<7} | {p50:>8.1} | {p99:>8.1} | {p999:>8.1} | {:>11} | {:>6} | {:>6} |",
                 r.system.name(),
                 human(r.size),
                 cell(spin),
-                cell(raw)
+                cell(raw),
+                cell(Some(r.spread))
             );
         }
     }
     let _ = writeln!(
         out,
         "\nOne-way streaming (vs: libipc msgs/s / baseline msgs/s, higher is better)\n\n\
-         | system   | size    |     msgs/s |     MB/s | vs raw-spin | vs raw |\n\
-         |----------|---------|-----------:|---------:|------------:|-------:|"
+         | system   | size    |     msgs/s |     MB/s | vs raw-spin | vs raw | spread |\n\
+         |----------|---------|-----------:|---------:|------------:|-------:|-------:|"
     );
     for r in rows.iter().filter(|r| r.pattern == Pattern::Stream) {
         if let Measured::Stream {
@@ -691,18 +692,19 @@ fn table(rows: &[Row], wine: Option<&str>) -> String {
             let (spin, raw) = ratios(rows, r);
             let _ = writeln!(
                 out,
-                "| {:<8} | {:<7} | {msgs_per_s:>10.0} | {mb_per_s:>8.1} | {:>11} | {:>6} |",
+                "| {:<8} | {:<7} | {msgs_per_s:>10.0} | {mb_per_s:>8.1} | {:>11} | {:>6} | {:>6} |",
                 r.system.name(),
                 human(r.size),
                 cell(spin),
-                cell(raw)
+                cell(raw),
+                cell(Some(r.spread))
             );
         }
     }
-    let worst = rows.iter().map(|r| r.spread).fold(1.0, f64::max);
     let _ = writeln!(
         out,
-        "\nrounds disagreed by up to {worst:.2}x (largest round result over the smallest)"
+        "\nspread: how much the measured rounds disagreed (largest round's p50 or msgs/s over \
+         the smallest; 1.00x: they agreed). Far above 1, the machine was busy: measure again."
     );
     out
 }
