@@ -220,8 +220,8 @@ static H_UNUSED void h_path(char *buf, size_t cap, const char *stem)
     snprintf(buf, cap, "%s/%s-%u", h_dir, stem, ++h_counter);
 }
 
-enum h_transport { H_UNIX, H_TCP, H_SHM, H_NAME, H_ABSTRACT };
-static const char *const h_transport_names[] = {"unix", "tcp", "shm", "name", "abstract"};
+enum h_transport { H_UNIX, H_TCP, H_SHM, H_NAME, H_ABSTRACT, H_FIFO };
+static const char *const h_transport_names[] = {"unix", "tcp", "shm", "name", "abstract", "fifo"};
 
 /* An endpoint to bind: unique per call. For TCP, port 0 (read the real one from the listener). */
 static H_UNUSED void h_endpoint(enum h_transport t, char *buf, size_t cap)
@@ -233,6 +233,7 @@ static H_UNUSED void h_endpoint(enum h_transport t, char *buf, size_t cap)
     case H_SHM: snprintf(buf, cap, "shm://t%ld-%u", (long)getpid(), n); break;
     case H_NAME: snprintf(buf, cap, "n%ld-%u", (long)getpid(), n); break;
     case H_ABSTRACT: snprintf(buf, cap, "unix:@libipc-ctest-%ld-%u", (long)getpid(), n); break;
+    case H_FIFO: snprintf(buf, cap, "fifo://%s/f%u.fifo", h_dir, n); break;
     }
 }
 

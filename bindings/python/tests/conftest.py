@@ -28,8 +28,8 @@ REPO = HERE.parents[2]
 HELPER = HERE / "helper.py"
 
 # Transports every channel test runs over; "bare" is a bare name (a socket in the runtime dir).
-TRANSPORTS = ["unix", "tcp", "shm"]
-ALL_TRANSPORTS = ["unix", "tcp", "shm", "bare", "abstract"]
+TRANSPORTS = ["unix", "tcp", "shm", "fifo"]
+ALL_TRANSPORTS = ["unix", "tcp", "shm", "fifo", "bare", "abstract"]
 # Transports with peer credentials.
 CRED_TRANSPORTS = ["unix", "shm", "bare", "abstract"]
 
@@ -75,6 +75,8 @@ def listen_endpoint(kind: str) -> str:
         return "tcp://127.0.0.1:0"
     if kind == "shm":
         return f"shm://{name}"
+    if kind == "fifo":
+        return f"fifo://{_RUNTIME_DIR}/{name}.fifo"
     if kind == "bare":
         return name
     if kind == "abstract":

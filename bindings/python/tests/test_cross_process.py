@@ -27,10 +27,10 @@ def test_python_echo_server_in_another_process(transport: str, helper) -> None: 
     h: Helper = helper("echo-server", listen_endpoint(transport))
     (ep,) = h.ready()
     with libipc.connect(ep, timeout=30) as ch:
-        if transport != "tcp":
-            assert ch.peer.pid == h.pid
-        else:
+        if transport in ("tcp", "fifo"):  # FIFOs tell the uid and gid, not the pid
             assert ch.peer.pid is None
+        else:
+            assert ch.peer.pid == h.pid
         rng = random.Random(1)
         for size in [0, 1, 100, 4096, 65536, 1 << 20, 3 << 20]:
             data = rng.randbytes(size)
@@ -57,7 +57,7 @@ def test_python_echo_client_in_another_process(transport: str, helper) -> None: 
         assert code == 0, err
 
 
-@pytest.mark.parametrize("kind", ["unix", "shm", "bare", "abstract", "tcp"])
+@pytest.mark.parametrize("kind", ["unix", "shm", "bare", "abstract", "tcp", "fifo"])
 def test_peer_credentials_across_processes(kind: str, helper) -> None:  # type: ignore[no-untyped-def]
     with libipc.listen(listen_endpoint(kind)) as listener:
         h: Helper = helper("peer-info", listener.endpoint)
@@ -67,6 +67,11 @@ def test_peer_credentials_across_processes(kind: str, helper) -> None:  # type: 
             if kind == "tcp":
                 assert (ch.peer.pid, ch.peer.uid, ch.peer.gid) == (None, None, None)
                 assert (peer_pid, peer_uid, peer_gid) == ("None", "None", "None")
+            elif kind == "fifo":  # the uid and gid of the FIFOs the peer made, no pid
+                assert ch.peer.pid is None
+                assert ch.peer.uid == os.getuid() and ch.peer.gid == os.getgid()
+                assert peer_pid == "None"
+                assert int(peer_uid) == os.getuid()
             else:
                 assert ch.peer.pid == h.pid
                 assert ch.peer.uid == os.getuid() and ch.peer.gid == os.getgid()
@@ -224,7 +229,7 @@ def start_ipc_listen(background: Callable[[list[str]], Proc], ipc_bin: str, kind
 def test_python_client_rust_echo_server(transport: str, ipc_bin: str, background) -> None:  # type: ignore[no-untyped-def]
     p, ep = start_ipc_listen(background, ipc_bin, transport, "--echo")
     with libipc.connect(ep, timeout=30) as ch:
-        if transport == "tcp":
+        if transport in ("tcp", "fifo"):  # FIFOs tell the uid and gid, not the pid
             assert ch.peer.pid is None
         else:
             assert ch.peer.pid == p.proc.pid
@@ -264,7 +269,7 @@ def test_rust_ipc_send_to_python_listener(transport: str, ipc_bin: str) -> None:
                                 stderr=subprocess.PIPE)
         try:
             with listener.accept(timeout=60) as ch:
-                if transport == "tcp":
+                if transport in ("tcp", "fifo"):  # FIFOs tell the uid and gid, not the pid
                     assert ch.peer.pid is None
                 else:
                     assert ch.peer.pid == proc.pid

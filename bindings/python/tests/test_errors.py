@@ -98,7 +98,7 @@ def test_nobody_listens_tcp() -> None:
     assert isinstance(info.value, libipc.NotFoundError)
 
 
-@pytest.mark.parametrize("kind", ["unix", "shm", "bare", "abstract", "tcp"])
+@pytest.mark.parametrize("kind", ["unix", "shm", "bare", "abstract", "tcp", "fifo"])
 def test_address_in_use(kind: str) -> None:
     with libipc.listen(listen_endpoint(kind)) as listener:
         with pytest.raises(OSError) as info:
