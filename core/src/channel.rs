@@ -455,7 +455,10 @@ impl Channel {
     /// Send one message, waiting at most `timeout`. `Timeout` means nothing of the message was
     /// sent (it may be retried). If the deadline passes after part of it went out, the rest is
     /// kept in the channel and written before any later message (or by `close`), and the call
-    /// returns `Ok`: frames are never left half-written.
+    /// returns `Ok`: frames are never left half-written. The rest does not move while this
+    /// side only receives: before waiting for a reply to it, call
+    /// [`flush_timeout`](Self::flush_timeout). (How much fits at once depends on the
+    /// transport: a FIFO holds 64 KiB, a Unix socket a few hundred.)
     pub fn send_timeout(&self, data: &[u8], timeout: Duration) -> Result<()> {
         self.shared.send(data, &Wait::timeout(timeout))
     }
