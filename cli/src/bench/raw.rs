@@ -27,8 +27,8 @@ use libipc::Spinner;
 use rustix::event::{PollFd, PollFlags};
 use rustix::net::RecvFlags;
 
-use super::link::Link;
 use crate::fail::{Fail, Result};
+use libipc_bench::Link;
 
 /// Refuse absurd lengths rather than allocate them (the bench never sends more than 16 MiB).
 const MAX_MESSAGE: usize = 64 << 20;
