@@ -26,7 +26,7 @@ use windows_sys::Win32::System::Pipes::{
     PIPE_TYPE_BYTE, PIPE_WAIT, PeekNamedPipe,
 };
 
-use crate::bench::{Link, Result};
+use libipc_bench::{Fail, Link, Result};
 
 /// Each direction's pipe buffer, as libipc's.
 const BUF: u32 = 64 * 1024;
@@ -46,7 +46,7 @@ fn pipe_path(name: &str) -> Vec<u16> {
 fn owned(h: HANDLE, what: &str) -> Result<OwnedHandle> {
     if h.is_null() || h == INVALID_HANDLE_VALUE {
         let e = io::Error::last_os_error();
-        return Err(format!("{what}: {e}").into());
+        return Err(Fail::new(format!("{what}: {e}")));
     }
     // SAFETY: `h` is a valid handle the system just returned to us, owned by no one else.
     Ok(unsafe { OwnedHandle::from_raw_handle(h) })
@@ -91,7 +91,10 @@ impl Server {
         if ok == 0 {
             let e = io::Error::last_os_error();
             if e.raw_os_error() != Some(ERROR_PIPE_CONNECTED as i32) {
-                return Err(format!(r"waiting for a client on \\.\pipe\{}: {e}", self.name).into());
+                return Err(Fail::new(format!(
+                    r"waiting for a client on \\.\pipe\{}: {e}",
+                    self.name
+                )));
             }
         }
         Ok(RawPipe::new(self.handle, spin))
