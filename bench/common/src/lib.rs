@@ -11,16 +11,20 @@
 //!   warm-up and calibration, and [`interleave`], which runs every system's rounds at one
 //!   pattern and size in turn so drift hits them all alike.
 //!
+//! - [`Framing`]: the raw baselines' 4-byte length prefix, over any byte stream.
+//!
 //! Nothing here is platform-specific: each bench brings its own raw links and, if it has one,
 //! its process CPU clock ([`CpuTime`]).
 
 mod fail;
+mod frame;
 mod link;
 pub mod measure;
 pub mod peer;
 mod run;
 
 pub use fail::{Context, Fail, Result};
+pub use frame::Framing;
 pub use link::{IpcLink, Link};
 pub use measure::{Budget, CpuTime, Measured, Method, Pattern, Trial};
 pub use peer::{ACK, Command, PeerLinks, serve};
