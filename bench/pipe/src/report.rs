@@ -52,57 +52,46 @@ pub(crate) fn table(rows: &[Row], wine: Option<&str>) -> String {
             "under Wine {v}: the numbers measure Wine's named-pipe emulation (wineserver), not Windows"
         );
     }
-    let _ = writeln!(
-        out,
+    let mut section = |pattern: Pattern, header: &str| {
+        out.push_str(header);
+        for r in rows.iter().filter(|r| r.pattern == pattern) {
+            let figures = match r.measured {
+                Measured::Rtt {
+                    p50_us,
+                    p99_us,
+                    p999_us,
+                    ..
+                } => format!("{p50_us:>8.1} | {p99_us:>8.1} | {p999_us:>8.1}"),
+                Measured::Stream {
+                    msgs_per_s,
+                    mb_per_s,
+                    ..
+                } => format!("{msgs_per_s:>10.0} | {mb_per_s:>8.1}"),
+            };
+            let (spin, raw) = ratios(rows, r);
+            let _ = writeln!(
+                out,
+                "| {:<8} | {:<7} | {figures} | {:>11} | {:>6} | {:>6} |",
+                r.system.name(),
+                human(r.size),
+                cell(spin),
+                cell(raw),
+                cell(Some(r.spread))
+            );
+        }
+    };
+    section(
+        Pattern::Rtt,
         "\nRound trips, µs (vs: libipc p50 / baseline p50, lower is better)\n\n\
          | system   | size    |      p50 |      p99 |    p99.9 | vs raw-spin | vs raw | spread |\n\
-         |----------|---------|---------:|---------:|---------:|------------:|-------:|-------:|"
+         |----------|---------|---------:|---------:|---------:|------------:|-------:|-------:|\n",
     );
-    for r in rows.iter().filter(|r| r.pattern == Pattern::Rtt) {
-        if let Measured::Rtt {
-            p50_us: p50,
-            p99_us: p99,
-            p999_us: p999,
-            ..
-        } = r.measured
-        {
-            let (spin, raw) = ratios(rows, r);
-            let _ = writeln!(
-                out,
-                "| {:<8} | {:<7} | {p50:>8.1} | {p99:>8.1} | {p999:>8.1} | {:>11} | {:>6} | {:>6} |",
-                r.system.name(),
-                human(r.size),
-                cell(spin),
-                cell(raw),
-                cell(Some(r.spread))
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
+    section(
+        Pattern::Stream,
         "\nOne-way streaming (vs: libipc msgs/s / baseline msgs/s, higher is better)\n\n\
          | system   | size    |     msgs/s |     MB/s | vs raw-spin | vs raw | spread |\n\
-         |----------|---------|-----------:|---------:|------------:|-------:|-------:|"
+         |----------|---------|-----------:|---------:|------------:|-------:|-------:|\n",
     );
-    for r in rows.iter().filter(|r| r.pattern == Pattern::Stream) {
-        if let Measured::Stream {
-            msgs_per_s,
-            mb_per_s,
-            ..
-        } = r.measured
-        {
-            let (spin, raw) = ratios(rows, r);
-            let _ = writeln!(
-                out,
-                "| {:<8} | {:<7} | {msgs_per_s:>10.0} | {mb_per_s:>8.1} | {:>11} | {:>6} | {:>6} |",
-                r.system.name(),
-                human(r.size),
-                cell(spin),
-                cell(raw),
-                cell(Some(r.spread))
-            );
-        }
-    }
     let _ = writeln!(
         out,
         "\nspread: how much the measured rounds disagreed (largest round's p50 or msgs/s over \
