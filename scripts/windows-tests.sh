@@ -76,8 +76,8 @@ if [ "$mode" = bench ]; then
   exit 0
 fi
 
-step "Windows lints: cargo clippy --target $target (core, tests crate, pipe-bench)"
-cargo clippy -p libipc -p libipc-conformance -p libipc-pipe-bench --target "$target" --all-targets --release -- -D warnings
+step "Windows lints: cargo clippy --target $target (core, tests crate, pipe-bench and its bench library)"
+cargo clippy -p libipc -p libipc-conformance -p libipc-pipe-bench -p libipc-bench-common --target "$target" --all-targets --release -- -D warnings
 
 step "Windows tests under Wine: core unit tests (pipes, security), conformance and protocol abuse over named pipes"
 cargo test -p libipc -p libipc-conformance --target "$target" --release

@@ -13,6 +13,8 @@
 mod bench;
 #[cfg(windows)]
 mod raw;
+#[cfg(windows)]
+mod report;
 
 #[cfg(windows)]
 fn main() -> std::process::ExitCode {

@@ -4,19 +4,17 @@
 //! the peer opens it with `CreateFileW`. Both handles are synchronous, read and written with
 //! plain blocking `ReadFile` / `WriteFile` (through `std::fs::File`).
 //!
-//! A message is a 4-byte little-endian length and the payload, written with one `write_all`
-//! of a reused buffer; it is read with `read_exact` of the header, then of the payload into a
-//! reused buffer. The `raw` baseline blocks in that read at once; `raw-spin` first waits the
-//! way libipc's stream channels do: a [`Spinner`] with libipc's default stream spin polls
-//! `PeekNamedPipe` until bytes are there or its adaptive window ends, then the same blocking
-//! reads follow. Writes never spin.
+//! A message is a 4-byte little-endian length and the payload: the bench library's [`Framing`]
+//! (bench/common, shared with `ipc bench`). The `raw` baseline blocks in each read at once;
+//! `raw-spin` first waits the way libipc's stream channels do: a spinner with libipc's default
+//! stream spin polls `PeekNamedPipe` until bytes are there or its adaptive window ends, then
+//! the same blocking reads follow. Writes never spin.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use libipc::Spinner;
 use windows_sys::Win32::Foundation::{
     ERROR_PIPE_CONNECTED, GENERIC_READ, GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE,
 };
@@ -26,13 +24,10 @@ use windows_sys::Win32::System::Pipes::{
     PIPE_TYPE_BYTE, PIPE_WAIT, PeekNamedPipe,
 };
 
-use crate::bench::{Link, Result};
+use libipc_bench::{Fail, Framing, Link, Result};
 
 /// Each direction's pipe buffer, as libipc's.
 const BUF: u32 = 64 * 1024;
-
-/// Refuse absurd lengths rather than allocate them (the bench never sends more than 16 MiB).
-const MAX_MESSAGE: usize = 64 << 20;
 
 /// `\\.\pipe\<name>`, NUL-terminated UTF-16.
 fn pipe_path(name: &str) -> Vec<u16> {
@@ -46,7 +41,7 @@ fn pipe_path(name: &str) -> Vec<u16> {
 fn owned(h: HANDLE, what: &str) -> Result<OwnedHandle> {
     if h.is_null() || h == INVALID_HANDLE_VALUE {
         let e = io::Error::last_os_error();
-        return Err(format!("{what}: {e}").into());
+        return Err(Fail::new(format!("{what}: {e}")));
     }
     // SAFETY: `h` is a valid handle the system just returned to us, owned by no one else.
     Ok(unsafe { OwnedHandle::from_raw_handle(h) })
@@ -91,7 +86,10 @@ impl Server {
         if ok == 0 {
             let e = io::Error::last_os_error();
             if e.raw_os_error() != Some(ERROR_PIPE_CONNECTED as i32) {
-                return Err(format!(r"waiting for a client on \\.\pipe\{}: {e}", self.name).into());
+                return Err(Fail::new(format!(
+                    r"waiting for a client on \\.\pipe\{}: {e}",
+                    self.name
+                )));
             }
         }
         Ok(RawPipe::new(self.handle, spin))
@@ -101,21 +99,15 @@ impl Server {
 /// One connected end of a raw pipe.
 pub(crate) struct RawPipe {
     file: File,
-    /// Spins before each blocking read (never, for `raw`: a zero maximum).
-    spinner: Spinner,
-    read_buf: Vec<u8>,
-    write_buf: Vec<u8>,
-    len: usize,
+    /// Spins before each blocking read (never, for `raw`: a zero spin).
+    framing: Framing,
 }
 
 impl RawPipe {
     fn new(handle: OwnedHandle, spin: Duration) -> RawPipe {
         RawPipe {
             file: File::from(handle),
-            spinner: Spinner::new(spin),
-            read_buf: Vec::new(),
-            write_buf: Vec::new(),
-            len: 0,
+            framing: Framing::new(spin),
         }
     }
 
@@ -157,60 +149,20 @@ impl RawPipe {
         };
         ok == 0 || avail > 0
     }
-
-    fn read_message(&mut self) -> io::Result<()> {
-        let started = Instant::now();
-        let won = self.spinner.enabled() && {
-            let file = &self.file;
-            self.spinner.spin(|| RawPipe::readable(file), None)
-        };
-        let mut header = [0u8; 4];
-        self.file.read_exact(&mut header)?;
-        if self.spinner.enabled() && !won {
-            self.spinner.blocked(started);
-        }
-        let len = u32::from_le_bytes(header) as usize;
-        if len > MAX_MESSAGE {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("the raw peer sent a {len}-byte length"),
-            ));
-        }
-        if self.read_buf.len() < len {
-            self.read_buf.resize(len, 0);
-        }
-        self.file.read_exact(&mut self.read_buf[..len])?;
-        self.len = len;
-        Ok(())
-    }
-
-    /// Send `msg`, or (`echo`) the message last received.
-    fn send_message(&mut self, echo: bool, msg: &[u8]) -> io::Result<()> {
-        let msg = if echo {
-            &self.read_buf[..self.len]
-        } else {
-            msg
-        };
-        let buf = &mut self.write_buf;
-        buf.clear();
-        buf.extend_from_slice(&(msg.len() as u32).to_le_bytes());
-        buf.extend_from_slice(msg);
-        self.file.write_all(buf)
-    }
 }
 
 impl Link for RawPipe {
     fn send(&mut self, msg: &[u8]) -> Result {
-        Ok(self.send_message(false, msg)?)
+        Ok(self.framing.write(&self.file, Some(msg))?)
     }
 
     fn recv(&mut self) -> Result<&[u8]> {
-        self.read_message()?;
-        Ok(&self.read_buf[..self.len])
+        let file = &self.file;
+        Ok(self.framing.read(file, || RawPipe::readable(file))?)
     }
 
     fn echo(&mut self) -> Result {
-        self.read_message()?;
-        Ok(self.send_message(true, &[])?)
+        self.recv()?;
+        Ok(self.framing.write(&self.file, None)?)
     }
 }

@@ -4,19 +4,20 @@
 //! direction, each blocking or spinning first like libipc; shared memory with futex wake-ups,
 //! shared memory with spinning) and per libipc transport ([`TRANSPORTS`]),
 //! starts one peer process by re-running this executable as `ipc __bench-peer SPEC...`, and
-//! drives every measurement from here through the [`link::Link`] trait, so every system runs
-//! the same loops between the same two threads.
+//! drives every measurement from here through the [`Link`](libipc_bench::Link) trait, so every
+//! system runs the same loops between the same two threads. The links, the peer's commands and
+//! the measurement loops are the bench library's (`bench/common`, [`libipc_bench`]), shared
+//! with pipe-bench; this module has the Unix side: the raw baselines, the peer process, the
+//! report.
 //!
 //! For each pattern and size, every link measured with that pattern warms up, then their
-//! measured rounds are interleaved (see [`measure`]) so drift and scheduler placement affect
-//! all of them alike. Each libipc row is compared with the raw row that waits the same way and
+//! measured rounds are interleaved (see [`libipc_bench::measure`]) so drift and scheduler
+//! placement affect all of them alike. Each libipc row is compared with the raw row that waits the same way and
 //! with the plain blocking socket. Every row also gets the CPU time both processes spent per
 //! message; the run ends with a judgement of how quiet the machine was ([`noise`]), and under
 //! `--load` it runs beside processes that load the machine like a parallel build ([`load`]).
 
-mod link;
 mod load;
-mod measure;
 mod noise;
 mod peer;
 mod raw;
@@ -34,8 +35,8 @@ pub(crate) use load::run_worker as run_load_worker;
 pub use peer::PeerArgs;
 pub(crate) use peer::run as run_peer;
 
+use libipc_bench::{Budget, Measured, Method, Pattern, Progress, interleave, parse_size};
 use load::Load;
-use measure::{Budget, Pattern, Trial};
 use noise::{Noise, RunQueue};
 use raw_shm::Wait;
 use report::{Report, Row};
@@ -277,29 +278,6 @@ fn parse_transport(name: &str) -> Result<&'static Transport, String> {
     })
 }
 
-fn parse_size(text: &str) -> Result<usize, String> {
-    let lower = text.trim().to_ascii_lowercase();
-    let (digits, unit) = match lower.strip_suffix('k') {
-        Some(d) => (d, 1 << 10),
-        None => match lower.strip_suffix('m') {
-            Some(d) => (d, 1 << 20),
-            None => (lower.as_str(), 1),
-        },
-    };
-    let size = digits
-        .parse::<usize>()
-        .ok()
-        .and_then(|n| n.checked_mul(unit))
-        .ok_or_else(|| format!("{text:?} is not a size in bytes (e.g. 64, 4k, 1m)"))?;
-    if size > libipc::DEFAULT_MAX_MESSAGE_SIZE {
-        return Err(format!(
-            "{size} bytes is above libipc's default message limit of {} bytes",
-            libipc::DEFAULT_MAX_MESSAGE_SIZE
-        ));
-    }
-    Ok(size)
-}
-
 pub(crate) fn run(args: Args) -> Result {
     let budget = if args.quick {
         Budget::QUICK
@@ -360,39 +338,36 @@ pub(crate) fn run(args: Args) -> Result {
     );
     // Killed when dropped: at the end of the measurements, or on any error or panic.
     let workers = load.map(Load::start).transpose()?;
+    let method = Method {
+        budget,
+        cpu_time: Some(cpu_time),
+    };
+    let mut progress = Progress { done: 0, total };
     let mut rows = Vec::new();
     let mut worst: Option<(f64, String)> = None;
     for (pattern, members) in plan {
-        let count = members.len();
         for &size in &sizes {
             let payload = vec![0xa5u8; size];
-            let what = |peer: &Peer, i: usize| {
-                let link = &peer.links[i];
-                let (system, transport) = (link.system.name(), link.transport);
+            let labels = &peer.links;
+            let what = |i: usize| {
+                let (system, transport) = (labels[i].system.name(), labels[i].transport);
                 format!("{system} {transport} {} {size} B", pattern.name())
             };
-            let mut trials = Vec::new();
-            for (k, &i) in members.iter().enumerate() {
-                eprintln!("[{}/{total}] {} ...", rows.len() + k + 1, what(&peer, i));
-                let trial = Trial::start(pattern, peer.link(i)?, &payload, &budget);
-                trials.push(trial.map_err(|e| Fail::new(format!("{}: {e}", what(&peer, i))))?);
-            }
-            // Interleave, rotating who goes first, so drift hits every system alike.
-            for round in 0..budget.rounds as usize {
-                for k in 0..count {
-                    let t = (round + k) % count;
-                    let i = members[t];
-                    trials[t]
-                        .round(peer.link(i)?, &payload)
-                        .map_err(|e| Fail::new(format!("{}: {e}", what(&peer, i))))?;
-                }
-            }
+            let trials = interleave(
+                &mut peer.board,
+                &members,
+                pattern,
+                &payload,
+                &method,
+                &mut progress,
+                what,
+            )?;
             for (trial, &i) in trials.iter().zip(&members) {
                 let measured = trial.finish(size);
-                eprintln!("       {}: {}", what(&peer, i), summary(&measured));
+                eprintln!("       {}: {}", what(i), summary(&measured));
                 let spread = trial.spread();
                 if worst.as_ref().is_none_or(|(w, _)| spread > *w) {
-                    worst = Some((spread, what(&peer, i)));
+                    worst = Some((spread, what(i)));
                 }
                 let link = &peer.links[i];
                 let libipc = link.same_wait.is_some();
@@ -402,7 +377,7 @@ pub(crate) fn run(args: Args) -> Result {
                     pattern: pattern.name(),
                     size,
                     measured,
-                    cpu_us_per_msg: trial.cpu_us_per_msg(),
+                    cpu_us_per_msg: trial.cpu_us_per_msg().unwrap_or_default(),
                     rounds_spread: spread,
                     same_wait_baseline: link.same_wait.map(Baseline::name),
                     vs_same_wait: None,
@@ -424,14 +399,14 @@ pub(crate) fn run(args: Args) -> Result {
     Ok(())
 }
 
-fn summary(m: &measure::Measured) -> String {
+fn summary(m: &Measured) -> String {
     match m {
-        measure::Measured::Rtt {
+        Measured::Rtt {
             p50_us, samples, ..
         } => {
             format!("p50 {p50_us:.1} us ({samples} round trips)")
         }
-        measure::Measured::Stream {
+        Measured::Stream {
             msgs_per_s,
             mb_per_s,
             ..
@@ -439,4 +414,16 @@ fn summary(m: &measure::Measured) -> String {
             format!("{msgs_per_s:.0} msgs/s, {mb_per_s:.1} MB/s")
         }
     }
+}
+
+/// CPU time (user + system) this process has used so far, all threads.
+///
+/// `CLOCK_PROCESS_CPUTIME_ID` is the same user + system total `getrusage` reports, read with
+/// nanosecond resolution instead of `getrusage`'s microseconds (or `/proc`'s clock ticks).
+pub(crate) fn cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(
+        t.tv_sec.max(0) as u64,
+        t.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }

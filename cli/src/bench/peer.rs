@@ -4,24 +4,21 @@
 //! systems run between the same two threads and share whatever CPU placement the scheduler
 //! picks; measuring them from separate processes let placement, not the code, decide results.
 //!
-//! Commands are small text messages on the link being measured: `echo N` (send the next N
-//! messages back), `sink N` (receive N messages, then answer `ok`), `cpu` (answer `cpu NS`, the
-//! CPU time this process has used so far), `goto I` (the next command comes on link I) and
-//! `quit` (the bench then closes every link, and the peer follows).
+//! It obeys the commands of the shared bench library ([`libipc_bench::peer`]: `echo N`,
+//! `sink N`, `cpu`, `goto I`, `quit`); after `quit` the bench closes every link, and the peer
+//! follows.
 
 use std::str::FromStr;
 
 use libipc::Channel;
 
-use super::link::{IpcLink, Link};
-use super::measure::{Pattern, cpu_time};
+use libipc_bench::{IpcLink, Link, Pattern};
+
+use super::cpu_time;
 use super::raw::RawLink;
 use super::raw_shm::{Inherited, ShmLink};
 use super::{BASELINES, Baseline, INHERITED};
 use crate::fail::{Fail, Result};
-
-/// The peer's answer once a `sink` batch has been received in full.
-pub(crate) const ACK: &[u8] = b"ok";
 
 /// Which implementation a link speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,39 +42,6 @@ impl System {
         match self {
             System::Raw(baseline) => baseline.patterns(),
             System::Libipc => &Pattern::ALL,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Command {
-    Echo(u64),
-    Sink(u64),
-    Cpu,
-    Goto(usize),
-    Quit,
-}
-
-impl Command {
-    pub(crate) fn encode(self) -> String {
-        match self {
-            Command::Echo(n) => format!("echo {n}"),
-            Command::Sink(n) => format!("sink {n}"),
-            Command::Cpu => "cpu".to_owned(),
-            Command::Goto(i) => format!("goto {i}"),
-            Command::Quit => "quit".to_owned(),
-        }
-    }
-
-    fn decode(msg: &[u8]) -> Option<Command> {
-        let text = std::str::from_utf8(msg).ok()?;
-        match text.split_once(' ') {
-            Some(("echo", n)) => n.parse().ok().map(Command::Echo),
-            Some(("sink", n)) => n.parse().ok().map(Command::Sink),
-            Some(("goto", i)) => i.parse().ok().map(Command::Goto),
-            None if text == "quit" => Some(Command::Quit),
-            None if text == "cpu" => Some(Command::Cpu),
-            _ => None,
         }
     }
 }
@@ -200,7 +164,8 @@ pub(crate) fn run(args: PeerArgs) -> Result {
             }
         });
     }
-    serve(&mut links).map_err(|e| Fail::new(format!("bench peer: {e}")))?;
+    libipc_bench::serve(&mut links, Some(cpu_time))
+        .map_err(|e| Fail::new(format!("bench peer: {e}")))?;
     // After `quit` the bench closes every link; wait for that before closing ours, so each
     // side's close finds the other still there (a close racing a vanished peer can stall).
     for link in &mut links {
@@ -210,59 +175,10 @@ pub(crate) fn run(args: PeerArgs) -> Result {
     Ok(())
 }
 
-fn serve(links: &mut [Box<dyn Link>]) -> Result {
-    let mut current = 0;
-    loop {
-        let link = &mut *links[current];
-        let msg = link.recv()?;
-        let command = Command::decode(msg).ok_or_else(|| {
-            Fail::new(format!(
-                "unknown command {:?}",
-                String::from_utf8_lossy(msg)
-            ))
-        })?;
-        match command {
-            Command::Echo(n) => {
-                for _ in 0..n {
-                    link.echo()?;
-                }
-            }
-            Command::Sink(n) => {
-                for _ in 0..n {
-                    link.recv()?;
-                }
-                link.send(ACK)?;
-            }
-            Command::Cpu => {
-                let answer = format!("cpu {}", cpu_time().as_nanos());
-                link.send(answer.as_bytes())?;
-            }
-            Command::Goto(i) if i < links.len() => current = i,
-            Command::Goto(i) => return Err(Fail::new(format!("no link {i}"))),
-            Command::Quit => return Ok(()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{Command, LinkSpec, System};
+    use super::{LinkSpec, System};
     use crate::bench::Baseline;
-
-    #[test]
-    fn commands_round_trip() {
-        for c in [
-            Command::Echo(7),
-            Command::Sink(1 << 40),
-            Command::Cpu,
-            Command::Goto(2),
-            Command::Quit,
-        ] {
-            assert_eq!(Command::decode(c.encode().as_bytes()), Some(c));
-        }
-        assert_eq!(Command::decode(b"echo x"), None);
-        assert_eq!(Command::decode(b"\xff"), None);
-    }
 
     #[test]
     fn link_specs_parse() {

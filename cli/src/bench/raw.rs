@@ -3,13 +3,12 @@
 //! little-endian length. No libipc channel code runs here; it shows what the kernel alone
 //! costs.
 //!
-//! A message is written with one `write_all` of a reused buffer holding header and payload; it
-//! is read with `read_exact` of the 4 header bytes, then `read_exact` of the payload into a
-//! reused buffer. The `unix` baseline blocks in that read at once. The `unix-spin` baseline
-//! first waits the way libipc's stream channels do: a [`Spinner`] with libipc's default
-//! stream spin polls a non-blocking `recv` (`MSG_PEEK | MSG_DONTWAIT`, one byte; for a pipe,
-//! `poll` with a zero timeout) until data is there or the adaptive window ends, then the same
-//! blocking reads follow (`pipe-spin` waits the same way). Writes never spin.
+//! The framing is the bench library's [`Framing`] (bench/common, shared with pipe-bench). The
+//! `unix` baseline blocks in each read at once. The `unix-spin` baseline first waits the way
+//! libipc's stream channels do: a spinner with libipc's default stream spin polls a
+//! non-blocking `recv` (`MSG_PEEK | MSG_DONTWAIT`, one byte; for a pipe, `poll` with a zero
+//! timeout) until data is there or the adaptive window ends, then the same blocking reads
+//! follow (`pipe-spin` waits the same way). Writes never spin.
 //!
 //! The FIFOs live in the bench's scratch directory: `raw-pipe.down` (bench to peer) and
 //! `raw-pipe.up` (peer to bench). The bench opens its reading end without blocking and its
@@ -17,21 +16,18 @@
 //! ends plainly.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use libipc::Spinner;
+use libipc_bench::Framing;
 use rustix::event::{PollFd, PollFlags};
 use rustix::net::RecvFlags;
 
-use super::link::Link;
 use crate::fail::{Fail, Result};
-
-/// Refuse absurd lengths rather than allocate them (the bench never sends more than 16 MiB).
-const MAX_MESSAGE: usize = 64 << 20;
+use libipc_bench::Link;
 
 /// What a raw link reads from and writes to.
 #[derive(Debug)]
@@ -47,11 +43,8 @@ enum Ends {
 #[derive(Debug)]
 pub(crate) struct RawLink {
     ends: Ends,
-    /// Spins before each blocking read (never, for the `unix` baseline: a zero maximum).
-    spinner: Spinner,
-    read_buf: Vec<u8>,
-    write_buf: Vec<u8>,
-    len: usize,
+    /// Spins before each blocking read (never, for the `unix` baseline: a zero spin).
+    framing: Framing,
 }
 
 impl RawLink {
@@ -63,10 +56,7 @@ impl RawLink {
     fn with_ends(ends: Ends, spin: Duration) -> RawLink {
         RawLink {
             ends,
-            spinner: Spinner::new(spin),
-            read_buf: Vec::new(),
-            write_buf: Vec::new(),
-            len: 0,
+            framing: Framing::new(spin),
         }
     }
 
@@ -123,44 +113,11 @@ impl RawLink {
         ))
     }
 
-    fn read_message(&mut self) -> io::Result<()> {
-        let started = std::time::Instant::now();
-        let won = self.spinner.enabled() && {
-            let ends = &self.ends;
-            self.spinner.spin(|| readable(ends), None)
-        };
-        let mut header = [0u8; 4];
-        reader(&self.ends).read_exact(&mut header)?;
-        if self.spinner.enabled() && !won {
-            self.spinner.blocked(started);
-        }
-        let len = u32::from_le_bytes(header) as usize;
-        if len > MAX_MESSAGE {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("raw peer sent a {len}-byte length"),
-            ));
-        }
-        if self.read_buf.len() < len {
-            self.read_buf.resize(len, 0);
-        }
-        reader(&self.ends).read_exact(&mut self.read_buf[..len])?;
-        self.len = len;
-        Ok(())
-    }
-
-    fn send_message(&mut self, len: Option<usize>, msg: &[u8]) -> io::Result<()> {
-        let msg = match len {
-            Some(n) => &self.read_buf[..n],
-            None => msg,
-        };
-        let buf = &mut self.write_buf;
-        buf.clear();
-        buf.extend_from_slice(&(msg.len() as u32).to_le_bytes());
-        buf.extend_from_slice(msg);
+    /// Send `msg`, or (`None`) the message last received.
+    fn send_message(&mut self, msg: Option<&[u8]>) -> io::Result<()> {
         match &self.ends {
-            Ends::Socket(s) => (&*s).write_all(buf),
-            Ends::Pipe { write: Some(w), .. } => (&*w).write_all(buf),
+            Ends::Socket(s) => self.framing.write(s, msg),
+            Ends::Pipe { write: Some(w), .. } => self.framing.write(w, msg),
             Ends::Pipe { write: None, .. } => Err(io::ErrorKind::BrokenPipe.into()),
         }
     }
@@ -218,17 +175,17 @@ fn readable(ends: &Ends) -> bool {
 
 impl Link for RawLink {
     fn send(&mut self, msg: &[u8]) -> Result {
-        Ok(self.send_message(None, msg)?)
+        Ok(self.send_message(Some(msg))?)
     }
 
     fn recv(&mut self) -> Result<&[u8]> {
-        self.read_message()?;
-        Ok(&self.read_buf[..self.len])
+        let ends = &self.ends;
+        Ok(self.framing.read(reader(ends), || readable(ends))?)
     }
 
     fn echo(&mut self) -> Result {
-        self.read_message()?;
-        Ok(self.send_message(Some(self.len), &[])?)
+        self.recv()?;
+        Ok(self.send_message(None)?)
     }
 
     fn close(&mut self) {

@@ -5,9 +5,9 @@ use std::fs::File;
 use std::io::Write as _;
 use std::path::Path;
 
-use super::measure::Measured;
 use super::noise::Noise;
 use crate::fail::{Context, Result};
+use libipc_bench::Measured;
 
 /// One measurement, as written to JSON.
 #[derive(Debug, Clone, serde::Serialize)]

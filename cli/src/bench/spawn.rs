@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use libipc::{Channel, ErrorKind, Listener};
 
-use super::link::{IpcLink, Link};
-use super::measure::Pattern;
-use super::peer::{Command, LinkSpec, System};
+use libipc_bench::{IpcLink, Link, Pattern, PeerLinks};
+
+use super::peer::{LinkSpec, System};
 use super::raw::RawLink;
 use super::raw_shm::ShmLink;
 use super::{BASELINES, Baseline, INHERITED, Transport};
@@ -53,13 +53,12 @@ impl Drop for ScratchDir {
     }
 }
 
-/// One of the peer's links, as the bench sees it.
+/// What one of the peer's links measures, as the bench reports it.
 pub(crate) struct PeerLink {
     pub(crate) system: System,
     pub(crate) transport: &'static str,
     /// libipc links: the raw baseline that waits the same way ("vs same-wait").
     pub(crate) same_wait: Option<Baseline>,
-    link: Box<dyn Link>,
 }
 
 impl PeerLink {
@@ -84,9 +83,10 @@ enum Pending {
 
 /// The running peer process and its links; the process is killed if still running on drop.
 pub(crate) struct Peer {
+    /// What each link measures, in the order of [`Peer::board`].
     pub(crate) links: Vec<PeerLink>,
-    /// The link the peer reads its next command from.
-    current: usize,
+    /// The links themselves.
+    pub(crate) board: PeerLinks,
     child: Child,
 }
 
@@ -179,6 +179,7 @@ impl Peer {
         let (mut child, mut paired) = spawn(&specs, inherits)?;
         drop(inherited);
         let mut links = Vec::new();
+        let mut board = Vec::new();
         for ((spec, pending), (transport, same_wait)) in specs.iter().zip(pending).zip(labels) {
             let link: Box<dyn Link> = match pending {
                 Pending::Unix(listener, spin) => {
@@ -215,33 +216,19 @@ impl Peer {
                 system: spec.system,
                 transport,
                 same_wait,
-                link,
             });
+            board.push(link);
         }
         Ok(Peer {
             links,
-            current: 0,
+            board: PeerLinks::new(board),
             child,
         })
     }
 
-    /// Link `i`, after telling the peer to take its next command from there.
-    pub(crate) fn link(&mut self, i: usize) -> Result<&mut dyn Link> {
-        if i != self.current {
-            let goto = Command::Goto(i).encode();
-            self.links[self.current].link.send(goto.as_bytes())?;
-            self.current = i;
-        }
-        Ok(&mut *self.links[i].link)
-    }
-
     /// Tell the peer to quit, close every link, and wait for the peer to exit successfully.
     pub(crate) fn finish(mut self) -> Result {
-        let quit = Command::Quit.encode();
-        self.links[self.current].link.send(quit.as_bytes())?;
-        for link in &mut self.links {
-            link.link.close();
-        }
+        self.board.quit()?;
         let deadline = Instant::now() + PEER_TIMEOUT;
         loop {
             match self.child.try_wait()? {

@@ -14,6 +14,7 @@ mod lane;
 mod region;
 mod wait;
 
+use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
@@ -23,8 +24,8 @@ pub(crate) use wait::Wait;
 use self::lane::{Consumer, Producer};
 use self::region::Region;
 use self::wait::Waiter;
-use super::link::Link;
 use crate::fail::{Context, Fail, Result};
+use libipc_bench::Link;
 
 /// One side of a raw shared-memory link.
 #[derive(Debug)]
@@ -93,8 +94,12 @@ impl ShmLink {
         let (ours, theirs) = UnixStream::pair().context("creating a socket pair")?;
         // dup() never copies FD_CLOEXEC, so these survive the peer's exec.
         let inherited = Inherited {
-            memfd: rustix::io::dup(&memfd).context("dup")?,
-            alive: rustix::io::dup(&theirs).context("dup")?,
+            memfd: rustix::io::dup(&memfd)
+                .map_err(io::Error::from)
+                .context("dup")?,
+            alive: rustix::io::dup(&theirs)
+                .map_err(io::Error::from)
+                .context("dup")?,
         };
         Ok((ShmLink::new(wait, Rc::new(region), 0, ours)?, inherited))
     }
@@ -156,7 +161,7 @@ mod tests {
     //! second process sees (shared futexes key on the file, not the address).
 
     use super::{ShmLink, Wait};
-    use crate::bench::link::Link;
+    use libipc_bench::Link;
 
     /// Message `i` of up to `max` bytes: scattered sizes, so records wrap around the rings at
     /// odd offsets.

@@ -4,6 +4,7 @@
 //! [`LANE_HEADER`] bytes of header and `capacity` bytes of ring data (see [`super::lane`]).
 
 use std::ffi::c_void;
+use std::io;
 use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -60,9 +61,13 @@ impl Region {
             "ipc-bench-raw-shm",
             MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
         )
+        .map_err(io::Error::from)
         .context("memfd_create")?;
-        rustix::fs::ftruncate(&fd, len as u64).context("sizing the memfd")?;
+        rustix::fs::ftruncate(&fd, len as u64)
+            .map_err(io::Error::from)
+            .context("sizing the memfd")?;
         rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
+            .map_err(io::Error::from)
             .context("sealing the memfd")?;
         let region = Region::map(&fd, len, capacity)?;
         region.header_word(4).store(capacity, Ordering::Relaxed);
@@ -73,11 +78,13 @@ impl Region {
     /// Map a region the bench created, after checking that it cannot change size and that its
     /// header matches its size.
     pub(crate) fn open(fd: &OwnedFd) -> Result<Region> {
-        let seals = rustix::fs::fcntl_get_seals(fd).context("reading the memfd's seals")?;
+        let seals = rustix::fs::fcntl_get_seals(fd)
+            .map_err(io::Error::from)
+            .context("reading the memfd's seals")?;
         if !seals.contains(SealFlags::SHRINK | SealFlags::GROW) {
             return Err(Fail::new("the shared memfd is not sealed against resizing"));
         }
-        let len = usize::try_from(rustix::fs::fstat(fd)?.st_size)
+        let len = usize::try_from(rustix::fs::fstat(fd).map_err(io::Error::from)?.st_size)
             .map_err(|_| Fail::new("the shared memfd has a negative size"))?;
         if len < HEADER {
             return Err(Fail::new(format!("the shared memfd is only {len} bytes")));
@@ -112,6 +119,7 @@ impl Region {
                 0,
             )
         }
+        .map_err(io::Error::from)
         .context("mapping the shared memfd")?;
         let base = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| Fail::new("mmap returned null"))?;
         Ok(Region {

@@ -5,27 +5,28 @@ use libipc::{Channel, Message};
 use crate::fail::Result;
 
 /// One connected message link. The bench loops use only this trait, so libipc and the raw
-/// baseline run exactly the same code around their own send and receive.
-pub(crate) trait Link {
+/// baselines run exactly the same code around their own send and receive.
+pub trait Link {
     /// Send one message.
     fn send(&mut self, msg: &[u8]) -> Result;
     /// Receive one message; it stays readable until the next call.
     fn recv(&mut self) -> Result<&[u8]>;
     /// Receive one message and send it back unchanged.
     fn echo(&mut self) -> Result;
-    /// Say that nothing more will be sent (the other side's receive then ends).
-    fn close(&mut self);
+    /// Say that nothing more will be sent (the other side's receive then ends). By default
+    /// nothing: the link ends when dropped.
+    fn close(&mut self) {}
 }
 
 /// A libipc [`Channel`], used the way an application would: `send(&[u8])`, `recv() -> Message`.
 #[derive(Debug)]
-pub(crate) struct IpcLink {
+pub struct IpcLink {
     channel: Channel,
     last: Message,
 }
 
 impl IpcLink {
-    pub(crate) fn new(channel: Channel) -> IpcLink {
+    pub fn new(channel: Channel) -> IpcLink {
         IpcLink {
             channel,
             last: Message::default(),

@@ -2,41 +2,48 @@
 //! streaming.
 //!
 //! A [`Trial`] warms up in growing batches, which also calibrates how many iterations fit in
-//! the time budget; the budget is then spent in several rounds, and the caller interleaves the
-//! rounds of every system measured at one pattern and size. Scheduler placement (same CPU or
-//! not, which changes round trips several-fold on small VMs) and other drift then hit every
-//! system alike instead of whichever happened to run at a bad moment.
+//! the time budget; the budget is then spent in several rounds, and [`interleave`] runs the
+//! rounds of every system measured at one pattern and size in turn. Scheduler placement (same
+//! CPU or not, which changes round trips several-fold on small VMs) and other drift then hit
+//! every system alike instead of whichever happened to run at a bad moment.
 //!
-//! Each round is bracketed by CPU readings of both processes (see [`Trial::cpu_us_per_msg`]),
-//! and its own result is kept to see how much rounds disagree ([`Trial::spread`]).
+//! With a CPU clock, each round is bracketed by CPU readings of both processes (see
+//! [`Trial::cpu_us_per_msg`]); each round's own result is kept to see how much rounds
+//! disagree ([`Trial::spread`]).
+//!
+//! [`interleave`]: crate::interleave
 
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::link::Link;
-use super::peer::{ACK, Command};
 use crate::fail::{Fail, Result};
+use crate::link::Link;
+use crate::peer::{ACK, Command};
+
+/// The CPU time (user + system) this process has used so far, all threads: each bench brings
+/// its platform's clock.
+pub type CpuTime = fn() -> Duration;
 
 /// Time budgets per measurement.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Budget {
+pub struct Budget {
     warmup: Duration,
     measure: Duration,
-    pub(crate) rounds: u64,
+    pub rounds: u64,
     min_per_round: u64,
 }
 
 impl Budget {
     /// About 1.2 s per measurement: 0.2 s warm-up, then 10 rounds of 0.1 s.
-    pub(crate) const FULL: Budget = Budget {
+    pub const FULL: Budget = Budget {
         warmup: Duration::from_millis(200),
         measure: Duration::from_millis(1000),
         rounds: 10,
         min_per_round: 20,
     };
     /// Milliseconds per measurement: proves the machinery works; the numbers mean little.
-    pub(crate) const QUICK: Budget = Budget {
+    pub const QUICK: Budget = Budget {
         warmup: Duration::from_millis(5),
         measure: Duration::from_millis(20),
         rounds: 2,
@@ -44,7 +51,7 @@ impl Budget {
     };
 
     /// About how long one measurement takes (warm-up and rounds).
-    pub(crate) fn per_measurement(&self) -> Duration {
+    pub fn per_measurement(&self) -> Duration {
         self.warmup + self.measure
     }
 
@@ -55,17 +62,25 @@ impl Budget {
     }
 }
 
+/// How to measure: the time budget, and the CPU clock if CPU time is counted (the peer must
+/// then have one too, to answer `cpu`).
+#[derive(Debug, Clone, Copy)]
+pub struct Method {
+    pub budget: Budget,
+    pub cpu_time: Option<CpuTime>,
+}
+
 /// The measurement kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Pattern {
+pub enum Pattern {
     Rtt,
     Stream,
 }
 
 impl Pattern {
-    pub(crate) const ALL: [Pattern; 2] = [Pattern::Rtt, Pattern::Stream];
+    pub const ALL: [Pattern; 2] = [Pattern::Rtt, Pattern::Stream];
 
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Pattern::Rtt => "rtt",
             Pattern::Stream => "stream",
@@ -76,7 +91,7 @@ impl Pattern {
 /// What one measurement found.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 #[serde(untagged)]
-pub(crate) enum Measured {
+pub enum Measured {
     /// Round-trip times in microseconds, over `samples` round trips.
     Rtt {
         p50_us: f64,
@@ -92,11 +107,22 @@ pub(crate) enum Measured {
     },
 }
 
+impl Measured {
+    /// The figure ratios compare: p50 (lower is better) or msgs/s (higher is better).
+    pub fn key(self) -> f64 {
+        match self {
+            Measured::Rtt { p50_us, .. } => p50_us,
+            Measured::Stream { msgs_per_s, .. } => msgs_per_s,
+        }
+    }
+}
+
 /// One measurement in progress: calibrated, accumulating over rounds.
 #[derive(Debug)]
-pub(crate) struct Trial {
+pub struct Trial {
     pattern: Pattern,
     per_round: u64,
+    cpu_time: Option<CpuTime>,
     times: Histogram<u64>,
     /// This round's round-trip times (then added to `times`).
     round_times: Histogram<u64>,
@@ -111,13 +137,13 @@ pub(crate) struct Trial {
 
 impl Trial {
     /// Warm up `link` for `pattern` and work out how many iterations a round gets.
-    pub(crate) fn start(
+    pub fn start(
         pattern: Pattern,
         link: &mut dyn Link,
         payload: &[u8],
-        budget: &Budget,
+        method: &Method,
     ) -> Result<Trial> {
-        let per = calibrate(budget.warmup, |n| match pattern {
+        let per = calibrate(method.budget.warmup, |n| match pattern {
             Pattern::Rtt => round_trips(link, payload, n, None),
             Pattern::Stream => one_way(link, payload, n),
         })?;
@@ -127,7 +153,8 @@ impl Trial {
         };
         Ok(Trial {
             pattern,
-            per_round: budget.per_round(per),
+            per_round: method.budget.per_round(per),
+            cpu_time: method.cpu_time,
             times: histogram()?,
             round_times: histogram()?,
             round_results: Vec::new(),
@@ -138,17 +165,21 @@ impl Trial {
     }
 
     /// One measured round.
-    pub(crate) fn round(&mut self, link: &mut dyn Link, payload: &[u8]) -> Result {
+    pub fn round(&mut self, link: &mut dyn Link, payload: &[u8]) -> Result {
         let n = self.per_round;
-        let peer_before = peer_cpu(link)?;
-        let before = cpu_time();
+        let before = match self.cpu_time {
+            Some(clock) => Some((peer_cpu(link)?, clock())),
+            None => None,
+        };
         let took = match self.pattern {
             Pattern::Rtt => round_trips(link, payload, n, Some(&mut self.round_times))?,
             Pattern::Stream => one_way(link, payload, n)?,
         };
-        let used = cpu_time().saturating_sub(before);
-        let peer_used = peer_cpu(link)?.saturating_sub(peer_before);
-        self.cpu += used + peer_used;
+        if let (Some(clock), Some((peer_before, before))) = (self.cpu_time, before) {
+            let used = clock().saturating_sub(before);
+            let peer_used = peer_cpu(link)?.saturating_sub(peer_before);
+            self.cpu += used + peer_used;
+        }
         self.busy += took;
         self.messages += n;
         self.round_results.push(match self.pattern {
@@ -165,24 +196,25 @@ impl Trial {
         Ok(())
     }
 
-    /// CPU time per message, in microseconds: the user + system time of both processes (this
-    /// one, all its threads, and the peer) during the measured rounds, over the messages they
-    /// carried; a round trip carries two. Counted: everything both processes did between the
-    /// CPU readings around each round, which includes sending the round's command and, for
-    /// the peer, answering one CPU reading (a few microseconds per round of thousands of
-    /// messages). Not counted: warm-up, and CPU the kernel spends outside the two processes
-    /// (interrupts, softirq work run on another task's time).
-    pub(crate) fn cpu_us_per_msg(&self) -> f64 {
+    /// CPU time per message, in microseconds (`None` without a CPU clock): the user + system
+    /// time of both processes (this one, all its threads, and the peer) during the measured
+    /// rounds, over the messages they carried; a round trip carries two. Counted: everything
+    /// both processes did between the CPU readings around each round, which includes sending
+    /// the round's command and, for the peer, answering one CPU reading (a few microseconds
+    /// per round of thousands of messages). Not counted: warm-up, and CPU the kernel spends
+    /// outside the two processes (interrupts, softirq work run on another task's time).
+    pub fn cpu_us_per_msg(&self) -> Option<f64> {
+        self.cpu_time?;
         let messages = match self.pattern {
             Pattern::Rtt => 2 * self.messages,
             Pattern::Stream => self.messages,
         };
-        self.cpu.as_secs_f64() * 1e6 / messages.max(1) as f64
+        Some(self.cpu.as_secs_f64() * 1e6 / messages.max(1) as f64)
     }
 
     /// How much the rounds disagree: the largest per-round result over the smallest (p50 for
     /// round trips, messages per second for streaming); 1 means every round agreed.
-    pub(crate) fn spread(&self) -> f64 {
+    pub fn spread(&self) -> f64 {
         let max = self.round_results.iter().copied().fold(f64::MIN, f64::max);
         let min = self.round_results.iter().copied().fold(f64::MAX, f64::min);
         if min > 0.0 && max >= min {
@@ -193,7 +225,7 @@ impl Trial {
     }
 
     /// The result over every round so far.
-    pub(crate) fn finish(&self, size: usize) -> Measured {
+    pub fn finish(&self, size: usize) -> Measured {
         match self.pattern {
             Pattern::Rtt => {
                 let us = |q: f64| self.times.value_at_quantile(q) as f64 / 1000.0;
@@ -205,7 +237,7 @@ impl Trial {
                 }
             }
             Pattern::Stream => {
-                let msgs_per_s = self.messages as f64 / self.busy.as_secs_f64();
+                let msgs_per_s = self.messages as f64 / self.busy.as_secs_f64().max(1e-9);
                 Measured::Stream {
                     msgs_per_s,
                     mb_per_s: msgs_per_s * size as f64 / 1e6,
@@ -216,19 +248,7 @@ impl Trial {
     }
 }
 
-/// CPU time (user + system) this process has used so far, all threads.
-///
-/// `CLOCK_PROCESS_CPUTIME_ID` is the same user + system total `getrusage` reports, read with
-/// nanosecond resolution instead of `getrusage`'s microseconds (or `/proc`'s clock ticks).
-pub(crate) fn cpu_time() -> Duration {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
-    Duration::new(
-        t.tv_sec.max(0) as u64,
-        t.tv_nsec.clamp(0, 999_999_999) as u32,
-    )
-}
-
-/// The peer's [`cpu_time`], asked over `link`.
+/// The peer's CPU time, asked over `link`.
 fn peer_cpu(link: &mut dyn Link) -> Result<Duration> {
     link.send(Command::Cpu.encode().as_bytes())?;
     let answer = link.recv()?;
