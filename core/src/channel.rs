@@ -162,7 +162,11 @@ impl Shared {
                 // Stay armed: the readiness descriptor now tells when to try again.
                 return Err(no_message());
             }
-            let ready = sys::wait_any(link.recv_sources(), wait.wakers(), wait.deadline())?;
+            let ready = if self.push_rest() {
+                self.wait_recv_pushing_rest(wait)?
+            } else {
+                sys::wait_any(link.recv_sources(), wait.wakers(), wait.deadline())?
+            };
             if ready.timed_out() {
                 continue;
             }
@@ -171,6 +175,38 @@ impl Shared {
                 return Err(Error::cancelled());
             }
         }
+    }
+
+    /// While a receive waits: write more of the rest of a message a send left partly written
+    /// when its wait ended (`send_timeout`, a cancelled send), if no other caller is sending.
+    /// Returns whether some of it is still to go. Without this, a peer waiting for the end of
+    /// that message and this side waiting for the reply would wait for each other.
+    fn push_rest(&self) -> bool {
+        let Some(_gate) = self.tx_gate.try_enter() else {
+            return false;
+        };
+        // An error (the peer is gone) is the receive's to report.
+        matches!(self.link.try_flush(true), Ok(false))
+    }
+
+    /// Wait for the receive side's sources and, as the rest of a message is still to go out,
+    /// the send side's too; returns what the receive side saw (nothing, if only the send side
+    /// woke: the caller then tries again, pushing the rest on).
+    fn wait_recv_pushing_rest(&self, wait: &Wait<'_>) -> Result<sys::Ready> {
+        let link = &*self.link;
+        let recv = link.recv_sources();
+        let mut all = Vec::with_capacity(recv.len() + link.send_sources().len());
+        all.extend_from_slice(recv);
+        all.extend_from_slice(link.send_sources());
+        let (rx, tx) = sys::wait_any(&all, wait.wakers(), wait.deadline())?.split(recv.len());
+        if !tx.timed_out()
+            && !tx.cancelled()
+            && let Some(_gate) = self.tx_gate.try_enter()
+        {
+            // Handled under the send gate, so no sender's wake-up is taken from it.
+            let _ = link.send_woken(tx);
+        }
+        Ok(rx)
     }
 
     fn recv(&self, wait: &Wait<'_>) -> Result<Message> {
@@ -455,10 +491,11 @@ impl Channel {
     /// Send one message, waiting at most `timeout`. `Timeout` means nothing of the message was
     /// sent (it may be retried). If the deadline passes after part of it went out, the rest is
     /// kept in the channel and written before any later message (or by `close`), and the call
-    /// returns `Ok`: frames are never left half-written. The rest does not move while this
-    /// side only receives: before waiting for a reply to it, call
-    /// [`flush_timeout`](Self::flush_timeout). (How much fits at once depends on the
-    /// transport: a FIFO holds 64 KiB, a Unix socket a few hundred.)
+    /// returns `Ok`: frames are never left half-written. A receive on this channel pushes the
+    /// rest on while it waits (unless another thread is sending), so waiting for the reply to
+    /// such a message works; [`flush_timeout`](Self::flush_timeout) waits until it is all out.
+    /// (How much goes out at once depends on the transport: a FIFO holds 64 KiB, a Unix socket
+    /// a few hundred.)
     pub fn send_timeout(&self, data: &[u8], timeout: Duration) -> Result<()> {
         self.shared.send(data, &Wait::timeout(timeout))
     }

@@ -302,6 +302,16 @@ impl Gate {
         result.map(|()| GateGuard { gate: self })
     }
 
+    /// Take the gate if nobody holds it, without waiting.
+    pub(crate) fn try_enter(&self) -> Option<GateGuard<'_>> {
+        let mut st = self.lock();
+        if st.held || st.closed {
+            return None;
+        }
+        st.held = true;
+        Some(GateGuard { gate: self })
+    }
+
     /// Give the gate back (the guard's drop, or a slot that kept it).
     pub(crate) fn leave(&self) {
         let mut st = self.lock();

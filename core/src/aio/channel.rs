@@ -142,8 +142,37 @@ impl Inner {
     }
 
     async fn recv_wait(&self) -> Result<Ready> {
-        self.wait(self.link.recv_sources(), &self.recv_at, None)
-            .await
+        if !self.push_rest() {
+            return self
+                .wait(self.link.recv_sources(), &self.recv_at, None)
+                .await;
+        }
+        // The rest of a partly sent message is still to go: wait for the send side too, and
+        // push it on when that wakes (as the blocking `Channel`'s receive does). Returns what
+        // the receive side saw (nothing, if only the send side woke).
+        let recv = self.link.recv_sources();
+        let all: Vec<Source> = recv
+            .iter()
+            .chain(self.link.send_sources())
+            .copied()
+            .collect();
+        let at: Vec<usize> = self.recv_at.iter().chain(&self.send_at).copied().collect();
+        let (rx, tx) = self.wait(&all, &at, None).await?.split(recv.len());
+        if !tx.timed_out()
+            && let Ok(_gate) = self.tx_gate.try_lock()
+        {
+            let _ = self.link.send_woken(tx);
+        }
+        Ok(rx)
+    }
+
+    /// Write more of the rest of a message whose sending future gave up part-way, if no
+    /// other task is sending; whether some of it is still to go (see `Channel`'s receive).
+    fn push_rest(&self) -> bool {
+        let Ok(_gate) = self.tx_gate.try_lock() else {
+            return false;
+        };
+        matches!(self.link.try_flush(true), Ok(false))
     }
 
     async fn send_wait(&self, deadline: Option<Instant>) -> Result<Ready> {
@@ -306,7 +335,9 @@ impl AsyncChannel {
 
     /// Send one message, waiting at most `timeout`. `Timeout` means nothing of the message was
     /// sent. If the deadline passes after part of it went out, the rest is kept in the channel
-    /// and written before any later message (or by `close`), and the call returns `Ok`.
+    /// and written before any later message (or by `close`), and the call returns `Ok`; a
+    /// `recv` on this channel pushes the rest on while it waits (unless another task is
+    /// sending).
     pub async fn send_timeout(&self, data: &[u8], timeout: Duration) -> Result<()> {
         self.send_until(data, Some(Instant::from_std(after(timeout))))
             .await
@@ -365,7 +396,9 @@ impl AsyncChannel {
                 None => {}
             }
             let ready = inner.recv_wait().await?;
-            inner.link.recv_woken(ready);
+            if !ready.timed_out() {
+                inner.link.recv_woken(ready);
+            }
         }
     }
 

@@ -9,7 +9,8 @@
 //! - `data`: what goes in comes out: boundaries, order, volume, concurrency, timeouts, limits;
 //! - `lifecycle`: how channels and listeners end: close, kill, drop, nothing listening, in use;
 //! - `access`: peer credentials and uid allow-lists;
-//! - `cancel`: cancellation handles ending blocked calls, nothing lost.
+//! - `cancel`: cancellation handles ending blocked calls, nothing lost;
+//! - `rest`: the rest of a partly sent message, pushed on by a receive.
 //!
 //! Protocol abuse is in `hostile.rs`, socket files and the runtime directory in
 //! `socket_file.rs`.
@@ -18,6 +19,7 @@ mod access;
 mod cancel;
 mod data;
 mod lifecycle;
+mod rest;
 
 use libipc::ErrorKind;
 #[cfg(unix)]

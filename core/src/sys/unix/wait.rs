@@ -84,6 +84,27 @@ impl Ready {
     pub(crate) fn timed_out(self) -> bool {
         self.bits == 0 && !self.cancelled
     }
+
+    /// What a wait on two lists of sources put end to end saw, as two: the first `n`
+    /// sources, and the rest (numbered from 0). Both carry whether a waker fired.
+    pub(crate) fn split(self, n: usize) -> (Ready, Ready) {
+        let first = if n >= 32 {
+            self.bits
+        } else {
+            self.bits & ((1 << n) - 1)
+        };
+        let rest = if n >= 32 { 0 } else { self.bits >> n };
+        (
+            Ready {
+                bits: first,
+                cancelled: self.cancelled,
+            },
+            Ready {
+                bits: rest,
+                cancelled: self.cancelled,
+            },
+        )
+    }
 }
 
 /// Wait until one of `sources` is ready, one of the `cancel` wakers fires, or `deadline` passes (`None`: no
