@@ -50,6 +50,15 @@ fn assert_served_by(server: &Peer, ep: &str) {
     assert_eq!(&*ch.recv().unwrap(), b"pong");
 }
 
+/// Wait until connecting to `path` is refused. A process that another test thread forks
+/// while the listening descriptor is open holds it until that process executes its program
+/// (close-on-exec), and meanwhile the socket is live; the watchdog guards the wait.
+fn wait_until_nobody_listens(path: &Path) {
+    while std::os::unix::net::UnixStream::connect(path).is_ok() {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// A socket file nobody listens on (left by a listener that did not clean up) is reclaimed.
 #[test]
 fn stale_socket_file_is_reclaimed() {
@@ -58,6 +67,7 @@ fn stale_socket_file_is_reclaimed() {
     let path = dir.path().join("x.sock");
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
     assert!(is_socket(&path), "std leaves its socket file behind");
+    wait_until_nobody_listens(&path);
     let listener = Listener::bind(endpoint(&path).as_str()).unwrap();
     assert_serves_other_process(&listener, &endpoint(&path));
 }
