@@ -6,7 +6,7 @@
 #    changes) and installs the package with `pip install ./bindings/python` (maturin through
 #    PEP 517, with build isolation), pytest, pytest-timeout, mypy and, when it installs, pyzmq
 #    (optional: only the benchmark uses it);
-# 2. `mypy --strict examples/python` against the installed package;
+# 2. `mypy --strict` on the package's own modules and stubs, and on examples/python;
 # 3. the pytest suite (bindings/python/tests), with pytest-timeout as the watchdog;
 # 4. the Python examples end to end (echo_server + client, async_echo, zero_copy);
 # 5. cross-language: the Python client with the Rust echo_server and the Rust client with the
@@ -70,9 +70,9 @@ export LIBIPC_IPC_BIN="$target/release/ipc"
 # The Rust parent and child of the parent-and-child tests (tests/test_spawn.py).
 export LIBIPC_TEST_PEER_BIN="$target/release/ipc-test-peer"
 
-step "mypy --strict examples/python"
+step "mypy --strict: the package (its stubs and the pure-Python modules) and examples/python"
 [ -d examples/python ] || die "examples/python is missing"
-"$vpy" -m mypy --strict examples/python
+"$vpy" -m mypy --strict bindings/python/python/libipc examples/python
 
 mktempdir tmp
 export LIBIPC_RUNTIME_DIR="$tmp/run"

@@ -40,14 +40,14 @@ __version__: str
 def listen(
     endpoint: str,
     *,
-    max_message_size: int = ...,
-    socket_mode: int = ...,
-    handshake_timeout: float = ...,
+    max_message_size: int | None = None,
+    socket_mode: int | None = None,
+    handshake_timeout: float | None = None,
     allowed_uids: Iterable[int] | None = None,
-    shm_ring_size: int = ...,
-    shm_spin: float = ...,
-    stream_spin: float = ...,
-    shm_posix_fallback: bool = ...,
+    shm_ring_size: int | None = None,
+    shm_spin: float | None = None,
+    stream_spin: float | None = None,
+    shm_posix_fallback: bool | None = None,
 ) -> Listener:
     """Bind `endpoint` and listen on it."""
 
@@ -55,13 +55,13 @@ def connect(
     endpoint: str,
     timeout: float | None = None,
     *,
-    max_message_size: int = ...,
+    max_message_size: int | None = None,
     connect_timeout: float | None = ...,
-    handshake_timeout: float = ...,
+    handshake_timeout: float | None = None,
     allowed_uids: Iterable[int] | None = None,
-    shm_spin: float = ...,
-    stream_spin: float = ...,
-    shm_posix_fallback: bool = ...,
+    shm_spin: float | None = None,
+    stream_spin: float | None = None,
+    shm_posix_fallback: bool | None = None,
 ) -> Channel:
     """Connect to `endpoint`; `timeout`, when given, replaces `connect_timeout`."""
 
