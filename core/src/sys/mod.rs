@@ -45,6 +45,8 @@ mod windows;
 #[cfg(windows)]
 use windows as imp;
 
+mod ready;
+
 #[cfg(not(any(unix, windows)))]
 compile_error!("libipc supports Unix and Windows platforms only");
 
@@ -63,7 +65,8 @@ pub(crate) use imp::{
 // Waiting.
 #[cfg(unix)]
 pub(crate) use imp::readiness_set;
-pub(crate) use imp::{Ready, Source, Waker, usable_cpus, wait_any, yield_now};
+pub(crate) use imp::{Source, Waker, usable_cpus, wait_any, yield_now};
+pub(crate) use ready::Ready;
 // Shared memory.
 #[cfg(unix)]
 pub(crate) use imp::shm;

@@ -21,7 +21,7 @@ pub(crate) use socket::{
     LocalAddr, SocketFile, StreamListener, bind_local, bind_tcp, connect_local, connect_tcp,
 };
 pub(crate) use stream::Stream;
-pub(crate) use wait::{Ready, Source, Waker, readiness_set, usable_cpus, wait_any, yield_now};
+pub(crate) use wait::{Source, Waker, readiness_set, usable_cpus, wait_any, yield_now};
 
 use crate::error::{Error, ErrorKind};
 

@@ -27,7 +27,7 @@ pub(crate) use unsupported::{
     LocalAddr, SocketFile, adopt_inherited, bind_local, bind_tcp, check_private_dir, connect_local,
     connect_tcp, ensure_private_dir, inherit_token, keep_across_exec, runtime_dir, stream_pair,
 };
-pub(crate) use wait::{Ready, Source, Waker, usable_cpus, wait_any, yield_now};
+pub(crate) use wait::{Source, Waker, usable_cpus, wait_any, yield_now};
 
 use crate::error::{Error, ErrorKind};
 

@@ -18,6 +18,7 @@ use windows_sys::Win32::System::Threading::{
 
 use super::{last_error, owned, win_error};
 use crate::error::{Error, ErrorKind, Result};
+use crate::sys::Ready;
 
 /// A new manual-reset event, not signalled.
 pub(super) fn manual_event() -> Result<OwnedHandle> {
@@ -55,53 +56,6 @@ impl Source {
 
     fn handle(self) -> HANDLE {
         self.event as HANDLE
-    }
-}
-
-/// What [`wait_any`] saw: which sources are ready (bit `i` for `sources[i]`), and whether
-/// a waker fired. Nothing at all means the deadline passed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Ready {
-    bits: u32,
-    cancelled: bool,
-}
-
-impl Ready {
-    /// Whether source `i` is ready.
-    #[allow(dead_code)] // asked by links with several sources (shm, Unix only)
-    pub(crate) fn is(self, i: usize) -> bool {
-        self.bits & (1 << i) != 0
-    }
-
-    /// Whether the waker fired.
-    pub(crate) fn cancelled(self) -> bool {
-        self.cancelled
-    }
-
-    /// Whether the deadline passed with nothing ready.
-    pub(crate) fn timed_out(self) -> bool {
-        self.bits == 0 && !self.cancelled
-    }
-
-    /// What a wait on two lists of sources put end to end saw, as two: the first `n`
-    /// sources, and the rest (numbered from 0). Both carry whether a waker fired.
-    pub(crate) fn split(self, n: usize) -> (Ready, Ready) {
-        let first = if n >= 32 {
-            self.bits
-        } else {
-            self.bits & ((1 << n) - 1)
-        };
-        let rest = if n >= 32 { 0 } else { self.bits >> n };
-        (
-            Ready {
-                bits: first,
-                cancelled: self.cancelled,
-            },
-            Ready {
-                bits: rest,
-                cancelled: self.cancelled,
-            },
-        )
     }
 }
 
