@@ -214,6 +214,27 @@ static H_UNUSED unsigned h_watchdog_seconds(void)
     return v > 0 ? (unsigned)v : 120;
 }
 
+/* Round trips of varying sizes (0 to 70,000 bytes) through an echoing peer, each send and
+ * receive waiting at most timeout_ms. */
+static H_UNUSED void h_echo_round_trips(ipc_channel *ch, int count, int32_t timeout_ms)
+{
+    uint8_t *buf = malloc(70000);
+    REQUIRE(buf);
+    for (int i = 0; i < count; i++) {
+        size_t len = ((size_t)i * 4099u) % 70000;
+        for (size_t k = 0; k < len; k++)
+            buf[k] = (uint8_t)(i ^ (int)k);
+        if (!CHECK_OK(ipc_channel_send(ch, buf, len, timeout_ms)))
+            break;
+        ipc_message *m = NULL;
+        if (!CHECK_OK(ipc_channel_recv(ch, timeout_ms, &m)))
+            break;
+        CHECK(ipc_message_len(m) == len && memcmp(ipc_message_data(m), buf, len) == 0);
+        ipc_message_free(m);
+    }
+    free(buf);
+}
+
 /* A fresh name for something inside the private directory. */
 static H_UNUSED void h_path(char *buf, size_t cap, const char *stem)
 {

@@ -25,33 +25,13 @@ static void check_peer_pid(ipc_channel *ch, enum h_transport t, pid_t pid)
     }
 }
 
-/* Round trips of varying sizes through an echoing peer. */
-static void echo_round_trips(ipc_channel *ch, int count)
-{
-    uint8_t *buf = malloc(70000);
-    REQUIRE(buf);
-    for (int i = 0; i < count; i++) {
-        size_t len = ((size_t)i * 4099u) % 70000;
-        for (size_t k = 0; k < len; k++)
-            buf[k] = (uint8_t)(i ^ (int)k);
-        if (!CHECK_OK(ipc_channel_send(ch, buf, len, 10000)))
-            break;
-        ipc_message *m = NULL;
-        if (!CHECK_OK(ipc_channel_recv(ch, 10000, &m)))
-            break;
-        CHECK(ipc_message_len(m) == len && memcmp(ipc_message_data(m), buf, len) == 0);
-        ipc_message_free(m);
-    }
-    free(buf);
-}
-
 static void test_echo_client_peer(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
         struct h_peer p = h_peer_client(t, "connect-echo", NULL, "connected");
         check_peer_pid(p.ch, t, p.pid);
-        echo_round_trips(p.ch, 100);
+        h_echo_round_trips(p.ch, 100, 10000);
         h_peer_close_and_wait(&p); /* the peer saw CLOSED and exited cleanly */
     }
 }
@@ -62,7 +42,7 @@ static void test_echo_server_peer(void)
     {
         struct h_peer p = h_peer_server(t, "bind-echo", NULL);
         check_peer_pid(p.ch, t, p.pid);
-        echo_round_trips(p.ch, 100);
+        h_echo_round_trips(p.ch, 100, 10000);
         h_peer_close_and_wait(&p);
     }
 }

@@ -11,25 +11,6 @@ static void track(pid_t pid)
     h_children[h_nchildren++] = pid;
 }
 
-static void echo_some(ipc_channel *ch, int count)
-{
-    uint8_t *buf = malloc(70000);
-    REQUIRE(buf);
-    for (int i = 0; i < count; i++) {
-        size_t len = ((size_t)i * 4099u) % 70000;
-        for (size_t k = 0; k < len; k++)
-            buf[k] = (uint8_t)(i ^ (int)k);
-        if (!CHECK_OK(ipc_channel_send(ch, buf, len, 30000)))
-            break;
-        ipc_message *m = NULL;
-        if (!CHECK_OK(ipc_channel_recv(ch, 30000, &m)))
-            break;
-        CHECK(ipc_message_len(m) == len && memcmp(ipc_message_data(m), buf, len) == 0);
-        ipc_message_free(m);
-    }
-    free(buf);
-}
-
 static void test_pair(void)
 {
     ipc_channel *a = NULL, *b = NULL;
@@ -81,7 +62,7 @@ static void spawn_echo_child(const char *file, const char *const *argv)
     ipc_peer_credentials pc = {0, 0, 0};
     CHECK_OK(ipc_channel_peer(ch, &pc));
     CHECK_EQ_I(pc.pid, pid);
-    echo_some(ch, 200);
+    h_echo_round_trips(ch, 200, 30000);
     CHECK_OK(ipc_channel_close(ch));
     CHECK_EQ_I(h_wait(pid), 0);
     ipc_channel_free(ch);
