@@ -23,7 +23,7 @@ use std::io;
 
 /// Declares [`ErrorKind`] and its table from one list: `Name = code: "description"`.
 macro_rules! error_kinds {
-    ($($(#[$attr:meta])* $kind:ident = $code:literal : $summary:literal,)+) => {
+    ($($(#[$attr:meta])* $kind:ident = $code:literal $symbol:literal : $summary:literal,)+) => {
         /// What went wrong, as a stable category.
         ///
         /// The numbers returned by [`ErrorKind::code`] are part of the wire format and of the
@@ -57,6 +57,15 @@ macro_rules! error_kinds {
                 }
             }
 
+            /// The kind's stable symbol for bindings whose errors carry a string code
+            /// (`"IPC_PROTOCOL_VIOLATION"`: Node's `err.code`); the C status is the same with
+            /// `IPC_ERR_` in front.
+            pub const fn symbol(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$kind => $symbol,)+
+                }
+            }
+
             /// One sentence saying what the kind means (the text every binding documents).
             pub const fn summary(self) -> &'static str {
                 match self {
@@ -68,22 +77,22 @@ macro_rules! error_kinds {
 }
 
 error_kinds! {
-    InvalidEndpoint = 1: "The endpoint string could not be parsed or names something unusable.",
-    AddressInUse = 2: "Something already lives at the address: a live listener, or a file that is not a socket.",
-    NotFound = 3: "Nobody is listening at the endpoint.",
-    PermissionDenied = 4: "The OS or the peer refused access: file permissions, or a uid allow-list.",
-    PeerDisconnected = 5: "The peer went away without closing the channel: crash, kill, reset.",
-    Timeout = 6: "The operation did not complete before its timeout; nothing was lost.",
-    MessageTooLarge = 7: "A message is larger than the limit this side or the peer advertised.",
-    ProtocolMismatch = 8: "The peer speaks an incompatible protocol version.",
-    ProtocolViolation = 9: "The peer sent malformed data; the channel is closed.",
-    Closed = 10: "The channel or listener was closed, by this side or by the peer in an orderly way.",
-    Io = 11: "Any other operating-system error; `Error::os_error` carries the errno.",
-    Unsupported = 12: "The transport or feature is not available in this build or on this platform.",
-    InvalidArgument = 13: "An argument or option is out of range or inconsistent.",
-    BufferTooSmall = 100: "The caller's buffer is too small for the message, which is kept for the next receive; `Error::needed` says how many bytes it has.",
-    Busy = 102: "This thread holds that side of the channel (an unfinished in-place slot); finish it first.",
-    Cancelled = 104: "A cancellation token stopped the call; nothing was lost or half-done.",
+    InvalidEndpoint = 1 "IPC_INVALID_ENDPOINT": "The endpoint string could not be parsed or names something unusable.",
+    AddressInUse = 2 "IPC_ADDRESS_IN_USE": "Something already lives at the address: a live listener, or a file that is not a socket.",
+    NotFound = 3 "IPC_NOT_FOUND": "Nobody is listening at the endpoint.",
+    PermissionDenied = 4 "IPC_PERMISSION_DENIED": "The OS or the peer refused access: file permissions, or a uid allow-list.",
+    PeerDisconnected = 5 "IPC_PEER_DISCONNECTED": "The peer went away without closing the channel: crash, kill, reset.",
+    Timeout = 6 "IPC_TIMEOUT": "The operation did not complete before its timeout; nothing was lost.",
+    MessageTooLarge = 7 "IPC_MESSAGE_TOO_LARGE": "A message is larger than the limit this side or the peer advertised.",
+    ProtocolMismatch = 8 "IPC_PROTOCOL_MISMATCH": "The peer speaks an incompatible protocol version.",
+    ProtocolViolation = 9 "IPC_PROTOCOL_VIOLATION": "The peer sent malformed data; the channel is closed.",
+    Closed = 10 "IPC_CLOSED": "The channel or listener was closed, by this side or by the peer in an orderly way.",
+    Io = 11 "IPC_IO": "Any other operating-system error; `Error::os_error` carries the errno.",
+    Unsupported = 12 "IPC_UNSUPPORTED": "The transport or feature is not available in this build or on this platform.",
+    InvalidArgument = 13 "IPC_INVALID_ARGUMENT": "An argument or option is out of range or inconsistent.",
+    BufferTooSmall = 100 "IPC_BUFFER_TOO_SMALL": "The caller's buffer is too small for the message, which is kept for the next receive; `Error::needed` says how many bytes it has.",
+    Busy = 102 "IPC_BUSY": "This thread holds that side of the channel (an unfinished in-place slot); finish it first.",
+    Cancelled = 104 "IPC_CANCELLED": "A cancellation token stopped the call; nothing was lost or half-done.",
 }
 
 impl ErrorKind {
@@ -242,6 +251,20 @@ mod tests {
         assert_eq!(codes.len(), ErrorKind::ALL.len());
         for reserved in [0, 14, 99, 101, 103] {
             assert_eq!(ErrorKind::from_code(reserved), None);
+        }
+    }
+
+    #[test]
+    fn symbols_spell_the_names() {
+        for k in ErrorKind::ALL {
+            let mut snake = String::from("IPC");
+            for c in k.name().chars() {
+                if c.is_ascii_uppercase() {
+                    snake.push('_');
+                }
+                snake.push(c.to_ascii_uppercase());
+            }
+            assert_eq!(k.symbol(), snake, "{k:?}");
         }
     }
 

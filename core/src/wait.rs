@@ -186,6 +186,12 @@ impl<'a> Wait<'a> {
         self.cancel[0]
     }
 
+    /// The watched cancellation handles.
+    #[cfg(all(unix, feature = "tokio"))]
+    pub(crate) fn cancels(&self) -> impl Iterator<Item = &'a Cancel> + use<'a> {
+        self.cancel.into_iter().flatten()
+    }
+
     /// Whether any cancellation handle is watched.
     pub(crate) fn cancellable(&self) -> bool {
         self.cancel[0].is_some()

@@ -340,3 +340,71 @@ async fn shm_async_echo_and_close() {
         .expect("server hung")
         .unwrap();
 }
+
+/// The calls for event-loop bindings: listening with no runtime around, and receiving and
+/// sending on the calling thread without leaving it, falling back to the async calls.
+#[test]
+fn now_calls_work_on_the_calling_thread() {
+    let dir = tempdir();
+    for ep in [
+        format!("unix://{dir}/now.sock"),
+        "tcp://127.0.0.1:0".into(),
+        format!(
+            "shm://libipc-now-{}-{}",
+            std::process::id(),
+            fastrand::u32(..)
+        ),
+    ] {
+        // No runtime here.
+        let listener = AsyncListener::bind_now(ep.as_str(), &Options::default()).unwrap();
+        let local = listener.local_endpoint().to_string();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (a, b) = rt.block_on(async {
+            let a = tokio::spawn(async move { AsyncChannel::connect(local.as_str()).await });
+            let b = listener.accept().await.unwrap();
+            (a.await.unwrap().unwrap(), b)
+        });
+        // Nothing yet: None, with or without spinning.
+        assert!(a.recv_now(false).unwrap().is_none(), "{ep}");
+        assert!(a.recv_now(true).unwrap().is_none(), "{ep}");
+        assert!(b.send_now(b"one").unwrap(), "{ep}");
+        // The message may take a moment to arrive: spin, then the async receive.
+        let got = match a.recv_now(true).unwrap() {
+            Some(m) => m,
+            None => rt.block_on(a.recv()).unwrap(),
+        };
+        assert_eq!(&*got, b"one", "{ep}");
+        // Fill the channel from the calling thread until it would wait; what went out
+        // arrives, in order, with the message that had to wait sent by the async call.
+        let mut sent = 0u32;
+        while b.send_now(&sent.to_le_bytes()).unwrap() {
+            sent += 1;
+            assert!(sent < 10_000_000, "{ep}: send_now never filled the channel");
+        }
+        let last = sent;
+        let sender = b.clone();
+        let pending = rt.spawn(async move { sender.send(&last.to_le_bytes()).await });
+        for i in 0..=last {
+            let m = match a.recv_now(false).unwrap() {
+                Some(m) => m,
+                None => rt.block_on(a.recv()).unwrap(),
+            };
+            assert_eq!(*m, i.to_le_bytes(), "{ep} message {i}");
+        }
+        rt.block_on(pending).unwrap().unwrap();
+        // Too large for the peer: refused before anything is written.
+        let big = vec![0u8; b.max_message_size() + 1];
+        assert_eq!(
+            b.send_now(&big).unwrap_err().kind(),
+            ErrorKind::MessageTooLarge
+        );
+        rt.block_on(async {
+            b.close().await;
+            a.close().await;
+        });
+    }
+}

@@ -15,7 +15,7 @@ use std::time::Duration;
 use libipc::Error;
 #[cfg(unix)]
 use libipc::aio::{AsyncChannel, AsyncListener};
-use libipc::{Channel, Endpoint, ErrorKind, Listener, Message, Options, PeerCredentials};
+use libipc::{Channel, Endpoint, ErrorKind, Listener, Message, Options, PeerCredentials, Wait};
 
 /// Which API a test drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +118,24 @@ impl Ch {
         }
     }
 
+    /// Send within `wait` (its deadline and cancellation handles).
+    pub fn send_wait(&self, data: &[u8], wait: Wait<'_>) -> libipc::Result<()> {
+        match self {
+            Ch::Blocking(c) => c.send_wait(data, wait),
+            #[cfg(unix)]
+            Ch::Async(c) => block_on(c.send_wait(data, wait)),
+        }
+    }
+
+    /// Receive within `wait` (its deadline and cancellation handles).
+    pub fn recv_wait(&self, wait: Wait<'_>) -> libipc::Result<Message> {
+        match self {
+            Ch::Blocking(c) => c.recv_wait(wait),
+            #[cfg(unix)]
+            Ch::Async(c) => block_on(c.recv_wait(wait)),
+        }
+    }
+
     /// Receive, waiting without limit.
     pub fn recv(&self) -> libipc::Result<Message> {
         match self {
@@ -208,6 +226,15 @@ impl Lis {
             Lis::Blocking(l) => l.accept().map(Ch::Blocking),
             #[cfg(unix)]
             Lis::Async(l) => block_on(l.accept()).map(Ch::Async),
+        }
+    }
+
+    /// Wait for the next client within `wait` (its deadline and cancellation handles).
+    pub fn accept_wait(&self, wait: Wait<'_>) -> libipc::Result<Ch> {
+        match self {
+            Lis::Blocking(l) => l.accept_wait(wait).map(Ch::Blocking),
+            #[cfg(unix)]
+            Lis::Async(l) => block_on(l.accept_wait(wait)).map(Ch::Async),
         }
     }
 

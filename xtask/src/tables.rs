@@ -239,18 +239,6 @@ fn replace_region(text: &str, region: &str, body: &str) -> Result<String, String
     Ok(out)
 }
 
-/// `"ProtocolViolation"` -> `"PROTOCOL_VIOLATION"`.
-fn upper_snake(name: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_uppercase());
-    }
-    out
-}
-
 /// `text` wrapped to 100 columns, each line starting with `prefix`.
 fn wrap(prefix: &str, text: &str) -> String {
     let mut out = String::new();
@@ -276,7 +264,7 @@ fn c_statuses() -> Vec<(u16, String, &'static str)> {
         .map(|k| {
             (
                 k.code(),
-                format!("IPC_ERR_{}", upper_snake(k.name())),
+                k.symbol().replacen("IPC_", "IPC_ERR_", 1),
                 k.summary(),
             )
         })

@@ -14,16 +14,17 @@ use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::{elapsed, require_runtime};
+use super::{elapsed, limit, require_runtime, under};
 use crate::conn::{Conn, Message, PeerCredentials};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handshake;
 use crate::link::{Incoming, Link};
 use crate::options::Options;
+use crate::spin::Spinner;
 use crate::sys::{Ready, Source};
 use crate::transport;
-use crate::wait::after;
+use crate::wait::{Wait, after};
 
 /// A descriptor owned by the link, registered with tokio.
 #[derive(Debug)]
@@ -48,6 +49,11 @@ struct Inner {
     shared_read: Vec<bool>,
     rx_gate: Mutex<()>,
     tx_gate: Mutex<()>,
+    /// The receive side's adaptive spinner, used only by [`AsyncChannel::recv_now`].
+    rx_spin: Spinner,
+    /// When a `recv_now` that gave up began, for the spinner to learn what the wait that
+    /// followed cost.
+    rx_gave_up: std::sync::Mutex<Option<std::time::Instant>>,
     // Last: the link (which owns the descriptors) is dropped after the registrations.
     link: Arc<dyn Link>,
 }
@@ -323,6 +329,8 @@ impl AsyncChannel {
                 shared_read,
                 rx_gate: Mutex::new(()),
                 tx_gate: Mutex::new(()),
+                rx_spin: Spinner::new(link.spin().0),
+                rx_gave_up: std::sync::Mutex::new(None),
                 link,
             }),
         })
@@ -330,7 +338,7 @@ impl AsyncChannel {
 
     /// Send one message, waiting while the peer is not reading.
     pub async fn send(&self, data: &[u8]) -> Result<()> {
-        self.send_until(data, None).await
+        self.send_until(data, None, None).await
     }
 
     /// Send one message, waiting at most `timeout`. `Timeout` means nothing of the message was
@@ -339,19 +347,52 @@ impl AsyncChannel {
     /// `recv` on this channel pushes the rest on while it waits (unless another task is
     /// sending).
     pub async fn send_timeout(&self, data: &[u8], timeout: Duration) -> Result<()> {
-        self.send_until(data, Some(Instant::from_std(after(timeout))))
+        self.send_until(data, Some(Instant::from_std(after(timeout))), None)
             .await
     }
 
-    async fn send_until(&self, data: &[u8], deadline: Option<Instant>) -> Result<()> {
+    /// Send one message within `wait`: its deadline as [`send_timeout`](Self::send_timeout),
+    /// and `Cancelled` when one of its handles fires before any of the message went out (once
+    /// part of it has, the rest is kept and the call returns `Ok`, as on a timeout).
+    pub async fn send_wait(&self, data: &[u8], wait: Wait<'_>) -> Result<()> {
+        wait.check()?;
+        self.send_until(data, wait.deadline().map(Instant::from_std), Some(&wait))
+            .await
+    }
+
+    /// Send without waiting, on the calling thread: `Ok(true)` if the message went out (or
+    /// enough of it that the rest is kept in the channel and goes first, as after a
+    /// [`send_timeout`](Self::send_timeout) that ran out part-way), `Ok(false)` if nothing of it
+    /// could be written now (the peer is not reading, or another task is sending): then use
+    /// `send`. For event-loop bindings, whose common case needs no wait at all.
+    pub fn send_now(&self, data: &[u8]) -> Result<bool> {
         let inner = &*self.inner;
         inner.conn().check_send_size(data.len())?;
-        let _gate = match deadline {
-            None => inner.tx_gate.lock().await,
-            Some(d) => tokio::time::timeout_at(d, inner.tx_gate.lock())
-                .await
-                .map_err(|_| elapsed("send"))?,
+        let Ok(_gate) = inner.tx_gate.try_lock() else {
+            return Ok(false);
         };
+        let mut progress = 0;
+        match inner.link.try_send(data, &mut progress, false)? {
+            true => Ok(true),
+            false if progress == 0 => Ok(false),
+            false => {
+                inner.link.keep_rest(data, progress);
+                Ok(true)
+            }
+        }
+    }
+
+    async fn send_until(
+        &self,
+        data: &[u8],
+        deadline: Option<Instant>,
+        wait: Option<&Wait<'_>>,
+    ) -> Result<()> {
+        let inner = &*self.inner;
+        inner.conn().check_send_size(data.len())?;
+        let _gate = limit(inner.tx_gate.lock(), deadline, wait)
+            .await?
+            .map_err(|stop| stop.error("send"))?;
         let mut send = KeepRest {
             link: &*inner.link,
             data,
@@ -370,16 +411,21 @@ impl AsyncChannel {
                     return Err(e);
                 }
             }
-            let ready = inner.send_wait(deadline).await?;
+            let ready = match limit(inner.send_wait(None), deadline, wait).await? {
+                Ok(ready) => ready?,
+                Err(stop) => {
+                    // Nothing sent: a timeout or cancellation. Part of it out: it counts as
+                    // sent, its rest goes first (by `KeepRest`).
+                    return if send.progress == 0 {
+                        send.done = true;
+                        Err(stop.error("send"))
+                    } else {
+                        Ok(())
+                    };
+                }
+            };
             if ready.timed_out() {
-                // Nothing sent: a timeout. Part of it out: it counts as sent, its rest goes
-                // first (by `KeepRest`).
-                return if send.progress == 0 {
-                    send.done = true;
-                    Err(elapsed("send"))
-                } else {
-                    Ok(())
-                };
+                continue;
             }
             inner.link.send_woken(ready)?;
         }
@@ -389,9 +435,19 @@ impl AsyncChannel {
     pub async fn recv(&self) -> Result<Message> {
         let inner = &*self.inner;
         let _gate = inner.rx_gate.lock().await;
+        let gave_up = inner
+            .rx_gave_up
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         loop {
             match inner.link.try_recv(true, false)? {
-                Some(Incoming::Message(m)) => return Ok(m),
+                Some(Incoming::Message(m)) => {
+                    if let Some(since) = gave_up {
+                        inner.rx_spin.blocked(since);
+                    }
+                    return Ok(m);
+                }
                 Some(Incoming::InPlace(_)) => unreachable!("not asked for in place"),
                 None => {}
             }
@@ -407,6 +463,56 @@ impl AsyncChannel {
         tokio::time::timeout(timeout, self.recv())
             .await
             .map_err(|_| elapsed("recv"))?
+    }
+
+    /// Receive within `wait`: `Timeout` when its deadline passes, `Cancelled` when one of its
+    /// handles fires; either way no message is lost (the next receive gets it).
+    pub async fn recv_wait(&self, wait: Wait<'_>) -> Result<Message> {
+        under(&wait, "recv", self.recv()).await
+    }
+
+    /// Receive on the calling thread without handing the wait to the runtime: a message that
+    /// is already there, or, with `spin`, one that arrives while the receive side's adaptive
+    /// spinner polls (at most the `shm_spin` / `stream_spin` option, and only while spinning
+    /// pays off: see [`Spinner`]); `Ok(None)` otherwise (then use `recv`, whose wait the
+    /// spinner learns from) or when another task is receiving. For event-loop bindings (Node),
+    /// where a message that comes within microseconds is worth not leaving the loop's thread.
+    pub fn recv_now(&self, spin: bool) -> Result<Option<Message>> {
+        let inner = &*self.inner;
+        let Ok(_gate) = inner.rx_gate.try_lock() else {
+            return Ok(None);
+        };
+        let link = &*inner.link;
+        let take = |m: Option<Incoming>| match m {
+            Some(Incoming::Message(m)) => Some(m),
+            Some(Incoming::InPlace(_)) => unreachable!("not asked for in place"),
+            None => None,
+        };
+        if let Some(m) = take(link.try_recv(false, false)?) {
+            return Ok(Some(m));
+        }
+        if !spin {
+            return Ok(None);
+        }
+        let started = std::time::Instant::now();
+        let mut got: Option<Result<Option<Incoming>>> = None;
+        inner.rx_spin.spin(
+            || match link.try_recv(false, false) {
+                Ok(None) => false,
+                r => {
+                    got = Some(r);
+                    true
+                }
+            },
+            None,
+        );
+        match got {
+            Some(r) => Ok(take(r?)),
+            None => {
+                *inner.rx_gave_up.lock().unwrap_or_else(|p| p.into_inner()) = Some(started);
+                Ok(None)
+            }
+        }
     }
 
     /// Receive a message if one is already available, without waiting; `Timeout` if none is

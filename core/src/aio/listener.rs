@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, Notify, mpsc};
 
-use super::{AsyncChannel, elapsed, require_runtime};
+use super::{AsyncChannel, elapsed, require_runtime, under};
 use crate::acceptor::Acceptor;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
@@ -15,6 +15,7 @@ use crate::link::Link;
 use crate::options::Options;
 use crate::sys::SocketFile;
 use crate::transport;
+use crate::wait::Wait;
 
 /// A listening endpoint for async code. Handshakes run in the background (as for
 /// [`Listener`](crate::Listener)), so a silent or broken client never delays others and
@@ -65,6 +66,28 @@ impl AsyncListener {
         let bound = tokio::task::spawn_blocking(move || t.bind(&ep, &opts2))
             .await
             .map_err(|e| Error::new(ErrorKind::Io, format!("bind task failed: {e}")))??;
+        AsyncListener::start(bound, t, opts)
+    }
+
+    /// Listen at once, on the calling thread, which may block for a moment (binding may probe
+    /// a stale socket file, as [`Listener::bind`](crate::Listener::bind) does). Needs no
+    /// runtime (accepting does): for a binding whose `listen` is synchronous (Node).
+    pub fn bind_now<E>(endpoint: E, opts: &Options) -> Result<AsyncListener>
+    where
+        E: TryInto<Endpoint, Error = Error>,
+    {
+        opts.validate()?;
+        let ep = endpoint.try_into()?;
+        let t = transport::for_endpoint(&ep)?;
+        let bound = t.bind(&ep, opts)?;
+        AsyncListener::start(bound, t, opts)
+    }
+
+    fn start(
+        bound: transport::Bound,
+        t: &'static dyn transport::Transport,
+        opts: &Options,
+    ) -> Result<AsyncListener> {
         let transport::Bound {
             listener,
             local,
@@ -114,6 +137,13 @@ impl AsyncListener {
                 Err(closed_error())
             }
         }
+    }
+
+    /// Accept within `wait`: `Timeout` when its deadline passes, `Cancelled` when one of its
+    /// handles fires; a client whose handshake is done is never lost (the next accept gets
+    /// it).
+    pub async fn accept_wait(&self, wait: Wait<'_>) -> Result<AsyncChannel> {
+        under(&wait, "accept", self.accept()).await
     }
 
     /// Like [`accept`](Self::accept), giving up with `Timeout` after `timeout`.

@@ -1,19 +1,25 @@
-//! Cancellation (`libipc::Cancel`, blocking API): a receive, an accept and a send blocked on
-//! one thread are ended from another with `Cancelled`, and nothing is lost: after a reset the
-//! channel carries on, in order. The other side is a separate process. (The async API
-//! cancels by dropping the future: `data::*::aio::timeouts_lose_nothing`.)
+//! Cancellation (`libipc::Cancel`, both APIs: the blocking `*_wait` calls and the async ones):
+//! a receive, an accept and a send blocked on one thread are ended from another with
+//! `Cancelled`, and nothing is lost: after a reset the channel carries on, in order. A
+//! cancellation racing with a stream of numbered messages loses none. The other side is a
+//! separate process. (The async API also cancels by dropping the future:
+//! `data::*::aio::timeouts_lose_nothing`.)
 
 use std::time::Duration;
 
-use libipc::{Cancel, Channel, ErrorKind, Listener, Wait};
+use libipc::{Cancel, ErrorKind, Wait};
+use libipc_conformance::api::Api;
 use libipc_conformance::transport::Transport;
-use libipc_conformance::{peer, transport_tests};
+use libipc_conformance::{api_tests, peer};
 
 use super::err_kind;
 
-transport_tests!(cancel_ends_blocked_calls_and_loses_nothing);
+api_tests!(
+    cancel_ends_blocked_calls_and_loses_nothing,
+    cancel_races_lose_no_message
+);
 
-fn cancel_ends_blocked_calls_and_loses_nothing(t: Transport) {
+fn cancel_ends_blocked_calls_and_loses_nothing(t: Transport, api: Api) {
     let cancel = Cancel::new().unwrap();
     let forever = || Wait::forever().or_cancel(&cancel);
 
@@ -21,7 +27,7 @@ fn cancel_ends_blocked_calls_and_loses_nothing(t: Transport) {
     // what we send after the reset.
     let mut site = t.site();
     let _server = peer!("echo-server", site.there()).listening(&mut site);
-    let ch = Channel::connect(site.here()).unwrap();
+    let ch = api.connect(site.here()).unwrap();
     std::thread::scope(|s| {
         let receiver = s.spawn(|| ch.recv_wait(forever()));
         // Give it time to block (if it has not, it is cancelled all the same).
@@ -42,7 +48,7 @@ fn cancel_ends_blocked_calls_and_loses_nothing(t: Transport) {
 
     // An accept blocked on another thread.
     let mut site = t.site();
-    let listener = Listener::bind(site.here()).unwrap();
+    let listener = api.bind(site.here()).unwrap();
     site.bound(listener.local_endpoint());
     std::thread::scope(|s| {
         let acceptor = s.spawn(|| listener.accept_wait(forever()).map(drop));
@@ -77,4 +83,55 @@ fn cancel_ends_blocked_calls_and_loses_nothing(t: Transport) {
         err_kind(ch.send_wait(&[7u8; 64 * 1024], Wait::no_wait())),
         ErrorKind::Timeout
     );
+}
+
+/// A cancel fired at a random moment while messages stream in: every cancelled receive
+/// leaves its message for the next, so all arrive, in order, once each.
+fn cancel_races_lose_no_message(t: Transport, api: Api) {
+    const N: u32 = 2_000;
+    let mut site = t.site();
+    let _server = peer!("echo-server", site.there()).listening(&mut site);
+    let ch = api.connect(site.here()).unwrap();
+    let sender = ch.clone();
+    let feeder = std::thread::spawn(move || {
+        for i in 0..N {
+            sender.send(&i.to_le_bytes()).unwrap();
+            // Bursts with pauses, so that receives also wait (a receive that finds a message
+            // returns it without looking at the handle).
+            if i % 8 == 7 {
+                std::thread::sleep(Duration::from_micros(fastrand::u64(0..300)));
+            }
+        }
+    });
+    let mut next = 0u32;
+    let mut cancelled = 0;
+    while next < N {
+        let cancel = Cancel::new().unwrap();
+        let delay = Duration::from_micros(fastrand::u64(0..200));
+        let fire = cancel.clone();
+        let canceller = std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            fire.cancel();
+        });
+        loop {
+            match ch.recv_wait(Wait::forever().or_cancel(&cancel)) {
+                Ok(m) => {
+                    assert_eq!(*m, next.to_le_bytes(), "message {next}");
+                    next += 1;
+                    if next == N {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    assert_eq!(e.kind(), ErrorKind::Cancelled, "{e}");
+                    cancelled += 1;
+                    break;
+                }
+            }
+        }
+        canceller.join().unwrap();
+    }
+    feeder.join().unwrap();
+    assert!(cancelled > 0, "no receive was ever cancelled");
+    ch.close();
 }

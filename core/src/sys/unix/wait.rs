@@ -163,6 +163,14 @@ impl Waker {
         self.read.as_fd()
     }
 
+    /// A new descriptor for the read end (close-on-exec), for a waiter that registers it
+    /// somewhere of its own (an async runtime) while others may wait on the same waker.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn read_dup(&self) -> Result<OwnedFd> {
+        rustix::io::fcntl_dupfd_cloexec(&self.read, 0)
+            .map_err(|e| Error::from_io(&ioe(e), "duplicating the cancellation descriptor"))
+    }
+
     /// What to wait on for it to fire.
     pub(crate) fn source(&self) -> Source {
         Source::readable(self.read.as_fd())
