@@ -1,0 +1,139 @@
+//! `{ timeout, signal }`: how long a call may wait, and the `AbortSignal` that cancels it
+//! through a core `Cancel` handle (so the core stops the wait having taken nothing).
+
+use std::time::{Duration, Instant};
+
+use libipc::{Cancel, Wait};
+use napi::UnknownRef;
+use napi::bindgen_prelude::*;
+
+use crate::errors::{to_napi, type_error};
+use crate::options::millis;
+
+/// A parsed `WaitOptions`.
+pub(crate) struct WaitSpec<'e> {
+    /// `timeout` in ms: `None` = no limit; zero = only what is there now.
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) signal: Option<Object<'e>>,
+}
+
+impl<'e> WaitSpec<'e> {
+    pub(crate) fn parse(env: &'e Env, opts: Option<Unknown<'e>>) -> Result<WaitSpec<'e>> {
+        let mut spec = WaitSpec {
+            timeout: None,
+            signal: None,
+        };
+        let Some(opts) = opts else {
+            return Ok(spec);
+        };
+        match opts.get_type()? {
+            ValueType::Undefined | ValueType::Null => return Ok(spec),
+            ValueType::Object => {}
+            _ => return Err(type_error(env, "options must be an object")),
+        }
+        // SAFETY: checked to be an object just above.
+        let opts: Object<'e> = unsafe { opts.cast() }?;
+        let t: Unknown<'e> = opts.get_named_property("timeout")?;
+        match t.get_type()? {
+            ValueType::Undefined | ValueType::Null => {}
+            ValueType::Number => {
+                // SAFETY: checked to be a number just above.
+                let ms: f64 = unsafe { t.cast() }?;
+                spec.timeout = Some(millis(env, "timeout", ms)?);
+            }
+            _ => return Err(type_error(env, "timeout must be a number of milliseconds")),
+        }
+        let s: Unknown<'e> = opts.get_named_property("signal")?;
+        match s.get_type()? {
+            ValueType::Undefined | ValueType::Null => {}
+            ValueType::Object => {
+                // SAFETY: checked to be an object just above.
+                let s: Object<'e> = unsafe { s.cast() }?;
+                let aborted: Unknown<'e> = s.get_named_property("aborted")?;
+                let listen: Unknown<'e> = s.get_named_property("addEventListener")?;
+                if aborted.get_type()? != ValueType::Boolean
+                    || listen.get_type()? != ValueType::Function
+                {
+                    return Err(type_error(env, "signal must be an AbortSignal"));
+                }
+                spec.signal = Some(s);
+            }
+            _ => return Err(type_error(env, "signal must be an AbortSignal")),
+        }
+        Ok(spec)
+    }
+
+    /// Whether the signal is already aborted.
+    pub(crate) fn aborted(&self) -> Result<bool> {
+        match &self.signal {
+            None => Ok(false),
+            Some(s) => s.get_named_property::<bool>("aborted"),
+        }
+    }
+
+    /// The deadline, from now.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.timeout.map(|t| Instant::now() + t)
+    }
+
+    /// Wire the signal (if any) to a new core `Cancel`: its `abort` event cancels the handle.
+    /// The listener stays until [`Armed::disarm`], called when the call settles.
+    pub(crate) fn arm(&self, env: &Env) -> Result<Option<Armed>> {
+        let Some(signal) = &self.signal else {
+            return Ok(None);
+        };
+        let cancel = Cancel::new().map_err(|e| to_napi(env, &e))?;
+        let fire = cancel.clone();
+        let listener = env.create_function_from_closure::<(), (), _>("onAbort", move |_| {
+            fire.cancel();
+            Ok(())
+        })?;
+        call(signal, "addEventListener", &listener.to_unknown())?;
+        Ok(Some(Armed {
+            cancel,
+            signal: signal.to_unknown().create_ref()?,
+            listener: listener.to_unknown().create_ref()?,
+        }))
+    }
+}
+
+/// `signal[method]('abort', listener)`.
+fn call(signal: &Object<'_>, method: &str, listener: &Unknown<'_>) -> Result<()> {
+    let f: Function<'_, FnArgs<(&str, Unknown<'_>)>, Unknown<'_>> =
+        signal.get_named_property(method)?;
+    f.apply(signal, ("abort", *listener).into())?;
+    Ok(())
+}
+
+/// A signal wired to a core `Cancel` for the length of one call.
+pub(crate) struct Armed {
+    pub(crate) cancel: Cancel,
+    signal: UnknownRef,
+    listener: UnknownRef,
+}
+
+impl Armed {
+    /// The call settled: remove the listener and let go of the signal.
+    pub(crate) fn disarm(self, env: &Env) -> Result<()> {
+        let signal = self.signal.get_value(env)?;
+        let listener = self.listener.get_value(env)?;
+        // SAFETY: the reference was made from an object.
+        let object: Object<'_> = unsafe { signal.cast() }?;
+        let removed = call(&object, "removeEventListener", &listener);
+        self.signal.unref(env)?;
+        self.listener.unref(env)?;
+        removed
+    }
+}
+
+/// The core `Wait` for a deadline and an armed signal.
+pub(crate) fn core_wait<'a>(deadline: Option<Instant>, armed: Option<&'a Cancel>) -> Wait<'a> {
+    let w = match deadline {
+        Some(d) => Wait::until(d),
+        None => Wait::forever(),
+    };
+    match armed {
+        Some(c) => w.or_cancel(c),
+        None => w,
+    }
+}
