@@ -16,7 +16,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use libipc::{ErrorKind, OptionInfo, Options, Scope};
+use libipc::{ErrorKind, OptionInfo, OptionValue, Options, Scope};
 
 /// What the Python binding adds to each kind: the class's builtin bases, the "also a" column
 /// of its README, and a docstring when the core's summary is too Rust-specific.
@@ -186,6 +186,7 @@ pub(crate) fn run(root: &Path, check: bool) -> Result<(), String> {
             py_names("    ", true),
         ),
         ("bindings/python/README.md", "python-errors", py_readme()?),
+        ("bindings/node/README.md", "node-errors", node_readme()),
         ("docs/wire-format.md", "error-codes", wire_table()?),
         ("docs/c-api.md", "c-statuses", c_table()),
         ("docs/options.md", "options", options_table(&header)),
@@ -382,6 +383,40 @@ fn py_readme() -> Result<String, String> {
     Ok(out)
 }
 
+fn node_readme() -> String {
+    let mut out = String::from("| `err.code` | `err.ipcCode` | meaning |\n|---|---:|---|\n");
+    for &k in ErrorKind::ALL {
+        let _ = writeln!(out, "| `'{}'` | {} | {} |", k.symbol(), k.code(), k.summary());
+    }
+    out
+}
+
+/// `max_message_size` -> `maxMessageSize` (the Node name of an option).
+fn camel(name: &str) -> String {
+    let mut out = String::new();
+    let mut up = false;
+    for c in name.chars() {
+        if c == '_' {
+            up = true;
+        } else if up {
+            out.push(c.to_ascii_uppercase());
+            up = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The option's Node form: its camelCase name, with the unit where it is not the core's.
+fn node_option(o: &OptionInfo) -> String {
+    let unit = match o.default_value() {
+        OptionValue::Duration(_) | OptionValue::Timeout(_) => " (ms)",
+        _ => "",
+    };
+    format!("`{}`{unit}", camel(o.name))
+}
+
 fn wire_table() -> Result<String, String> {
     let mut out =
         String::from("| Code | Name | Meaning | On the wire in libipc 1.0 |\n|---:|---|---|---|\n");
@@ -421,6 +456,10 @@ fn c_setter(header: &str, o: &OptionInfo) -> Option<String> {
 fn check_options(root: &Path, header: &str) -> Result<(), String> {
     let pyi = std::fs::read_to_string(root.join("bindings/python/python/libipc/_libipc.pyi"))
         .map_err(|e| e.to_string())?;
+    let node_types = std::fs::read_to_string(root.join("bindings/node/src/lib.rs"))
+        .map_err(|e| e.to_string())?;
+    let node_parse = std::fs::read_to_string(root.join("bindings/node/src/options.rs"))
+        .map_err(|e| e.to_string())?;
     let section = |start: &str| -> String {
         let from = pyi.find(start).unwrap_or(pyi.len());
         let rest = &pyi[from..];
@@ -440,6 +479,12 @@ fn check_options(root: &Path, header: &str) -> Result<(), String> {
         if matches!(o.scope, Scope::Both | Scope::Connect) && !connect.contains(&kw) {
             missing.push(format!("Python keyword {} of connect()", o.name));
         }
+        if !node_types.contains(&format!("    pub {}: Option<", o.name)) {
+            missing.push(format!("Node `Options.{}` (bindings/node/src/lib.rs)", camel(o.name)));
+        }
+        if !node_parse.contains(&format!("\"{}\" =>", o.name)) {
+            missing.push(format!("Node parsing of {} (bindings/node/src/options.rs)", o.name));
+        }
     }
     if missing.is_empty() {
         Ok(())
@@ -449,17 +494,19 @@ fn check_options(root: &Path, header: &str) -> Result<(), String> {
 }
 
 fn options_table(header: &str) -> String {
-    let mut out =
-        String::from("| option | default | where | C setter | meaning |\n|---|---|---|---|---|\n");
+    let mut out = String::from(
+        "| option | default | where | C setter | Node | meaning |\n|---|---|---|---|---|---|\n",
+    );
     for o in Options::TABLE {
         let setter = c_setter(header, o).unwrap_or_default();
         let doc = o.doc.split_whitespace().collect::<Vec<_>>().join(" ");
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | `{setter}` | {doc} |",
+            "| `{}` | {} | {} | `{setter}` | {} | {doc} |",
             o.name,
             o.default_value(),
-            o.scope.name()
+            o.scope.name(),
+            node_option(o)
         );
     }
     out
