@@ -5,7 +5,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::errors::{to_napi, type_error};
-use crate::promise::{later, now, or_reject};
+use crate::promise::{buffer, later, now, or_reject, raw};
 use crate::wait::{WaitSpec, core_wait};
 
 /// The peer's credentials, as the kernel reported them at connect time (`null` where the
@@ -111,7 +111,7 @@ impl Channel {
                     ch.send_wait(&owned, core_wait(deadline, cancel.as_ref()))
                         .await
                 },
-                |_, ()| Ok(()),
+                |env, ()| raw(env, ()),
             )
         })();
         or_reject(env, made)
@@ -121,12 +121,15 @@ impl Channel {
     /// message already there), until `signal` aborts (`IPC_CANCELLED`); neither loses a
     /// message. Rejects with `IPC_CLOSED` when the peer closed in an orderly way, and
     /// `IPC_PEER_DISCONNECTED` when it went away.
-    #[napi(ts_args_type = "options?: WaitOptions | null")]
+    #[napi(
+        ts_args_type = "options?: WaitOptions | null",
+        ts_return_type = "Promise<Buffer>"
+    )]
     pub fn recv<'e>(
         &self,
         env: &'e Env,
         options: Option<Unknown<'e>>,
-    ) -> Result<PromiseRaw<'e, Buffer>> {
+    ) -> Result<PromiseRaw<'e, BufferSlice<'e>>> {
         let made = (|| {
             let spec = WaitSpec::parse(env, options)?;
             if spec.aborted()? {
@@ -134,7 +137,7 @@ impl Channel {
             }
             let spin = spec.timeout.is_none_or(|t| !t.is_zero());
             match self.ch.recv_now(spin) {
-                Ok(Some(m)) => return now(env, Ok(Buffer::from(m.into_vec()))),
+                Ok(Some(m)) => return PromiseRaw::resolve(env, buffer(env, m)?),
                 Ok(None) => {}
                 Err(e) => return now(env, Err(e)),
             }
@@ -146,7 +149,7 @@ impl Channel {
                 env,
                 armed,
                 async move { ch.recv_wait(core_wait(deadline, cancel.as_ref())).await },
-                |_, m| Ok(Buffer::from(m.into_vec())),
+                |env, m| raw(env, buffer(env, m)?),
             )
         })();
         or_reject(env, made)
@@ -154,10 +157,10 @@ impl Channel {
 
     /// A message that is already there, or `null`; never waits. Throws what `recv` rejects
     /// with.
-    #[napi]
-    pub fn try_recv(&self, env: &Env) -> Result<Option<Buffer>> {
+    #[napi(ts_return_type = "Buffer | null")]
+    pub fn try_recv<'e>(&self, env: &'e Env) -> Result<Option<BufferSlice<'e>>> {
         match self.ch.recv_now(false) {
-            Ok(m) => Ok(m.map(|m| Buffer::from(m.into_vec()))),
+            Ok(m) => m.map(|m| buffer(env, m)).transpose(),
             Err(e) => Err(to_napi(env, &e)),
         }
     }
@@ -175,7 +178,7 @@ impl Channel {
                 ch.close().await;
                 Ok(())
             },
-            |_, ()| Ok(()),
+            |env, ()| raw(env, ()),
         )
     }
 

@@ -11,6 +11,7 @@ mod errors;
 mod listener;
 mod options;
 mod promise;
+mod settle;
 mod wait;
 
 use std::sync::Arc;
@@ -24,7 +25,7 @@ pub use channel::{Channel, PeerCredentials};
 pub use listener::Listener;
 
 use crate::errors::to_napi;
-use crate::promise::{later, or_reject};
+use crate::promise::{later, or_reject, raw};
 
 /// How long a call may wait (all optional). (The methods read it themselves, to give
 /// `IPC_INVALID_ARGUMENT` errors; this declares its type.)
@@ -92,7 +93,7 @@ pub fn connect<'e>(
             env,
             None,
             async move { AsyncChannel::connect_with(ep.as_str(), &opts).await },
-            |_, ch| Ok(Channel { ch }),
+            |env, ch| raw(env, Channel { ch }),
         )
     })();
     or_reject(env, made)
@@ -138,7 +139,7 @@ pub fn from_env<'e>(env: &'e Env, options: Option<Unknown<'e>>) -> Result<Promis
             env,
             None,
             async move { AsyncChannel::from_env_with(&opts).await },
-            |_, ch| Ok(Channel { ch }),
+            |env, ch| raw(env, Channel { ch }),
         )
     })();
     or_reject(env, made)

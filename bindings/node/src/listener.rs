@@ -7,7 +7,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::channel::Channel;
-use crate::promise::{later, now, or_reject};
+use crate::promise::{later, now, or_reject, raw};
 use crate::wait::{WaitSpec, core_wait};
 
 /// A listening endpoint. Handshakes run in the background, so a silent client never holds up
@@ -60,7 +60,7 @@ impl Listener {
                         .accept_wait(core_wait(deadline, cancel.as_ref()))
                         .await
                 },
-                |_, ch| Ok(Channel { ch }),
+                |env, ch| raw(env, Channel { ch }),
             )
         })();
         or_reject(env, made)
