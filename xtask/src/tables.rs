@@ -386,7 +386,13 @@ fn py_readme() -> Result<String, String> {
 fn node_readme() -> String {
     let mut out = String::from("| `err.code` | `err.ipcCode` | meaning |\n|---|---:|---|\n");
     for &k in ErrorKind::ALL {
-        let _ = writeln!(out, "| `'{}'` | {} | {} |", k.symbol(), k.code(), k.summary());
+        let _ = writeln!(
+            out,
+            "| `'{}'` | {} | {} |",
+            k.symbol(),
+            k.code(),
+            k.summary()
+        );
     }
     out
 }
@@ -480,10 +486,16 @@ fn check_options(root: &Path, header: &str) -> Result<(), String> {
             missing.push(format!("Python keyword {} of connect()", o.name));
         }
         if !node_types.contains(&format!("    pub {}: Option<", o.name)) {
-            missing.push(format!("Node `Options.{}` (bindings/node/src/lib.rs)", camel(o.name)));
+            missing.push(format!(
+                "Node `Options.{}` (bindings/node/src/lib.rs)",
+                camel(o.name)
+            ));
         }
         if !node_parse.contains(&format!("\"{}\" =>", o.name)) {
-            missing.push(format!("Node parsing of {} (bindings/node/src/options.rs)", o.name));
+            missing.push(format!(
+                "Node parsing of {} (bindings/node/src/options.rs)",
+                o.name
+            ));
         }
     }
     if missing.is_empty() {
