@@ -1,6 +1,7 @@
 //! The native addon of the npm package `libipc` (napi-rs): a thin layer over the core's
-//! async API and owned handles (`libipc::aio`). Every wait runs on the tokio runtime napi-rs
-//! starts (never the libuv thread pool); the common case, where a message is already there
+//! async API and owned handles (`libipc::aio`). Every wait runs on the core's tokio runtime
+//! (`libipc::aio::new_runtime`, which napi-rs drives its futures on; never the libuv thread
+//! pool); the common case, where a message is already there
 //! or can be sent at once, is done on the JavaScript thread without a thread hop
 //! (`AsyncChannel::recv_now` / `send_now`, whose spinning is the core's adaptive one).
 //! Errors come from the core's one table (`errors.rs`), options from `Options::TABLE`
@@ -26,6 +27,15 @@ pub use listener::Listener;
 
 use crate::errors::to_napi;
 use crate::promise::{later, or_reject, raw};
+
+/// Every wait runs on the core's runtime (`libipc::aio::new_runtime`), which napi-rs then
+/// drives its futures on, instead of one it sizes itself.
+#[napi_derive::module_init]
+fn init() {
+    if let Ok(rt) = libipc::aio::new_runtime() {
+        napi::bindgen_prelude::create_custom_tokio_runtime(rt);
+    }
+}
 
 /// How long a call may wait (all optional). (The methods read it themselves, to give
 /// `IPC_INVALID_ARGUMENT` errors; this declares its type.)

@@ -51,6 +51,18 @@ use tokio::time::Instant;
 use crate::error::{Error, ErrorKind, Result};
 use crate::wait::Wait;
 
+/// A new tokio runtime for libipc's waits, as the language bindings run them (Node; the
+/// uniffi bindings): multi-threaded with as many workers as usable CPUs, at most two (the
+/// waits are readiness waits, not work), I/O and time enabled, threads named `libipc-aio`.
+pub fn new_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(crate::sys::usable_cpus().clamp(1, 2))
+        .thread_name("libipc-aio")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::from_io(&e, "starting the tokio runtime"))
+}
+
 /// Fail cleanly (rather than panic inside tokio) when called outside a runtime.
 fn require_runtime() -> Result<()> {
     tokio::runtime::Handle::try_current()
