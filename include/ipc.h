@@ -568,7 +568,7 @@ void ipc_message_free(struct ipc_message *m);
 
 /**
  * Create options with the defaults (16 MiB messages, socket mode 0600, 10 s connect timeout,
- * 5 s handshake timeout, any uid, 4 MiB shared-memory rings, 20 µs shared-memory spin, 50 µs
+ * 5 s handshake timeout, any uid, 4 MiB shared-memory rings, 100 µs shared-memory spin, 50 µs
  * stream spin).
  *
  * # Safety

@@ -49,7 +49,7 @@ unsafe fn update(
 }
 
 /// Create options with the defaults (16 MiB messages, socket mode 0600, 10 s connect timeout,
-/// 5 s handshake timeout, any uid, 4 MiB shared-memory rings, 20 µs shared-memory spin, 50 µs
+/// 5 s handshake timeout, any uid, 4 MiB shared-memory rings, 100 µs shared-memory spin, 50 µs
 /// stream spin).
 ///
 /// # Safety

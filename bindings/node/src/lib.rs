@@ -76,7 +76,7 @@ pub struct Options {
     pub allowed_uids: Option<Vec<u32>>,
     /// Bytes in each shared-memory ring (listen, `shm://`; default 4 MiB).
     pub shm_ring_size: Option<f64>,
-    /// Longest spin before sleeping on shared memory, in ms (default 0.02).
+    /// Longest spin before sleeping on shared memory, in ms (default 0.1).
     pub shm_spin: Option<f64>,
     /// Longest poll before sleeping on a stream socket, in ms (default 0.05).
     pub stream_spin: Option<f64>,

@@ -30,7 +30,7 @@ __version__: str
 
 # @generated begin option-defaults (cargo xtask tables; do not edit)
 # The options' defaults (the core's): max_message_size 16 MiB, socket_mode 0o600, connect_timeout 10
-# s, handshake_timeout 5 s, allowed_uids any uid, shm_ring_size 4 MiB, shm_spin 20 µs, stream_spin
+# s, handshake_timeout 5 s, allowed_uids any uid, shm_ring_size 4 MiB, shm_spin 100 µs, stream_spin
 # 50 µs, shm_posix_fallback off.
 # @generated end option-defaults
 
