@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use libipc::aio::{AsyncChannel, AsyncListener};
+use libipc::aio::{AsyncChannel, AsyncListener, SendNow};
 use libipc::{Channel, ErrorKind, Listener, Options};
 
 fn payload(n: usize, seed: u8) -> Vec<u8> {
@@ -371,7 +371,7 @@ fn now_calls_work_on_the_calling_thread() {
         // Nothing yet: None, with or without spinning.
         assert!(a.recv_now(false).unwrap().is_none(), "{ep}");
         assert!(a.recv_now(true).unwrap().is_none(), "{ep}");
-        assert!(b.send_now(b"one").unwrap(), "{ep}");
+        assert_eq!(b.send_now(b"one").unwrap(), SendNow::Sent, "{ep}");
         // The message may take a moment to arrive: spin, then the async receive.
         let got = match a.recv_now(true).unwrap() {
             Some(m) => m,
@@ -381,8 +381,16 @@ fn now_calls_work_on_the_calling_thread() {
         // Fill the channel from the calling thread until it would wait; what went out
         // arrives, in order, with the message that had to wait sent by the async call.
         let mut sent = 0u32;
-        while b.send_now(&sent.to_le_bytes()).unwrap() {
-            sent += 1;
+        loop {
+            match b.send_now(&sent.to_le_bytes()).unwrap() {
+                SendNow::Sent => sent += 1,
+                // Part of it went: it counts as sent, its rest goes before the next one.
+                SendNow::Started => {
+                    sent += 1;
+                    break;
+                }
+                SendNow::Blocked => break,
+            }
             assert!(sent < 10_000_000, "{ep}: send_now never filled the channel");
         }
         let last = sent;
@@ -402,6 +410,57 @@ fn now_calls_work_on_the_calling_thread() {
             b.send_now(&big).unwrap_err().kind(),
             ErrorKind::MessageTooLarge
         );
+        rt.block_on(async {
+            b.close().await;
+            a.close().await;
+        });
+    }
+}
+
+/// A message too large to go out at once: `send_now` writes what fits and keeps the rest, and
+/// `flush_wait` writes the rest while the peer reads; the peer gets it whole.
+#[test]
+fn send_now_then_flush_delivers_a_large_message() {
+    let dir = tempdir();
+    for ep in [
+        format!("unix://{dir}/flush.sock"),
+        "tcp://127.0.0.1:0".into(),
+        format!(
+            "shm://libipc-flush-{}-{}",
+            std::process::id(),
+            fastrand::u32(..)
+        ),
+    ] {
+        let listener = AsyncListener::bind_now(
+            ep.as_str(),
+            &Options::default().with_shm_ring_size(64 * 1024),
+        )
+        .unwrap();
+        let local = listener.local_endpoint().to_string();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (a, b) = rt.block_on(async {
+            let a = tokio::spawn(async move { AsyncChannel::connect(local.as_str()).await });
+            let b = listener.accept().await.unwrap();
+            (a.await.unwrap().unwrap(), b)
+        });
+        let big = payload(4 << 20, 7);
+        assert_eq!(b.send_now(&big).unwrap(), SendNow::Started, "{ep}");
+        // Nothing is flushed yet past what fitted; a flush that may not wait stops at once.
+        assert!(
+            !rt.block_on(b.flush_wait(libipc::Wait::no_wait())).unwrap(),
+            "{ep}"
+        );
+        let reader = a.clone();
+        let got = rt.spawn(async move { reader.recv().await });
+        assert!(
+            rt.block_on(b.flush_wait(libipc::Wait::forever())).unwrap(),
+            "{ep}"
+        );
+        assert_eq!(&*rt.block_on(got).unwrap().unwrap(), &big[..], "{ep}");
         rt.block_on(async {
             b.close().await;
             a.close().await;

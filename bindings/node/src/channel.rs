@@ -1,6 +1,6 @@
 //! `Channel`: a connected message channel (the core's `AsyncChannel`, an owned handle).
 
-use libipc::aio::AsyncChannel;
+use libipc::aio::{AsyncChannel, SendNow};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -71,10 +71,12 @@ fn cancelled<T>() -> libipc::Result<T> {
 
 #[napi]
 impl Channel {
-    /// Send one message (a string is sent as UTF-8). Resolves once the message is on its way;
-    /// waits while the peer is not reading (backpressure), at most `timeout` ms. Rejects with
-    /// `IPC_MESSAGE_TOO_LARGE` (over `maxMessageSize`, nothing sent), `IPC_TIMEOUT` or
-    /// `IPC_CANCELLED` (nothing of it sent), `IPC_PEER_DISCONNECTED`, `IPC_CLOSED`.
+    /// Send one message (a string is sent as UTF-8). Resolves once all of the message is
+    /// written; waits while the peer is not reading (backpressure), at most `timeout` ms.
+    /// Rejects with `IPC_MESSAGE_TOO_LARGE` (over `maxMessageSize`, nothing sent),
+    /// `IPC_TIMEOUT` or `IPC_CANCELLED` (nothing of it sent; once part of it is out, the wait
+    /// ending resolves instead, and the rest goes before the next message),
+    /// `IPC_PEER_DISCONNECTED`, `IPC_CLOSED`.
     #[napi(
         ts_args_type = "data: Buffer | Uint8Array | string, options?: WaitOptions | null",
         ts_return_type = "Promise<void>"
@@ -91,14 +93,30 @@ impl Channel {
             if spec.aborted()? {
                 return now(env, cancelled());
             }
-            match self.ch.send_now(data.bytes()) {
-                Ok(true) => return now(env, Ok(())),
-                Ok(false) => {}
+            let started = match self.ch.send_now(data.bytes()) {
+                Ok(SendNow::Sent) => return now(env, Ok(())),
+                Ok(SendNow::Started) => true,
+                Ok(SendNow::Blocked) => false,
                 Err(e) => return now(env, Err(e)),
-            }
+            };
             let armed = spec.arm(env)?;
             let cancel = armed.as_ref().map(|a| a.cancel.clone());
             let deadline = spec.deadline();
+            if started {
+                // Part of it is out and the rest is kept in the channel: the promise settles
+                // once the rest is written too (or the wait ends, the rest still going first).
+                let ch = self.ch.clone();
+                return later(
+                    env,
+                    armed,
+                    async move {
+                        ch.flush_wait(core_wait(deadline, cancel.as_ref()))
+                            .await
+                            .map(drop)
+                    },
+                    |env, ()| raw(env, ()),
+                );
+            }
             let owned = match data {
                 Data::Bytes(b) => b.to_vec(),
                 Data::Text(s) => s.into_bytes(),

@@ -58,6 +58,18 @@ struct Inner {
     link: Arc<dyn Link>,
 }
 
+/// What [`AsyncChannel::send_now`] could do without waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendNow {
+    /// The whole message went out.
+    Sent,
+    /// Part of it went out; the rest is kept in the channel, to go before anything else
+    /// ([`AsyncChannel::flush_wait`] finishes it).
+    Started,
+    /// Nothing of it went out: send it with [`AsyncChannel::send`].
+    Blocked,
+}
+
 /// A connected message channel for async code. Same contract as [`Channel`](crate::Channel):
 /// boundaries kept, FIFO, backpressure, errors, on every transport. `Send + Sync`; clones
 /// share the connection.
@@ -360,24 +372,54 @@ impl AsyncChannel {
             .await
     }
 
-    /// Send without waiting, on the calling thread: `Ok(true)` if the message went out (or
-    /// enough of it that the rest is kept in the channel and goes first, as after a
-    /// [`send_timeout`](Self::send_timeout) that ran out part-way), `Ok(false)` if nothing of it
-    /// could be written now (the peer is not reading, or another task is sending): then use
-    /// `send`. For event-loop bindings, whose common case needs no wait at all.
-    pub fn send_now(&self, data: &[u8]) -> Result<bool> {
+    /// Send without waiting, on the calling thread (for event-loop bindings, whose common
+    /// case needs no wait at all): what could be written now. [`SendNow::Started`] means part
+    /// of the message went out and the rest is kept in the channel, to go before anything
+    /// else: finish it with [`flush_wait`](Self::flush_wait) (a later send, receive or close
+    /// also pushes it on). [`SendNow::Blocked`]: nothing of it went out (the peer is not
+    /// reading, or another task is sending); send it with `send`.
+    pub fn send_now(&self, data: &[u8]) -> Result<SendNow> {
         let inner = &*self.inner;
         inner.conn().check_send_size(data.len())?;
         let Ok(_gate) = inner.tx_gate.try_lock() else {
-            return Ok(false);
+            return Ok(SendNow::Blocked);
         };
         let mut progress = 0;
         match inner.link.try_send(data, &mut progress, false)? {
-            true => Ok(true),
-            false if progress == 0 => Ok(false),
+            true => Ok(SendNow::Sent),
+            false if progress == 0 => Ok(SendNow::Blocked),
             false => {
                 inner.link.keep_rest(data, progress);
-                Ok(true)
+                Ok(SendNow::Started)
+            }
+        }
+    }
+
+    /// Write out the rest a partly sent message left in the channel (after
+    /// [`send_now`](Self::send_now) gave [`SendNow::Started`], or a send that timed out or was
+    /// cancelled part-way), within `wait`: `Ok(true)` once nothing is left, `Ok(false)` if the
+    /// wait ended first (the rest stays kept, to go first).
+    pub async fn flush_wait(&self, wait: Wait<'_>) -> Result<bool> {
+        if wait.check().is_err() {
+            return Ok(false);
+        }
+        let inner = &*self.inner;
+        let deadline = wait.deadline().map(Instant::from_std);
+        let Ok(_gate) = limit(inner.tx_gate.lock(), deadline, Some(&wait)).await? else {
+            return Ok(false);
+        };
+        loop {
+            if inner.link.try_flush(true)? {
+                return Ok(true);
+            }
+            match limit(inner.send_wait(None), deadline, Some(&wait)).await? {
+                Ok(ready) => {
+                    let ready = ready?;
+                    if !ready.timed_out() {
+                        inner.link.send_woken(ready)?;
+                    }
+                }
+                Err(_) => return Ok(false),
             }
         }
     }

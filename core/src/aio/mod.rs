@@ -38,7 +38,7 @@
 mod channel;
 mod listener;
 
-pub use channel::AsyncChannel;
+pub use channel::{AsyncChannel, SendNow};
 pub use listener::AsyncListener;
 
 use std::future::Future;
