@@ -116,6 +116,24 @@ impl OptionInfo {
     pub fn default_value(&self) -> OptionValue {
         (self.get)(&Options::default())
     }
+
+    /// The name in camelCase (`maxMessageSize`), as bindings whose languages name things that
+    /// way take it (Node; the uniffi bindings).
+    pub fn camel_case_name(&self) -> String {
+        let mut out = String::with_capacity(self.name.len());
+        let mut up = false;
+        for c in self.name.chars() {
+            if c == '_' {
+                up = true;
+            } else if up {
+                out.push(c.to_ascii_uppercase());
+                up = false;
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
 }
 
 /// Declares the [`Options`] struct, its `Default` and [`Options::TABLE`] from one list.
@@ -360,6 +378,8 @@ mod tests {
             "16 MiB"
         );
         assert_eq!(find("connect_timeout").default_value().to_string(), "10 s");
+        assert_eq!(find("max_message_size").camel_case_name(), "maxMessageSize");
+        assert_eq!(find("socket_mode").camel_case_name(), "socketMode");
         assert_eq!(find("socket_mode").default_value().to_string(), "0o600");
         // A setter changes what the table reads.
         let o = Options::new().with_stream_spin(Duration::ZERO);

@@ -397,30 +397,13 @@ fn node_readme() -> String {
     out
 }
 
-/// `max_message_size` -> `maxMessageSize` (the Node name of an option).
-fn camel(name: &str) -> String {
-    let mut out = String::new();
-    let mut up = false;
-    for c in name.chars() {
-        if c == '_' {
-            up = true;
-        } else if up {
-            out.push(c.to_ascii_uppercase());
-            up = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// The option's Node form: its camelCase name, with the unit where it is not the core's.
 fn node_option(o: &OptionInfo) -> String {
     let unit = match o.default_value() {
         OptionValue::Duration(_) | OptionValue::Timeout(_) => " (ms)",
         _ => "",
     };
-    format!("`{}`{unit}", camel(o.name))
+    format!("`{}`{unit}", o.camel_case_name())
 }
 
 fn wire_table() -> Result<String, String> {
@@ -488,7 +471,7 @@ fn check_options(root: &Path, header: &str) -> Result<(), String> {
         if !node_types.contains(&format!("    pub {}: Option<", o.name)) {
             missing.push(format!(
                 "Node `Options.{}` (bindings/node/src/lib.rs)",
-                camel(o.name)
+                o.camel_case_name()
             ));
         }
         if !node_parse.contains(&format!("\"{}\" =>", o.name)) {

@@ -9,23 +9,6 @@ use napi::bindgen_prelude::*;
 
 use crate::errors::{invalid, type_error};
 
-/// `max_message_size` -> `maxMessageSize`.
-pub(crate) fn camel(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut up = false;
-    for c in name.chars() {
-        if c == '_' {
-            up = true;
-        } else if up {
-            out.push(c.to_ascii_uppercase());
-            up = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Milliseconds as a `Duration`: finite and not negative.
 pub(crate) fn millis(env: &Env, what: &str, ms: f64) -> Result<Duration> {
     Duration::try_from_secs_f64(ms / 1000.0).map_err(|_| {
@@ -79,7 +62,7 @@ pub(crate) fn from_js(env: &Env, obj: Option<Unknown<'_>>) -> Result<Options> {
     let names = obj.get_property_names()?;
     for i in 0..names.get_array_length()? {
         let key: String = names.get_element(i)?;
-        let Some(info) = Options::TABLE.iter().find(|o| camel(o.name) == key) else {
+        let Some(info) = Options::TABLE.iter().find(|o| o.camel_case_name() == key) else {
             return Err(invalid(env, format!("unknown option '{key}'")));
         };
         let v: Unknown<'_> = obj.get_named_property(&key)?;
@@ -144,7 +127,7 @@ pub(crate) fn from_js(env: &Env, obj: Option<Unknown<'_>>) -> Result<Options> {
 pub(crate) fn defaults<'e>(env: &'e Env) -> Result<Object<'e>> {
     let mut out = Object::new(env)?;
     for info in Options::TABLE {
-        let key = camel(info.name);
+        let key = info.camel_case_name();
         match info.default_value() {
             OptionValue::Bytes(n) => out.set_named_property(&key, n as f64)?,
             OptionValue::Mode(m) => out.set_named_property(&key, m)?,
