@@ -33,6 +33,16 @@ impl<'e> WaitSpec<'e> {
         }
         // SAFETY: checked to be an object just above.
         let opts: Object<'e> = unsafe { opts.cast() }?;
+        let names = opts.get_property_names()?;
+        for i in 0..names.get_array_length()? {
+            let key: String = names.get_element(i)?;
+            if key != "timeout" && key != "signal" {
+                return Err(crate::errors::invalid(
+                    env,
+                    format!("unknown option '{key}' (a wait takes timeout and signal)"),
+                ));
+            }
+        }
         let t: Unknown<'e> = opts.get_named_property("timeout")?;
         match t.get_type()? {
             ValueType::Undefined | ValueType::Null => {}
