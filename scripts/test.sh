@@ -2,9 +2,10 @@
 # The one command that runs every test of libipc, from a fresh clone:
 #   ./scripts/test.sh
 # It installs what it needs (rustfmt, clippy, the Windows rustup target; pkg-config, cmake,
-# valgrind, mingw-w64, Wine with apt-get when run as root) and fails loudly when a toolchain is
-# missing. Downloads are cached by cargo (~/.cargo)
-# and pip (~/.cache/pip). When a step fails, the last line printed is "FAILED step: <name>".
+# valgrind, mingw-w64, Wine with apt-get when run as root; npm packages) and fails loudly when a
+# toolchain is missing (Node.js >= 18 with npm is needed for the Node package). Downloads are
+# cached by cargo (~/.cargo), pip (~/.cache/pip) and npm (~/.npm). When a step fails, the last
+# line printed is "FAILED step: <name>".
 . "$(dirname "$0")/lib.sh"
 
 step "toolchain"
@@ -51,6 +52,9 @@ step "C API: install, pkg-config and CMake builds, C tests under valgrind, examp
 
 step "Python package: venv, pip install ./bindings/python, pytest, mypy --strict, examples, Python <-> Rust, bench smoke run"
 ./scripts/python-tests.sh
+
+step "Node package: npm ci (builds the addon from source), folder install, node --test (Node <-> Rust, Python, C), TypeScript and examples, bench smoke run"
+./scripts/node-tests.sh
 
 step "Windows: cross-compiled for x86_64-pc-windows-gnu, named-pipe tests under Wine (LIBIPC_SKIP_WINDOWS=1 skips)"
 ./scripts/windows-tests.sh
