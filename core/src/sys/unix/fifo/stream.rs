@@ -172,12 +172,26 @@ impl FifoStream {
         if self.hung.load(Ordering::Acquire) {
             return Ok(Some(0));
         }
+        let mut looked_again = false;
         loop {
             match rustix::io::read(&self.rd, &mut *buf) {
                 Ok(([], _)) => {
-                    let not_yet = self.awaiting.load(Ordering::Acquire)
-                        && !poll_now(self.rd.as_fd(), PollFlags::IN).contains(PollFlags::HUP);
-                    return Ok(if not_yet { None } else { Some(0) });
+                    if !self.awaiting.load(Ordering::Acquire) {
+                        return Ok(Some(0));
+                    }
+                    // Nothing, and no writer at the time of the read: the server has not
+                    // opened `down` yet, or it has come and gone. It may have come, written
+                    // and gone since the read, so data then counts before the hang-up.
+                    let now = poll_now(self.rd.as_fd(), PollFlags::IN);
+                    if now.contains(PollFlags::IN) && !looked_again {
+                        looked_again = true;
+                        continue;
+                    }
+                    return Ok(if now.contains(PollFlags::HUP) {
+                        Some(0)
+                    } else {
+                        None
+                    });
                 }
                 Ok((init, _)) => {
                     let n = init.len();
