@@ -114,16 +114,34 @@ pub struct Channel {
 
 #[uniffi::export]
 impl Channel {
-    /// Send one message, waiting while the peer is not reading.
-    pub async fn send(&self, data: Vec<u8>) -> Result<(), IpcError> {
+    /// Send one message, waiting while the peer is not reading; `cancel` ends the wait with
+    /// `Cancelled` (nothing of the message sent, or, once part of it went, the rest still
+    /// goes first and the call succeeds).
+    #[uniffi::method(default(cancel = None))]
+    pub async fn send(
+        &self,
+        data: Vec<u8>,
+        cancel: Option<Arc<CancelHandle>>,
+    ) -> Result<(), IpcError> {
         let ch = self.ch.clone();
-        in_runtime(async move { ch.send(&data).await }).await
+        in_runtime(async move {
+            let wait = wait_for(None, cancel.as_deref());
+            ch.send_wait(&data, wait).await
+        })
+        .await
     }
 
-    /// Receive the next message. Cancelling the caller (coroutine, task) loses nothing.
-    pub async fn recv(&self) -> Result<Vec<u8>, IpcError> {
+    /// Receive the next message; `cancel` ends the wait with `Cancelled`. Either that or
+    /// dropping the call (a cancelled coroutine) loses nothing: the next receive gets the
+    /// message.
+    #[uniffi::method(default(cancel = None))]
+    pub async fn recv(&self, cancel: Option<Arc<CancelHandle>>) -> Result<Vec<u8>, IpcError> {
         let ch = self.ch.clone();
-        in_runtime(async move { ch.recv().await.map(libipc::Message::into_vec) }).await
+        in_runtime(async move {
+            let wait = wait_for(None, cancel.as_deref());
+            ch.recv_wait(wait).await.map(libipc::Message::into_vec)
+        })
+        .await
     }
 
     /// Send, blocking the calling thread at most `timeout_ms` (`Timeout`: nothing sent) or
@@ -204,10 +222,19 @@ impl Listener {
         self.listener.local_endpoint().to_string()
     }
 
-    /// The next client whose handshake succeeded. Cancelling the caller loses no client.
-    pub async fn accept(&self) -> Result<Arc<Channel>, IpcError> {
+    /// The next client whose handshake succeeded; `cancel` ends the wait with `Cancelled`.
+    /// Neither that nor dropping the call loses a client.
+    #[uniffi::method(default(cancel = None))]
+    pub async fn accept(
+        &self,
+        cancel: Option<Arc<CancelHandle>>,
+    ) -> Result<Arc<Channel>, IpcError> {
         let l = Arc::clone(&self.listener);
-        let ch = in_runtime(async move { l.accept().await }).await?;
+        let ch = in_runtime(async move {
+            let wait = wait_for(None, cancel.as_deref());
+            l.accept_wait(wait).await
+        })
+        .await?;
         Ok(Arc::new(Channel { ch }))
     }
 

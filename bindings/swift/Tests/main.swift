@@ -1,0 +1,139 @@
+// The Swift tests of libipc (bindings/swift), run by scripts/swift-tests.sh inside the Debian
+// trixie chroot: a plain program, one check after another, exiting non-zero on the first
+// failure. Peers come from the environment: LIBIPC_RUST_PEER (the tests crate's
+// ipc-test-peer), LIBIPC_TEST_DIR (a private temporary directory).
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+var failures = 0
+func check(_ ok: Bool, _ what: String, file: String = #file, line: Int = #line) {
+    if !ok {
+        failures += 1
+        FileHandle.standardError.write("FAIL \(what) (\(file):\(line))\n".data(using: .utf8)!)
+    }
+}
+func env(_ name: String) -> String {
+    guard let v = ProcessInfo.processInfo.environment[name], !v.isEmpty else {
+        FileHandle.standardError.write("\(name) is not set: run scripts/swift-tests.sh\n".data(using: .utf8)!)
+        exit(2)
+    }
+    return v
+}
+let dir = env("LIBIPC_TEST_DIR")
+let rustPeer = env("LIBIPC_RUST_PEER")
+let unique = "\(getpid())"
+
+/// A peer process whose first stdout line is read ("ready <endpoint>").
+final class Peer {
+    let process = Process()
+    let out = Pipe()
+    // The peer runs until its stdin closes: this pipe stays open while the Peer lives.
+    let input = Pipe()
+    init(_ args: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: rustPeer)
+        process.arguments = args
+        process.standardOutput = out
+        process.standardInput = input
+        try process.run()
+    }
+    func line() -> String {
+        var bytes = [UInt8]()
+        while true {
+            let b = out.fileHandleForReading.readData(ofLength: 1)
+            if b.isEmpty || b[0] == 10 { break }
+            bytes.append(b[0])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+    func kill() { Glibc.kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+}
+
+func endpoints() -> [(String, String)] {
+    [("unix", "unix://\(dir)/swift-\(unique).sock"), ("shm", "shm://libipc-swift-\(unique)")]
+}
+
+// 1. In-process: send and receive, blocking and async, Data in and out, errors.
+for (name, ep) in endpoints() {
+    let listener = try Listener.bind(endpoint: ep, options: nil)
+    let client = try connectBlocking(endpoint: listener.endpoint(), options: nil)
+    let server = try listener.acceptBlocking(timeoutMs: 5000, cancel: nil)
+    let payload = Data((0..<100_000).map { UInt8($0 % 251) })
+    try client.sendBlocking(data: payload, timeoutMs: 5000, cancel: nil)
+    check(try server.recvBlocking(timeoutMs: 5000, cancel: nil) == payload, "\(name): blocking round trip")
+    try await server.send(data: Data("async".utf8))
+    check(try await client.receive() == Data("async".utf8), "\(name): async round trip")
+    do {
+        _ = try client.recvBlocking(timeoutMs: 20, cancel: nil)
+        check(false, "\(name): a receive with nothing to get times out")
+    } catch IpcError.Timeout {
+    }
+    check(client.peer().pid == UInt32(getpid()), "\(name): peer pid")
+
+    // Task cancellation: the pending receive ends, and the message sent afterwards is the
+    // next one received (nothing lost).
+    let task = Task { try await client.receive() }
+    try await Task.sleep(nanoseconds: 50_000_000)
+    task.cancel()
+    do {
+        _ = try await task.value
+        check(false, "\(name): a cancelled receive throws")
+    } catch IpcError.Cancelled {
+    }
+    try server.sendBlocking(data: Data("after cancel".utf8), timeoutMs: 5000, cancel: nil)
+    check(try await client.receive() == Data("after cancel".utf8), "\(name): nothing lost after cancel")
+
+    // A blocking receive cancelled from another thread through the core's handle.
+    let handle = try CancelHandle()
+    DispatchQueue.global().asyncAfter(deadline: .now() + 0.05) { handle.cancel() }
+    do {
+        _ = try client.recvBlocking(timeoutMs: nil, cancel: handle)
+        check(false, "\(name): cancelled blocking receive")
+    } catch IpcError.Cancelled {
+    }
+    client.close()
+    do {
+        _ = try server.recvBlocking(timeoutMs: 5000, cancel: nil)
+        check(false, "\(name): closed by the peer")
+    } catch IpcError.Closed {
+    }
+    listener.close()
+}
+
+do {
+    _ = try connectBlocking(endpoint: "bogus://x", options: nil)
+    check(false, "a bad endpoint is refused")
+} catch IpcError.InvalidEndpoint {
+}
+check(errorCodes().first { $0.name == "Timeout" }?.code == 6, "error table")
+
+// 2. With a Rust peer process, over unix and shm: echo, then the peer killed while a
+// receive waits: PeerDisconnected, no hang.
+for (name, ep) in endpoints() {
+    let peer = try Peer(["echo-server", ep + "-rust"])
+    let ready = peer.line()
+    check(ready.hasPrefix("ready "), "\(name): rust peer ready: \(ready)")
+    let ch = try await connect(endpoint: String(ready.dropFirst(6)), options: nil)
+    for i in 0..<200 {
+        let m = Data("message \(i)".utf8)
+        try await ch.send(data: m)
+        check(try await ch.receive() == m, "\(name): rust echo \(i)")
+    }
+    let pending = Task { try await ch.receive() }
+    try await Task.sleep(nanoseconds: 50_000_000)
+    peer.kill()
+    do {
+        _ = try await pending.value
+        check(false, "\(name): killed peer")
+    } catch IpcError.PeerDisconnected {
+    } catch IpcError.Closed {
+        check(false, "\(name): a killed peer is PeerDisconnected, not Closed")
+    }
+}
+
+if failures > 0 {
+    print("swift tests: \(failures) failure(s)")
+    exit(1)
+}
+print("swift tests: all passed")
