@@ -47,12 +47,23 @@ cache=${LIBIPC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/libipc}
 repo="$cache/m2"
 mkdir -p "$repo"
 
-# TODO(lead): build bindings/uniffi and generate Kotlin
-#   cargo build --release -p libipc-uniffi, then the pinned uniffi-bindgen in library mode:
-#   generate --library <target>/release/liblibipc_uniffi.so --language kotlin --out-dir DIR,
-#   then set generated=DIR and libdir=<target>/release (unless given), and export
-#   LIBIPC_RUST_PEER / LIBIPC_PYTHON / LIBIPC_PY_HELPER for the cross-language tests.
-#   Until then, without --generated only the toolchain smoke test runs.
+step "the uniffi library and its generated Kotlin (scripts/uniffi-gen.sh)"
+if [ -z "$generated" ] || [ -z "$libdir" ]; then
+  gen_out=$(./scripts/uniffi-gen.sh) || die "scripts/uniffi-gen.sh failed"
+  [ -n "$generated" ] || generated=$(sed -n 's/^kotlin=//p' <<< "$gen_out")
+  [ -n "$libdir" ] || libdir=$(sed -n 's/^lib=//p' <<< "$gen_out")
+fi
+target=$(cargo_target_dir)
+if [ -z "${LIBIPC_RUST_PEER:-}" ]; then
+  cargo build --release -p libipc-conformance --bin ipc-test-peer
+  export LIBIPC_RUST_PEER="$target/release/ipc-test-peer"
+fi
+if [ -z "${LIBIPC_PYTHON:-}" ]; then
+  export LIBIPC_PYTHON="$target/python-venv/bin/python"
+  [ -x "$LIBIPC_PYTHON" ] ||
+    die "no Python virtual environment at $target/python-venv: run ./scripts/python-tests.sh first (scripts/test.sh does)"
+fi
+export LIBIPC_PY_HELPER=${LIBIPC_PY_HELPER:-$root/bindings/python/tests/helper.py}
 
 step "generated Kotlin and the native library"
 props=()

@@ -56,6 +56,13 @@ impl AsRef<[u8]> for Message {
     }
 }
 
+impl From<Vec<u8>> for Message {
+    /// A message with these bytes (to give back to a channel with `AsyncChannel::put_back`).
+    fn from(data: Vec<u8>) -> Message {
+        Message::new(data)
+    }
+}
+
 impl From<Message> for Vec<u8> {
     fn from(m: Message) -> Vec<u8> {
         m.data

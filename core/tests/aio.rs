@@ -467,3 +467,21 @@ fn send_now_then_flush_delivers_a_large_message() {
         });
     }
 }
+
+/// A message given back with `put_back` is the next one received, by every way of receiving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_back_comes_first() {
+    let (a, b) = AsyncChannel::pair().unwrap();
+    a.send(b"one").await.unwrap();
+    a.send(b"two").await.unwrap();
+    let one = b.recv().await.unwrap();
+    b.put_back(one);
+    assert_eq!(&*b.recv().await.unwrap(), b"one");
+    let two = b.recv().await.unwrap();
+    b.put_back(two);
+    assert_eq!(&*b.try_recv().unwrap(), b"two");
+    b.put_back(libipc::Message::from(b"three".to_vec()));
+    assert_eq!(&*b.recv_now(false).unwrap().unwrap(), b"three");
+    a.send(b"four").await.unwrap();
+    assert_eq!(&*b.recv().await.unwrap(), b"four");
+}

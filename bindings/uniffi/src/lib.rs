@@ -169,6 +169,12 @@ impl Channel {
         Ok(rt.block_on(self.ch.recv_wait(wait))?.into_vec())
     }
 
+    /// Give a received message back, first in line for the next receive (for a caller that
+    /// was cancelled just as its receive completed: the Kotlin `receive()` does this).
+    pub fn put_back(&self, data: Vec<u8>) {
+        self.ch.put_back(libipc::Message::from(data));
+    }
+
     /// A message already there, or `None`; never waits.
     pub fn try_recv(&self) -> Result<Option<Vec<u8>>, IpcError> {
         Ok(self.ch.recv_now(false)?.map(libipc::Message::into_vec))

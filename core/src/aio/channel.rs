@@ -49,6 +49,8 @@ struct Inner {
     shared_read: Vec<bool>,
     rx_gate: Mutex<()>,
     tx_gate: Mutex<()>,
+    /// Messages given back with `put_back`, first in line (front first).
+    kept: std::sync::Mutex<std::collections::VecDeque<Message>>,
     /// The receive side's adaptive spinner, used only by [`AsyncChannel::recv_now`].
     rx_spin: Spinner,
     /// When a `recv_now` that gave up began, for the spinner to learn what the wait that
@@ -93,6 +95,14 @@ fn io_err(e: std::io::Error) -> Error {
 impl Inner {
     fn conn(&self) -> &Conn {
         self.link.conn()
+    }
+
+    /// A message given back with `put_back`, if any (the receive gate held).
+    fn take_kept(&self) -> Option<Message> {
+        self.kept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
     }
 
     /// Wait until one of `sources` (registered at `at`) is ready, or `deadline` passes
@@ -341,6 +351,7 @@ impl AsyncChannel {
                 shared_read,
                 rx_gate: Mutex::new(()),
                 tx_gate: Mutex::new(()),
+                kept: std::sync::Mutex::new(std::collections::VecDeque::new()),
                 rx_spin: Spinner::new(link.spin().0),
                 rx_gave_up: std::sync::Mutex::new(None),
                 link,
@@ -477,6 +488,9 @@ impl AsyncChannel {
     pub async fn recv(&self) -> Result<Message> {
         let inner = &*self.inner;
         let _gate = inner.rx_gate.lock().await;
+        if let Some(m) = inner.take_kept() {
+            return Ok(m);
+        }
         let gave_up = inner
             .rx_gave_up
             .lock()
@@ -524,6 +538,9 @@ impl AsyncChannel {
         let Ok(_gate) = inner.rx_gate.try_lock() else {
             return Ok(None);
         };
+        if let Some(m) = inner.take_kept() {
+            return Ok(Some(m));
+        }
         let link = &*inner.link;
         let take = |m: Option<Incoming>| match m {
             Some(Incoming::Message(m)) => Some(m),
@@ -557,6 +574,18 @@ impl AsyncChannel {
         }
     }
 
+    /// Give a received message back, first in line for the next receive: for a binding whose
+    /// caller was cancelled just as its receive completed (a cancelled Kotlin coroutine cannot
+    /// take a result), so that the message is not lost. With several tasks receiving at once,
+    /// messages given back come before the others, the last given back first.
+    pub fn put_back(&self, message: Message) {
+        self.inner
+            .kept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_front(message);
+    }
+
     /// Receive a message if one is already available, without waiting; `Timeout` if none is
     /// (or another task is receiving).
     pub fn try_recv(&self) -> Result<Message> {
@@ -564,6 +593,9 @@ impl AsyncChannel {
         let Ok(_gate) = inner.rx_gate.try_lock() else {
             return Err(Error::timeout("another task is receiving"));
         };
+        if let Some(m) = inner.take_kept() {
+            return Ok(m);
+        }
         match inner.link.try_recv(true, false)? {
             Some(Incoming::Message(m)) => Ok(m),
             Some(Incoming::InPlace(_)) => unreachable!("not asked for in place"),

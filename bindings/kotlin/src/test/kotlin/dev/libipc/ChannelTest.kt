@@ -1,0 +1,151 @@
+package dev.libipc
+
+import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.async
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.Assertions.assertArrayEquals
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.assertThrows
+import org.junit.jupiter.api.io.TempDir
+import java.io.BufferedReader
+import java.io.File
+import java.io.InputStreamReader
+import java.util.concurrent.TimeUnit
+
+/** The Kotlin binding against the real native library: in-process, and with Rust and Python peers. */
+class ChannelTest {
+    @TempDir
+    lateinit var dir: File
+
+    private val unique = "${ProcessHandle.current().pid()}-${System.nanoTime()}"
+
+    private fun endpoints() = listOf("unix" to "unix://${dir.path}/k-$unique.sock", "shm" to "shm://libipc-kt-$unique")
+
+    @Test
+    fun `send and receive, blocking and suspend, over unix and shm`() {
+        for ((name, ep) in endpoints()) {
+            Listener.bind(ep, null).use { listener ->
+                connectBlocking(listener.endpoint(), null).use { client ->
+                    listener.acceptBlocking(5000u, null).use { server ->
+                        val payload = ByteArray(100_000) { (it % 251).toByte() }
+                        client.sendBlocking(payload, 5000u, null)
+                        assertArrayEquals(payload, server.recvBlocking(5000u, null), name)
+                        runBlocking {
+                            server.sendMessage("suspend".toByteArray())
+                            assertEquals("suspend", String(client.receive()), name)
+                        }
+                        assertEquals(ProcessHandle.current().pid(), client.peer().pid!!.toLong(), name)
+                        assertTrue(client.maxMessageSize() > 0u)
+                        assertEquals(null, client.tryRecv())
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    fun `cancelling a suspended receive loses no message`() = runBlocking {
+        for ((name, ep) in endpoints()) {
+            Listener.bind(ep, null).use { listener ->
+                val client = connect(listener.endpoint(), null)
+                val server = listener.acceptClient()
+                val pending = launch(start = CoroutineStart.UNDISPATCHED) { client.receive() }
+                delay(50)
+                pending.cancel()
+                pending.join()
+                server.sendMessage("after cancel".toByteArray())
+                assertEquals("after cancel", String(client.receive()), name)
+                // Receives cancelled at random moments while numbered messages stream in:
+                // every message arrives once, in order.
+                val n = 2_000
+                val sender = launch { for (i in 0 until n) { server.sendMessage(i.toString().toByteArray()); if (i % 8 == 7) delay(1) } }
+                var next = 0
+                val random = java.util.Random(7)
+                while (next < n) {
+                    val got = async(start = CoroutineStart.UNDISPATCHED) { client.receive() }
+                    if (random.nextBoolean()) {
+                        delay(random.nextInt(2).toLong())
+                        got.cancel()
+                    }
+                    val m = runCatching { got.await() }.getOrNull() ?: continue
+                    assertEquals(next.toString(), String(m), "$name: message $next")
+                    next++
+                }
+                sender.join()
+                client.shutdown()
+                server.close()
+                client.close()
+            }
+        }
+    }
+
+    @Test
+    fun `errors map to the core's kinds`() {
+        assertThrows<IpcException.InvalidEndpoint> { connectBlocking("bogus://x", null) }
+        assertThrows<IpcException.NotFound> { connectBlocking("unix://${dir.path}/nobody.sock", null) }
+        Listener.bind("unix://${dir.path}/t.sock", null).use { listener ->
+            assertThrows<IpcException.AddressInUse> { Listener.bind("unix://${dir.path}/t.sock", null) }
+            connectBlocking(listener.endpoint(), null).use { client ->
+                assertThrows<IpcException.Timeout> { client.recvBlocking(20u, null) }
+                val handle = CancelHandle()
+                Thread { Thread.sleep(50); handle.cancel() }.start()
+                assertThrows<IpcException.Cancelled> { client.recvBlocking(null, handle) }
+                assertThrows<IpcException.MessageTooLarge> {
+                    client.sendBlocking(ByteArray(client.maxMessageSize().toInt() + 1), 1000u, null)
+                }
+            }
+        }
+        val table = errorCodes().associate { it.name to it.code.toInt() }
+        assertEquals(6, table["Timeout"])
+        assertEquals(5, table["PeerDisconnected"])
+    }
+
+    private class Peer(vararg cmd: String) : AutoCloseable {
+        val process: Process = ProcessBuilder(*cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start()
+        private val out = BufferedReader(InputStreamReader(process.inputStream))
+        fun line(): String = out.readLine() ?: error("peer exited: ${cmd.joinToString(" ")}")
+        fun kill() { process.destroyForcibly(); process.waitFor(10, TimeUnit.SECONDS) }
+        override fun close() = kill()
+        private val cmd = cmd
+    }
+
+    private fun rust() = TestSettings.require(TestSettings.rustPeer, "the Rust peer", "libipc.rust.peer", "LIBIPC_RUST_PEER")
+    private fun python() = TestSettings.require(TestSettings.python, "a Python with libipc", "libipc.python", "LIBIPC_PYTHON")
+    private fun helper() = TestSettings.require(TestSettings.pyHelper, "the Python peer", "libipc.py.helper", "LIBIPC_PY_HELPER")
+
+    private fun echoWith(peer: Peer, name: String) = runBlocking {
+        val ready = peer.line()
+        assertTrue(ready.startsWith("ready "), "$name: $ready")
+        connect(ready.removePrefix("ready "), null).use { ch ->
+            for (i in 0 until 300) {
+                val m = ByteArray(i * 37) { (it + i).toByte() }
+                ch.sendMessage(m)
+                assertArrayEquals(m, ch.receive(), "$name: message $i")
+            }
+            // The peer killed while a receive waits: PeerDisconnected, no hang.
+            val pending = async { runCatching { ch.receive() } }
+            delay(50)
+            peer.kill()
+            val failure = pending.await().exceptionOrNull()
+            assertTrue(failure is IpcException.PeerDisconnected, "$name: $failure")
+        }
+    }
+
+    @Test
+    fun `Kotlin with a Rust peer process over unix and shm, killed at the end`() {
+        for ((name, ep) in endpoints()) {
+            Peer(rust(), "echo-server", "$ep-rust").use { echoWith(it, "rust $name") }
+        }
+    }
+
+    @Test
+    fun `Kotlin with a Python peer process over unix and shm, killed at the end`() {
+        for ((name, ep) in endpoints()) {
+            Peer(python(), "-u", helper(), "echo-server", "$ep-py").use { echoWith(it, "python $name") }
+        }
+    }
+}
