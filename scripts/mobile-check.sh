@@ -6,8 +6,11 @@
 # Prints a table: target | rustup target add | cargo check.
 #
 # A target whose standard library cannot be installed is reported and is not fatal. A
-# `cargo check` that fails for an installed target is fatal, unless its error is only about a
-# missing linker, C compiler or SDK (cargo check links nothing, so it should not be).
+# `cargo check` that fails for Android is fatal, unless its error is only about a missing
+# linker, C compiler or SDK (cargo check links nothing, so it should not be). For Apple targets
+# a failure is reported as KNOWN and is not fatal: the core's Unix layer (core/src/sys/unix) is
+# written for Linux and has not been ported to Apple's (eventfd, epoll, memfd seals, pipe2,
+# MSG_NOSIGNAL ...); docs/mobile.md says so. An Apple check that passes is reported as such.
 # Nothing is built or run for these targets: no NDK or Xcode is needed or used here (see
 # docs/mobile.md). Each target gets its own target directory, <target dir>/mobile/<triple>.
 # LIBIPC_SKIP_MOBILE=1 skips it all, and says so.
@@ -64,6 +67,8 @@ check() {
   first=$(grep -m1 -E '^error' "$log" || tail -n1 "$log")
   if grep -qiE "$toolchain_only" "$log"; then
     checked+=("failed, toolchain/SDK only (not fatal): $first")
+  elif [[ "$t" == *-apple-* ]]; then
+    checked+=("KNOWN FAILURE, not fatal ($(grep -c '^error' "$log") errors: the core's Unix layer is not ported to Apple yet): $first")
   else
     checked+=("failed: $first")
     fatal=1

@@ -145,7 +145,17 @@ pub(crate) fn map_received(fd: &SegmentFd, size: u64) -> Result<Mapping> {
     Mapping::new(fd, size)
 }
 
+/// Android has no POSIX shm objects (its libc has no `shm_open`): the fallback is not there.
+#[cfg(target_os = "android")]
+fn posix_shm() -> Result<OwnedFd> {
+    Err(Error::new(
+        ErrorKind::Unsupported,
+        "Android has no POSIX shared memory objects; shm:// uses sealed memfds there (leave shm_posix_fallback off)",
+    ))
+}
+
 /// A POSIX shm object under a random name, unlinked at once (the descriptor is all we need).
+#[cfg(not(target_os = "android"))]
 fn posix_shm() -> Result<OwnedFd> {
     use rustix::fs::Mode;
     use rustix::shm::OFlags;

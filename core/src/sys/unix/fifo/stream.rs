@@ -126,7 +126,19 @@ fn retire(target: &OwnedFd, read_end: bool) -> bool {
     let dead = if read_end { r } else { w };
     // SAFETY: both descriptors are open and owned (`dead` here, `target` by the stream, which
     // outlives this call); `dup3` atomically makes `target`'s number refer to `dead`'s pipe.
+    #[cfg(not(target_os = "android"))]
     let rc = unsafe { libc::dup3(dead.as_raw_fd(), target.as_raw_fd(), libc::O_CLOEXEC) };
+    // The libc crate does not declare `dup3` for Android (bionic has it): the system call.
+    // SAFETY: as above.
+    #[cfg(target_os = "android")]
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_dup3,
+            dead.as_raw_fd(),
+            target.as_raw_fd(),
+            libc::O_CLOEXEC,
+        )
+    };
     rc >= 0
 }
 
