@@ -449,6 +449,8 @@ fn check_options(root: &Path, header: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let node_parse = std::fs::read_to_string(root.join("bindings/node/src/options.rs"))
         .map_err(|e| e.to_string())?;
+    let uniffi = std::fs::read_to_string(root.join("bindings/uniffi/src/options.rs"))
+        .map_err(|e| e.to_string())?;
     let section = |start: &str| -> String {
         let from = pyi.find(start).unwrap_or(pyi.len());
         let rest = &pyi[from..];
@@ -471,6 +473,14 @@ fn check_options(root: &Path, header: &str) -> Result<(), String> {
         if !node_types.contains(&format!("    pub {}: Option<", o.name)) {
             missing.push(format!(
                 "Node `Options.{}` (bindings/node/src/lib.rs)",
+                o.camel_case_name()
+            ));
+        }
+        if !uniffi.contains(&format!("    pub {}: Option<", o.name))
+            || !uniffi.contains(&format!("self.{}", o.name))
+        {
+            missing.push(format!(
+                "Kotlin/Swift `IpcOptions.{}` and its use (bindings/uniffi/src/options.rs)",
                 o.camel_case_name()
             ));
         }
