@@ -2,8 +2,9 @@
 # The one command that runs every test of libipc, from a fresh clone:
 #   ./scripts/test.sh
 # It installs what it needs (rustfmt, clippy, the Windows rustup target; pkg-config, cmake,
-# valgrind, mingw-w64, Wine with apt-get when run as root; npm packages) and fails loudly when a
-# toolchain is missing (Node.js >= 18 with npm is needed for the Node package). Downloads are
+# valgrind, mingw-w64, Wine, debootstrap with apt-get when run as root; npm and Maven packages;
+# the Swift toolchain in a Debian trixie chroot cached in ~/.cache/libipc; rustup targets) and
+# fails loudly when a toolchain is missing (Node.js >= 18 with npm, a JDK >= 17 with Maven). Downloads are
 # cached by cargo (~/.cargo), pip (~/.cache/pip) and npm (~/.npm). When a step fails, the last
 # line printed is "FAILED step: <name>".
 . "$(dirname "$0")/lib.sh"
@@ -55,6 +56,18 @@ step "Python package: venv, pip install ./bindings/python, pytest, mypy --strict
 
 step "Node package: npm ci (builds the addon from source), folder install, node --test (Node <-> Rust, Python, C), TypeScript and examples, bench smoke run"
 ./scripts/node-tests.sh
+
+step "Kotlin binding (uniffi): generated from the library, compiled with Maven, JUnit tests on the JVM with Rust and Python peers (LIBIPC_SKIP_KOTLIN=1 skips)"
+./scripts/kotlin-tests.sh
+
+step "Swift binding (uniffi): swiftc in a cached Debian trixie chroot, tests with a Rust peer (LIBIPC_SKIP_SWIFT=1 skips)"
+./scripts/swift-tests.sh
+
+step "Kotlin and Swift examples, end to end with each other's and the Rust client"
+./scripts/uniffi-examples.sh
+
+step "mobile targets: cargo check of the uniffi crate for Android and iOS (LIBIPC_SKIP_MOBILE=1 skips)"
+./scripts/mobile-check.sh
 
 step "Windows: cross-compiled for x86_64-pc-windows-gnu, named-pipe tests under Wine (LIBIPC_SKIP_WINDOWS=1 skips)"
 ./scripts/windows-tests.sh

@@ -159,6 +159,10 @@ impl AsyncListener {
     /// acceptor thread to end, which takes at most a moment (that thread never waits on the
     /// runtime). Idempotent; dropping the listener closes it.
     pub fn close(&self) {
+        // The listening socket and its file go first: a pending `accept` woken by this close
+        // may end its program at once, and must not leave the file behind.
+        self.acceptor.shutdown();
+        drop(self.file.lock().unwrap_or_else(|p| p.into_inner()).take());
         self.closed.store(true, Ordering::Release);
         self.wake.notify_waiters();
         // Connections handshaken but not accepted are dropped now, not left hanging.
@@ -166,8 +170,6 @@ impl AsyncListener {
             ready.close();
             while ready.try_recv().is_ok() {}
         }
-        self.acceptor.shutdown();
-        drop(self.file.lock().unwrap_or_else(|p| p.into_inner()).take());
     }
 }
 

@@ -31,8 +31,9 @@ suspend fun Listener.acceptClient(): Channel = throughHandle({ handle -> accept(
 private suspend fun <T> throughHandle(call: suspend (CancelHandle) -> T, giveBack: (T) -> Unit): T {
     val handle = CancelHandle()
     try {
-        // Not a child of the caller: its cancellation reaches the call only through `handle`.
-        val work = GlobalScope.async(NonCancellable, CoroutineStart.UNDISPATCHED) { runCatching { call(handle) } }
+        // In GlobalScope, not a child of the caller: the caller's cancellation reaches the call
+        // only through `handle`.
+        val work = GlobalScope.async(start = CoroutineStart.UNDISPATCHED) { runCatching { call(handle) } }
         return try {
             work.await().getOrThrow()
         } catch (e: CancellationException) {
