@@ -4,30 +4,26 @@
 
 const native = require('./index.js');
 
-native.Channel.prototype[Symbol.asyncIterator] = async function* messages() {
+/** An async iterator over what `next()` resolves to, ending when it rejects with IPC_CLOSED. */
+async function* untilClosed(next) {
   for (;;) {
-    let msg;
+    let item;
     try {
-      msg = await this.recv();
+      item = await next();
     } catch (e) {
       if (e && e.code === 'IPC_CLOSED') return;
       throw e;
     }
-    yield msg;
+    yield item;
   }
+}
+
+native.Channel.prototype[Symbol.asyncIterator] = function messages() {
+  return untilClosed(() => this.recv());
 };
 
-native.Listener.prototype[Symbol.asyncIterator] = async function* clients() {
-  for (;;) {
-    let ch;
-    try {
-      ch = await this.accept();
-    } catch (e) {
-      if (e && e.code === 'IPC_CLOSED') return;
-      throw e;
-    }
-    yield ch;
-  }
+native.Listener.prototype[Symbol.asyncIterator] = function clients() {
+  return untilClosed(() => this.accept());
 };
 
 module.exports = native;

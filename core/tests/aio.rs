@@ -341,33 +341,49 @@ async fn shm_async_echo_and_close() {
         .unwrap();
 }
 
+/// A unix, a tcp and an shm endpoint named after `tag`.
+fn endpoints_for_now_calls(dir: &TempDir, tag: &str) -> [String; 3] {
+    [
+        format!("unix://{dir}/{tag}.sock"),
+        "tcp://127.0.0.1:0".into(),
+        format!(
+            "shm://libipc-{tag}-{}-{}",
+            std::process::id(),
+            fastrand::u32(..)
+        ),
+    ]
+}
+
+/// Listen at `ep` with `bind_now` (outside any runtime), then connect a client and accept it
+/// on a new runtime of `workers` threads: (the runtime, the client, the accepted channel).
+fn connected_now(
+    ep: &str,
+    opts: &Options,
+    workers: usize,
+) -> (tokio::runtime::Runtime, AsyncChannel, AsyncChannel) {
+    let listener = AsyncListener::bind_now(ep, opts).unwrap();
+    let local = listener.local_endpoint().to_string();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (a, b) = rt.block_on(async {
+        let a = tokio::spawn(async move { AsyncChannel::connect(local.as_str()).await });
+        let b = listener.accept().await.unwrap();
+        (a.await.unwrap().unwrap(), b)
+    });
+    (rt, a, b)
+}
+
 /// The calls for event-loop bindings: listening with no runtime around, and receiving and
 /// sending on the calling thread without leaving it, falling back to the async calls.
 #[test]
 fn now_calls_work_on_the_calling_thread() {
     let dir = tempdir();
-    for ep in [
-        format!("unix://{dir}/now.sock"),
-        "tcp://127.0.0.1:0".into(),
-        format!(
-            "shm://libipc-now-{}-{}",
-            std::process::id(),
-            fastrand::u32(..)
-        ),
-    ] {
-        // No runtime here.
-        let listener = AsyncListener::bind_now(ep.as_str(), &Options::default()).unwrap();
-        let local = listener.local_endpoint().to_string();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let (a, b) = rt.block_on(async {
-            let a = tokio::spawn(async move { AsyncChannel::connect(local.as_str()).await });
-            let b = listener.accept().await.unwrap();
-            (a.await.unwrap().unwrap(), b)
-        });
+    for ep in endpoints_for_now_calls(&dir, "now") {
+        // No runtime here: `bind_now` needs none.
+        let (rt, a, b) = connected_now(&ep, &Options::default(), 1);
         // Nothing yet: None, with or without spinning.
         assert!(a.recv_now(false).unwrap().is_none(), "{ep}");
         assert!(a.recv_now(true).unwrap().is_none(), "{ep}");
@@ -422,31 +438,9 @@ fn now_calls_work_on_the_calling_thread() {
 #[test]
 fn send_now_then_flush_delivers_a_large_message() {
     let dir = tempdir();
-    for ep in [
-        format!("unix://{dir}/flush.sock"),
-        "tcp://127.0.0.1:0".into(),
-        format!(
-            "shm://libipc-flush-{}-{}",
-            std::process::id(),
-            fastrand::u32(..)
-        ),
-    ] {
-        let listener = AsyncListener::bind_now(
-            ep.as_str(),
-            &Options::default().with_shm_ring_size(64 * 1024),
-        )
-        .unwrap();
-        let local = listener.local_endpoint().to_string();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let (a, b) = rt.block_on(async {
-            let a = tokio::spawn(async move { AsyncChannel::connect(local.as_str()).await });
-            let b = listener.accept().await.unwrap();
-            (a.await.unwrap().unwrap(), b)
-        });
+    for ep in endpoints_for_now_calls(&dir, "flush") {
+        let opts = Options::default().with_shm_ring_size(64 * 1024);
+        let (rt, a, b) = connected_now(&ep, &opts, 2);
         let big = payload(4 << 20, 7);
         assert_eq!(b.send_now(&big).unwrap(), SendNow::Started, "{ep}");
         // Nothing is flushed yet past what fitted; a flush that may not wait stops at once.

@@ -6,7 +6,7 @@ use napi_derive::napi;
 
 use crate::errors::{to_napi, type_error};
 use crate::promise::{buffer, later, now, or_reject, raw};
-use crate::wait::{WaitSpec, core_wait};
+use crate::wait::{WaitSpec, already_aborted};
 
 /// The peer's credentials, as the kernel reported them at connect time (`null` where the
 /// transport does not tell: TCP).
@@ -62,13 +62,6 @@ fn data<'e>(env: &Env, v: Unknown<'e>) -> Result<Data<'e>> {
     }
 }
 
-fn cancelled<T>() -> libipc::Result<T> {
-    Err(libipc::Error::new(
-        libipc::ErrorKind::Cancelled,
-        "the signal was already aborted",
-    ))
-}
-
 #[napi]
 impl Channel {
     /// Send one message (a string is sent as UTF-8). Resolves once all of the message is
@@ -91,7 +84,7 @@ impl Channel {
             let data = self::data(env, data)?;
             let spec = WaitSpec::parse(env, options)?;
             if spec.aborted()? {
-                return now(env, cancelled());
+                return now(env, already_aborted());
             }
             let started = match self.ch.send_now(data.bytes()) {
                 Ok(SendNow::Sent) => return now(env, Ok(())),
@@ -99,9 +92,7 @@ impl Channel {
                 Ok(SendNow::Blocked) => false,
                 Err(e) => return now(env, Err(e)),
             };
-            let armed = spec.arm(env)?;
-            let cancel = armed.as_ref().map(|a| a.cancel.clone());
-            let deadline = spec.deadline();
+            let (armed, limits) = spec.arm(env)?;
             if started {
                 // Part of it is out and the rest is kept in the channel: the promise settles
                 // once the rest is written too (or the wait ends, the rest still going first).
@@ -109,11 +100,7 @@ impl Channel {
                 return later(
                     env,
                     armed,
-                    async move {
-                        ch.flush_wait(core_wait(deadline, cancel.as_ref()))
-                            .await
-                            .map(drop)
-                    },
+                    async move { ch.flush_wait(limits.wait()).await.map(drop) },
                     |env, ()| raw(env, ()),
                 );
             }
@@ -125,10 +112,7 @@ impl Channel {
             later(
                 env,
                 armed,
-                async move {
-                    ch.send_wait(&owned, core_wait(deadline, cancel.as_ref()))
-                        .await
-                },
+                async move { ch.send_wait(&owned, limits.wait()).await },
                 |env, ()| raw(env, ()),
             )
         })();
@@ -151,7 +135,7 @@ impl Channel {
         let made = (|| {
             let spec = WaitSpec::parse(env, options)?;
             if spec.aborted()? {
-                return now(env, cancelled());
+                return now(env, already_aborted());
             }
             let spin = spec.timeout.is_none_or(|t| !t.is_zero());
             match self.ch.recv_now(spin) {
@@ -159,14 +143,12 @@ impl Channel {
                 Ok(None) => {}
                 Err(e) => return now(env, Err(e)),
             }
-            let armed = spec.arm(env)?;
-            let cancel = armed.as_ref().map(|a| a.cancel.clone());
-            let deadline = spec.deadline();
+            let (armed, limits) = spec.arm(env)?;
             let ch = self.ch.clone();
             later(
                 env,
                 armed,
-                async move { ch.recv_wait(core_wait(deadline, cancel.as_ref())).await },
+                async move { ch.recv_wait(limits.wait()).await },
                 |env, m| raw(env, buffer(env, m)?),
             )
         })();

@@ -8,7 +8,7 @@ use napi_derive::napi;
 
 use crate::channel::Channel;
 use crate::promise::{later, now, or_reject, raw};
-use crate::wait::{WaitSpec, core_wait};
+use crate::wait::{WaitSpec, already_aborted};
 
 /// A listening endpoint. Handshakes run in the background, so a silent client never holds up
 /// the others. Iterate it with `for await (const channel of listener)`, which ends when the
@@ -40,26 +40,14 @@ impl Listener {
         let made = (|| {
             let spec = WaitSpec::parse(env, options)?;
             if spec.aborted()? {
-                return now(
-                    env,
-                    Err(libipc::Error::new(
-                        libipc::ErrorKind::Cancelled,
-                        "the signal was already aborted",
-                    )),
-                );
+                return now(env, already_aborted());
             }
-            let armed = spec.arm(env)?;
-            let cancel = armed.as_ref().map(|a| a.cancel.clone());
-            let deadline = spec.deadline();
+            let (armed, limits) = spec.arm(env)?;
             let listener = Arc::clone(&self.listener);
             later(
                 env,
                 armed,
-                async move {
-                    listener
-                        .accept_wait(core_wait(deadline, cancel.as_ref()))
-                        .await
-                },
+                async move { listener.accept_wait(limits.wait()).await },
                 |env, ch| raw(env, Channel { ch }),
             )
         })();

@@ -81,16 +81,19 @@ impl<'e> WaitSpec<'e> {
         }
     }
 
-    /// The deadline, from now.
-    pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.timeout.map(|t| Instant::now() + t)
-    }
-
-    /// Wire the signal (if any) to a new core `Cancel`: its `abort` event cancels the handle.
-    /// The listener stays until [`Armed::disarm`], called when the call settles.
-    pub(crate) fn arm(&self, env: &Env) -> Result<Option<Armed>> {
+    /// For a call that waits on the runtime: the deadline from now, and the signal (if any)
+    /// wired to a new core `Cancel` that its `abort` event fires. The listener stays until
+    /// [`Armed::disarm`], called when the call settles.
+    pub(crate) fn arm(&self, env: &Env) -> Result<(Option<Armed>, OwnedWait)> {
+        let deadline = self.timeout.map(|t| Instant::now() + t);
         let Some(signal) = &self.signal else {
-            return Ok(None);
+            return Ok((
+                None,
+                OwnedWait {
+                    deadline,
+                    cancel: None,
+                },
+            ));
         };
         let cancel = Cancel::new().map_err(|e| to_napi(env, &e))?;
         let fire = cancel.clone();
@@ -99,11 +102,17 @@ impl<'e> WaitSpec<'e> {
             Ok(())
         })?;
         call(signal, "addEventListener", &listener.to_unknown())?;
-        Ok(Some(Armed {
-            cancel,
+        let armed = Armed {
             signal: signal.to_unknown().create_ref()?,
             listener: listener.to_unknown().create_ref()?,
-        }))
+        };
+        Ok((
+            Some(armed),
+            OwnedWait {
+                deadline,
+                cancel: Some(cancel),
+            },
+        ))
     }
 }
 
@@ -117,7 +126,6 @@ fn call(signal: &Object<'_>, method: &str, listener: &Unknown<'_>) -> Result<()>
 
 /// A signal wired to a core `Cancel` for the length of one call.
 pub(crate) struct Armed {
-    pub(crate) cancel: Cancel,
     signal: UnknownRef,
     listener: UnknownRef,
 }
@@ -136,14 +144,30 @@ impl Armed {
     }
 }
 
-/// The core `Wait` for a deadline and an armed signal.
-pub(crate) fn core_wait<'a>(deadline: Option<Instant>, armed: Option<&'a Cancel>) -> Wait<'a> {
-    let w = match deadline {
-        Some(d) => Wait::until(d),
-        None => Wait::forever(),
-    };
-    match armed {
-        Some(c) => w.or_cancel(c),
-        None => w,
+/// A call's limits, owned, to move into the future that waits on the runtime.
+pub(crate) struct OwnedWait {
+    deadline: Option<Instant>,
+    cancel: Option<Cancel>,
+}
+
+impl OwnedWait {
+    /// The core `Wait` for them.
+    pub(crate) fn wait(&self) -> Wait<'_> {
+        let w = match self.deadline {
+            Some(d) => Wait::until(d),
+            None => Wait::forever(),
+        };
+        match &self.cancel {
+            Some(c) => w.or_cancel(c),
+            None => w,
+        }
     }
+}
+
+/// What a call given an already aborted signal rejects with.
+pub(crate) fn already_aborted<T>() -> libipc::Result<T> {
+    Err(libipc::Error::new(
+        libipc::ErrorKind::Cancelled,
+        "the signal was already aborted",
+    ))
 }
