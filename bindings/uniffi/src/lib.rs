@@ -5,10 +5,12 @@
 //! Every wait runs on the core's tokio runtime (`libipc::aio::new_runtime`, one per process):
 //! the `async` methods enter it each time they are polled (`InRuntime`), so the foreign
 //! executor (Kotlin coroutines, Swift tasks) drives them while tokio's reactor and timers are
-//! the core's; the blocking variants `block_on` the same runtime. Cancelling a coroutine or a
-//! `Task` drops the Rust future, which the core guarantees loses nothing (a dropped receive
-//! has taken no message); a blocking call is cancelled through a `CancelHandle`, the core's
-//! cancellation handle.
+//! the core's; the blocking variants `block_on` the same runtime. Calls are cancelled through
+//! a `CancelHandle`, the core's cancellation handle: uniffi's generated async code ignores a
+//! Swift `Task`'s cancellation, and on a Kotlin coroutine's it drops the Rust future together
+//! with a message it may just have taken. So the handwritten `receive` / `acceptClient`
+//! wrappers (bindings/kotlin, bindings/swift) fire the handle instead, and give back
+//! (`put_back`) a message taken just as the caller was cancelled.
 
 mod errors;
 mod options;
