@@ -1,0 +1,549 @@
+"""An independent implementation of libipc wire format v1.0, from docs/wire-format.md alone.
+
+Pure Python 3.11, standard library only; it never imports libipc. Section numbers (§) refer
+to docs/wire-format.md. Where the document was silent and this code had to choose, the choice
+is marked `DOC-GAP:`.
+
+Layers:
+- codecs (no I/O): hello (§3), frame header (§5.1), ERROR payload (§5.5), whole frames as the
+  vectors hold them, FIFO connection requests (§12.2);
+- a blocking stream channel over a connected socket (§4, §5.3 reassembly, §8, §9);
+- endpoints: `unix:///path` and `tcp://host:port` client and listener (docs/endpoints.md).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import struct
+from dataclasses import dataclass
+
+# §3: the hello.
+MAGIC = b"LIPC"
+MAJOR = 1
+MINOR = 0
+HELLO_LEN = 24
+HELLO_MAX_LEN = 1024
+PREFIX_LEN = 8
+CAP_SHM = 0x00000001
+
+# §5.1: frames.
+HEADER_LEN = 8
+DATA, CLOSE, ERROR, SETUP, PAD = 0x01, 0x02, 0x03, 0x04, 0x05
+TYPE_NAMES = {DATA: "DATA", CLOSE: "CLOSE", ERROR: "ERROR"}
+STREAM_TYPES = (DATA, CLOSE, ERROR)
+FLAG_MORE = 0x01
+ERROR_MIN_LEN = 4
+ERROR_MAX_LEN = 4096
+
+# §6: libipc's default limit.
+DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024
+U32_MAX = 0xFFFFFFFF
+
+# §7: the error codes (the table is generated in the document; copied here by hand, as an
+# outside implementer would).
+CODES = {
+    1: "InvalidEndpoint",
+    2: "AddressInUse",
+    3: "NotFound",
+    4: "PermissionDenied",
+    5: "PeerDisconnected",
+    6: "Timeout",
+    7: "MessageTooLarge",
+    8: "ProtocolMismatch",
+    9: "ProtocolViolation",
+    10: "Closed",
+    11: "Io",
+    12: "Unsupported",
+    13: "InvalidArgument",
+    100: "BufferTooSmall",
+    102: "Busy",
+    104: "Cancelled",
+}
+KINDS = {name: code for code, name in CODES.items()}
+
+# §12.2: FIFO connection requests.
+FIFO_MAGIC = b"LIPF"
+FIFO_VERSION = 1
+FIFO_REQUEST_LEN = 64
+FIFO_TOKEN_MAX = 56
+FIFO_TOKEN_RE = re.compile(rb"[0-9a-z-]+")
+
+
+class WireError(Exception):
+    """An error of one of §7's kinds. `remote` is True when the peer reported it (hello status or
+    ERROR frame) rather than this side detecting it."""
+
+    def __init__(self, kind: str, message: str = "", remote: bool = False, code: int | None = None):
+        super().__init__(f"{kind}: {message}" if message else kind)
+        self.kind = kind
+        self.message = message
+        self.remote = remote
+        # The code as received, for remote errors (it may be unknown, §5.5).
+        self.code = code if code is not None else KINDS.get(kind, 0)
+
+
+def kind_of_code(code: int) -> str:
+    """§5.5/§7: a known code maps to its kind, an unknown one (including 0) to ProtocolViolation."""
+    # DOC-GAP: codes 100.. are "local conditions" that never appear on the wire (§7); a peer
+    # sending one is not forbidden, so they map to their kind like any known code.
+    return CODES.get(code, "ProtocolViolation") if code != 0 else "ProtocolViolation"
+
+
+# ---------------------------------------------------------------------------------------------
+# Hello (§3)
+
+
+@dataclass
+class Hello:
+    major: int = MAJOR
+    minor: int = MINOR
+    length: int = HELLO_LEN
+    capabilities: int = 0
+    status: int = 0
+    max_message_size: int = DEFAULT_MAX_MESSAGE
+    extension: bytes = b""
+
+    def encode(self) -> bytes:
+        """The 24 bytes of §3 (plus `extension` for a later minor, with `length` to match)."""
+        body = struct.pack(
+            "<4sBBHIHHII",
+            MAGIC,
+            self.major,
+            self.minor,
+            self.length,
+            self.capabilities,
+            self.status,
+            0,
+            self.max_message_size,
+            0,
+        )
+        return body + self.extension
+
+
+def check_hello_prefix(prefix: bytes) -> tuple[int, int, int]:
+    """§3.3 checks 1-3 on the 8-byte frozen prefix (§3.1). Returns (major, minor, length)."""
+    if len(prefix) < PREFIX_LEN:
+        raise WireError("ProtocolViolation", f"hello prefix of {len(prefix)} bytes")
+    magic, major, minor, length = struct.unpack_from("<4sBBH", prefix)
+    if magic != MAGIC:
+        raise WireError("ProtocolViolation", f"bad magic {magic!r}")
+    if major != MAJOR:
+        raise WireError("ProtocolMismatch", f"peer speaks wire version {major}.{minor}")
+    if not HELLO_LEN <= length <= HELLO_MAX_LEN:
+        raise WireError("ProtocolViolation", f"hello length {length} outside 24..=1024")
+    return major, minor, length
+
+
+def decode_hello(buf: bytes, server: bool = False) -> Hello:
+    """§3.3 checks 1-5 on a whole hello (check 6 too when `server`: it decodes a client's hello).
+
+    `buf` must be exactly the hello: check 4 ("exactly `length` bytes present") applies.
+    """
+    major, minor, length = check_hello_prefix(buf[:PREFIX_LEN])
+    if len(buf) != length:
+        raise WireError("ProtocolViolation", f"hello length field {length}, {len(buf)} bytes present")
+    (capabilities, status, reserved1, max_message_size, reserved2) = struct.unpack_from("<IHHII", buf, 8)
+    if reserved1 != 0 or reserved2 != 0:
+        raise WireError("ProtocolViolation", "hello reserved field not zero")
+    if server and status != 0:
+        raise WireError("ProtocolViolation", f"client hello with status {status}")
+    return Hello(major, minor, length, capabilities, status, max_message_size, bytes(buf[HELLO_LEN:]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Frames (§5)
+
+
+@dataclass
+class Header:
+    length: int
+    type: int
+    flags: int = 0
+
+    def encode(self) -> bytes:
+        return struct.pack("<IBBH", self.length, self.type, self.flags, 0)
+
+
+def decode_header(buf: bytes, max_message_size: int, so_far: int = 0) -> Header:
+    """§5.1 checks 1-5 on an 8-byte stream frame header. `so_far` is the size of the fragments
+    of the current message already received (§5.3)."""
+    if len(buf) != HEADER_LEN:
+        raise WireError("ProtocolViolation", f"frame header of {len(buf)} bytes")
+    length, ftype, flags, reserved = struct.unpack("<IBBH", buf)
+    if ftype not in STREAM_TYPES:
+        raise WireError("ProtocolViolation", f"unknown frame type 0x{ftype:02x}")
+    if reserved != 0:
+        raise WireError("ProtocolViolation", "frame header reserved bytes not zero")
+    allowed = FLAG_MORE if ftype == DATA else 0
+    if flags & ~allowed:
+        raise WireError("ProtocolViolation", f"flags 0x{flags:02x} on frame type 0x{ftype:02x}")
+    if ftype == CLOSE and length != 0:
+        raise WireError("ProtocolViolation", f"CLOSE with length {length}")
+    if ftype == ERROR and not ERROR_MIN_LEN <= length <= ERROR_MAX_LEN:
+        raise WireError("ProtocolViolation", f"ERROR with length {length}")
+    if ftype == DATA and so_far + length > max_message_size:
+        raise WireError(
+            "MessageTooLarge",
+            f"peer sent a {so_far + length}-byte message; this side accepts at most {max_message_size} bytes",
+        )
+    return Header(length, ftype, flags)
+
+
+def encode_error_payload(code: int, text: str) -> bytes:
+    """§5.5: code, two reserved zero bytes, UTF-8 text truncated at a character boundary to 4092."""
+    raw = text.encode("utf-8")
+    limit = ERROR_MAX_LEN - 4
+    if len(raw) > limit:
+        raw = raw[:limit]
+        while raw:
+            try:
+                raw.decode("utf-8")
+                break
+            except UnicodeDecodeError:
+                raw = raw[:-1]
+    return struct.pack("<HH", code, 0) + raw
+
+
+def decode_error_payload(payload: bytes) -> tuple[int, str]:
+    """§5.5 receiver checks: reserved zero, text valid UTF-8 (Python's strict decoder rejects
+    overlong forms, surrogates and truncated sequences)."""
+    if not ERROR_MIN_LEN <= len(payload) <= ERROR_MAX_LEN:
+        raise WireError("ProtocolViolation", f"ERROR payload of {len(payload)} bytes")
+    code, reserved = struct.unpack_from("<HH", payload)
+    if reserved != 0:
+        raise WireError("ProtocolViolation", "ERROR payload reserved field not zero")
+    try:
+        text = payload[4:].decode("utf-8", errors="strict")
+    except UnicodeDecodeError as e:
+        raise WireError("ProtocolViolation", f"ERROR text is not UTF-8: {e}") from None
+    return code, text
+
+
+def encode_frame(ftype: int, payload: bytes = b"", flags: int = 0) -> bytes:
+    return Header(len(payload), ftype, flags).encode() + payload
+
+
+def encode_error_frame(code: int, text: str) -> bytes:
+    return encode_frame(ERROR, encode_error_payload(code, text))
+
+
+CLOSE_FRAME = encode_frame(CLOSE)
+
+
+@dataclass
+class Frame:
+    header: Header
+    payload: bytes
+    error_code: int | None = None
+    error_message: str | None = None
+
+
+def decode_frame(buf: bytes, max_message_size: int) -> Frame:
+    """One isolated frame, exactly (tests/vectors/README.md "Frame vectors")."""
+    if len(buf) < HEADER_LEN:
+        raise WireError("ProtocolViolation", f"{len(buf)} bytes: shorter than a frame header")
+    header = decode_header(buf[:HEADER_LEN], max_message_size)
+    payload = bytes(buf[HEADER_LEN:])
+    if len(payload) != header.length:
+        raise WireError("ProtocolViolation", f"header announces {header.length} bytes, {len(payload)} follow")
+    frame = Frame(header, payload)
+    if header.type == ERROR:
+        frame.error_code, frame.error_message = decode_error_payload(payload)
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------
+# FIFO connection requests (§12.2)
+
+
+def encode_fifo_request(token: str) -> bytes:
+    raw = token.encode("ascii")
+    if not 1 <= len(raw) <= FIFO_TOKEN_MAX or not FIFO_TOKEN_RE.fullmatch(raw):
+        raise WireError("InvalidArgument", f"bad token {token!r}")
+    return struct.pack("<4sBBH", FIFO_MAGIC, FIFO_VERSION, len(raw), 0) + raw.ljust(FIFO_TOKEN_MAX, b"\0")
+
+
+def decode_fifo_request(buf: bytes) -> str:
+    """§12.2: magic, version, reserved, token length and characters, padding, in that order."""
+    # DOC-GAP: §12.2 does not say what a record of other than 64 bytes is (a listener reads a
+    # stream of records); treated as ProtocolViolation here.
+    if len(buf) != FIFO_REQUEST_LEN:
+        raise WireError("ProtocolViolation", f"request of {len(buf)} bytes")
+    magic, version, n, reserved = struct.unpack_from("<4sBBH", buf)
+    if magic != FIFO_MAGIC:
+        raise WireError("ProtocolViolation", "bad magic")
+    if version != FIFO_VERSION:
+        raise WireError("ProtocolMismatch", f"request version {version}")
+    if reserved != 0:
+        raise WireError("ProtocolViolation", "reserved bytes not zero")
+    if not 1 <= n <= FIFO_TOKEN_MAX:
+        raise WireError("ProtocolViolation", f"token length {n}")
+    token = buf[8 : 8 + n]
+    if not FIFO_TOKEN_RE.fullmatch(token):
+        raise WireError("ProtocolViolation", f"token characters {token!r}")
+    if any(buf[8 + n :]):
+        raise WireError("ProtocolViolation", "padding after the token not zero")
+    return token.decode("ascii")
+
+
+# ---------------------------------------------------------------------------------------------
+# Streams
+
+
+def read_exact(sock: socket.socket, n: int, what: str = "bytes") -> bytes:
+    """Exactly n bytes; a stream that ends first is PeerDisconnected (§3.3, §5.1, §8.3)."""
+    chunks = []
+    got = 0
+    while got < n:
+        try:
+            chunk = sock.recv(min(n - got, 1 << 20))
+        except ConnectionResetError as e:
+            raise WireError("PeerDisconnected", f"connection reset reading {what}: {e}") from None
+        if not chunk:
+            raise WireError("PeerDisconnected", f"stream ended after {got} of {n} {what}")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def read_hello(sock: socket.socket, server: bool) -> Hello:
+    """§3.3 on a stream: the prefix, checks 1-3, then `length - 8` more bytes, then 5 (and 6)."""
+    prefix = read_exact(sock, PREFIX_LEN, "hello bytes")
+    _, _, length = check_hello_prefix(prefix)
+    rest = read_exact(sock, length - PREFIX_LEN, "hello bytes")
+    # Check 4 cannot fail here: exactly `length` bytes were read (see the findings list).
+    return decode_hello(prefix + rest, server=server)
+
+
+class Channel:
+    """One side of an established stream connection (after the handshake).
+
+    `recv()` returns one whole message (bytes), reassembling fragments (§5.3), or raises
+    WireError: `Closed` after the peer's CLOSE (§8.1), the code's kind after its ERROR (§8.2,
+    remote=True), `PeerDisconnected` at EOF (§8.3), or the violation it found (§9: it has then
+    written the ERROR frame and shut the connection down).
+    """
+
+    def __init__(self, sock: socket.socket, own: Hello, peer: Hello):
+        self.sock = sock
+        self.own = own
+        self.peer = peer
+        self.ended: WireError | None = None
+
+    @property
+    def max_message_size(self) -> int:
+        """§6: what this side may send, the smaller of both limits."""
+        return min(self.own.max_message_size, self.peer.max_message_size)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def send(self, message: bytes, fragments: list[int] | None = None) -> None:
+        """One message as one DATA frame (§5.3: what a v1 stream sender does), or, with
+        `fragments` (sizes of the MORE fragments), as a run of fragments and a last frame."""
+        if len(message) > self.max_message_size:
+            raise WireError("MessageTooLarge", f"{len(message)} bytes over the limit {self.max_message_size}")
+        out = []
+        pos = 0
+        for size in fragments or []:
+            out.append(encode_frame(DATA, message[pos : pos + size], FLAG_MORE))
+            pos += size
+        out.append(encode_frame(DATA, message[pos:]))
+        self.sock.sendall(b"".join(out))
+
+    def close(self) -> None:
+        """§8.1: CLOSE after everything sent, then shut the connection down, read nothing more."""
+        try:
+            self.sock.sendall(CLOSE_FRAME)
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+    def send_error(self, code: int, text: str) -> None:
+        """§8.2: ERROR, nothing after it, shut down."""
+        try:
+            self.sock.sendall(encode_error_frame(code, text))
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def recv(self) -> bytes:
+        if self.ended is not None:
+            raise self.ended
+        try:
+            return self._recv()
+        except WireError as e:
+            self.ended = e
+            raise
+
+    def _violation(self, e: WireError) -> WireError:
+        """§9: ERROR 9 or 7 with a reason, then close both directions."""
+        self.send_error(KINDS[e.kind], e.message)
+        return e
+
+    def _recv(self) -> bytes:
+        parts: list[bytes] = []
+        so_far = 0
+        in_message = False
+        while True:
+            raw = read_exact(self.sock, HEADER_LEN, "frame header bytes")
+            try:
+                header = decode_header(raw, self.own.max_message_size, so_far)
+            except WireError as e:
+                raise self._violation(e) from None
+            if header.type == CLOSE:
+                if in_message:
+                    # §5.3 forbids CLOSE between fragments to senders; what a receiver does is
+                    # not in §5.1's checks.
+                    # DOC-GAP: treated as a ProtocolViolation (ERROR 9), as §15 implies.
+                    raise self._violation(WireError("ProtocolViolation", "CLOSE inside a fragmented message"))
+                raise WireError("Closed", "the peer closed the channel")
+            payload = read_exact(self.sock, header.length, "payload bytes")
+            if header.type == ERROR:
+                try:
+                    code, text = decode_error_payload(payload)
+                except WireError as e:
+                    raise self._violation(e) from None
+                raise WireError(kind_of_code(code), text, remote=True, code=code)
+            parts.append(payload)
+            so_far += header.length
+            if header.flags & FLAG_MORE:
+                in_message = True
+                continue
+            return b"".join(parts)
+
+
+def read_refusal(sock: socket.socket, hello: Hello) -> WireError:
+    """§4.3, client side: the error of a refusing hello, with the following ERROR frame's text
+    if it arrives intact."""
+    text = ""
+    ercode = None
+    try:
+        raw = read_exact(sock, HEADER_LEN, "frame header bytes")
+        header = decode_header(raw, 0)
+        payload = read_exact(sock, header.length, "payload bytes")
+        if header.type == ERROR:
+            ercode, text = decode_error_payload(payload)
+    except WireError:
+        pass
+    err = WireError(kind_of_code(hello.status), text, remote=True, code=hello.status)
+    err.error_frame_code = ercode
+    return err
+
+
+def client_handshake(sock: socket.socket, max_message_size: int = DEFAULT_MAX_MESSAGE, capabilities: int = 0) -> Channel:
+    """§4.1 client: send the hello first, read the server's, checks 1-5, status 0 or refusal."""
+    own = Hello(capabilities=capabilities, max_message_size=max_message_size)
+    sock.sendall(own.encode())
+    peer = read_hello(sock, server=False)
+    if peer.status != 0:
+        err = read_refusal(sock, peer)
+        sock.close()
+        raise err
+    return Channel(sock, own, peer)
+
+
+def refuse(sock: socket.socket, code: int, text: str, max_message_size: int = DEFAULT_MAX_MESSAGE) -> None:
+    """§4.3: a v1 hello with the code as status, an ERROR frame with the same code, shut down."""
+    # DOC-GAP: §4.3 does not say what max_message_size and capabilities a refusing hello
+    # carries; this implementation sends its own limit and capabilities 0.
+    hello = Hello(status=code, max_message_size=max_message_size)
+    try:
+        sock.sendall(hello.encode() + encode_error_frame(code, text))
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    sock.close()
+
+
+def server_handshake(sock: socket.socket, max_message_size: int = DEFAULT_MAX_MESSAGE, timeout: float = 5.0) -> Channel:
+    """§4.1/§4.2 server: read the client's hello within `timeout`, check it (1-6), answer."""
+    sock.settimeout(timeout)
+    try:
+        peer = read_hello(sock, server=True)
+    except socket.timeout:
+        refuse(sock, KINDS["Timeout"], f"no hello from the client within {timeout:g}s", max_message_size)
+        raise WireError("Timeout", "silent client") from None
+    except WireError as e:
+        if e.kind != "PeerDisconnected":
+            refuse(sock, KINDS[e.kind], e.message, max_message_size)
+        raise
+    finally:
+        if sock.fileno() >= 0:
+            sock.settimeout(None)
+    # §3.2: a capability takes effect only if both hellos carry it; this stream server knows
+    # no capability, so it answers 0 whatever the client offered.
+    own = Hello(max_message_size=max_message_size)
+    sock.sendall(own.encode())
+    return Channel(sock, own, peer)
+
+
+# ---------------------------------------------------------------------------------------------
+# Endpoints (docs/endpoints.md): unix:///path and tcp://host:port
+
+
+def parse_endpoint(endpoint: str) -> tuple[int, object]:
+    if endpoint.startswith("unix://"):
+        path = endpoint[len("unix://") :]
+        if not path.startswith("/"):
+            raise WireError("InvalidEndpoint", endpoint)
+        return socket.AF_UNIX, path
+    if endpoint.startswith("tcp://"):
+        rest = endpoint[len("tcp://") :]
+        m = re.fullmatch(r"\[([^\]]+)\]:(\d+)|([^:\[\]]+):(\d+)", rest)
+        if not m:
+            raise WireError("InvalidEndpoint", endpoint)
+        if m.group(1):
+            return socket.AF_INET6, (m.group(1), int(m.group(2)))
+        return socket.AF_INET, (m.group(3), int(m.group(4)))
+    raise WireError("InvalidEndpoint", endpoint)
+
+
+def connect_socket(endpoint: str) -> socket.socket:
+    family, addr = parse_endpoint(endpoint)
+    if family == socket.AF_UNIX:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(addr)
+        return sock
+    sock = socket.create_connection(addr)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def connect(endpoint: str, max_message_size: int = DEFAULT_MAX_MESSAGE) -> Channel:
+    return client_handshake(connect_socket(endpoint), max_message_size)
+
+
+class Listener:
+    def __init__(self, endpoint: str):
+        family, addr = parse_endpoint(endpoint)
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        if family == socket.AF_UNIX:
+            self.sock.bind(addr)
+            self.endpoint = endpoint
+        else:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind(addr)
+            host, port = self.sock.getsockname()[:2]
+            self.endpoint = f"tcp://[{host}]:{port}" if family == socket.AF_INET6 else f"tcp://{host}:{port}"
+        self.path = addr if family == socket.AF_UNIX else None
+        self.sock.listen(16)
+
+    def accept_socket(self, timeout: float | None = None) -> socket.socket:
+        self.sock.settimeout(timeout)
+        conn, _ = self.sock.accept()
+        conn.settimeout(None)
+        return conn
+
+    def close(self) -> None:
+        self.sock.close()
+        if self.path:
+            import os
+
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
