@@ -22,19 +22,33 @@ Modes:
                              and print "second <exception class>", then echo until closed
   from-env                   Channel.from_env(); print "connected" (then echo until closed) or
                              "error <exception class>"; exit 0
+
+The interop matrix's peer (tests/interop/README.md, the contract; these two modes print no
+"ready" line, but what the contract says):
+  server --endpoint E [--max-message N]
+                             listen at E, print "READY <endpoint>", echo every client on a
+                             thread of its own ("interop:close" closes that channel,
+                             "interop:kill" SIGKILLs this process) until stdin reaches EOF
+  client --endpoint E --case A,B,... [--max-message N]
+                             run each case on a new channel; print "PASS <case>", "FAIL <case>
+                             <reason>" or "UNSUPPORTED <case>"; exit 1 if any failed, else 127
+                             if any was unsupported, else 0
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import collections
 import os
 import random
 import signal
 import struct
 import sys
+import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import libipc
 
@@ -121,8 +135,209 @@ def from_env() -> int:
             ch.send(m)
     return 0
 
+# ---------------------------------------------------------------------------------------------
+# The interop peer (tests/interop/README.md).
+
+INTEROP_CLOSE = b"interop:close"
+INTEROP_KILL = b"interop:kill"
+
+
+def pattern(n: int) -> bytes:
+    """The n bytes whose byte i is i % 251."""
+    return (bytes(range(251)) * (n // 251 + 1))[:n]
+
+
+def interop(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="helper.py", description="the interop peer")
+    commands = parser.add_subparsers(dest="command", required=True)
+    server = commands.add_parser("server")
+    server.add_argument("--endpoint", required=True)
+    server.add_argument("--max-message", type=int)
+    client = commands.add_parser("client")
+    client.add_argument("--endpoint", required=True)
+    client.add_argument("--case", required=True)
+    client.add_argument("--max-message", type=int)
+    args = parser.parse_args(argv)
+    if args.command == "server":
+        return interop_server(args.endpoint, args.max_message)
+    return interop_client(args.endpoint, args.case.split(","), args.max_message)
+
+
+def interop_server(endpoint: str, max_message: int | None) -> int:
+    try:
+        listener = libipc.listen(endpoint, max_message_size=max_message)
+    except libipc.Error as e:
+        print(f"ERROR {e.kind} {str(e).removeprefix(e.kind + ': ')}", file=sys.stderr, flush=True)
+        return 1
+    print("READY", listener.endpoint, flush=True)
+
+    def serve(ch: libipc.Channel) -> None:
+        try:
+            with ch:
+                while True:
+                    m = ch.recv()
+                    if m == INTEROP_CLOSE:
+                        return  # leaving `with ch:` closes it (CLOSE)
+                    if m == INTEROP_KILL:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    ch.send(m)
+        except libipc.ClosedError:
+            pass  # the client closed: the ordinary end
+        except libipc.Error as e:
+            print(f"END {e.kind}", file=sys.stderr, flush=True)
+
+    def accept_all() -> None:
+        while True:
+            try:
+                ch = listener.accept()
+            except libipc.ClosedError:
+                return
+            except libipc.Error as e:
+                print(f"END {e.kind} (accept)", file=sys.stderr, flush=True)
+                continue
+            threading.Thread(target=serve, args=(ch,), daemon=True).start()
+
+    threading.Thread(target=accept_all, daemon=True).start()
+    while sys.stdin.buffer.read(65536):
+        pass
+    listener.close()
+    # Connections may still be served, their threads blocked in the library: end here, without
+    # waiting for them (or for the interpreter's shutdown, which daemon threads can hold up).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+class CaseFailed(Exception):
+    pass
+
+
+def describe(data: bytes) -> str:
+    return f"{len(data)} bytes" + (f" starting {data[:8].hex()}" if data else "")
+
+
+def expect_same(what: str, got: bytes, sent: bytes) -> None:
+    if got == sent:
+        return
+    if len(got) != len(sent):
+        raise CaseFailed(f"{what}: expected {describe(sent)}, got {describe(got)}")
+    first = next(i for i in range(len(got)) if got[i] != sent[i])
+    raise CaseFailed(f"{what}: {len(got)} bytes as sent, but byte {first} is {got[first]:#04x}, not {sent[first]:#04x}")
+
+
+def expect_error(kind: type[libipc.Error], what: str, call: Callable[[], object]) -> None:
+    try:
+        result = call()
+    except kind:
+        return
+    except libipc.Error as e:
+        raise CaseFailed(f"{what}: expected {kind.kind}, got {e.kind} ({e})") from None
+    got = describe(result) if isinstance(result, bytes) else repr(result)
+    raise CaseFailed(f"{what}: expected {kind.kind}, but it succeeded ({got})")
+
+
+def echo(ch: libipc.Channel, message: bytes) -> None:
+    ch.send(message)
+    expect_same("the reply", ch.recv(), message)
+
+
+def case_over_max(ch: libipc.Channel) -> None:
+    m = ch.max_message_size
+    expect_error(libipc.MessageTooLargeError, f"sending {m + 1} bytes (the limit {m})",
+                 lambda: ch.send(pattern(m + 1)))
+    echo(ch, b"\x2a")
+
+
+def case_random_10k(ch: libipc.Channel) -> None:
+    rng = random.Random()
+    n, window = 10_000, 8
+    in_flight: collections.deque[bytes] = collections.deque()
+
+    def send(i: int) -> None:
+        body = rng.randbytes(rng.randint(0, 1024))
+        m = struct.pack("<II", i, zlib.crc32(body)) + body
+        ch.send(m)
+        in_flight.append(m)
+
+    for i in range(min(window, n)):
+        send(i)
+    for i in range(n):
+        got = ch.recv()
+        expect_same(f"reply {i}", got, in_flight.popleft())
+        seq, crc = struct.unpack_from("<II", got)
+        if seq != i or zlib.crc32(memoryview(got)[8:]) != crc:
+            raise CaseFailed(f"reply {i}: sequence number {seq}, or the CRC-32 of its body does not match")
+        if i + window < n:
+            send(i + window)
+
+
+def case_server_close(ch: libipc.Channel) -> None:
+    m = pattern(100)
+    for _ in range(3):
+        ch.send(m)
+    for i in range(3):
+        expect_same(f"reply {i}", ch.recv(), m)
+    ch.send(INTEROP_CLOSE)
+    expect_error(libipc.ClosedError, "the receive after interop:close", ch.recv)
+
+
+def case_server_killed(ch: libipc.Channel) -> None:
+    echo(ch, pattern(100))
+    ch.send(INTEROP_KILL)
+    expect_error(libipc.PeerDisconnectedError, "the receive after interop:kill", ch.recv)
+
+
+CASES: dict[str, Callable[[libipc.Channel], None]] = {
+    "empty": lambda ch: echo(ch, b""),
+    "one-byte": lambda ch: echo(ch, b"\x2a"),
+    "all-bytes": lambda ch: echo(ch, bytes(range(256))),
+    "non-utf8": lambda ch: echo(ch, bytes.fromhex("fffefd00c328a0a1e28228f09028bc80")),
+    "64k": lambda ch: echo(ch, pattern(65536)),
+    "1m": lambda ch: echo(ch, pattern(1 << 20)),
+    "max-size": lambda ch: echo(ch, pattern(ch.max_message_size)),
+    "over-max": case_over_max,
+    "random-10k": case_random_10k,
+    "server-close": case_server_close,
+    "server-killed": case_server_killed,
+}
+
+
+def interop_client(endpoint: str, cases: list[str], max_message: int | None) -> int:
+    failed = unsupported = False
+    for name in cases:
+        run = CASES.get(name)
+        if run is None:
+            print("UNSUPPORTED", name, flush=True)
+            unsupported = True
+            continue
+        try:
+            try:
+                ch = libipc.connect(endpoint, max_message_size=max_message)
+            except libipc.Error as e:
+                raise CaseFailed(f"connect: {e.kind} ({e})") from None
+            try:
+                run(ch)
+            finally:
+                try:
+                    ch.close()
+                except libipc.Error:
+                    pass
+        except CaseFailed as e:
+            reason = str(e)
+        except Exception as e:  # anything else fails the case, with what it was
+            kind = e.kind if isinstance(e, libipc.Error) else type(e).__name__
+            reason = f"unexpected {kind}: {e}"
+        else:
+            print("PASS", name, flush=True)
+            continue
+        print("FAIL", name, " ".join(reason.split()), flush=True)
+        failed = True
+    return 1 if failed else 127 if unsupported else 0
+
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0] in ("server", "client"):
+        return interop(argv)
     if argv[0] == "child-echo":
         return child_echo(argv[1:] == ["twice"])
     if argv[0] == "from-env":
