@@ -13,9 +13,11 @@ Layers:
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import struct
+import time
 from dataclasses import dataclass
 
 # §3: the hello.
@@ -87,7 +89,7 @@ def kind_of_code(code: int) -> str:
     """§5.5/§7: a known code maps to its kind, an unknown one (including 0) to ProtocolViolation."""
     # DOC-GAP: codes 100.. are "local conditions" that never appear on the wire (§7); a peer
     # sending one is not forbidden, so they map to their kind like any known code.
-    return CODES.get(code, "ProtocolViolation") if code != 0 else "ProtocolViolation"
+    return CODES.get(code, "ProtocolViolation")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,11 +293,17 @@ def decode_fifo_request(buf: bytes) -> str:
 # Streams
 
 
-def read_exact(sock: socket.socket, n: int, what: str = "bytes") -> bytes:
-    """Exactly n bytes; a stream that ends first is PeerDisconnected (§3.3, §5.1, §8.3)."""
+def read_exact(sock: socket.socket, n: int, what: str = "bytes", deadline: float | None = None) -> bytes:
+    """Exactly n bytes; a stream that ends first is PeerDisconnected (§3.3, §5.1, §8.3).
+    With `deadline` (time.monotonic()), raises socket.timeout when it passes."""
     chunks = []
     got = 0
     while got < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("deadline passed")
+            sock.settimeout(left)
         try:
             chunk = sock.recv(min(n - got, 1 << 20))
         except ConnectionResetError as e:
@@ -307,12 +315,14 @@ def read_exact(sock: socket.socket, n: int, what: str = "bytes") -> bytes:
     return b"".join(chunks)
 
 
-def read_hello(sock: socket.socket, server: bool) -> Hello:
+def read_hello(sock: socket.socket, server: bool, deadline: float | None = None) -> Hello:
     """§3.3 on a stream: the prefix, checks 1-3, then `length - 8` more bytes, then 5 (and 6)."""
-    prefix = read_exact(sock, PREFIX_LEN, "hello bytes")
+    prefix = read_exact(sock, PREFIX_LEN, "hello bytes", deadline)
     _, _, length = check_hello_prefix(prefix)
-    rest = read_exact(sock, length - PREFIX_LEN, "hello bytes")
-    # Check 4 cannot fail here: exactly `length` bytes were read (see the findings list).
+    rest = read_exact(sock, length - PREFIX_LEN, "hello bytes", deadline)
+    # DOC-GAP: §3.3 check 4 ("exactly `length` bytes present") cannot fail on a stream: exactly
+    # `length` bytes were read; a stream that ends first is PeerDisconnected, a silent one
+    # Timeout. It applies only to a hello decoded from a buffer (the vectors).
     return decode_hello(prefix + rest, server=server)
 
 
@@ -324,6 +334,10 @@ class Channel:
     remote=True), `PeerDisconnected` at EOF (§8.3), or the violation it found (§9: it has then
     written the ERROR frame and shut the connection down).
     """
+
+    # DOC-GAP: §8.2/§8.3 do not say whether a side that received the peer's ERROR, or EOF,
+    # writes a CLOSE of its own when its application closes; this one writes nothing more
+    # (libipc writes CLOSE: see the findings list).
 
     def __init__(self, sock: socket.socket, own: Hello, peer: Hello):
         self.sock = sock
@@ -449,7 +463,10 @@ def client_handshake(sock: socket.socket, max_message_size: int = DEFAULT_MAX_ME
 def refuse(sock: socket.socket, code: int, text: str, max_message_size: int = DEFAULT_MAX_MESSAGE) -> None:
     """§4.3: a v1 hello with the code as status, an ERROR frame with the same code, shut down."""
     # DOC-GAP: §4.3 does not say what max_message_size and capabilities a refusing hello
-    # carries; this implementation sends its own limit and capabilities 0.
+    # carries; this implementation sends its own limit and capabilities 0 (as libipc does).
+    # DOC-GAP: §4.3 does not say whether the refusing side reads what the client still sends
+    # (the rest of a long hello) before closing; closing a TCP socket with unread input
+    # resets it, which can destroy the refusal in flight. This one stops reading and closes.
     hello = Hello(status=code, max_message_size=max_message_size)
     try:
         sock.sendall(hello.encode() + encode_error_frame(code, text))
@@ -461,9 +478,11 @@ def refuse(sock: socket.socket, code: int, text: str, max_message_size: int = DE
 
 def server_handshake(sock: socket.socket, max_message_size: int = DEFAULT_MAX_MESSAGE, timeout: float = 5.0) -> Channel:
     """§4.1/§4.2 server: read the client's hello within `timeout`, check it (1-6), answer."""
-    sock.settimeout(timeout)
+    # §4.1/§15: the timeout bounds the whole hello, not each read.
+    deadline = time.monotonic() + timeout
+    previous = sock.gettimeout()
     try:
-        peer = read_hello(sock, server=True)
+        peer = read_hello(sock, server=True, deadline=deadline)
     except socket.timeout:
         refuse(sock, KINDS["Timeout"], f"no hello from the client within {timeout:g}s", max_message_size)
         raise WireError("Timeout", "silent client") from None
@@ -473,7 +492,7 @@ def server_handshake(sock: socket.socket, max_message_size: int = DEFAULT_MAX_ME
         raise
     finally:
         if sock.fileno() >= 0:
-            sock.settimeout(None)
+            sock.settimeout(previous)
     # §3.2: a capability takes effect only if both hellos carry it; this stream server knows
     # no capability, so it answers 0 whatever the client offered.
     own = Hello(max_message_size=max_message_size)
@@ -541,8 +560,6 @@ class Listener:
     def close(self) -> None:
         self.sock.close()
         if self.path:
-            import os
-
             try:
                 os.unlink(self.path)
             except FileNotFoundError:
