@@ -48,37 +48,42 @@ def expect(name: str, got, want) -> bool:
 # 1. Vectors
 
 
+def decode_as(raw: bytes, role: str) -> w.Hello | w.WireError:
+    try:
+        return w.decode_hello(raw, server=(role == "server"))
+    except w.WireError as e:
+        return e
+
+
 def replay_hello(v: dict) -> str | None:
     """Returns None when the vector agrees with libwire, else what differs."""
     raw = bytes.fromhex(v["hex"])
-    # DOC-GAP: the hello vectors do not say which role decodes them; the valid ones include
-    # refusals (non-zero status), so they are decoded as a client decodes a server's hello
-    # (checks 1-5); the invalid ones must fail for both roles.
-    try:
-        h = w.decode_hello(raw, server=False)
-    except w.WireError as e:
-        if v["valid"]:
-            return f"valid vector refused: {e}"
-        if e.kind != v["error"]:
-            return f"error {e.kind}, vector says {v['error']}"
-        try:
-            w.decode_hello(raw, server=True)
-        except w.WireError as e2:
-            if e2.kind != v["error"]:
-                return f"as server: error {e2.kind}, vector says {v['error']}"
-            return None
-        return "as server: decoded"
-    if not v["valid"]:
-        return f"decoded, vector says {v['error']}"
-    got = {k: getattr(h, k) for k in ("major", "minor", "length", "capabilities", "status", "max_message_size")}
-    want = {k: v[k] for k in got}
-    if got != want:
-        return f"fields {got} != {want}"
-    enc = w.Hello(h.major, h.minor, h.length, h.capabilities, h.status, h.max_message_size).encode()
-    if enc[:24] != raw[:24]:
-        return f"re-encoded {enc.hex()} != {raw[:24].hex()}"
-    if h.length == 24 and enc != raw:
-        return "re-encoded length differs"
+    # `decoded_by` names the role that reads the bytes (a server reading a client hello makes
+    # check 6 too). DOC-GAP: older vector files had no `decoded_by`; then the vector must
+    # hold for both roles, except that a valid one with a non-zero status is a refusal, which
+    # only a client decodes.
+    role = v.get("decoded_by") or ("client" if v.get("status") else "either")
+    if role not in ("server", "client", "either"):
+        return f"unknown decoded_by {role!r}"
+    outcomes = [decode_as(raw, r) for r in (("server", "client") if role == "either" else (role,))]
+    for h in outcomes:
+        if isinstance(h, w.WireError):
+            if v["valid"]:
+                return f"valid vector refused: {h}"
+            if h.kind != v["error"]:
+                return f"error {h.kind}, vector says {v['error']}"
+            continue
+        if not v["valid"]:
+            return f"decoded, vector says {v['error']}"
+        got = {k: getattr(h, k) for k in ("major", "minor", "length", "capabilities", "status", "max_message_size")}
+        want = {k: v[k] for k in got}
+        if got != want:
+            return f"fields {got} != {want}"
+        enc = w.Hello(h.major, h.minor, h.length, h.capabilities, h.status, h.max_message_size).encode()
+        if enc[:24] != raw[:24]:
+            return f"re-encoded {enc.hex()} != {raw[:24].hex()}"
+        if h.length == 24 and enc != raw:
+            return "re-encoded length differs"
     return None
 
 
@@ -694,6 +699,12 @@ def live_contract_client(exe: str, env: dict, tmp: Path, transport: str) -> None
         for line in proc.stdout.splitlines():
             record(f"{t}: {line.split()[1] if len(line.split()) > 1 else line}", line.startswith("PASS "), line)
         expect(f"{t}: exit status", proc.returncode, 0)
+        # §6 against §10's worked example: a side whose own limit is the smaller one (1000
+        # bytes, ours is 2 MiB) may send at most its own limit, not the peer's.
+        proc = subprocess.run([exe, "client", "--endpoint", lst.endpoint, "--case", "max-size,over-max", "--max-message", "1000"], capture_output=True, text=True, env=env, timeout=60)
+        for line in proc.stdout.splitlines():
+            record(f"{t}, client limit 1000: {line.split()[1] if len(line.split()) > 1 else line}", line.startswith("PASS "), line)
+        expect(f"{t}, client limit 1000: exit status", proc.returncode, 0)
     finally:
         stop.set()
         lst.close()

@@ -495,6 +495,8 @@ def server_handshake(sock: socket.socket, max_message_size: int = DEFAULT_MAX_ME
             sock.settimeout(previous)
     # §3.2: a capability takes effect only if both hellos carry it; this stream server knows
     # no capability, so it answers 0 whatever the client offered.
+    # DOC-GAP: §3.2/§11.2 do not say what a unix/tcp listener does with CAP_SHM (refuse, or
+    # accept without it); this one accepts with capabilities 0, as libipc does.
     own = Hello(max_message_size=max_message_size)
     sock.sendall(own.encode())
     return Channel(sock, own, peer)
