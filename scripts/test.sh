@@ -66,6 +66,9 @@ step "Swift binding (uniffi): swiftc in a cached Debian trixie chroot, tests wit
 step "Kotlin and Swift examples, end to end with each other's and the Rust client"
 ./scripts/uniffi-examples.sh
 
+step "interop: the wire format from an independent Python implementation, and the matrix of every language's client x server x transport x case (tests/interop/README.md)"
+./scripts/interop-tests.sh
+
 step "mobile targets: cargo check of the uniffi crate for Android and iOS (LIBIPC_SKIP_MOBILE=1 skips)"
 ./scripts/mobile-check.sh
 
