@@ -58,6 +58,19 @@ struct HelloVector {
     status: Option<u16>,
     max_message_size: Option<u32>,
     error: Option<String>,
+    decoded_by: Role,
+}
+
+/// Which side of a handshake reads a hello vector (`decoded_by`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Role {
+    /// A client hello: a server reads it (checks 1-6 of section 3.3; status must be 0).
+    Server,
+    /// A server hello: a client reads it (checks 1-5; a non-zero status is a refusal).
+    Client,
+    /// Both read it alike: checks 1-5 decide, and a valid one has status 0.
+    Either,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,6 +108,18 @@ fn unhex(name: &str, s: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("checked above"))
         .collect()
+}
+
+/// Decode a hello as `role` reads it (section 3.3): a server also requires status 0 (check 6).
+fn decode_as(role: Role, bytes: &[u8]) -> libipc::Result<Hello> {
+    let h = Hello::decode(bytes)?;
+    if role == Role::Server && h.status != 0 {
+        return Err(libipc::Error::new(
+            ErrorKind::ProtocolViolation,
+            "client hello has a non-zero status",
+        ));
+    }
+    Ok(h)
 }
 
 fn type_name(t: FrameType) -> &'static str {
@@ -209,7 +234,18 @@ fn hello_vectors() {
     for v in &vectors {
         let name = v.name.as_str();
         let bytes = unhex(name, &v.hex);
-        let result = Hello::decode(&bytes);
+        let result = decode_as(v.decoded_by, &bytes);
+        if v.decoded_by == Role::Either {
+            // Both roles must decode it alike; then a valid one cannot carry a status.
+            for role in [Role::Server, Role::Client] {
+                let other = decode_as(role, &bytes);
+                assert_eq!(
+                    other.as_ref().map_err(|e| e.kind()),
+                    result.as_ref().map_err(|e| e.kind()),
+                    "{name}: decoded_by \"either\", but a {role:?} decodes it differently"
+                );
+            }
+        }
         if !v.valid {
             let no_fields = v.major.is_none() && v.length.is_none();
             check_invalid(name, v.error.as_deref(), no_fields, &result);
@@ -285,16 +321,141 @@ fn fifo_request_vectors() {
     }
 }
 
-/// The request shown in docs/wire-format.md ("Unix FIFOs") is the vector `request`.
+/// What a stream reader makes of `bytes` followed by the end of the stream: it reads the
+/// 8-byte prefix, checks it (checks 1-3), reads the rest of the announced length and decodes
+/// exactly those bytes, as `role`. Check 4 (the length matches the bytes) cannot fail here: a
+/// stream that ends early is `PeerDisconnected`, and bytes past the announced length are
+/// the next data, not part of the hello.
+#[cfg(unix)]
+fn on_stream(role: Role, bytes: &[u8]) -> libipc::Result<Hello> {
+    let ended = || libipc::Error::new(ErrorKind::PeerDisconnected, "stream ended");
+    let prefix: &[u8; 8] = bytes.first_chunk().ok_or_else(ended)?;
+    let (_, _, length) = Hello::decode_prefix(prefix)?;
+    let whole = bytes.get(..usize::from(length)).ok_or_else(ended)?;
+    decode_as(role, whole)
+}
+
+/// Every hello vector replayed on a live Unix socket, to the real implementation of each role
+/// its `decoded_by` names: as a client hello to a libipc listener (which must answer as section
+/// 4.2 says), and as a server hello to a connecting libipc client (which must connect, or fail
+/// with the vector's error, or report the refusal's code).
+#[cfg(unix)]
 #[test]
-fn fifo_request_in_the_wire_format_is_the_vector() {
-    let vectors: Vec<FifoVector> = load("fifo.json", "fifo-request");
-    let want = &vectors.iter().find(|v| v.name == "request").unwrap().hex;
-    let doc = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/wire-format.md");
-    let doc = std::fs::read_to_string(&doc).unwrap();
-    let (_, after) = doc
-        .split_once("The request for token `1f2e-0-8a7b6c5d`:\n\n```text\n")
-        .expect("the example request in the wire format");
-    let (block, _) = after.split_once("```").unwrap();
-    assert_eq!(&block.split_whitespace().collect::<String>(), want);
+fn hello_vectors_replayed_to_both_roles() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::{UnixListener, UnixStream};
+
+    use libipc::{Channel, Listener, Options};
+    use libipc_conformance::transport::TempDir;
+    use libipc_conformance::watchdog::Watchdog;
+
+    const LIMIT: u32 = 4096;
+    let _w = Watchdog::start();
+    // Everything until the end; a reset ends it too (a channel closed with unread input, as
+    // when bytes follow the hello, resets a Unix socket as well).
+    let read_all = |s: &mut UnixStream| {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return out,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return out,
+                Err(e) => panic!("reading the listener's answer: {e}"),
+            }
+        }
+    };
+
+    let dir = TempDir::new("vectors");
+    let server_ep = format!("unix://{}/server.sock", dir.path().display());
+    let listener = Listener::bind_with(
+        server_ep.as_str(),
+        &Options::new().with_max_message_size(LIMIT as usize),
+    )
+    .expect("bind");
+    let listener = std::sync::Arc::new(listener);
+    // Channels are dropped at once: the replay looks only at the handshake.
+    let accepting = {
+        let listener = std::sync::Arc::clone(&listener);
+        std::thread::spawn(move || while listener.accept().is_ok() {})
+    };
+    let server_path = dir.path().join("server.sock");
+    let fake_path = dir.path().join("fake.sock");
+    let fake = UnixListener::bind(&fake_path).expect("bind the fake server");
+    let fake_ep = format!("unix://{}", fake_path.display());
+
+    let vectors: Vec<HelloVector> = load("hello.json", "hello");
+    let mut replayed = [0usize; 2];
+    for v in &vectors {
+        let name = v.name.as_str();
+        let bytes = unhex(name, &v.hex);
+        if matches!(v.decoded_by, Role::Server | Role::Either) {
+            replayed[0] += 1;
+            let mut s = UnixStream::connect(&server_path).expect("connect");
+            s.write_all(&bytes).expect("write the hello");
+            s.shutdown(std::net::Shutdown::Write).expect("shutdown");
+            let reply = read_all(&mut s);
+            match on_stream(Role::Server, &bytes) {
+                Ok(_) => assert_eq!(
+                    reply.get(..24),
+                    Some(&Hello::new(LIMIT, 0).encode()[..]),
+                    "{name}: a listener accepts it with its own v1.0 hello (capabilities 0)"
+                ),
+                Err(e) if e.kind() == ErrorKind::PeerDisconnected => {
+                    assert!(reply.is_empty(), "{name}: no answer to a cut hello");
+                }
+                Err(e) => {
+                    let code = e.kind().code();
+                    assert_eq!(
+                        reply.get(..24),
+                        Some(&Hello::new(LIMIT, code).encode()[..]),
+                        "{name}: refusing hello, status {code}, the listener's limit, capabilities 0"
+                    );
+                    let (header, payload) = decode_frame(&reply[24..], u32::MAX)
+                        .unwrap_or_else(|e| panic!("{name}: the ERROR after the refusal: {e}"));
+                    assert_eq!(header.frame_type, FrameType::Error, "{name}");
+                    assert_eq!(ErrorPayload::decode(payload).unwrap().code, code, "{name}");
+                }
+            }
+        }
+        if matches!(v.decoded_by, Role::Client | Role::Either) {
+            replayed[1] += 1;
+            let serving = {
+                let (fake, bytes) = (fake.try_clone().unwrap(), bytes.clone());
+                std::thread::spawn(move || {
+                    let (mut s, _) = fake.accept().expect("accept");
+                    let mut hello = [0u8; 24];
+                    s.read_exact(&mut hello).expect("the client's hello");
+                    // Writing may fail once the client has given up on a bad hello.
+                    let _ = s.write_all(&bytes);
+                    let _ = s.shutdown(std::net::Shutdown::Write);
+                    let mut rest = Vec::new();
+                    let _ = s.read_to_end(&mut rest);
+                })
+            };
+            let got = Channel::connect_with(fake_ep.as_str(), &Options::new());
+            let want = on_stream(Role::Client, &bytes).and_then(|h| match h.status {
+                0 => Ok(h),
+                code => Err(libipc::Error::new(
+                    ErrorKind::from_code(code)
+                        .filter(|k| k.on_wire())
+                        .unwrap_or(ErrorKind::ProtocolViolation),
+                    "refused",
+                )),
+            });
+            assert_eq!(
+                got.as_ref().map(|_| ()).map_err(|e| e.kind()),
+                want.as_ref().map(|_| ()).map_err(|e| e.kind()),
+                "{name}: what a connecting client makes of it"
+            );
+            drop(got);
+            serving.join().expect("fake server");
+        }
+    }
+    assert!(
+        replayed[0] > 0 && replayed[1] > 0,
+        "no vector for a role: {replayed:?}"
+    );
+    listener.close();
+    accepting.join().expect("accepting thread");
 }
