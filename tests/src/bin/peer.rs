@@ -1,6 +1,12 @@
 //! `ipc-test-peer`: the other process in libipc's conformance suite.
 //!
 //! ```text
+//! ipc-test-peer server --endpoint E [--max-message N]
+//! ipc-test-peer client --endpoint E --case NAME[,NAME...] [--max-message N]
+//!     The interop contract's peer, spoken by every language's peer alike: the commands, their
+//!     output (`READY`, `PASS`/`FAIL`/`UNSUPPORTED`, `ERROR`/`END` on stderr) and the cases
+//!     are specified in tests/interop/README.md (code: peer/interop.rs). Unlike the modes
+//!     below, failures go to stderr as `ERROR <ErrorKind> <message>`.
 //! ipc-test-peer echo-server <endpoint> [--max-message N] [--handshake-timeout-ms N]
 //!                                      [--socket-mode OCTAL] [--allowed-uid UID]
 //!     Bind; print `ready <local endpoint>`; echo every message on every connection (a thread
@@ -65,8 +71,8 @@
 //! `--handshake-timeout-ms N`, `--socket-mode OCTAL`, `--allowed-uid UID`, `--shm-ring N`,
 //! `--shm-spin-us N`. `stream listen --hold` keeps its listener until the stream ends.
 //!
-//! Any unexpected failure prints `fail <ErrorKind> <message>` and exits 1. Environment: bare
-//! names resolve through `LIBIPC_RUNTIME_DIR` as usual.
+//! Any unexpected failure of the other modes prints `fail <ErrorKind> <message>` and exits 1.
+//! Environment: bare names resolve through `LIBIPC_RUNTIME_DIR` as usual.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -76,6 +82,8 @@ use std::time::Duration;
 use libipc::{Channel, Error, Listener, Options};
 use libipc_conformance::{raw, stream};
 
+#[path = "peer/interop.rs"]
+mod interop;
 #[cfg(unix)]
 #[path = "peer/shm.rs"]
 mod shm;
@@ -204,6 +212,17 @@ fn main() {
             std::process::exit(1);
         }
         return;
+    }
+    if mode == "server" || mode == "client" {
+        let code = match Args::parse(argv) {
+            Ok(args) if mode == "server" => interop::server(&args),
+            Ok(args) => interop::client(&args),
+            Err(e) => {
+                eprintln!("ERROR InvalidArgument {e}");
+                2
+            }
+        };
+        std::process::exit(code);
     }
     let result = Args::parse(argv)
         .map_err(Fail::from)
