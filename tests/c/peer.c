@@ -17,13 +17,25 @@
  *   from-env VALUE           set LIBIPC_CHANNEL_FD to VALUE ("unset": remove it), call
  *                            ipc_channel_from_env and print the status name; exit 0
  *   exit CODE                exit at once with CODE, never opening the channel
+ *
+ * The interop contract's peer (tests/interop/README.md is the spec: commands, output, cases),
+ * which every language's peer speaks alike; its errors go to stderr as "ERROR <Kind> <message>":
+ *   server --endpoint E [--max-message N]
+ *   client --endpoint E --case NAME[,NAME...] [--max-message N]
  */
 #define _GNU_SOURCE
 #include <ipc.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int fail(const char *what, ipc_status st)
@@ -95,10 +107,630 @@ static int bind_accept(const char *ep, ipc_listener **l, ipc_channel **ch)
     return 0;
 }
 
+/* ---- the interop contract (tests/interop/README.md) ---------------------------------------- */
+
+/* The core's kind name of a status: IPC_ERR_MESSAGE_TOO_LARGE -> "MessageTooLarge". */
+static const char *kind_name(ipc_status st, char *buf, size_t cap)
+{
+    const char *s = ipc_status_name(st);
+    size_t n = 0;
+    bool up = true;
+    if (strncmp(s, "IPC_ERR_", 8) == 0)
+        s += 8;
+    for (; *s && n + 1 < cap; s++) {
+        if (*s == '_') {
+            up = true;
+            continue;
+        }
+        buf[n++] = (char)(up ? *s : tolower((unsigned char)*s));
+        up = false;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* The last error's message (status st) on one line, into buf, without the "Kind: " it starts
+ * with. */
+static const char *last_error_line(ipc_status st, char *buf, size_t cap)
+{
+    char kind[64];
+    const char *msg = ipc_last_error();
+    size_t k = strlen(kind_name(st, kind, sizeof kind));
+    if (strncmp(msg, kind, k) == 0 && strncmp(msg + k, ": ", 2) == 0)
+        msg += k + 2;
+    snprintf(buf, cap, "%s", msg);
+    for (char *p = buf; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    return buf;
+}
+
+static int interop_error(ipc_status st)
+{
+    char kind[64], msg[512];
+    fprintf(stderr, "ERROR %s %s\n", kind_name(st, kind, sizeof kind),
+            last_error_line(st, msg, sizeof msg));
+    return 1;
+}
+
+/* Parsed "--endpoint E [--case LIST] [--max-message N]". */
+struct interop_args {
+    const char *endpoint;
+    const char *cases;
+    ipc_options *opts;
+};
+
+/* 0, or 2 after printing why (a usage error). */
+static int interop_parse(int argc, char **argv, struct interop_args *a)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = 2; i < argc; i += 2) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v == NULL) {
+            fprintf(stderr, "ERROR InvalidArgument %s needs a value\n", argv[i]);
+            return 2;
+        }
+        if (strcmp(argv[i], "--endpoint") == 0) {
+            a->endpoint = v;
+        } else if (strcmp(argv[i], "--case") == 0) {
+            a->cases = v;
+        } else if (strcmp(argv[i], "--max-message") == 0) {
+            char *end = NULL;
+            errno = 0;
+            unsigned long long n = strtoull(v, &end, 10);
+            if (!isdigit((unsigned char)v[0]) || errno != 0 || *end != '\0') {
+                fprintf(stderr, "ERROR InvalidArgument --max-message %s: not a number\n", v);
+                return 2;
+            }
+            ipc_status st;
+            if (a->opts == NULL && (st = ipc_options_new(&a->opts)) != IPC_OK)
+                return interop_error(st);
+            if ((st = ipc_options_set_max_message_size(a->opts, (size_t)n)) != IPC_OK)
+                return interop_error(st);
+        } else {
+            fprintf(stderr, "ERROR InvalidArgument unknown argument %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (a->endpoint == NULL) {
+        fprintf(stderr, "ERROR InvalidArgument --endpoint E is required\n");
+        return 2;
+    }
+    return 0;
+}
+
+static const uint8_t CMD_CLOSE[] = "interop:close";
+static const uint8_t CMD_KILL[] = "interop:kill";
+
+static bool is_cmd(const ipc_message *m, const uint8_t *cmd, size_t len)
+{
+    return ipc_message_len(m) == len && memcmp(ipc_message_data(m), cmd, len) == 0;
+}
+
+/* One connection: echo everything but the two commands; any error ends it. */
+static void *serve_connection(void *arg)
+{
+    ipc_channel *ch = arg;
+    ipc_status st;
+    for (;;) {
+        ipc_message *m = NULL;
+        if ((st = ipc_channel_recv(ch, IPC_WAIT_FOREVER, &m)) != IPC_OK)
+            break;
+        if (is_cmd(m, CMD_CLOSE, sizeof CMD_CLOSE - 1)) {
+            ipc_message_free(m);
+            ipc_channel_close(ch);
+            ipc_channel_free(ch);
+            return NULL;
+        }
+        if (is_cmd(m, CMD_KILL, sizeof CMD_KILL - 1)) {
+            /* At once, closing nothing, as a crash would. */
+            kill(getpid(), SIGKILL);
+            abort();
+        }
+        st = ipc_channel_send(ch, ipc_message_data(m), ipc_message_len(m), IPC_WAIT_FOREVER);
+        ipc_message_free(m);
+        if (st != IPC_OK)
+            break;
+    }
+    char kind[64];
+    fprintf(stderr, "END %s\n", kind_name(st, kind, sizeof kind));
+    ipc_channel_free(ch);
+    return NULL;
+}
+
+static void *accept_loop(void *arg)
+{
+    ipc_listener *l = arg;
+    for (;;) {
+        ipc_channel *ch = NULL;
+        ipc_status st = ipc_listener_accept(l, IPC_WAIT_FOREVER, &ch);
+        if (st == IPC_ERR_CLOSED)
+            return NULL;
+        if (st != IPC_OK) {
+            char kind[64], msg[512];
+            fprintf(stderr, "ACCEPT %s %s\n", kind_name(st, kind, sizeof kind),
+                    last_error_line(st, msg, sizeof msg));
+            continue;
+        }
+        pthread_t t;
+        int err = pthread_create(&t, NULL, serve_connection, ch);
+        if (err != 0) {
+            fprintf(stderr, "ACCEPT Io pthread_create: %s\n", strerror(err));
+            ipc_channel_free(ch);
+            continue;
+        }
+        pthread_detach(t);
+    }
+}
+
+static int interop_server(int argc, char **argv)
+{
+    struct interop_args a;
+    int rc = interop_parse(argc, argv, &a);
+    if (rc != 0) {
+        ipc_options_free(a.opts);
+        return rc;
+    }
+    ipc_listener *l = NULL;
+    ipc_status st = ipc_listener_bind(a.endpoint, a.opts, &l);
+    ipc_options_free(a.opts);
+    if (st != IPC_OK)
+        return interop_error(st);
+    char where[1024];
+    size_t len = 0;
+    if ((st = ipc_listener_endpoint(l, where, sizeof where, &len)) != IPC_OK) {
+        ipc_listener_free(l);
+        return interop_error(st);
+    }
+    printf("READY %s\n", where);
+    fflush(stdout);
+    pthread_t acceptor;
+    int err = pthread_create(&acceptor, NULL, accept_loop, l);
+    if (err != 0) {
+        fprintf(stderr, "ERROR Io pthread_create: %s\n", strerror(err));
+        ipc_listener_free(l);
+        return 1;
+    }
+    /* Until end-of-file on stdin (an error ends the wait the same way). */
+    char buf[512];
+    for (;;) {
+        ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+        if (n == 0 || (n < 0 && errno != EINTR))
+            break;
+    }
+    ipc_listener_close(l);
+    pthread_join(acceptor, NULL);
+    ipc_listener_free(l);
+    /* Connections still open end with the process; _exit, not exit: their threads may be in
+     * libipc calls, so no exit-time clean-up runs under them. */
+    fflush(stdout);
+    _exit(0);
+}
+
+/* pattern(n): byte i is i % 251. Caller frees. */
+static uint8_t *pattern(size_t n)
+{
+    uint8_t *p = malloc(n ? n : 1);
+    if (p == NULL) {
+        fprintf(stderr, "ipc_test_peer: out of memory\n");
+        abort();
+    }
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(i % 251);
+    return p;
+}
+
+/* A case's failure reason, one line; empty while it passes. */
+struct verdict {
+    char why[768];
+};
+
+static bool failed(const struct verdict *v)
+{
+    return v->why[0] != '\0';
+}
+
+/* Record the first reason a case fails; later ones are consequences. */
+static void fail_with(struct verdict *v, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void fail_with(struct verdict *v, const char *fmt, ...)
+{
+    if (failed(v))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v->why, sizeof v->why, fmt, ap);
+    va_end(ap);
+}
+
+/* "Kind (message)" of the status just returned, into buf. */
+static const char *show(ipc_status st, char *buf, size_t cap)
+{
+    char kind[64], msg[512];
+    snprintf(buf, cap, "%s (%s)", kind_name(st, kind, sizeof kind),
+             last_error_line(st, msg, sizeof msg));
+    return buf;
+}
+
+static bool do_send(ipc_channel *ch, const uint8_t *data, size_t len, const char *what,
+                    struct verdict *v)
+{
+    ipc_status st = ipc_channel_send(ch, data, len, IPC_WAIT_FOREVER);
+    if (st != IPC_OK) {
+        char e[600];
+        fail_with(v, "sending %s (%zu bytes) failed: %s", what, len, show(st, e, sizeof e));
+        return false;
+    }
+    return true;
+}
+
+static ipc_message *do_recv(ipc_channel *ch, const char *what, struct verdict *v)
+{
+    ipc_message *m = NULL;
+    ipc_status st = ipc_channel_recv(ch, IPC_WAIT_FOREVER, &m);
+    if (st != IPC_OK) {
+        char e[600];
+        fail_with(v, "receiving %s failed: %s", what, show(st, e, sizeof e));
+        return NULL;
+    }
+    return m;
+}
+
+static bool same(const uint8_t *sent, size_t len, const ipc_message *m, const char *what,
+                 struct verdict *v)
+{
+    const uint8_t *got = ipc_message_data(m);
+    size_t got_len = ipc_message_len(m);
+    if (got_len == len && memcmp(got, sent, len) == 0)
+        return true;
+    size_t i = 0;
+    while (i < len && i < got_len && got[i] == sent[i])
+        i++;
+    if (i < len && i < got_len)
+        fail_with(v, "%s differs from the %zu bytes sent: %zu bytes, first difference at byte %zu "
+                  "(0x%02x, expected 0x%02x)", what, len, got_len, i, got[i], sent[i]);
+    else
+        fail_with(v, "%s has %zu bytes, expected the %zu bytes sent", what, got_len, len);
+    return false;
+}
+
+/* Send, receive, and check the reply is the same bytes. */
+static void echo_check(ipc_channel *ch, const uint8_t *msg, size_t len, struct verdict *v)
+{
+    if (!do_send(ch, msg, len, "the message", v))
+        return;
+    ipc_message *m = do_recv(ch, "the reply", v);
+    if (m != NULL)
+        same(msg, len, m, "the reply", v);
+    ipc_message_free(m);
+}
+
+static void echo_pattern(ipc_channel *ch, size_t n, struct verdict *v)
+{
+    uint8_t *p = pattern(n);
+    echo_check(ch, p, n, v);
+    free(p);
+}
+
+/* st must be the status `expected`. */
+static void expect_status(ipc_status st, ipc_status expected, const char *what, struct verdict *v)
+{
+    char k[64], e[600];
+    if (st == expected)
+        return;
+    if (st == IPC_OK)
+        fail_with(v, "%s: expected %s, it succeeded", what, kind_name(expected, k, sizeof k));
+    else
+        fail_with(v, "%s: expected %s, got %s", what, kind_name(expected, k, sizeof k),
+                  show(st, e, sizeof e));
+}
+
+static size_t max_size(ipc_channel *ch, struct verdict *v)
+{
+    size_t m = 0;
+    ipc_status st = ipc_channel_max_message_size(ch, &m);
+    if (st != IPC_OK) {
+        char e[600];
+        fail_with(v, "ipc_channel_max_message_size failed: %s", show(st, e, sizeof e));
+    }
+    return m;
+}
+
+static void case_over_max(ipc_channel *ch, struct verdict *v)
+{
+    size_t m = max_size(ch, v);
+    if (failed(v))
+        return;
+    uint8_t *p = pattern(m + 1);
+    char what[96];
+    snprintf(what, sizeof what, "sending %zu bytes (the maximum is %zu)", m + 1, m);
+    expect_status(ipc_channel_send(ch, p, m + 1, IPC_WAIT_FOREVER), IPC_ERR_MESSAGE_TOO_LARGE,
+                  what, v);
+    free(p);
+    if (!failed(v)) {
+        const uint8_t one = 0x2a;
+        echo_check(ch, &one, 1, v);
+    }
+}
+
+/* CRC-32 (IEEE 802.3, reflected, as zlib's crc32), table-driven. */
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+static uint32_t crc32_ieee(const uint8_t *p, size_t n)
+{
+    pthread_once(&crc_once, crc_init);
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++)
+        c = crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+    return c ^ 0xffffffffu;
+}
+
+/* xorshift64*: the C peer's random generator. */
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545f4914f6cdd1dull;
+}
+
+static uint64_t random_seed(void)
+{
+    uint64_t seed = 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (read(fd, &seed, sizeof seed) != (ssize_t)sizeof seed)
+            seed = 0;
+        close(fd);
+    }
+    if (seed == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid();
+    }
+    return seed ? seed : 1;
+}
+
+static void put_u32le(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32le(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+enum { RANDOM_COUNT = 10000, IN_FLIGHT = 8, BODY_MAX = 1024 };
+
+struct sent_msg {
+    uint8_t bytes[8 + BODY_MAX];
+    size_t len;
+};
+
+/* Message i: u32le(i) || u32le(crc32(body)) || body, body 0..1024 random bytes. */
+static void make_random(uint32_t i, uint64_t *rng, struct sent_msg *out)
+{
+    size_t body = (size_t)(rng_next(rng) % (BODY_MAX + 1));
+    for (size_t k = 0; k < body; k++)
+        out->bytes[8 + k] = (uint8_t)(rng_next(rng) >> 56);
+    put_u32le(out->bytes, i);
+    put_u32le(out->bytes + 4, crc32_ieee(out->bytes + 8, body));
+    out->len = 8 + body;
+}
+
+static void case_random_10k(ipc_channel *ch, struct verdict *v)
+{
+    uint64_t seed = random_seed(), rng = seed;
+    struct sent_msg *ring = calloc(IN_FLIGHT, sizeof *ring);
+    if (ring == NULL) {
+        fail_with(v, "out of memory");
+        return;
+    }
+    uint32_t next = 0;
+    for (; next < IN_FLIGHT && next < RANDOM_COUNT; next++) {
+        struct sent_msg *s = &ring[next % IN_FLIGHT];
+        make_random(next, &rng, s);
+        if (!do_send(ch, s->bytes, s->len, "a message", v))
+            goto out;
+    }
+    for (uint32_t i = 0; i < RANDOM_COUNT; i++) {
+        struct sent_msg *s = &ring[i % IN_FLIGHT];
+        ipc_message *m = do_recv(ch, "the reply", v);
+        if (m == NULL)
+            goto out;
+        if (same(s->bytes, s->len, m, "the reply", v)) {
+            const uint8_t *d = ipc_message_data(m);
+            if (get_u32le(d) != i || get_u32le(d + 4) != crc32_ieee(d + 8, s->len - 8))
+                fail_with(v, "the reply's sequence number or CRC-32 is wrong");
+        }
+        ipc_message_free(m);
+        if (failed(v)) {
+            char why[sizeof v->why];
+            snprintf(why, sizeof why, "%s", v->why);
+            snprintf(v->why, sizeof v->why, "message %u (random seed %llu): %.700s", i,
+                     (unsigned long long)seed, why);
+            goto out;
+        }
+        if (next < RANDOM_COUNT) {
+            make_random(next, &rng, s); /* the slot just freed: next % IN_FLIGHT == i % IN_FLIGHT */
+            if (!do_send(ch, s->bytes, s->len, "a message", v))
+                goto out;
+            next++;
+        }
+    }
+out:
+    free(ring);
+}
+
+static void case_server_close(ipc_channel *ch, struct verdict *v)
+{
+    uint8_t *p = pattern(100);
+    for (int i = 0; i < 3 && !failed(v); i++)
+        do_send(ch, p, 100, "pattern(100)", v);
+    for (int i = 1; i <= 3 && !failed(v); i++) {
+        ipc_message *m = do_recv(ch, "a reply", v);
+        if (m != NULL) {
+            char what[16];
+            snprintf(what, sizeof what, "reply %d", i);
+            same(p, 100, m, what, v);
+        }
+        ipc_message_free(m);
+    }
+    free(p);
+    if (failed(v) || !do_send(ch, CMD_CLOSE, sizeof CMD_CLOSE - 1, "interop:close", v))
+        return;
+    ipc_message *m = NULL;
+    ipc_status st = ipc_channel_recv(ch, IPC_WAIT_FOREVER, &m);
+    ipc_message_free(m);
+    expect_status(st, IPC_ERR_CLOSED, "receive after interop:close", v);
+}
+
+static void case_server_killed(ipc_channel *ch, struct verdict *v)
+{
+    echo_pattern(ch, 100, v);
+    if (failed(v) || !do_send(ch, CMD_KILL, sizeof CMD_KILL - 1, "interop:kill", v))
+        return;
+    ipc_message *m = NULL;
+    ipc_status st = ipc_channel_recv(ch, IPC_WAIT_FOREVER, &m);
+    ipc_message_free(m);
+    expect_status(st, IPC_ERR_PEER_DISCONNECTED, "receive after interop:kill", v);
+}
+
+static const uint8_t NON_UTF8[16] = {0xff, 0xfe, 0xfd, 0x00, 0xc3, 0x28, 0xa0, 0xa1,
+                                     0xe2, 0x82, 0x28, 0xf0, 0x90, 0x28, 0xbc, 0x80};
+
+static void case_empty(ipc_channel *ch, struct verdict *v)
+{
+    echo_check(ch, NULL, 0, v);
+}
+
+static void case_one_byte(ipc_channel *ch, struct verdict *v)
+{
+    const uint8_t one = 0x2a;
+    echo_check(ch, &one, 1, v);
+}
+
+static void case_all_bytes(ipc_channel *ch, struct verdict *v)
+{
+    uint8_t all[256];
+    for (int i = 0; i < 256; i++)
+        all[i] = (uint8_t)i;
+    echo_check(ch, all, sizeof all, v);
+}
+
+static void case_non_utf8(ipc_channel *ch, struct verdict *v)
+{
+    echo_check(ch, NON_UTF8, sizeof NON_UTF8, v);
+}
+
+static void case_64k(ipc_channel *ch, struct verdict *v)
+{
+    echo_pattern(ch, 65536, v);
+}
+
+static void case_1m(ipc_channel *ch, struct verdict *v)
+{
+    echo_pattern(ch, 1 << 20, v);
+}
+
+static void case_max_size(ipc_channel *ch, struct verdict *v)
+{
+    size_t m = max_size(ch, v);
+    if (!failed(v))
+        echo_pattern(ch, m, v);
+}
+
+static const struct {
+    const char *name;
+    void (*run)(ipc_channel *ch, struct verdict *v);
+} CASES[] = {
+    {"empty", case_empty},
+    {"one-byte", case_one_byte},
+    {"all-bytes", case_all_bytes},
+    {"non-utf8", case_non_utf8},
+    {"64k", case_64k},
+    {"1m", case_1m},
+    {"max-size", case_max_size},
+    {"over-max", case_over_max},
+    {"random-10k", case_random_10k},
+    {"server-close", case_server_close},
+    {"server-killed", case_server_killed},
+};
+
+static int interop_client(int argc, char **argv)
+{
+    struct interop_args a;
+    int rc = interop_parse(argc, argv, &a);
+    if (rc == 0 && (a.cases == NULL || a.cases[0] == '\0')) {
+        fprintf(stderr, "ERROR InvalidArgument --case NAME[,NAME...] is required\n");
+        rc = 2;
+    }
+    if (rc != 0) {
+        ipc_options_free(a.opts);
+        return rc;
+    }
+    bool any_failed = false, any_unsupported = false;
+    char *list = strdup(a.cases), *save = NULL;
+    for (char *name = strtok_r(list, ",", &save); name != NULL; name = strtok_r(NULL, ",", &save)) {
+        size_t c = 0;
+        while (c < sizeof CASES / sizeof CASES[0] && strcmp(CASES[c].name, name) != 0)
+            c++;
+        if (c == sizeof CASES / sizeof CASES[0]) {
+            any_unsupported = true;
+            printf("UNSUPPORTED %s\n", name);
+            fflush(stdout);
+            continue;
+        }
+        struct verdict v = {{0}};
+        ipc_channel *ch = NULL;
+        ipc_status st = ipc_channel_connect(a.endpoint, a.opts, &ch);
+        if (st != IPC_OK) {
+            char e[600];
+            fail_with(&v, "connect failed: %s", show(st, e, sizeof e));
+        } else {
+            CASES[c].run(ch, &v);
+            ipc_channel_close(ch);
+            ipc_channel_free(ch);
+        }
+        if (failed(&v)) {
+            any_failed = true;
+            for (char *p = v.why; *p; p++)
+                if (*p == '\n' || *p == '\r')
+                    *p = ' ';
+            printf("FAIL %s %s\n", name, v.why);
+        } else {
+            printf("PASS %s\n", name);
+        }
+        fflush(stdout);
+    }
+    free(list);
+    ipc_options_free(a.opts);
+    return any_failed ? 1 : any_unsupported ? 127 : 0;
+}
+
+/* ---- the C tests' roles ---------------------------------------------------------------------- */
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
+    if (argc >= 2 && strcmp(argv[1], "server") == 0)
+        return interop_server(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "client") == 0)
+        return interop_client(argc, argv);
     if (argc < 3) {
         fprintf(stderr, "usage: ipc_test_peer ROLE ENDPOINT [ARG]\n");
         return 2;
