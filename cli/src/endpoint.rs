@@ -4,11 +4,6 @@ use libipc::{Channel, Endpoint, Listener};
 
 use crate::fail::{Fail, Result};
 
-/// Listen at `endpoint` (as the user wrote it).
-pub fn bind(endpoint: &str) -> Result<Listener> {
-    bind_with(endpoint, &libipc::Options::new())
-}
-
 /// Listen at `endpoint` (as the user wrote it) with options.
 pub fn bind_with(endpoint: &str, opts: &libipc::Options) -> Result<Listener> {
     let ep = Endpoint::parse(endpoint)?;
@@ -21,11 +16,13 @@ pub fn connect(endpoint: &str) -> Result<Channel> {
     Channel::connect(&ep).map_err(|e| naming(e, "connecting to", endpoint))
 }
 
-/// libipc's message, prefixed with `<doing> <endpoint>: ` unless it already names the endpoint.
+/// libipc's error, prefixed with `<doing> <endpoint>: ` unless it already names the endpoint.
 fn naming(e: libipc::Error, doing: &str, endpoint: &str) -> Fail {
-    if e.message().contains(endpoint) {
-        e.into()
+    let named = e.message().contains(endpoint);
+    let fail = Fail::from(e);
+    if named {
+        fail
     } else {
-        Fail::new(format!("{doing} {endpoint}: {}", e.message()))
+        fail.within(format_args!("{doing} {endpoint}"))
     }
 }

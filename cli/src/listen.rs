@@ -6,7 +6,7 @@ use std::time::Duration;
 use libipc::{Channel, ErrorKind, Wait};
 
 use crate::endpoint;
-use crate::fail::Result;
+use crate::fail::{Fail, Result};
 use crate::stop::Stop;
 
 /// Listen at an endpoint and print every message received, one per line.
@@ -23,15 +23,26 @@ pub struct Args {
     /// or a bare name.
     endpoint: String,
     /// Send each message back to its sender instead of printing it (the server `ipc ping`
-    /// expects).
+    /// expects). A message larger than its sender accepts back (the smaller of the two sides'
+    /// maximum message sizes) cannot be echoed: it is reported on stderr as `ipc: message too
+    /// large: …` and skipped, and the client is still served.
     #[arg(long)]
     echo: bool,
+    /// The largest message accepted, in bytes (default 16777216, libipc's). Clients learn it
+    /// in the handshake; a libipc client does not send a larger message but fails that send
+    /// with MessageTooLarge.
+    #[arg(long, value_name = "BYTES")]
+    max_message: Option<u32>,
 }
 
 pub fn run(args: Args) -> Result {
     // Before binding: a signal from now on still removes the socket file.
     let stop = Stop::install()?;
-    let listener = endpoint::bind(&args.endpoint)?;
+    let mut opts = libipc::Options::new();
+    if let Some(max) = args.max_message {
+        opts = opts.with_max_message_size(max as usize);
+    }
+    let listener = endpoint::bind_with(&args.endpoint, &opts)?;
     eprintln!("listening on {}", listener.local_endpoint());
     loop {
         match listener.accept_wait(Wait::forever().or_cancel(stop.cancel())) {
@@ -50,18 +61,25 @@ pub fn run(args: Args) -> Result {
             }
             Err(e) => {
                 // Accept failures (e.g. out of file descriptors) are usually transient.
-                eprintln!("ipc: accept: {}", e.message());
+                eprintln!("ipc: {}", Fail::from(e).within("accept"));
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
     }
 }
 
-/// Print or echo one client's messages until it closes or goes away.
+/// Print or echo one client's messages until it closes or goes away. A message too large to
+/// echo is reported and skipped: libipc sent nothing and the channel stays usable.
 fn serve(channel: &Channel, echo: bool) {
     for message in channel.iter() {
         let result = match message {
-            Ok(m) if echo => channel.send(&m),
+            Ok(m) if echo => match channel.send(&m) {
+                Err(e) if e.kind() == ErrorKind::MessageTooLarge => {
+                    eprintln!("ipc: {}", Fail::from(e).within("not echoed, skipped"));
+                    Ok(())
+                }
+                sent => sent,
+            },
             Ok(m) => {
                 print_line(&render(&m));
                 Ok(())
@@ -69,7 +87,7 @@ fn serve(channel: &Channel, echo: bool) {
             Err(e) => Err(e),
         };
         if let Err(e) = result {
-            eprintln!("ipc: client: {}", e.message());
+            eprintln!("ipc: {}", Fail::from(e).within("client"));
             return;
         }
     }

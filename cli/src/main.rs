@@ -1,7 +1,8 @@
 //! `ipc`: listen on, send to, ping and benchmark libipc endpoints from the shell.
 //!
 //! Every subcommand returns [`fail::Result`]; a failure is printed as one line, `ipc: <what went
-//! wrong>`, and exits with status 1. Usage errors are clap's (status 2). Diagnostics from libipc
+//! wrong>` (`ipc: <error kind>: <what went wrong>` when libipc reported it), and exits with
+//! status 1, whatever the kind. Usage errors are clap's (status 2). Diagnostics from libipc
 //! are shown only when `LIBIPC_LOG` holds a `tracing` filter (e.g. `LIBIPC_LOG=libipc=debug`).
 
 #![deny(unsafe_code)] // allowed only in bench::raw_shm, the raw shared-memory baselines
@@ -24,6 +25,10 @@ use clap::{Parser, Subcommand};
 /// `shm://name` (shared memory, Linux), `fifo:///abs/path` or `fifo://name` (Unix FIFOs) or a
 /// bare name such as `orders` (a socket in the per-user runtime directory). Set LIBIPC_LOG (for example `LIBIPC_LOG=libipc=debug`) to see
 /// libipc's diagnostics on stderr.
+///
+/// A failure prints one line on stderr, `ipc: <error kind>: <message>` when libipc reported it
+/// (for example `ipc: not found: nobody is listening at unix:///tmp/orders.sock`), and exits with status 1,
+/// whatever the kind; usage errors exit with status 2.
 #[derive(Debug, Parser)]
 #[command(name = "ipc", version)]
 struct Cli {

@@ -253,7 +253,10 @@ fn ping_detects_a_server_that_does_not_echo() {
     server.next_stdout();
     drop(server);
     let err = ping.stderr.recv_timeout(WATCHDOG).expect("ping reports");
-    assert!(err.starts_with("ipc: waiting for the echo: "), "{err}");
+    assert!(
+        err.starts_with("ipc: peer disconnected: waiting for the echo: "),
+        "{err}"
+    );
 }
 
 #[test]
@@ -367,7 +370,11 @@ fn bad_endpoints_are_reported() {
     ] {
         let out = ipc_run(&args);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", out.stderr);
-        assert!(out.stderr.starts_with("ipc: "), "{}", out.stderr);
+        assert!(
+            out.stderr.starts_with("ipc: invalid endpoint: "),
+            "{}",
+            out.stderr
+        );
         assert!(
             out.stderr.contains(args[1]),
             "mentions the endpoint: {}",
@@ -385,7 +392,7 @@ fn nobody_listening_is_reported() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         out.stderr,
-        format!("ipc: nobody is listening at {endpoint}\n")
+        format!("ipc: not found: nobody is listening at {endpoint}\n")
     );
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -413,11 +420,181 @@ fn permission_denied_is_reported() {
     let out = run(cmd, b"");
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert!(
-        out.stderr.starts_with("ipc: listening at orders: "),
+        out.stderr
+            .starts_with("ipc: permission denied: listening at orders: "),
         "{}",
         out.stderr
     );
     assert!(out.stderr.contains("755"), "{}", out.stderr);
+}
+
+/// What the README's section on the `ipc` command quotes of a skipped message's report.
+const SEND_SKIPPED: &str = "ipc: message too large: message 2 not sent: ";
+const ECHO_SKIPPED: &str = "ipc: message too large: not echoed, skipped: ";
+
+#[test]
+fn the_readme_and_help_show_real_error_lines() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("## The `ipc` command")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("the README's section on the ipc command");
+    // Its example, run with its /tmp replaced by a private directory.
+    let command = "$ ipc send unix:///tmp/orders.sock hello\n";
+    let shown = section
+        .split(command)
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .expect("the README's example");
+    let dir = TestDir::new("readme");
+    let here = dir.path().to_str().unwrap();
+    let out = ipc_run(&["send", &format!("unix://{here}/orders.sock"), "hello"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert_eq!(out.stderr.replace(here, "/tmp"), format!("{shown}\n"));
+    // `ipc --help` quotes the same line.
+    let help = ipc_run(&["--help"]).stdout;
+    assert!(help.contains(&format!("`{shown}`")), "{help}");
+    // The reports of skipped messages start as quoted (the tests below check them whole).
+    for quoted in [SEND_SKIPPED, ECHO_SKIPPED] {
+        let quoted = format!("`{quoted}…`");
+        assert!(section.contains(&quoted), "the README lacks {quoted}");
+    }
+}
+
+#[test]
+fn send_skips_messages_too_large_for_the_listener_and_fails_at_the_end() {
+    let dir = TestDir::new("send-too-large");
+    let mut cmd = ipc();
+    cmd.args(["listen", "--max-message", "4", &dir.endpoint("small.sock")]);
+    let server = Proc::spawn(cmd);
+    let first = server.stderr.recv_timeout(WATCHDOG).expect("listening");
+    let endpoint = first
+        .strip_prefix("listening on ")
+        .expect(&first)
+        .to_owned();
+    let too_large = |what: &str, len: usize| {
+        format!(
+            "ipc: message too large: {what} not sent: message of {len} bytes exceeds the limit \
+             of 4 bytes (the smaller of this side's and the peer's)"
+        )
+    };
+
+    // Arguments: the second is skipped, the third still sent; exit status 1 at the end.
+    let out = ipc_run(&["send", &endpoint, "ab", "too long", "abcd"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(out.stderr.starts_with(SEND_SKIPPED), "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "{}\nipc: 1 of 3 messages not sent (too large)\n",
+            too_large("message 2", 8)
+        )
+    );
+    assert_eq!(server.next_stdout(), "ab");
+    assert_eq!(server.next_stdout(), "abcd", "exactly the limit is sent");
+
+    // Stdin lines likewise.
+    let mut cmd = ipc();
+    cmd.args(["send", &endpoint]);
+    let out = run(cmd, b"x\nlonger\nlongest\nyz\n");
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "{}\n{}\nipc: 2 of 4 messages not sent (too large)\n",
+            too_large("line 2", 6),
+            too_large("line 3", 7)
+        )
+    );
+    assert_eq!(server.next_stdout(), "x");
+    assert_eq!(server.next_stdout(), "yz");
+
+    // All sent: status 0, nothing on stderr.
+    let out = ipc_run(&["send", &endpoint, "done"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stderr, "");
+    assert_eq!(server.next_stdout(), "done");
+}
+
+/// A client speaking the wire format by hand (`libipc::wire` encodes it), so that it can do
+/// what a libipc client never does: advertise a maximum message size and send larger messages
+/// (which the wire format allows: a sender is bound by its peer's limit only).
+struct RawClient(std::os::unix::net::UnixStream);
+
+impl RawClient {
+    fn connect(endpoint: &str, max_message: u32) -> RawClient {
+        use libipc::wire::{HELLO_LEN_V1, Hello};
+        let path = endpoint
+            .strip_prefix("unix://")
+            .expect("a unix:// endpoint");
+        let mut s = std::os::unix::net::UnixStream::connect(path).expect("connect");
+        s.set_read_timeout(Some(WATCHDOG)).unwrap();
+        s.write_all(&Hello::new(max_message, 0).encode()).unwrap();
+        let mut reply = vec![0; HELLO_LEN_V1 as usize];
+        s.read_exact(&mut reply)
+            .expect("watchdog: the listener's hello");
+        let reply = Hello::decode(&reply).expect("a hello");
+        assert_eq!(reply.status, 0, "{reply:?}");
+        RawClient(s)
+    }
+
+    fn put(&mut self, frame_type: libipc::wire::FrameType, payload: &[u8]) {
+        let header = libipc::wire::FrameHeader {
+            length: payload.len() as u32,
+            frame_type,
+            flags: 0,
+        };
+        self.0.write_all(&header.encode()).unwrap();
+        self.0.write_all(payload).unwrap();
+    }
+
+    fn next_frame(&mut self) -> (libipc::wire::FrameType, Vec<u8>) {
+        use libipc::wire::{FrameHeader, HEADER_LEN};
+        let mut h = [0; HEADER_LEN];
+        self.0.read_exact(&mut h).expect("watchdog: a frame");
+        let header = FrameHeader::decode(&h).expect("a frame header");
+        let mut payload = vec![0; header.length as usize];
+        self.0
+            .read_exact(&mut payload)
+            .expect("watchdog: a payload");
+        (header.frame_type, payload)
+    }
+}
+
+#[test]
+fn echo_skips_a_message_too_large_for_its_sender_and_keeps_serving() {
+    use libipc::wire::FrameType;
+    let dir = TestDir::new("echo-too-large");
+    let (mut server, endpoint) = listen(&dir.endpoint("echo.sock"), true);
+    // The client accepts 4 bytes, and sends more.
+    let mut client = RawClient::connect(&endpoint, 4);
+    client.put(FrameType::Data, b"ab");
+    assert_eq!(client.next_frame(), (FrameType::Data, b"ab".to_vec()));
+    client.put(FrameType::Data, b"too long");
+    let err = server.stderr.recv_timeout(WATCHDOG).expect("a report");
+    assert!(err.starts_with(ECHO_SKIPPED), "{err}");
+    assert_eq!(
+        err,
+        "ipc: message too large: not echoed, skipped: message of 8 bytes exceeds the limit of \
+         4 bytes (the smaller of this side's and the peer's)"
+    );
+    // Still served: the next message comes back, and the oversize one never does.
+    client.put(FrameType::Data, b"abcd");
+    assert_eq!(client.next_frame(), (FrameType::Data, b"abcd".to_vec()));
+    // An orderly close is answered by one, and reported as nothing.
+    client.put(FrameType::Close, b"");
+    assert_eq!(client.next_frame(), (FrameType::Close, vec![]));
+    // Other clients are served as before (and ping's 64 bytes fit a libipc client).
+    let out = ipc_run(&["ping", &endpoint, "-n", "3"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    // The pipe closed with the process: this ends at its last line.
+    let rest: Vec<String> =
+        std::iter::from_fn(|| server.stderr.recv_timeout(WATCHDOG).ok()).collect();
+    assert_eq!(rest, Vec::<String>::new(), "nothing else on stderr");
 }
 
 #[test]
@@ -484,6 +661,10 @@ fn every_subcommand_has_help() {
     }
     let out = ipc_run(&["bench", "--help"]);
     assert!(out.stdout.contains("--quick"));
+    // The default limit `ipc listen --help` names is libipc's.
+    let out = ipc_run(&["listen", "--help"]);
+    let default = format!("(default {}, libipc's)", libipc::DEFAULT_MAX_MESSAGE_SIZE);
+    assert!(out.stdout.contains(&default), "{}", out.stdout);
     let out = ipc_run(&["--help"]);
     assert!(
         !out.stdout.contains("__bench-peer"),
