@@ -238,6 +238,7 @@ private fun client(endpoint: String, cases: List<String>, maxMessage: ULong?): I
 fun main(args: Array<String>) {
     val status = try {
         if (args.isEmpty()) throw Usage("a command: server or client")
+        if (args[0] != "server" && args[0] != "client") throw Usage("unknown command ${args[0]}")
         var endpoint: String? = null
         var cases: String? = null
         var maxMessage: ULong? = null
