@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import queue
+import select
 import shutil
 import socket
 import subprocess
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -59,10 +61,10 @@ def replay_hello(v: dict) -> str | None:
     """Returns None when the vector agrees with libwire, else what differs."""
     raw = bytes.fromhex(v["hex"])
     # `decoded_by` names the role that reads the bytes (a server reading a client hello makes
-    # check 6 too). DOC-GAP: older vector files had no `decoded_by`; then the vector must
-    # hold for both roles, except that a valid one with a non-zero status is a refusal, which
-    # only a client decodes.
-    role = v.get("decoded_by") or ("client" if v.get("status") else "either")
+    # check 6 too); every hello vector has it (tests/vectors/README.md).
+    if "decoded_by" not in v:
+        return "no decoded_by"
+    role = v["decoded_by"]
     if role not in ("server", "client", "either"):
         return f"unknown decoded_by {role!r}"
     outcomes = [decode_as(raw, r) for r in (("server", "client") if role == "either" else (role,))]
@@ -308,7 +310,10 @@ def raw_session(t: str, ep: str, peer: Peer, name: str, send: bytes, want_end: s
     except OSError as e:  # the server may refuse and close before it read everything we wrote
         notes.append(f"{t}: {name}: our write failed with {e!r} (the server had closed)")
     if half_close:
-        ch.sock.shutdown(socket.SHUT_WR)
+        try:
+            ch.sock.shutdown(socket.SHUT_WR)
+        except OSError as e:  # the server hung up with our bytes unread: its kernel reset
+            notes.append(f"{t}: {name}: our shutdown failed with {e!r} (the server had closed)")
     got = rest_of_stream(ch.sock)
     ch.sock.close()
     expect(f"{t}: {name}: server application sees", end_line(peer), want_end)
@@ -317,9 +322,14 @@ def raw_session(t: str, ep: str, peer: Peer, name: str, send: bytes, want_end: s
 
 def raw_hello(t: str, ep: str, name: str, hello: bytes, want_status: int, shutdown_write: bool = False) -> tuple[w.Hello | None, list[str]]:
     s = open_sock(ep)
-    s.sendall(hello)
-    if shutdown_write:
-        s.shutdown(socket.SHUT_WR)
+    try:
+        s.sendall(hello)
+        if shutdown_write:
+            s.shutdown(socket.SHUT_WR)
+    except OSError as e:
+        # §4.3: a server that refuses before reading the hello (uid allow-list) may have closed
+        # already; its refusal still waits to be read.
+        notes.append(f"{t}: {name}: our write failed with {e!r}; reading the refusal anyway")
     try:
         h = w.read_hello(s, server=False)
     except (w.WireError, OSError) as e:
@@ -340,6 +350,58 @@ def raw_hello(t: str, ep: str, name: str, hello: bytes, want_status: int, shutdo
             f"got {rest}",
         )
     return h, rest
+
+
+def refusal_then_more(t: str, ep: str) -> None:
+    """§4.3: a refusal does not linger, so client bytes that arrive after the server closed
+    (or more than it discards) meet a reset on TCP; the refusal, sent first, still arrives."""
+    m2 = w.Hello(major=2).encode()
+    # The prefix alone is refused (checks 1-3); the rest comes once the refusal is here.
+    s = open_sock(ep)
+    s.sendall(m2[:8])
+    select.select([s], [], [], IO_TIMEOUT)
+    time.sleep(0.2)
+    writes = []
+    for chunk in (m2[8:], b"more after the hello"):
+        try:
+            s.sendall(chunk)
+            writes.append("ok")
+        except OSError as e:
+            writes.append(type(e).__name__)
+        time.sleep(0.1)
+    h = w.read_hello(s, server=False)
+    rest = rest_of_stream(s)
+    s.close()
+    record(
+        f"{t}: rest of a major-2 hello sent after the refusal: refusal intact",
+        h.status == 8 and bool(rest) and rest[0].startswith("ERROR 8 "),
+        f"status {h.status}, {rest}",
+    )
+    notes.append(f"{t}: rest of a major-2 hello after the refusal: our writes {writes}, then read {rest}")
+    # A whole hello that fails check 5, followed by 2 MiB (more than libipc discards).
+    s = open_sock(ep)
+    hello = w.Hello().encode()
+    s.sendall(hello[:14] + b"\x01" + hello[15:])
+    failed: list[str] = []
+
+    def flood() -> None:
+        try:
+            s.sendall(bytes(2 << 20))
+        except OSError as e:
+            failed.append(type(e).__name__)
+
+    pump = threading.Thread(target=flood, daemon=True)
+    pump.start()
+    h = w.read_hello(s, server=False)
+    rest = rest_of_stream(s)
+    pump.join(IO_TIMEOUT)
+    s.close()
+    record(
+        f"{t}: bad hello followed by 2 MiB: refusal intact",
+        h.status == 9 and bool(rest) and rest[0].startswith("ERROR 9 "),
+        f"status {h.status}, {rest}",
+    )
+    notes.append(f"{t}: bad hello followed by 2 MiB: our flood {failed or ['completed']}, read {rest}")
 
 
 def live_client(exe: str, env: dict, tmp: Path, transport: str) -> None:
@@ -386,6 +448,7 @@ def live_client(exe: str, env: dict, tmp: Path, transport: str) -> None:
         for name, raw, want_end in [
             ("our ERROR 4", w.encode_error_frame(4, "go away"), "end PermissionDenied"),
             ("our ERROR with unknown code 999", w.encode_error_frame(999, "from the future"), "end ProtocolViolation"),
+            ("our ERROR with local code 104 (§7)", w.encode_error_frame(104, "cancelled here"), "end ProtocolViolation"),
             ("EOF mid-header", bytes.fromhex("05000000"), "end PeerDisconnected"),
             ("EOF mid-payload", bytes.fromhex("0500000001000000") + b"he", "end PeerDisconnected"),
             ("EOF mid-fragmented-message", w.encode_frame(w.DATA, b"abc", w.FLAG_MORE), "end PeerDisconnected"),
@@ -406,6 +469,7 @@ def live_client(exe: str, env: dict, tmp: Path, transport: str) -> None:
         raw_hello(t, ep, "major 2, 1024-byte hello", w.Hello(major=2, length=1024, extension=bytes(1000)).encode(), 8)
         raw_hello(t, ep, "an HTTP request", b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: " + b"y" * 400 + b"\r\n\r\n", 9)
         raw_hello(t, ep, "length 16", v1[:6] + (16).to_bytes(2, "little") + v1[8:], 9)
+        refusal_then_more(t, ep)
         raw_hello(t, ep, "reserved byte 14", v1[:14] + b"\x01" + v1[15:], 9)
         raw_hello(t, ep, "client status 3 (check 6)", w.Hello(status=3).encode(), 9)
         for name, hello in [
@@ -567,6 +631,7 @@ def live_server(exe: str, env: dict, tmp: Path, transport: str) -> None:
         for name, frame, want_end, want_back in [
             ("our ERROR 7", w.encode_error_frame(7, "too big"), "end MessageTooLarge", None),
             ("our ERROR 999 (unknown code)", w.encode_error_frame(999, "?"), "end ProtocolViolation", None),
+            ("our ERROR 104 (local code, §7)", w.encode_error_frame(104, "?"), "end ProtocolViolation", None),
             ("unknown frame type", w.Header(0, 0x09).encode(), "end ProtocolViolation", "ERROR 9 "),
             ("DATA over the client's limit", w.Header(client_max + 1, w.DATA).encode(), "end MessageTooLarge", "ERROR 7 "),
             ("CLOSE between fragments", w.encode_frame(w.DATA, b"ab", w.FLAG_MORE) + w.CLOSE_FRAME, "end ProtocolViolation", "ERROR 9 "),
@@ -591,6 +656,8 @@ def live_server(exe: str, env: dict, tmp: Path, transport: str) -> None:
             ("refusal status 4", w.Hello(status=4).encode() + w.encode_error_frame(4, "not you"), "fail PermissionDenied"),
             ("refusal status 6", w.Hello(status=6).encode() + w.encode_error_frame(6, "too slow"), "fail Timeout"),
             ("refusal with an unknown code 999", w.Hello(status=999).encode() + w.encode_error_frame(999, "?"), "fail ProtocolViolation"),
+            ("refusal with the local code 104", w.Hello(status=104).encode() + w.encode_error_frame(104, "?"), "fail ProtocolViolation"),
+            ("server hello length 16", w.Hello().encode()[:6] + (16).to_bytes(2, "little") + w.Hello().encode()[8:], "fail ProtocolViolation"),
             ("server hello major 2", w.Hello(major=2).encode(), "fail ProtocolMismatch"),
             ("server hello bad magic", b"LIPX" + w.Hello().encode()[4:], "fail ProtocolViolation"),
             ("server hello reserved set", w.Hello().encode()[:23] + b"\x01", "fail ProtocolViolation"),
@@ -633,8 +700,9 @@ def live_server(exe: str, env: dict, tmp: Path, transport: str) -> None:
         # Our limit is smaller than the client's: it must not send us more than ours (§6).
         peer, s = accept_client(exe, env, lst, ["--max-message", str(client_max)])
         ch = w.server_handshake(s, max_message_size=1000)
-        ch.sock.sendall(w.encode_frame(w.DATA, pattern(1001)))
-        ch.sock.sendall(w.encode_frame(w.DATA, b"after"))
+        # One write: the client may end as soon as it has read the first message (it cannot
+        # echo it), and a second write could then fail with EPIPE.
+        ch.sock.sendall(w.encode_frame(w.DATA, pattern(1001)) + w.encode_frame(w.DATA, b"after"))
         try:
             first = ch.recv()
         except w.WireError as e:
@@ -751,6 +819,12 @@ def live_contract_server(exe: str, env: dict, tmp: Path, transport: str) -> None
 # ---------------------------------------------------------------------------------------------
 
 
+def where(e: BaseException) -> str:
+    """Where in this file an exception came from: the check.py lines of its traceback."""
+    lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if f.filename == __file__]
+    return f"(check.py lines {lines})" if lines else ""
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peer", help="absolute path of ipc-test-peer (needed unless --vectors-only)")
@@ -775,12 +849,12 @@ def main() -> int:
                     try:
                         part(args.peer, env, tmp, transport)
                     except Exception as e:  # a crash of one part is a failure, not the end
-                        record(f"{transport} {part.__name__}", False, f"raised {type(e).__name__}: {e}")
+                        record(f"{transport} {part.__name__}", False, f"raised {type(e).__name__}: {e} {where(e)}")
             for part in (uid_allow_list, silent_default):
                 try:
                     part(args.peer, env, tmp)
                 except Exception as e:
-                    record(part.__name__, False, f"raised {type(e).__name__}: {e}")
+                    record(part.__name__, False, f"raised {type(e).__name__}: {e} {where(e)}")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -2,7 +2,8 @@
 
 Pure Python 3.11, standard library only; it never imports libipc. Section numbers (§) refer
 to docs/wire-format.md. Where the document was silent and this code had to choose, the choice
-is marked `DOC-GAP:`.
+is marked `DOC-GAP:` (none is open: the gaps found were filled in the document, and their
+comments name the section now).
 
 Layers:
 - codecs (no I/O): hello (§3), frame header (§5.1), ERROR payload (§5.5), whole frames as the
@@ -86,10 +87,9 @@ class WireError(Exception):
 
 
 def kind_of_code(code: int) -> str:
-    """§5.5/§7: a known code maps to its kind, an unknown one (including 0) to ProtocolViolation."""
-    # DOC-GAP: codes 100.. are "local conditions" that never appear on the wire (§7); a peer
-    # sending one is not forbidden, so they map to their kind like any known code.
-    return CODES.get(code, "ProtocolViolation")
+    """§5.5/§7: a known code below 100 maps to its kind; an unknown one (including 0), and
+    one of the local conditions from 100 up, which never travel, to ProtocolViolation."""
+    return CODES.get(code, "ProtocolViolation") if code < 100 else "ProtocolViolation"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,8 +268,8 @@ def encode_fifo_request(token: str) -> bytes:
 
 def decode_fifo_request(buf: bytes) -> str:
     """§12.2: magic, version, reserved, token length and characters, padding, in that order."""
-    # DOC-GAP: §12.2 does not say what a record of other than 64 bytes is (a listener reads a
-    # stream of records); treated as ProtocolViolation here.
+    # §12.2: a listener cuts its rendezvous byte stream into 64-byte records; a buffer of
+    # another size is not a record (ProtocolViolation, as for the vectors).
     if len(buf) != FIFO_REQUEST_LEN:
         raise WireError("ProtocolViolation", f"request of {len(buf)} bytes")
     magic, version, n, reserved = struct.unpack_from("<4sBBH", buf)
@@ -320,9 +320,8 @@ def read_hello(sock: socket.socket, server: bool, deadline: float | None = None)
     prefix = read_exact(sock, PREFIX_LEN, "hello bytes", deadline)
     _, _, length = check_hello_prefix(prefix)
     rest = read_exact(sock, length - PREFIX_LEN, "hello bytes", deadline)
-    # DOC-GAP: §3.3 check 4 ("exactly `length` bytes present") cannot fail on a stream: exactly
-    # `length` bytes were read; a stream that ends first is PeerDisconnected, a silent one
-    # Timeout. It applies only to a hello decoded from a buffer (the vectors).
+    # §3.3: check 4 cannot fail here, exactly `length` bytes were read (a stream that ends
+    # first is PeerDisconnected, a silent one Timeout); it applies to buffers (the vectors).
     return decode_hello(prefix + rest, server=server)
 
 
@@ -335,9 +334,9 @@ class Channel:
     written the ERROR frame and shut the connection down).
     """
 
-    # DOC-GAP: §8.2/§8.3 do not say whether a side that received the peer's ERROR, or EOF,
-    # writes a CLOSE of its own when its application closes; this one writes nothing more
-    # (libipc writes CLOSE: see the findings list).
+    # §8.4: libipc writes CLOSE when its application closes, also after the peer's ERROR or
+    # EOF; a peer MUST accept (and MAY ignore) that CLOSE. This one writes CLOSE only from
+    # `close()`.
 
     def __init__(self, sock: socket.socket, own: Hello, peer: Hello):
         self.sock = sock
@@ -410,9 +409,7 @@ class Channel:
                 raise self._violation(e) from None
             if header.type == CLOSE:
                 if in_message:
-                    # §5.3 forbids CLOSE between fragments to senders; what a receiver does is
-                    # not in §5.1's checks.
-                    # DOC-GAP: treated as a ProtocolViolation (ERROR 9), as §15 implies.
+                    # §5.1 check 6 (§5.3): CLOSE between fragments is a violation, ERROR 9.
                     raise self._violation(WireError("ProtocolViolation", "CLOSE inside a fragmented message"))
                 raise WireError("Closed", "the peer closed the channel")
             payload = read_exact(self.sock, header.length, "payload bytes")
@@ -451,22 +448,34 @@ def read_refusal(sock: socket.socket, hello: Hello) -> WireError:
 def client_handshake(sock: socket.socket, max_message_size: int = DEFAULT_MAX_MESSAGE, capabilities: int = 0) -> Channel:
     """§4.1 client: send the hello first, read the server's, checks 1-5, status 0 or refusal."""
     own = Hello(capabilities=capabilities, max_message_size=max_message_size)
-    sock.sendall(own.encode())
-    peer = read_hello(sock, server=False)
+    # §4.3: a server may refuse (uid allow-list) and close before our hello is written; its
+    # refusal then still waits to be read, and says more than the failed write.
+    try:
+        sock.sendall(own.encode())
+        write_error = None
+    except OSError as e:
+        write_error = e
+    try:
+        peer = read_hello(sock, server=False)
+    except (WireError, OSError):
+        if write_error is not None:
+            raise WireError("PeerDisconnected", f"writing the hello: {write_error}") from None
+        raise
+    if write_error is not None and peer.status == 0:
+        raise WireError("PeerDisconnected", f"writing the hello: {write_error}")
     if peer.status != 0:
         err = read_refusal(sock, peer)
         sock.close()
         raise err
+    # §3.2: capability bits this client did not offer (it offers none) are ignored.
     return Channel(sock, own, peer)
 
 
 def refuse(sock: socket.socket, code: int, text: str, max_message_size: int = DEFAULT_MAX_MESSAGE) -> None:
     """§4.3: a v1 hello with the code as status, an ERROR frame with the same code, shut down."""
-    # DOC-GAP: §4.3 does not say what max_message_size and capabilities a refusing hello
-    # carries; this implementation sends its own limit and capabilities 0 (as libipc does).
-    # DOC-GAP: §4.3 does not say whether the refusing side reads what the client still sends
-    # (the rest of a long hello) before closing; closing a TCP socket with unread input
-    # resets it, which can destroy the refusal in flight. This one stops reading and closes.
+    # §4.3: the other fields carry no meaning; this sends its own limit and capabilities 0,
+    # as libipc does. §4.3 also says what libipc reads before closing (what has arrived, no
+    # linger) and what a client may then see; this one reads nothing more and closes.
     hello = Hello(status=code, max_message_size=max_message_size)
     try:
         sock.sendall(hello.encode() + encode_error_frame(code, text))
@@ -493,10 +502,8 @@ def server_handshake(sock: socket.socket, max_message_size: int = DEFAULT_MAX_ME
     finally:
         if sock.fileno() >= 0:
             sock.settimeout(previous)
-    # §3.2: a capability takes effect only if both hellos carry it; this stream server knows
-    # no capability, so it answers 0 whatever the client offered.
-    # DOC-GAP: §3.2/§11.2 do not say what a unix/tcp listener does with CAP_SHM (refuse, or
-    # accept without it); this one accepts with capabilities 0, as libipc does.
+    # §3.2: a capability takes effect only if both hellos carry it; a Unix-socket or TCP
+    # listener accepts a client offering CAP_SHM (or unknown bits) with capabilities 0.
     own = Hello(max_message_size=max_message_size)
     sock.sendall(own.encode())
     return Channel(sock, own, peer)
