@@ -23,7 +23,7 @@ pub mod measure;
 pub mod peer;
 mod run;
 
-pub use fail::{Context, Fail, Result};
+pub use fail::{Context, Fail, Result, kind_words};
 pub use frame::Framing;
 pub use link::{IpcLink, Link};
 pub use measure::{Budget, CpuTime, Measured, Method, Pattern, Trial};

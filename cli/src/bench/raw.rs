@@ -26,8 +26,8 @@ use libipc_bench::Framing;
 use rustix::event::{PollFd, PollFlags};
 use rustix::net::RecvFlags;
 
-// The raw baselines are links of the bench library, with its error type.
-use libipc_bench::{Fail, Link, Result};
+use crate::fail::{Fail, Result};
+use libipc_bench::Link;
 
 /// What a raw link reads from and writes to.
 #[derive(Debug)]

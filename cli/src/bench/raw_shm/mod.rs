@@ -24,8 +24,8 @@ pub(crate) use wait::Wait;
 use self::lane::{Consumer, Producer};
 use self::region::Region;
 use self::wait::Waiter;
-// The raw baselines are links of the bench library, with its error type.
-use libipc_bench::{Context, Fail, Link, Result};
+use crate::fail::{Context, Fail, Result};
+use libipc_bench::Link;
 
 /// One side of a raw shared-memory link.
 #[derive(Debug)]
