@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -75,7 +75,6 @@ class Server:
     endpoint: str | None = None
     error: str | None = None
     log: Path | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def endpoint_for(transport: str, name: str, rtdir: Path) -> str:
@@ -126,6 +125,7 @@ class Runner:
         self.env = dict(os.environ, LIBIPC_RUNTIME_DIR=str(self.rtdir))
         self.print_lock = threading.Lock()
         self.problems: list[str] = []  # failures not tied to one cell (a server that crashed)
+        self.elapsed = 0.0
 
     def say(self, text: str) -> None:
         with self.print_lock:
@@ -160,8 +160,8 @@ class Runner:
     def stop_server(self, server: Server) -> None:
         """Close its stdin (the contract's stop) and check it exits 0."""
         proc = server.proc
-        if proc is None or proc.poll() is not None and server.error:
-            return
+        if proc is None or server.error:
+            return  # never started (its cells say why)
         try:
             assert proc.stdin is not None
             proc.stdin.close()
