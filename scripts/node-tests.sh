@@ -8,7 +8,8 @@
 # 2. the folder install a user does: `npm install <repo>/bindings/node` into a fresh project,
 #    then `require('libipc')` and `import { connect } from 'libipc'` there (the addon builds
 #    into cargo's target directory, so this second build only relinks what changed);
-# 3. builds the foreign peers of the cross-language tests: the Rust ipc-test-peer, the C peer
+# 3. builds the foreign peers of the cross-language tests, each language's peer of the interop
+#    contract (tests/interop/README.md: `server`, `client`): the Rust ipc-test-peer, the C peer
 #    (tests/c/peer.c, against the C library installed into a temporary prefix with
 #    scripts/install-c.sh) and the Python one (bindings/python/tests/helper.py, run by the
 #    virtual environment scripts/python-tests.sh creates: run that first; scripts/test.sh does);

@@ -1,11 +1,15 @@
 // Node with Rust, Python and C, in separate processes, over unix://, tcp:// and shm://
-// (issue 12, "Tests"): both directions (a Node client with a foreign echo server, a foreign
-// client with a Node listener), 100,000 checksummed messages of random sizes through a Rust
-// echo server, checksummed streams from Python and Rust clients, Node's messages checked by the
-// Rust peer in its own stream format (edge sizes 0 B .. 1 MiB, and a 1 MiB message that
-// cannot be written at once, with no further call on the Node side), and a foreign peer
-// killed (SIGKILL) while Node has a pending recv or a send held up by backpressure: the
-// promise rejects with IPC_PEER_DISCONNECTED and never hangs.
+// (issue 12, "Tests"). The foreign processes are each language's peer of the interop contract
+// (tests/interop/README.md: `server` and `client`), the one vocabulary every language's tests
+// use: both directions (a Node client with a foreign contract server; a foreign client running
+// the contract's cases against a Node listener that serves the contract), 100,000 checksummed
+// messages of random sizes through a Rust server, 10,000 through the Python and C ones, and a
+// foreign peer killed (SIGKILL: the server's own on interop:kill, or the test's) while Node has
+// a pending recv or a send held up by backpressure: the promise rejects with
+// IPC_PEER_DISCONNECTED and never hangs. The Rust peer's `stream` mode, particular to it, also
+// checks Node's messages in its own stream format (edge sizes 0 B .. 1 MiB, and a 1 MiB
+// message that cannot be written at once, with no further call on the Node side) and streams
+// 20,000 messages one way into a Node listener.
 //
 // The foreign peers come from the environment, which scripts/node-tests.sh sets up:
 //   LIBIPC_RUST_PEER   the tests crate's ipc-test-peer (tests/src/bin/peer.rs)
@@ -32,7 +36,11 @@ import zlib from 'node:zlib';
 import * as ipc from '../lib.mjs';
 
 // ---------------------------------------------------------------------------------------------
-// Configuration: the foreign peers, or a loud failure.
+// Configuration: the foreign peers, or a loud failure. Each speaks the interop contract
+// (tests/interop/README.md): `PEER server --endpoint E` prints `READY <endpoint>`, echoes every
+// client (`interop:close` closes that channel, `interop:kill` SIGKILLs the server) and exits 0
+// when its stdin closes; `PEER client --endpoint E --case A,B,…` runs those cases on a new
+// channel each, prints `PASS <case>` for each and exits 0 when all passed.
 
 const SKIP = process.env.LIBIPC_SKIP_INTEROP === '1';
 const RUST = process.env.LIBIPC_RUST_PEER;
@@ -41,35 +49,26 @@ const PY_HELPER = process.env.LIBIPC_PY_HELPER;
 const C_PEER = process.env.LIBIPC_C_PEER;
 
 const LANGS = {
-  rust: {
-    vars: { LIBIPC_RUST_PEER: RUST },
-    // echo-server: `ready <endpoint>`, echoes every connection; ends (`bye`) when stdin closes.
-    echoServer: (ep) => [RUST, ['echo-server', ep]],
-    // connect: `connected pid=…`, echoes until the channel ends, prints `end <Kind>`.
-    echoClient: (ep) => [RUST, ['connect', ep]],
-    // stream … --wait: connected, then waits for a stdin line before doing anything: it
-    // never reads while we need it not to.
-    holdServer: (ep) => [RUST, ['stream', 'listen', ep, '--wait']],
-    holdClient: (ep) => [RUST, ['stream', 'connect', ep, '--wait']],
-  },
-  python: {
-    vars: { LIBIPC_PYTHON: PYTHON, LIBIPC_PY_HELPER: PY_HELPER },
-    echoServer: (ep) => [PYTHON, ['-u', PY_HELPER, 'echo-server', ep]],
-    echoClient: (ep) => [PYTHON, ['-u', PY_HELPER, 'echo-client', ep]],
-    holdServer: (ep) => [PYTHON, ['-u', PY_HELPER, 'hold-server', ep]],
-    holdClient: (ep) => [PYTHON, ['-u', PY_HELPER, 'hold', ep]],
-  },
-  c: {
-    vars: { LIBIPC_C_PEER: C_PEER },
-    // bind-echo accepts one client, echoes until it closes, exits 0.
-    echoServer: (ep) => [C_PEER, ['bind-echo', ep]],
-    echoClient: (ep) => [C_PEER, ['connect-echo', ep]],
-    // *-send-hang: send one message, print `sent`, then sleep until killed.
-    holdServer: (ep) => [C_PEER, ['bind-send-hang', ep, 'hang']],
-    holdClient: (ep) => [C_PEER, ['connect-send-hang', ep, 'hang']],
-  },
+  rust: { vars: { LIBIPC_RUST_PEER: RUST }, peer: () => [RUST, []] },
+  python: { vars: { LIBIPC_PYTHON: PYTHON, LIBIPC_PY_HELPER: PY_HELPER }, peer: () => [PYTHON, ['-u', PY_HELPER]] },
+  c: { vars: { LIBIPC_C_PEER: C_PEER }, peer: () => [C_PEER, []] },
 };
 const TRANSPORTS = ['unix', 'tcp', 'shm'];
+
+/** The contract's `server` of `lang`, listening at `ep`. */
+function serverCommand(lang, ep) {
+  const [cmd, args] = LANGS[lang].peer();
+  return [cmd, [...args, 'server', '--endpoint', ep]];
+}
+
+/** The contract's `client` of `lang`, running `cases` against `ep`. */
+function clientCommand(lang, ep, cases) {
+  const [cmd, args] = LANGS[lang].peer();
+  return [cmd, [...args, 'client', '--endpoint', ep, '--case', cases.join(',')]];
+}
+
+const INTEROP_CLOSE = Buffer.from('interop:close');
+const INTEROP_KILL = Buffer.from('interop:kill');
 
 /** True when the test may run; skips it (LIBIPC_SKIP_INTEROP=1) or throws when a peer is
  * not configured. */
@@ -221,10 +220,69 @@ function track(p) {
   return s;
 }
 
-/** The foreign server's endpoint, from its `ready <endpoint>` line. */
+/** The foreign contract server's endpoint, from its `READY <endpoint>` line. */
 async function readyEndpoint(server) {
-  const [, ep] = await server.line(/^ready (\S+)/);
+  const [, ep] = await server.line(/^READY (\S+)$/);
   return ep;
+}
+
+/** Stop a foreign contract server: close its stdin; it exits 0, having printed nothing on
+ * stdout but its `READY` line. */
+async function stopServer(server) {
+  server.stdin.end();
+  await exitsCleanly(server);
+  assert.equal(server.lines.length, 1, `only the READY line on stdout: ${server.describe()}`);
+}
+
+/** A foreign contract client ran every case of `cases`: it printed `PASS <case>` for each,
+ * in order, and exited 0. */
+async function passesCases(client, cases) {
+  await exitsCleanly(client);
+  assert.deepEqual(client.lines, cases.map((c) => `PASS ${c}`), client.describe());
+}
+
+/**
+ * Serve one connection of a foreign contract client as the contract's `server` does: echo
+ * every message, in order. Returns true when `interop:close` came (not echoed; the channel is
+ * left open for the caller), false when the client closed.
+ */
+async function echoUntilInteropClose(ch) {
+  for (;;) {
+    let m;
+    try {
+      m = await ch.recv();
+    } catch (e) {
+      if (e.code === 'IPC_CLOSED') return false;
+      throw e;
+    }
+    if (m.equals(INTEROP_CLOSE)) return true;
+    await ch.send(m);
+  }
+}
+
+/**
+ * Serve the contract on a Node listener until it is closed: every connection at once, each
+ * echoed until `interop:close` (then closed in order) or the client's close. `onChannel` sees
+ * each accepted channel first. Resolves with the number of connections served; rejects with
+ * the first error of any of them.
+ */
+async function serveContract(listener, onChannel) {
+  const served = [];
+  for (;;) {
+    let ch;
+    try {
+      ch = await accept(listener);
+    } catch (e) {
+      if (e.code === 'IPC_CLOSED') break;
+      throw e;
+    }
+    onChannel(ch);
+    const done = echoUntilInteropClose(ch).finally(() => ch.close().catch(() => {}));
+    done.catch(() => {}); // handled by Promise.all below, once the listener is closed
+    served.push(done);
+  }
+  await Promise.all(served);
+  return served.length;
 }
 
 /** Whether the channel's peer is `pid` (the transports that tell: unix, shm; tcp: null). */
@@ -395,40 +453,40 @@ async function roundTrips(ch) {
   }
 }
 
+// The cases a foreign contract client runs against a Node listener: all of the contract's but
+// `server-killed`, whose `interop:kill` would end this test process (the Node server's side
+// of it is the interop matrix's: tests/interop/run.py, every client language against the
+// Node peer, test/peer.mjs).
+const CLIENT_CASES = ['empty', 'one-byte', 'all-bytes', 'non-utf8', '64k', '1m', 'max-size', 'over-max', 'random-10k', 'server-close'];
+// The Node listener's limit in those runs, as the matrix's servers have: max-size sends 2 MiB.
+const LISTENER_MAX = 2 * 1024 * 1024;
+
 for (const lang of Object.keys(LANGS)) {
   for (const transport of TRANSPORTS) {
-    test(`Node client -> ${lang} echo server over ${transport}://`, { timeout: 60_000 }, async (t) => {
+    test(`Node client -> ${lang} contract server over ${transport}://`, { timeout: 60_000 }, async (t) => {
       if (!need(t, lang)) return;
-      const server = start(LANGS[lang].echoServer(endpoint(transport)), `${lang} echo server`);
+      const server = start(serverCommand(lang, endpoint(transport)), `${lang} server`);
       const ep = await readyEndpoint(server);
       assert.ok(ep.startsWith(`${transport}://`), ep);
       const ch = await connect(ep);
       checkPeer(ch, transport, server.pid);
       await roundTrips(ch);
+      // That the foreign side sees Node's close as an orderly one (Closed) is checked the
+      // other way round, below: the foreign client's server-close case.
       await ch.close();
-      if (lang === 'c') {
-        await exitsCleanly(server); // bind-echo serves one client, ends when it closes
-      } else if (lang === 'rust') {
-        await server.line(/^end Closed$/); // the Rust side saw our orderly close
-        server.stdin.end(); // echo-server stops when its stdin closes
-        await server.line(/^bye$/);
-        await exitsCleanly(server);
-      } else {
-        await killed(server); // helper.py echo-server serves until killed
-      }
+      await stopServer(server);
     });
 
-    test(`${lang} client -> Node listener over ${transport}://`, { timeout: 60_000 }, async (t) => {
+    test(`${lang} contract client -> Node listener over ${transport}://`, { timeout: 120_000 }, async (t) => {
       if (!need(t, lang)) return;
-      const listener = listen(endpoint(transport));
+      const listener = listen(endpoint(transport), { maxMessageSize: LISTENER_MAX });
       try {
-        const client = start(LANGS[lang].echoClient(listener.endpoint), `${lang} echo client`);
-        const ch = await accept(listener);
-        checkPeer(ch, transport, client.pid);
-        await roundTrips(ch);
-        await ch.close();
-        if (lang === 'rust') await client.line(/^end Closed$/);
-        await exitsCleanly(client); // every echo client ends when we close, with status 0
+        const client = start(clientCommand(lang, listener.endpoint, CLIENT_CASES), `${lang} client`);
+        const serving = serveContract(listener, (ch) => checkPeer(ch, transport, client.pid));
+        serving.catch(() => {}); // awaited below, unless the client failed first
+        await passesCases(client, CLIENT_CASES);
+        listener.close();
+        assert.equal(await serving, CLIENT_CASES.length, 'one connection per case');
       } finally {
         listener.close();
       }
@@ -439,65 +497,47 @@ for (const lang of Object.keys(LANGS)) {
 // ---------------------------------------------------------------------------------------------
 // Volume: checksummed streams of random sizes.
 
-test('100,000 messages of random sizes (0..64 KiB) with checksums: Node -> Rust echo server over shm://', { timeout: 600_000 }, async (t) => {
+test('100,000 messages of random sizes (0..64 KiB) with checksums: Node -> Rust contract server over shm://', { timeout: 600_000 }, async (t) => {
   if (!need(t, 'rust')) return;
-  const server = start(LANGS.rust.echoServer(endpoint('shm')), 'rust echo server');
+  const server = start(serverCommand('rust', endpoint('shm')), 'rust server');
   const ch = await connect(await readyEndpoint(server));
   const r = await echoStream(ch, 100_000, 0x1bc, 256);
   assert.equal(r.messages, 100_000);
   t.diagnostic(`100,000 messages echoed, ${(r.bytes / 2 ** 20).toFixed(1)} MiB of payload each way, digest ${r.digest.toString(16)}`);
   await ch.close();
-  await server.line(/^end Closed$/);
-  server.stdin.end();
-  await exitsCleanly(server);
+  await stopServer(server);
 });
 
-test('10,000 checksummed messages of random sizes: Node -> Python echo server over unix://', { timeout: 300_000 }, async (t) => {
+test('10,000 checksummed messages of random sizes: Node -> Python contract server over unix://', { timeout: 300_000 }, async (t) => {
   if (!need(t, 'python')) return;
-  const server = start(LANGS.python.echoServer(endpoint('unix')), 'python echo server');
+  const server = start(serverCommand('python', endpoint('unix')), 'python server');
   const ch = await connect(await readyEndpoint(server));
   const r = await echoStream(ch, 10_000, 7, 64);
   assert.equal(r.messages, 10_000);
   await ch.close();
-  await killed(server);
+  await stopServer(server);
 });
 
-test('10,000 checksummed messages of random sizes: C client echoes Node\'s stream over tcp://', { timeout: 300_000 }, async (t) => {
+// The foreign side's checksummed stream towards a Node listener is the contract's random-10k
+// case, which every foreign client runs against a Node listener above (and the matrix, in
+// every pair): it replaced a C client echoing Node's stream and a Python client streaming to
+// Node in helper.py's own format. The one-way stream into a Node listener (nothing read back,
+// the sender's close ending it) stays tested below, with the Rust peer's stream.
+test('10,000 checksummed messages of random sizes: Node -> C contract server over tcp://', { timeout: 300_000 }, async (t) => {
   if (!need(t, 'c')) return;
-  const listener = listen(endpoint('tcp'));
-  try {
-    const client = start(LANGS.c.echoClient(listener.endpoint), 'c echo client');
-    const ch = await accept(listener);
-    const r = await echoStream(ch, 10_000, 11, 64);
-    assert.equal(r.messages, 10_000);
-    await ch.close();
-    await exitsCleanly(client);
-  } finally {
-    listener.close();
-  }
+  const server = start(serverCommand('c', endpoint('tcp')), 'c server');
+  const ch = await connect(await readyEndpoint(server));
+  const r = await echoStream(ch, 10_000, 11, 64);
+  assert.equal(r.messages, 10_000);
+  await ch.close();
+  await stopServer(server);
 });
 
-test('a Python client streams 20,000 checksummed messages to a Node listener over shm://', { timeout: 300_000 }, async (t) => {
-  if (!need(t, 'python')) return;
-  const n = 20_000;
-  const listener = listen(endpoint('shm'));
-  try {
-    // helper.py stream-send: message i is `u32 LE i | u32 LE crc32(payload) | payload`
-    // (0..64 KiB), then it waits for one reply, prints it and exits 0.
-    const client = start([PYTHON, ['-u', PY_HELPER, 'stream-send', listener.endpoint, String(n), '5']], 'python stream-send');
-    const ch = await accept(listener);
-    let bytes = 0;
-    for (let i = 0; i < n; i++) bytes += checkStreamMessage(await ch.recv(), i).length;
-    assert.equal(ch.tryRecv(), null, 'nothing after the last message');
-    await ch.send(`ok ${n} ${bytes}`);
-    await client.line(new RegExp(`^ok ${n} ${bytes}$`));
-    await exitsCleanly(client);
-    await ch.close();
-  } finally {
-    listener.close();
-  }
-});
-
+// The Rust peer's `stream` mode (tests/src/bin/peer.rs, a mode of the Rust suite's own) stays
+// in the tests below: they check what no case of the contract does, a one-way stream of
+// 20,000 messages ended by the sender's orderly close, and Node's messages of the edge sizes
+// up to 1 MiB checked in the Rust peer's own stream format, one of them sent while the peer
+// does not read.
 test('a Rust client streams 20,000 checksummed messages to a Node listener over tcp://, then closes', { timeout: 300_000 }, async (t) => {
   if (!need(t, 'rust')) return;
   const n = 20_000;
@@ -608,14 +648,14 @@ async function expectDisconnected(pending, what) {
   });
 }
 
-/** A pending recv on `ch` while `peer` is killed. */
-async function killDuringRecv(ch, peer) {
+/** A pending recv on `ch` while `kill()` ends the peer process (SIGKILL). */
+async function killDuringRecv(ch, kill) {
   const p = ch.recv();
   const s = track(p);
   await nextTurn();
   await sleep(20); // let the wait settle into the runtime (not a bound: only a head start)
   assert.equal(s.state, 'pending', 'nothing was sent: recv must still wait');
-  await killed(peer);
+  await kill();
   await expectDisconnected(p, 'pending recv');
   // Later calls fail the same way, at once.
   await expectDisconnected(ch.recv(), 'recv after the disconnect');
@@ -644,45 +684,58 @@ async function killDuringSend(ch, peer) {
 
 for (const lang of Object.keys(LANGS)) {
   for (const transport of TRANSPORTS) {
-    test(`${lang} echo server killed during Node's pending recv over ${transport}://`, { timeout: 60_000 }, async (t) => {
+    test(`${lang} contract server killed (interop:kill) during Node's pending recv over ${transport}://`, { timeout: 60_000 }, async (t) => {
       if (!need(t, lang)) return;
-      const server = start(LANGS[lang].echoServer(endpoint(transport)), `${lang} echo server`);
+      const server = start(serverCommand(lang, endpoint(transport)), `${lang} server`);
       const ch = await connect(await readyEndpoint(server));
       await ch.send('ping');
       assert.equal((await ch.recv()).toString(), 'ping'); // the server is serving us
-      await killDuringRecv(ch, server);
+      await killDuringRecv(ch, async () => {
+        // The server SIGKILLs itself when it reads this, while our recv waits.
+        await ch.send(INTEROP_KILL);
+        const { signal } = await server.exited;
+        assert.equal(signal, 'SIGKILL', server.describe());
+      });
       await ch.close();
     });
 
-    test(`${lang} client killed during a Node listener's pending recv over ${transport}://`, { timeout: 60_000 }, async (t) => {
+    test(`${lang} contract client killed during a Node listener's pending recv over ${transport}://`, { timeout: 60_000 }, async (t) => {
       if (!need(t, lang)) return;
       const listener = listen(endpoint(transport));
       try {
-        const client = start(LANGS[lang].echoClient(listener.endpoint), `${lang} echo client`);
+        // server-close: the client sends three messages and reads their echoes, sends
+        // interop:close and waits for the close, which never comes: it is killed meanwhile.
+        const client = start(clientCommand(lang, listener.endpoint, ['server-close']), `${lang} client`);
         const ch = await accept(listener);
-        await ch.send('ping');
-        assert.equal((await ch.recv()).toString(), 'ping');
-        await killDuringRecv(ch, client);
+        assert.equal(await echoUntilInteropClose(ch), true, 'the client sent interop:close');
+        await killDuringRecv(ch, () => killed(client));
         await ch.close();
       } finally {
         listener.close();
       }
     });
 
-    test(`${lang} server killed while Node's send waits (backpressure) over ${transport}://`, { timeout: 120_000 }, async (t) => {
+    test(`${lang} contract server killed while Node's send waits (backpressure) over ${transport}://`, { timeout: 120_000 }, async (t) => {
       if (!need(t, lang)) return;
-      const server = start(LANGS[lang].holdServer(endpoint(transport)), `${lang} server that does not read`);
+      // Node reads none of the echoes: the server's sends wait, then it reads no more either.
+      const server = start(serverCommand(lang, endpoint(transport)), `${lang} server`);
       const ch = await connect(await readyEndpoint(server));
+      // interop:kill could not reach the server past the messages queued before it: this test
+      // kills the process itself.
       await killDuringSend(ch, server);
       await ch.close();
     });
 
-    test(`${lang} client killed while a Node listener's send waits (backpressure) over ${transport}://`, { timeout: 120_000 }, async (t) => {
+    test(`${lang} contract client killed while a Node listener's send waits (backpressure) over ${transport}://`, { timeout: 120_000 }, async (t) => {
       if (!need(t, lang)) return;
+      // The listener keeps the default limit (16 MiB): the client's max-size case sends 16 MiB,
+      // more than the socket buffers or the 256 KiB shm ring hold while Node reads nothing, so
+      // the client waits in that send and never reads what Node sends.
       const listener = listen(endpoint(transport), transport === 'shm' ? { shmRingSize: 256 * 1024 } : null);
       try {
-        const client = start(LANGS[lang].holdClient(listener.endpoint), `${lang} client that does not read`);
+        const client = start(clientCommand(lang, listener.endpoint, ['max-size']), `${lang} client`);
         const ch = await accept(listener);
+        assert.equal(ch.maxMessageSize, 16 * 1024 * 1024);
         await killDuringSend(ch, client);
         await ch.close();
       } finally {
