@@ -9,7 +9,8 @@
 #   --lib-dir DIR    the directory holding liblibipc_uniffi.so, given to JNA as jna.library.path
 #                    (default $LIBIPC_LIB_DIR)
 # The test peers are passed on when set: LIBIPC_RUST_PEER (the Rust peer binary), LIBIPC_PYTHON
-# (a Python that imports libipc) and LIBIPC_PY_HELPER (the Python peer script).
+# (a Python that imports libipc) and LIBIPC_PY_HELPER (the Python peer script); the tests start
+# their interop contract servers (tests/interop/README.md).
 #
 # Needs Java >= 17 and Maven (on Debian, installed with apt-get when run as root). Maven's
 # downloads are cached outside the repository in $LIBIPC_CACHE/m2 (default ~/.cache/libipc/m2,

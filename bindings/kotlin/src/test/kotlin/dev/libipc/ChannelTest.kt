@@ -104,6 +104,7 @@ class ChannelTest {
         assertEquals(5, table["PeerDisconnected"])
     }
 
+    /** A foreign peer process; its stdin stays open (a contract server runs until it closes). */
     private class Peer(vararg cmd: String) : AutoCloseable {
         val process: Process = ProcessBuilder(*cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start()
         private val out = BufferedReader(InputStreamReader(process.inputStream))
@@ -117,35 +118,41 @@ class ChannelTest {
     private fun python() = TestSettings.require(TestSettings.python, "a Python with libipc", "libipc.python", "LIBIPC_PYTHON")
     private fun helper() = TestSettings.require(TestSettings.pyHelper, "the Python peer", "libipc.py.helper", "LIBIPC_PY_HELPER")
 
+    /**
+     * Against a foreign peer's contract server (tests/interop/README.md: `server --endpoint E`
+     * prints `READY <endpoint>`, echoes, and SIGKILLs itself on `interop:kill`): echoes of
+     * many sizes, then the server killed while a receive waits: PeerDisconnected, no hang.
+     */
     private fun echoWith(peer: Peer, name: String) = runBlocking {
         val ready = peer.line()
-        assertTrue(ready.startsWith("ready "), "$name: $ready")
-        connect(ready.removePrefix("ready "), null).use { ch ->
+        assertTrue(ready.startsWith("READY "), "$name: $ready")
+        connect(ready.removePrefix("READY "), null).use { ch ->
             for (i in 0 until 300) {
                 val m = ByteArray(i * 37) { (it + i).toByte() }
                 ch.sendMessage(m)
                 assertArrayEquals(m, ch.receive(), "$name: message $i")
             }
-            // The peer killed while a receive waits: PeerDisconnected, no hang.
             val pending = async { runCatching { ch.receive() } }
             delay(50)
-            peer.kill()
+            ch.sendMessage("interop:kill".toByteArray())
             val failure = pending.await().exceptionOrNull()
             assertTrue(failure is IpcException.PeerDisconnected, "$name: $failure")
+            assertTrue(peer.process.waitFor(30, TimeUnit.SECONDS), "$name: the server ended")
+            assertEquals(128 + 9, peer.process.exitValue(), "$name: the server ended by SIGKILL")
         }
     }
 
     @Test
-    fun `Kotlin with a Rust peer process over unix and shm, killed at the end`() {
+    fun `Kotlin with a Rust contract server over unix and shm, killed at the end`() {
         for ((name, ep) in endpoints()) {
-            Peer(rust(), "echo-server", "$ep-rust").use { echoWith(it, "rust $name") }
+            Peer(rust(), "server", "--endpoint", "$ep-rust").use { echoWith(it, "rust $name") }
         }
     }
 
     @Test
-    fun `Kotlin with a Python peer process over unix and shm, killed at the end`() {
+    fun `Kotlin with a Python contract server over unix and shm, killed at the end`() {
         for ((name, ep) in endpoints()) {
-            Peer(python(), "-u", helper(), "echo-server", "$ep-py").use { echoWith(it, "python $name") }
+            Peer(python(), "-u", helper(), "server", "--endpoint", "$ep-py").use { echoWith(it, "python $name") }
         }
     }
 }
