@@ -9,8 +9,9 @@
 #    generated LibIpc.swift with bindings/swift/Sources and the test program
 #    bindings/swift/Tests/main.swift against liblibipc_uniffi.so built on the host, and runs
 #    it: in-process channels over unix:// and shm://, async receive with Task cancellation,
-#    blocking calls cancelled through the core's handle, errors, and a Rust peer process (the
-#    tests crate's ipc-test-peer) echoing, then killed while a receive waits.
+#    blocking calls cancelled through the core's handle, errors, and the Rust peer's interop
+#    contract server (ipc-test-peer server, tests/interop/README.md) echoing, then killed by
+#    interop:kill while a receive waits.
 #
 # LIBIPC_SKIP_SWIFT=1 skips all of it, and says so.
 . "$(dirname "$0")/lib.sh"

@@ -25,7 +25,7 @@ let dir = env("LIBIPC_TEST_DIR")
 let rustPeer = env("LIBIPC_RUST_PEER")
 let unique = "\(getpid())"
 
-/// A peer process whose first stdout line is read ("ready <endpoint>").
+/// A peer process whose first stdout line is read ("READY <endpoint>").
 final class Peer {
     let process = Process()
     let out = Pipe()
@@ -47,7 +47,6 @@ final class Peer {
         }
         return String(decoding: bytes, as: UTF8.self)
     }
-    func kill() { Glibc.kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
 }
 
 func endpoints() -> [(String, String)] {
@@ -108,12 +107,13 @@ do {
 }
 check(errorCodes().first { $0.name == "Timeout" }?.code == 6, "error table")
 
-// 2. With a Rust peer process, over unix and shm: echo, then the peer killed while a
-// receive waits: PeerDisconnected, no hang.
+// 2. With the Rust peer's contract server (tests/interop/README.md: `server --endpoint E`
+// prints `READY <endpoint>`, echoes, SIGKILLs itself on `interop:kill`), over unix and shm:
+// echo, then the server killed while a receive waits: PeerDisconnected, no hang.
 for (name, ep) in endpoints() {
-    let peer = try Peer(["echo-server", ep + "-rust"])
+    let peer = try Peer(["server", "--endpoint", ep + "-rust"])
     let ready = peer.line()
-    check(ready.hasPrefix("ready "), "\(name): rust peer ready: \(ready)")
+    check(ready.hasPrefix("READY "), "\(name): rust server ready: \(ready)")
     let ch = try await connect(endpoint: String(ready.dropFirst(6)), options: nil)
     for i in 0..<200 {
         let m = Data("message \(i)".utf8)
@@ -122,7 +122,7 @@ for (name, ep) in endpoints() {
     }
     let pending = Task { try await ch.receive() }
     try await Task.sleep(nanoseconds: 50_000_000)
-    peer.kill()
+    try await ch.send(data: Data("interop:kill".utf8))
     do {
         _ = try await pending.value
         check(false, "\(name): killed peer")
@@ -130,6 +130,9 @@ for (name, ep) in endpoints() {
     } catch IpcError.Closed {
         check(false, "\(name): a killed peer is PeerDisconnected, not Closed")
     }
+    peer.process.waitUntilExit()
+    check(peer.process.terminationReason == .uncaughtSignal && peer.process.terminationStatus == SIGKILL,
+          "\(name): the server ended by SIGKILL (\(peer.process.terminationReason.rawValue), \(peer.process.terminationStatus))")
 }
 
 if failures > 0 {
