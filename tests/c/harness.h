@@ -27,7 +27,9 @@
  * connected pair in this process), h_pair_again (another on the same listener), h_pair_free;
  * h_options / h_options_max_message; h_check_connect_accept; h_unix_socket_at. With a peer
  * process: h_peer_client / h_peer_spawn_client + h_peer_accept (the peer connects to us),
- * h_peer_server (we connect to it), h_peer_expect_line, h_peer_close_and_wait, h_peer_free.
+ * h_peer_expect_line, h_peer_close_and_wait, h_peer_free.
+ * The interop contract's peers (tests/interop/README.md): h_contract_server +
+ * h_contract_server_stop; h_contract_client + h_serve_contract + h_contract_client_passes.
  */
 #ifndef LIBIPC_TEST_HARNESS_H
 #define LIBIPC_TEST_HARNESS_H
@@ -350,32 +352,31 @@ static H_UNUSED int h_unix_socket_at(const char *path)
     return fd;
 }
 
-/* Start the peer helper: ipc_test_peer <role> <args...> (NULL-terminated). Its stdout is
- * returned in *out_fd (a pipe; -1 if not wanted). */
-static H_UNUSED pid_t h_spawn(int *out_fd, const char *role, ...)
+/* Start the peer helper: ipc_test_peer <args...> (args NULL-terminated, at most 14). Its stdout
+ * is returned in *out_fd and its stdin in *in_fd (pipes; pass NULL for either not wanted: the
+ * peer then inherits ours). */
+static H_UNUSED pid_t h_spawn_argv(int *in_fd, int *out_fd, const char *const *args)
 {
     const char *argv[16];
     int n = 0;
     argv[n++] = h_peer_path;
-    argv[n++] = role;
-    va_list ap;
-    va_start(ap, role);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && n < 15)
-        argv[n++] = a;
-    va_end(ap);
+    for (; args[n - 1] != NULL && n < 15; n++)
+        argv[n] = args[n - 1];
     argv[n] = NULL;
 
-    int p[2] = {-1, -1};
+    int p[2] = {-1, -1}, q[2] = {-1, -1};
     if (out_fd)
         REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+    if (in_fd)
+        REQUIRE(pipe2(q, O_CLOEXEC) == 0);
     fflush(NULL);
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
-        if (out_fd) {
+        if (out_fd)
             dup2(p[1], 1);
-        }
+        if (in_fd)
+            dup2(q[0], 0);
         execv(h_peer_path, (char *const *)argv);
         _exit(127);
     }
@@ -383,9 +384,30 @@ static H_UNUSED pid_t h_spawn(int *out_fd, const char *role, ...)
         close(p[1]);
         *out_fd = p[0];
     }
+    if (in_fd) {
+        close(q[0]);
+        *in_fd = q[1];
+    }
     REQUIRE(h_nchildren < (int)H_COUNT(h_children));
     h_children[h_nchildren++] = pid;
     return pid;
+}
+
+/* Start the peer helper: ipc_test_peer <role> <args...> (NULL-terminated). Its stdout is
+ * returned in *out_fd (a pipe; -1 if not wanted). */
+static H_UNUSED pid_t h_spawn(int *out_fd, const char *role, ...)
+{
+    const char *args[15];
+    int n = 0;
+    args[n++] = role;
+    va_list ap;
+    va_start(ap, role);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 14)
+        args[n++] = a;
+    va_end(ap);
+    args[n] = NULL;
+    return h_spawn_argv(NULL, out_fd, args);
 }
 
 static H_UNUSED void h_forget_child(pid_t pid)
@@ -441,6 +463,7 @@ struct h_peer {
     ipc_channel *ch; /* our end */
     pid_t pid;
     int out;         /* the peer's stdout */
+    int in;          /* the peer's stdin (a contract server's), or -1 */
 };
 
 /* Listen at a fresh endpoint of transport t and start `ipc_test_peer role <endpoint> [arg]`
@@ -448,7 +471,7 @@ struct h_peer {
 static H_UNUSED struct h_peer h_peer_spawn_client(enum h_transport t, const char *role, const char *arg)
 {
     char ep[512];
-    struct h_peer p = {NULL, NULL, -1, -1};
+    struct h_peer p = {NULL, NULL, -1, -1, -1};
     p.l = h_listen(t, NULL, ep, sizeof ep);
     p.pid = h_spawn(&p.out, role, ep, arg, NULL);
     return p;
@@ -479,29 +502,18 @@ static H_UNUSED struct h_peer h_peer_client(enum h_transport t, const char *role
     return p;
 }
 
-/* Start `ipc_test_peer role <fresh endpoint of t> [arg]` as the server: it prints
- * "ready <endpoint>"; connect to that endpoint. */
-static H_UNUSED struct h_peer h_peer_server(enum h_transport t, const char *role, const char *arg)
-{
-    char want[512], line[600];
-    struct h_peer p = {NULL, NULL, -1, -1};
-    h_endpoint(t, want, sizeof want);
-    p.pid = h_spawn(&p.out, role, want, arg, NULL);
-    REQUIRE(h_read_line(p.out, line, sizeof line));
-    REQUIRE(strncmp(line, "ready ", 6) == 0);
-    REQUIRE_OK(ipc_channel_connect(line + 6, NULL, &p.ch));
-    return p;
-}
-
 /* Close its pipe, free our channel and listener (the process is waited for or killed by the
  * caller, or by the harness after the test). */
 static H_UNUSED void h_peer_free(struct h_peer *p)
 {
     if (p->out >= 0)
         close(p->out);
+    if (p->in >= 0)
+        close(p->in);
     ipc_channel_free(p->ch);
     ipc_listener_free(p->l);
     p->out = -1;
+    p->in = -1;
     p->ch = NULL;
     p->l = NULL;
 }
@@ -510,6 +522,96 @@ static H_UNUSED void h_peer_free(struct h_peer *p)
 static H_UNUSED void h_peer_close_and_wait(struct h_peer *p)
 {
     CHECK_OK(ipc_channel_close(p->ch));
+    CHECK_EQ_I(h_wait(p->pid), 0);
+    h_peer_free(p);
+}
+
+/* ---- the interop contract's peers (tests/interop/README.md) ------------------------------- */
+
+/* `ipc_test_peer server --endpoint <fresh endpoint of t>`: it prints "READY <endpoint>"; connect
+ * to that endpoint. It echoes every message, closes the channel on "interop:close", SIGKILLs
+ * itself on "interop:kill", and exits 0 when its stdin closes (h_contract_server_stop). */
+static H_UNUSED struct h_peer h_contract_server(enum h_transport t)
+{
+    char want[512], line[600];
+    struct h_peer p = {NULL, NULL, -1, -1, -1};
+    h_endpoint(t, want, sizeof want);
+    const char *args[] = {"server", "--endpoint", want, NULL};
+    p.pid = h_spawn_argv(&p.in, &p.out, args);
+    REQUIRE(h_read_line(p.out, line, sizeof line));
+    REQUIRE(strncmp(line, "READY ", 6) == 0);
+    REQUIRE_OK(ipc_channel_connect(line + 6, NULL, &p.ch));
+    return p;
+}
+
+/* Close the contract server's stdin: it exits 0, having printed nothing after READY. Then
+ * h_peer_free. */
+static H_UNUSED void h_contract_server_stop(struct h_peer *p)
+{
+    char line[600];
+    close(p->in);
+    p->in = -1;
+    CHECK_EQ_I(h_wait(p->pid), 0);
+    CHECK(!h_read_line(p->out, line, sizeof line));
+    h_peer_free(p);
+}
+
+/* Listen at a fresh endpoint of t (options opts, may be NULL) and start `ipc_test_peer client
+ * --endpoint <it> --case <cases>` (a comma-separated list): a new connection per case, one
+ * after the other. Accept each and serve it with h_serve_contract. */
+static H_UNUSED struct h_peer h_contract_client(enum h_transport t, const ipc_options *opts,
+                                                const char *cases)
+{
+    char ep[512];
+    struct h_peer p = {NULL, NULL, -1, -1, -1};
+    p.l = h_listen(t, opts, ep, sizeof ep);
+    const char *args[] = {"client", "--endpoint", ep, "--case", cases, NULL};
+    p.pid = h_spawn_argv(NULL, &p.out, args);
+    return p;
+}
+
+/* Serve a contract client's connection as the contract's server does: echo every message.
+ * Returns 1 when "interop:close" came (not echoed; the channel is left open), 0 when the client
+ * closed, -1 on any other failure (reported). */
+static H_UNUSED int h_serve_contract(ipc_channel *ch)
+{
+    for (;;) {
+        ipc_message *m = NULL;
+        int st = ipc_channel_recv(ch, 60000, &m);
+        if (st == IPC_ERR_CLOSED)
+            return 0;
+        if (!CHECK_OK(st))
+            return -1;
+        size_t len = ipc_message_len(m);
+        const uint8_t *data = ipc_message_data(m);
+        if (len == 13 && memcmp(data, "interop:close", 13) == 0) {
+            ipc_message_free(m);
+            return 1;
+        }
+        st = ipc_channel_send(ch, data, len, 60000);
+        ipc_message_free(m);
+        if (!CHECK_OK(st))
+            return -1;
+    }
+}
+
+/* The contract client printed "PASS <case>" for each case of `cases` (comma-separated), in
+ * order, and nothing else, and exited 0. Then h_peer_free. */
+static H_UNUSED void h_contract_client_passes(struct h_peer *p, const char *cases)
+{
+    char line[600], want[128];
+    for (const char *c = cases; *c;) {
+        size_t n = strcspn(c, ",");
+        snprintf(want, sizeof want, "PASS %.*s", (int)n, c);
+        if (!h_read_line(p->out, line, sizeof line)) {
+            h_report(__FILE__, __LINE__, "the client ended before printing \"%s\"", want);
+            break;
+        }
+        if (strcmp(line, want) != 0)
+            h_report(__FILE__, __LINE__, "the client printed \"%s\", expected \"%s\"", line, want);
+        c += n + (c[n] == ',');
+    }
+    CHECK(!h_read_line(p->out, line, sizeof line));
     CHECK_EQ_I(h_wait(p->pid), 0);
     h_peer_free(p);
 }

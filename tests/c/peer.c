@@ -1,27 +1,25 @@
 /* ipc_test_peer: the other process in the cross-process C tests (started by h_spawn in
- * harness.h). Prints status lines on stdout (line-buffered), errors on stderr; exits 0 when the
- * role ended as expected.
+ * harness.h), and the C peer of the interop matrix.
  *
- *   connect-echo EP          connect, print "connected", echo every message until IPC_ERR_CLOSED
- *   connect-zc-echo EP       same, in place: recv_in_place, reserve the same length, write every
- *                            byte + 1, commit, release
- *   connect-send-hang EP T   connect, send T, print "sent", then sleep until killed
+ * The interop contract (tests/interop/README.md is the spec: commands, output, cases), spoken
+ * by every language's peer alike; the matrix (tests/interop/run.py), test_procs.c and other
+ * languages' tests (Node) start it. Its errors go to stderr as "ERROR <Kind> <message>":
+ *   server --endpoint E [--max-message N]
+ *   client --endpoint E --case NAME[,NAME...] [--max-message N]
+ *
+ * Modes particular to the C suite (test_procs.c, test_spawn.c, scripts/c-tests.sh). They print
+ * status lines on stdout (line-buffered), errors on stderr, and exit 0 when the role ended as
+ * expected:
+ *   connect-zc-echo EP       connect, print "connected", echo every message in place until
+ *                            IPC_ERR_CLOSED: recv_in_place, reserve the same length, write
+ *                            every byte + 1, commit, release
  *   connect-send-close EP N  connect, send "m0".."m<N-1>", close, exit
- *   bind-echo EP             bind, print "ready <endpoint>", accept one client, echo until closed
- *   bind-send-hang EP T      bind, print "ready <endpoint>", accept one client, send T, print
- *                            "sent", then sleep until killed
- *
  * As a child started with ipc_spawn (EP is ignored; write "-"):
  *   child-echo -             ipc_channel_from_env, print "connected pid=<peer pid>", echo until
  *                            closed
  *   from-env VALUE           set LIBIPC_CHANNEL_FD to VALUE ("unset": remove it), call
  *                            ipc_channel_from_env and print the status name; exit 0
  *   exit CODE                exit at once with CODE, never opening the channel
- *
- * The interop contract's peer (tests/interop/README.md is the spec: commands, output, cases),
- * which every language's peer speaks alike; its errors go to stderr as "ERROR <Kind> <message>":
- *   server --endpoint E [--max-message N]
- *   client --endpoint E --case NAME[,NAME...] [--max-message N]
  */
 #define _GNU_SOURCE
 #include <ipc.h>
@@ -90,21 +88,6 @@ static int zc_echo(ipc_channel *ch)
         if ((st = ipc_channel_release(ch)) != IPC_OK)
             return fail("release", st);
     }
-}
-
-static int bind_accept(const char *ep, ipc_listener **l, ipc_channel **ch)
-{
-    char where[512];
-    size_t len = 0;
-    ipc_status st = ipc_listener_bind(ep, NULL, l);
-    if (st != IPC_OK)
-        return fail("bind", st);
-    if ((st = ipc_listener_endpoint(*l, where, sizeof where, &len)) != IPC_OK)
-        return fail("endpoint", st);
-    printf("ready %s\n", where);
-    if ((st = ipc_listener_accept(*l, 60000, ch)) != IPC_OK)
-        return fail("accept", st);
-    return 0;
 }
 
 /* ---- the interop contract (tests/interop/README.md) ---------------------------------------- */
@@ -721,7 +704,7 @@ static int interop_client(int argc, char **argv)
     return any_failed ? 1 : any_unsupported ? 127 : 0;
 }
 
-/* ---- the C tests' roles ---------------------------------------------------------------------- */
+/* ---- the modes particular to the C suite ----------------------------------------------------- */
 
 int main(int argc, char **argv)
 {
@@ -737,22 +720,13 @@ int main(int argc, char **argv)
     }
     const char *role = argv[1], *ep = argv[2], *arg = argc > 3 ? argv[3] : "";
     ipc_channel *ch = NULL;
-    ipc_listener *l = NULL;
     int rc = 0;
     ipc_status st;
 
-    if (strcmp(role, "connect-echo") == 0 || strcmp(role, "connect-zc-echo") == 0) {
+    if (strcmp(role, "connect-zc-echo") == 0) {
         if ((rc = connect_to(ep, &ch)) == 0) {
             printf("connected\n");
-            rc = role[8] == 'z' ? zc_echo(ch) : echo(ch);
-        }
-    } else if (strcmp(role, "connect-send-hang") == 0) {
-        if ((rc = connect_to(ep, &ch)) == 0) {
-            if ((st = ipc_channel_send(ch, (const uint8_t *)arg, strlen(arg), 10000)) != IPC_OK)
-                return fail("send", st);
-            printf("sent\n");
-            for (;;)
-                pause();
+            rc = zc_echo(ch);
         }
     } else if (strcmp(role, "connect-send-close") == 0) {
         if ((rc = connect_to(ep, &ch)) == 0) {
@@ -784,22 +758,10 @@ int main(int argc, char **argv)
         printf("%s\n", ipc_status_name(st));
     } else if (strcmp(role, "exit") == 0) {
         return atoi(ep);
-    } else if (strcmp(role, "bind-echo") == 0) {
-        if ((rc = bind_accept(ep, &l, &ch)) == 0)
-            rc = echo(ch);
-    } else if (strcmp(role, "bind-send-hang") == 0) {
-        if ((rc = bind_accept(ep, &l, &ch)) == 0) {
-            if ((st = ipc_channel_send(ch, (const uint8_t *)arg, strlen(arg), 10000)) != IPC_OK)
-                return fail("send", st);
-            printf("sent\n");
-            for (;;)
-                pause();
-        }
     } else {
         fprintf(stderr, "ipc_test_peer: unknown role %s\n", role);
         rc = 2;
     }
     ipc_channel_free(ch);
-    ipc_listener_free(l);
     return rc;
 }

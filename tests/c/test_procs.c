@@ -1,7 +1,10 @@
-/* Across processes: the peer is ipc_test_peer (peer.c), started with fork+exec. Echo both ways
- * with peer credentials, a peer killed with SIGKILL (PEER_DISCONNECTED), a peer that closes
- * and exits before we read (everything arrives, then CLOSED), zero-copy echo over shm, and
- * descriptor readiness with the writer in another process. */
+/* Across processes: the peer is ipc_test_peer (peer.c), started with fork+exec. Mostly its
+ * interop contract commands (tests/interop/README.md), as every language's tests use them:
+ * echo both ways with peer credentials (the contract's server; the contract's client running
+ * its cases against our listener), a peer killed with SIGKILL (PEER_DISCONNECTED: the server
+ * on interop:kill, the client while we wait), and descriptor readiness with the writer in
+ * another process. Its C-suite modes: a peer that closes and exits before we read (everything
+ * arrives, then CLOSED), and zero-copy echo. */
 #include "harness.h"
 
 static const enum h_transport transports[] = {H_UNIX, H_TCP, H_SHM, H_FIFO};
@@ -25,14 +28,33 @@ static void check_peer_pid(ipc_channel *ch, enum h_transport t, pid_t pid)
     }
 }
 
+/* The cases the C contract client runs against our listener: all of the contract's but
+ * server-killed, whose interop:kill would end this test program (the C server's side of it is
+ * the interop matrix's, tests/interop/run.py). Our listener's limit is the matrix servers'
+ * (2 MiB): max-size sends 2 MiB. */
+static const char client_cases[] =
+    "empty,one-byte,all-bytes,non-utf8,64k,1m,max-size,over-max,random-10k,server-close";
+#define N_CLIENT_CASES 10
+
 static void test_echo_client_peer(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        struct h_peer p = h_peer_client(t, "connect-echo", NULL, "connected");
-        check_peer_pid(p.ch, t, p.pid);
-        h_echo_round_trips(p.ch, 100, 10000);
-        h_peer_close_and_wait(&p); /* the peer saw CLOSED and exited cleanly */
+        ipc_options *o = h_options_max_message(2 << 20);
+        struct h_peer p = h_contract_client(t, o, client_cases);
+        ipc_options_free(o);
+        for (int c = 0; c < N_CLIENT_CASES; c++) { /* a connection per case, in order */
+            ipc_channel *ch = NULL;
+            if (!CHECK_OK(ipc_listener_accept(p.l, 30000, &ch)))
+                break;
+            check_peer_pid(ch, t, p.pid);
+            /* server-close, the last, sends interop:close: we close in order (the client must
+             * see CLOSED); the others end with the client's close */
+            CHECK_EQ_I(h_serve_contract(ch), c == N_CLIENT_CASES - 1);
+            CHECK_OK(ipc_channel_close(ch));
+            ipc_channel_free(ch);
+        }
+        h_contract_client_passes(&p, client_cases);
     }
 }
 
@@ -40,20 +62,30 @@ static void test_echo_server_peer(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        struct h_peer p = h_peer_server(t, "bind-echo", NULL);
+        struct h_peer p = h_contract_server(t);
         check_peer_pid(p.ch, t, p.pid);
         h_echo_round_trips(p.ch, 100, 10000);
-        h_peer_close_and_wait(&p);
+        CHECK_OK(ipc_channel_close(p.ch));
+        h_contract_server_stop(&p);
     }
+}
+
+static void *kill_soon(void *pid)
+{
+    h_sleep_ms(100); /* a head start for the receive to wait (not a bound) */
+    kill(*(pid_t *)pid, SIGKILL);
+    return NULL;
 }
 
 static void test_peer_killed(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        /* the peer is the client */
-        struct h_peer p = h_peer_client(t, "connect-send-hang", "before the kill", "sent");
-        h_kill(p.pid);
+        /* the peer is the server, killed (interop:kill, its own SIGKILL) after echoing */
+        struct h_peer p = h_contract_server(t);
+        SEND_STR(p.ch, "before the kill");
+        SEND_STR(p.ch, "interop:kill");
+        CHECK_EQ_I(h_wait(p.pid), 128 + SIGKILL);
         CHECK_RECV(p.ch, "before the kill"); /* what it sent still arrives */
         ipc_message *m = NULL;
         CHECK_ST(ipc_channel_recv(p.ch, 30000, &m), IPC_ERR_PEER_DISCONNECTED);
@@ -65,13 +97,18 @@ static void test_peer_killed(void)
         CHECK_ST(st, IPC_ERR_PEER_DISCONNECTED);
         h_peer_free(&p);
 
-        /* the peer is the server, and we are blocked in recv when it dies */
-        p = h_peer_server(t, "bind-send-hang", "hello from the server");
-        CHECK_RECV(p.ch, "hello from the server");
-        h_peer_expect_line(&p, "sent");
-        h_kill(p.pid);
+        /* the peer is the client, killed while we are blocked in recv: its server-close case
+         * sent three messages, read the echoes, sent interop:close, and waits for our close */
+        p = h_contract_client(t, NULL, "server-close");
+        REQUIRE_OK(ipc_listener_accept(p.l, 30000, &p.ch));
+        CHECK_EQ_I(h_serve_contract(p.ch), 1);
+        pthread_t killer;
+        REQUIRE(pthread_create(&killer, NULL, kill_soon, &p.pid) == 0);
         m = NULL;
         CHECK_ST(ipc_channel_recv(p.ch, IPC_WAIT_FOREVER, &m), IPC_ERR_PEER_DISCONNECTED);
+        pthread_join(killer, NULL);
+        CHECK_EQ_I(h_wait(p.pid), 128 + SIGKILL);
+        CHECK_ST(ipc_channel_send(p.ch, (const uint8_t *)"x", 1, 1000), IPC_ERR_PEER_DISCONNECTED);
         h_peer_free(&p);
     }
 }
@@ -122,45 +159,63 @@ static void test_zero_copy_peer(void)
     }
 }
 
+/* Receive a message the way ipc_channel_fd's rule says: try_recv until IPC_ERR_TIMEOUT, then
+ * wait for the descriptor (10 s per wait at most), then try again; 1 if the message came and
+ * equals want. */
+static int poll_recv(ipc_channel *ch, int fd, const char *want)
+{
+    for (int round = 0; round < 100; round++) {
+        ipc_message *m = NULL;
+        int st = ipc_channel_try_recv(ch, &m);
+        if (st == IPC_OK) {
+            int ok = ipc_message_len(m) == strlen(want) &&
+                     memcmp(ipc_message_data(m), want, strlen(want)) == 0;
+            CHECK(ok);
+            ipc_message_free(m);
+            return ok;
+        }
+        CHECK_ST(st, IPC_ERR_TIMEOUT); /* nothing complete yet: wait for the descriptor */
+        if (!h_readable(fd, 10000)) {
+            h_report(__FILE__, __LINE__, "descriptor not readable within 10 s (%s)", want);
+            return 0;
+        }
+    }
+    return 0;
+}
+
 static void test_fd_with_peer(void)
 {
     FOR_EACH_TRANSPORT(t)
     {
-        struct h_peer p = h_peer_spawn_client(t, "connect-echo", NULL);
+        /* a client from another process waits: the listener's descriptor is readable; the
+         * client's message (its one-byte case, 0x2a) makes the channel's readable */
+        struct h_peer p = h_contract_client(t, NULL, "one-byte");
         int lfd = -1;
         REQUIRE_OK(ipc_listener_fd(p.l, &lfd));
-        CHECK(h_readable(lfd, 30000)); /* a client from another process waits */
-        h_peer_accept(&p, 0, "connected");
-        ipc_channel *ch = p.ch;
+        CHECK(h_readable(lfd, 30000));
+        REQUIRE_OK(ipc_listener_accept(p.l, 0, &p.ch));
         int fd = -1;
-        REQUIRE_OK(ipc_channel_fd(ch, &fd));
+        REQUIRE_OK(ipc_channel_fd(p.ch, &fd));
+        if (poll_recv(p.ch, fd, "\x2a"))
+            SEND_STR(p.ch, "\x2a");
+        ipc_message *m = NULL;
+        CHECK_ST(ipc_channel_recv(p.ch, 30000, &m), IPC_ERR_CLOSED); /* the case's end */
+        h_contract_client_passes(&p, "one-byte");
+
+        /* the echoes of a server in another process, each awaited on the descriptor */
+        p = h_contract_server(t);
+        REQUIRE_OK(ipc_channel_fd(p.ch, &fd));
         for (int i = 0; i < 50; i++) {
             char msg[32];
             snprintf(msg, sizeof msg, "poll me %d", i);
-            ipc_message *m = NULL;
-            CHECK_ST(ipc_channel_try_recv(ch, &m), IPC_ERR_TIMEOUT);
-            SEND_STR(ch, msg);
-            int got = 0;
-            for (int round = 0; round < 100 && !got; round++) {
-                if (!h_readable(fd, 10000)) {
-                    h_report(__FILE__, __LINE__, "descriptor not readable within 10 s (%d)", i);
-                    break;
-                }
-                m = NULL;
-                int st = ipc_channel_try_recv(ch, &m);
-                if (st == IPC_OK) {
-                    got = 1;
-                    CHECK(ipc_message_len(m) == strlen(msg) &&
-                          memcmp(ipc_message_data(m), msg, strlen(msg)) == 0);
-                    ipc_message_free(m);
-                } else {
-                    CHECK_ST(st, IPC_ERR_TIMEOUT); /* readable but not complete yet: poll again */
-                }
-            }
-            if (!got)
+            m = NULL;
+            CHECK_ST(ipc_channel_try_recv(p.ch, &m), IPC_ERR_TIMEOUT);
+            SEND_STR(p.ch, msg);
+            if (!poll_recv(p.ch, fd, msg))
                 break;
         }
-        h_peer_close_and_wait(&p);
+        CHECK_OK(ipc_channel_close(p.ch));
+        h_contract_server_stop(&p);
     }
 }
 
