@@ -134,7 +134,8 @@ def transport(request: pytest.FixtureRequest) -> str:
 
 
 class Helper:
-    """A helper process (tests/helper.py): reads its first stdout line ("ready ...").
+    """A helper process (tests/helper.py): its own modes print "ready ..." first (``ready``);
+    the interop contract's server prints "READY <endpoint>" (``contract_ready``).
 
     helper.py sets its own SIGINT handler first thing (it may inherit SIGINT ignored)."""
 
@@ -162,8 +163,22 @@ class Helper:
         assert line.startswith("ready"), line
         return line.split()[1:]
 
+    def contract_ready(self) -> str:
+        """The interop contract's server (tests/interop/README.md): wait for its
+        "READY <endpoint>" line and return the endpoint."""
+        line = self.readline()
+        assert line.startswith("READY "), line
+        return line.removeprefix("READY ")
+
+    def stop(self) -> None:
+        """Stop a contract server: close its stdin; it exits 0 and printed nothing more on
+        stdout (the watchdog bounds the wait)."""
+        code, out, err = self.finish()
+        assert code == 0, err
+        assert out == "", out
+
     def finish(self) -> tuple[int, str, str]:
-        """Wait for the process to exit (the watchdog bounds the wait)."""
+        """Close its stdin and wait for the process to exit (the watchdog bounds the wait)."""
         out, err = self.proc.communicate()
         return self.proc.returncode, out.decode(), err.decode()
 

@@ -1,38 +1,35 @@
-"""The other process of the cross-process tests: ``python helper.py MODE ARGS...``.
+"""The other process of the cross-process tests: ``python helper.py COMMAND ARGS...``.
 
-Every mode prints one line ``ready ...`` on stdout once it is set up (flushed; run with -u).
+The interop contract (tests/interop/README.md, the spec: commands, output, cases), spoken by
+every language's peer alike; the interop matrix (tests/interop/run.py) and other languages'
+tests (Node, Kotlin) start these, and so do this suite's cross-process tests:
+  server --endpoint E [--max-message N]
+                             listen at E, print "READY <endpoint>", echo every client on a
+                             thread of its own ("interop:close" closes that channel,
+                             "interop:kill" SIGKILLs this process) until stdin reaches EOF,
+                             then exit 0
+  client --endpoint E --case A,B,... [--max-message N]
+                             run each case on a new channel; print "PASS <case>", "FAIL <case>
+                             <reason>" or "UNSUPPORTED <case>"; exit 1 if any failed, else 127
+                             if any was unsupported, else 0
 
-Modes:
-  echo-server EP             listen at EP, print "ready <endpoint>", echo every message of
-                             every client (one at a time) until killed
-  echo-client EP             connect, print "ready", echo until the peer closes, exit 0
+Modes particular to the Python suite (tests/test_cross_process.py, test_gil_signals.py,
+test_spawn.py); each prints one line "ready ..." on stdout once it is set up (flushed; run
+with -u):
   peer-info EP               connect, send "<pid> <peer pid> <peer uid>" as one message, then
                              wait until the peer closes
   recv-block EP              connect, print "ready", then block in ch.recv() (no timeout)
   aio-recv-block EP          the same with libipc.aio (await ch.recv())
   accept-block EP            listen, print "ready <endpoint>", then block in accept()
-  hold EP                    connect, print "ready", then sleep (to be killed)
-  hold-server EP             listen, print "ready <endpoint>", accept one client, print
-                             "accepted", then sleep (to be killed)
-  stream-send EP N SEED      connect, send N messages from stream_messages(N, SEED), then
-                             wait for one reply message and print it; exit 0
+  stream-send EP N SEED      connect, print "ready", send N messages from
+                             stream_messages(N, SEED), then wait for one reply message and
+                             print it; exit 0
   child-echo [twice]         as a child started with a channel: Channel.from_env(), print
                              "ready pid=<peer pid> inheritable=<True|False>" (whether the
                              descriptor would pass to our children), with "twice" open it again
                              and print "second <exception class>", then echo until closed
   from-env                   Channel.from_env(); print "connected" (then echo until closed) or
                              "error <exception class>"; exit 0
-
-The interop matrix's peer (tests/interop/README.md, the contract; these two modes print no
-"ready" line, but what the contract says):
-  server --endpoint E [--max-message N]
-                             listen at E, print "READY <endpoint>", echo every client on a
-                             thread of its own ("interop:close" closes that channel,
-                             "interop:kill" SIGKILLs this process) until stdin reaches EOF
-  client --endpoint E --case A,B,... [--max-message N]
-                             run each case on a new channel; print "PASS <case>", "FAIL <case>
-                             <reason>" or "UNSUPPORTED <case>"; exit 1 if any failed, else 127
-                             if any was unsupported, else 0
 """
 
 from __future__ import annotations
@@ -46,7 +43,6 @@ import signal
 import struct
 import sys
 import threading
-import time
 import zlib
 from collections.abc import Callable, Iterator
 
@@ -101,11 +97,6 @@ def check_stream(messages: Iterator[bytes], n: int, seed: int) -> int:
     else:
         raise AssertionError("the stream ended early")
     return total
-
-
-def sleep_forever() -> None:
-    while True:
-        time.sleep(3600)
 
 
 def child_echo(twice: bool) -> int:
@@ -343,20 +334,6 @@ def main(argv: list[str]) -> int:
     if argv[0] == "from-env":
         return from_env()
     mode, ep = argv[0], argv[1]
-    if mode == "echo-server":
-        with libipc.listen(ep) as listener:
-            print("ready", listener.endpoint, flush=True)
-            for ch in listener:
-                with ch:
-                    for m in ch:
-                        ch.send(m)
-        return 0
-    if mode == "echo-client":
-        with libipc.connect(ep, timeout=30) as ch:
-            print("ready", flush=True)
-            for m in ch:
-                ch.send(m)
-        return 0
     if mode == "peer-info":
         with libipc.connect(ep, timeout=30) as ch:
             p = ch.peer
@@ -388,16 +365,6 @@ def main(argv: list[str]) -> int:
         listener.accept()
         print("accept returned", flush=True)
         return 0
-    if mode == "hold":
-        ch = libipc.connect(ep, timeout=30)
-        print("ready", flush=True)
-        sleep_forever()
-    if mode == "hold-server":
-        listener = libipc.listen(ep)
-        print("ready", listener.endpoint, flush=True)
-        ch = listener.accept()
-        print("accepted", flush=True)
-        sleep_forever()
     if mode == "stream-send":
         n, seed = int(argv[2]), int(argv[3])
         with libipc.connect(ep, timeout=30) as ch:
