@@ -1,12 +1,26 @@
-//! `ipc-test-peer`: the other process in libipc's conformance suite.
+//! `ipc-test-peer`: the other process in libipc's conformance suite, and the Rust peer of the
+//! interop matrix.
+//!
+//! The interop contract (tests/interop/README.md): `server`, `client`. Every language's peer
+//! speaks it alike, and every language's tests start another language's peer through it (the
+//! matrix, tests/interop/run.py; the Node, Kotlin and Swift suites):
 //!
 //! ```text
 //! ipc-test-peer server --endpoint E [--max-message N]
 //! ipc-test-peer client --endpoint E --case NAME[,NAME...] [--max-message N]
-//!     The interop contract's peer, spoken by every language's peer alike: the commands, their
-//!     output (`READY`, `PASS`/`FAIL`/`UNSUPPORTED`, `ERROR`/`END` on stderr) and the cases
-//!     are specified in tests/interop/README.md (code: peer/interop.rs). Unlike the modes
-//!     below, failures go to stderr as `ERROR <ErrorKind> <message>`.
+//!     The commands, their output (`READY`, `PASS`/`FAIL`/`UNSUPPORTED`, `ERROR`/`END` on
+//!     stderr) and the cases are specified in tests/interop/README.md (code: peer/interop.rs).
+//!     Unlike the modes below, failures go to stderr as `ERROR <ErrorKind> <message>`.
+//! ```
+//!
+//! Modes particular to the Rust conformance suite (tests/tests), with the options it needs
+//! (socket modes, uid allow-lists, handshake timeouts, shm rings, raw wire bytes). A few serve
+//! one other suite as well: `stream` checks messages in this suite's own stream format for the
+//! Node tests (edge sizes up to 1 MiB), `child-echo` and `spawn-echo` are the Rust side of the
+//! parent-and-child tests of the C and Python suites, and `echo-server` and `connect` are what
+//! the wire check (tests/interop/wire/check.py) drives with those options:
+//!
+//! ```text
 //! ipc-test-peer echo-server <endpoint> [--max-message N] [--handshake-timeout-ms N]
 //!                                      [--socket-mode OCTAL] [--allowed-uid UID]
 //!     Bind; print `ready <local endpoint>`; echo every message on every connection (a thread
