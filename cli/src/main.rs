@@ -48,6 +48,9 @@ enum Command {
     /// A load process of `ipc bench --load` (started by it; not for direct use).
     #[command(name = "__bench-load", hide = true)]
     BenchLoad(bench::LoadWorkerArgs),
+    /// The listening side of `ipc bench --soak` (started by it; not for direct use).
+    #[command(name = "__soak-peer", hide = true)]
+    SoakPeer(bench::SoakPeerArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::BenchPeer(args) => bench::run_peer(args),
         Command::BenchLoad(args) => bench::run_load_worker(args),
+        Command::SoakPeer(args) => bench::run_soak_peer(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

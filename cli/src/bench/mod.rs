@@ -24,6 +24,7 @@ mod raw;
 #[allow(unsafe_code)]
 mod raw_shm;
 mod report;
+mod soak;
 mod spawn;
 
 use std::fs::File;
@@ -34,6 +35,8 @@ pub use load::WorkerArgs as LoadWorkerArgs;
 pub(crate) use load::run_worker as run_load_worker;
 pub use peer::PeerArgs;
 pub(crate) use peer::run as run_peer;
+pub use soak::SoakPeerArgs;
+pub(crate) use soak::run_peer as run_soak_peer;
 
 use libipc_bench::{Budget, Measured, Method, Pattern, Progress, interleave, parse_size};
 use load::Load;
@@ -253,9 +256,23 @@ pub struct Args {
           value_parser = clap::value_parser!(u16).range(1..))]
     load: Option<Option<u16>>,
     /// Tiny time budgets (milliseconds per measurement): checks that everything works, for
-    /// tests; the numbers are not meaningful.
+    /// tests; the numbers are not meaningful. With --soak: 20 s, sampled every 2 s.
     #[arg(long)]
     quick: bool,
+    /// Soak instead of measuring (Linux): mixed traffic over unix, tcp, shm and fifo (sizes
+    /// from 0 to 1 MiB, long-lived connections and connections opened and closed over and
+    /// over, every echo checked) for --minutes, sampling both processes' resident memory,
+    /// descriptors and threads every 10 s; prints the samples and whether each stayed flat
+    /// (first quarter against last). --json writes {"samples", "verdicts", "traffic", "flat"}.
+    #[arg(long, conflicts_with_all = ["transports", "sizes", "load"])]
+    soak: bool,
+    /// How long to soak, in minutes.
+    #[arg(long, value_name = "N", default_value_t = 10, requires = "soak",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    minutes: u64,
+    /// With --soak: also write the samples to FILE as CSV.
+    #[arg(long, value_name = "FILE", requires = "soak")]
+    csv: Option<PathBuf>,
 }
 
 fn parse_transport(name: &str) -> Result<&'static Transport, String> {
@@ -279,6 +296,20 @@ fn parse_transport(name: &str) -> Result<&'static Transport, String> {
 }
 
 pub(crate) fn run(args: Args) -> Result {
+    if args.soak {
+        let plan = if args.quick {
+            soak::Plan {
+                duration: Duration::from_secs(20),
+                interval: Duration::from_secs(2),
+            }
+        } else {
+            soak::Plan {
+                duration: Duration::from_secs(args.minutes * 60),
+                interval: Duration::from_secs(10),
+            }
+        };
+        return soak::run(plan, args.json, args.csv);
+    }
     let budget = if args.quick {
         Budget::QUICK
     } else {
