@@ -221,7 +221,9 @@ fn split_host_port(s: &str) -> Option<(&str, &str)> {
     if let Some(rest) = s.strip_prefix('[') {
         let (host, after) = rest.split_once(']')?;
         let port = after.strip_prefix(':')?;
-        (!host.is_empty() && !port.is_empty()).then_some((host, port))
+        // Brackets are for IPv6 addresses only: a host without ':' would be written back
+        // without them, as another endpoint.
+        (host.contains(':') && !port.is_empty()).then_some((host, port))
     } else {
         let (host, port) = s.rsplit_once(':')?;
         (!host.is_empty() && !port.is_empty() && !host.contains(':') && !host.contains('/'))
@@ -292,6 +294,20 @@ mod tests {
 
     fn kind(s: &str) -> Option<ErrorKind> {
         Endpoint::parse(s).err().map(|e| e.kind())
+    }
+
+    /// Found by the `endpoint` fuzz target: `tcp://[name]:1` parsed, and was displayed as
+    /// `tcp://name:1`, another endpoint.
+    #[test]
+    fn brackets_hold_only_ipv6_addresses() {
+        for s in ["tcp://[fe//x]:1", "tcp://[host]:80", "tcp://[]:80"] {
+            assert_eq!(kind(s), Some(ErrorKind::InvalidEndpoint), "{s}");
+        }
+        for s in ["tcp://[::1]:80", "tcp://[fe80::1%eth0]:7"] {
+            let e = Endpoint::parse(s).unwrap();
+            assert_eq!(e.to_string(), s);
+            assert_eq!(Endpoint::parse(&e.to_string()).unwrap(), e);
+        }
     }
 
     #[test]
