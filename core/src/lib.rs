@@ -50,6 +50,9 @@ mod channel;
 mod conn;
 pub mod endpoint;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod link;
 mod listener;

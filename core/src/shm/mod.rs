@@ -20,4 +20,6 @@ mod setup;
 pub(crate) mod sync;
 
 pub(crate) use link::ShmLink;
+#[cfg(feature = "fuzzing")]
+pub(crate) use ring::{Consumer, HeapRing, Producer};
 pub(crate) use setup::{Offer, take_offer};

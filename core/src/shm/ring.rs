@@ -424,6 +424,201 @@ impl Consumer {
     }
 }
 
+/// A ring in ordinary heap memory, for the unit tests (which Miri runs) and the fuzz targets
+/// (`libipc::fuzzing`): the same header words and data area as a segment's ring, with no OS
+/// call. Any bit pattern is valid in every word, so a test may write anything into it.
+#[cfg(any(test, feature = "fuzzing"))]
+#[derive(Debug)]
+pub(crate) struct HeapRing {
+    write: AtomicU64,
+    read: AtomicU64,
+    consumer_sleeping: AtomicU32,
+    producer_waiting: AtomicU32,
+    /// The data area, as words so that it is 8-byte aligned like a mapping.
+    data: Box<[AtomicU64]>,
+}
+
+#[cfg(any(test, feature = "fuzzing"))]
+impl HeapRing {
+    /// A zeroed ring of `cap` data bytes (a power of two, at least 16).
+    pub(crate) fn new(cap: u64) -> HeapRing {
+        assert!(cap.is_power_of_two() && cap >= 2 * H, "ring capacity {cap}");
+        HeapRing {
+            write: AtomicU64::new(0),
+            read: AtomicU64::new(0),
+            consumer_sleeping: AtomicU32::new(0),
+            producer_waiting: AtomicU32::new(0),
+            data: (0..cap / 8).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Pointers for a [`Producer`] or [`Consumer`]; valid while `self` lives.
+    pub(crate) fn ptrs(&self) -> RingPtrs {
+        RingPtrs {
+            write: &self.write,
+            read: &self.read,
+            consumer_sleeping: &self.consumer_sleeping,
+            producer_waiting: &self.producer_waiting,
+            // Record bytes are written through this pointer: the words are atomics (interior
+            // mutability), so writing through a pointer derived from a shared borrow is allowed.
+            data: self.data.as_ptr().cast::<u8>().cast_mut(),
+            cap: self.data.len() as u64 * 8,
+        }
+    }
+
+    /// Store `v` into the write cursor, as a peer may.
+    pub(crate) fn set_write(&self, v: u64) {
+        self.write.store(v, Ordering::Relaxed);
+    }
+
+    /// Store `v` into the read cursor, as a peer may.
+    pub(crate) fn set_read(&self, v: u64) {
+        self.read.store(v, Ordering::Relaxed);
+    }
+
+    /// Store `v` into the two sleep flags, as a peer may.
+    pub(crate) fn set_flags(&self, sleeping: u32, waiting: u32) {
+        self.consumer_sleeping.store(sleeping, Ordering::Relaxed);
+        self.producer_waiting.store(waiting, Ordering::Relaxed);
+    }
+
+    /// Overwrite the data word holding byte `at` (modulo the capacity) with `v`, as a peer may.
+    pub(crate) fn set_word(&self, at: u64, v: u64) {
+        let i = (at / 8) as usize % self.data.len();
+        self.data[i].store(v, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::FLAG_MORE;
+
+    /// Publish one record of `payload` with `flags`; `false` if it does not fit now.
+    fn send(prod: &mut Producer, payload: &[u8], flags: u8) -> bool {
+        let Some(r) = prod.try_reserve(payload.len() as u64).unwrap() else {
+            return false;
+        };
+        prod.write_payload(&r, 0, payload);
+        prod.commit(r, FrameType::Data, flags);
+        true
+    }
+
+    /// Take the next record's payload and flags, releasing it.
+    fn take(cons: &mut Consumer) -> Result<Option<(Vec<u8>, u8)>> {
+        let Some(rec) = cons.try_peek()? else {
+            return Ok(None);
+        };
+        let mut got = vec![0u8; rec.header.length as usize];
+        cons.read_payload(&rec, 0, &mut got);
+        cons.release_bytes(rec.size());
+        Ok(Some((got, rec.header.flags)))
+    }
+
+    #[test]
+    fn records_wrap_with_a_pad_and_arrive_intact() {
+        let ring = HeapRing::new(64);
+        let (mut prod, mut cons) = (Producer::new(ring.ptrs()), Consumer::new(ring.ptrs()));
+        assert_eq!(prod.ring().max_record_payload(), 24);
+        // Lengths chosen so that records land at every offset and some need a PAD.
+        let mut sent = 0u8;
+        for len in [0usize, 1, 7, 8, 9, 24, 17, 3, 24, 24, 0, 16] {
+            let msg: Vec<u8> = (0..len).map(|i| sent.wrapping_add(i as u8)).collect();
+            assert!(
+                send(&mut prod, &msg, FLAG_MORE),
+                "an empty ring has room for {len}"
+            );
+            assert_eq!(take(&mut cons).unwrap(), Some((msg, FLAG_MORE)));
+            assert_eq!(take(&mut cons).unwrap(), None);
+            sent = sent.wrapping_add(1);
+        }
+    }
+
+    #[test]
+    fn a_full_ring_refuses_until_the_consumer_releases() {
+        let ring = HeapRing::new(64);
+        let (mut prod, mut cons) = (Producer::new(ring.ptrs()), Consumer::new(ring.ptrs()));
+        assert!(send(&mut prod, &[1; 24], 0));
+        assert!(send(&mut prod, &[2; 24], 0));
+        assert!(!send(&mut prod, &[3; 1], 0), "64 bytes are in use");
+        assert!(!prod.has_room(0).unwrap());
+        assert_eq!(take(&mut cons).unwrap(), Some((vec![1; 24], 0)));
+        assert!(prod.has_room(24).unwrap());
+        assert!(send(&mut prod, &[3; 24], 0));
+        assert_eq!(take(&mut cons).unwrap(), Some((vec![2; 24], 0)));
+        assert_eq!(take(&mut cons).unwrap(), Some((vec![3; 24], 0)));
+    }
+
+    #[test]
+    fn cursor_arithmetic_survives_wrapping_u64() {
+        // Cursors count every byte ever passed and wrap at 2^64; start both sides just below.
+        let ring = HeapRing::new(64);
+        let start = u64::MAX - 31;
+        let mut prod = Producer {
+            ring: ring.ptrs(),
+            write: start,
+            cached_read: start,
+        };
+        let mut cons = Consumer {
+            ring: ring.ptrs(),
+            read: start,
+            cached_write: start,
+        };
+        ring.set_read(start);
+        ring.set_write(start);
+        for i in 0..8u8 {
+            assert!(send(&mut prod, &[i; 20], 0));
+            assert_eq!(take(&mut cons).unwrap(), Some((vec![i; 20], 0)));
+        }
+        assert!(cons.read < start, "the cursor wrapped");
+    }
+
+    #[test]
+    fn hostile_cursors_are_violations() {
+        let ring = HeapRing::new(64);
+        let mut cons = Consumer::new(ring.ptrs());
+        for bad in [65, 4, u64::MAX, 1 << 63] {
+            ring.set_write(bad);
+            let e = cons.try_peek().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::ProtocolViolation, "write cursor {bad}");
+        }
+        let mut prod = Producer::new(ring.ptrs());
+        assert!(send(&mut prod, &[0; 24], 0));
+        assert!(send(&mut prod, &[0; 24], 0));
+        for bad in [u64::MAX, 1, 49, 1 << 40] {
+            ring.set_read(bad);
+            let e = prod.has_room(24).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::ProtocolViolation, "read cursor {bad}");
+        }
+    }
+
+    #[test]
+    fn hostile_records_are_violations() {
+        let bad_headers: [(u64, [u8; 8]); 6] = [
+            // Larger than half the ring.
+            (0, FrameHeader::data(25).encode()),
+            // Runs past the published bytes.
+            (0, FrameHeader::data(16).encode()),
+            // An ERROR record is not allowed in a ring.
+            (0, [4, 0, 0, 0, 3, 0, 0, 0]),
+            // A PAD that does not reach the end.
+            (0, [8, 0, 0, 0, 5, 0, 0, 0]),
+            // A PAD that is all that was published.
+            (0, [56, 0, 0, 0, 5, 0, 0, 0]),
+            // An unknown type.
+            (0, [0, 0, 0, 0, 0xff, 0, 0, 0]),
+        ];
+        for (at, h) in bad_headers {
+            let ring = HeapRing::new(64);
+            ring.set_word(at, u64::from_ne_bytes(h));
+            ring.set_write(if h[4] == 5 { 64 } else { 16 });
+            let mut cons = Consumer::new(ring.ptrs());
+            let e = cons.try_peek().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::ProtocolViolation, "header {h:?}");
+        }
+    }
+}
+
 /// Model checks of the ring's atomics with loom (build with `--cfg libipc_loom`; see
 /// `sync.rs`). A producer thread sends four records through a 64-byte ring (so that one of
 /// them needs a PAD and wraps) and the consumer checks that each arrives once, in order, whole.

@@ -174,8 +174,8 @@ impl FrameReader {
         unsafe { self.buf.set_len(self.buf.len() + n) };
     }
 
-    /// Feed `bytes` as if read (for tests and in-memory transports).
-    #[cfg(test)]
+    /// Feed `bytes` as if read (for tests and the fuzz targets).
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn push(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             let spare = self.spare();
