@@ -5,7 +5,13 @@
 //! short-lived thread, so `connect` completes even before anyone calls `accept` (bind, connect
 //! and accept may run in sequence on one thread), and a silent or broken client never holds up
 //! others. At most [`MAX_PENDING`] connections wait (in handshake or unaccepted); beyond that
-//! new clients wait in the kernel backlog.
+//! new clients wait in the kernel backlog. No thread lives longer than a handshake: an
+//! accepted channel has none.
+//!
+//! `max_connections` bounds what the listener holds: every accepted stream is counted (a
+//! [`Counted`] carried by its handshake, then by its link's `Conn`) until the connection is
+//! dropped, whether its handshake failed, it was never accepted, or its channel was dropped.
+//! A stream beyond the limit is refused at once on this thread (`handshake::refuse_now`).
 //!
 //! The acceptor thread alone owns the listener, so [`Acceptor::shutdown`] (stop, then
 //! join) closes it: once it returns, clients are refused by the kernel. Handshake threads still
@@ -16,7 +22,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crate::error::{Error, Result};
+use crate::conn::Counted;
+use crate::error::{Error, ErrorKind, Result};
 use crate::handshake;
 use crate::link::Link;
 use crate::options::Options;
@@ -32,6 +39,8 @@ struct State {
     /// Wakes the acceptor thread: on stop, and when `accept` made room.
     kick: Waker,
     pending: AtomicUsize,
+    /// Connections held (`max_connections`): in handshake, waiting, or accepted and not dropped.
+    held: Arc<AtomicUsize>,
 }
 
 /// Where established connections go; returns `false` if nobody will take them any more.
@@ -58,6 +67,7 @@ impl Acceptor {
             stop: AtomicBool::new(false),
             kick: Waker::new()?,
             pending: AtomicUsize::new(0),
+            held: Arc::new(AtomicUsize::new(0)),
         });
         let st = Arc::clone(&state);
         let thread = std::thread::Builder::new()
@@ -128,7 +138,20 @@ fn run(
         // instead of handshaking connections nobody will accept.
         while !st.stop.load(Ordering::Acquire) && st.pending.load(Ordering::Acquire) < MAX_PENDING {
             match listener.try_accept() {
-                Ok(Some(stream)) => spawn_handshake(stream, t, opts, st, &deliver),
+                Ok(Some(stream)) => match Counted::take(&st.held, opts.max_connections) {
+                    Some(counted) => spawn_handshake(stream, counted, t, opts, st, &deliver),
+                    None => {
+                        let e = Error::new(
+                            ErrorKind::Timeout,
+                            format!(
+                                "the listener is at its connection limit ({}); try again later",
+                                opts.max_connections
+                            ),
+                        );
+                        tracing::info!(error = %e, "refused a connection");
+                        handshake::refuse_now(t, stream, opts, &e);
+                    }
+                },
                 Ok(None) => break,
                 Err(e) => {
                     // EMFILE and friends: log, and try again when woken (not in a hot loop).
@@ -143,6 +166,7 @@ fn run(
 
 fn spawn_handshake(
     stream: Stream,
+    counted: Counted,
     t: &'static dyn Transport,
     opts: &Options,
     st: &Arc<State>,
@@ -164,7 +188,11 @@ fn spawn_handshake(
                 ))
             });
             let delivered = match result {
-                Ok(link) => deliver(link),
+                Ok(link) => {
+                    // Counted until the link, and so the channel holding it, is dropped.
+                    let _ = link.conn().counted.set(counted);
+                    deliver(link)
+                }
                 Err(e) => {
                     tracing::info!(error = %e, "refused a connection");
                     false

@@ -162,10 +162,15 @@ impl Shared {
                 // Stay armed: the readiness descriptor now tells when to try again.
                 return Err(no_message());
             }
+            // Wake for the link's own deadline too (a frame timeout), then try again.
+            let deadline = match (wait.deadline(), link.recv_deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let ready = if self.push_rest() {
-                self.wait_recv_pushing_rest(wait)?
+                self.wait_recv_pushing_rest(wait, deadline)?
             } else {
-                sys::wait_any(link.recv_sources(), wait.wakers(), wait.deadline())?
+                sys::wait_any(link.recv_sources(), wait.wakers(), deadline)?
             };
             if ready.timed_out() {
                 continue;
@@ -192,13 +197,17 @@ impl Shared {
     /// Wait for the receive side's sources and, as the rest of a message is still to go out,
     /// the send side's too; returns what the receive side saw (nothing, if only the send side
     /// woke: the caller then tries again, pushing the rest on).
-    fn wait_recv_pushing_rest(&self, wait: &Wait<'_>) -> Result<sys::Ready> {
+    fn wait_recv_pushing_rest(
+        &self,
+        wait: &Wait<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<sys::Ready> {
         let link = &*self.link;
         let recv = link.recv_sources();
         let mut all = Vec::with_capacity(recv.len() + link.send_sources().len());
         all.extend_from_slice(recv);
         all.extend_from_slice(link.send_sources());
-        let (rx, tx) = sys::wait_any(&all, wait.wakers(), wait.deadline())?.split(recv.len());
+        let (rx, tx) = sys::wait_any(&all, wait.wakers(), deadline)?.split(recv.len());
         if !tx.timed_out()
             && !tx.cancelled()
             && let Some(_gate) = self.tx_gate.try_enter()

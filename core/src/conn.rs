@@ -4,8 +4,8 @@
 
 use std::fmt;
 use std::ops::Deref;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -90,6 +90,33 @@ pub(crate) struct Conn {
     /// How the receive side ended (peer CLOSE, peer error, violation, disconnect): later sends
     /// report it instead of writing into a connection nobody reads.
     pub(crate) recv_end: OnceLock<Error>,
+    /// The listener's count this connection is in (`max_connections`), given back when the
+    /// connection (and so the channel that holds it) is dropped.
+    pub(crate) counted: OnceLock<Counted>,
+    /// `frame_timeout`: how long the rest of a frame may take once its header was read.
+    pub(crate) frame_timeout: Option<Duration>,
+}
+
+/// One connection counted by a listener: the count goes down when this is dropped.
+#[derive(Debug)]
+pub(crate) struct Counted(Arc<AtomicUsize>);
+
+impl Counted {
+    /// Count one more in `count`, unless it already holds `max`.
+    pub(crate) fn take(count: &Arc<AtomicUsize>, max: usize) -> Option<Counted> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Counted(Arc::clone(count)))
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Conn {
@@ -101,6 +128,8 @@ impl Conn {
             max_recv: opts.max_message_u32(),
             close_timeout: opts.handshake_timeout,
             recv_end: OnceLock::new(),
+            counted: OnceLock::new(),
+            frame_timeout: opts.frame_timeout,
         }
     }
 

@@ -98,6 +98,29 @@ fn check_allowed(opts: &Options, peer: &PeerCredentials) -> Result<()> {
     }
 }
 
+/// The client's check of the listener's uid against `expected_server_uid`.
+fn check_server_uid(opts: &Options, peer: &PeerCredentials) -> Result<()> {
+    match (opts.expected_server_uid, peer.uid) {
+        (None, _) => Ok(()),
+        (Some(want), Some(uid)) if uid == want => Ok(()),
+        (Some(want), Some(uid)) => Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "refusing the listener: it runs as uid {uid}, not the expected server uid {want}"
+            ),
+        )),
+        (Some(_), None) => Err(no_credentials()),
+    }
+}
+
+fn no_credentials() -> Error {
+    Error::new(
+        ErrorKind::InvalidArgument,
+        "expected_server_uid needs the peer's credentials, which this transport does not report \
+         (tcp:// never does)",
+    )
+}
+
 fn hello_for(opts: &Options, status: u16, caps: u32) -> Hello {
     let mut h = Hello::new(opts.max_message_u32(), status);
     h.capabilities |= caps;
@@ -107,6 +130,9 @@ fn hello_for(opts: &Options, status: u16, caps: u32) -> Hello {
 /// Client side: connect to `ep` over `t`, send our hello, read and check the server's, and
 /// let the transport make the link.
 pub(crate) fn client(t: &dyn Transport, ep: &Endpoint, opts: &Options) -> Result<Arc<dyn Link>> {
+    if opts.expected_server_uid.is_some() && matches!(ep, Endpoint::Tcp { .. }) {
+        return Err(no_credentials());
+    }
     let stream = t.connect(ep, opts)?;
     client_on(t, stream, ep, opts)
 }
@@ -120,6 +146,8 @@ pub(crate) fn client_on(
 ) -> Result<Arc<dyn Link>> {
     let caps = t.capabilities();
     let peer = stream.peer_credentials();
+    // Before anything is sent: a squatter learns nothing from us.
+    check_server_uid(opts, &peer)?;
     check_allowed(opts, &peer)
         .map_err(|e| Error::new(e.kind(), format!("refusing the listener: {}", e.message())))?;
     let deadline = after(opts.handshake_timeout);
@@ -181,6 +209,19 @@ fn read_refusal(stream: &Stream, deadline: Instant) -> Option<String> {
     let mut p = vec![0u8; header.length as usize];
     read_exact(stream, &mut p, deadline, "reading refusal").ok()?;
     ErrorPayload::decode(&p).ok().map(|p| p.message)
+}
+
+/// Refuse a connection at once, without reading anything and without waiting (the listener
+/// is full): the refusing hello and ERROR frame go out if the socket takes them now, which a
+/// fresh connection's send buffer does.
+pub(crate) fn refuse_now(t: &dyn Transport, stream: Stream, opts: &Options, err: &Error) {
+    let mut reply = hello_for(opts, err.kind().code(), t.capabilities())
+        .encode()
+        .to_vec();
+    reply.extend(ErrorPayload::from_error(err.kind(), err.message()).encode_frame());
+    stream.write_now(&reply);
+    stream.shutdown_write();
+    let _ = stream.drain();
 }
 
 /// Server side: read the client's hello, check it and the peer's uid, answer, and let the

@@ -17,6 +17,13 @@ pub const DEFAULT_SHM_RING_SIZE: usize = 4 * 1024 * 1024;
 /// Default largest message: 16 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
+/// Default most connections a listener holds at once (see [`Options::with_max_connections`]).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// Default longest time the rest of a frame may take once its header has arrived (see
+/// [`Options::with_frame_timeout`]).
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Default longest time a blocking stream receive polls before sleeping (see
 /// [`Options::with_stream_spin`]).
 pub const DEFAULT_STREAM_SPIN: Duration = Duration::from_micros(50);
@@ -60,6 +67,10 @@ pub enum OptionValue {
     Timeout(Option<Duration>),
     /// A list of uids, or any uid.
     Uids(Option<Vec<u32>>),
+    /// One uid, or any uid.
+    Uid(Option<u32>),
+    /// A count.
+    Count(u64),
     /// On or off.
     Flag(bool),
 }
@@ -79,6 +90,9 @@ impl fmt::Display for OptionValue {
             OptionValue::Timeout(None) => f.write_str("no limit"),
             OptionValue::Uids(None) => f.write_str("any uid"),
             OptionValue::Uids(Some(u)) => write!(f, "{u:?}"),
+            OptionValue::Uid(None) => f.write_str("any uid"),
+            OptionValue::Uid(Some(u)) => write!(f, "{u}"),
+            OptionValue::Count(n) => write!(f, "{n}"),
             OptionValue::Flag(b) => write!(f, "{}", if *b { "on" } else { "off" }),
         }
     }
@@ -220,6 +234,21 @@ options! {
     /// must trust each other.
     shm_posix_fallback: bool = !cfg!(any(target_os = "linux", target_os = "android")), Both,
         |o| OptionValue::Flag(o.shm_posix_fallback);
+    /// Most connections a listener holds at once (at least 1): accepted channels not yet
+    /// dropped, those in their handshake and those waiting for `accept`. A client beyond it is
+    /// refused with status 6 (`Timeout`: try again later).
+    max_connections: usize = DEFAULT_MAX_CONNECTIONS, Listen,
+        |o| OptionValue::Count(o.max_connections as u64);
+    /// Once part of a frame has been read (Unix sockets, TCP, FIFOs), how long the rest of it
+    /// may take to arrive while this side receives; then the channel fails with
+    /// `ProtocolViolation`. A receive's own timeout is unaffected. `None` (or zero): no limit.
+    frame_timeout: Option<Duration> = Some(DEFAULT_FRAME_TIMEOUT), Both,
+        |o| OptionValue::Timeout(o.frame_timeout);
+    /// The uid the listener's process must run as (Unix sockets, shared memory, FIFOs: the
+    /// kernel's peer credentials, checked before the client sends anything); another is refused
+    /// with `PermissionDenied`. Over TCP, which has no credentials, `InvalidArgument`. `None`:
+    /// any uid.
+    expected_server_uid: Option<u32> = None, Connect, |o| OptionValue::Uid(o.expected_server_uid);
 }
 
 impl Options {
@@ -312,7 +341,61 @@ impl Options {
         self
     }
 
+    /// Most connections a listener holds at once (default 1024; at least 1): channels it
+    /// accepted and that are not yet dropped, connections in their handshake, and handshaken
+    /// ones waiting for `accept`. A client beyond it is refused at once with a hello of status
+    /// 6 (`Timeout`, "the listener is at its connection limit"), before its hello is read.
+    /// Each held connection costs a descriptor (two for FIFOs, more for `shm://`), so keep it
+    /// below the process's descriptor limit.
+    pub fn with_max_connections(mut self, n: usize) -> Options {
+        self.max_connections = n;
+        self
+    }
+
+    /// Once part of a frame has been read, how long the rest of the frame may take to arrive
+    /// (default 30 s; `None` or zero: no limit), on the stream transports (Unix sockets, TCP,
+    /// FIFOs; each fragment of a fragmented message is a frame of its own). `shm://` records
+    /// are published whole, so it does not apply there. Checked while this side receives
+    /// (blocking and tokio receives wake for it; an event loop that waits on the readiness
+    /// descriptor itself sees it at its next receive): a peer that stalls half-way through a
+    /// frame longer than this makes the channel fail with `ProtocolViolation` (and an ERROR
+    /// frame to the peer). A receive that gives up on its own timeout first still loses
+    /// nothing, as before.
+    ///
+    /// A sender that abandons a send half-way (a send timeout after part of the message went
+    /// out) keeps the rest, which goes out with its next call on the channel: if it then makes
+    /// no call for longer than the peer's frame timeout, the peer fails the channel.
+    pub fn with_frame_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Options {
+        self.frame_timeout = timeout.into().filter(|t| !t.is_zero());
+        self
+    }
+
+    /// Connect only to a listener whose process runs as `uid` (default: any). Checked through
+    /// the kernel's peer credentials (Unix sockets and `shm://`: the listener's uid at the time
+    /// it bound; FIFOs: the owner of the listener's FIFOs) as soon as the connection is
+    /// established, before the client sends its hello: another uid gives `PermissionDenied`
+    /// and the server gets nothing. Connecting over TCP, which has no credentials, with this
+    /// set is `InvalidArgument`. A squatter that bound the name first cannot impersonate the
+    /// service.
+    pub fn with_expected_server_uid(mut self, uid: u32) -> Options {
+        self.expected_server_uid = Some(uid);
+        self
+    }
+
+    /// Connect to a listener of any uid again (the default), undoing
+    /// [`with_expected_server_uid`](Self::with_expected_server_uid).
+    pub fn with_any_server_uid(mut self) -> Options {
+        self.expected_server_uid = None;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
+        if self.max_connections == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "max_connections must be at least 1",
+            ));
+        }
         if self.max_message_size > u32::MAX as usize {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,

@@ -170,9 +170,11 @@ impl Inner {
     }
 
     async fn recv_wait(&self) -> Result<Ready> {
+        // Wake for the link's own deadline too (a frame timeout), then try again.
+        let deadline = self.link.recv_deadline().map(Instant::from_std);
         if !self.push_rest() {
             return self
-                .wait(self.link.recv_sources(), &self.recv_at, None)
+                .wait(self.link.recv_sources(), &self.recv_at, deadline)
                 .await;
         }
         // The rest of a partly sent message is still to go: wait for the send side too, and
@@ -185,7 +187,7 @@ impl Inner {
             .copied()
             .collect();
         let at: Vec<usize> = self.recv_at.iter().chain(&self.send_at).copied().collect();
-        let (rx, tx) = self.wait(&all, &at, None).await?.split(recv.len());
+        let (rx, tx) = self.wait(&all, &at, deadline).await?.split(recv.len());
         if !tx.timed_out()
             && let Ok(_gate) = self.tx_gate.try_lock()
         {

@@ -16,7 +16,7 @@ pub(crate) mod stream;
 use std::fmt;
 #[cfg(unix)]
 use std::os::fd::BorrowedFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::conn::{Conn, Message};
 use crate::error::Result;
@@ -87,6 +87,13 @@ pub(crate) trait Link: Send + Sync + fmt::Debug + 'static {
 
     /// What to wait on before trying to receive again.
     fn recv_sources(&self) -> &[Source];
+
+    /// When a receive waiting on the sources must try again even if none fires: the
+    /// `frame_timeout` of a frame (or fragmented message) that has begun to arrive, after
+    /// which `try_recv` fails the channel. `None`: no such time.
+    fn recv_deadline(&self) -> Option<Instant> {
+        None
+    }
 
     /// A wait on the receive sources ended (`ready` says which fired).
     fn recv_woken(&self, ready: Ready);

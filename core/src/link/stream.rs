@@ -5,7 +5,7 @@ use std::io::IoSlice;
 #[cfg(unix)]
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Incoming, Link};
 use crate::conn::{Conn, Message, closed_error};
@@ -18,6 +18,9 @@ struct RecvState {
     reader: FrameReader,
     /// Set once the stream has ended (peer CLOSE, error, EOF): every later receive returns it.
     ended: Option<Error>,
+    /// While part of a frame is held: the reader's `frames_done` then, and since when (the
+    /// frame timeout counts from there).
+    stall: Option<(u64, Instant)>,
 }
 
 #[derive(Debug)]
@@ -56,6 +59,7 @@ impl StreamLink {
             rx: Mutex::new(RecvState {
                 reader: FrameReader::new(max_recv),
                 ended: None,
+                stall: None,
             }),
             tx: Mutex::new(SendState {
                 writer: FrameWriter::new(),
@@ -109,6 +113,34 @@ impl StreamLink {
         };
         tx.ended = Some(err.clone());
         err
+    }
+
+    /// Nothing more to read now: start, keep or enforce the frame timeout. An error when part
+    /// of a frame has been waiting longer than `frame_timeout`.
+    fn check_stall(&self, rx: &mut RecvState) -> Result<()> {
+        let Some(limit) = self.conn.frame_timeout else {
+            return Ok(());
+        };
+        if !rx.reader.has_partial() {
+            rx.stall = None;
+            return Ok(());
+        }
+        let done = rx.reader.frames_done();
+        match rx.stall {
+            Some((d, since)) if d == done => {
+                if since.elapsed() >= limit {
+                    let e = Error::new(
+                        ErrorKind::ProtocolViolation,
+                        format!(
+                            "the peer sent part of a frame and not the rest within {limit:?} (frame timeout)"
+                        ),
+                    );
+                    return Err(self.end_recv(rx, e, true));
+                }
+            }
+            _ => rx.stall = Some((done, Instant::now())),
+        }
+        Ok(())
     }
 
     /// Write out pending bytes; `true` when none are left.
@@ -167,7 +199,10 @@ impl Link for StreamLink {
                 // SAFETY: `read` initialised `n` bytes of the slice `spare` returned, and
                 // nothing touched the reader in between.
                 Ok(Some(n)) => unsafe { rx.reader.filled(n) },
-                Ok(None) => return Ok(None),
+                Ok(None) => {
+                    self.check_stall(&mut rx)?;
+                    return Ok(None);
+                }
                 Err(e) => {
                     let e = if self.conn.is_closed() {
                         closed_error()
@@ -185,6 +220,12 @@ impl Link for StreamLink {
     }
 
     fn recv_woken(&self, _ready: Ready) {}
+
+    fn recv_deadline(&self) -> Option<Instant> {
+        let limit = self.conn.frame_timeout?;
+        let rx = lock(&self.rx);
+        rx.stall.map(|(_, since)| since + limit)
+    }
 
     fn try_send(&self, data: &[u8], progress: &mut usize, _arm: bool) -> Result<bool> {
         let mut tx = lock(&self.tx);

@@ -14,6 +14,8 @@ use crate::error::{Error, ErrorKind, Result};
 const READ_BUF: usize = 64 * 1024;
 /// Bodies with more than this many bytes still missing are read straight into the message.
 const DIRECT_READ: usize = READ_BUF / 2;
+/// A refused message that had taken this much is worth giving back to the system at once.
+const TRIM_AFTER: usize = 1 << 20;
 
 /// One decoded frame.
 #[derive(Debug)]
@@ -41,6 +43,8 @@ pub(crate) struct FrameReader {
     /// Fragments of a message sent with [`FLAG_MORE`], joined so far.
     assembly: Option<Vec<u8>>,
     max_message: u32,
+    /// Frames decoded whole so far (progress, for the frame timeout).
+    frames: u64,
 }
 
 impl FrameReader {
@@ -52,6 +56,7 @@ impl FrameReader {
             body: None,
             assembly: None,
             max_message,
+            frames: 0,
         }
     }
 
@@ -60,8 +65,33 @@ impl FrameReader {
         self.start < self.buf.len() || self.body.is_some() || self.assembly.is_some()
     }
 
-    /// Decode the next complete frame from the bytes read so far, if there is one.
+    /// How many frames have been decoded whole so far (fragments included): a frame timeout
+    /// restarts when this moves.
+    pub(crate) fn frames_done(&self) -> u64 {
+        self.frames
+    }
+
+    /// Decode the next complete frame from the bytes read so far, if there is one. After an
+    /// error (which ends the connection) the reader holds no message memory: a refused
+    /// message's fragments are given back at once, to the system too (`sys::trim_heap`, the
+    /// one call this sans-IO reader makes outside itself), not when the channel is dropped.
     pub(crate) fn next(&mut self) -> Result<Option<Frame>> {
+        let r = self.decode();
+        if r.is_err() {
+            let held = self.assembly.as_ref().map_or(0, Vec::capacity)
+                + self.body.as_ref().map_or(0, |b| b.data.capacity());
+            self.buf.clear();
+            self.start = 0;
+            self.body = None;
+            self.assembly = None;
+            if held >= TRIM_AFTER {
+                crate::sys::trim_heap();
+            }
+        }
+        r
+    }
+
+    fn decode(&mut self) -> Result<Option<Frame>> {
         loop {
             if self.body.is_none() {
                 let avail = &self.buf[self.start..];
@@ -107,6 +137,7 @@ impl FrameReader {
                 return Ok(None);
             }
             let Body { header, data } = self.body.take().expect("body set above");
+            self.frames += 1;
             match header.frame_type {
                 FrameType::Data if header.flags & FLAG_MORE != 0 => {
                     self.assembly
@@ -264,6 +295,16 @@ mod tests {
             .encode(),
         );
         assert_eq!(r.next().unwrap_err().kind(), ErrorKind::ProtocolViolation);
+    }
+
+    #[test]
+    fn a_refused_message_leaves_no_memory_held() {
+        let mut r = FrameReader::new(100_000);
+        r.push(&data_frame(&[7; 60_000], FLAG_MORE));
+        assert!(r.next().unwrap().is_none());
+        r.push(&FrameHeader::data(60_000).encode());
+        assert_eq!(r.next().unwrap_err().kind(), ErrorKind::MessageTooLarge);
+        assert!(!r.has_partial());
     }
 
     #[test]
