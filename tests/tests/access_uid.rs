@@ -1,0 +1,402 @@
+//! Access control checked with a second, unprivileged uid (docs/security.md, "Access control"):
+//! the modes of the runtime directory, sockets and FIFOs; a process of another uid refused by
+//! default on every Unix transport, and let in when the listener widens the mode and lists its
+//! uid; the shared-memory segment out of that uid's reach.
+//!
+//! The second uid is 65534 (`nobody`): processes run as it through `setuid`/`setgid` with no
+//! supplementary groups (what `setpriv --reuid=65534 --regid=65534 --clear-groups` does), which
+//! needs root (or CAP_SETUID and CAP_SETGID); no user is created. The peer binary is linked or
+//! copied into a directory of mode 0755 first, so that uid can run it wherever the build put
+//! it. When no process can be run as that uid the tests fail and say why, unless
+//! `LIBIPC_SKIP_SECOND_UID=1` is set (then they say they did not run).
+//!
+//! Linux only (abstract sockets, memfds and `/proc`).
+
+#![cfg(target_os = "linux")]
+
+use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use libipc::{Channel, Listener, Options};
+use libipc_conformance::peer::{Peer, PeerCommand};
+use libipc_conformance::transport::{TempDir, Transport, unique_name};
+use libipc_conformance::watchdog::Watchdog;
+use libipc_conformance::{my_uid, peer};
+
+/// The other uid, and its group.
+const NOBODY: u32 = 65534;
+
+/// A uid other than ours that our tests may run processes as.
+struct OtherUser {
+    /// `ipc-test-peer`, reachable and executable by that uid.
+    exe: PathBuf,
+    _dir: TempDir,
+}
+
+impl OtherUser {
+    /// Get ready to run processes as uid 65534: `None` only when `LIBIPC_SKIP_SECOND_UID=1`
+    /// (said loudly); a failure otherwise.
+    fn get() -> Option<OtherUser> {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("access_uid")
+            .to_owned();
+        if std::env::var_os("LIBIPC_SKIP_SECOND_UID").is_some_and(|v| v == "1") {
+            // Straight to the process's stderr, which the test harness does not capture.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n*** {test}: NOT RUN: LIBIPC_SKIP_SECOND_UID=1 is set, so access control was \
+                 not checked against a second uid ***\n"
+            );
+            return None;
+        }
+        assert_ne!(my_uid(), NOBODY, "these tests need a uid other than 65534");
+        let dir = open_dir("uid", 0o755);
+        let exe = dir.path().join("ipc-test-peer");
+        let built = Path::new(env!("CARGO_BIN_EXE_ipc-test-peer"));
+        if std::fs::hard_link(built, &exe).is_err() {
+            std::fs::copy(built, &exe).expect("copy ipc-test-peer");
+        }
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let user = OtherUser { exe, _dir: dir };
+        let probe = user.command(&user.exe).args(["exit", "0"]).status();
+        match probe {
+            Ok(s) if s.success() => Some(user),
+            Ok(s) => panic!(
+                "\n*** {test}: a process of uid {NOBODY} could not run {} ({s}): its \
+                 directories must be searchable by others ***\n",
+                user.exe.display()
+            ),
+            Err(e) => panic!(
+                "\n*** {test}: FAILED: cannot run a process as uid {NOBODY} ({e}). These tests \
+                 need root (or CAP_SETUID and CAP_SETGID) to check access control against a \
+                 second uid; set LIBIPC_SKIP_SECOND_UID=1 to skip them (they then say so). ***\n"
+            ),
+        }
+    }
+
+    /// `program` to run as uid and gid 65534, with no supplementary groups (the standard
+    /// library drops them when root sets the uid) and nothing on stdin.
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.uid(NOBODY).gid(NOBODY).stdin(Stdio::null());
+        cmd
+    }
+
+    /// `ipc-test-peer` as uid 65534.
+    fn peer(&self) -> PeerCommand {
+        PeerCommand::new(self.exe.to_str().expect("UTF-8 path")).user(NOBODY, NOBODY)
+    }
+
+    /// Whether uid 65534 can open `path` for reading; `Err` with what the shell said if not.
+    fn open(&self, path: &Path) -> Result<(), String> {
+        let out = self
+            .command("/bin/sh")
+            .args(["-c", "exec 3<\"$1\"", "sh"])
+            .arg(path)
+            .env("LC_ALL", "C")
+            .output()
+            .expect("run /bin/sh");
+        match out.status.success() {
+            true => Ok(()),
+            false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+        }
+    }
+}
+
+/// A fresh directory with `mode` (0755: others may search it; 0o1777: anyone may create files
+/// in it, like /tmp).
+fn open_dir(tag: &str, mode: u32) -> TempDir {
+    let dir = TempDir::new(tag);
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+    dir
+}
+
+/// `ipc-test-peer` as the test's own uid, started by a shell under umask 000, so the modes
+/// checked below come from libipc and not from an inherited umask.
+fn peer_under_umask_000() -> PeerCommand {
+    PeerCommand::new("/bin/sh")
+        .arg("-c")
+        .arg("umask 000 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_ipc-test-peer"))
+}
+
+/// An echo server of ours at `ep` (bare names resolving into `run`), once it is ready.
+fn serve(cmd: PeerCommand, ep: &str, run: &Path, extra: &[&str]) -> Peer {
+    let mut p = cmd
+        .args(["echo-server", ep])
+        .args(extra)
+        .env("LIBIPC_RUNTIME_DIR", run)
+        .spawn();
+    p.ready();
+    p
+}
+
+/// Mode bits (with the sticky, setuid and setgid bits), owner, and whether it is a socket,
+/// FIFO or directory.
+fn stat(path: &Path) -> (u32, u32, &'static str) {
+    let m =
+        std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("stat {}: {e}", path.display()));
+    let t = m.file_type();
+    let kind = match () {
+        _ if t.is_socket() => "socket",
+        _ if t.is_fifo() => "fifo",
+        _ if t.is_dir() => "dir",
+        _ => "other",
+    };
+    (m.permissions().mode() & 0o7777, m.uid(), kind)
+}
+
+/// The `fail` line of a peer that must be refused; its error kind.
+fn refused(mut p: Peer) -> String {
+    let line = p.expect("fail");
+    line.split(' ').next().unwrap_or_default().to_owned()
+}
+
+/// Every listener makes its runtime directory 0700 (and any parent it creates), its sockets
+/// (bare names, `unix://`, the `shm://` control socket) and rendezvous FIFOs 0600, and a
+/// client's connection FIFOs 0600, owned by their maker, whatever the umask.
+#[test]
+fn directories_sockets_and_fifos_are_private() {
+    let _watchdog = Watchdog::start();
+    let me = my_uid();
+    let base = open_dir("modes", 0o755);
+    let run = base.path().join("a/b");
+    let listeners = [
+        ("svc".to_owned(), run.join("svc.sock"), "socket"),
+        ("shm://svc".to_owned(), run.join("svc.shm.sock"), "socket"),
+        ("fifo://svc".to_owned(), run.join("svc.fifo"), "fifo"),
+        (
+            format!("unix://{}/x.sock", base.path().display()),
+            base.path().join("x.sock"),
+            "socket",
+        ),
+        (
+            format!("fifo://{}/x.fifo", base.path().display()),
+            base.path().join("x.fifo"),
+            "fifo",
+        ),
+    ];
+    let mut servers = Vec::new();
+    for (ep, file, kind) in &listeners {
+        servers.push(serve(peer_under_umask_000(), ep, &run, &[]));
+        assert_eq!(stat(file), (0o600, me, *kind), "{ep}: {}", file.display());
+    }
+    assert_eq!(stat(&run), (0o700, me, "dir"));
+    assert_eq!(stat(run.parent().unwrap()), (0o700, me, "dir"));
+
+    // A client's connection FIFOs, seen while they wait for a listener: a rendezvous held
+    // here, which only reads the request.
+    let rdv = base.path().join("held.fifo");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &rdv,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    let fd = rustix::fs::open(
+        &rdv,
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    let _client = peer_under_umask_000()
+        .args(["connect", &format!("fifo://{}", rdv.display())])
+        .spawn();
+    let mut request = [0u8; libipc::wire::FIFO_REQUEST_LEN];
+    let mut got = 0;
+    while got < request.len() {
+        got += rustix::io::read(&fd, &mut request[got..]).unwrap();
+    }
+    let pair: Vec<PathBuf> = std::fs::read_dir(base.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.starts_with("held.fifo.") && (n.ends_with(".up") || n.ends_with(".down"))
+        })
+        .collect();
+    assert_eq!(pair.len(), 2, "{pair:?}");
+    for p in &pair {
+        assert_eq!(stat(p), (0o600, me, "fifo"), "{}", p.display());
+    }
+}
+
+/// A process of another uid cannot connect to a listener with the default options: a socket
+/// or rendezvous FIFO of mode 0600 in a directory anyone may enter stops it
+/// (`PermissionDenied`, from the kernel), and so does the 0700 runtime directory of bare
+/// names, `shm://` and `fifo://name`, whether it names the endpoint (libipc's own check of the
+/// directory) or the file's path (the kernel's), and even when that listener widened its
+/// mode and lists that uid. Abstract sockets have no file: they let any uid in unless the
+/// listener lists uids, and then the allow-list refuses it at accept.
+#[test]
+fn another_uid_cannot_connect_by_default() {
+    let _watchdog = Watchdog::start();
+    let Some(other) = OtherUser::get() else {
+        return;
+    };
+    let me = my_uid().to_string();
+    let shared = open_dir("shared", 0o1777);
+    let base = open_dir("named", 0o755);
+    let run = base.path().join("run");
+    let sock = format!("unix://{}/x.sock", shared.path().display());
+    let fifo = format!("fifo://{}/x.fifo", shared.path().display());
+    let _s = [
+        serve(peer!(), &sock, &run, &[]),
+        serve(peer!(), &fifo, &run, &[]),
+    ];
+    for ep in [&sock, &fifo] {
+        let p = other.peer().args(["connect", ep]).spawn();
+        assert_eq!(refused(p), "PermissionDenied", "{ep}");
+    }
+
+    let nobody = NOBODY.to_string();
+    let wide = [
+        "--socket-mode",
+        "666",
+        "--allowed-uid",
+        &me,
+        "--allowed-uid",
+        &nobody,
+    ];
+    for (i, extra) in [&[][..], &wide[..]].into_iter().enumerate() {
+        let names = [
+            (format!("n{i}"), format!("n{i}.sock"), "unix"),
+            (format!("shm://s{i}"), format!("s{i}.shm.sock"), "unix"),
+            (format!("fifo://f{i}"), format!("f{i}.fifo"), "fifo"),
+        ];
+        for (ep, file, scheme) in names {
+            let _server = serve(peer!(), &ep, &run, extra);
+            let by_name = other
+                .peer()
+                .args(["connect", &ep])
+                .env("LIBIPC_RUNTIME_DIR", &run)
+                .spawn();
+            assert_eq!(refused(by_name), "PermissionDenied", "{ep} {extra:?}");
+            let path = format!("{scheme}://{}", run.join(&file).display());
+            let by_path = other.peer().args(["connect", &path]).spawn();
+            assert_eq!(refused(by_path), "PermissionDenied", "{path} {extra:?}");
+        }
+    }
+
+    // unix:@name: any uid by default (documented in docs/endpoints.md) ...
+    let abs = format!("unix:@{}", unique_name());
+    let listener = Listener::bind(&abs).unwrap();
+    let mut client = other.peer().args(["connect", &abs]).spawn();
+    let ch = listener.accept().unwrap();
+    assert_eq!(ch.peer().uid, Some(NOBODY));
+    assert_eq!(
+        client.expect("connected"),
+        format!("pid={} uid={me}", std::process::id())
+    );
+    drop((ch, listener));
+    // ... and only the uids listed when the listener lists them. (A fresh name: a child being
+    // started by another test may still hold a copy of the old listener's socket until it
+    // execs, keeping that name bound.)
+    let abs = format!("unix:@{}", unique_name());
+    let strict = Options::new().with_allowed_uids([my_uid()]);
+    let _listener = Listener::bind_with(&abs, &strict).unwrap();
+    let p = other.peer().args(["connect", &abs]).spawn();
+    assert_eq!(refused(p), "PermissionDenied");
+}
+
+/// The refusals above are about access: with the socket or rendezvous mode widened (0666) in
+/// a directory the other uid may use, a listener whose allow-list leaves that uid out refuses
+/// it at accept (`PermissionDenied`), and one that lists it lets it in, sees its uid, and
+/// serves it; so does an abstract socket. The listener goes on serving after a refusal.
+#[test]
+fn another_uid_listed_and_let_in_connects() {
+    let _watchdog = Watchdog::start();
+    let Some(other) = OtherUser::get() else {
+        return;
+    };
+    let shared = open_dir("wide", 0o1777);
+    // Two of each kind, one per listener (a fresh abstract name for the second: see above).
+    let endpoint = |i: usize| {
+        [
+            format!("unix://{}/x{i}.sock", shared.path().display()),
+            format!("fifo://{}/x{i}.fifo", shared.path().display()),
+            format!("unix:@{}", unique_name()),
+        ]
+    };
+    for (ep, ep2) in endpoint(0).iter().zip(&endpoint(1)) {
+        let only_me = Options::new()
+            .with_socket_mode(0o666)
+            .with_allowed_uids([my_uid()]);
+        let listener = Listener::bind_with(ep, &only_me).unwrap();
+        let p = other.peer().args(["connect", ep]).spawn();
+        assert_eq!(refused(p), "PermissionDenied", "{ep}");
+        let ch = Channel::connect(ep).unwrap();
+        let mine = listener.accept().unwrap();
+        assert_eq!(mine.peer().uid, Some(my_uid()), "{ep}");
+        drop((ch, mine, listener));
+
+        let both = only_me.with_allowed_uids([my_uid(), NOBODY]);
+        let listener = Listener::bind_with(ep2, &both).unwrap();
+        let mut client = other.peer().args(["connect", ep2]).spawn();
+        let ch = listener.accept().unwrap();
+        assert_eq!((ch.peer().uid, ch.peer().gid), (Some(NOBODY), Some(NOBODY)));
+        let seen = client.expect("connected");
+        assert!(seen.ends_with(&format!("uid={}", my_uid())), "{ep}: {seen}");
+        ch.send(b"across uids").unwrap();
+        assert_eq!(&*ch.recv().unwrap(), b"across uids", "{ep}");
+        ch.close();
+        assert_eq!(client.expect("end"), "Closed", "{ep}");
+    }
+}
+
+/// Another uid cannot reach a shared-memory segment: it exists only as a memfd passed over
+/// the control socket (never a file in /dev/shm or elsewhere) and, once mapped, only as a
+/// mapping. Neither the listener's nor the client's mapping of it (`/proc/<pid>/map_files`),
+/// their memory (`/proc/<pid>/mem`) nor their doorbells (`/proc/<pid>/fd`) can be opened by
+/// that uid, while we can open the mapping.
+#[test]
+fn another_uid_cannot_reach_a_segment() {
+    let _watchdog = Watchdog::start();
+    let Some(other) = OtherUser::get() else {
+        return;
+    };
+    let denied = |path: &Path, what: &str| {
+        let err = other
+            .open(path)
+            .expect_err(&format!("uid {NOBODY} opened {what} {}", path.display()));
+        assert!(
+            err.contains("Permission denied") || err.contains("not permitted"),
+            "{what}: {err}"
+        );
+    };
+    let mut site = Transport::Shm.site();
+    let server = peer!("echo-server", site.there()).listening(&mut site);
+    let ch = Channel::connect(site.here()).unwrap();
+    ch.send(b"mapped").unwrap();
+    assert_eq!(&*ch.recv().unwrap(), b"mapped");
+    for pid in [server.pid(), std::process::id()] {
+        let proc = Path::new("/proc").join(pid.to_string());
+        let maps = std::fs::read_to_string(proc.join("maps")).unwrap();
+        let segments: Vec<&str> = maps
+            .lines()
+            .filter(|l| l.contains("/memfd:"))
+            .map(|l| l.split(' ').next().unwrap())
+            .collect();
+        assert!(!segments.is_empty(), "pid {pid}: no memfd mapped:\n{maps}");
+        for range in segments {
+            let path = proc.join("map_files").join(range);
+            std::fs::File::open(&path)
+                .unwrap_or_else(|e| panic!("our own {}: {e}", path.display()));
+            denied(&path, "the segment's mapping");
+        }
+        denied(&proc.join("mem"), "the memory");
+        let mut bells = 0;
+        for entry in std::fs::read_dir(proc.join("fd")).unwrap() {
+            let path = entry.unwrap().path();
+            if std::fs::read_link(&path).is_ok_and(|t| t == Path::new("anon_inode:[eventfd]")) {
+                denied(&path, "a doorbell");
+                bells += 1;
+            }
+        }
+        assert!(bells >= 2, "pid {pid}: {bells} doorbells");
+    }
+}
