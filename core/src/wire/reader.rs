@@ -14,8 +14,6 @@ use crate::error::{Error, ErrorKind, Result};
 const READ_BUF: usize = 64 * 1024;
 /// Bodies with more than this many bytes still missing are read straight into the message.
 const DIRECT_READ: usize = READ_BUF / 2;
-/// A refused message that had taken this much is worth giving back to the system at once.
-const TRIM_AFTER: usize = 1 << 20;
 
 /// One decoded frame.
 #[derive(Debug)]
@@ -73,20 +71,14 @@ impl FrameReader {
 
     /// Decode the next complete frame from the bytes read so far, if there is one. After an
     /// error (which ends the connection) the reader holds no message memory: a refused
-    /// message's fragments are given back at once, to the system too (`sys::trim_heap`, the
-    /// one call this sans-IO reader makes outside itself), not when the channel is dropped.
+    /// message's fragments are freed at once, not when the channel is dropped.
     pub(crate) fn next(&mut self) -> Result<Option<Frame>> {
         let r = self.decode();
         if r.is_err() {
-            let held = self.assembly.as_ref().map_or(0, Vec::capacity)
-                + self.body.as_ref().map_or(0, |b| b.data.capacity());
             self.buf.clear();
             self.start = 0;
             self.body = None;
             self.assembly = None;
-            if held >= TRIM_AFTER {
-                crate::sys::trim_heap();
-            }
         }
         r
     }
