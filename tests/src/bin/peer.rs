@@ -70,6 +70,10 @@
 //!     descriptor, `still-open yes|no`) and exit 0.
 //! ipc-test-peer fd-is <fd> <dev> <ino>
 //!     Print `inherited` if descriptor <fd> is open and is that file, else `not-inherited`.
+//! ipc-test-peer fault-kill|fault-victim|fault-sender|fault-nofile ...
+//!     Fault injection (Linux; tests/tests/faults.rs): a survivor that SIGKILLs victims and
+//!     checks itself, its victims, a sender to a stopped consumer, a low RLIMIT_NOFILE
+//!     (described in peer/faults.rs).
 //! ipc-test-peer exit <code>       Exit at once with <code> (a child that never opens its channel).
 //! ipc-test-peer sleep             Sleep until killed (likewise).
 //! ipc-test-peer spawn-echo <N> <program> <args>...
@@ -96,6 +100,9 @@ use std::time::Duration;
 use libipc::{Channel, Error, Listener, Options};
 use libipc_conformance::{raw, stream};
 
+#[cfg(target_os = "linux")]
+#[path = "peer/faults.rs"]
+mod faults;
 #[path = "peer/interop.rs"]
 mod interop;
 #[cfg(unix)]
@@ -263,6 +270,14 @@ fn main() {
             "exit" => spawn::exit(&args),
             #[cfg(unix)]
             "sleep" => spawn::sleep(&args),
+            #[cfg(target_os = "linux")]
+            "fault-kill" => faults::kill(&args),
+            #[cfg(target_os = "linux")]
+            "fault-victim" => faults::victim(&args),
+            #[cfg(target_os = "linux")]
+            "fault-sender" => faults::sender(&args),
+            #[cfg(target_os = "linux")]
+            "fault-nofile" => faults::nofile(&args),
             other => Err(Fail::from(format!("unknown mode {other:?}"))),
         });
     if let Err(Fail(kind, msg)) = result {
