@@ -20,7 +20,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use libipc::{Channel, Listener, Options};
+use libipc::{Channel, ErrorKind, Listener, Options};
 use libipc_conformance::peer::{Peer, PeerCommand};
 use libipc_conformance::transport::{TempDir, Transport, unique_name};
 use libipc_conformance::watchdog::Watchdog;
@@ -399,4 +399,65 @@ fn another_uid_cannot_reach_a_segment() {
         }
         assert!(bells >= 2, "pid {pid}: {bells} doorbells");
     }
+}
+
+/// A client that expects the service's uid refuses a squatter of another uid that bound the
+/// name first, before sending its hello (`PermissionDenied`), on Unix sockets (a path in a
+/// directory anyone may write, an abstract name) and FIFOs; expecting the squatter's uid
+/// connects, so the refusal is the option's. `shm://` and bare names cannot be squatted: a
+/// runtime directory another uid made is refused by the client, option or not. Over `shm://`
+/// the option is checked all the same (on a listener of ours).
+#[test]
+fn a_client_expecting_the_server_uid_refuses_a_squatter() {
+    let _watchdog = Watchdog::start();
+    let Some(other) = OtherUser::get() else {
+        return;
+    };
+    let ours = Options::new().with_expected_server_uid(my_uid());
+    let theirs = Options::new().with_expected_server_uid(NOBODY);
+    let shared = open_dir("squat", 0o1777);
+    let squat = |ep: &str, env: Option<&Path>| {
+        let mut cmd = other.peer().args(["echo-server", ep]);
+        if let Some(run) = env {
+            cmd = cmd.env("LIBIPC_RUNTIME_DIR", run);
+        }
+        let mut p = cmd.spawn();
+        p.ready();
+        p
+    };
+    let sockets = [
+        format!("unix://{}/svc.sock", shared.path().display()),
+        format!("unix:@{}", unique_name()),
+    ];
+    for ep in &sockets {
+        let _squatter = squat(ep, None);
+        let err = Channel::connect_with(ep, &ours).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{ep}: {err}");
+        let ch = Channel::connect_with(ep, &theirs).unwrap();
+        assert_eq!(ch.peer().uid, Some(NOBODY));
+        ch.send(b"squatted").unwrap();
+        assert_eq!(&*ch.recv().unwrap(), b"squatted");
+    }
+    let fifo = format!("fifo://{}/svc.fifo", shared.path().display());
+    let _squatter = squat(&fifo, None);
+    let err = Channel::connect_with(&fifo, &ours).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{fifo}: {err}");
+
+    // A runtime directory of another uid, with that uid's listeners in it.
+    let run = shared.path().join("run");
+    for ep in ["shm://svc", "svc", "fifo://svc"] {
+        let _squatter = squat(ep, Some(&run));
+        let client = peer!("connect", ep).env("LIBIPC_RUNTIME_DIR", &run).spawn();
+        assert_eq!(refused(client), "PermissionDenied", "{ep}");
+    }
+    assert_eq!(stat(&run), (0o700, NOBODY, "dir"));
+
+    // shm://, on a listener of ours.
+    let mut site = Transport::Shm.site();
+    let _server = peer!("echo-server", site.there()).listening(&mut site);
+    let err = Channel::connect_with(site.here(), &theirs).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    let ch = Channel::connect_with(site.here(), &ours).unwrap();
+    ch.send(b"ours").unwrap();
+    assert_eq!(&*ch.recv().unwrap(), b"ours");
 }
