@@ -348,6 +348,8 @@ pub struct SetupPlan {
     pub memfd_is_pipe: bool,
     /// Send copies of the memfd (a regular file, always readable) where the bells belong.
     pub bells_are_files: bool,
+    /// Make the bells eventfds in semaphore mode, holding this count (at most 2^64 - 2).
+    pub semaphore_bells: Option<u64>,
 }
 
 impl SetupPlan {
@@ -381,6 +383,7 @@ impl SetupPlan {
             fds: 5,
             memfd_is_pipe: false,
             bells_are_files: false,
+            semaphore_bells: None,
         }
     }
 
@@ -412,6 +415,13 @@ impl SetupPlan {
         let bell = || -> io::Result<OwnedFd> {
             if self.bells_are_files {
                 Ok(memfd.try_clone()?)
+            } else if let Some(count) = self.semaphore_bells {
+                let flags = EventfdFlags::CLOEXEC | EventfdFlags::SEMAPHORE;
+                let bell = rustix::event::eventfd(0, flags)?;
+                if count > 0 {
+                    rustix::io::write(&bell, &count.to_ne_bytes())?;
+                }
+                Ok(bell)
             } else {
                 Ok(rustix::event::eventfd(0, EventfdFlags::CLOEXEC)?)
             }

@@ -241,6 +241,38 @@ fn error_frame_on_the_control_socket_ends_the_channel() {
     assert_still_serves(&site, &mut server);
 }
 
+/// A frame header no v1 sender writes, on the control socket after the SETUP, is answered
+/// with ERROR(ProtocolViolation) and a hang-up (sections 9 and 11.8), as the same bytes are
+/// on a stream; so is a DATA header of any length (nothing is awaited or allocated for it).
+#[test]
+fn bad_header_on_the_control_socket_gets_error_9() {
+    let _watchdog = Watchdog::start();
+    let (site, mut server) = server();
+    let cases: [(&str, [u8; 8]); 7] = [
+        ("type 0x00", header(0, 0x00, 0)),
+        ("type 0xff", header(0, 0xff, 0)),
+        ("undefined DATA flag 0x02", header(0, 1, 0x02)),
+        ("flag on CLOSE", header(0, 2, 0x01)),
+        ("reserved byte 7 set", [0, 0, 0, 0, 1, 0, 0, 0x80]),
+        ("DATA header of 4 GiB", header(u32::MAX, 1, 0)),
+        ("ERROR longer than 4096 bytes", header(4097, 3, 0)),
+    ];
+    for (what, h) in cases {
+        let mut conn = connect(&site);
+        conn.send_message(b"before");
+        assert_eq!(conn.recv(), Received::Message(b"before".to_vec()), "{what}");
+        conn.ctrl.write_all(&h).unwrap();
+        assert_eq!(
+            error_code(&mut conn),
+            ErrorKind::ProtocolViolation.code(),
+            "{what}"
+        );
+        assert_hung_up(&mut conn);
+        assert_eq!(server.expect("end"), "ProtocolViolation", "{what}");
+    }
+    assert_still_serves(&site, &mut server);
+}
+
 /// A DATA frame (or anything but ERROR) on the control socket is a ProtocolViolation.
 #[test]
 fn data_frame_on_the_control_socket_is_a_violation() {
@@ -539,12 +571,30 @@ fn bad_setups_are_refused_by_clients() {
         p.frame.truncate(n);
         p
     };
-    // Section 11.4: other seals are not checked; a write seal makes mapping the segment
-    // writable fail, reported as that operating-system error (EPERM).
+    // Section 11.4: a write seal (which would make mapping the segment writable fail with
+    // EPERM) is the server's fault: a ProtocolViolation, not a PermissionDenied of ours.
+    let mut named: Vec<(SetupPlan, &str)> = Vec::new();
     for seal in [SealFlags::WRITE, SealFlags::FUTURE_WRITE] {
         let mut plan = good();
         plan.seals |= seal;
-        cases.push(("memfd sealed against writing", plan, "PermissionDenied"));
+        named.push((plan, "sealed against writing"));
+    }
+    // Section 11.3 check 9: the doorbells the client sleeps on must be in counter mode. One
+    // in semaphore mode pre-loaded near 2^64 would stay readable after every read (the
+    // client would never sleep); an empty one is refused all the same.
+    for count in [u64::MAX - 1, 0] {
+        let plan = SetupPlan {
+            semaphore_bells: Some(count),
+            ..good()
+        };
+        named.push((plan, "doorbell"));
+    }
+    for (plan, why) in named {
+        let line = client_verdict(&plan, true);
+        assert!(
+            line.starts_with("fail ProtocolViolation ") && line.contains(why),
+            "{why}: {line}"
+        );
     }
     cases.push((
         "SETUP cut after 20 bytes, then close",

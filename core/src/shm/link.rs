@@ -92,7 +92,6 @@ impl ShmLink {
         setup: ShmSetup,
         spin: Duration,
     ) -> Result<ShmLink> {
-        let max_recv = conn.max_recv;
         let readiness = sys::readiness_set(&[setup.data_in.as_fd(), ctrl.as_fd()])?;
         let max_record = setup.producer.ring().max_record_payload() as usize;
         Ok(ShmLink {
@@ -104,7 +103,9 @@ impl ShmLink {
                 cons: setup.consumer,
                 assembly: None,
                 ended: None,
-                ctrl: FrameReader::new(max_recv),
+                // Only an ERROR frame may come (its size is bounded by the header check):
+                // no DATA, whatever its length, is awaited or allocated for.
+                ctrl: FrameReader::new(0),
                 peer_gone: None,
                 armed: false,
             }),
@@ -136,6 +137,8 @@ impl ShmLink {
     }
 
     fn end_rx(&self, rx: &mut Rx, err: Error) -> Error {
+        // Nothing more will be joined: free what a refused message had taken at once.
+        rx.assembly = None;
         rx.ended = Some(err.clone());
         self.conn.set_recv_end(&err);
         err
@@ -235,7 +238,12 @@ impl ShmLink {
                         ErrorKind::ProtocolViolation,
                         "unexpected frame on the shared-memory control socket",
                     ))),
-                    Err(e) => Some(e),
+                    // A malformed header, or a DATA frame (refused by the reader's limit of 0
+                    // before its body is awaited): answered with ERROR 9, as on a stream.
+                    Err(e) => Some(self.fail(Error::new(
+                        ErrorKind::ProtocolViolation,
+                        format!("on the shared-memory control socket: {}", e.message()),
+                    ))),
                 }
             }
             Ok(None) => None,

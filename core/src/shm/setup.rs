@@ -176,8 +176,8 @@ pub(crate) fn take_offer(
     let segment = Segment::open(&memfd, geo, !setup.unsealed, posix_fallback)?;
     drop(memfd);
     let c2s_data = Doorbell::received(next())?;
-    let c2s_space = Doorbell::received(next())?;
-    let s2c_data = Doorbell::received(next())?;
+    let c2s_space = Doorbell::received_to_wait_on(next())?;
+    let s2c_data = Doorbell::received_to_wait_on(next())?;
     let s2c_space = Doorbell::received(next())?;
     Ok(ShmSetup {
         consumer: Consumer::new(segment.ring(1)),

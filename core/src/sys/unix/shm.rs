@@ -123,6 +123,13 @@ pub(crate) fn check_sealed(fd: &SegmentFd) -> Result<()> {
             "the shared segment is not sealed against resizing (seals {seals:?})"
         )));
     }
+    // Both sides map the segment writable: a write seal would make that mapping fail with
+    // EPERM, which is the peer's fault, not a permission of ours.
+    if seals.intersects(SealFlags::WRITE | SealFlags::FUTURE_WRITE) {
+        return Err(violation(format!(
+            "the shared segment is sealed against writing (seals {seals:?})"
+        )));
+    }
     Ok(())
 }
 
@@ -204,13 +211,25 @@ impl Doorbell {
         Ok(Doorbell { fd })
     }
 
+    /// A received doorbell that this side sleeps on (the peer rings it), checked as
+    /// [`received`](Self::received) and also for counter mode: one in semaphore mode
+    /// (`EFD_SEMAPHORE`) gives up one unit per read, so a peer that pre-loads it near 2^64
+    /// would keep every sleep from starting. Only a side that alone reads the doorbell may
+    /// check it (the check rings and reads it): the peer never rings these before this side
+    /// has said it sleeps, which it has not yet.
+    pub(crate) fn received_to_wait_on(fd: OwnedFd) -> Result<Doorbell> {
+        let bell = Doorbell::received(fd)?;
+        check_counter_mode(&bell.fd)?;
+        Ok(bell)
+    }
+
     /// Ring it (the sleeper wakes).
     pub(crate) fn ring(&self) {
         let _ = rustix::io::write(&self.fd, &1u64.to_ne_bytes());
     }
 
-    /// Take the rings so far. One read of the counter: a doorbell in semaphore mode (a peer's
-    /// choice) would stay readable, which only costs a spurious wake-up.
+    /// Take the rings so far: one read resets the counter (a doorbell we sleep on was checked
+    /// to be in counter mode, `received_to_wait_on`).
     pub(crate) fn drain(&self) {
         let mut b = [0u8; 8];
         let _ = rustix::io::read(&self.fd, &mut b);
@@ -247,6 +266,26 @@ fn check_eventfd(bell: &OwnedFd) -> Result<()> {
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn check_eventfd(_bell: &OwnedFd) -> Result<()> {
     Ok(())
+}
+
+/// Whether a (non-blocking) eventfd is in counter mode: after a first read (which takes what
+/// a counter holds, or one unit of a semaphore), ringing it twice and reading must give 2 at
+/// once. A semaphore gives 1, and one loaded near 2^64 refuses the write.
+fn check_counter_mode(bell: &OwnedFd) -> Result<()> {
+    let mut b = [0u8; 8];
+    let _ = rustix::io::read(bell, &mut b);
+    if !matches!(rustix::io::write(bell, &2u64.to_ne_bytes()), Ok(8)) {
+        return Err(violation(
+            "a shared-memory doorbell cannot be rung (its counter is full)",
+        ));
+    }
+    match rustix::io::read(bell, &mut b) {
+        Ok(8) if u64::from_ne_bytes(b) == 2 => Ok(()),
+        Ok(8) => Err(violation(
+            "a shared-memory doorbell is in semaphore mode, not counter mode",
+        )),
+        _ => Err(violation("a shared-memory doorbell cannot be read")),
+    }
 }
 
 /// Send `bytes` with `fds` attached (to the first byte), waiting for room until `deadline`.
