@@ -52,7 +52,8 @@ prefix="$tmp/prefix"
 ./scripts/install-c.sh --prefix "$prefix"
 lib="$prefix/lib"
 for f in include/ipc.h lib/libipc.so.$version lib/libipc.a lib/pkgconfig/ipc.pc \
-         lib/cmake/libipc/libipcConfig.cmake lib/cmake/libipc/libipcConfigVersion.cmake; do
+         lib/cmake/libipc/libipcConfig.cmake lib/cmake/libipc/libipcConfigVersion.cmake \
+         share/libipc/valgrind.supp; do
   [ -f "$prefix/$f" ] || die "install: $prefix/$f is missing"
 done
 [ "$(readlink "$lib/libipc.so.$abi")" = "libipc.so.$version" ] || die "install: libipc.so.$abi should point to libipc.so.$version"
@@ -139,10 +140,11 @@ cargo build --release --quiet -p libipc-conformance --bin ipc-test-peer
 export H_RUST_PEER="$target/release/ipc-test-peer"
 [ -x "$H_RUST_PEER" ] || die "the Rust ipc-test-peer was not built"
 # The peers the tests start (fork + exec of ipc_test_peer) run natively: valgrind checks the
-# test process, which makes every call of the API itself (--trace-children=no).
+# test process, which makes every call of the API itself (--trace-children=no). The
+# suppressions are the installed file, the one users get (docs/c-api.md, "Valgrind").
 vg=(valgrind -q --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible
     --show-leak-kinds=definite,indirect,possible --track-fds=no --trace-children=no
-    --suppressions="$root/tests/c/valgrind.supp")
+    --suppressions="$prefix/share/libipc/valgrind.supp")
 failed=()
 for t in test_api test_channel test_procs test_spawn; do
   log="$tmp/$t.log"

@@ -9,6 +9,7 @@
 #   PREFIX/lib/libipc.a
 #   PREFIX/lib/pkgconfig/ipc.pc
 #   PREFIX/lib/cmake/libipc/libipcConfig.cmake, libipcConfigVersion.cmake
+#   PREFIX/share/libipc/valgrind.supp (ffi-c/valgrind/libipc.supp: suppressions for valgrind)
 #
 # It builds with scripts/build-c-lib.sh (cargo build --release -p libipc-ffi, then libipc.so
 # linked with the symbol versions); --no-build installs what <target dir>/c/lib already holds
@@ -105,6 +106,8 @@ install -m 0755 "$so" "$libdir/libipc.so.$version"
 ln -sfn "libipc.so.$version" "$libdir/$soname"
 ln -sfn "$soname" "$libdir/libipc.so"
 install -m 0644 "$a" "$libdir/libipc.a"
+install -d "$dest/share/libipc"
+install -m 0644 ffi-c/valgrind/libipc.supp "$dest/share/libipc/valgrind.supp"
 
 subst() { # template output
   # CMake wants a list of link items; "-lfoo" items are passed to the linker as they are.
