@@ -147,9 +147,17 @@ fn stopped_consumer(t: Transport) {
     let f = fields(&blocked);
     let sent: u64 = f["sent"].parse().unwrap();
     assert!(sent > 0, "{t:?}: {blocked}");
-    // A stopped consumer takes nothing: every attempt after the path filled timed out.
-    assert_eq!(f["timeouts"], "1200", "{t:?}: {blocked}");
-    assert_eq!(f["ok_after_full"], "0", "{t:?}: {blocked}");
+    // A stopped consumer takes nothing: every attempt after the path filled times out. Over
+    // TCP the stopped process's kernel still acknowledges data and may widen its receive
+    // window, so a few more messages can go out (bounded: the buffers are finite).
+    let late: u64 = f["ok_after_full"].parse().unwrap();
+    let timeouts: u64 = f["timeouts"].parse().unwrap();
+    assert_eq!(timeouts + late, 1200, "{t:?}: {blocked}");
+    if t == Transport::Tcp {
+        assert!(late <= 200, "{t:?}: {blocked}");
+    } else {
+        assert_eq!(late, 0, "{t:?}: {blocked}");
+    }
     let rss: Vec<u64> = f["rss_kib"]
         .split(',')
         .map(|v| v.parse().unwrap())
