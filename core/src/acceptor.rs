@@ -10,7 +10,8 @@
 //!
 //! `max_connections` bounds what the listener holds: every accepted stream is counted (a
 //! [`Counted`] carried by its handshake, then by its link's `Conn`) until the connection is
-//! dropped, whether its handshake failed, it was never accepted, or its channel was dropped.
+//! dropped (its handshake failed, it was never accepted, its channel was dropped) or its
+//! channel closed.
 //! A stream beyond the limit is refused at once on this thread (`handshake::refuse_now`).
 //!
 //! The acceptor thread alone owns the listener, so [`Acceptor::shutdown`] (stop, then
@@ -189,8 +190,8 @@ fn spawn_handshake(
             });
             let delivered = match result {
                 Ok(link) => {
-                    // Counted until the link, and so the channel holding it, is dropped.
-                    let _ = link.conn().counted.set(counted);
+                    // Counted until the channel holding the link is closed or dropped.
+                    link.conn().hold_count(counted);
                     deliver(link)
                 }
                 Err(e) => {

@@ -445,6 +445,7 @@ impl Shared {
         self.rx_gate.close();
         self.tx_gate.close();
         link.hang_up();
+        link.conn().release_count();
     }
 }
 

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -91,8 +91,8 @@ pub(crate) struct Conn {
     /// report it instead of writing into a connection nobody reads.
     pub(crate) recv_end: OnceLock<Error>,
     /// The listener's count this connection is in (`max_connections`), given back when the
-    /// connection (and so the channel that holds it) is dropped.
-    pub(crate) counted: OnceLock<Counted>,
+    /// channel is closed or the connection dropped.
+    counted: Mutex<Option<Counted>>,
     /// `frame_timeout`: how long the rest of a frame may take once its header was read.
     pub(crate) frame_timeout: Option<Duration>,
 }
@@ -128,9 +128,19 @@ impl Conn {
             max_recv: opts.max_message_u32(),
             close_timeout: opts.handshake_timeout,
             recv_end: OnceLock::new(),
-            counted: OnceLock::new(),
+            counted: Mutex::new(None),
             frame_timeout: opts.frame_timeout,
         }
+    }
+
+    /// Count this connection in a listener's `max_connections` until it is closed or dropped.
+    pub(crate) fn hold_count(&self, c: Counted) {
+        *self.counted.lock().unwrap_or_else(|p| p.into_inner()) = Some(c);
+    }
+
+    /// The channel is closed: give its place in the listener's count back.
+    pub(crate) fn release_count(&self) {
+        drop(self.counted.lock().unwrap_or_else(|p| p.into_inner()).take());
     }
 
     pub(crate) fn is_closed(&self) -> bool {

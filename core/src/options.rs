@@ -235,7 +235,7 @@ options! {
     shm_posix_fallback: bool = !cfg!(any(target_os = "linux", target_os = "android")), Both,
         |o| OptionValue::Flag(o.shm_posix_fallback);
     /// Most connections a listener holds at once (at least 1): accepted channels not yet
-    /// dropped, those in their handshake and those waiting for `accept`. A client beyond it is
+    /// closed or dropped, those in their handshake and those waiting for `accept`. A client beyond it is
     /// refused with status 6 (`Timeout`: try again later).
     max_connections: usize = DEFAULT_MAX_CONNECTIONS, Listen,
         |o| OptionValue::Count(o.max_connections as u64);
@@ -342,7 +342,7 @@ impl Options {
     }
 
     /// Most connections a listener holds at once (default 1024; at least 1): channels it
-    /// accepted and that are not yet dropped, connections in their handshake, and handshaken
+    /// accepted and that are not yet closed or dropped, connections in their handshake, and handshaken
     /// ones waiting for `accept`. A client beyond it is refused at once with a hello of status
     /// 6 (`Timeout`, "the listener is at its connection limit"), before its hello is read.
     /// Each held connection costs a descriptor (two for FIFOs, more for `shm://`), so keep it

@@ -662,6 +662,7 @@ struct HangUp<'a>(&'a dyn Link);
 impl Drop for HangUp<'_> {
     fn drop(&mut self) {
         self.0.hang_up();
+        self.0.conn().release_count();
     }
 }
 
