@@ -569,7 +569,7 @@ void ipc_message_free(struct ipc_message *m);
 /**
  * Create options with the defaults (16 MiB messages, socket mode 0600, 10 s connect timeout,
  * 5 s handshake timeout, any uid, 4 MiB shared-memory rings, 100 µs shared-memory spin, 50 µs
- * stream spin).
+ * stream spin, 1024 connections per listener, 30 s frame timeout, any server uid).
  *
  * # Safety
  * `out` is `NULL` (an error) or valid for writing a pointer.
@@ -663,6 +663,36 @@ enum ipc_status ipc_options_set_stream_spin_us(struct ipc_options *opts, uint32_
  * As `ipc_options_set_max_message_size`.
  */
 enum ipc_status ipc_options_set_shm_posix_fallback(struct ipc_options *opts, int on);
+
+/**
+ * The most connections a listener holds at once (default 1024; at least 1, checked by
+ * `ipc_listener_bind`): accepted channels not yet freed, and those in their handshake or
+ * waiting for `ipc_listener_accept`. A client beyond it is refused with `IPC_ERR_TIMEOUT`.
+ *
+ * # Safety
+ * As `ipc_options_set_max_message_size`.
+ */
+enum ipc_status ipc_options_set_max_connections(struct ipc_options *opts, size_t n);
+
+/**
+ * Once part of a frame has been read, how long the rest may take to arrive, in milliseconds
+ * (default 30000; 0: no limit). A stalled peer makes the channel fail with
+ * `IPC_ERR_PROTOCOL_VIOLATION`.
+ *
+ * # Safety
+ * As `ipc_options_set_max_message_size`.
+ */
+enum ipc_status ipc_options_set_frame_timeout_ms(struct ipc_options *opts, uint32_t timeout_ms);
+
+/**
+ * Connect only to a listener whose process runs as `*uid`; NULL: any uid (the default).
+ * Another uid gives `IPC_ERR_PERMISSION_DENIED` before anything is sent; connecting over TCP
+ * with it set gives `IPC_ERR_INVALID_ARGUMENT` (TCP reports no credentials).
+ *
+ * # Safety
+ * As `ipc_options_set_max_message_size`; a non-null `uid` is valid for reading one value.
+ */
+enum ipc_status ipc_options_set_expected_server_uid(struct ipc_options *opts, const uint32_t *uid);
 
 /**
  * Two connected channels in this process, over a socket pair, with `opts` (NULL for the

@@ -50,7 +50,7 @@ unsafe fn update(
 
 /// Create options with the defaults (16 MiB messages, socket mode 0600, 10 s connect timeout,
 /// 5 s handshake timeout, any uid, 4 MiB shared-memory rings, 100 µs shared-memory spin, 50 µs
-/// stream spin).
+/// stream spin, 1024 connections per listener, 30 s frame timeout, any server uid).
 ///
 /// # Safety
 /// `out` is `NULL` (an error) or valid for writing a pointer.
@@ -230,4 +230,61 @@ pub unsafe extern "C" fn ipc_options_set_shm_posix_fallback(
 ) -> ipc_status {
     // SAFETY: forwarded contract.
     unsafe { update(opts, |o| Ok(o.with_shm_posix_fallback(on != 0))) }
+}
+
+/// The most connections a listener holds at once (default 1024; at least 1, checked by
+/// `ipc_listener_bind`): accepted channels not yet freed, and those in their handshake or
+/// waiting for `ipc_listener_accept`. A client beyond it is refused with `IPC_ERR_TIMEOUT`.
+///
+/// # Safety
+/// As `ipc_options_set_max_message_size`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_options_set_max_connections(
+    opts: *mut ipc_options,
+    n: usize,
+) -> ipc_status {
+    // SAFETY: forwarded contract.
+    unsafe { update(opts, |o| Ok(o.with_max_connections(n))) }
+}
+
+/// Once part of a frame has been read, how long the rest may take to arrive, in milliseconds
+/// (default 30000; 0: no limit). A stalled peer makes the channel fail with
+/// `IPC_ERR_PROTOCOL_VIOLATION`.
+///
+/// # Safety
+/// As `ipc_options_set_max_message_size`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_options_set_frame_timeout_ms(
+    opts: *mut ipc_options,
+    timeout_ms: u32,
+) -> ipc_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        update(opts, |o| {
+            Ok(o.with_frame_timeout(Duration::from_millis(u64::from(timeout_ms))))
+        })
+    }
+}
+
+/// Connect only to a listener whose process runs as `*uid`; NULL: any uid (the default).
+/// Another uid gives `IPC_ERR_PERMISSION_DENIED` before anything is sent; connecting over TCP
+/// with it set gives `IPC_ERR_INVALID_ARGUMENT` (TCP reports no credentials).
+///
+/// # Safety
+/// As `ipc_options_set_max_message_size`; a non-null `uid` is valid for reading one value.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_options_set_expected_server_uid(
+    opts: *mut ipc_options,
+    uid: *const u32,
+) -> ipc_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        update(opts, |o| {
+            // SAFETY: non-null and valid for one read per this function's contract.
+            Ok(match uid.as_ref() {
+                Some(&u) => o.with_expected_server_uid(u),
+                None => o.with_any_server_uid(),
+            })
+        })
+    }
 }

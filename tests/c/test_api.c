@@ -354,6 +354,56 @@ static void test_options_allowed_uids(void)
     ipc_options_free(others);
 }
 
+/* The resource limits and the client's expected server uid (docs/security.md, "Resource
+ * limits"): a listener of max_connections 1 refuses a second client with IPC_ERR_TIMEOUT until
+ * the first channel is freed; a client expecting another server uid is refused; over TCP the
+ * expected uid is IPC_ERR_INVALID_ARGUMENT; the frame timeout setter takes 0 (no limit). */
+static void test_options_limits(void)
+{
+    const uint32_t me = (uint32_t)getuid(), other = (uint32_t)getuid() + 4242;
+    ipc_options *lo = h_options(), *mine = h_options(), *others = h_options();
+    CHECK_ST(ipc_options_set_max_connections(NULL, 1), IPC_ERR_INVALID_ARGUMENT);
+    CHECK_ST(ipc_options_set_frame_timeout_ms(NULL, 1), IPC_ERR_INVALID_ARGUMENT);
+    CHECK_ST(ipc_options_set_expected_server_uid(NULL, &me), IPC_ERR_INVALID_ARGUMENT);
+    CHECK_OK(ipc_options_set_max_connections(lo, 1));
+    CHECK_OK(ipc_options_set_frame_timeout_ms(lo, 0));
+    CHECK_OK(ipc_options_set_frame_timeout_ms(lo, 10000));
+    CHECK_OK(ipc_options_set_expected_server_uid(mine, &me));
+    CHECK_OK(ipc_options_set_expected_server_uid(others, &other));
+
+    char ep[512];
+    ipc_channel *c = NULL, *s = NULL, *c2 = NULL;
+    ipc_listener *l = h_listen(H_UNIX, lo, ep, sizeof ep);
+    CHECK_OK(ipc_channel_connect(ep, mine, &c));
+    CHECK_OK(ipc_listener_accept(l, 10000, &s));
+    CHECK_ST(ipc_channel_connect(ep, NULL, &c2), IPC_ERR_TIMEOUT);
+    CHECK_ERRMSG();
+    CHECK(c2 == NULL);
+    ipc_channel_free(s);
+    ipc_channel_free(c);
+    /* The place is free again; a client expecting another uid is refused before its hello. */
+    h_check_connect_accept(l, ep, NULL);
+    CHECK_ST(ipc_channel_connect(ep, others, &c2), IPC_ERR_PERMISSION_DENIED);
+    CHECK_ERRMSG();
+    CHECK_OK(ipc_options_set_expected_server_uid(others, NULL)); /* any uid again */
+    h_check_connect_accept(l, ep, others);
+    ipc_listener_free(l);
+
+    ipc_options *zero = h_options();
+    CHECK_OK(ipc_options_set_max_connections(zero, 0));
+    l = NULL;
+    CHECK_ST(ipc_listener_bind("tcp://127.0.0.1:0", zero, &l), IPC_ERR_INVALID_ARGUMENT);
+    CHECK(l == NULL);
+    l = h_listen(H_TCP, NULL, ep, sizeof ep);
+    CHECK_ST(ipc_channel_connect(ep, mine, &c2), IPC_ERR_INVALID_ARGUMENT);
+    CHECK(c2 == NULL);
+    ipc_listener_free(l);
+    ipc_options_free(zero);
+    ipc_options_free(lo);
+    ipc_options_free(mine);
+    ipc_options_free(others);
+}
+
 /* ---- NULL handles and out-parameters, everywhere --------------------------------------------- */
 
 static void test_null_arguments(void)
@@ -780,6 +830,7 @@ static const struct h_test tests[] = {
     H_TEST(test_options_socket_mode),
     H_TEST(test_options_handshake_timeout),
     H_TEST(test_options_allowed_uids),
+    H_TEST(test_options_limits),
     H_TEST(test_null_arguments),
     H_TEST(test_bad_endpoints),
     H_TEST(test_bind_twice),

@@ -137,7 +137,10 @@ const WIRE: &[(&str, &str)] = &[
     ("NotFound", "never (local)"),
     ("PermissionDenied", "hello status (uid allow-list)"),
     ("PeerDisconnected", "never: the peer is gone"),
-    ("Timeout", "hello status (silent client)"),
+    (
+        "Timeout",
+        "hello status (silent client; listener at its connection limit)",
+    ),
     ("MessageTooLarge", "ERROR frame (oversize DATA)"),
     ("ProtocolMismatch", "hello status"),
     ("ProtocolViolation", "hello status and ERROR frame"),

@@ -82,6 +82,15 @@ pub struct Options {
     pub stream_spin: Option<f64>,
     /// Unsealed POSIX shared memory instead of a sealed memfd (both sides; testing).
     pub shm_posix_fallback: Option<bool>,
+    /// Most connections a listener holds at once (listen; default 1024).
+    pub max_connections: Option<f64>,
+    /// Once part of a frame has arrived, how long the rest may take, in ms (default 30000;
+    /// `null` or 0: no limit).
+    #[napi(ts_type = "number | null")]
+    pub frame_timeout: Option<f64>,
+    /// Connect only to a listener run by this uid (connect; `null`: any uid).
+    #[napi(ts_type = "number | null")]
+    pub expected_server_uid: Option<u32>,
 }
 
 /// Connect to a listener at `endpoint` (`unix:///path`, `unix:@name`, `tcp://host:port`,

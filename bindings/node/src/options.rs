@@ -112,6 +112,21 @@ pub(crate) fn from_js(env: &Env, obj: Option<Unknown<'_>>) -> Result<Options> {
                 // SAFETY: checked to be a boolean just above.
                 opts.with_shm_posix_fallback(unsafe { v.cast::<bool>() }?)
             }
+            "max_connections" => opts.with_max_connections(whole(env, what, &v)?),
+            "frame_timeout" => {
+                if is_nullish(&v)? {
+                    opts.with_frame_timeout(None)
+                } else {
+                    opts.with_frame_timeout(millis(env, what, number(env, what, &v)?)?)
+                }
+            }
+            "expected_server_uid" => {
+                if is_nullish(&v)? {
+                    opts.with_any_server_uid()
+                } else {
+                    opts.with_expected_server_uid(whole(env, what, &v)?)
+                }
+            }
             other => {
                 return Err(invalid(
                     env,
@@ -135,9 +150,11 @@ pub(crate) fn defaults<'e>(env: &'e Env) -> Result<Object<'e>> {
             OptionValue::Timeout(Some(d)) => {
                 out.set_named_property(&key, d.as_secs_f64() * 1000.0)?
             }
-            OptionValue::Timeout(None) | OptionValue::Uids(None) => {
+            OptionValue::Timeout(None) | OptionValue::Uids(None) | OptionValue::Uid(None) => {
                 out.set_named_property(&key, Null)?
             }
+            OptionValue::Uid(Some(u)) => out.set_named_property(&key, u)?,
+            OptionValue::Count(n) => out.set_named_property(&key, n as f64)?,
             OptionValue::Uids(Some(u)) => out.set_named_property(&key, u)?,
             OptionValue::Flag(b) => out.set_named_property(&key, b)?,
         }

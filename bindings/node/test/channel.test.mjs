@@ -294,8 +294,9 @@ test('listener.endpoint of unix, shm and fifo is the one given', WATCHDOG, () =>
 test('options: camelCase keys of defaults(), the core defaults, in Node units', () => {
   const d = ipc.defaults();
   assert.deepEqual(Object.keys(d).sort(), [
-    'allowedUids', 'connectTimeout', 'handshakeTimeout', 'maxMessageSize', 'shmPosixFallback',
-    'shmRingSize', 'shmSpin', 'socketMode', 'streamSpin',
+    'allowedUids', 'connectTimeout', 'expectedServerUid', 'frameTimeout', 'handshakeTimeout',
+    'maxConnections', 'maxMessageSize', 'shmPosixFallback', 'shmRingSize', 'shmSpin', 'socketMode',
+    'streamSpin',
   ]);
   assert.equal(d.maxMessageSize, 16 * 1024 * 1024);
   assert.equal(d.socketMode, 0o600);
@@ -306,6 +307,9 @@ test('options: camelCase keys of defaults(), the core defaults, in Node units', 
   assert.equal(d.shmSpin, 0.1);
   assert.equal(d.streamSpin, 0.05);
   assert.equal(d.shmPosixFallback, false);
+  assert.equal(d.maxConnections, 1024);
+  assert.equal(d.frameTimeout, 30000);
+  assert.equal(d.expectedServerUid, null);
   // Every key is accepted on its own, with its default value, by pair() too.
   for (const [k, v] of Object.entries(d)) {
     const [a, b] = ipc.pair({ [k]: v });

@@ -55,7 +55,8 @@ impl Peer {
 /// Connect to `endpoint`.
 #[pyfunction]
 #[pyo3(signature = (endpoint, timeout=None, *, max_message_size=None, connect_timeout=Some(10.0),
-    handshake_timeout=None, allowed_uids=None, shm_spin=None, stream_spin=None, shm_posix_fallback=None))]
+    handshake_timeout=None, allowed_uids=None, shm_spin=None, stream_spin=None, shm_posix_fallback=None,
+    frame_timeout=None, expected_server_uid=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn connect(
     py: Python<'_>,
@@ -68,6 +69,8 @@ pub(crate) fn connect(
     shm_spin: Option<f64>,
     stream_spin: Option<f64>,
     shm_posix_fallback: Option<bool>,
+    frame_timeout: Option<f64>,
+    expected_server_uid: Option<i128>,
 ) -> PyResult<Channel> {
     let opts = connect_options(
         py,
@@ -80,8 +83,13 @@ pub(crate) fn connect(
             shm_spin,
             stream_spin,
             shm_posix_fallback,
+            frame_timeout,
         },
     )?;
+    let opts = match expected_server_uid {
+        Some(uid) => opts.with_expected_server_uid(options::whole(py, "expected_server_uid", uid)?),
+        None => opts,
+    };
     let ch = py
         .detach(|| libipc::Channel::connect_with(endpoint, &opts))
         .py_err(py)?;

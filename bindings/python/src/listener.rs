@@ -30,6 +30,8 @@ pub(crate) fn listen_options(
     shm_spin: Option<f64>,
     stream_spin: Option<f64>,
     shm_posix_fallback: Option<bool>,
+    max_connections: Option<i128>,
+    frame_timeout: Option<f64>,
 ) -> PyResult<libipc::Options> {
     let mut o = Common {
         max_message_size,
@@ -38,8 +40,12 @@ pub(crate) fn listen_options(
         shm_spin,
         stream_spin,
         shm_posix_fallback,
+        frame_timeout,
     }
     .build(py)?;
+    if let Some(n) = max_connections {
+        o = o.with_max_connections(options::whole(py, "max_connections", n)?);
+    }
     if let Some(mode) = socket_mode {
         o = o.with_socket_mode(options::whole(py, "socket_mode", mode)?);
     }
@@ -52,7 +58,8 @@ pub(crate) fn listen_options(
 /// Listen at `endpoint`.
 #[pyfunction]
 #[pyo3(signature = (endpoint, *, max_message_size=None, socket_mode=None, handshake_timeout=None,
-    allowed_uids=None, shm_ring_size=None, shm_spin=None, stream_spin=None, shm_posix_fallback=None))]
+    allowed_uids=None, shm_ring_size=None, shm_spin=None, stream_spin=None, shm_posix_fallback=None,
+    max_connections=None, frame_timeout=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn listen(
     py: Python<'_>,
@@ -65,6 +72,8 @@ pub(crate) fn listen(
     shm_spin: Option<f64>,
     stream_spin: Option<f64>,
     shm_posix_fallback: Option<bool>,
+    max_connections: Option<i128>,
+    frame_timeout: Option<f64>,
 ) -> PyResult<Listener> {
     let opts = listen_options(
         py,
@@ -76,6 +85,8 @@ pub(crate) fn listen(
         shm_spin,
         stream_spin,
         shm_posix_fallback,
+        max_connections,
+        frame_timeout,
     )?;
     let inner = py
         .detach(|| libipc::Listener::bind_with(endpoint, &opts))

@@ -43,6 +43,7 @@ pub(crate) struct Common {
     pub(crate) shm_spin: Option<f64>,
     pub(crate) stream_spin: Option<f64>,
     pub(crate) shm_posix_fallback: Option<bool>,
+    pub(crate) frame_timeout: Option<f64>,
 }
 
 impl Common {
@@ -69,6 +70,10 @@ impl Common {
         }
         if let Some(on) = self.shm_posix_fallback {
             o = o.with_shm_posix_fallback(on);
+        }
+        if let Some(t) = self.frame_timeout {
+            // Zero: no limit.
+            o = o.with_frame_timeout(seconds(py, "frame_timeout", t)?);
         }
         Ok(o)
     }

@@ -37,6 +37,16 @@ pub struct IpcOptions {
     /// Unsealed POSIX shared memory instead of a sealed memfd (both sides; testing).
     #[uniffi(default = None)]
     pub shm_posix_fallback: Option<bool>,
+    /// Most connections a listener holds at once (listener; default 1024).
+    #[uniffi(default = None)]
+    pub max_connections: Option<u64>,
+    /// Once part of a frame has arrived, how long the rest may take, in ms (default 30000;
+    /// 0: no limit).
+    #[uniffi(default = None)]
+    pub frame_timeout: Option<u64>,
+    /// Connect only to a listener run by this uid (client; default: any uid).
+    #[uniffi(default = None)]
+    pub expected_server_uid: Option<u32>,
 }
 
 fn size(what: &str, v: u64) -> Result<usize, IpcError> {
@@ -73,6 +83,15 @@ impl IpcOptions {
         }
         if let Some(on) = self.shm_posix_fallback {
             o = o.with_shm_posix_fallback(on);
+        }
+        if let Some(n) = self.max_connections {
+            o = o.with_max_connections(size("maxConnections", n)?);
+        }
+        if let Some(ms) = self.frame_timeout {
+            o = o.with_frame_timeout(Duration::from_millis(ms));
+        }
+        if let Some(uid) = self.expected_server_uid {
+            o = o.with_expected_server_uid(uid);
         }
         Ok(o)
     }

@@ -31,7 +31,8 @@ __version__: str
 # @generated begin option-defaults (cargo xtask tables; do not edit)
 # The options' defaults (the core's): max_message_size 16 MiB, socket_mode 0o600, connect_timeout 10
 # s, handshake_timeout 5 s, allowed_uids any uid, shm_ring_size 4 MiB, shm_spin 100 µs, stream_spin
-# 50 µs, shm_posix_fallback off.
+# 50 µs, shm_posix_fallback off, max_connections 1024, frame_timeout 30 s, expected_server_uid any
+# uid.
 # @generated end option-defaults
 
 # ----------------------------------------------------------------------------------------------
@@ -48,6 +49,8 @@ def listen(
     shm_spin: float | None = None,
     stream_spin: float | None = None,
     shm_posix_fallback: bool | None = None,
+    max_connections: int | None = None,
+    frame_timeout: float | None = None,
 ) -> Listener:
     """Bind `endpoint` and listen on it."""
 
@@ -62,6 +65,8 @@ def connect(
     shm_spin: float | None = None,
     stream_spin: float | None = None,
     shm_posix_fallback: bool | None = None,
+    frame_timeout: float | None = None,
+    expected_server_uid: int | None = None,
 ) -> Channel:
     """Connect to `endpoint`; `timeout`, when given, replaces `connect_timeout`."""
 

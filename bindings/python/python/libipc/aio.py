@@ -255,6 +255,8 @@ async def listen(
     shm_spin: float | None = None,
     stream_spin: float | None = None,
     shm_posix_fallback: bool | None = None,
+    max_connections: int | None = None,
+    frame_timeout: float | None = None,
 ) -> AsyncListener:
     """Bind `endpoint` (the arguments of `libipc.listen`)."""
     listener = _libipc.listen(
@@ -267,6 +269,8 @@ async def listen(
         shm_spin=shm_spin,
         stream_spin=stream_spin,
         shm_posix_fallback=shm_posix_fallback,
+        max_connections=max_connections,
+        frame_timeout=frame_timeout,
     )
     return AsyncListener(listener)
 
@@ -282,6 +286,8 @@ async def connect(
     shm_spin: float | None = None,
     stream_spin: float | None = None,
     shm_posix_fallback: bool | None = None,
+    frame_timeout: float | None = None,
+    expected_server_uid: int | None = None,
 ) -> AsyncChannel:
     """Connect to `endpoint` (the arguments of `libipc.connect`), without blocking the loop."""
     fn = functools.partial(
@@ -295,6 +301,8 @@ async def connect(
         shm_spin=shm_spin,
         stream_spin=stream_spin,
         shm_posix_fallback=shm_posix_fallback,
+        frame_timeout=frame_timeout,
+        expected_server_uid=expected_server_uid,
     )
     return AsyncChannel(await _in_executor(fn))
 
