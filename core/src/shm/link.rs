@@ -25,6 +25,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::link::{InPlaceRecv, InPlaceSend, Incoming, Link};
 use crate::sys::shm::Doorbell;
 use crate::sys::{self, Ready, Source};
+use crate::wire::assembly::Assembly;
 use crate::wire::{
     ErrorPayload, FLAG_MORE, Frame, FrameReader, FrameType, HEADER_LEN, MAX_ERROR_PAYLOAD,
 };
@@ -33,7 +34,7 @@ use crate::wire::{
 struct Rx {
     cons: Consumer,
     /// Fragments (MORE records) of a message larger than one record.
-    assembly: Option<Vec<u8>>,
+    assembly: Option<Assembly>,
     ended: Option<Error>,
     /// Decodes what arrives on the control stream (only ever an ERROR frame).
     ctrl: FrameReader,
@@ -171,7 +172,7 @@ impl ShmLink {
                 return Some(Err(self.end_rx(rx, e)));
             }
             let len = rec.header.length as usize;
-            let so_far = rx.assembly.as_ref().map_or(0, Vec::len);
+            let so_far = rx.assembly.as_ref().map_or(0, Assembly::len);
             if (so_far + len) as u64 > u64::from(self.conn.max_recv) {
                 let e = Error::new(
                     ErrorKind::MessageTooLarge,
@@ -188,14 +189,12 @@ impl ShmLink {
                 return Some(Ok(Taken::Record(rec)));
             }
             let mut joined = rx.assembly.take().unwrap_or_default();
-            let start = joined.len();
-            joined.resize(start + len, 0);
-            rx.cons.read_payload(&rec, 0, &mut joined[start..]);
+            rx.cons.read_payload(&rec, 0, joined.grow(len));
             self.release_record(rx, rec.size());
             if more {
                 rx.assembly = Some(joined);
             } else {
-                return Some(Ok(Taken::Assembled(joined)));
+                return Some(Ok(Taken::Assembled(joined.into_vec())));
             }
         }
     }

@@ -67,6 +67,8 @@ pub(crate) use imp::{
 pub(crate) use imp::readiness_set;
 pub(crate) use imp::{Source, Waker, usable_cpus, wait_any, yield_now};
 pub(crate) use ready::Ready;
+// Memory given back to the system when dropped.
+pub(crate) use imp::Scratch;
 // Shared memory.
 #[cfg(unix)]
 pub(crate) use imp::shm;

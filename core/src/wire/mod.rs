@@ -5,6 +5,7 @@
 //! plus the incremental [`FrameReader`] and `FrameWriter` that keep partial frames across
 //! calls) so the blocking, async and shared-memory paths share it.
 
+pub(crate) mod assembly;
 mod fifo;
 mod frame;
 mod hello;

@@ -7,6 +7,7 @@
 
 use std::mem::MaybeUninit;
 
+use super::assembly::Assembly;
 use super::frame::{ErrorPayload, FLAG_MORE, FrameHeader, FrameType, HEADER_LEN};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -30,6 +31,20 @@ pub(crate) enum Frame {
 struct Body {
     header: FrameHeader,
     data: Vec<u8>,
+    /// Bytes of a fragment (MORE) already moved into the assembly: a fragment's body goes
+    /// there as it arrives, never into a buffer of its own as large as its header says.
+    moved: usize,
+}
+
+impl Body {
+    fn missing(&self) -> usize {
+        self.header.length as usize - self.moved - self.data.len()
+    }
+
+    /// Read straight into `data` (a body with this much still missing, not a fragment).
+    fn direct(&self) -> bool {
+        self.missing() > DIRECT_READ && self.header.flags & FLAG_MORE == 0
+    }
 }
 
 /// Incremental decoder of a byte stream into frames.
@@ -39,7 +54,7 @@ pub(crate) struct FrameReader {
     start: usize,
     body: Option<Body>,
     /// Fragments of a message sent with [`FLAG_MORE`], joined so far.
-    assembly: Option<Vec<u8>>,
+    assembly: Option<Assembly>,
     max_message: u32,
     /// Frames decoded whole so far (progress, for the frame timeout).
     frames: u64,
@@ -99,7 +114,7 @@ impl FrameReader {
                 }
                 self.start += HEADER_LEN;
                 if header.frame_type == FrameType::Data {
-                    let so_far = self.assembly.as_ref().map_or(0, Vec::len) as u64;
+                    let so_far = self.assembly.as_ref().map_or(0, Assembly::len) as u64;
                     let total = so_far + u64::from(header.length);
                     if total > u64::from(self.max_message) {
                         return Err(Error::new(
@@ -112,12 +127,16 @@ impl FrameReader {
                     }
                 }
                 // Bounded: DATA by max_message above, ERROR by the header check, CLOSE is empty.
-                let data = Vec::with_capacity(header.length as usize);
-                self.body = Some(Body { header, data });
+                let more = header.flags & FLAG_MORE != 0;
+                let data = Vec::with_capacity(if more { 0 } else { header.length as usize });
+                self.body = Some(Body {
+                    header,
+                    data,
+                    moved: 0,
+                });
             }
             let body = self.body.as_mut().expect("body set above");
-            let missing = body.header.length as usize - body.data.len();
-            let take = missing.min(self.buf.len() - self.start);
+            let take = body.missing().min(self.buf.len() - self.start);
             body.data
                 .extend_from_slice(&self.buf[self.start..self.start + take]);
             self.start += take;
@@ -125,22 +144,27 @@ impl FrameReader {
                 self.start = 0;
                 self.buf.clear();
             }
-            if body.data.len() < body.header.length as usize {
+            if body.header.flags & FLAG_MORE != 0 {
+                let asm = self.assembly.get_or_insert_with(Assembly::default);
+                asm.grow(body.data.len()).copy_from_slice(&body.data);
+                body.moved += body.data.len();
+                body.data.clear();
+            }
+            if body.missing() > 0 {
                 return Ok(None);
             }
-            let Body { header, data } = self.body.take().expect("body set above");
+            let Body { header, data, .. } = self.body.take().expect("body set above");
             self.frames += 1;
             match header.frame_type {
+                // Already moved into the assembly as it arrived.
                 FrameType::Data if header.flags & FLAG_MORE != 0 => {
-                    self.assembly
-                        .get_or_insert_with(Vec::new)
-                        .extend_from_slice(&data);
+                    self.assembly.get_or_insert_with(Assembly::default);
                 }
                 FrameType::Data => {
                     let msg = match self.assembly.take() {
                         Some(mut joined) => {
-                            joined.extend_from_slice(&data);
-                            joined
+                            joined.grow(data.len()).copy_from_slice(&data);
+                            joined.into_vec()
                         }
                         None => data,
                     };
@@ -163,11 +187,11 @@ impl FrameReader {
 
     /// Where the next read should put its bytes; never empty.
     pub(crate) fn spare(&mut self) -> &mut [MaybeUninit<u8>] {
-        if let Some(body) = &mut self.body {
-            let missing = body.header.length as usize - body.data.len();
-            if missing > DIRECT_READ {
-                return &mut body.data.spare_capacity_mut()[..missing];
-            }
+        if let Some(body) = &mut self.body
+            && body.direct()
+        {
+            let missing = body.missing();
+            return &mut body.data.spare_capacity_mut()[..missing];
         }
         if self.start > 0 && self.buf.capacity() - self.buf.len() < HEADER_LEN.max(READ_BUF / 4) {
             self.buf.drain(..self.start);
@@ -182,15 +206,14 @@ impl FrameReader {
     /// Those `n` bytes must have been initialised (e.g. by a successful `read`), and no other
     /// method may have been called since `spare`.
     pub(crate) unsafe fn filled(&mut self, n: usize) {
-        if let Some(body) = &mut self.body {
-            let missing = body.header.length as usize - body.data.len();
-            if missing > DIRECT_READ {
-                debug_assert!(n <= missing);
-                // SAFETY: the caller initialised `n` bytes of this vector's spare capacity,
-                // which `spare` returned, and `n <= missing <= capacity - len`.
-                unsafe { body.data.set_len(body.data.len() + n) };
-                return;
-            }
+        if let Some(body) = &mut self.body
+            && body.direct()
+        {
+            debug_assert!(n <= body.missing());
+            // SAFETY: the caller initialised `n` bytes of this vector's spare capacity,
+            // which `spare` returned, and `n <= missing <= capacity - len`.
+            unsafe { body.data.set_len(body.data.len() + n) };
+            return;
         }
         debug_assert!(self.buf.len() + n <= self.buf.capacity());
         // SAFETY: as above, for the read buffer's spare capacity returned by `spare`.

@@ -5,6 +5,7 @@ mod dir;
 pub(crate) mod fifo;
 mod pair;
 mod pipe;
+mod scratch;
 pub(crate) mod shm;
 mod socket;
 mod stream;
@@ -20,6 +21,7 @@ pub(crate) use pipe::{bind_pipe, connect_pipe};
 pub(crate) use socket::{
     LocalAddr, SocketFile, StreamListener, bind_local, bind_tcp, connect_local, connect_tcp,
 };
+pub(crate) use scratch::Scratch;
 pub(crate) use stream::Stream;
 pub(crate) use wait::{Source, Waker, readiness_set, usable_cpus, wait_any, yield_now};
 

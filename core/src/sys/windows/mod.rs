@@ -7,6 +7,7 @@
 
 mod listener;
 mod op;
+mod scratch;
 mod security;
 mod stream;
 #[cfg(test)]
@@ -22,6 +23,7 @@ use windows_sys::Win32::Foundation::{
 };
 
 pub(crate) use listener::{StreamListener, bind_pipe, connect_pipe};
+pub(crate) use scratch::Scratch;
 pub(crate) use stream::Stream;
 pub(crate) use unsupported::{
     LocalAddr, SocketFile, adopt_inherited, bind_local, bind_tcp, check_private_dir, connect_local,
