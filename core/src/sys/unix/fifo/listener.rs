@@ -169,6 +169,16 @@ fn remove_fifo(p: &Path) {
     }
 }
 
+impl Drop for FifoListener {
+    /// Remove the connection FIFOs of clients killed before this listener took their request
+    /// (they cannot remove them themselves). Done while the rendezvous is still open for
+    /// reading, so no other listener can be at `path` yet, and whoever owns such files could
+    /// only have connected to this listener, which is going away.
+    fn drop(&mut self) {
+        remove_leftovers(&self.path);
+    }
+}
+
 /// Bind a rendezvous FIFO at `path` with `mode`; a stale one (and the connection FIFOs a crash
 /// left beside it) is removed first.
 pub(crate) fn bind_fifo(path: &Path, mode: u32) -> Result<(FifoListener, SocketFile)> {
@@ -280,7 +290,8 @@ fn reclaim_if_stale(path: &Path) -> Result<()> {
 
 /// Remove connection FIFOs of ours named after the rendezvous at `path`
 /// (`<name>.<token>.up` / `.down`), which only a crash leaves behind. Called while no
-/// listener is at `path`, so no connection is being made through them.
+/// listener is at `path`, or by the one there as it closes, so no connection that could
+/// still succeed is being made through them.
 fn remove_leftovers(path: &Path) {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return;
