@@ -122,6 +122,38 @@ fn sigkill_of_a_spawned_child_at_random_points() {
     kill_campaign(&site, "pair", "listen", 0x5eed_0100);
 }
 
+/// Parent-and-child pairs the other way round: the parent (`fault-victim parent`) is killed,
+/// 25 times, in four phases (mid-stream, mid large message, blocked in send, blocked in recv);
+/// the child (`fault-child`) checks itself.
+#[test]
+fn sigkill_of_the_parent_at_random_points() {
+    let _watchdog = Watchdog::start();
+    let phases = ["stream", "large", "send", "recv"];
+    for i in 0..KILLS {
+        let phase = phases[i as usize % phases.len()];
+        let seed = (0x5eed_0200 + i).to_string();
+        let mut v = peer!("fault-victim", "parent", "-", phase, "--seed", &seed).spawn();
+        // The parent's line, then the child's (they share stdin and stdout).
+        assert_eq!(v.line(), "go");
+        v.say("go");
+        assert_eq!(v.line(), "kill");
+        v.kill();
+        v.say("killed");
+        let line = v.expect("round");
+        watchdog::tick();
+        let f = fields(&line);
+        let what = format!("seed {seed}: {line}");
+        assert!(!line.contains(" BAD "), "{what}");
+        assert_eq!(f["recv"], "PeerDisconnected", "{what}");
+        assert_eq!(f["send"], "PeerDisconnected", "{what}");
+        let n = |k: &str| f[k].parse::<usize>().unwrap();
+        // The inherited channel descriptor is closed; the stdin reader thread may remain.
+        assert!(n("fds") < n("base_fds"), "fds: {what}");
+        assert!(n("threads") <= n("base_threads") + 1, "threads: {what}");
+        assert_eq!(f["shm"], "0", "{what}");
+    }
+}
+
 fn signal(peer: &Peer, sig: rustix::process::Signal) {
     let pid = rustix::process::Pid::from_raw(peer.pid() as i32).expect("a pid");
     rustix::process::kill_process(pid, sig).expect("signal the peer");

@@ -58,6 +58,9 @@
 //! ipc-test-peer shm-bells <endpoint> data|space
 //!     Raw `shm://` client that rings the listener's data bell (or space bell, never reading)
 //!     in a tight loop, publishing nothing, until stdin closes. Prints `ready` first.
+//! ipc-test-peer hostile-server unix:///path --attack huge-length|bad-type|desync|garbage-hello
+//!     Raw server answering every client with that attack (peer/hostile.rs), for the
+//!     bindings' hostile-peer tests; prints `ready <endpoint>`, stops when stdin closes.
 //! ipc-test-peer child-echo [--twice] [--check-fd] [options]
 //!     In a child started with a channel: Channel::from_env; print `connected pid=<peer pid>
 //!     uid=<peer uid> max=<max message size>`; with --twice, open it again and print `second
@@ -70,7 +73,7 @@
 //!     descriptor, `still-open yes|no`) and exit 0.
 //! ipc-test-peer fd-is <fd> <dev> <ino>
 //!     Print `inherited` if descriptor <fd> is open and is that file, else `not-inherited`.
-//! ipc-test-peer fault-kill|fault-victim|fault-sender|fault-nofile ...
+//! ipc-test-peer fault-kill|fault-victim|fault-child|fault-sender|fault-nofile ...
 //!     Fault injection (Linux; tests/tests/faults.rs): a survivor that SIGKILLs victims and
 //!     checks itself, its victims, a sender to a stopped consumer, a low RLIMIT_NOFILE
 //!     (described in peer/faults.rs).
@@ -103,6 +106,9 @@ use libipc_conformance::{raw, stream};
 #[cfg(target_os = "linux")]
 #[path = "peer/faults.rs"]
 mod faults;
+#[cfg(unix)]
+#[path = "peer/hostile.rs"]
+mod hostile;
 #[path = "peer/interop.rs"]
 mod interop;
 #[cfg(unix)]
@@ -261,6 +267,8 @@ fn main() {
             #[cfg(unix)]
             "shm-bells" => shm::bells(&args),
             #[cfg(unix)]
+            "hostile-server" => hostile::server(&args),
+            #[cfg(unix)]
             "child-echo" => spawn::child_echo(&args),
             #[cfg(unix)]
             "from-env" => spawn::from_env(&args),
@@ -278,6 +286,8 @@ fn main() {
             "fault-sender" => faults::sender(&args),
             #[cfg(target_os = "linux")]
             "fault-nofile" => faults::nofile(&args),
+            #[cfg(target_os = "linux")]
+            "fault-child" => faults::child(&args),
             other => Err(Fail::from(format!("unknown mode {other:?}"))),
         });
     if let Err(Fail(kind, msg)) = result {

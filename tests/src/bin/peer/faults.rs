@@ -114,8 +114,10 @@ fn leftovers(ep: &str) -> Vec<String> {
 }
 
 /// A started victim, its stdout lines on a channel.
+/// The process to kill: our child, or (for a child surviving its parent) the parent, which
+/// the test kills when asked (`kill` on stdout, `killed` on stdin; its lines come on stdin).
 struct Victim {
-    child: Child,
+    child: Option<Child>,
     lines: mpsc::Receiver<String>,
     reader: Option<std::thread::JoinHandle<()>>,
     channel: Option<Channel>,
@@ -164,12 +166,43 @@ impl Victim {
         }
     }
 
-    /// SIGKILL and reap it; wait for its stdout to end.
+    /// SIGKILL and reap it; wait for its stdout to end. (Our parent: ask the test to kill
+    /// it, once.)
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
+        match &mut self.child {
+            Some(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                if let Some(r) = self.reader.take() {
+                    let _ = r.join();
+                }
+            }
+            None if self.reader.is_none() => {}
+            None => {
+                println!("kill");
+                while self.lines.recv().is_ok_and(|l| l != "killed") {}
+                // The stdin reader stays (stdin stays open); it is counted in the baseline.
+                drop(self.reader.take());
+            }
+        }
+    }
+
+    /// Our parent as the victim: its lines are relayed by the test on stdin.
+    fn parent(channel: Channel) -> Victim {
+        let (tx, lines) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Victim {
+            child: None,
+            lines,
+            reader: Some(reader),
+            channel: Some(channel),
         }
     }
 }
@@ -183,7 +216,7 @@ struct VictimParts {
 impl VictimParts {
     fn with_child(self, child: Child) -> Victim {
         Victim {
-            child,
+            child: Some(child),
             lines: self.lines,
             reader: Some(self.reader),
             channel: self.channel,
@@ -593,6 +626,19 @@ pub(crate) fn victim(args: &Args) -> Result<(), Fail> {
         }
         ("connect", _) => Channel::connect_with(ep, &opts)?,
         ("child", _) => Channel::from_env()?,
+        ("parent", _) => {
+            // The survivor is our child, sharing our stdin and stdout.
+            let mut cmd = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+            cmd.args([
+                "fault-child",
+                phase,
+                "--seed",
+                &args.get("--seed", 1u64)?.to_string(),
+            ]);
+            let (ch, child) = Channel::spawn(&mut cmd)?;
+            std::mem::forget(child);
+            ch
+        }
         (other, _) => return Err(format!("unknown role {other:?}").into()),
     };
     println!("go");
@@ -821,4 +867,44 @@ pub(crate) fn nofile(args: &Args) -> Result<(), Fail> {
         }
         other => Err(format!("expected listen or connect, got {other:?}").into()),
     }
+}
+
+/// `fault-child <phase> --seed S`: the survivor of a parent killed in `phase` (started by
+/// `fault-victim parent`). Waits for the test's `go` on stdin, asks for the kill (`kill`, then
+/// `killed` on stdin), checks itself like `fault-kill` and prints one `round` line.
+pub(crate) fn child(args: &Args) -> Result<(), Fail> {
+    let phase = args.pos(0, "phase")?.to_owned();
+    let mut rng = fastrand::Rng::with_seed(args.get("--seed", 1)?);
+    let delay = Duration::from_micros(rng.u64(0..20_000));
+    let min_received = rng.u64(1..40);
+    // The inherited channel descriptor is open already and counted here; so is the stdin
+    // reader, started first.
+    let (tx, rx) = mpsc::channel::<Channel>();
+    let holder = std::thread::spawn(move || rx.recv().ok().map(Victim::parent));
+    std::thread::sleep(Duration::from_millis(20));
+    let counts = || (proc_count("/proc/self/fd"), proc_count("/proc/self/task"));
+    let (fds0, threads0) = counts();
+    tx.send(Channel::from_env()?)
+        .map_err(|_| "holder thread gone".to_owned())?;
+    let v = holder
+        .join()
+        .map_err(|_| "holder thread panicked".to_owned())?
+        .expect("a victim");
+    let mut r = Round::default();
+    survive(v, &phase, delay, min_received, &mut r)?;
+    for _ in 0..500 {
+        (r.fds, r.threads) = counts();
+        // The stdin reader thread (started after the baseline) may remain.
+        if r.fds < fds0 && r.threads <= threads0 + 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    r.shm = shm_held();
+    r.files = "-".into();
+    println!(
+        "round phase={phase} delay_us={} base_fds={fds0} base_threads={threads0} {r}",
+        delay.as_micros()
+    );
+    Ok(())
 }
