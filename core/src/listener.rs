@@ -100,7 +100,8 @@ impl Listener {
             sink.signal.wake();
             true
         });
-        let acceptor = Acceptor::start(listener, t, opts.clone(), deliver)?;
+        let acceptor =
+            Acceptor::start(listener, t, transport::listener_options(&ep, opts), deliver)?;
         Ok(Listener {
             inbox,
             local,

@@ -215,7 +215,8 @@ options! {
     handshake_timeout: Duration = Duration::from_secs(5), Both,
         |o| OptionValue::Duration(o.handshake_timeout);
     /// Accept only peers whose uid is in the list (Unix sockets and shared memory; checked
-    /// through the kernel's peer credentials at accept and connect). `None`: any uid.
+    /// through the kernel's peer credentials at accept and connect). `None`: any uid (a
+    /// listener on an abstract socket, which has no file permissions: its own uid).
     allowed_uids: Option<Vec<u32>> = None, Both, |o| OptionValue::Uids(o.allowed_uids.clone());
     /// Bytes in each shared-memory ring, one per direction (`shm://` only; set by the
     /// listener): a power of two from 64 KiB to 1 GiB. Larger messages travel in fragments.
@@ -283,13 +284,16 @@ impl Options {
     }
 
     /// Accept only peers whose uid is in `uids` (checked at accept and connect, through the
-    /// kernel's peer credentials). Needs a transport with credentials (Unix sockets).
+    /// kernel's peer credentials). Needs a transport with credentials (Unix sockets). Without
+    /// it, a listener on an abstract socket (`unix:@name`, no file permissions) admits only its
+    /// own uid.
     pub fn with_allowed_uids(mut self, uids: impl IntoIterator<Item = u32>) -> Options {
         self.allowed_uids = Some(uids.into_iter().collect());
         self
     }
 
-    /// Accept peers of any uid again (the default), undoing [`with_allowed_uids`](Self::with_allowed_uids).
+    /// Accept peers of any uid again (the default), undoing [`with_allowed_uids`](Self::with_allowed_uids)
+    /// (on an abstract socket: of the listener's own uid, see there).
     pub fn with_any_uid(mut self) -> Options {
         self.allowed_uids = None;
         self

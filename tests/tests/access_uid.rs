@@ -230,8 +230,8 @@ fn directories_sockets_and_fifos_are_private() {
 /// (`PermissionDenied`, from the kernel), and so does the 0700 runtime directory of bare
 /// names, `shm://` and `fifo://name`, whether it names the endpoint (libipc's own check of the
 /// directory) or the file's path (the kernel's), and even when that listener widened its
-/// mode and lists that uid. Abstract sockets have no file: they let any uid in unless the
-/// listener lists uids, and then the allow-list refuses it at accept.
+/// mode and lists that uid. Abstract sockets have no file: a listener with no allow-list
+/// admits only its own uid, and one that lists uids admits those.
 #[test]
 fn another_uid_cannot_connect_by_default() {
     let _watchdog = Watchdog::start();
@@ -282,9 +282,18 @@ fn another_uid_cannot_connect_by_default() {
         }
     }
 
-    // unix:@name: any uid by default (documented in docs/endpoints.md) ...
+    // unix:@name has no file: with no allow-list of its own, the listener admits only its own
+    // uid (docs/endpoints.md) ...
     let abs = format!("unix:@{}", unique_name());
-    let listener = Listener::bind(&abs).unwrap();
+    let _listener = Listener::bind(&abs).unwrap();
+    let p = other.peer().args(["connect", &abs]).spawn();
+    assert_eq!(refused(p), "PermissionDenied");
+    // ... and the uids it lists when it lists them. (A fresh name: a child being started by
+    // another test may still hold a copy of the old listener's socket until it execs, keeping
+    // that name bound.)
+    let abs = format!("unix:@{}", unique_name());
+    let open = Options::new().with_allowed_uids([my_uid(), NOBODY]);
+    let listener = Listener::bind_with(&abs, &open).unwrap();
     let mut client = other.peer().args(["connect", &abs]).spawn();
     let ch = listener.accept().unwrap();
     assert_eq!(ch.peer().uid, Some(NOBODY));
@@ -292,15 +301,6 @@ fn another_uid_cannot_connect_by_default() {
         client.expect("connected"),
         format!("pid={} uid={me}", std::process::id())
     );
-    drop((ch, listener));
-    // ... and only the uids listed when the listener lists them. (A fresh name: a child being
-    // started by another test may still hold a copy of the old listener's socket until it
-    // execs, keeping that name bound.)
-    let abs = format!("unix:@{}", unique_name());
-    let strict = Options::new().with_allowed_uids([my_uid()]);
-    let _listener = Listener::bind_with(&abs, &strict).unwrap();
-    let p = other.peer().args(["connect", &abs]).spawn();
-    assert_eq!(refused(p), "PermissionDenied");
 }
 
 /// The refusals above are about access: with the socket or rendezvous mode widened (0666) in
@@ -416,8 +416,10 @@ fn a_client_expecting_the_server_uid_refuses_a_squatter() {
     let ours = Options::new().with_expected_server_uid(my_uid());
     let theirs = Options::new().with_expected_server_uid(NOBODY);
     let shared = open_dir("squat", 0o1777);
+    // The squatter lets our uid in (an abstract listener admits only its own uid otherwise).
+    let me = my_uid().to_string();
     let squat = |ep: &str, env: Option<&Path>| {
-        let mut cmd = other.peer().args(["echo-server", ep]);
+        let mut cmd = other.peer().args(["echo-server", ep, "--allowed-uid", &me]);
         if let Some(run) = env {
             cmd = cmd.env("LIBIPC_RUNTIME_DIR", run);
         }

@@ -61,12 +61,13 @@ impl AsyncListener {
         opts.validate()?;
         let ep = endpoint.try_into()?;
         let t = transport::for_endpoint(&ep)?;
+        let opts = transport::listener_options(&ep, opts);
         let opts2 = opts.clone();
         // Binding may probe a stale socket file: keep it off the async worker.
         let bound = tokio::task::spawn_blocking(move || t.bind(&ep, &opts2))
             .await
             .map_err(|e| Error::new(ErrorKind::Io, format!("bind task failed: {e}")))??;
-        AsyncListener::start(bound, t, opts)
+        AsyncListener::start(bound, t, &opts)
     }
 
     /// Listen at once, on the calling thread, which may block for a moment (binding may probe
@@ -79,8 +80,9 @@ impl AsyncListener {
         opts.validate()?;
         let ep = endpoint.try_into()?;
         let t = transport::for_endpoint(&ep)?;
-        let bound = t.bind(&ep, opts)?;
-        AsyncListener::start(bound, t, opts)
+        let opts = transport::listener_options(&ep, opts);
+        let bound = t.bind(&ep, &opts)?;
+        AsyncListener::start(bound, t, &opts)
     }
 
     fn start(

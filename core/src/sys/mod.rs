@@ -57,6 +57,9 @@ use crate::error::Result;
 
 // Runtime directory.
 pub(crate) use imp::{check_private_dir, ensure_private_dir, runtime_dir};
+// The uid this process runs as (Unix only: Windows names users by SID).
+#[cfg(unix)]
+pub(crate) use imp::current_uid;
 // Streams and listeners.
 pub(crate) use imp::{
     LocalAddr, SocketFile, Stream, StreamListener, bind_local, bind_pipe, bind_tcp, connect_local,

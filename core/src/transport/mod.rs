@@ -32,6 +32,21 @@ use crate::link::stream::StreamLink;
 use crate::options::Options;
 use crate::sys::{self, Stream, Waker};
 
+/// The options a listener at `ep` runs with. An abstract Unix socket (`unix:@name`) has no
+/// file, hence no file permissions: with no uid allow-list of its own, such a listener admits
+/// only processes of its own uid, so another user cannot connect by default (every other local
+/// endpoint is kept from other users by its file's or runtime directory's permissions).
+pub(crate) fn listener_options(ep: &Endpoint, opts: &Options) -> Options {
+    let mut opts = opts.clone();
+    #[cfg(unix)]
+    if matches!(ep, Endpoint::UnixAbstract(_)) && opts.allowed_uids.is_none() {
+        opts.allowed_uids = Some(vec![sys::current_uid()]);
+    }
+    #[cfg(not(unix))]
+    let _ = ep;
+    opts
+}
+
 /// A kind of connection: how to listen, how to connect, and what link a connection becomes.
 pub(crate) trait Transport: Sync + fmt::Debug {
     /// Listen at `ep`.

@@ -15,13 +15,13 @@ use std::io;
 
 use rustix::io::Errno;
 
-pub(crate) use dir::{check_private_dir, ensure_private_dir, runtime_dir};
+pub(crate) use dir::{check_private_dir, current_uid, ensure_private_dir, runtime_dir};
 pub(crate) use pair::{adopt_fd, adopt_inherited, inherit_token, keep_across_exec, stream_pair};
 pub(crate) use pipe::{bind_pipe, connect_pipe};
+pub(crate) use scratch::Scratch;
 pub(crate) use socket::{
     LocalAddr, SocketFile, StreamListener, bind_local, bind_tcp, connect_local, connect_tcp,
 };
-pub(crate) use scratch::Scratch;
 pub(crate) use stream::Stream;
 pub(crate) use wait::{Source, Waker, readiness_set, usable_cpus, wait_any, yield_now};
 
