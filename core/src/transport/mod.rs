@@ -37,14 +37,13 @@ use crate::sys::{self, Stream, Waker};
 /// only processes of its own uid, so another user cannot connect by default (every other local
 /// endpoint is kept from other users by its file's or runtime directory's permissions).
 pub(crate) fn listener_options(ep: &Endpoint, opts: &Options) -> Options {
-    let mut opts = opts.clone();
     #[cfg(unix)]
     if matches!(ep, Endpoint::UnixAbstract(_)) && opts.allowed_uids.is_none() {
-        opts.allowed_uids = Some(vec![sys::current_uid()]);
+        return opts.clone().with_allowed_uids([sys::current_uid()]);
     }
     #[cfg(not(unix))]
     let _ = ep;
-    opts
+    opts.clone()
 }
 
 /// A kind of connection: how to listen, how to connect, and what link a connection becomes.
