@@ -550,6 +550,23 @@ mod tests {
     }
 
     #[test]
+    fn sleep_flags_of_any_value_ask_for_a_wake_up() {
+        let ring = HeapRing::new(64);
+        let (mut prod, mut cons) = (Producer::new(ring.ptrs()), Consumer::new(ring.ptrs()));
+        ring.set_flags(0x8000_0000, 3);
+        let r = prod.try_reserve(1).unwrap().unwrap();
+        assert!(
+            prod.commit(r, FrameType::Data, 0),
+            "the consumer said it sleeps"
+        );
+        let rec = cons.try_peek().unwrap().unwrap();
+        assert!(cons.release_bytes(rec.size()), "the producer said it waits");
+        ring.set_flags(0, 0);
+        assert!(send(&mut prod, b"x", 0));
+        assert_eq!(take(&mut cons).unwrap(), Some((b"x".to_vec(), 0)));
+    }
+
+    #[test]
     fn cursor_arithmetic_survives_wrapping_u64() {
         // Cursors count every byte ever passed and wrap at 2^64; start both sides just below.
         let ring = HeapRing::new(64);
