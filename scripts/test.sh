@@ -2,7 +2,8 @@
 # The one command that runs every test of libipc, from a fresh clone:
 #   ./scripts/test.sh
 # It installs what it needs (rustfmt, clippy, the Windows rustup target; pkg-config, cmake,
-# valgrind, mingw-w64, Wine, debootstrap with apt-get when run as root; npm and Maven packages;
+# valgrind, mingw-w64, Wine, debootstrap with apt-get when run as root; the nightly toolchain
+# with miri, and cargo-fuzz, for the fuzz and Miri steps; npm and Maven packages;
 # the Swift toolchain in a Debian trixie chroot cached in ~/.cache/libipc; rustup targets) and
 # fails loudly when a toolchain is missing (Node.js >= 18 with npm, a JDK >= 17 with Maven). Downloads are
 # cached by cargo (~/.cargo), pip (~/.cache/pip) and npm (~/.npm). When a step fails, the last
@@ -26,6 +27,12 @@ cargo xtask tables --check
 step "Rust tests (unit, doc, async, CLI, cross-process conformance, wire vectors)"
 cargo test --workspace --release --all-targets
 cargo test --workspace --release --doc
+
+step "fuzz: every cargo-fuzz target for a bounded time from its seeds, fails on any crash (scripts/fuzz.sh; LIBIPC_SKIP_FUZZ=1 skips)"
+./scripts/fuzz.sh
+
+step "Miri: the wire codec, frame reader and writer, and the ring's index arithmetic (scripts/miri.sh; LIBIPC_SKIP_MIRI=1 skips)"
+./scripts/miri.sh
 
 step "loom model of the shared-memory ring (ring.rs, loom_model)"
 # Its own cfg and target directory: tokio has its own cfg(loom), and the main build cache stays.
