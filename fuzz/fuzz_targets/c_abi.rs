@@ -34,22 +34,70 @@ enum Setter {
 
 #[derive(Debug, Arbitrary)]
 enum Op {
-    Connect { endpoint: Vec<u8>, null_endpoint: bool },
-    Bind { endpoint: Vec<u8>, null_endpoint: bool },
-    Set { setter: Setter, null_options: bool },
+    Connect {
+        endpoint: Vec<u8>,
+        null_endpoint: bool,
+    },
+    Bind {
+        endpoint: Vec<u8>,
+        null_endpoint: bool,
+    },
+    Set {
+        setter: Setter,
+        null_options: bool,
+    },
     /// A pair made with the options set so far.
     Pair,
-    Send { ch: u8, data: Vec<u8>, len: u64, null_data: bool, timeout: i32 },
-    Recv { ch: u8, timeout: i32, null_out: bool },
-    RecvInto { ch: u8, cap: u16, null_buf: bool, timeout: i32 },
-    Reserve { ch: u8, len: u64, timeout: i32, fill: u8, commit: bool },
-    RecvInPlace { ch: u8, timeout: i32, release: bool },
-    Commit { ch: u8 },
-    Abort { ch: u8 },
-    Release { ch: u8 },
-    Flush { ch: u8, timeout: i32 },
-    Close { ch: u8 },
-    Info { ch: u8, null_out: bool },
+    Send {
+        ch: u8,
+        data: Vec<u8>,
+        len: u64,
+        null_data: bool,
+        timeout: i32,
+    },
+    Recv {
+        ch: u8,
+        timeout: i32,
+        null_out: bool,
+    },
+    RecvInto {
+        ch: u8,
+        cap: u16,
+        null_buf: bool,
+        timeout: i32,
+    },
+    Reserve {
+        ch: u8,
+        len: u64,
+        timeout: i32,
+        fill: u8,
+        commit: bool,
+    },
+    RecvInPlace {
+        ch: u8,
+        timeout: i32,
+        release: bool,
+    },
+    Commit {
+        ch: u8,
+    },
+    Abort {
+        ch: u8,
+    },
+    Release {
+        ch: u8,
+    },
+    Flush {
+        ch: u8,
+        timeout: i32,
+    },
+    Close {
+        ch: u8,
+    },
+    Info {
+        ch: u8,
+        null_out: bool,
+    },
     StatusName(i32),
 }
 
@@ -99,7 +147,12 @@ impl World {
             assert_eq!(ipc_options_new(&mut small), OK);
             assert_eq!(ipc_options_set_max_message_size(small, 1 << 16), OK);
         }
-        let (mut a, mut b, mut c, mut d) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+        let (mut a, mut b, mut c, mut d) = (
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        );
         // SAFETY: live options; writable out-parameters; the handles are live afterwards.
         unsafe {
             assert_eq!(ipc_channel_pair(small, &mut a, &mut b), OK);
@@ -108,7 +161,10 @@ impl World {
             ipc_channel_free(d);
             ipc_options_free(small);
         }
-        World { opts, chans: [a, b, c] }
+        World {
+            opts,
+            chans: [a, b, c],
+        }
     }
 
     /// A channel handle (`3`: NULL) and whether it is open.
@@ -138,7 +194,11 @@ impl Drop for World {
 fn endpoint_call(endpoint: &[u8], null_endpoint: bool, bind: bool) {
     let s = c_string(endpoint);
     let parses = s.to_str().ok().map(|s| Endpoint::parse(s).is_ok());
-    let ep = if null_endpoint { ptr::null() } else { s.as_ptr() };
+    let ep = if null_endpoint {
+        ptr::null()
+    } else {
+        s.as_ptr()
+    };
     let call = |out_null: bool| {
         if bind {
             let mut out = ptr::null_mut();
@@ -168,7 +228,11 @@ fn endpoint_call(endpoint: &[u8], null_endpoint: bool, bind: bool) {
 }
 
 fn set(w: &World, setter: Setter, null_options: bool) {
-    let o = if null_options { ptr::null_mut() } else { w.opts };
+    let o = if null_options {
+        ptr::null_mut()
+    } else {
+        w.opts
+    };
     // SAFETY: `o` is NULL or live; the uid pointer is NULL or valid for `n` values.
     let st = check(unsafe {
         match setter {
@@ -203,9 +267,18 @@ fn set(w: &World, setter: Setter, null_options: bool) {
 
 fn op(w: &World, op: Op) {
     match op {
-        Op::Connect { endpoint, null_endpoint } => endpoint_call(&endpoint, null_endpoint, false),
-        Op::Bind { endpoint, null_endpoint } => endpoint_call(&endpoint, null_endpoint, true),
-        Op::Set { setter, null_options } => set(w, setter, null_options),
+        Op::Connect {
+            endpoint,
+            null_endpoint,
+        } => endpoint_call(&endpoint, null_endpoint, false),
+        Op::Bind {
+            endpoint,
+            null_endpoint,
+        } => endpoint_call(&endpoint, null_endpoint, true),
+        Op::Set {
+            setter,
+            null_options,
+        } => set(w, setter, null_options),
         Op::Pair => {
             let (mut a, mut b) = (ptr::null_mut(), ptr::null_mut());
             // SAFETY: live options, writable out-parameters; handles freed once.
@@ -216,7 +289,13 @@ fn op(w: &World, op: Op) {
                 ipc_channel_free(b);
             }
         }
-        Op::Send { ch, data, len, null_data, timeout: t } => {
+        Op::Send {
+            ch,
+            data,
+            len,
+            null_data,
+            timeout: t,
+        } => {
             let (ch, open) = w.ch(ch);
             let (p, len) = if null_data {
                 (ptr::null(), len as usize)
@@ -229,7 +308,11 @@ fn op(w: &World, op: Op) {
                 assert_eq!(st, INVALID);
             }
         }
-        Op::Recv { ch, timeout: t, null_out } => {
+        Op::Recv {
+            ch,
+            timeout: t,
+            null_out,
+        } => {
             let (ch, open) = w.ch(ch);
             let mut m = ptr::null_mut();
             let out = if null_out { ptr::null_mut() } else { &mut m };
@@ -248,10 +331,19 @@ fn op(w: &World, op: Op) {
                 }
             }
         }
-        Op::RecvInto { ch, cap, null_buf, timeout: t } => {
+        Op::RecvInto {
+            ch,
+            cap,
+            null_buf,
+            timeout: t,
+        } => {
             let (ch, open) = w.ch(ch);
             let mut buf = vec![0u8; cap as usize];
-            let (p, cap) = if null_buf { (ptr::null_mut(), cap as usize) } else { (buf.as_mut_ptr(), buf.len()) };
+            let (p, cap) = if null_buf {
+                (ptr::null_mut(), cap as usize)
+            } else {
+                (buf.as_mut_ptr(), buf.len())
+            };
             let mut n = usize::MAX;
             // SAFETY: `ch` NULL or live; `p` NULL or writable for `cap` bytes; `n` writable.
             let st = check(unsafe { ipc_channel_recv_into(ch, p, cap, timeout(t, open), &mut n) });
@@ -263,7 +355,13 @@ fn op(w: &World, op: Op) {
                 assert_eq!(n, usize::MAX, "out_len written on failure");
             }
         }
-        Op::Reserve { ch, len, timeout: t, fill, commit } => {
+        Op::Reserve {
+            ch,
+            len,
+            timeout: t,
+            fill,
+            commit,
+        } => {
             let (ch, open) = w.ch(ch);
             let mut buf = ptr::null_mut();
             let len = len as usize;
@@ -276,7 +374,11 @@ fn op(w: &World, op: Op) {
                     if len > 0 {
                         ptr::write_bytes(buf, fill, len);
                     }
-                    let end = if commit { ipc_channel_commit(ch) } else { ipc_channel_abort(ch) };
+                    let end = if commit {
+                        ipc_channel_commit(ch)
+                    } else {
+                        ipc_channel_abort(ch)
+                    };
                     check(end);
                 } else {
                     assert!(buf.is_null(), "out_buf written on failure");
@@ -286,12 +388,21 @@ fn op(w: &World, op: Op) {
                 }
             }
         }
-        Op::RecvInPlace { ch, timeout: t, release } => {
+        Op::RecvInPlace {
+            ch,
+            timeout: t,
+            release,
+        } => {
             let (ch, open) = w.ch(ch);
             let (mut d, mut n) = (ptr::null(), 0usize);
             // SAFETY: `ch` NULL or live; out-parameters writable.
             unsafe {
-                let st = check(ipc_channel_recv_in_place(ch, timeout(t, open), &mut d, &mut n));
+                let st = check(ipc_channel_recv_in_place(
+                    ch,
+                    timeout(t, open),
+                    &mut d,
+                    &mut n,
+                ));
                 if st == OK && release {
                     assert_eq!(check(ipc_channel_release(ch)), OK);
                 }

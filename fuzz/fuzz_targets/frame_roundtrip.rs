@@ -12,7 +12,10 @@ use libipc::wire::{FLAG_MORE, FrameHeader, FrameType};
 enum Payload {
     Bytes(Vec<u8>),
     /// A long run of one byte: reaches the writer's large-frame path (over 64 KiB) cheaply.
-    Run { byte: u8, len: u32 },
+    Run {
+        byte: u8,
+        len: u32,
+    },
 }
 
 impl Payload {
@@ -30,7 +33,11 @@ enum Op {
     Message(Payload),
     /// A frame the sender gives up after `cut` bytes: the rest goes out as pending bytes,
     /// themselves written in two steps split at `split`.
-    Abandoned { payload: Payload, cut: u32, split: u32 },
+    Abandoned {
+        payload: Payload,
+        cut: u32,
+        split: u32,
+    },
     /// A message sent as fragments (DATA frames with FLAG_MORE, then one without).
     Fragments(Vec<Vec<u8>>),
 }
@@ -56,7 +63,11 @@ fuzz_target!(|input: Input| {
                 stream.extend_from_slice(&frame);
                 want.push(p);
             }
-            Op::Abandoned { payload, cut, split } => {
+            Op::Abandoned {
+                payload,
+                cut,
+                split,
+            } => {
                 let p = payload.bytes();
                 let len = Writer::frame_len(&p);
                 let whole = w.data_frame(&p, 0);

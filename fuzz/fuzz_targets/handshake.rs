@@ -43,7 +43,8 @@ fn world() -> &'static World {
         // SAFETY: ignoring SIGPIPE is process-wide and allowed at any time; a write to a
         // socket whose peer hung up then fails with EPIPE instead of killing the fuzzer.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-        let dir = std::env::temp_dir().join(format!("libipc-fuzz-handshake-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("libipc-fuzz-handshake-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let opts = Options::new()
@@ -53,7 +54,11 @@ fn world() -> &'static World {
             Listener::bind_with(format!("unix://{}/l.sock", dir.display()).as_str(), &opts)
                 .unwrap();
         let server = UnixListener::bind(dir.join("s.sock")).unwrap();
-        World { dir, listener, server }
+        World {
+            dir,
+            listener,
+            server,
+        }
     })
 }
 
@@ -119,11 +124,17 @@ fn server_side(w: &World, bytes: &[u8]) {
             let h = Hello::decode(&answer).unwrap();
             assert_eq!(h.status, 0);
             assert_eq!(h.max_message_size, MAX as u32);
-            let ch = w.listener.accept_timeout(GUARD).expect("the accepted channel");
+            let ch = w
+                .listener
+                .accept_timeout(GUARD)
+                .expect("the accepted channel");
             assert_eq!(received(&ch), expected_messages(&bytes[len..]));
         }
         Err(ErrorKind::PeerDisconnected) => {
-            assert!(got.is_err(), "an answer to a cut-short hello: {answer:02x?}");
+            assert!(
+                got.is_err(),
+                "an answer to a cut-short hello: {answer:02x?}"
+            );
         }
         Err(kind) => {
             got.expect("a refusing hello");
@@ -176,10 +187,10 @@ fuzz_target!(|data: &[u8]| {
     if let Some(prefix) = bytes.first_chunk::<8>() {
         let _ = Hello::decode_prefix(prefix);
     }
-    if let Ok(h) = Hello::decode(bytes) {
-        if h.length == HELLO_LEN_V1 {
-            assert_eq!(h.encode()[..], bytes[..]);
-        }
+    if let Ok(h) = Hello::decode(bytes)
+        && h.length == HELLO_LEN_V1
+    {
+        assert_eq!(h.encode()[..], bytes[..]);
     }
     let w = world();
     if side % 2 == 0 {

@@ -15,16 +15,29 @@ use libipc::wire::{FLAG_MORE, FrameType};
 #[derive(Debug, Arbitrary)]
 enum Op {
     /// Our producer publishes a record (`len` bytes of `byte`, cut to the largest record).
-    Send { len: u16, byte: u8, more: bool, close: bool },
+    Send {
+        len: u16,
+        byte: u8,
+        more: bool,
+        close: bool,
+    },
     /// Our consumer takes a record.
     Recv,
     /// The peer writes a cursor, a flag or a data word.
     Write(u64),
     Read(u64),
     Flags(u32, u32),
-    Word { at: u16, value: u64 },
+    Word {
+        at: u16,
+        value: u64,
+    },
     /// The peer writes a plausible record header (a random type, flags and length).
-    Header { at: u16, length: u16, frame_type: u8, flags: u8 },
+    Header {
+        at: u16,
+        length: u16,
+        frame_type: u8,
+        flags: u8,
+    },
 }
 
 #[derive(Debug, Arbitrary)]
@@ -46,7 +59,12 @@ fuzz_target!(|input: Input| {
     let (mut send_ok, mut recv_ok) = (true, true);
     for op in input.ops {
         match op {
-            Op::Send { len, byte, more, close } if send_ok => {
+            Op::Send {
+                len,
+                byte,
+                more,
+                close,
+            } if send_ok => {
                 let (ty, len) = if close {
                     (FrameType::Close, 0)
                 } else {
@@ -96,7 +114,12 @@ fuzz_target!(|input: Input| {
                 hostile = true;
                 ring.set_word(u64::from(at), value);
             }
-            Op::Header { at, length, frame_type, flags } => {
+            Op::Header {
+                at,
+                length,
+                frame_type,
+                flags,
+            } => {
                 hostile = true;
                 let mut h = [0u8; 8];
                 h[..4].copy_from_slice(&u32::from(length).to_le_bytes());
