@@ -71,6 +71,8 @@ mod tests {
     use super::*;
 
     #[test]
+    // Maps scratch memory (a system call) and fills megabytes: not for Miri.
+    #[cfg_attr(miri, ignore)]
     fn joins_across_the_move_to_scratch_memory() {
         let mut a = Assembly::default();
         let mut want = Vec::new();
