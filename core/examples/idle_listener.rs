@@ -84,7 +84,10 @@ fn main() {
         .build()
         .unwrap();
     let opts = Options::new().with_max_connections(max + 16);
-    let listener = Arc::new(rt.block_on(AsyncListener::bind_with(ep.as_str(), &opts)).unwrap());
+    let listener = Arc::new(
+        rt.block_on(AsyncListener::bind_with(ep.as_str(), &opts))
+            .unwrap(),
+    );
     let at = listener.local_endpoint().to_string();
     let accepted = Arc::new(AtomicUsize::new(0));
     {
@@ -106,7 +109,9 @@ fn main() {
     let mut to = child.stdin.take().unwrap();
     let mut from = BufReader::new(child.stdout.take().unwrap()).lines();
     println!("listener {kind} ({at}), RLIMIT_NOFILE {limit}");
-    println!("| connections | RSS (KiB) | descriptors | threads | KiB per connection (since last) |");
+    println!(
+        "| connections | RSS (KiB) | descriptors | threads | KiB per connection (since last) |"
+    );
     println!("|---:|---:|---:|---:|---:|");
     let mut last: Option<(usize, u64)> = None;
     for &n in &steps {
@@ -120,10 +125,16 @@ fn main() {
         std::thread::sleep(Duration::from_millis(500));
         let rss = status("VmRSS:");
         let per = match last {
-            Some((n0, r0)) if n > n0 => format!("{:.2}", (rss as f64 - r0 as f64) / (n - n0) as f64),
+            Some((n0, r0)) if n > n0 => {
+                format!("{:.2}", (rss as f64 - r0 as f64) / (n - n0) as f64)
+            }
             _ => "–".into(),
         };
-        println!("| {n} | {rss} | {} | {} | {per} |", fds(), status("Threads:"));
+        println!(
+            "| {n} | {rss} | {} | {} | {per} |",
+            fds(),
+            status("Threads:")
+        );
         last = Some((n, rss));
     }
     drop(to);

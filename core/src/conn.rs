@@ -140,7 +140,12 @@ impl Conn {
 
     /// The channel is closed: give its place in the listener's count back.
     pub(crate) fn release_count(&self) {
-        drop(self.counted.lock().unwrap_or_else(|p| p.into_inner()).take());
+        drop(
+            self.counted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
     }
 
     pub(crate) fn is_closed(&self) -> bool {

@@ -58,7 +58,10 @@ async fn async_cap() {
         let a = listener.accept().await.unwrap();
         let err = AsyncChannel::connect(at.as_str()).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout, "{ep}: {err}");
-        assert!(err.message().contains("connection limit (3)"), "{ep}: {err}");
+        assert!(
+            err.message().contains("connection limit (3)"),
+            "{ep}: {err}"
+        );
         drop(a);
         // The place is free once the accepted channel is dropped.
         held.push(AsyncChannel::connect(at.as_str()).await.unwrap());
@@ -126,7 +129,9 @@ fn expected_server_uid_is_checked_before_the_hello_body() {
             "{ep}: {msg}"
         );
         // The refused connection never reached `accept`.
-        let e = listener.accept_timeout(Duration::from_millis(200)).unwrap_err();
+        let e = listener
+            .accept_timeout(Duration::from_millis(200))
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Timeout, "{ep}: {e}");
         // Undone, any uid again.
         let any = bad.with_any_server_uid();
@@ -147,17 +152,16 @@ fn expected_server_uid_over_tcp_is_invalid_body() {
     let opts = Options::new().with_expected_server_uid(my_uid());
     let err = Channel::connect_with(at.as_str(), &opts).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
-    let e = listener.accept_timeout(Duration::from_millis(200)).unwrap_err();
+    let e = listener
+        .accept_timeout(Duration::from_millis(200))
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
 }
 
 #[test]
 fn limits_are_validated_and_tabled() {
-    let err = Listener::bind_with(
-        "tcp://127.0.0.1:0",
-        &Options::new().with_max_connections(0),
-    )
-    .unwrap_err();
+    let err = Listener::bind_with("tcp://127.0.0.1:0", &Options::new().with_max_connections(0))
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     // Zero frame timeout is no limit; 0-byte messages are a real limit (wire-format §3.2).
     let o = Options::new().with_frame_timeout(Duration::ZERO);
@@ -168,9 +172,18 @@ fn limits_are_validated_and_tabled() {
     );
     assert_eq!(Options::new().max_connections(), 1024);
     assert_eq!(Options::new().expected_server_uid(), None);
-    drop(Listener::bind_with("tcp://127.0.0.1:0", &Options::new().with_max_message_size(0)).unwrap());
+    drop(
+        Listener::bind_with(
+            "tcp://127.0.0.1:0",
+            &Options::new().with_max_message_size(0),
+        )
+        .unwrap(),
+    );
     let row = |n: &str| Options::TABLE.iter().find(|o| o.name == n).unwrap();
     assert_eq!(row("max_connections").default_value().to_string(), "1024");
     assert_eq!(row("frame_timeout").default_value().to_string(), "30 s");
-    assert_eq!(row("expected_server_uid").default_value().to_string(), "any uid");
+    assert_eq!(
+        row("expected_server_uid").default_value().to_string(),
+        "any uid"
+    );
 }

@@ -48,7 +48,9 @@ fn stalled_frame_fails_the_channel(t: Transport) {
     let opts = Options::new().with_frame_timeout(Duration::from_millis(200));
     let listener = Listener::bind_with(site.here(), &opts).unwrap();
     site.bound(listener.local_endpoint());
-    let mut child = peer!("raw-client", site.there(), "1000").site(&site).spawn();
+    let mut child = peer!("raw-client", site.there(), "1000")
+        .site(&site)
+        .spawn();
     let ch = listener.accept().unwrap();
     child.expect("ready");
     child.say("half");
@@ -65,7 +67,9 @@ fn receive_timeout_mid_frame_loses_nothing(t: Transport) {
     let mut site = t.site();
     let listener = Listener::bind(site.here()).unwrap();
     site.bound(listener.local_endpoint());
-    let mut child = peer!("raw-client", site.there(), "1000").site(&site).spawn();
+    let mut child = peer!("raw-client", site.there(), "1000")
+        .site(&site)
+        .spawn();
     let ch = listener.accept().unwrap();
     child.expect("ready");
     child.say("half");
@@ -84,7 +88,9 @@ fn frame_timeout_leaves_idle_channels_alone(t: Transport) {
     let opts = Options::new().with_frame_timeout(Duration::from_millis(50));
     let listener = Listener::bind_with(site.here(), &opts).unwrap();
     site.bound(listener.local_endpoint());
-    let mut child = peer!("raw-client", site.there(), "1000").site(&site).spawn();
+    let mut child = peer!("raw-client", site.there(), "1000")
+        .site(&site)
+        .spawn();
     let ch = listener.accept().unwrap();
     child.expect("ready");
     let err = ch.recv_timeout(Duration::from_millis(300)).unwrap_err();
