@@ -4,6 +4,7 @@
 //! with a low RLIMIT_NOFILE). See the command-line summary in `peer.rs`.
 
 use std::io::{BufRead, BufReader};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -782,11 +783,15 @@ fn describe(e: &Error) -> String {
     )
 }
 
+/// Paddings `fault-nofile connect` fills the descriptor table with.
+const NOFILE_PADS: usize = 6;
+
 /// `fault-nofile connect <endpoint> <bind template> --limit L`: with a soft RLIMIT_NOFILE of L,
 /// bind listeners at the template (`{}` replaced by 0, 1, ...) until binding fails, printing
 /// `bind-failed n=<bound> kind=K errno=E`; drop them and bind one again (`bind-recovered`);
-/// then connect to <endpoint> (an echo server) until connecting fails (`connect-failed n=...
-/// kind=K errno=E`); drop half of those channels, connect again and exchange a message
+/// then, for each padding P in 0..NOFILE_PADS (P extra descriptors open), connect to <endpoint>
+/// (an echo server) until connecting fails (`connect-failed pad=P n=... kind=K errno=E`);
+/// drop half of those channels, connect again and exchange a message
 /// (`connect-recovered`).
 ///
 /// `fault-nofile listen <endpoint> --limit L`: bind, print `ready <endpoint>`, accept and
@@ -818,17 +823,32 @@ pub(crate) fn nofile(args: &Args) -> Result<(), Fail> {
             drop(again);
             println!("bind-recovered");
             let opts = Options::new().with_connect_timeout(Duration::from_secs(20));
+            // A connection takes several descriptors (a shared-memory one: the control
+            // socket, the segment, doorbells), taken at different steps of connecting. Each
+            // padding makes the table fill up at a different one of those steps.
             let mut held = Vec::new();
-            let failed = loop {
-                match Channel::connect_with(ep, &opts) {
-                    Ok(ch) => held.push(ch),
-                    Err(e) => break e,
-                }
-                if held.len() > 100_000 {
-                    return Err("connecting never failed".to_owned().into());
-                }
-            };
-            println!("connect-failed n={} {}", held.len(), describe(&failed));
+            for pad in 0..NOFILE_PADS {
+                held.clear();
+                let padding = (0..pad)
+                    .map(|_| std::io::stdin().as_fd().try_clone_to_owned())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("padding: {e}"))?;
+                let failed = loop {
+                    match Channel::connect_with(ep, &opts) {
+                        Ok(ch) => held.push(ch),
+                        Err(e) => break e,
+                    }
+                    if held.len() > 100_000 {
+                        return Err("connecting never failed".to_owned().into());
+                    }
+                };
+                drop(padding);
+                println!(
+                    "connect-failed pad={pad} n={} {}",
+                    held.len(),
+                    describe(&failed)
+                );
+            }
             held.truncate(held.len() / 2);
             let ch = Channel::connect_with(ep, &opts)?;
             ch.send(b"back")?;
