@@ -370,10 +370,10 @@ pub(crate) fn recv_with_fds(
         // full): fewer than `max_fds` arrived although there was room for them. That is our
         // resource limit, not the peer's fault: report the errno a new descriptor gets now.
         // The descriptors that did arrive stay open while we probe.
-        if fds.len() < max_fds {
-            if let Err(e) = rustix::io::fcntl_dupfd_cloexec(stream.as_fd(), 0) {
-                return Err(errno_error(e, "receiving descriptors"));
-            }
+        if fds.len() < max_fds
+            && let Err(e) = rustix::io::fcntl_dupfd_cloexec(stream.as_fd(), 0)
+        {
+            return Err(errno_error(e, "receiving descriptors"));
         }
         return Err(violation("a message carried more descriptors than allowed"));
     }
