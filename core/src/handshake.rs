@@ -83,19 +83,51 @@ fn read_hello(stream: &Stream, deadline: Instant) -> Result<Hello> {
     Hello::decode(&whole)
 }
 
-fn check_allowed(opts: &Options, peer: &PeerCredentials) -> Result<()> {
-    match (&opts.allowed_uids, peer.uid) {
-        (None, _) => Ok(()),
-        (Some(list), Some(uid)) if list.contains(&uid) => Ok(()),
-        (Some(_), Some(uid)) => Err(Error::new(
-            ErrorKind::PermissionDenied,
-            format!("peer uid {uid} is not in the allow-list"),
-        )),
-        (Some(_), None) => Err(Error::new(
-            ErrorKind::PermissionDenied,
-            "peer credentials unavailable; the uid allow-list cannot be checked",
-        )),
+/// The allow-lists: with neither `allowed_uids` nor `allowed_gids` set, any peer; otherwise a
+/// peer whose uid is in `allowed_uids` or one of whose groups (its primary gid, then `groups()`,
+/// the supplementary groups the stream reports; asked only when a gid list is set) is in
+/// `allowed_gids`.
+fn check_allowed(
+    opts: &Options,
+    peer: &PeerCredentials,
+    groups: impl FnOnce() -> Vec<u32>,
+) -> Result<()> {
+    let (uids, gids) = (&opts.allowed_uids, &opts.allowed_gids);
+    if uids.is_none() && gids.is_none() {
+        return Ok(());
     }
+    let Some(uid) = peer.uid else {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            "peer credentials unavailable; the allow-list cannot be checked",
+        ));
+    };
+    if uids.as_ref().is_some_and(|l| l.contains(&uid)) {
+        return Ok(());
+    }
+    let mut seen: Vec<u32> = peer.gid.into_iter().collect();
+    if let Some(list) = gids {
+        if seen.iter().any(|g| list.contains(g)) {
+            return Ok(());
+        }
+        for g in groups() {
+            if list.contains(&g) {
+                return Ok(());
+            }
+            if !seen.contains(&g) {
+                seen.push(g);
+            }
+        }
+    }
+    let groups = match seen.as_slice() {
+        [] => "no reported gid".to_owned(),
+        [g] => format!("gid {g}"),
+        _ => format!("gids {seen:?}"),
+    };
+    Err(Error::new(
+        ErrorKind::PermissionDenied,
+        format!("peer uid {uid} ({groups}) is not in the allow-list"),
+    ))
 }
 
 /// The client's check of the listener's uid against `expected_server_uid`.
@@ -148,7 +180,7 @@ pub(crate) fn client_on(
     let peer = stream.peer_credentials();
     // Before anything is sent: a squatter learns nothing from us.
     check_server_uid(opts, &peer)?;
-    check_allowed(opts, &peer)
+    check_allowed(opts, &peer, || stream.peer_groups())
         .map_err(|e| Error::new(e.kind(), format!("refusing the listener: {}", e.message())))?;
     let deadline = after(opts.handshake_timeout);
     // A listener may refuse before reading our hello; if writing fails because it already
@@ -241,7 +273,7 @@ pub(crate) fn server_as(
 ) -> Result<Arc<dyn Link>> {
     let caps = t.capabilities();
     let deadline = after(opts.handshake_timeout);
-    let result = check_allowed(opts, &peer).and_then(|()| {
+    let result = check_allowed(opts, &peer, || stream.peer_groups()).and_then(|()| {
         read_hello(&stream, deadline).map_err(|e| match e.kind() {
             ErrorKind::Timeout => Error::new(
                 ErrorKind::Timeout,
@@ -289,6 +321,82 @@ pub(crate) fn server_as(
             // that could discard the refusal before the client reads it.
             let _ = stream.drain();
             Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod allow_list_tests {
+    use super::*;
+
+    fn peer(uid: u32, gid: u32) -> PeerCredentials {
+        PeerCredentials {
+            pid: None,
+            uid: Some(uid),
+            gid: Some(gid),
+        }
+    }
+
+    fn no_groups() -> Vec<u32> {
+        Vec::new()
+    }
+
+    #[test]
+    fn no_lists_admit_anyone_even_without_credentials() {
+        let o = Options::new();
+        assert!(check_allowed(&o, &peer(7, 8), no_groups).is_ok());
+        assert!(check_allowed(&o, &PeerCredentials::default(), || unreachable!()).is_ok());
+    }
+
+    #[test]
+    fn a_uid_or_a_group_in_the_lists_admits() {
+        let o = Options::new()
+            .with_allowed_uids([10])
+            .with_allowed_gids([20, 21]);
+        // The uid matches; the groups are not asked for.
+        assert!(check_allowed(&o, &peer(10, 99), || unreachable!()).is_ok());
+        // The primary gid matches.
+        assert!(check_allowed(&o, &peer(11, 21), || unreachable!()).is_ok());
+        // A supplementary group matches.
+        assert!(check_allowed(&o, &peer(11, 99), || vec![5, 20]).is_ok());
+        // Neither.
+        let e = check_allowed(&o, &peer(11, 99), || vec![5, 99]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        assert_eq!(
+            e.message(),
+            "peer uid 11 (gids [99, 5]) is not in the allow-list"
+        );
+    }
+
+    #[test]
+    fn only_a_gid_list_refuses_uids_not_in_its_groups() {
+        let o = Options::new().with_allowed_gids([20]);
+        assert!(check_allowed(&o, &peer(0, 20), no_groups).is_ok());
+        let e = check_allowed(&o, &peer(0, 0), no_groups).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        assert_eq!(e.message(), "peer uid 0 (gid 0) is not in the allow-list");
+        // An empty list admits nobody.
+        let none = Options::new().with_allowed_gids([]);
+        assert!(check_allowed(&none, &peer(0, 20), || vec![20]).is_err());
+        // Undone by with_any_gid.
+        assert!(check_allowed(&none.with_any_gid(), &peer(0, 0), no_groups).is_ok());
+    }
+
+    #[test]
+    fn only_a_uid_list_ignores_groups() {
+        let o = Options::new().with_allowed_uids([10]);
+        let e = check_allowed(&o, &peer(11, 10), || unreachable!()).unwrap_err();
+        assert_eq!(e.message(), "peer uid 11 (gid 10) is not in the allow-list");
+    }
+
+    #[test]
+    fn a_list_without_credentials_is_permission_denied() {
+        for o in [
+            Options::new().with_allowed_gids([0]),
+            Options::new().with_allowed_uids([0]),
+        ] {
+            let e = check_allowed(&o, &PeerCredentials::default(), no_groups).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::PermissionDenied);
         }
     }
 }

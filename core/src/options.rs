@@ -67,6 +67,8 @@ pub enum OptionValue {
     Timeout(Option<Duration>),
     /// A list of uids, or any uid.
     Uids(Option<Vec<u32>>),
+    /// A list of gids, or any gid.
+    Gids(Option<Vec<u32>>),
     /// One uid, or any uid.
     Uid(Option<u32>),
     /// A count.
@@ -90,6 +92,8 @@ impl fmt::Display for OptionValue {
             OptionValue::Timeout(None) => f.write_str("no limit"),
             OptionValue::Uids(None) => f.write_str("any uid"),
             OptionValue::Uids(Some(u)) => write!(f, "{u:?}"),
+            OptionValue::Gids(None) => f.write_str("any gid"),
+            OptionValue::Gids(Some(g)) => write!(f, "{g:?}"),
             OptionValue::Uid(None) => f.write_str("any uid"),
             OptionValue::Uid(Some(u)) => write!(f, "{u}"),
             OptionValue::Count(n) => write!(f, "{n}"),
@@ -218,6 +222,11 @@ options! {
     /// through the kernel's peer credentials at accept and connect). `None`: any uid (a
     /// listener on an abstract socket, which has no file permissions: its own uid).
     allowed_uids: Option<Vec<u32>> = None, Both, |o| OptionValue::Uids(o.allowed_uids.clone());
+    /// Accept also peers one of whose groups is in the list: its primary gid and, over Unix
+    /// sockets and shared memory on Linux, its supplementary groups (FIFOs: the connection
+    /// FIFO's group only). With `allowed_uids` too, a peer in either list is accepted. `None`:
+    /// any gid (when `allowed_uids` is also `None`).
+    allowed_gids: Option<Vec<u32>> = None, Both, |o| OptionValue::Gids(o.allowed_gids.clone());
     /// Bytes in each shared-memory ring, one per direction (`shm://` only; set by the
     /// listener): a power of two from 64 KiB to 1 GiB. Larger messages travel in fragments.
     shm_ring_size: usize = DEFAULT_SHM_RING_SIZE, Listen,
@@ -296,6 +305,24 @@ impl Options {
     /// (on an abstract socket: of the listener's own uid, see there).
     pub fn with_any_uid(mut self) -> Options {
         self.allowed_uids = None;
+        self
+    }
+
+    /// Accept also peers one of whose groups is in `gids` (checked at accept and connect,
+    /// through the kernel's peer credentials): its primary gid and, over Unix sockets and
+    /// shared memory on Linux, its supplementary groups (FIFOs: the group of the connection
+    /// FIFO, normally the client's primary gid). A peer passes if its uid is in
+    /// [`with_allowed_uids`](Self::with_allowed_uids) or one of its groups is in this list.
+    /// Needs a transport with credentials, like the uid list.
+    pub fn with_allowed_gids(mut self, gids: impl IntoIterator<Item = u32>) -> Options {
+        self.allowed_gids = Some(gids.into_iter().collect());
+        self
+    }
+
+    /// Accept peers of any gid again (the default), undoing
+    /// [`with_allowed_gids`](Self::with_allowed_gids).
+    pub fn with_any_gid(mut self) -> Options {
+        self.allowed_gids = None;
         self
     }
 

@@ -12,7 +12,7 @@
 //! - **Runtime directory** for bare names: [`runtime_dir`], [`ensure_private_dir`],
 //!   [`check_private_dir`].
 //! - **Streams**: a connected duplex byte stream, [`Stream`] (non-blocking: `read`, `write`,
-//!   `write_now`; `read_source` / `write_source` to wait on; `peer_credentials`;
+//!   `write_now`; `read_source` / `write_source` to wait on; `peer_credentials`, `peer_groups`;
 //!   `shutdown_write`, `hang_up`, `settled` (nothing of ours still in flight), `drain`), and
 //!   [`StreamListener`] (`try_accept`, `wait` until something can be accepted or a [`Waker`]
 //!   fires). Made by [`bind_local`] / [`connect_local`] (local sockets: a path or an abstract

@@ -33,12 +33,16 @@ use crate::options::Options;
 use crate::sys::{self, Stream, Waker};
 
 /// The options a listener at `ep` runs with. An abstract Unix socket (`unix:@name`) has no
-/// file, hence no file permissions: with no uid allow-list of its own, such a listener admits
-/// only processes of its own uid, so another user cannot connect by default (every other local
-/// endpoint is kept from other users by its file's or runtime directory's permissions).
+/// file, hence no file permissions: with no allow-list of its own (neither uids nor gids), such
+/// a listener admits only processes of its own uid, so another user cannot connect by default
+/// (every other local endpoint is kept from other users by its file's or runtime directory's
+/// permissions). A gid list alone is taken as given: members of those groups only.
 pub(crate) fn listener_options(ep: &Endpoint, opts: &Options) -> Options {
     #[cfg(unix)]
-    if matches!(ep, Endpoint::UnixAbstract(_)) && opts.allowed_uids.is_none() {
+    if matches!(ep, Endpoint::UnixAbstract(_))
+        && opts.allowed_uids.is_none()
+        && opts.allowed_gids.is_none()
+    {
         return opts.clone().with_allowed_uids([sys::current_uid()]);
     }
     #[cfg(not(unix))]

@@ -15,11 +15,18 @@ pub(super) struct Pipe;
 
 /// The pipe's name (the part after `\\.\pipe\`), after checking the options.
 fn name<'a>(ep: &'a Endpoint, opts: &Options) -> Result<&'a str> {
-    if opts.allowed_uids.is_some() {
-        return Err(Error::new(
-            ErrorKind::InvalidArgument,
-            "allowed_uids needs peer uids, which named pipes do not report (the pipe's security descriptor already admits only this user and SYSTEM)",
-        ));
+    for (name, set) in [
+        ("allowed_uids", opts.allowed_uids.is_some()),
+        ("allowed_gids", opts.allowed_gids.is_some()),
+    ] {
+        if set {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "{name} needs peer credentials, which named pipes do not report (the pipe's security descriptor already admits only this user and SYSTEM)"
+                ),
+            ));
+        }
     }
     match ep {
         Endpoint::Pipe(n) | Endpoint::Named(n) => Ok(n),

@@ -11,11 +11,18 @@ use crate::sys::{self, Stream};
 pub(super) struct Tcp;
 
 fn host_port(ep: &Endpoint, opts: &Options) -> Result<(String, u16)> {
-    if opts.allowed_uids.is_some() {
-        return Err(Error::new(
-            ErrorKind::InvalidArgument,
-            "allowed_uids needs a transport with peer credentials (unix); TCP peers cannot be verified",
-        ));
+    for (name, set) in [
+        ("allowed_uids", opts.allowed_uids.is_some()),
+        ("allowed_gids", opts.allowed_gids.is_some()),
+    ] {
+        if set {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "{name} needs a transport with peer credentials (unix); TCP peers cannot be verified"
+                ),
+            ));
+        }
     }
     match ep {
         Endpoint::Tcp { host, port } => Ok((host.clone(), *port)),

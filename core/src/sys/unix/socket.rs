@@ -112,6 +112,16 @@ impl SocketStream {
         }
     }
 
+    /// The peer's supplementary groups where the OS reports them (Unix sockets on Linux,
+    /// SO_PEERGROUPS); empty otherwise.
+    pub(crate) fn peer_groups(&self) -> Vec<u32> {
+        if self.local {
+            peer_groups(self.fd.as_fd())
+        } else {
+            Vec::new()
+        }
+    }
+
     /// Shut down our sending side (the peer reads EOF after what we sent). Returns whether
     /// the stream was still connected.
     pub(crate) fn shutdown_write(&self) -> bool {
@@ -247,6 +257,46 @@ fn peer_credentials(fd: BorrowedFd<'_>) -> PeerCredentials {
     }
     let _ = fd;
     PeerCredentials::default()
+}
+
+/// The peer's supplementary groups (SO_PEERGROUPS, Linux 4.13 and later): the groups of
+/// the process that connected (or listened), as of then. Empty where the kernel does not
+/// report them; the primary gid is in [`peer_credentials`].
+fn peer_groups(fd: BorrowedFd<'_>) -> Vec<u32> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // Not in every libc crate for every target; the value is the same on all of Linux.
+        const SO_PEERGROUPS: libc::c_int = 59;
+        let mut groups: Vec<libc::gid_t> = vec![0; 32];
+        // Twice at most: the first answer's ERANGE gives the size needed (the groups are fixed
+        // at connect time, so the second fits).
+        for _ in 0..2 {
+            let mut len = std::mem::size_of_val(groups.as_slice()) as libc::socklen_t;
+            // SAFETY: `fd` is an open socket; `groups` is valid for writes of `len` bytes, and
+            // `len` is valid for reads and writes.
+            let rc = unsafe {
+                libc::getsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    SO_PEERGROUPS,
+                    groups.as_mut_ptr().cast(),
+                    &mut len,
+                )
+            };
+            let n = len as usize / std::mem::size_of::<libc::gid_t>();
+            if rc == 0 {
+                groups.truncate(n.min(groups.len()));
+                return groups;
+            }
+            if io::Error::last_os_error().raw_os_error() != Some(libc::ERANGE) || n <= groups.len()
+            {
+                break;
+            }
+            groups.resize(n, 0);
+        }
+    }
+    let _ = fd;
+    Vec::new()
 }
 
 /// Bytes a TCP socket has not yet had acknowledged by the peer's kernel (SIOCOUTQ), or `None`

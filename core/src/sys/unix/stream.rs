@@ -83,6 +83,15 @@ impl Stream {
         each!(self, s => s.peer_credentials())
     }
 
+    /// The peer's supplementary groups where the OS reports them (Unix sockets on Linux);
+    /// empty otherwise (FIFOs: only the primary gid, in [`peer_credentials`](Self::peer_credentials)).
+    pub(crate) fn peer_groups(&self) -> Vec<u32> {
+        match self {
+            Stream::Socket(s) => s.peer_groups(),
+            Stream::Fifo(_) => Vec::new(),
+        }
+    }
+
     /// Shut down our sending side (the peer reads EOF after what we sent). Returns whether
     /// the stream was still connected.
     pub(crate) fn shutdown_write(&self) -> bool {

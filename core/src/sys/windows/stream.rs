@@ -339,6 +339,11 @@ impl Stream {
         }
     }
 
+    /// Named pipes report no groups.
+    pub(crate) fn peer_groups(&self) -> Vec<u32> {
+        Vec::new()
+    }
+
     /// Pipes have no half-close: the peer sees the end when we hang up. Returns whether the
     /// stream is still connected.
     pub(crate) fn shutdown_write(&self) -> bool {
