@@ -629,6 +629,19 @@ enum ipc_status ipc_options_set_allowed_uids(struct ipc_options *opts,
                                              size_t n);
 
 /**
+ * Peers with one of these groups (primary, or supplementary over Unix sockets and shared
+ * memory on Linux) may also connect (listener) or be connected to (client): a peer passes if
+ * its uid is in the uid list or one of its groups is in this one. `n == 0` clears the list
+ * (any gid); `gids` may be NULL only then.
+ *
+ * # Safety
+ * As `ipc_options_set_max_message_size`; a non-null `gids` is valid for reading `n` values.
+ */
+enum ipc_status ipc_options_set_allowed_gids(struct ipc_options *opts,
+                                             const uint32_t *gids,
+                                             size_t n);
+
+/**
  * The size of each shared-memory ring a listener creates (a power of two, 64 KiB to 1 GiB).
  *
  * # Safety

@@ -168,6 +168,38 @@ pub unsafe extern "C" fn ipc_options_set_allowed_uids(
     }
 }
 
+/// Peers with one of these groups (primary, or supplementary over Unix sockets and shared
+/// memory on Linux) may also connect (listener) or be connected to (client): a peer passes if
+/// its uid is in the uid list or one of its groups is in this one. `n == 0` clears the list
+/// (any gid); `gids` may be NULL only then.
+///
+/// # Safety
+/// As `ipc_options_set_max_message_size`; a non-null `gids` is valid for reading `n` values.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ipc_options_set_allowed_gids(
+    opts: *mut ipc_options,
+    gids: *const u32,
+    n: usize,
+) -> ipc_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        update(opts, |o| {
+            if n == 0 {
+                return Ok(o.with_any_gid());
+            }
+            if gids.is_null() {
+                return Err(Failure::invalid(format!("gids is NULL but n is {n}")));
+            }
+            if n > isize::MAX as usize / 4 {
+                return Err(Failure::invalid("n is larger than any array can be"));
+            }
+            // SAFETY: non-null and valid for `n` reads per this function's contract.
+            let list = std::slice::from_raw_parts(gids, n);
+            Ok(o.with_allowed_gids(list.iter().copied()))
+        })
+    }
+}
+
 /// The size of each shared-memory ring a listener creates (a power of two, 64 KiB to 1 GiB).
 ///
 /// # Safety

@@ -163,6 +163,7 @@ static void test_options_arguments(void)
     CHECK_ST(ipc_options_set_connect_timeout(NULL, 100), IPC_ERR_INVALID_ARGUMENT);
     CHECK_ST(ipc_options_set_handshake_timeout(NULL, 100), IPC_ERR_INVALID_ARGUMENT);
     CHECK_ST(ipc_options_set_allowed_uids(NULL, uids, 2), IPC_ERR_INVALID_ARGUMENT);
+    CHECK_ST(ipc_options_set_allowed_gids(NULL, uids, 2), IPC_ERR_INVALID_ARGUMENT);
     CHECK_ST(ipc_options_set_shm_ring_size(NULL, 1 << 16), IPC_ERR_INVALID_ARGUMENT);
     CHECK_ST(ipc_options_set_shm_spin_us(NULL, 0), IPC_ERR_INVALID_ARGUMENT);
     CHECK_ST(ipc_options_set_stream_spin_us(NULL, 0), IPC_ERR_INVALID_ARGUMENT);
@@ -182,6 +183,12 @@ static void test_options_arguments(void)
     CHECK_ERRMSG();
     CHECK_OK(ipc_options_set_allowed_uids(o, NULL, 0)); /* clears */
     CHECK_OK(ipc_options_set_allowed_uids(o, uids, 0)); /* clears */
+    CHECK_OK(ipc_options_set_allowed_gids(o, uids, 2));
+    CHECK_ST(ipc_options_set_allowed_gids(o, NULL, 2), IPC_ERR_INVALID_ARGUMENT); /* NULL, n > 0 */
+    CHECK_ERRMSG();
+    CHECK_ST(ipc_options_set_allowed_gids(o, uids, SIZE_MAX), IPC_ERR_INVALID_ARGUMENT);
+    CHECK_OK(ipc_options_set_allowed_gids(o, NULL, 0)); /* clears */
+    CHECK_OK(ipc_options_set_allowed_gids(o, uids, 0)); /* clears */
     CHECK_OK(ipc_options_set_shm_ring_size(o, 1 << 16));
     CHECK_OK(ipc_options_set_shm_spin_us(o, 0));
     CHECK_OK(ipc_options_set_shm_spin_us(o, 50));
@@ -349,6 +356,55 @@ static void test_options_allowed_uids(void)
     CHECK_ST(ipc_channel_connect(ep, mine, &c), IPC_ERR_INVALID_ARGUMENT);
     CHECK(c == NULL);
     ipc_listener_free(l);
+
+    ipc_options_free(mine);
+    ipc_options_free(others);
+}
+
+/* The gid allow-list: a listener listing only a group we are not in refuses us, and so does
+ * a client listing only such a group; our effective gid admits us on both sides, even next to
+ * a uid list without our uid (either list admits); TCP reports it as an invalid argument. */
+static void test_options_allowed_gids(void)
+{
+    gid_t groups[256];
+    int n = getgroups(256, groups);
+    REQUIRE(n >= 0);
+    uint32_t other = (uint32_t)getegid();
+    for (int i = 0; i < n; i++) {
+        if ((uint32_t)groups[i] > other)
+            other = (uint32_t)groups[i];
+    }
+    other += 4242;
+    const uint32_t me = (uint32_t)getegid(), not_me = (uint32_t)getuid() + 4242;
+    ipc_options *mine = h_options(), *others = h_options();
+    CHECK_OK(ipc_options_set_allowed_gids(mine, &me, 1));
+    CHECK_OK(ipc_options_set_allowed_uids(mine, &not_me, 1));
+    CHECK_OK(ipc_options_set_allowed_gids(others, &other, 1));
+    CHECK_OK(ipc_options_set_connect_timeout(mine, 5000));
+    CHECK_OK(ipc_options_set_connect_timeout(others, 5000));
+
+    const enum h_transport ts[] = {H_UNIX, H_SHM, H_NAME};
+    for (size_t i = 0; i < H_COUNT(ts); i++) {
+        char ep[512];
+        ipc_channel *c = NULL, *s = NULL;
+        ipc_listener *l = h_listen(ts[i], mine, ep, sizeof ep);
+        h_check_connect_accept(l, ep, mine);
+        CHECK_ST(ipc_channel_connect(ep, others, &c), IPC_ERR_PERMISSION_DENIED);
+        CHECK_ERRMSG();
+        CHECK(c == NULL);
+        ipc_listener_free(l);
+
+        l = h_listen(ts[i], others, ep, sizeof ep);
+        CHECK_ST(ipc_channel_connect(ep, NULL, &c), IPC_ERR_PERMISSION_DENIED);
+        CHECK(strstr(ipc_last_error(), "gid") != NULL);
+        CHECK(c == NULL);
+        CHECK_ST(ipc_listener_accept(l, 200, &s), IPC_ERR_TIMEOUT);
+        ipc_listener_free(l);
+    }
+    ipc_listener *l = NULL;
+    CHECK_ST(ipc_listener_bind("tcp://127.0.0.1:0", others, &l), IPC_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(ipc_last_error(), "allowed_gids") != NULL);
+    CHECK(l == NULL);
 
     ipc_options_free(mine);
     ipc_options_free(others);
@@ -850,6 +906,7 @@ static const struct h_test tests[] = {
     H_TEST(test_options_socket_mode),
     H_TEST(test_options_handshake_timeout),
     H_TEST(test_options_allowed_uids),
+    H_TEST(test_options_allowed_gids),
     H_TEST(test_options_limits),
     H_TEST(test_null_arguments),
     H_TEST(test_bad_endpoints),
