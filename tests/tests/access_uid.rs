@@ -463,3 +463,188 @@ fn a_client_expecting_the_server_uid_refuses_a_squatter() {
     ch.send(b"ours").unwrap();
     assert_eq!(&*ch.recv().unwrap(), b"ours");
 }
+
+/// A gid none of our processes has, for the group allow-lists below.
+const GROUP: u32 = 4242;
+
+/// Our primary gid and supplementary groups (from `/proc/self/status`).
+fn my_groups() -> Vec<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let ids = |key: &str| -> Vec<u32> {
+        let line = status.lines().find(|l| l.starts_with(key)).unwrap();
+        line[key.len()..]
+            .split_whitespace()
+            .map(|g| g.parse().unwrap())
+            .collect()
+    };
+    let mut all = vec![ids("Gid:")[1]];
+    all.extend(ids("Groups:"));
+    all
+}
+
+/// A process's uid, primary gid and supplementary groups.
+type Ids<'a> = (u32, u32, &'a [u32]);
+
+/// `ipc-test-peer connect <ep>` (what `other` can run) as `uid` with primary group `gid` and
+/// exactly the supplementary `groups`, set while the child is still root, before its uid.
+struct Client(
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+);
+
+impl Client {
+    fn start(
+        other: &OtherUser,
+        (uid, gid, groups): Ids<'_>,
+        ep: &str,
+        env: &[(String, String)],
+    ) -> Client {
+        let groups: Vec<libc::gid_t> = groups.to_vec();
+        let mut cmd = Command::new(&other.exe);
+        cmd.args(["connect", ep])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        // SAFETY: the closure runs in the forked child before exec; it makes three system
+        // calls on memory allocated before the fork, and neither allocates nor takes locks.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setgroups(groups.len(), groups.as_ptr()) != 0
+                    || libc::setgid(gid) != 0
+                    || libc::setuid(uid) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("start ipc-test-peer");
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        Client(child, out)
+    }
+
+    /// `Ok((uid, gid))` of the client as `listener` saw it once it was let in (the channel is
+    /// then closed, which ends the client), or `Err(kind)` of its refusal.
+    fn outcome(mut self, listener: &Listener) -> Result<(Option<u32>, Option<u32>), String> {
+        use std::io::BufRead;
+        let mut line = String::new();
+        self.1.read_line(&mut line).unwrap();
+        let result = if line.starts_with("connected ") {
+            let ch = listener.accept().unwrap();
+            Ok((ch.peer().uid, ch.peer().gid))
+        } else {
+            let fail = line
+                .strip_prefix("fail ")
+                .unwrap_or_else(|| panic!("{line:?}"));
+            Err(fail.split(' ').next().unwrap_or_default().to_owned())
+        };
+        self.0.wait().unwrap();
+        result
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The gid allow-list, with a process of another uid and group (65534) over Unix sockets (a
+/// path, an abstract name) and FIFOs: a listener listing that gid lets it in; one listing
+/// another gid, or ours, refuses it. A supplementary group counts on sockets, not on FIFOs
+/// (whose only group is the connection FIFO's, the client's primary gid). An abstract
+/// listener with a gid list alone takes it as given: no own-uid default, so we are refused.
+#[test]
+fn another_uid_admitted_by_its_groups() {
+    let _watchdog = Watchdog::start();
+    let Some(other) = OtherUser::get() else {
+        return;
+    };
+    let mine = my_groups();
+    assert!(
+        !mine.contains(&GROUP) && !mine.contains(&NOBODY),
+        "these tests need a process outside groups {GROUP} and {NOBODY}: {mine:?}"
+    );
+    let shared = open_dir("gids", 0o1777);
+    let nobody = (NOBODY, NOBODY, &[][..]);
+    let nobody_in_group = (NOBODY, NOBODY, &[GROUP][..]);
+    let mut n = 0;
+    let mut fresh = |kind: &str| {
+        n += 1;
+        match kind {
+            "unix" => format!("unix://{}/g{n}.sock", shared.path().display()),
+            "fifo" => format!("fifo://{}/g{n}.fifo", shared.path().display()),
+            _ => format!("unix:@{}", unique_name()),
+        }
+    };
+    for kind in ["unix", "fifo", "abstract"] {
+        let wide = Options::new().with_socket_mode(0o666);
+        let cases: [(&[u32], _, _); 5] = [
+            (&[NOBODY], nobody, Ok((Some(NOBODY), Some(NOBODY)))),
+            (&[GROUP], nobody, Err("PermissionDenied".to_owned())),
+            (&[mine[0]], nobody, Err("PermissionDenied".to_owned())),
+            (
+                &[GROUP],
+                nobody_in_group,
+                match kind {
+                    "fifo" => Err("PermissionDenied".to_owned()),
+                    _ => Ok((Some(NOBODY), Some(NOBODY))),
+                },
+            ),
+            // Either list admits: a uid list leaving it out does not matter.
+            (
+                &[GROUP, 7],
+                nobody_in_group,
+                match kind {
+                    "fifo" => Err("PermissionDenied".to_owned()),
+                    _ => Ok((Some(NOBODY), Some(NOBODY))),
+                },
+            ),
+        ];
+        for (i, (gids, ids, want)) in cases.into_iter().enumerate() {
+            let ep = fresh(kind);
+            let mut opts = wide.clone().with_allowed_gids(gids.iter().copied());
+            if i == 4 {
+                opts = opts.with_allowed_uids([my_uid()]);
+            }
+            let listener = Listener::bind_with(&ep, &opts).unwrap();
+            let got = Client::start(&other, ids, &ep, &[]).outcome(&listener);
+            assert_eq!(got, want, "{ep}: allowed_gids {gids:?}, client {ids:?}");
+        }
+    }
+    // An abstract listener listing only nobody's group refuses us (no own-uid default).
+    let abs = fresh("abstract");
+    let _listener = Listener::bind_with(&abs, &Options::new().with_allowed_gids([NOBODY])).unwrap();
+    let err = Channel::connect(&abs).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+}
+
+/// The same over `shm://` (whose runtime directory only our uid may use): processes of our
+/// uid with other groups, let in by their primary or supplementary group and refused when
+/// neither is listed.
+#[test]
+fn shm_admits_by_groups() {
+    let _watchdog = Watchdog::start();
+    let Some(other) = OtherUser::get() else {
+        return;
+    };
+    let me = my_uid();
+    let cases: [(&[u32], Ids<'_>, bool); 4] = [
+        (&[GROUP], (me, GROUP + 1, &[GROUP]), true),
+        (&[GROUP], (me, GROUP + 1, &[]), false),
+        (&[GROUP + 1], (me, GROUP + 1, &[]), true),
+        (&[GROUP + 2], (me, GROUP + 1, &[GROUP]), false),
+    ];
+    for (i, (gids, ids, admitted)) in cases.into_iter().enumerate() {
+        let site = Transport::Shm.site();
+        let opts = Options::new().with_allowed_gids(gids.iter().copied());
+        let listener = Listener::bind_with(site.here(), &opts).unwrap();
+        let got = Client::start(&other, ids, site.there(), site.env()).outcome(&listener);
+        let want = match admitted {
+            true => Ok((Some(me), Some(GROUP + 1))),
+            false => Err("PermissionDenied".to_owned()),
+        };
+        assert_eq!(got, want, "case {i}: allowed_gids {gids:?}, client {ids:?}");
+    }
+}
