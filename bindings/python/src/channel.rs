@@ -55,7 +55,7 @@ impl Peer {
 /// Connect to `endpoint`.
 #[pyfunction]
 #[pyo3(signature = (endpoint, timeout=None, *, max_message_size=None, connect_timeout=Some(10.0),
-    handshake_timeout=None, allowed_uids=None, shm_spin=None, stream_spin=None, shm_posix_fallback=None,
+    handshake_timeout=None, allowed_uids=None, allowed_gids=None, shm_spin=None, stream_spin=None, shm_posix_fallback=None,
     frame_timeout=None, expected_server_uid=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn connect(
@@ -66,6 +66,7 @@ pub(crate) fn connect(
     connect_timeout: Option<f64>,
     handshake_timeout: Option<f64>,
     allowed_uids: Option<Bound<'_, PyAny>>,
+    allowed_gids: Option<Bound<'_, PyAny>>,
     shm_spin: Option<f64>,
     stream_spin: Option<f64>,
     shm_posix_fallback: Option<bool>,
@@ -80,6 +81,7 @@ pub(crate) fn connect(
             max_message_size,
             handshake_timeout,
             allowed_uids: uids(allowed_uids)?,
+            allowed_gids: uids(allowed_gids)?,
             shm_spin,
             stream_spin,
             shm_posix_fallback,
@@ -110,7 +112,7 @@ pub(crate) fn connect_options(
     Ok(common.build(py)?.with_connect_timeout(t))
 }
 
-/// `allowed_uids`: any iterable of ints, or `None`.
+/// `allowed_uids` or `allowed_gids`: any iterable of ints, or `None`.
 pub(crate) fn uids(obj: Option<Bound<'_, PyAny>>) -> PyResult<Option<Vec<i128>>> {
     obj.map(|o| o.try_iter()?.map(|u| u?.extract::<i128>()).collect())
         .transpose()

@@ -26,6 +26,7 @@ pub(crate) fn listen_options(
     socket_mode: Option<i128>,
     handshake_timeout: Option<f64>,
     allowed_uids: Option<Bound<'_, PyAny>>,
+    allowed_gids: Option<Bound<'_, PyAny>>,
     shm_ring_size: Option<i128>,
     shm_spin: Option<f64>,
     stream_spin: Option<f64>,
@@ -37,6 +38,7 @@ pub(crate) fn listen_options(
         max_message_size,
         handshake_timeout,
         allowed_uids: channel::uids(allowed_uids)?,
+        allowed_gids: channel::uids(allowed_gids)?,
         shm_spin,
         stream_spin,
         shm_posix_fallback,
@@ -58,7 +60,7 @@ pub(crate) fn listen_options(
 /// Listen at `endpoint`.
 #[pyfunction]
 #[pyo3(signature = (endpoint, *, max_message_size=None, socket_mode=None, handshake_timeout=None,
-    allowed_uids=None, shm_ring_size=None, shm_spin=None, stream_spin=None, shm_posix_fallback=None,
+    allowed_uids=None, allowed_gids=None, shm_ring_size=None, shm_spin=None, stream_spin=None, shm_posix_fallback=None,
     max_connections=None, frame_timeout=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn listen(
@@ -68,6 +70,7 @@ pub(crate) fn listen(
     socket_mode: Option<i128>,
     handshake_timeout: Option<f64>,
     allowed_uids: Option<Bound<'_, PyAny>>,
+    allowed_gids: Option<Bound<'_, PyAny>>,
     shm_ring_size: Option<i128>,
     shm_spin: Option<f64>,
     stream_spin: Option<f64>,
@@ -81,6 +84,7 @@ pub(crate) fn listen(
         socket_mode,
         handshake_timeout,
         allowed_uids,
+        allowed_gids,
         shm_ring_size,
         shm_spin,
         stream_spin,

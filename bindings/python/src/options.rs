@@ -40,6 +40,7 @@ pub(crate) struct Common {
     pub(crate) max_message_size: Option<i128>,
     pub(crate) handshake_timeout: Option<f64>,
     pub(crate) allowed_uids: Option<Vec<i128>>,
+    pub(crate) allowed_gids: Option<Vec<i128>>,
     pub(crate) shm_spin: Option<f64>,
     pub(crate) stream_spin: Option<f64>,
     pub(crate) shm_posix_fallback: Option<bool>,
@@ -61,6 +62,13 @@ impl Common {
                 .map(|u| whole(py, "allowed_uids entry", u))
                 .collect::<PyResult<_>>()?;
             o = o.with_allowed_uids(uids);
+        }
+        if let Some(gids) = self.allowed_gids {
+            let gids: Vec<u32> = gids
+                .into_iter()
+                .map(|g| whole(py, "allowed_gids entry", g))
+                .collect::<PyResult<_>>()?;
+            o = o.with_allowed_gids(gids);
         }
         if let Some(t) = self.shm_spin {
             o = o.with_shm_spin(seconds(py, "shm_spin", t)?);

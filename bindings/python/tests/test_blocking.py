@@ -480,6 +480,8 @@ def test_bad_connect_options(opts: dict[str, object]) -> None:
         {"no_such_option": 1},
         {"max_message_size": "big"},
         {"allowed_uids": "root"},
+        {"allowed_gids": "wheel"},
+        {"allowed_gids": 0},
         {"handshake_timeout": "soon"},
     ],
 )
@@ -511,7 +513,14 @@ def test_bad_seconds_rejected(bad: float) -> None:
 
 
 @pytest.mark.parametrize(
-    "opts", [{"socket_mode": -1}, {"max_message_size": -1}, {"allowed_uids": [-1]}]
+    "opts",
+    [
+        {"socket_mode": -1},
+        {"max_message_size": -1},
+        {"allowed_uids": [-1]},
+        {"allowed_gids": [-1]},
+        {"allowed_gids": [1 << 32]},
+    ],
 )
 def test_negative_integer_options(opts: dict[str, object]) -> None:
     with pytest.raises((ValueError, TypeError)):
@@ -524,6 +533,38 @@ def test_allowed_uids_over_tcp_refused() -> None:
     with libipc.listen("tcp://127.0.0.1:0") as listener:
         with pytest.raises(libipc.InvalidArgumentError):
             libipc.connect(listener.endpoint, allowed_uids=[os.getuid()])
+
+
+def test_allowed_gids_over_tcp_refused() -> None:
+    with pytest.raises(libipc.InvalidArgumentError) as info:
+        libipc.listen("tcp://127.0.0.1:0", allowed_gids=[os.getgid()])
+    assert "allowed_gids" in str(info.value)
+    with libipc.listen("tcp://127.0.0.1:0") as listener:
+        with pytest.raises(libipc.InvalidArgumentError):
+            libipc.connect(listener.endpoint, allowed_gids=[os.getgid()])
+
+
+@pytest.mark.parametrize("kind", ["unix", "shm"])
+def test_allowed_gids_on_both_sides(kind: str) -> None:
+    """A gid list naming only a group we are not in refuses us, on either side; one naming our
+    primary gid admits us."""
+    ours = set(os.getgroups()) | {os.getgid()}
+    other = max(ours) + 12345
+    with libipc.listen(listen_endpoint(kind), allowed_gids=[other]) as listener:
+        with pytest.raises(libipc.PermissionDeniedError) as info:
+            libipc.connect(listener.endpoint, timeout=30)
+        assert f"uid {os.getuid()}" in str(info.value)
+    with libipc.listen(listen_endpoint(kind), allowed_gids=[os.getgid()]) as listener:
+        with pytest.raises(libipc.PermissionDeniedError):
+            libipc.connect(listener.endpoint, timeout=30, allowed_gids=[other])
+        box: list[libipc.Channel] = []
+        t = threading.Thread(target=lambda: box.append(listener.accept(timeout=30)))
+        t.start()
+        with libipc.connect(listener.endpoint, timeout=30, allowed_gids=[os.getgid()]) as ch:
+            t.join()
+            with box[0] as server:
+                ch.send(b"group")
+                assert server.recv(timeout=30) == b"group"
 
 
 @pytest.mark.parametrize("kind", ["unix", "shm"])

@@ -30,9 +30,9 @@ __version__: str
 
 # @generated begin option-defaults (cargo xtask tables; do not edit)
 # The options' defaults (the core's): max_message_size 16 MiB, socket_mode 0o600, connect_timeout 10
-# s, handshake_timeout 5 s, allowed_uids any uid, shm_ring_size 4 MiB, shm_spin 100 µs, stream_spin
-# 50 µs, shm_posix_fallback off, max_connections 1024, frame_timeout 30 s, expected_server_uid any
-# uid.
+# s, handshake_timeout 5 s, allowed_uids any uid, allowed_gids any gid, shm_ring_size 4 MiB,
+# shm_spin 100 µs, stream_spin 50 µs, shm_posix_fallback off, max_connections 1024, frame_timeout
+# 30 s, expected_server_uid any uid.
 # @generated end option-defaults
 
 # ----------------------------------------------------------------------------------------------
@@ -45,6 +45,7 @@ def listen(
     socket_mode: int | None = None,
     handshake_timeout: float | None = None,
     allowed_uids: Iterable[int] | None = None,
+    allowed_gids: Iterable[int] | None = None,
     shm_ring_size: int | None = None,
     shm_spin: float | None = None,
     stream_spin: float | None = None,
@@ -62,6 +63,7 @@ def connect(
     connect_timeout: float | None = ...,
     handshake_timeout: float | None = None,
     allowed_uids: Iterable[int] | None = None,
+    allowed_gids: Iterable[int] | None = None,
     shm_spin: float | None = None,
     stream_spin: float | None = None,
     shm_posix_fallback: bool | None = None,
