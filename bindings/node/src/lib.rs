@@ -74,6 +74,11 @@ pub struct Options {
     /// Accept only peers with these uids (`null`: any uid).
     #[napi(ts_type = "number[] | null")]
     pub allowed_uids: Option<Vec<u32>>,
+    /// Accept also peers in one of these groups (primary, or supplementary over Unix sockets
+    /// and shared memory on Linux); with `allowedUids` too, either list admits (`null`: any
+    /// gid).
+    #[napi(ts_type = "number[] | null")]
+    pub allowed_gids: Option<Vec<u32>>,
     /// Bytes in each shared-memory ring (listen, `shm://`; default 4 MiB).
     pub shm_ring_size: Option<f64>,
     /// Longest spin before sleeping on shared memory, in ms (default 0.1).

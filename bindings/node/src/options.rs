@@ -83,25 +83,14 @@ pub(crate) fn from_js(env: &Env, obj: Option<Unknown<'_>>) -> Result<Options> {
             "handshake_timeout" => {
                 opts.with_handshake_timeout(millis(env, what, number(env, what, &v)?)?)
             }
-            "allowed_uids" => {
-                if is_nullish(&v)? {
-                    opts
-                } else {
-                    let arr: Object<'_> = match v.is_array()? {
-                        // SAFETY: checked to be an array.
-                        true => unsafe { v.cast() }?,
-                        false => {
-                            return Err(type_error(env, "allowedUids must be an array of uids"));
-                        }
-                    };
-                    let mut uids = Vec::new();
-                    for i in 0..arr.get_array_length()? {
-                        let u: Unknown<'_> = arr.get_element(i)?;
-                        uids.push(whole::<u32>(env, "allowedUids entry", &u)?);
-                    }
-                    opts.with_allowed_uids(uids)
-                }
-            }
+            "allowed_uids" => match ids(env, "allowedUids", "uids", &v)? {
+                None => opts,
+                Some(uids) => opts.with_allowed_uids(uids),
+            },
+            "allowed_gids" => match ids(env, "allowedGids", "gids", &v)? {
+                None => opts,
+                Some(gids) => opts.with_allowed_gids(gids),
+            },
             "shm_ring_size" => opts.with_shm_ring_size(whole(env, what, &v)?),
             "shm_spin" => opts.with_shm_spin(millis(env, what, number(env, what, &v)?)?),
             "stream_spin" => opts.with_stream_spin(millis(env, what, number(env, what, &v)?)?),
@@ -138,6 +127,25 @@ pub(crate) fn from_js(env: &Env, obj: Option<Unknown<'_>>) -> Result<Options> {
     Ok(opts)
 }
 
+/// An allow-list (`allowedUids`, `allowedGids`): `null`/`undefined` (none), or an array of
+/// whole numbers that fit in a `u32`.
+fn ids(env: &Env, key: &str, what: &str, v: &Unknown<'_>) -> Result<Option<Vec<u32>>> {
+    if is_nullish(v)? {
+        return Ok(None);
+    }
+    let arr: Object<'_> = match v.is_array()? {
+        // SAFETY: checked to be an array.
+        true => unsafe { v.cast() }?,
+        false => return Err(type_error(env, format!("{key} must be an array of {what}"))),
+    };
+    let mut out = Vec::new();
+    for i in 0..arr.get_array_length()? {
+        let u: Unknown<'_> = arr.get_element(i)?;
+        out.push(whole::<u32>(env, &format!("{key} entry"), &u)?);
+    }
+    Ok(Some(out))
+}
+
 /// The default of every option, in the units the Node binding takes (see `defaults()`).
 pub(crate) fn defaults<'e>(env: &'e Env) -> Result<Object<'e>> {
     let mut out = Object::new(env)?;
@@ -150,12 +158,15 @@ pub(crate) fn defaults<'e>(env: &'e Env) -> Result<Object<'e>> {
             OptionValue::Timeout(Some(d)) => {
                 out.set_named_property(&key, d.as_secs_f64() * 1000.0)?
             }
-            OptionValue::Timeout(None) | OptionValue::Uids(None) | OptionValue::Uid(None) => {
-                out.set_named_property(&key, Null)?
-            }
+            OptionValue::Timeout(None)
+            | OptionValue::Uids(None)
+            | OptionValue::Gids(None)
+            | OptionValue::Uid(None) => out.set_named_property(&key, Null)?,
             OptionValue::Uid(Some(u)) => out.set_named_property(&key, u)?,
             OptionValue::Count(n) => out.set_named_property(&key, n as f64)?,
-            OptionValue::Uids(Some(u)) => out.set_named_property(&key, u)?,
+            OptionValue::Uids(Some(u)) | OptionValue::Gids(Some(u)) => {
+                out.set_named_property(&key, u)?
+            }
             OptionValue::Flag(b) => out.set_named_property(&key, b)?,
         }
     }

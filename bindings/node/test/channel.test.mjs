@@ -258,7 +258,10 @@ for (const kind of TRANSPORTS) {
 
   test(`${kind}: listen with every key of defaults() and connect with every key of defaults()`, WATCHDOG, async (t) => {
     const opts = ipc.defaults();
-    if (kind === 'tcp') assert.equal(opts.allowedUids, null); // an allow-list is refused on tcp
+    if (kind === 'tcp') { // an allow-list is refused on tcp
+      assert.equal(opts.allowedUids, null);
+      assert.equal(opts.allowedGids, null);
+    }
     const listener = ipc.listen(endpointFor(kind), opts);
     const [server, client] = await Promise.all([listener.accept(), ipc.connect(listener.endpoint, opts)]);
     assert.equal((await through(client, server, 'x')).toString(), 'x');
@@ -294,7 +297,7 @@ test('listener.endpoint of unix, shm and fifo is the one given', WATCHDOG, () =>
 test('options: camelCase keys of defaults(), the core defaults, in Node units', () => {
   const d = ipc.defaults();
   assert.deepEqual(Object.keys(d).sort(), [
-    'allowedUids', 'connectTimeout', 'expectedServerUid', 'frameTimeout', 'handshakeTimeout',
+    'allowedGids', 'allowedUids', 'connectTimeout', 'expectedServerUid', 'frameTimeout', 'handshakeTimeout',
     'maxConnections', 'maxMessageSize', 'shmPosixFallback', 'shmRingSize', 'shmSpin', 'socketMode',
     'streamSpin',
   ]);
@@ -303,6 +306,7 @@ test('options: camelCase keys of defaults(), the core defaults, in Node units', 
   assert.equal(d.connectTimeout, 10000);
   assert.equal(d.handshakeTimeout, 5000);
   assert.equal(d.allowedUids, null);
+  assert.equal(d.allowedGids, null);
   assert.equal(d.shmRingSize, 4 * 1024 * 1024);
   assert.equal(d.shmSpin, 0.1);
   assert.equal(d.streamSpin, 0.05);
@@ -325,7 +329,7 @@ test('options: camelCase keys of defaults(), the core defaults, in Node units', 
   }
 });
 
-test('options take effect: allowedUids, connectTimeout: null, shmRingSize, shmPosixFallback', BIG, async (t) => {
+test('options take effect: allowedUids, allowedGids, connectTimeout: null, shmRingSize, shmPosixFallback', BIG, async (t) => {
   const uid = process.getuid();
   // Our own uid is allowed...
   let listener = ipc.listen(endpointFor('unix'), { allowedUids: [uid] });
@@ -336,6 +340,18 @@ test('options take effect: allowedUids, connectTimeout: null, shmRingSize, shmPo
   // ...another uid only is not.
   listener = ipc.listen(endpointFor('unix'), { allowedUids: [uid + 1] });
   await assert.rejects(ipc.connect(listener.endpoint), isIpcError(ipc, 'IPC_PERMISSION_DENIED'));
+  listener.close();
+  // A gid list naming only a group we are not in refuses us (on either side); our primary
+  // gid admits us, even with a uid list that leaves us out (either list admits).
+  const otherGid = Math.max(process.getgid(), ...process.getgroups()) + 12345;
+  listener = ipc.listen(endpointFor('unix'), { allowedGids: [otherGid] });
+  await assert.rejects(ipc.connect(listener.endpoint), isIpcError(ipc, 'IPC_PERMISSION_DENIED'));
+  listener.close();
+  listener = ipc.listen(endpointFor('unix'), { allowedUids: [uid + 1], allowedGids: [process.getgid()] });
+  await assert.rejects(ipc.connect(listener.endpoint, { allowedGids: [otherGid] }), isIpcError(ipc, 'IPC_PERMISSION_DENIED'));
+  [server, client] = await Promise.all([listener.accept(), ipc.connect(listener.endpoint, { allowedGids: [process.getgid()] })]);
+  assert.equal((await through(client, server, 'group')).toString(), 'group');
+  await Promise.all([server.close(), client.close()]);
   listener.close();
   // A small shm ring still carries a message many times its size, in fragments; and the
   // POSIX shared-memory fallback works the same.

@@ -124,6 +124,9 @@ const WRONG_TYPES = [
   { allowedUids: 0 },
   { allowedUids: 'root' },
   { allowedUids: ['0'] },
+  { allowedGids: 0 },
+  { allowedGids: 'wheel' },
+  { allowedGids: [true] },
   { shmRingSize: [] },
   { shmSpin: 'fast' },
   { streamSpin: {} },
@@ -141,6 +144,8 @@ const WRONG_VALUES = [
   { handshakeTimeout: Infinity },
   { allowedUids: [-1] },
   { allowedUids: [1.5] },
+  { allowedGids: [-1] },
+  { allowedGids: [2 ** 32] },
   { shmSpin: -0.5 },
   { streamSpin: Infinity },
 ];
@@ -167,6 +172,14 @@ test('options out of range and unknown option keys: Error with code IPC_INVALID_
   assert.throws(() => ipc.pair({ maxMsgSize: 1 }), /maxMsgSize/);
   // An allow-list cannot be checked over tcp.
   assert.throws(() => ipc.listen('tcp://127.0.0.1:0', { allowedUids: [process.getuid()] }), invalidValue);
+  assert.throws(() => ipc.listen('tcp://127.0.0.1:0', { allowedGids: [process.getgid()] }), (e) => {
+    assert.ok(invalidValue(e));
+    assert.match(e.message, /allowed_gids/);
+    return true;
+  });
+  const tcp = ipc.listen('tcp://127.0.0.1:0');
+  await assert.rejects(ipc.connect(tcp.endpoint, { allowedGids: [process.getgid()] }), invalidValue);
+  tcp.close();
 });
 
 test('send of anything but a Buffer, a Uint8Array or a string: TypeError IPC_INVALID_ARGUMENT; nothing sent', WATCHDOG, async (t) => {
