@@ -25,6 +25,11 @@ pub struct IpcOptions {
     /// Accept only peers with these uids (default: any uid).
     #[uniffi(default = None)]
     pub allowed_uids: Option<Vec<u32>>,
+    /// Accept also peers in one of these groups (primary, or supplementary over Unix sockets
+    /// and shared memory on Linux); with `allowed_uids` too, either list admits (default: any
+    /// gid).
+    #[uniffi(default = None)]
+    pub allowed_gids: Option<Vec<u32>>,
     /// Bytes in each shared-memory ring (listener, `shm://`; default 4 MiB).
     #[uniffi(default = None)]
     pub shm_ring_size: Option<u64>,
@@ -71,6 +76,9 @@ impl IpcOptions {
         }
         if let Some(uids) = &self.allowed_uids {
             o = o.with_allowed_uids(uids.iter().copied());
+        }
+        if let Some(gids) = &self.allowed_gids {
+            o = o.with_allowed_gids(gids.iter().copied());
         }
         if let Some(n) = self.shm_ring_size {
             o = o.with_shm_ring_size(size("shmRingSize", n)?);
