@@ -104,6 +104,35 @@ class ChannelTest {
         assertEquals(5, table["PeerDisconnected"])
     }
 
+    @Test
+    fun `a gid allow-list is passed to the core, on both sides`() {
+        // Our effective gid and supplementary groups (Linux: /proc/self/status).
+        val status = File("/proc/self/status").readLines()
+        fun ids(key: String) = status.first { it.startsWith(key) }.substringAfter(':').trim()
+            .split(Regex("\\s+")).filter { it.isNotEmpty() }.map { it.toUInt() }
+        val gid = ids("Gid:")[1]
+        val other = (ids("Groups:") + gid).max() + 12345u
+        for ((name, ep) in endpoints()) {
+            Listener.bind("$ep-gid-other", IpcOptions(allowedGids = listOf(other))).use { listener ->
+                assertThrows<IpcException.PermissionDenied>(name) { connectBlocking(listener.endpoint(), null) }
+            }
+            Listener.bind("$ep-gid-ours", IpcOptions(allowedGids = listOf(gid))).use { listener ->
+                assertThrows<IpcException.PermissionDenied>(name) {
+                    connectBlocking(listener.endpoint(), IpcOptions(allowedGids = listOf(other)))
+                }
+                connectBlocking(listener.endpoint(), IpcOptions(allowedGids = listOf(gid))).use { client ->
+                    listener.acceptBlocking(5000u, null).use { server ->
+                        client.sendBlocking("group".toByteArray(), 5000u, null)
+                        assertEquals("group", String(server.recvBlocking(5000u, null)), name)
+                    }
+                }
+            }
+        }
+        assertThrows<IpcException.InvalidArgument> {
+            Listener.bind("tcp://127.0.0.1:0", IpcOptions(allowedGids = listOf(gid)))
+        }
+    }
+
     /** A foreign peer process; its stdin stays open (a contract server runs until it closes). */
     private class Peer(vararg cmd: String) : AutoCloseable {
         val process: Process = ProcessBuilder(*cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start()
