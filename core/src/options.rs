@@ -249,8 +249,9 @@ options! {
     /// refused with status 6 (`Timeout`: try again later).
     max_connections: usize = DEFAULT_MAX_CONNECTIONS, Listen,
         |o| OptionValue::Count(o.max_connections as u64);
-    /// Once part of a frame has been read (Unix sockets, TCP, FIFOs), how long the rest of it
-    /// may take to arrive while this side receives; then the channel fails with
+    /// Once part of a frame has been read (Unix sockets, TCP, FIFOs) or the first fragment of
+    /// a message has been taken (shared memory), how long the rest of it may take to arrive
+    /// while this side receives; then the channel fails with
     /// `ProtocolViolation`. A receive's own timeout is unaffected. `None` (or zero): no limit.
     frame_timeout: Option<Duration> = Some(DEFAULT_FRAME_TIMEOUT), Both,
         |o| OptionValue::Timeout(o.frame_timeout);

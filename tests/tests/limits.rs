@@ -11,8 +11,7 @@ use libipc_conformance::transport::Transport;
 use libipc_conformance::{peer, transport_tests};
 
 transport_tests!(
-    connection_cap_refuses_the_client_beyond_it;
-    sockets_only:
+    connection_cap_refuses_the_client_beyond_it,
     stalled_frame_fails_the_channel,
     receive_timeout_mid_frame_loses_nothing,
     frame_timeout_leaves_idle_channels_alone,
@@ -40,7 +39,8 @@ fn connection_cap_refuses_the_client_beyond_it(t: Transport) {
     fourth.expect("connected");
 }
 
-/// The raw client sends a frame's header and half its payload, then nothing: with a 200 ms
+/// The raw client sends a frame's header and half its payload (over `shm://`: the first
+/// fragment of a message, a MORE record), then nothing: with a 200 ms
 /// frame timeout a receive that waits without limit fails with `ProtocolViolation`, and so
 /// does every later one.
 fn stalled_frame_fails_the_channel(t: Transport) {

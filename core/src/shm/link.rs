@@ -14,7 +14,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::ring::{Consumer, Producer, Record, Reservation};
 use super::segment::Segment;
@@ -35,6 +35,9 @@ struct Rx {
     cons: Consumer,
     /// Fragments (MORE records) of a message larger than one record.
     assembly: Option<Assembly>,
+    /// Since when a fragmented message has waited for its next fragment while this side
+    /// receives (`frame_timeout`).
+    stall: Option<Instant>,
     ended: Option<Error>,
     /// Decodes what arrives on the control stream (only ever an ERROR frame).
     ctrl: FrameReader,
@@ -103,6 +106,7 @@ impl ShmLink {
             rx: Mutex::new(Rx {
                 cons: setup.consumer,
                 assembly: None,
+                stall: None,
                 ended: None,
                 // Only an ERROR frame may come (its size is bounded by the header check):
                 // no DATA, whatever its length, is awaited or allocated for.
@@ -191,10 +195,39 @@ impl ShmLink {
             let mut joined = rx.assembly.take().unwrap_or_default();
             rx.cons.read_payload(&rec, 0, joined.grow(len));
             self.release_record(rx, rec.size());
+            rx.stall = None;
             if more {
                 rx.assembly = Some(joined);
             } else {
                 return Some(Ok(Taken::Assembled(joined.into_vec())));
+            }
+        }
+    }
+
+    /// The ring is empty: start, keep or enforce the frame timeout of a fragmented message
+    /// that has begun to arrive. An error once it has waited longer than `frame_timeout` for
+    /// its next fragment.
+    fn check_stall(&self, rx: &mut Rx) -> Result<()> {
+        let (Some(limit), Some(_)) = (self.conn.frame_timeout, &rx.assembly) else {
+            rx.stall = None;
+            return Ok(());
+        };
+        match rx.stall {
+            Some(since) if since.elapsed() >= limit => {
+                let e = Error::new(
+                    ErrorKind::ProtocolViolation,
+                    format!(
+                        "the peer sent part of a fragmented message and not the rest within \
+                         {limit:?} (frame timeout)"
+                    ),
+                );
+                let e = self.fail(e);
+                Err(self.end_rx(rx, e))
+            }
+            Some(_) => Ok(()),
+            None => {
+                rx.stall = Some(Instant::now());
+                Ok(())
             }
         }
     }
@@ -405,6 +438,7 @@ impl Link for ShmLink {
                     other => Incoming::Message(self.copy_out(&mut rx, other)),
                 }));
             }
+            self.check_stall(&mut rx)?;
             if !arm {
                 return Ok(None);
             }
@@ -426,6 +460,11 @@ impl Link for ShmLink {
 
     fn recv_sources(&self) -> &[Source] {
         &self.recv_src
+    }
+
+    fn recv_deadline(&self) -> Option<Instant> {
+        let limit = self.conn.frame_timeout?;
+        lock(&self.rx).stall.map(|since| since + limit)
     }
 
     fn recv_woken(&self, ready: Ready) {
