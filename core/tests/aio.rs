@@ -354,7 +354,8 @@ fn endpoints_for_now_calls(dir: &TempDir, tag: &str) -> [String; 3] {
     ]
 }
 
-/// Listen at `ep` with `bind_now` (outside any runtime), then connect a client and accept it
+/// Listen at `ep` with `bind_now` (outside any runtime), then connect a client (both with
+/// `opts`) and accept it
 /// on a new runtime of `workers` threads: (the runtime, the client, the accepted channel).
 fn connected_now(
     ep: &str,
@@ -363,13 +364,17 @@ fn connected_now(
 ) -> (tokio::runtime::Runtime, AsyncChannel, AsyncChannel) {
     let listener = AsyncListener::bind_now(ep, opts).unwrap();
     let local = listener.local_endpoint().to_string();
+    let client_opts = opts.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
         .build()
         .unwrap();
     let (a, b) = rt.block_on(async {
-        let a = tokio::spawn(async move { AsyncChannel::connect(local.as_str()).await });
+        let a =
+            tokio::spawn(
+                async move { AsyncChannel::connect_with(local.as_str(), &client_opts).await },
+            );
         let b = listener.accept().await.unwrap();
         (a.await.unwrap().unwrap(), b)
     });
@@ -439,9 +444,14 @@ fn now_calls_work_on_the_calling_thread() {
 fn send_now_then_flush_delivers_a_large_message() {
     let dir = tempdir();
     for ep in endpoints_for_now_calls(&dir, "flush") {
-        let opts = Options::default().with_shm_ring_size(64 * 1024);
+        // Larger than what loopback TCP can hold in flight (here: a send buffer of up to
+        // 4 MiB and a receive buffer that grows to 32 MiB), so some of it must wait.
+        let size = 64 << 20;
+        let opts = Options::default()
+            .with_shm_ring_size(64 * 1024)
+            .with_max_message_size(size);
         let (rt, a, b) = connected_now(&ep, &opts, 2);
-        let big = payload(4 << 20, 7);
+        let big = payload(size, 7);
         assert_eq!(b.send_now(&big).unwrap(), SendNow::Started, "{ep}");
         // Nothing is flushed yet past what fitted; a flush that may not wait stops at once.
         assert!(
