@@ -145,6 +145,19 @@ fn check_server_uid(opts: &Options, peer: &PeerCredentials) -> Result<()> {
     }
 }
 
+/// The client's checks of the listener's credentials (`expected_server_uid`, the allow-lists),
+/// made before the client sends anything. A transport whose connecting writes something before
+/// the handshake (a FIFO's connection request) makes them itself first.
+pub(crate) fn check_listener(
+    opts: &Options,
+    peer: &PeerCredentials,
+    groups: impl FnOnce() -> Vec<u32>,
+) -> Result<()> {
+    check_server_uid(opts, peer)?;
+    check_allowed(opts, peer, groups)
+        .map_err(|e| Error::new(e.kind(), format!("refusing the listener: {}", e.message())))
+}
+
 fn no_credentials() -> Error {
     Error::new(
         ErrorKind::InvalidArgument,
@@ -179,9 +192,7 @@ pub(crate) fn client_on(
     let caps = t.capabilities();
     let peer = stream.peer_credentials();
     // Before anything is sent: a squatter learns nothing from us.
-    check_server_uid(opts, &peer)?;
-    check_allowed(opts, &peer, || stream.peer_groups())
-        .map_err(|e| Error::new(e.kind(), format!("refusing the listener: {}", e.message())))?;
+    check_listener(opts, &peer, || stream.peer_groups())?;
     let deadline = after(opts.handshake_timeout);
     // A listener may refuse before reading our hello; if writing fails because it already
     // closed, its refusal is still waiting to be read, and it says more than EPIPE.

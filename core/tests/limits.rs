@@ -139,6 +139,45 @@ fn expected_server_uid_is_checked_before_the_hello_body() {
     }
 }
 
+/// Over `fifo://` connecting writes a request into the listener's rendezvous FIFO: a client
+/// expecting another uid (or whose allow-list leaves the owner out) is refused before that,
+/// from the rendezvous's owner, and leaves nothing in it and no connection FIFOs beside it.
+/// The "listener" here is only a reader holding the rendezvous open, so whatever a client
+/// wrote would stay there to be seen.
+#[test]
+fn fifo_listener_is_checked_before_the_request() {
+    watchdog(fifo_listener_is_checked_before_the_request_body);
+}
+
+fn fifo_listener_is_checked_before_the_request_body() {
+    use rustix::fs::{Mode, OFlags};
+    let dir = private_dir("fifo-check");
+    let path = dir.join("l.fifo");
+    rustix::fs::mkfifoat(rustix::fs::CWD, &path, Mode::from_raw_mode(0o600)).unwrap();
+    let reader = rustix::fs::open(&path, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty()).unwrap();
+    let other = my_uid().wrapping_add(4242);
+    let ep = format!("fifo://{}", path.display());
+    for bad in [
+        Options::new().with_expected_server_uid(other),
+        Options::new().with_allowed_uids([other]),
+    ] {
+        let err = Channel::connect_with(ep.as_str(), &bad).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{bad:?}: {err}");
+        // Empty: no bytes (0, the end, once the client has closed it; or nothing yet).
+        let mut buf = [0u8; 64];
+        let got = rustix::io::read(&reader, &mut buf);
+        assert!(
+            matches!(got, Ok(0) | Err(rustix::io::Errno::AGAIN)),
+            "{bad:?}: a request reached the rendezvous: {got:?}"
+        );
+        let names: Vec<_> = std::fs::read_dir(&*dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["l.fifo"], "{bad:?}");
+    }
+}
+
 /// TCP reports no credentials: expecting a server uid there is `InvalidArgument`, before
 /// anything is connected.
 #[test]

@@ -112,5 +112,9 @@ mod signatures {
     #[cfg(unix)]
     const _: fn(&Path, u32) -> Result<(fifo::FifoListener, SocketFile)> = fifo::bind_fifo;
     #[cfg(unix)]
-    const _: fn(&Path, Option<Duration>) -> Result<Stream> = fifo::connect_fifo;
+    const _: fn(
+        &Path,
+        Option<Duration>,
+        &dyn Fn(&crate::conn::PeerCredentials) -> Result<()>,
+    ) -> Result<Stream> = fifo::connect_fifo;
 }

@@ -3,8 +3,10 @@
 //! byte stream like any other, with frames on it.
 
 use super::{Accept, Bound, Transport};
+use crate::conn::PeerCredentials;
 use crate::endpoint::Endpoint;
 use crate::error::Result;
+use crate::handshake;
 use crate::options::Options;
 use crate::sys::{self, Stream, Waker, fifo::FifoListener};
 
@@ -48,6 +50,8 @@ impl Transport for Fifo {
     }
 
     fn connect(&self, ep: &Endpoint, opts: &Options) -> Result<Stream> {
-        sys::fifo::connect_fifo(&rendezvous(ep, false)?, opts.connect_timeout)
+        // The listener is checked (the rendezvous's owner) before the request is written.
+        let check = |peer: &PeerCredentials| handshake::check_listener(opts, peer, Vec::new);
+        sys::fifo::connect_fifo(&rendezvous(ep, false)?, opts.connect_timeout, &check)
     }
 }

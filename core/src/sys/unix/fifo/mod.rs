@@ -114,7 +114,13 @@ fn make_fifo(path: &Path) -> Result<SocketFile> {
 }
 
 /// Connect through the rendezvous FIFO at `path`, waiting up to `timeout` for room in it.
-pub(crate) fn connect_fifo(path: &Path, timeout: Option<Duration>) -> Result<Stream> {
+/// `check` judges the listener's credentials (the rendezvous's owner) before anything is
+/// created or written; its error is returned as it is.
+pub(crate) fn connect_fifo(
+    path: &Path,
+    timeout: Option<Duration>,
+    check: &dyn Fn(&PeerCredentials) -> Result<()>,
+) -> Result<Stream> {
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     let nobody = || {
         Error::new(
@@ -157,6 +163,8 @@ pub(crate) fn connect_fifo(path: &Path, timeout: Option<Duration>) -> Result<Str
         uid: Some(st.st_uid),
         gid: Some(st.st_gid),
     };
+    // Before any file is made or any request written: a squatter learns nothing from us.
+    check(&peer)?;
     let token = new_token();
     let (up, down) = (
         conn_path(path, &token, "up"),
