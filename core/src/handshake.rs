@@ -327,10 +327,17 @@ pub(crate) fn server_as(
                 reply.extend(ErrorPayload::from_error(e.kind(), e.message()).encode_frame());
                 let _ = write_all(&stream, &reply, deadline, "sending refusal");
             }
+            // Linger until the client's kernel has the refusal (TCP: it acknowledged every
+            // byte), at most until the handshake deadline, reading what the client sends
+            // meanwhile: closing with unread input or unacknowledged output makes a TCP reset,
+            // which could destroy the refusal before the client reads it. As `close` does.
             stream.shutdown_write();
-            // Read what the client already sent, so closing does not turn into a TCP reset
-            // that could discard the refusal before the client reads it.
+            // Read what the client already sent (a Unix socket closed with unread input
+            // resets too; `settled` does not read there).
             let _ = stream.drain();
+            while !stream.settled() && Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
             Err(e)
         }
     }
