@@ -107,6 +107,42 @@ do {
 }
 check(errorCodes().first { $0.name == "Timeout" }?.code == 6, "error table")
 
+// A gid allow-list reaches the core, on both sides: one naming only a group we are not in
+// refuses us; one naming our gid admits us; over TCP it is InvalidArgument.
+do {
+    let gid = UInt32(getegid())
+    var groups = [gid_t](repeating: 0, count: Int(getgroups(0, nil)))
+    _ = getgroups(Int32(groups.count), &groups)
+    let other = (groups.map { UInt32($0) } + [gid]).max()! + 12345
+    for (name, ep) in endpoints() {
+        let refusing = try Listener.bind(endpoint: ep + "-gid-other", options: IpcOptions(allowedGids: [other]))
+        do {
+            _ = try connectBlocking(endpoint: refusing.endpoint(), options: nil)
+            check(false, "\(name): a listener whose gid list leaves us out refuses us")
+        } catch IpcError.PermissionDenied {
+        }
+        refusing.close()
+        let ours = try Listener.bind(endpoint: ep + "-gid-ours", options: IpcOptions(allowedGids: [gid]))
+        do {
+            _ = try connectBlocking(endpoint: ours.endpoint(), options: IpcOptions(allowedGids: [other]))
+            check(false, "\(name): a client whose gid list leaves the listener out refuses it")
+        } catch IpcError.PermissionDenied {
+        }
+        let client = try connectBlocking(endpoint: ours.endpoint(), options: IpcOptions(allowedGids: [gid]))
+        let server = try ours.acceptBlocking(timeoutMs: 5000, cancel: nil)
+        try client.sendBlocking(data: Data("group".utf8), timeoutMs: 5000, cancel: nil)
+        check(try server.recvBlocking(timeoutMs: 5000, cancel: nil) == Data("group".utf8), "\(name): our gid admits us")
+        client.close()
+        server.close()
+        ours.close()
+    }
+    do {
+        _ = try Listener.bind(endpoint: "tcp://127.0.0.1:0", options: IpcOptions(allowedGids: [gid]))
+        check(false, "a gid list over tcp is refused")
+    } catch IpcError.InvalidArgument {
+    }
+}
+
 // 2. With the Rust peer's contract server (tests/interop/README.md: `server --endpoint E`
 // prints `READY <endpoint>`, echoes, SIGKILLs itself on `interop:kill`), over unix and shm:
 // echo, then the server killed while a receive waits: PeerDisconnected, no hang.
