@@ -385,3 +385,20 @@ fn a_vanished_reader_does_not_kill_the_writer() {
         "{status}: {lines:?}"
     );
 }
+
+/// A listener that goes away after taking a client's request, before opening its FIFOs
+/// (closed, or killed), leaves the client with `PeerDisconnected` at once, not a `Timeout`
+/// after the handshake timeout: the client holds its end of the rendezvous until the
+/// listener's first byte, and sees it lose its reader.
+#[test]
+fn a_listener_gone_after_taking_the_request_disconnects_the_client() {
+    let _watchdog = Watchdog::start();
+    let dir = TempDir::new("fgone");
+    let path = dir.path().join("x.fifo");
+    let listener = RawFifoListener::bind(&path).unwrap();
+    let mut client = peer!("connect", endpoint(&path)).spawn();
+    listener.next_request(GUARD).unwrap();
+    drop(listener);
+    let end = client.expect("fail");
+    assert!(end.starts_with("PeerDisconnected"), "{end}");
+}

@@ -152,7 +152,7 @@ fn open_pair(up: &Path, down: &Path) -> Result<FifoStream> {
         uid: Some(su.st_uid),
         gid: Some(su.st_gid),
     };
-    FifoStream::new(rd, wr, None, peer, Vec::new())
+    FifoStream::new(rd, wr, None, None, peer, Vec::new())
 }
 
 fn refused(p: &Path, why: impl std::fmt::Display) -> Error {

@@ -219,6 +219,7 @@ pub(crate) fn connect_fifo(
             Err(e) => return Err(e),
         }
     }
-    drop(rendezvous);
-    FifoStream::new(rd, wr, Some(keeper), peer, files).map(Stream::Fifo)
+    // Kept until the server's first byte: if the listener goes away before it opens our
+    // FIFOs, its end of the rendezvous reports that (PeerDisconnected, not a timeout).
+    FifoStream::new(rd, wr, Some(keeper), Some(rendezvous), peer, files).map(Stream::Fifo)
 }

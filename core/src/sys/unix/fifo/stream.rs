@@ -11,7 +11,7 @@ use rustix::io::Errno;
 
 use super::super::errno_error;
 use super::super::socket::SocketFile;
-use super::super::wait::{Source, Waker};
+use super::super::wait::{Source, Waker, readiness_set};
 use super::{lock, poll_now};
 use crate::conn::PeerCredentials;
 use crate::error::{Error, ErrorKind, Result};
@@ -152,6 +152,10 @@ pub(crate) struct FifoStream {
     hung: AtomicBool,
     /// Client side, until the first byte from the server: a reader of our `up` FIFO.
     keeper: Mutex<Option<OwnedFd>>,
+    /// Client side, until the first byte from the server: our writer on the listener's
+    /// rendezvous, and a set readable when `rd` is or when that writer reports an error (the
+    /// rendezvous has no reader: the listener is gone, whether or not it took our request).
+    listener: Mutex<Option<(OwnedFd, OwnedFd)>>,
     /// Client side: no byte from the server yet (an empty read means "not yet" unless the
     /// server has opened `down` and closed it again).
     awaiting: AtomicBool,
@@ -165,10 +169,19 @@ impl FifoStream {
         rd: OwnedFd,
         wr: OwnedFd,
         keeper: Option<OwnedFd>,
+        rendezvous: Option<OwnedFd>,
         peer: PeerCredentials,
         files: Vec<SocketFile>,
     ) -> Result<FifoStream> {
+        let listener = match rendezvous {
+            Some(r) => {
+                let set = readiness_set(&[rd.as_fd(), r.as_fd()])?;
+                Some((r, set))
+            }
+            None => None,
+        };
         Ok(FifoStream {
+            listener: Mutex::new(listener),
             rd,
             wr,
             bell: Waker::new()?,
@@ -199,7 +212,7 @@ impl FifoStream {
                         looked_again = true;
                         continue;
                     }
-                    return Ok(if now.contains(PollFlags::HUP) {
+                    return Ok(if now.contains(PollFlags::HUP) || self.listener_gone() {
                         Some(0)
                     } else {
                         None
@@ -211,6 +224,7 @@ impl FifoStream {
                         // The server has opened `up`: our own reader there can go.
                         self.awaiting.store(false, Ordering::Release);
                         lock(&self.keeper).take();
+                        lock(&self.listener).take();
                     }
                     return Ok(Some(n));
                 }
@@ -233,8 +247,22 @@ impl FifoStream {
             && matches!(write_pipe(self.wr.as_fd(), &[IoSlice::new(bytes)]), Ok(n) if n == bytes.len())
     }
 
+    /// Client side, before the server's first byte: the set that also wakes when the
+    /// listener goes away (only the thread connecting waits then, so the set outlives the
+    /// wait: it is dropped once that thread has read the first byte, or on hang-up).
     pub(crate) fn read_source(&self) -> Source {
+        if let Some((_, set)) = &*lock(&self.listener) {
+            return Source::readable(set.as_fd());
+        }
         Source::readable(self.rd.as_fd())
+    }
+
+    /// Client side, before the server's first byte: whether the rendezvous has lost its
+    /// reader (the listener closed or died before it opened our FIFOs).
+    fn listener_gone(&self) -> bool {
+        lock(&self.listener)
+            .as_ref()
+            .is_some_and(|(r, _)| poll_now(r.as_fd(), PollFlags::OUT).contains(PollFlags::ERR))
     }
 
     pub(crate) fn write_source(&self) -> Source {
@@ -252,6 +280,7 @@ impl FifoStream {
 
     pub(crate) fn shutdown_write(&self) -> bool {
         lock(&self.keeper).take();
+        lock(&self.listener).take();
         let connected = !self.hung.load(Ordering::Acquire)
             && !poll_now(self.wr.as_fd(), PollFlags::OUT).contains(PollFlags::ERR);
         retire(&self.wr, false);
@@ -263,6 +292,7 @@ impl FifoStream {
             return;
         }
         lock(&self.keeper).take();
+        lock(&self.listener).take();
         retire(&self.rd, true);
         retire(&self.wr, false);
         self.bell.wake();
