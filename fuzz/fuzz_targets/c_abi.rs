@@ -30,6 +30,10 @@ enum Setter {
     StreamSpin(u32),
     PosixFallback(i32),
     AllowedUids { uids: Vec<u32>, n: u16, null: bool },
+    AllowedGids { gids: Vec<u32>, n: u16, null: bool },
+    MaxConnections(u64),
+    FrameTimeout(u32),
+    ExpectedServerUid(Option<u32>),
 }
 
 #[derive(Debug, Arbitrary)]
@@ -256,6 +260,24 @@ fn set(w: &World, setter: Setter, null_options: bool) {
                     ipc_options_set_allowed_uids(o, uids.as_ptr(), n)
                 }
             }
+            Setter::AllowedGids { gids, n, null } => {
+                if null {
+                    let st = ipc_options_set_allowed_gids(o, ptr::null(), n as usize);
+                    if n > 0 {
+                        assert_eq!(st, INVALID);
+                    }
+                    st
+                } else {
+                    let n = (n as usize).min(gids.len());
+                    ipc_options_set_allowed_gids(o, gids.as_ptr(), n)
+                }
+            }
+            Setter::MaxConnections(v) => ipc_options_set_max_connections(o, v as usize),
+            Setter::FrameTimeout(v) => ipc_options_set_frame_timeout_ms(o, v),
+            Setter::ExpectedServerUid(uid) => ipc_options_set_expected_server_uid(
+                o,
+                uid.as_ref().map_or(ptr::null(), |u| u as *const u32),
+            ),
         }
     });
     if null_options {
