@@ -24,9 +24,7 @@ use std::time::Instant;
 
 use crate::conn::Conn;
 use crate::endpoint::Endpoint;
-use crate::error::Result;
-#[cfg(not(unix))]
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, Result};
 use crate::link::Link;
 use crate::link::stream::StreamLink;
 use crate::options::Options;
@@ -48,6 +46,23 @@ pub(crate) fn listener_options(ep: &Endpoint, opts: &Options) -> Options {
     #[cfg(not(unix))]
     let _ = ep;
     opts.clone()
+}
+
+/// Refuse the allow-lists (`allowed_uids`, `allowed_gids`) on a transport that cannot check
+/// them: `InvalidArgument`, the first option set followed by `why`, the transport's reason.
+pub(crate) fn refuse_allow_lists(opts: &Options, why: &str) -> Result<()> {
+    for (name, set) in [
+        ("allowed_uids", opts.allowed_uids.is_some()),
+        ("allowed_gids", opts.allowed_gids.is_some()),
+    ] {
+        if set {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("{name} {why}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A kind of connection: how to listen, how to connect, and what link a connection becomes.

@@ -5,7 +5,7 @@
 
 use super::{Bound, Transport};
 use crate::endpoint::Endpoint;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::options::Options;
 use crate::sys::{self, Stream};
 
@@ -15,19 +15,10 @@ pub(super) struct Pipe;
 
 /// The pipe's name (the part after `\\.\pipe\`), after checking the options.
 fn name<'a>(ep: &'a Endpoint, opts: &Options) -> Result<&'a str> {
-    for (name, set) in [
-        ("allowed_uids", opts.allowed_uids.is_some()),
-        ("allowed_gids", opts.allowed_gids.is_some()),
-    ] {
-        if set {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                format!(
-                    "{name} needs peer credentials, which named pipes do not report (the pipe's security descriptor already admits only this user and SYSTEM)"
-                ),
-            ));
-        }
-    }
+    super::refuse_allow_lists(
+        opts,
+        "needs peer credentials, which named pipes do not report (the pipe's security descriptor already admits only this user and SYSTEM)",
+    )?;
     match ep {
         Endpoint::Pipe(n) | Endpoint::Named(n) => Ok(n),
         _ => unreachable!("for_endpoint sends only pipe:// and bare names here"),

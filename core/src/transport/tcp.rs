@@ -2,7 +2,7 @@
 
 use super::{Bound, Transport};
 use crate::endpoint::Endpoint;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::options::Options;
 use crate::sys::{self, Stream};
 
@@ -11,19 +11,10 @@ use crate::sys::{self, Stream};
 pub(super) struct Tcp;
 
 fn host_port(ep: &Endpoint, opts: &Options) -> Result<(String, u16)> {
-    for (name, set) in [
-        ("allowed_uids", opts.allowed_uids.is_some()),
-        ("allowed_gids", opts.allowed_gids.is_some()),
-    ] {
-        if set {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                format!(
-                    "{name} needs a transport with peer credentials (unix); TCP peers cannot be verified"
-                ),
-            ));
-        }
-    }
+    super::refuse_allow_lists(
+        opts,
+        "needs a transport with peer credentials (unix); TCP peers cannot be verified",
+    )?;
     match ep {
         Endpoint::Tcp { host, port } => Ok((host.clone(), *port)),
         _ => unreachable!("the TCP transport is only given tcp:// endpoints"),
