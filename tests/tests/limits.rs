@@ -6,8 +6,9 @@
 
 use std::time::Duration;
 
-use libipc::{ErrorKind, Listener, Options};
-use libipc_conformance::transport::Transport;
+use libipc::{Channel, ErrorKind, Listener, Options};
+use libipc_conformance::peer::Peer;
+use libipc_conformance::transport::{Site, Transport};
 use libipc_conformance::{peer, transport_tests};
 
 transport_tests!(
@@ -16,6 +17,35 @@ transport_tests!(
     receive_timeout_mid_frame_loses_nothing,
     frame_timeout_leaves_idle_channels_alone,
 );
+
+/// A raw client (`ipc-test-peer raw-client`, 1,000-byte messages, steered by lines on its
+/// stdin) connected to a listener with `opts`, and the accepted channel. Fields drop in order:
+/// the channel, the client, the listener, the site.
+struct RawClient {
+    ch: Channel,
+    peer: Peer,
+    _listener: Listener,
+    _site: Site,
+}
+
+/// Bind a listener with `opts` on `t`, start the raw client, accept it and wait until it is
+/// ready.
+fn raw_client(t: Transport, opts: &Options) -> RawClient {
+    let mut site = t.site();
+    let listener = Listener::bind_with(site.here(), opts).unwrap();
+    site.bound(listener.local_endpoint());
+    let mut peer = peer!("raw-client", site.there(), "1000")
+        .site(&site)
+        .spawn();
+    let ch = listener.accept().unwrap();
+    peer.expect("ready");
+    RawClient {
+        ch,
+        peer,
+        _listener: listener,
+        _site: site,
+    }
+}
 
 /// Two clients fill a listener of `max_connections` 2 (one accepted, one handshaken and
 /// waiting): a third is refused with `Timeout` and the listener's reason. Dropping the accepted
@@ -44,58 +74,40 @@ fn connection_cap_refuses_the_client_beyond_it(t: Transport) {
 /// frame timeout a receive that waits without limit fails with `ProtocolViolation`, and so
 /// does every later one.
 fn stalled_frame_fails_the_channel(t: Transport) {
-    let mut site = t.site();
     let opts = Options::new().with_frame_timeout(Duration::from_millis(200));
-    let listener = Listener::bind_with(site.here(), &opts).unwrap();
-    site.bound(listener.local_endpoint());
-    let mut child = peer!("raw-client", site.there(), "1000")
-        .site(&site)
-        .spawn();
-    let ch = listener.accept().unwrap();
-    child.expect("ready");
-    child.say("half");
-    child.expect("sent half");
-    let err = ch.recv().unwrap_err();
+    let mut raw = raw_client(t, &opts);
+    raw.peer.say("half");
+    raw.peer.expect("sent half");
+    let err = raw.ch.recv().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ProtocolViolation, "{err}");
     assert!(err.message().contains("frame timeout"), "{err}");
-    assert_eq!(ch.recv().unwrap_err().kind(), ErrorKind::ProtocolViolation);
+    assert_eq!(
+        raw.ch.recv().unwrap_err().kind(),
+        ErrorKind::ProtocolViolation
+    );
 }
 
 /// With the default frame timeout (30 s), a receive whose own timeout ends while half a frame
 /// is in gets `Timeout` and loses nothing: once the rest arrives the whole message is received.
 fn receive_timeout_mid_frame_loses_nothing(t: Transport) {
-    let mut site = t.site();
-    let listener = Listener::bind(site.here()).unwrap();
-    site.bound(listener.local_endpoint());
-    let mut child = peer!("raw-client", site.there(), "1000")
-        .site(&site)
-        .spawn();
-    let ch = listener.accept().unwrap();
-    child.expect("ready");
-    child.say("half");
-    child.expect("sent half");
-    let err = ch.recv_timeout(Duration::from_millis(100)).unwrap_err();
+    let mut raw = raw_client(t, &Options::default());
+    raw.peer.say("half");
+    raw.peer.expect("sent half");
+    let err = raw.ch.recv_timeout(Duration::from_millis(100)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    child.say("rest");
-    child.expect("sent rest");
-    assert_eq!(ch.recv().unwrap().len(), 1000);
+    raw.peer.say("rest");
+    raw.peer.expect("sent rest");
+    assert_eq!(raw.ch.recv().unwrap().len(), 1000);
 }
 
 /// A frame timeout shorter than a receive's own timeout does not end a channel on which
 /// nothing is half-sent.
 fn frame_timeout_leaves_idle_channels_alone(t: Transport) {
-    let mut site = t.site();
     let opts = Options::new().with_frame_timeout(Duration::from_millis(50));
-    let listener = Listener::bind_with(site.here(), &opts).unwrap();
-    site.bound(listener.local_endpoint());
-    let mut child = peer!("raw-client", site.there(), "1000")
-        .site(&site)
-        .spawn();
-    let ch = listener.accept().unwrap();
-    child.expect("ready");
-    let err = ch.recv_timeout(Duration::from_millis(300)).unwrap_err();
+    let mut raw = raw_client(t, &opts);
+    let err = raw.ch.recv_timeout(Duration::from_millis(300)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    child.say("small");
-    child.expect("sent small");
-    assert_eq!(&*ch.recv().unwrap(), b"small");
+    raw.peer.say("small");
+    raw.peer.expect("sent small");
+    assert_eq!(&*raw.ch.recv().unwrap(), b"small");
 }
