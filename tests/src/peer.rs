@@ -276,3 +276,51 @@ fn unregister(pid: u32) {
         .unwrap_or_else(|p| p.into_inner())
         .retain(|&p| p != pid);
 }
+
+/// `ipc-test-peer clients` processes: `processes` of them with `per_process` clients each, the
+/// client ids numbered from 0 across them, every client exchanging `messages` tagged messages
+/// with the listener at a site (see the peer's `clients` mode).
+#[derive(Debug)]
+pub struct ClientProcesses {
+    peers: Vec<Peer>,
+    per_process: u32,
+}
+
+impl ClientProcesses {
+    /// Start them; `peer` makes the bare command (`|| peer!()`).
+    pub fn spawn(
+        peer: impl Fn() -> PeerCommand,
+        site: &Site,
+        processes: u32,
+        per_process: u32,
+        messages: u32,
+    ) -> ClientProcesses {
+        let peers = (0..processes)
+            .map(|p| {
+                peer()
+                    .args(["clients", site.there()])
+                    .arg((p * per_process).to_string())
+                    .arg(per_process.to_string())
+                    .arg(messages.to_string())
+                    .site(site)
+                    .spawn()
+            })
+            .collect();
+        ClientProcesses { peers, per_process }
+    }
+
+    /// Wait for every process to exit successfully; each must have printed `client <id> ok` for
+    /// each of its clients (in any order) and nothing else.
+    pub fn finish_ok(self) {
+        for (p, peer) in self.peers.into_iter().enumerate() {
+            let mut lines = peer.finish_ok();
+            lines.sort();
+            let first = p as u32 * self.per_process;
+            let mut want: Vec<_> = (first..first + self.per_process)
+                .map(|id| format!("client {id} ok"))
+                .collect();
+            want.sort();
+            assert_eq!(lines, want, "client process {p}");
+        }
+    }
+}

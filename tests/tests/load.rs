@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use libipc::aio::{AsyncChannel, AsyncListener};
 use libipc::{ErrorKind, Options};
 use libipc_conformance::peer;
+use libipc_conformance::peer::ClientProcesses;
 use libipc_conformance::stream;
 use libipc_conformance::transport::{Site, Transport};
 use libipc_conformance::watchdog::{self, Watchdog};
@@ -100,15 +101,7 @@ fn thousand_clients(t: Transport) {
         .block_on(AsyncListener::bind_with(site.here(), &opts))
         .unwrap();
     site.bound(listener.local_endpoint());
-    let children: Vec<_> = (0..PROCESSES)
-        .map(|p| {
-            peer!("clients", site.there(), (p * PER_PROCESS).to_string())
-                .arg(PER_PROCESS.to_string())
-                .arg(MESSAGES.to_string())
-                .site(&site)
-                .spawn()
-        })
-        .collect();
+    let clients = ClientProcesses::spawn(|| peer!(), &site, PROCESSES, PER_PROCESS, MESSAGES);
     let served: Vec<Result<u32, String>> = rt.block_on(async {
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..CLIENTS {
@@ -134,16 +127,7 @@ fn thousand_clients(t: Transport) {
         "client ids not served exactly once: {wrong:?}"
     );
     assert_eq!(per_client.len() as u32, CLIENTS);
-    for (p, child) in children.into_iter().enumerate() {
-        let mut lines = child.finish_ok();
-        lines.sort();
-        let first = p as u32 * PER_PROCESS;
-        let mut want: Vec<_> = (first..first + PER_PROCESS)
-            .map(|id| format!("client {id} ok"))
-            .collect();
-        want.sort();
-        assert_eq!(lines, want, "client process {p}");
-    }
+    clients.finish_ok();
     listener.close();
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use libipc::{ErrorKind, Options};
 use libipc_conformance::api::{Api, Ch};
+use libipc_conformance::peer::ClientProcesses;
 use libipc_conformance::stream::{self, Count, MIB, Progress, Spec};
 use libipc_conformance::transport::Transport;
 use libipc_conformance::{api_tests, peer};
@@ -106,15 +107,7 @@ fn fifty_clients_at_once(t: Transport, api: Api) {
     const MESSAGES: u32 = 1000;
     let mut site = t.site();
     let listener = bind(&mut site, api);
-    let children: Vec<_> = (0..PROCESSES)
-        .map(|p| {
-            peer!("clients", site.there(), (p * PER_PROCESS).to_string())
-                .arg(PER_PROCESS.to_string())
-                .arg(MESSAGES.to_string())
-                .site(&site)
-                .spawn()
-        })
-        .collect();
+    let clients = ClientProcesses::spawn(|| peer!(), &site, PROCESSES, PER_PROCESS, MESSAGES);
     let mut ids: Vec<u32> = std::thread::scope(|s| {
         let servers: Vec<_> = (0..PROCESSES * PER_PROCESS)
             .map(|_| {
@@ -126,16 +119,7 @@ fn fifty_clients_at_once(t: Transport, api: Api) {
     });
     ids.sort_unstable();
     assert_eq!(ids, (0..PROCESSES * PER_PROCESS).collect::<Vec<_>>());
-    for (p, child) in children.into_iter().enumerate() {
-        let mut lines = child.finish_ok();
-        lines.sort();
-        let first = p as u32 * PER_PROCESS;
-        let mut want: Vec<_> = (first..first + PER_PROCESS)
-            .map(|id| format!("client {id} ok"))
-            .collect();
-        want.sort();
-        assert_eq!(lines, want);
-    }
+    clients.finish_ok();
 }
 
 /// Check and echo one client's tagged messages; return its id.
