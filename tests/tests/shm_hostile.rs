@@ -70,6 +70,28 @@ fn assert_hung_up(conn: &mut Conn) {
     }
 }
 
+/// A client connects and gets a message echoed, then `abuse` (case `what`) breaks the protocol:
+/// the listener answers with ERROR(ProtocolViolation) on the control socket and hangs up, and
+/// reports ProtocolViolation.
+fn assert_violation_after_a_message(
+    site: &Site,
+    server: &mut Peer,
+    what: &str,
+    abuse: impl FnOnce(&mut Conn),
+) {
+    let mut conn = connect(site);
+    conn.send_message(b"before");
+    assert_eq!(conn.recv(), Received::Message(b"before".to_vec()), "{what}");
+    abuse(&mut conn);
+    assert_eq!(
+        error_code(&mut conn),
+        ErrorKind::ProtocolViolation.code(),
+        "{what}"
+    );
+    assert_hung_up(&mut conn);
+    assert_eq!(server.expect("end"), "ProtocolViolation", "{what}");
+}
+
 /// A good client connects, gets every message echoed, and closes.
 fn assert_still_serves(site: &Site, server: &mut Peer) {
     let ch = Channel::connect(site.here()).expect("a good client is still accepted");
@@ -176,17 +198,7 @@ fn malformed_records_get_error_9() {
         ),
     ];
     for (what, abuse) in cases {
-        let mut conn = connect(&site);
-        conn.send_message(b"before");
-        assert_eq!(conn.recv(), Received::Message(b"before".to_vec()), "{what}");
-        abuse(&mut conn);
-        assert_eq!(
-            error_code(&mut conn),
-            ErrorKind::ProtocolViolation.code(),
-            "{what}"
-        );
-        assert_hung_up(&mut conn);
-        assert_eq!(server.expect("end"), "ProtocolViolation", "{what}");
+        assert_violation_after_a_message(&site, &mut server, what, abuse);
     }
     assert_still_serves(&site, &mut server);
 }
@@ -258,17 +270,9 @@ fn bad_header_on_the_control_socket_gets_error_9() {
         ("ERROR longer than 4096 bytes", header(4097, 3, 0)),
     ];
     for (what, h) in cases {
-        let mut conn = connect(&site);
-        conn.send_message(b"before");
-        assert_eq!(conn.recv(), Received::Message(b"before".to_vec()), "{what}");
-        conn.ctrl.write_all(&h).unwrap();
-        assert_eq!(
-            error_code(&mut conn),
-            ErrorKind::ProtocolViolation.code(),
-            "{what}"
-        );
-        assert_hung_up(&mut conn);
-        assert_eq!(server.expect("end"), "ProtocolViolation", "{what}");
+        assert_violation_after_a_message(&site, &mut server, what, |c| {
+            c.ctrl.write_all(&h).unwrap()
+        });
     }
     assert_still_serves(&site, &mut server);
 }
