@@ -165,6 +165,22 @@ pub fn close_frame() -> [u8; HEADER_LEN] {
     .encode()
 }
 
+/// Everything the peer sends until the connection ends: end of stream or a reset (a channel
+/// closed with unread input resets a Unix socket too). Panics on any other error.
+pub fn read_until_closed(s: &mut impl Read) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return out,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("reading until the peer closes: {e}"),
+        }
+    }
+}
+
 impl RawStream {
     fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         match self {

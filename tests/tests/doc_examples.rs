@@ -18,7 +18,7 @@
 #![cfg(unix)]
 
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -214,21 +214,6 @@ fn both(c2s: Vec<u8>, s2c: Vec<u8>) -> Bytes {
     BTreeMap::from([(Dir::ClientToServer, c2s), (Dir::ServerToClient, s2c)])
 }
 
-/// Everything the peer sends until the connection ends.
-fn read_to_end(s: &mut impl Read) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return out,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return out,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => panic!("reading: {e}"),
-        }
-    }
-}
-
 /// A real listener in this process on a fresh Unix socket, with a thread that runs `serve`
 /// on every accepted channel; dropping it closes the listener and joins the thread.
 struct Server {
@@ -303,7 +288,7 @@ fn close_frame() {
     let server = Server::start(Options::new(), |ch| ch.close());
     let mut s = raw_connect(&server.ep);
     s.handshake(1024);
-    check("close-frame", plain(read_to_end(&mut s)));
+    check("close-frame", plain(raw::read_until_closed(&mut s)));
 }
 
 /// Section 5.5: the ERROR a receiver sends for a header of unknown type 0x09 (then it hangs up:
@@ -315,7 +300,7 @@ fn error_unknown_type() {
     let mut s = raw_connect(&server.ep);
     s.handshake(1024);
     s.put(&[0, 0, 0, 0, 0x09, 0, 0, 0]);
-    check("error-unknown-type", plain(read_to_end(&mut s)));
+    check("error-unknown-type", plain(raw::read_until_closed(&mut s)));
 }
 
 /// Copy `from` into `to` until `from` ends, recording every byte (also those `to` no longer
@@ -381,7 +366,10 @@ fn version_refusal() {
     hello[4] = 2;
     let mut s = raw_connect(&server.ep);
     s.put(&hello);
-    check("version-refusal", both(hello.to_vec(), read_to_end(&mut s)));
+    check(
+        "version-refusal",
+        both(hello.to_vec(), raw::read_until_closed(&mut s)),
+    );
 }
 
 /// Section 10: a client that sends nothing, refused after the default handshake timeout.
@@ -392,7 +380,7 @@ fn silent_client_refusal() {
     let mut s = raw_connect(&server.ep);
     check(
         "silent-client-refusal",
-        both(Vec::new(), read_to_end(&mut s)),
+        both(Vec::new(), raw::read_until_closed(&mut s)),
     );
 }
 

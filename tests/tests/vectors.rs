@@ -346,26 +346,12 @@ fn hello_vectors_replayed_to_both_roles() {
     use std::os::unix::net::{UnixListener, UnixStream};
 
     use libipc::{Channel, Listener, Options};
+    use libipc_conformance::raw::read_until_closed;
     use libipc_conformance::transport::TempDir;
     use libipc_conformance::watchdog::Watchdog;
 
     const LIMIT: u32 = 4096;
     let _w = Watchdog::start();
-    // Everything until the end; a reset ends it too (a channel closed with unread input, as
-    // when bytes follow the hello, resets a Unix socket as well).
-    let read_all = |s: &mut UnixStream| {
-        let mut out = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) => return out,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return out,
-                Err(e) => panic!("reading the listener's answer: {e}"),
-            }
-        }
-    };
-
     let dir = TempDir::new("vectors");
     let server_ep = format!("unix://{}/server.sock", dir.path().display());
     let listener = Listener::bind_with(
@@ -394,7 +380,8 @@ fn hello_vectors_replayed_to_both_roles() {
             let mut s = UnixStream::connect(&server_path).expect("connect");
             s.write_all(&bytes).expect("write the hello");
             s.shutdown(std::net::Shutdown::Write).expect("shutdown");
-            let reply = read_all(&mut s);
+            // Everything until the end; a reset ends it too (as when bytes follow the hello).
+            let reply = read_until_closed(&mut s);
             match on_stream(Role::Server, &bytes) {
                 Ok(_) => assert_eq!(
                     reply.get(..24),
