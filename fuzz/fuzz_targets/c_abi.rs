@@ -231,13 +231,42 @@ fn endpoint_call(endpoint: &[u8], null_endpoint: bool, bind: bool) {
     }
 }
 
+/// `ipc_options_set_allowed_uids` or `ipc_options_set_allowed_gids`.
+type IdsSetter = unsafe extern "C" fn(*mut ipc_options, *const u32, usize) -> ipc_status;
+
+/// An allow-list setter given the first `n` of `ids` (all of them if fewer), or, with `null`,
+/// a NULL array said to hold `n` ids, which it must refuse unless `n` is 0.
+///
+/// # Safety
+/// `o` is NULL or a live `ipc_options`.
+unsafe fn set_ids(
+    setter: IdsSetter,
+    o: *mut ipc_options,
+    ids: &[u32],
+    n: u16,
+    null: bool,
+) -> ipc_status {
+    if null {
+        // SAFETY: `o` is NULL or live (the caller's promise); the array is NULL.
+        let st = unsafe { setter(o, ptr::null(), n as usize) };
+        if n > 0 {
+            assert_eq!(st, INVALID);
+        }
+        st
+    } else {
+        let n = (n as usize).min(ids.len());
+        // SAFETY: `o` is NULL or live (the caller's promise); `ids` holds at least `n` values.
+        unsafe { setter(o, ids.as_ptr(), n) }
+    }
+}
+
 fn set(w: &World, setter: Setter, null_options: bool) {
     let o = if null_options {
         ptr::null_mut()
     } else {
         w.opts
     };
-    // SAFETY: `o` is NULL or live; the uid pointer is NULL or valid for `n` values.
+    // SAFETY: `o` is NULL or live; the expected uid pointer is NULL or points to a live u32.
     let st = check(unsafe {
         match setter {
             Setter::MaxMessage(v) => ipc_options_set_max_message_size(o, v as usize),
@@ -249,28 +278,10 @@ fn set(w: &World, setter: Setter, null_options: bool) {
             Setter::StreamSpin(v) => ipc_options_set_stream_spin_us(o, v),
             Setter::PosixFallback(v) => ipc_options_set_shm_posix_fallback(o, v),
             Setter::AllowedUids { uids, n, null } => {
-                if null {
-                    let st = ipc_options_set_allowed_uids(o, ptr::null(), n as usize);
-                    if n > 0 {
-                        assert_eq!(st, INVALID);
-                    }
-                    st
-                } else {
-                    let n = (n as usize).min(uids.len());
-                    ipc_options_set_allowed_uids(o, uids.as_ptr(), n)
-                }
+                set_ids(ipc_options_set_allowed_uids, o, &uids, n, null)
             }
             Setter::AllowedGids { gids, n, null } => {
-                if null {
-                    let st = ipc_options_set_allowed_gids(o, ptr::null(), n as usize);
-                    if n > 0 {
-                        assert_eq!(st, INVALID);
-                    }
-                    st
-                } else {
-                    let n = (n as usize).min(gids.len());
-                    ipc_options_set_allowed_gids(o, gids.as_ptr(), n)
-                }
+                set_ids(ipc_options_set_allowed_gids, o, &gids, n, null)
             }
             Setter::MaxConnections(v) => ipc_options_set_max_connections(o, v as usize),
             Setter::FrameTimeout(v) => ipc_options_set_frame_timeout_ms(o, v),
