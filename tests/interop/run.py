@@ -131,6 +131,18 @@ class Runner:
         with self.print_lock:
             print(text, flush=True)
 
+    def start_peer(self, argv: list[str], stdin: int, stderr: IO[bytes]) -> subprocess.Popen[bytes]:
+        """A peer process with the run's environment, its stdout a pipe, in a session of its own
+        (so that kill_group ends it and whatever it started)."""
+        return subprocess.Popen(
+            argv,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=self.env,
+            start_new_session=True,
+        )
+
     def start_server(self, server: Server) -> None:
         argv = self.peers[server.lang] + [
             "server",
@@ -141,14 +153,7 @@ class Runner:
         ]
         server.log = self.logs / f"server-{server.name}.log"
         with open(server.log, "wb") as log:
-            server.proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                env=self.env,
-                start_new_session=True,
-            )
+            server.proc = self.start_peer(argv, subprocess.PIPE, log)
         assert server.proc.stdout is not None
         line = read_line(server.proc.stdout, READY_TIMEOUT)
         if line is None or not line.startswith("READY "):
@@ -198,14 +203,7 @@ class Runner:
         ]
         log = self.logs / f"client-{tag}.log"
         with open(log, "wb") as err:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                env=self.env,
-                start_new_session=True,
-            )
+            proc = self.start_peer(argv, subprocess.DEVNULL, err)
             try:
                 out, _ = proc.communicate(timeout=CLIENT_TIMEOUT)
                 timed_out = False
