@@ -57,6 +57,14 @@ def decode_as(raw: bytes, role: str) -> w.Hello | w.WireError:
         return e
 
 
+def refusal_problem(v: dict, e: w.WireError) -> str | None:
+    """libwire refused the vector's bytes with e: None when the vector says so (invalid, with
+    e's error), else what differs."""
+    if v["valid"]:
+        return f"valid vector refused: {e}"
+    return None if e.kind == v["error"] else f"error {e.kind}, vector says {v['error']}"
+
+
 def replay_hello(v: dict) -> str | None:
     """Returns None when the vector agrees with libwire, else what differs."""
     raw = bytes.fromhex(v["hex"])
@@ -70,10 +78,9 @@ def replay_hello(v: dict) -> str | None:
     outcomes = [decode_as(raw, r) for r in (("server", "client") if role == "either" else (role,))]
     for h in outcomes:
         if isinstance(h, w.WireError):
-            if v["valid"]:
-                return f"valid vector refused: {h}"
-            if h.kind != v["error"]:
-                return f"error {h.kind}, vector says {v['error']}"
+            problem = refusal_problem(v, h)
+            if problem:
+                return problem
             continue
         if not v["valid"]:
             return f"decoded, vector says {v['error']}"
@@ -94,9 +101,7 @@ def replay_frame(v: dict) -> str | None:
     try:
         f = w.decode_frame(raw, v["max_message_size"])
     except w.WireError as e:
-        if v["valid"]:
-            return f"valid vector refused: {e}"
-        return None if e.kind == v["error"] else f"error {e.kind}, vector says {v['error']}"
+        return refusal_problem(v, e)
     if not v["valid"]:
         return f"decoded, vector says {v['error']}"
     got = {
@@ -123,9 +128,7 @@ def replay_fifo(v: dict) -> str | None:
     try:
         token = w.decode_fifo_request(raw)
     except w.WireError as e:
-        if v["valid"]:
-            return f"valid vector refused: {e}"
-        return None if e.kind == v["error"] else f"error {e.kind}, vector says {v['error']}"
+        return refusal_problem(v, e)
     if not v["valid"]:
         return f"decoded, vector says {v['error']}"
     if token != v["token"]:
