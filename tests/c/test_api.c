@@ -313,6 +313,37 @@ static void test_options_handshake_timeout(void)
     ipc_options_free(o);
 }
 
+/* The allow-lists on every transport that reports peer credentials: with `mine` on both sides
+ * a client connects and is accepted; a client with `others` (listing only servers it is not)
+ * is refused at connect; a listener with `others` refuses a client, whose error message names
+ * `word` (when not NULL), and has nothing to accept. */
+static void check_allow_lists(const ipc_options *mine, const ipc_options *others, const char *word)
+{
+    const enum h_transport ts[] = {H_UNIX, H_SHM, H_NAME};
+    for (size_t i = 0; i < H_COUNT(ts); i++) {
+        char ep[512];
+        ipc_channel *c = NULL, *s = NULL;
+        ipc_listener *l = h_listen(ts[i], mine, ep, sizeof ep);
+        h_check_connect_accept(l, ep, mine);
+        CHECK_ST(ipc_channel_connect(ep, others, &c), IPC_ERR_PERMISSION_DENIED);
+        CHECK_ERRMSG();
+        CHECK(c == NULL);
+        ipc_channel_free(c);
+        c = NULL;
+        ipc_listener_free(l);
+
+        l = h_listen(ts[i], others, ep, sizeof ep);
+        CHECK_ST(ipc_channel_connect(ep, NULL, &c), IPC_ERR_PERMISSION_DENIED);
+        CHECK_ERRMSG();
+        if (word)
+            CHECK(strstr(ipc_last_error(), word) != NULL);
+        CHECK(c == NULL);
+        ipc_channel_free(c);
+        CHECK_ST(ipc_listener_accept(l, 200, &s), IPC_ERR_TIMEOUT);
+        ipc_listener_free(l);
+    }
+}
+
 static void test_options_allowed_uids(void)
 {
     const uint32_t me = (uint32_t)getuid(), other = (uint32_t)getuid() + 4242;
@@ -322,30 +353,7 @@ static void test_options_allowed_uids(void)
     CHECK_OK(ipc_options_set_connect_timeout(mine, 5000));
     CHECK_OK(ipc_options_set_connect_timeout(others, 5000));
 
-    const enum h_transport ts[] = {H_UNIX, H_SHM, H_NAME};
-    for (size_t i = 0; i < H_COUNT(ts); i++) {
-        char ep[512];
-        ipc_channel *c = NULL, *s = NULL;
-        /* our uid allowed on both sides: works */
-        ipc_listener *l = h_listen(ts[i], mine, ep, sizeof ep);
-        h_check_connect_accept(l, ep, mine);
-        /* the client only accepts another uid as its server: refused at connect */
-        CHECK_ST(ipc_channel_connect(ep, others, &c), IPC_ERR_PERMISSION_DENIED);
-        CHECK_ERRMSG();
-        CHECK(c == NULL);
-        ipc_channel_free(c);
-        c = NULL;
-        ipc_listener_free(l);
-
-        /* the listener only accepts another uid: the client is refused, nothing to accept */
-        l = h_listen(ts[i], others, ep, sizeof ep);
-        CHECK_ST(ipc_channel_connect(ep, NULL, &c), IPC_ERR_PERMISSION_DENIED);
-        CHECK_ERRMSG();
-        ipc_channel_free(c);
-        c = NULL;
-        CHECK_ST(ipc_listener_accept(l, 200, &s), IPC_ERR_TIMEOUT);
-        ipc_listener_free(l);
-    }
+    check_allow_lists(mine, others, NULL);
     /* TCP cannot check uids: both sides report it. */
     char ep[512];
     ipc_listener *l = NULL;
@@ -383,24 +391,7 @@ static void test_options_allowed_gids(void)
     CHECK_OK(ipc_options_set_connect_timeout(mine, 5000));
     CHECK_OK(ipc_options_set_connect_timeout(others, 5000));
 
-    const enum h_transport ts[] = {H_UNIX, H_SHM, H_NAME};
-    for (size_t i = 0; i < H_COUNT(ts); i++) {
-        char ep[512];
-        ipc_channel *c = NULL, *s = NULL;
-        ipc_listener *l = h_listen(ts[i], mine, ep, sizeof ep);
-        h_check_connect_accept(l, ep, mine);
-        CHECK_ST(ipc_channel_connect(ep, others, &c), IPC_ERR_PERMISSION_DENIED);
-        CHECK_ERRMSG();
-        CHECK(c == NULL);
-        ipc_listener_free(l);
-
-        l = h_listen(ts[i], others, ep, sizeof ep);
-        CHECK_ST(ipc_channel_connect(ep, NULL, &c), IPC_ERR_PERMISSION_DENIED);
-        CHECK(strstr(ipc_last_error(), "gid") != NULL);
-        CHECK(c == NULL);
-        CHECK_ST(ipc_listener_accept(l, 200, &s), IPC_ERR_TIMEOUT);
-        ipc_listener_free(l);
-    }
+    check_allow_lists(mine, others, "gid");
     ipc_listener *l = NULL;
     CHECK_ST(ipc_listener_bind("tcp://127.0.0.1:0", others, &l), IPC_ERR_INVALID_ARGUMENT);
     CHECK(strstr(ipc_last_error(), "allowed_gids") != NULL);
