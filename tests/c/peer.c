@@ -408,6 +408,21 @@ static void expect_status(ipc_status st, ipc_status expected, const char *what, 
                   show(st, e, sizeof e));
 }
 
+/* Unless the case has failed already, send the server the command `cmd` (`len` bytes, called
+ * `name`); the next receive must end with `expected`. */
+static void command_then_status(ipc_channel *ch, const uint8_t *cmd, size_t len, const char *name,
+                                ipc_status expected, struct verdict *v)
+{
+    if (failed(v) || !do_send(ch, cmd, len, name, v))
+        return;
+    ipc_message *m = NULL;
+    ipc_status st = ipc_channel_recv(ch, IPC_WAIT_FOREVER, &m);
+    ipc_message_free(m);
+    char what[64];
+    snprintf(what, sizeof what, "receive after %s", name);
+    expect_status(st, expected, what, v);
+}
+
 static size_t max_size(ipc_channel *ch, struct verdict *v)
 {
     size_t m = 0;
@@ -573,23 +588,14 @@ static void case_server_close(ipc_channel *ch, struct verdict *v)
         ipc_message_free(m);
     }
     free(p);
-    if (failed(v) || !do_send(ch, CMD_CLOSE, sizeof CMD_CLOSE - 1, "interop:close", v))
-        return;
-    ipc_message *m = NULL;
-    ipc_status st = ipc_channel_recv(ch, IPC_WAIT_FOREVER, &m);
-    ipc_message_free(m);
-    expect_status(st, IPC_ERR_CLOSED, "receive after interop:close", v);
+    command_then_status(ch, CMD_CLOSE, sizeof CMD_CLOSE - 1, "interop:close", IPC_ERR_CLOSED, v);
 }
 
 static void case_server_killed(ipc_channel *ch, struct verdict *v)
 {
     echo_pattern(ch, 100, v);
-    if (failed(v) || !do_send(ch, CMD_KILL, sizeof CMD_KILL - 1, "interop:kill", v))
-        return;
-    ipc_message *m = NULL;
-    ipc_status st = ipc_channel_recv(ch, IPC_WAIT_FOREVER, &m);
-    ipc_message_free(m);
-    expect_status(st, IPC_ERR_PEER_DISCONNECTED, "receive after interop:kill", v);
+    command_then_status(ch, CMD_KILL, sizeof CMD_KILL - 1, "interop:kill",
+                        IPC_ERR_PEER_DISCONNECTED, v);
 }
 
 static const uint8_t NON_UTF8[16] = {0xff, 0xfe, 0xfd, 0x00, 0xc3, 0x28, 0xa0, 0xa1,
