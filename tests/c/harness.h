@@ -27,7 +27,7 @@
  * connected pair in this process), h_pair_again (another on the same listener), h_pair_free;
  * h_options / h_options_max_message; h_check_connect_accept; h_unix_socket_at. With a peer
  * process: h_peer_client / h_peer_spawn_client + h_peer_accept (the peer connects to us),
- * h_peer_expect_line, h_peer_close_and_wait, h_peer_free.
+ * h_peer_expect_line, h_peer_close_and_wait, h_peer_free; h_rust_peer (the Rust peer's path).
  * The interop contract's peers (tests/interop/README.md): h_contract_server +
  * h_contract_server_stop; h_contract_client + h_serve_contract + h_contract_client_passes.
  */
@@ -391,6 +391,19 @@ static H_UNUSED pid_t h_spawn_argv(int *in_fd, int *out_fd, const char *const *a
     REQUIRE(h_nchildren < (int)H_COUNT(h_children));
     h_children[h_nchildren++] = pid;
     return pid;
+}
+
+/* The Rust ipc-test-peer, named by $H_RUST_PEER (scripts/c-tests.sh builds it and sets it);
+ * NULL, after a failed check saying so, when it is not set. */
+static H_UNUSED const char *h_rust_peer(void)
+{
+    const char *rust = getenv("H_RUST_PEER");
+    if (rust && *rust)
+        return rust;
+    h_report(__FILE__, __LINE__,
+             "H_RUST_PEER is not set: it names the Rust ipc-test-peer (scripts/c-tests.sh "
+             "builds it and sets it)");
+    return NULL;
 }
 
 /* Start the peer helper: ipc_test_peer <role> <args...> (NULL-terminated). Its stdout is

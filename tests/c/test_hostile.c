@@ -35,13 +35,9 @@ static pid_t start_hostile(const char *rust, const char *ep, const char *attack,
 
 static void attack(const char *name, int connect_status, const char *first, int recv_status)
 {
-    const char *rust = getenv("H_RUST_PEER");
-    if (!rust || !*rust) {
-        h_report(__FILE__, __LINE__,
-                 "H_RUST_PEER is not set: it names the Rust ipc-test-peer (scripts/c-tests.sh "
-                 "builds it and sets it)");
+    const char *rust = h_rust_peer();
+    if (!rust)
         return;
-    }
     char path[512], ep[560];
     h_path(path, sizeof path, "hostile");
     snprintf(ep, sizeof ep, "unix://%s.sock", path);

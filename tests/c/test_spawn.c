@@ -76,13 +76,9 @@ static void test_spawn_c_child(void)
 
 static void test_spawn_rust_child(void)
 {
-    const char *rust = getenv("H_RUST_PEER");
-    if (!rust || !*rust) {
-        h_report(__FILE__, __LINE__,
-                 "H_RUST_PEER is not set: it names the Rust ipc-test-peer (scripts/c-tests.sh "
-                 "builds it and sets it)");
+    const char *rust = h_rust_peer();
+    if (!rust)
         return;
-    }
     const char *argv[] = {"ipc-test-peer", "child-echo", NULL};
     spawn_echo_child(rust, argv);
 }
