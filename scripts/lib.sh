@@ -21,6 +21,16 @@
 #   stop_peers                 stop every peer still running (done at exit)
 #   workspace_version          [workspace.package] version from Cargo.toml
 #   cargo_target_dir           cargo's target directory (honours CARGO_TARGET_DIR and config)
+#   uniffi_outputs LANG [GENERATED]
+#                              the uniffi library and LANG's (kotlin, swift) generated bindings:
+#                              GENERATED and $LIBIPC_LIB_DIR when both are set, else what
+#                              scripts/uniffi-gen.sh writes; checks both are there and sets
+#                              $uniffi_gen and $uniffi_lib (absolute directories)
+#   rebuild_when_changed STAMP INPUTS LABEL BUILD OUTPUT...
+#                              run BUILD (a command or function) unless the file STAMP holds
+#                              exactly INPUTS (text that changes when an input does: checksums,
+#                              versions) and every OUTPUT is a non-empty file ("LABEL: up to
+#                              date"); STAMP is removed before BUILD and written after it
 
 set -Eeuo pipefail
 
@@ -134,6 +144,37 @@ cargo_target_dir() {
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
   [ -n "$dir" ] || die "cargo metadata did not report a target_directory"
   printf '%s\n' "$dir"
+}
+
+# (Functions that run the caller's code keep their locals under lib_ names: bash's locals are
+# seen by the functions they call, and would hide the caller's variables.)
+uniffi_outputs() {
+  local lib_lang=$1 lib_gen_out
+  uniffi_gen=${2:-}
+  uniffi_lib=${LIBIPC_LIB_DIR:-}
+  if [ -z "$uniffi_gen" ] || [ -z "$uniffi_lib" ]; then
+    lib_gen_out=$("$root/scripts/uniffi-gen.sh") || die "scripts/uniffi-gen.sh failed"
+    uniffi_gen=$(sed -n "s/^$lib_lang=//p" <<< "$lib_gen_out")
+    uniffi_lib=$(sed -n 's/^lib=//p' <<< "$lib_gen_out")
+  fi
+  [ -d "$uniffi_gen" ] || die "the generated $lib_lang directory '$uniffi_gen' does not exist"
+  [ -f "$uniffi_lib/liblibipc_uniffi.so" ] || die "no liblibipc_uniffi.so in '$uniffi_lib'"
+  uniffi_gen=$(cd "$uniffi_gen" && pwd)
+  uniffi_lib=$(cd "$uniffi_lib" && pwd)
+}
+
+rebuild_when_changed() {
+  local lib_stamp=$1 lib_inputs=$2 lib_label=$3 lib_build=$4 lib_out lib_fresh=1
+  shift 4
+  [ -f "$lib_stamp" ] && [ "$(cat "$lib_stamp")" = "$lib_inputs" ] || lib_fresh=0
+  for lib_out in "$@"; do [ -s "$lib_out" ] || lib_fresh=0; done
+  if [ "$lib_fresh" = 1 ]; then
+    step "$lib_label: up to date"
+    return 0
+  fi
+  rm -f "$lib_stamp"
+  "$lib_build"
+  printf '%s\n' "$lib_inputs" > "$lib_stamp"
 }
 
 lib_on_err() {

@@ -40,23 +40,16 @@ java_bin=$(command -v java)
 [ -z "$java_home" ] || [ ! -x "$java_home/bin/java" ] || java_bin=$java_home/bin/java
 
 step "the uniffi library and its generated Kotlin"
-generated=${LIBIPC_KOTLIN_GENERATED:-}
-libdir=${LIBIPC_LIB_DIR:-}
-if [ -z "$generated" ] || [ -z "$libdir" ]; then
-  gen_out=$(./scripts/uniffi-gen.sh) || die "scripts/uniffi-gen.sh failed"
-  generated=$(sed -n 's/^kotlin=//p' <<< "$gen_out")
-  libdir=$(sed -n 's/^lib=//p' <<< "$gen_out")
-fi
-[ -d "$generated" ] || die "the generated Kotlin directory '$generated' does not exist"
-[ -f "$libdir/liblibipc_uniffi.so" ] || die "no liblibipc_uniffi.so in '$libdir'"
-generated=$(cd "$generated" && pwd)
-libdir=$(cd "$libdir" && pwd)
+uniffi_outputs kotlin "${LIBIPC_KOTLIN_GENERATED:-}"
+generated=$uniffi_gen
+libdir=$uniffi_lib
 
 target=$(cargo_target_dir)
 out="$target/interop/kotlin"
 build="$out/maven"
 classpath_file="$out/classpath.txt"
 stamp="$out/inputs.sha256"
+peer_class="$build/test-classes/dev/libipc/InteropPeerKt.class"
 mkdir -p "$out"
 
 # What the classes are made from; the same inputs give the same classes.
@@ -66,26 +59,22 @@ inputs=$(
     LC_ALL=C sort | xargs sha256sum
   echo "java $mvn_java"
 )
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs" ] && [ -s "$classpath_file" ] &&
-  [ -f "$build/test-classes/dev/libipc/InteropPeerKt.class" ]; then
-  step "Kotlin peer: up to date in $build"
-else
-  cache=${LIBIPC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/libipc}
+build_peer() {
+  local cache=${LIBIPC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/libipc} offline=()
   mkdir -p "$cache/m2"
-  offline=()
   if [ "${LIBIPC_MAVEN_OFFLINE:-0}" = 1 ]; then offline=(-o); fi
   step "mvn test-compile dependency:build-classpath in bindings/kotlin (into $build; Maven cache: $cache/m2)"
-  rm -f "$stamp" "$classpath_file"
+  rm -f "$classpath_file"
   (cd bindings/kotlin &&
     mvn -B -ntp -q -Dstyle.color=never "${offline[@]}" "-Dmaven.repo.local=$cache/m2" \
       "-Dlibipc.generated=$generated" "-Dlibipc.lib.dir=$libdir" "-Dlibipc.build.dir=$build" \
       "-Dmdep.outputFile=$classpath_file" -DincludeScope=runtime \
       clean test-compile dependency:build-classpath) ||
     die "Maven could not compile the Kotlin peer (bindings/kotlin) or list its classpath"
-  [ -f "$build/test-classes/dev/libipc/InteropPeerKt.class" ] || die "Maven built no InteropPeerKt class in $build"
+  [ -f "$peer_class" ] || die "Maven built no InteropPeerKt class in $build"
   [ -s "$classpath_file" ] || die "Maven wrote no classpath to $classpath_file"
-  printf '%s\n' "$inputs" > "$stamp"
-fi
+}
+rebuild_when_changed "$stamp" "$inputs" "Kotlin peer in $build" build_peer "$classpath_file" "$peer_class"
 
 cp="$build/test-classes:$build/classes:$(cat "$classpath_file")"
 echo "Kotlin peer: $java_bin ... dev.libipc.InteropPeerKt (library: $libdir)"

@@ -36,17 +36,10 @@ step "Swift toolchain: Debian trixie's swiftlang in a cached chroot (scripts/swi
 ./scripts/swift-chroot.sh ensure
 
 step "the uniffi library and its generated Swift"
-gen=${LIBIPC_SWIFT_GENERATED:-}
-lib=${LIBIPC_LIB_DIR:-}
-if [ -z "$gen" ] || [ -z "$lib" ]; then
-  gen_out=$(./scripts/uniffi-gen.sh) || die "scripts/uniffi-gen.sh failed"
-  gen=$(sed -n 's/^swift=//p' <<< "$gen_out")
-  lib=$(sed -n 's/^lib=//p' <<< "$gen_out")
-fi
+uniffi_outputs swift "${LIBIPC_SWIFT_GENERATED:-}"
+gen=$uniffi_gen
+lib=$uniffi_lib
 [ -f "$gen/LibIpc.swift" ] || die "no LibIpc.swift in '$gen'"
-[ -f "$lib/liblibipc_uniffi.so" ] || die "no liblibipc_uniffi.so in '$lib'"
-gen=$(cd "$gen" && pwd)
-lib=$(cd "$lib" && pwd)
 
 target=$(cargo_target_dir)
 out="$target/interop/swift"
@@ -65,19 +58,16 @@ inputs=$(
     bindings/swift/Sources/*.swift bindings/swift/Interop/main.swift
   echo "lib $lib"
 )
-if [ -x "$peer" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs" ]; then
-  step "Swift peer: up to date ($peer)"
-else
+build_peer() {
   step "swiftc: the generated bindings, bindings/swift/Sources and Interop/main.swift -> $peer"
-  rm -f "$stamp"
   ./scripts/swift-chroot.sh run "${binds[@]}" -- swiftc -O -module-name LibIpcInterop \
     -I "$gen" -Xcc -fmodule-map-file="$gen/LibIpcFFI.modulemap" \
     "$gen/LibIpc.swift" bindings/swift/Sources/*.swift bindings/swift/Interop/main.swift \
     -L "$lib" -llibipc_uniffi -Xlinker -rpath -Xlinker "$lib" -o "$peer.tmp" ||
     die "swiftc could not compile the Swift peer"
   mv -f "$peer.tmp" "$peer"
-  printf '%s\n' "$inputs" > "$stamp"
-fi
+}
+rebuild_when_changed "$stamp" "$inputs" "Swift peer ($peer)" build_peer "$peer"
 
 echo "Swift peer: $peer (inside the chroot, through scripts/swift-chroot.sh run)"
 python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' \
