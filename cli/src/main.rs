@@ -5,7 +5,7 @@
 //! status 1, whatever the kind. Usage errors are clap's (status 2). Diagnostics from libipc
 //! are shown only when `LIBIPC_LOG` holds a `tracing` filter (e.g. `LIBIPC_LOG=libipc=debug`).
 
-#![deny(unsafe_code)] // allowed only in bench::raw_shm, the raw shared-memory baselines
+#![deny(unsafe_code)]
 
 mod bench;
 mod endpoint;

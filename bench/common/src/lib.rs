@@ -1,5 +1,5 @@
-//! The measurement method shared by `ipc bench` (`cli/src/bench/`, libipc's Unix transports
-//! against raw baselines) and `pipe-bench` (`bench/pipe/`, Windows named pipes).
+//! The measurement method shared by `ipc bench` (`cli/src/bench/` on `bench/unix/`, libipc's
+//! Unix transports against raw baselines) and `pipe-bench` (`bench/pipe/`, Windows named pipes).
 //!
 //! Both benches start one peer process, make one [`Link`] to it per system measured, and drive
 //! every measurement from the bench's side:

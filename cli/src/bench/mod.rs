@@ -7,200 +7,40 @@
 //! drives every measurement from here through the [`Link`](libipc_bench::Link) trait, so every
 //! system runs the same loops between the same two threads. The links, the peer's commands and
 //! the measurement loops are the bench library's (`bench/common`, [`libipc_bench`]), shared
-//! with pipe-bench; this module has the Unix side: the raw baselines, the peer process, the
-//! report.
+//! with pipe-bench; the raw baselines, the libipc links, the peer process, the load workers,
+//! the noise verdict and the report are the Unix bench library's (`bench/unix`,
+//! [`libipc_bench_unix`]), which other Unix benches share. This module has the command line,
+//! the choice and order of the links, and `--soak` ([`soak`]).
 //!
 //! For each pattern and size, every link measured with that pattern warms up, then their
 //! measured rounds are interleaved (see [`libipc_bench::measure`]) so drift and scheduler
 //! placement affect all of them alike. Each libipc row is compared with the raw row that waits the same way and
 //! with the plain blocking socket. Every row also gets the CPU time both processes spent per
-//! message; the run ends with a judgement of how quiet the machine was ([`noise`]), and under
-//! `--load` it runs beside processes that load the machine like a parallel build ([`load`]).
+//! message; the run ends with a judgement of how quiet the machine was
+//! ([`Noise`](libipc_bench_unix::Noise)), and under `--load` it runs beside processes that load
+//! the machine like a parallel build ([`Load`](libipc_bench_unix::Load)).
 
-mod load;
-mod noise;
-mod peer;
-mod raw;
-#[allow(unsafe_code)]
-mod raw_shm;
-mod report;
 mod soak;
-mod spawn;
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-pub use load::WorkerArgs as LoadWorkerArgs;
-pub(crate) use load::run_worker as run_load_worker;
-pub use peer::PeerArgs;
-pub(crate) use peer::run as run_peer;
 pub use soak::SoakPeerArgs;
 pub(crate) use soak::run_peer as run_soak_peer;
 
-use libipc_bench::{Budget, Measured, Method, Pattern, Progress, interleave, parse_size};
-use load::Load;
-use noise::{Noise, RunQueue};
-use raw_shm::Wait;
-use report::{Report, Row};
-use spawn::{Peer, ScratchDir};
+use libipc_bench::{Budget, Method, parse_size};
+use libipc_bench_unix::{
+    BASELINES, LinkKind, LinkSpec, Load, Noise, Peer, Plan, Report, Rerun, RunQueue, ScratchDir,
+    TRANSPORTS, Transport, cpu_time,
+};
 
 use crate::fail::{Context, Fail, Result};
 
-/// A raw baseline: messages carried with no libipc channel code, measured in the same run as
-/// libipc.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Baseline {
-    /// A Unix stream with a 4-byte length prefix, blocking in every read ([`raw`]).
-    Unix,
-    /// The same stream, spinning before each blocking read the way libipc's stream channels
-    /// wait ([`libipc::Spinner`] with libipc's default stream spin).
-    UnixSpin,
-    /// A FIFO per direction with the same 4-byte length prefix, blocking in every read
-    /// ([`raw`]).
-    Pipe,
-    /// The same FIFOs, spinning before each blocking read like `unix-spin`.
-    PipeSpin,
-    /// A shared-memory ring per direction, waiting in shared futexes ([`raw_shm`]).
-    ShmFutex,
-    /// The same rings, both sides busy-spinning instead of sleeping.
-    ShmSpin,
-}
-
-/// Every raw baseline, always measured, in this order.
-pub(crate) const BASELINES: [Baseline; 6] = [
-    Baseline::Unix,
-    Baseline::UnixSpin,
-    Baseline::Pipe,
-    Baseline::PipeSpin,
-    Baseline::ShmFutex,
-    Baseline::ShmSpin,
-];
-
-/// The baseline every libipc row is also compared with ("vs blocking"): the plain socket an
-/// application would write without libipc.
-pub(crate) const BLOCKING: Baseline = Baseline::Unix;
-
-impl Baseline {
-    /// Its rows' `transport`.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Baseline::Unix => "unix",
-            Baseline::UnixSpin => "unix-spin",
-            Baseline::Pipe => "pipe",
-            Baseline::PipeSpin => "pipe-spin",
-            Baseline::ShmFutex => "shm-futex",
-            Baseline::ShmSpin => "shm-spin",
-        }
-    }
-
-    /// What it is measured with. Spinning streams like `shm-futex` (whose rings rarely wait
-    /// when streaming), so it is measured with round trips only, which keeps the run short.
-    pub(crate) fn patterns(self) -> &'static [Pattern] {
-        match self {
-            Baseline::Unix
-            | Baseline::UnixSpin
-            | Baseline::Pipe
-            | Baseline::PipeSpin
-            | Baseline::ShmFutex => &Pattern::ALL,
-            Baseline::ShmSpin => &[Pattern::Rtt],
-        }
-    }
-
-    /// How a shared-memory baseline waits; `None` for the streams.
-    pub(crate) fn wait(self) -> Option<Wait> {
-        match self {
-            Baseline::Unix | Baseline::UnixSpin | Baseline::Pipe | Baseline::PipeSpin => None,
-            Baseline::ShmFutex => Some(Wait::Futex),
-            Baseline::ShmSpin => Some(Wait::Spin),
-        }
-    }
-
-    /// How long a socket baseline spins before a blocking read (zero: it never spins).
-    pub(crate) fn stream_spin(self) -> Duration {
-        match self {
-            Baseline::UnixSpin | Baseline::PipeSpin => libipc::DEFAULT_STREAM_SPIN,
-            _ => Duration::ZERO,
-        }
-    }
-
-    /// Whether it is a pair of FIFOs (else a socket, or shared memory).
-    pub(crate) fn is_pipe(self) -> bool {
-        matches!(self, Baseline::Pipe | Baseline::PipeSpin)
-    }
-}
-
-/// A libipc transport the bench can measure. A new transport is one more [`TRANSPORTS`] entry.
-#[derive(Debug)]
-pub(crate) struct Transport {
-    pub(crate) name: &'static str,
-    /// The endpoint to listen at, given a fresh private directory (whose name is unique among
-    /// running benches).
-    pub(crate) endpoint: fn(&Path) -> String,
-    /// The raw baseline that waits the way it does, its rows' "vs same-wait" (they are also
-    /// compared with [`BLOCKING`]). A variant that waits differently (say, shm with spinning
-    /// enabled, against `shm-spin`) is its own entry.
-    pub(crate) same_wait: Baseline,
-    /// Whether this build can measure it; if not, naming it is a usage error.
-    pub(crate) ready: bool,
-    /// How long shared-memory channels spin before sleeping (both sides; ignored elsewhere).
-    pub(crate) spin: Duration,
-}
-
-pub(crate) const TRANSPORTS: &[Transport] = &[
-    Transport {
-        name: "unix",
-        endpoint: |dir| format!("unix://{}/libipc.sock", dir.display()),
-        same_wait: Baseline::UnixSpin,
-        ready: true,
-        spin: Duration::ZERO,
-    },
-    Transport {
-        name: "tcp",
-        endpoint: |_| "tcp://127.0.0.1:0".to_owned(),
-        same_wait: Baseline::UnixSpin,
-        ready: true,
-        spin: Duration::ZERO,
-    },
-    // FIFOs (a rendezvous FIFO and two per connection), against the raw FIFO pair that spins
-    // first like libipc's stream channels.
-    Transport {
-        name: "fifo",
-        endpoint: |dir| format!("fifo://{}/libipc.fifo", dir.display()),
-        same_wait: Baseline::PipeSpin,
-        ready: true,
-        spin: Duration::ZERO,
-    },
-    // A socket pair whose one end the peer inherited (`Channel::spawn` here, `Channel::from_env`
-    // in the peer), frames as over a Unix socket.
-    Transport {
-        name: "pair",
-        endpoint: |_| INHERITED.to_owned(),
-        same_wait: Baseline::UnixSpin,
-        ready: true,
-        spin: Duration::ZERO,
-    },
-    // Stream transports spin before sleeping (libipc's default stream spin), like `unix-spin`.
-    // Shared memory without spinning, against the raw ring that sleeps on a futex at once.
-    Transport {
-        name: "shm",
-        endpoint: |dir| format!("shm://{}", unique_name(dir)),
-        same_wait: Baseline::ShmFutex,
-        ready: true,
-        spin: Duration::ZERO,
-    },
-    // Shared memory with libipc's default spinning, against the raw busy-spinning ping-pong.
-    Transport {
-        name: "shm-spin",
-        endpoint: |dir| format!("shm://{}-spin", unique_name(dir)),
-        same_wait: Baseline::ShmSpin,
-        ready: true,
-        spin: libipc::DEFAULT_SHM_SPIN,
-    },
-];
-
-/// The "endpoint" of the `pair` transport: the peer opens it with `Channel::from_env`.
-pub(crate) const INHERITED: &str = "inherited:LIBIPC_CHANNEL_FD";
+/// The hidden subcommand that runs the peer.
+const PEER_COMMAND: &str = "__bench-peer";
+/// The hidden subcommand that runs a load worker.
+const LOAD_COMMAND: &str = "__bench-load";
 
 /// Transports libipc has that this bench cannot measure here, and why.
 const ELSEWHERE: &[(&str, &str)] = &[(
@@ -208,13 +48,6 @@ const ELSEWHERE: &[(&str, &str)] = &[(
     "pipe:// is Windows named pipes, which pipe-bench (bench/pipe) measures on Windows; on \
      Unix the pipe transport is fifo",
 )];
-
-/// The scratch directory's name (`ipc-bench-PID-N`), unique among running benches.
-fn unique_name(dir: &Path) -> String {
-    dir.file_name()
-        .map_or_else(|| "ipc-bench".into(), |n| n.to_string_lossy())
-        .into_owned()
-}
 
 /// Measure libipc latency and throughput against raw baselines.
 ///
@@ -345,22 +178,19 @@ pub(crate) fn run(args: Args) -> Result {
 
     let load = args
         .load
-        .map(|n| n.map_or_else(load::default_workers, usize::from));
+        .map(|n| n.map_or_else(libipc_bench_unix::default_workers, usize::from));
     let quiet_before = RunQueue::sample();
     let dir = ScratchDir::new()?;
     let max_size = sizes.iter().copied().max().unwrap_or(0);
-    let mut peer = Peer::start(dir.path(), &transports, max_size)?;
-    // For each pattern, the links measured with it.
-    let plan: Vec<(Pattern, Vec<usize>)> = Pattern::ALL
-        .iter()
-        .map(|&pattern| {
-            let members = (0..peer.links.len())
-                .filter(|&i| peer.links[i].patterns().contains(&pattern))
-                .collect();
-            (pattern, members)
-        })
-        .collect();
-    let total: usize = plan.iter().map(|(_, m)| m.len() * sizes.len()).sum();
+    let kinds = link_order(&transports);
+    let mut peer = Peer::start(
+        &Rerun::current_exe(PEER_COMMAND)?,
+        dir.path(),
+        &kinds,
+        max_size,
+    )?;
+    let plan = Plan::new(&peer, &sizes);
+    let total = plan.total();
     let each = budget.per_measurement();
     eprintln!(
         "estimated run time: ~{}s ({total} measurements of about {:.2} s each)",
@@ -368,61 +198,25 @@ pub(crate) fn run(args: Args) -> Result {
         each.as_secs_f64()
     );
     // Killed when dropped: at the end of the measurements, or on any error or panic.
-    let workers = load.map(Load::start).transpose()?;
+    let workers = match load {
+        Some(n) => Some(Load::start(n, &Rerun::current_exe(LOAD_COMMAND)?)?),
+        None => None,
+    };
     let method = Method {
         budget,
         cpu_time: Some(cpu_time),
     };
-    let mut progress = Progress { done: 0, total };
-    let mut rows = Vec::new();
-    let mut worst: Option<(f64, String)> = None;
-    for (pattern, members) in plan {
-        for &size in &sizes {
-            let payload = vec![0xa5u8; size];
-            let labels = &peer.links;
-            let what = |i: usize| {
-                let (system, transport) = (labels[i].system.name(), labels[i].transport);
-                format!("{system} {transport} {} {size} B", pattern.name())
-            };
-            let trials = interleave(
-                &mut peer.board,
-                &members,
-                pattern,
-                &payload,
-                &method,
-                &mut progress,
-                what,
-            )?;
-            for (trial, &i) in trials.iter().zip(&members) {
-                let measured = trial.finish(size);
-                eprintln!("       {}: {}", what(i), summary(&measured));
-                let spread = trial.spread();
-                if worst.as_ref().is_none_or(|(w, _)| spread > *w) {
-                    worst = Some((spread, what(i)));
-                }
-                let link = &peer.links[i];
-                let libipc = link.same_wait.is_some();
-                rows.push(Row {
-                    system: link.system.name(),
-                    transport: link.transport,
-                    pattern: pattern.name(),
-                    size,
-                    measured,
-                    cpu_us_per_msg: trial.cpu_us_per_msg().unwrap_or_default(),
-                    rounds_spread: spread,
-                    same_wait_baseline: link.same_wait.map(Baseline::name),
-                    vs_same_wait: None,
-                    blocking_baseline: libipc.then(|| BLOCKING.name()),
-                    vs_blocking: None,
-                });
-            }
-        }
-    }
+    let outcome = plan.run(&mut peer, &method)?;
     drop(workers);
     peer.finish()?;
-    let noise = Noise::judge(quiet_before, RunQueue::sample(), worst, load.is_some());
+    let noise = Noise::judge(
+        quiet_before,
+        RunQueue::sample(),
+        outcome.worst,
+        load.is_some(),
+    );
 
-    let report = Report::new(rows, load, noise);
+    let report = Report::new(outcome.rows, load, noise);
     print!("{}", report.table());
     if let Some((file, path)) = json {
         report.write_json(file, &path)?;
@@ -430,31 +224,44 @@ pub(crate) fn run(args: Args) -> Result {
     Ok(())
 }
 
-fn summary(m: &Measured) -> String {
-    match m {
-        Measured::Rtt {
-            p50_us, samples, ..
-        } => {
-            format!("p50 {p50_us:.1} us ({samples} round trips)")
-        }
-        Measured::Stream {
-            msgs_per_s,
-            mb_per_s,
-            ..
-        } => {
-            format!("{msgs_per_s:.0} msgs/s, {mb_per_s:.1} MB/s")
+/// The links, in row order: each raw baseline, followed by the chosen libipc transports that
+/// wait the same way (so the rows come out grouped).
+fn link_order(transports: &[&'static Transport]) -> Vec<&'static dyn LinkKind> {
+    let mut kinds: Vec<&'static dyn LinkKind> = Vec::new();
+    for baseline in &BASELINES {
+        kinds.push(baseline);
+        for &t in transports.iter().filter(|t| t.same_wait == *baseline) {
+            kinds.push(t);
         }
     }
+    kinds
 }
 
-/// CPU time (user + system) this process has used so far, all threads.
-///
-/// `CLOCK_PROCESS_CPUTIME_ID` is the same user + system total `getrusage` reports, read with
-/// nanosecond resolution instead of `getrusage`'s microseconds (or `/proc`'s clock ticks).
-pub(crate) fn cpu_time() -> Duration {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
-    Duration::new(
-        t.tv_sec.max(0) as u64,
-        t.tv_nsec.clamp(0, 999_999_999) as u32,
-    )
+/// Arguments of the hidden `__bench-peer` subcommand.
+#[derive(Debug, clap::Args)]
+pub struct PeerArgs {
+    /// Links to open, in order: SYSTEM:TRANSPORT=ARG, e.g. raw:unix=SOCKET_PATH,
+    /// raw:pipe=FIFO_BASE, raw:shm-futex=MEMFD,ALIVE or libipc:tcp=ENDPOINT.
+    #[arg(required = true, value_name = "SPEC", value_parser = parse_spec)]
+    links: Vec<LinkSpec>,
+}
+
+fn parse_spec(text: &str) -> Result<LinkSpec, String> {
+    LinkSpec::parse(text, &libipc_bench_unix::kinds())
+}
+
+pub(crate) fn run_peer(args: PeerArgs) -> Result {
+    libipc_bench_unix::run_peer(&libipc_bench_unix::kinds(), &args.links)
+}
+
+/// Arguments of the hidden `__bench-load` subcommand.
+#[derive(Debug, clap::Args)]
+pub struct LoadWorkerArgs {
+    /// The bench's process id: the worker exits once it is no longer its parent.
+    #[arg(value_name = "PARENT_PID")]
+    parent: u32,
+}
+
+pub(crate) fn run_load_worker(args: LoadWorkerArgs) -> Result {
+    libipc_bench_unix::run_load_worker(args.parent)
 }

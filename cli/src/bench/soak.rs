@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use libipc::{Channel, Listener};
 
-use super::spawn::ScratchDir;
 use crate::fail::{Context, Fail, Result};
+use libipc_bench_unix::ScratchDir;
 
 /// How long a round trip may take before the soak calls it a hang.
 const WATCHDOG: Duration = Duration::from_secs(60);

@@ -1,51 +1,57 @@
-//! The results: an aligned table for people, JSON for machines.
+//! The results: an aligned table for people, JSON for machines (the schema of
+//! `ipc bench --json`: `{"load", "noise", "results": [Row...]}`).
 
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::Path;
 
-use super::noise::Noise;
-use crate::fail::{Context, Result};
+use crate::noise::Noise;
 use libipc_bench::Measured;
+use libipc_bench::{Context, Result};
+
+/// The `system` of the raw baselines' rows, the ones other rows are compared with.
+pub const RAW: &str = "raw";
 
 /// One measurement, as written to JSON.
 #[derive(Debug, Clone, serde::Serialize)]
-pub(crate) struct Row {
-    /// "libipc" or "raw".
-    pub(crate) system: &'static str,
+pub struct Row {
+    /// "libipc", "raw", or another system's name ([`LinkKind::system`]).
+    ///
+    /// [`LinkKind::system`]: crate::LinkKind::system
+    pub system: String,
     /// libipc rows: "unix", "tcp", ...; raw rows: the baseline, "unix", "unix-spin",
     /// "shm-futex" or "shm-spin".
-    pub(crate) transport: &'static str,
+    pub transport: String,
     /// "rtt" or "stream".
-    pub(crate) pattern: &'static str,
+    pub pattern: &'static str,
     /// Message size in bytes.
-    pub(crate) size: usize,
+    pub size: usize,
     #[serde(flatten)]
-    pub(crate) measured: Measured,
+    pub measured: Measured,
     /// User + system CPU time of both processes per message, in microseconds (a round trip
     /// is two messages; see `Trial::cpu_us_per_msg`).
-    pub(crate) cpu_us_per_msg: f64,
+    pub cpu_us_per_msg: f64,
     /// The largest per-round result over the smallest (1: the rounds agreed).
-    pub(crate) rounds_spread: f64,
+    pub rounds_spread: f64,
     /// libipc rows: the raw baseline that waits the same way; absent if no such raw row was
     /// measured at this pattern and size (then `vs_same_wait` is absent too).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) same_wait_baseline: Option<&'static str>,
+    pub same_wait_baseline: Option<String>,
     /// libipc rows: rtt p50 / baseline p50 (lower is better) or stream msgs/s / baseline
     /// msgs/s (higher is better), against `same_wait_baseline`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) vs_same_wait: Option<f64>,
+    pub vs_same_wait: Option<f64>,
     /// libipc rows: the plain blocking socket baseline ("unix").
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) blocking_baseline: Option<&'static str>,
+    pub blocking_baseline: Option<String>,
     /// libipc rows: the same ratio against `blocking_baseline`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) vs_blocking: Option<f64>,
+    pub vs_blocking: Option<f64>,
 }
 
 #[derive(Debug, serde::Serialize)]
-pub(crate) struct Report {
+pub struct Report {
     /// The number of `--load` workers; `None` (null) for a run without them.
     load: Option<usize>,
     noise: Noise,
@@ -54,15 +60,17 @@ pub(crate) struct Report {
 
 impl Report {
     /// Collect the rows and work out each libipc row's ratios to the raw rows it names.
-    pub(crate) fn new(mut results: Vec<Row>, load: Option<usize>, noise: Noise) -> Report {
+    pub fn new(mut results: Vec<Row>, load: Option<usize>, noise: Noise) -> Report {
         let raw: Vec<Row> = results
             .iter()
-            .filter(|r| r.system == "raw")
+            .filter(|r| r.system == RAW)
             .cloned()
             .collect();
         let ratio = |row: &Row, baseline: Option<&str>| {
             let base = raw.iter().find(|b| {
-                Some(b.transport) == baseline && b.pattern == row.pattern && b.size == row.size
+                Some(b.transport.as_str()) == baseline
+                    && b.pattern == row.pattern
+                    && b.size == row.size
             })?;
             match (row.measured, base.measured) {
                 (Measured::Rtt { p50_us: a, .. }, Measured::Rtt { p50_us: b, .. }) => Some(a / b),
@@ -73,12 +81,12 @@ impl Report {
                 _ => None,
             }
         };
-        for row in results.iter_mut().filter(|r| r.system != "raw") {
-            row.vs_same_wait = ratio(row, row.same_wait_baseline);
+        for row in results.iter_mut().filter(|r| r.system != RAW) {
+            row.vs_same_wait = ratio(row, row.same_wait_baseline.as_deref());
             if row.vs_same_wait.is_none() {
                 row.same_wait_baseline = None;
             }
-            row.vs_blocking = ratio(row, row.blocking_baseline);
+            row.vs_blocking = ratio(row, row.blocking_baseline.as_deref());
             if row.vs_blocking.is_none() {
                 row.blocking_baseline = None;
             }
@@ -90,7 +98,7 @@ impl Report {
         }
     }
 
-    pub(crate) fn table(&self) -> String {
+    pub fn table(&self) -> String {
         let mut out = String::new();
         if let Some(n) = self.load {
             let _ = writeln!(
@@ -109,6 +117,17 @@ impl Report {
         if !out.is_empty() {
             out.push('\n');
         }
+        // At least as wide as `ipc bench`'s names, wider for longer ones.
+        let sw = self
+            .results
+            .iter()
+            .map(|r| r.system.chars().count())
+            .fold(7, usize::max);
+        let tw = self
+            .results
+            .iter()
+            .map(|r| r.transport.chars().count())
+            .fold(9, usize::max);
         let cell = |v: Option<f64>, b: Option<&str>| match (v, b) {
             (Some(v), Some(b)) => format!("{} {b}", ratio(v)),
             _ => "-".to_owned(),
@@ -121,7 +140,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<7} {:<9} {:>9} {:>9} {:>9} {:>9} {:>10}  {:<17} vs blocking",
+            "{:<sw$} {:<tw$} {:>9} {:>9} {:>9} {:>9} {:>10}  {:<17} vs blocking",
             "system", "transport", "size B", "p50", "p99", "p99.9", "cpu µs/msg", "vs same-wait"
         );
         for r in &self.results {
@@ -134,7 +153,7 @@ impl Report {
             {
                 let _ = writeln!(
                     out,
-                    "{:<7} {:<9} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>10}  {:<17} {}",
+                    "{:<sw$} {:<tw$} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>10}  {:<17} {}",
                     r.system,
                     r.transport,
                     r.size,
@@ -142,8 +161,8 @@ impl Report {
                     p99_us,
                     p999_us,
                     significant(r.cpu_us_per_msg),
-                    cell(r.vs_same_wait, r.same_wait_baseline),
-                    cell(r.vs_blocking, r.blocking_baseline),
+                    cell(r.vs_same_wait, r.same_wait_baseline.as_deref()),
+                    cell(r.vs_blocking, r.blocking_baseline.as_deref()),
                 );
             }
         }
@@ -153,7 +172,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<7} {:<9} {:>9} {:>12} {:>9} {:>10}  {:<17} vs blocking",
+            "{:<sw$} {:<tw$} {:>9} {:>12} {:>9} {:>10}  {:<17} vs blocking",
             "system", "transport", "size B", "msgs/s", "MB/s", "cpu µs/msg", "vs same-wait"
         );
         for r in &self.results {
@@ -165,15 +184,15 @@ impl Report {
             {
                 let _ = writeln!(
                     out,
-                    "{:<7} {:<9} {:>9} {:>12.0} {:>9.1} {:>10}  {:<17} {}",
+                    "{:<sw$} {:<tw$} {:>9} {:>12.0} {:>9.1} {:>10}  {:<17} {}",
                     r.system,
                     r.transport,
                     r.size,
                     msgs_per_s,
                     mb_per_s,
                     significant(r.cpu_us_per_msg),
-                    cell(r.vs_same_wait, r.same_wait_baseline),
-                    cell(r.vs_blocking, r.blocking_baseline),
+                    cell(r.vs_same_wait, r.same_wait_baseline.as_deref()),
+                    cell(r.vs_blocking, r.blocking_baseline.as_deref()),
                 );
             }
         }
@@ -182,7 +201,7 @@ impl Report {
 
     /// Write `{"load": ..., "noise": ..., "results": [...]}` to `file` (opened early, so a bad
     /// path fails before the run).
-    pub(crate) fn write_json(&self, mut file: File, path: &Path) -> Result {
+    pub fn write_json(&self, mut file: File, path: &Path) -> Result {
         let json = serde_json::to_string_pretty(self).expect("plain data serializes");
         writeln!(file, "{json}").context(format_args!("writing {}", path.display()))
     }

@@ -8,38 +8,41 @@
 //! peer often waits behind them. Each worker does that: a burst of 1-5 ms of busy work, then a
 //! 0.1-2 ms sleep, both random.
 //!
-//! A worker is this executable re-run as `ipc __bench-load PARENT_PID`. [`Load`] kills them on
+//! A worker is the bench's executable re-run with its hidden load subcommand and the bench's
+//! process id (`ipc __bench-load PARENT_PID`; see [`Rerun`]). [`Load`] kills them on
 //! drop, which covers errors and panics; a worker also exits by itself once its parent is no
 //! longer `PARENT_PID` (the bench was killed and the worker re-parented).
 
 use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::fail::{Context, Result};
+use libipc_bench::{Context, Result};
+
+use crate::spawn::Rerun;
 
 /// The default number of workers: one more than the CPUs this process may use, like `make -j`
 /// with a spare job.
-pub(crate) fn default_workers() -> usize {
+pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()) + 1
 }
 
 /// The running workers; killed and reaped on drop.
 #[derive(Debug)]
-pub(crate) struct Load {
+pub struct Load {
     workers: Vec<Child>,
 }
 
 impl Load {
-    /// Start `n` workers.
-    pub(crate) fn start(n: usize) -> Result<Load> {
-        let exe = std::env::current_exe().context("finding this executable")?;
+    /// Start `n` workers, each `command` followed by this process's id.
+    pub fn start(n: usize, command: &Rerun) -> Result<Load> {
+        let exe = &command.exe;
         let mut load = Load {
             workers: Vec::with_capacity(n),
         };
         for _ in 0..n {
             // On failure, the workers already started are killed as `load` drops.
-            let child = Process::new(&exe)
-                .arg("__bench-load")
+            let child = Process::new(exe)
+                .args(&command.args)
                 .arg(std::process::id().to_string())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -63,19 +66,12 @@ impl Drop for Load {
     }
 }
 
-/// Arguments of the hidden `__bench-load` subcommand.
-#[derive(Debug, clap::Args)]
-pub struct WorkerArgs {
-    /// The bench's process id: the worker exits once it is no longer its parent.
-    #[arg(value_name = "PARENT_PID")]
-    parent: u32,
-}
-
-/// Alternate CPU bursts and short sleeps until the parent is gone (or the worker is killed).
-pub(crate) fn run_worker(args: WorkerArgs) -> Result {
+/// A worker's life: alternate CPU bursts and short sleeps until this process's parent is no
+/// longer `parent` (the bench's process id, from its command line), or it is killed.
+pub fn run_worker(parent: u32) -> Result {
     let mut rng = Rng::new();
     let mut x = rng.next();
-    while std::os::unix::process::parent_id() == args.parent {
+    while std::os::unix::process::parent_id() == parent {
         let burst = Duration::from_micros(1000 + rng.below(4001));
         let start = Instant::now();
         while start.elapsed() < burst {

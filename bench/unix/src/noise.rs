@@ -4,7 +4,7 @@
 //! before and after the measurements, with neither the load workers nor any measurement
 //! running), and how much the rounds of one measurement disagree ([`Trial::spread`]).
 //!
-//! [`Trial::spread`]: super::measure::Trial::spread
+//! [`Trial::spread`]: libipc_bench::Trial::spread
 
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ const MAX_SPREAD: f64 = 2.0;
 
 /// The run queue over a short while.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct RunQueue {
+pub struct RunQueue {
     /// Mean `procs_running`, this process (the one sampling, so running) included.
     mean: f64,
     /// The smallest sample: if even that exceeds the CPUs, others kept them all busy.
@@ -22,7 +22,7 @@ pub(crate) struct RunQueue {
 
 impl RunQueue {
     /// Five samples 20 ms apart; `None` without `/proc/stat`.
-    pub(crate) fn sample() -> Option<RunQueue> {
+    pub fn sample() -> Option<RunQueue> {
         let mut samples = Vec::new();
         for i in 0..5 {
             if i > 0 {
@@ -39,17 +39,17 @@ impl RunQueue {
 
 /// The verdict, as written to JSON.
 #[derive(Debug, Clone, serde::Serialize)]
-pub(crate) struct Noise {
-    pub(crate) busy: bool,
+pub struct Noise {
+    pub busy: bool,
     /// What was seen, for people.
-    pub(crate) detail: String,
+    pub detail: String,
 }
 
 impl Noise {
     /// Judge a run from the run queue before and after it and its worst round-to-round spread
     /// (with the row it was seen in). Under `--load` (`loaded`) rounds are expected to
     /// disagree, so only the run queue counts.
-    pub(crate) fn judge(
+    pub fn judge(
         before: Option<RunQueue>,
         after: Option<RunQueue>,
         worst: Option<(f64, String)>,

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU32, Ordering, fence};
 use rustix::io::Errno;
 use rustix::thread::futex;
 
-use crate::fail::{Fail, Result};
+use libipc_bench::{Fail, Result};
 
 /// How often a sleeping waiter checks that the other process is still there.
 const FUTEX_TIMEOUT: futex::Timespec = futex::Timespec {

@@ -13,7 +13,7 @@ use rustix::fs::{MemfdFlags, SealFlags};
 use rustix::mm::{MapFlags, ProtFlags};
 
 use super::lane;
-use crate::fail::{Context, Fail, Result};
+use libipc_bench::{Context, Fail, Result};
 
 const MAGIC: u32 = u32::from_le_bytes(*b"ipcB");
 const HEADER: usize = 64;

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::region::{LANE_HEADER, Region};
 use super::wait::Waiter;
-use crate::fail::{Fail, Result};
+use libipc_bench::{Fail, Result};
 
 /// Record length meaning "the next record is at offset 0".
 const WRAP: u32 = u32::MAX - 1;

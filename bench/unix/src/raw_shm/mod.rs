@@ -15,7 +15,7 @@ mod region;
 mod wait;
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 
@@ -24,8 +24,8 @@ pub(crate) use wait::Wait;
 use self::lane::{Consumer, Producer};
 use self::region::Region;
 use self::wait::Waiter;
-use crate::fail::{Context, Fail, Result};
-use libipc_bench::Link;
+use crate::kind::Inherit;
+use libipc_bench::{Context, Fail, Link, Result};
 
 /// One side of a raw shared-memory link.
 #[derive(Debug)]
@@ -61,28 +61,34 @@ impl Inherited {
         (fds.iter().all(|&fd| fd > 2) && fds[0] != fds[1]).then_some(fds)
     }
 
-    /// Take ownership of descriptors inherited from the bench.
+    /// What the peer's first pass names (see [`LinkKind::inherits`]): the memfd, then its end
+    /// of the liveness socket pair.
     ///
-    /// Call this before the process opens any descriptor of its own, with numbers no other
-    /// call has claimed (the peer checks that), so that it can only claim what it inherited.
-    pub(crate) fn take(fds: [RawFd; 2]) -> Result<Inherited> {
-        // Check, without touching the descriptors, that they are open and of the right kind.
-        for (fd, kind) in fds.into_iter().zip(["memfd:", "socket:"]) {
-            let target = std::fs::read_link(format!("/proc/self/fd/{fd}"))
-                .map_err(|e| Fail::new(format!("descriptor {fd} from the bench: {e}")))?;
-            let target = target.to_string_lossy();
-            if !target.trim_start_matches('/').starts_with(kind) {
-                return Err(Fail::new(format!(
-                    "descriptor {fd} from the bench is {target}, not {kind}"
-                )));
-            }
-        }
-        // SAFETY: both are open (checked above), they are the bench's descriptors inherited
-        // across exec (`Inherited::arg` named them), the caller guarantees nothing else in this
-        // process owns them, and they are distinct (`parse_arg`), so each has one owner.
-        let (memfd, alive) =
-            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    /// [`LinkKind::inherits`]: crate::LinkKind::inherits
+    pub(crate) fn named(fds: [RawFd; 2]) -> Vec<Inherit> {
+        vec![
+            Inherit {
+                fd: fds[0],
+                kind: "memfd:",
+            },
+            Inherit {
+                fd: fds[1],
+                kind: "socket:",
+            },
+        ]
+    }
+
+    /// The descriptors [`Inherited::named`] named, once the peer owns them.
+    pub(crate) fn from_fds(fds: Vec<OwnedFd>) -> Result<Inherited> {
+        let [memfd, alive]: [OwnedFd; 2] = fds
+            .try_into()
+            .map_err(|_| Fail::new("expected two inherited descriptors"))?;
         Ok(Inherited { memfd, alive })
+    }
+
+    /// Both descriptors, for the bench to close once the peer has started.
+    pub(crate) fn into_fds(self) -> Vec<OwnedFd> {
+        vec![self.memfd, self.alive]
     }
 }
 
