@@ -14,7 +14,7 @@
 //!    the bench's side first ([`LinkKind::bench_side`], e.g. listening), then the peer's from
 //!    a `SYSTEM:TRANSPORT=ARG` argument ([`LinkKind::peer_side`], e.g. connecting), then the
 //!    bench completes its side (accepting). A peer library (iceoryx2, ZeroMQ, ...) plugs in
-//!    as one more kind.
+//!    as one more kind; `tests/another_kind.rs` adds one from outside the crate, end to end.
 //! 2. [`Peer::start`] makes a [`ScratchDir`]-based setup, starts the peer by re-running the
 //!    bench's executable ([`Rerun`]: `current_exe()` and the bench's hidden peer
 //!    subcommand), and completes every link. The peer's subcommand calls [`run_peer`] with
