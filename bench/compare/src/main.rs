@@ -1,0 +1,223 @@
+//! `ipc-compare`: libipc next to raw OS primitives and the IPC libraries people compare it
+//! with, measured in one run by the same loops (docs/performance.md).
+//!
+//! It is `ipc bench` with more systems: the raw baselines and libipc transports of the Unix
+//! bench library (`bench/unix`, [`libipc_bench_unix`]) plus one [`LinkKind`] per peer library
+//! ([`peers`]), each a link built with that library as its users would build one. One peer
+//! process (this executable re-run as `ipc-compare __compare-peer SPEC...`) serves every link
+//! from one thread; every measurement is driven from here through the
+//! [`Link`](libipc_bench::Link) trait, and each pattern and size is interleaved across all the
+//! systems, so they share the same CPU placement and drift. The report is `ipc bench`'s:
+//! the same table and the same JSON schema, with `system` naming the library.
+
+mod peers;
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use libipc_bench::{Budget, Context, Fail, Method, Result, parse_size};
+use libipc_bench_unix::{
+    BASELINES, LinkKind, LinkSpec, Load, Noise, Peer, Plan, Report, Rerun, RunQueue, ScratchDir,
+    TRANSPORTS, cpu_time,
+};
+
+/// The hidden subcommand that runs the peer.
+const PEER_COMMAND: &str = "__compare-peer";
+/// The hidden subcommand that runs a load worker.
+const LOAD_COMMAND: &str = "__compare-load";
+
+/// Measure libipc next to raw OS primitives and peer IPC libraries, in one run.
+///
+/// Every system carries the same messages between the same two threads (this process and one
+/// peer process): round trips (p50/p99/p99.9) and one-way streaming (msgs/s, MB/s) at each
+/// size, with the CPU time both processes spent per message. Progress goes to stderr, the
+/// table to stdout.
+#[derive(Debug, Parser)]
+#[command(name = "ipc-compare", version)]
+struct Cli {
+    #[command(subcommand)]
+    hidden: Option<Hidden>,
+    /// A peer library to measure (a wrong name lists them); repeat for several. Default: all
+    /// this build has. The raw baselines and libipc's transports are always measured.
+    #[arg(long = "system", value_name = "NAME", value_parser = parse_system)]
+    systems: Vec<String>,
+    /// Message sizes in bytes, comma-separated; k and m suffixes mean KiB and MiB.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_size,
+          default_value = "64,1024,65536,1048576")]
+    sizes: Vec<usize>,
+    /// Also write the results to FILE as JSON, in `ipc bench --json`'s schema.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Measure beside N processes that load the machine like a parallel build (default: the
+    /// CPUs + 1).
+    #[arg(long, value_name = "N", num_args = 0..=1, require_equals = true,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    load: Option<Option<u16>>,
+    /// Tiny time budgets: checks that every system works; the numbers mean little.
+    #[arg(long)]
+    quick: bool,
+    /// Print the systems this build measures (one per line: raw, libipc, then each peer
+    /// library) and exit.
+    #[arg(long, conflicts_with_all = ["systems", "json", "load", "quick"])]
+    list: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Hidden {
+    /// The peer process: open these links (SYSTEM:TRANSPORT=ARG) and obey the bench.
+    #[command(name = "__compare-peer", hide = true)]
+    Peer {
+        #[arg(required = true, value_name = "SPEC", value_parser = parse_spec)]
+        links: Vec<LinkSpec>,
+    },
+    /// A load worker; exits once PARENT_PID is no longer its parent.
+    #[command(name = "__compare-load", hide = true)]
+    Load {
+        #[arg(value_name = "PARENT_PID")]
+        parent: u32,
+    },
+}
+
+/// Every kind this build can open: the bench library's, then the peer libraries'.
+fn all_kinds() -> Vec<&'static dyn LinkKind> {
+    let mut kinds = libipc_bench_unix::kinds();
+    kinds.extend(peers::kinds());
+    kinds
+}
+
+fn parse_spec(text: &str) -> std::result::Result<LinkSpec, String> {
+    LinkSpec::parse(text, &all_kinds())
+}
+
+fn parse_system(name: &str) -> std::result::Result<String, String> {
+    let peers = peers::kinds();
+    let known = || {
+        let mut names: Vec<&str> = peers.iter().map(|k| k.system()).collect();
+        names.dedup();
+        names.join(", ")
+    };
+    match peers.iter().find(|k| k.system() == name) {
+        Some(k) => Ok(k.system().to_owned()),
+        None => Err(format!(
+            "unknown or not built: {name:?}; this build has: {}",
+            known()
+        )),
+    }
+}
+
+/// The links, in row order: each raw baseline followed by the libipc transports that wait the
+/// same way, then the peer libraries' kinds (all of a named system's kinds, with `--system`).
+fn link_order(systems: &[String]) -> Vec<&'static dyn LinkKind> {
+    let mut kinds: Vec<&'static dyn LinkKind> = Vec::new();
+    for baseline in &BASELINES {
+        kinds.push(baseline);
+        for t in TRANSPORTS
+            .iter()
+            .filter(|t| t.ready && t.same_wait == *baseline)
+        {
+            kinds.push(t);
+        }
+    }
+    for k in peers::kinds() {
+        if systems.is_empty() || systems.iter().any(|s| s == k.system()) {
+            kinds.push(k);
+        }
+    }
+    kinds
+}
+
+fn run(cli: Cli) -> Result {
+    match cli.hidden {
+        Some(Hidden::Peer { links }) => return libipc_bench_unix::run_peer(&all_kinds(), &links),
+        Some(Hidden::Load { parent }) => return libipc_bench_unix::run_load_worker(parent),
+        None => {}
+    }
+    if cli.list {
+        let mut names: Vec<&str> = Vec::new();
+        for k in link_order(&[]) {
+            if !names.contains(&k.system()) {
+                names.push(k.system());
+            }
+        }
+        println!("{}", names.join("\n"));
+        return Ok(());
+    }
+    let budget = if cli.quick {
+        Budget::QUICK
+    } else {
+        Budget::FULL
+    };
+    let mut sizes: Vec<usize> = Vec::new();
+    for size in cli.sizes {
+        if !sizes.contains(&size) {
+            sizes.push(size);
+        }
+    }
+    if sizes.is_empty() {
+        return Err(Fail::new("no message sizes to measure"));
+    }
+    let json = match cli.json {
+        Some(path) => {
+            let file = File::create(&path).context(format_args!("creating {}", path.display()))?;
+            Some((file, path))
+        }
+        None => None,
+    };
+    let load = cli
+        .load
+        .map(|n| n.map_or_else(libipc_bench_unix::default_workers, usize::from));
+    let quiet_before = RunQueue::sample();
+    let dir = ScratchDir::new()?;
+    let max_size = sizes.iter().copied().max().unwrap_or(0);
+    let kinds = link_order(&cli.systems);
+    let mut peer = Peer::start(
+        &Rerun::current_exe(PEER_COMMAND)?,
+        dir.path(),
+        &kinds,
+        max_size,
+    )?;
+    let plan = Plan::new(&peer, &sizes);
+    let total = plan.total();
+    let each = budget.per_measurement();
+    eprintln!(
+        "estimated run time: ~{}s ({total} measurements of about {:.2} s each)",
+        (each.as_secs_f64() * total as f64).ceil().max(1.0),
+        each.as_secs_f64()
+    );
+    // Killed when dropped: at the end of the measurements, or on any error or panic.
+    let workers = match load {
+        Some(n) => Some(Load::start(n, &Rerun::current_exe(LOAD_COMMAND)?)?),
+        None => None,
+    };
+    let method = Method {
+        budget,
+        cpu_time: Some(cpu_time),
+    };
+    let outcome = plan.run(&mut peer, &method)?;
+    drop(workers);
+    peer.finish()?;
+    let noise = Noise::judge(
+        quiet_before,
+        RunQueue::sample(),
+        outcome.worst,
+        load.is_some(),
+    );
+    let report = Report::new(outcome.rows, load, noise);
+    print!("{}", report.table());
+    if let Some((file, path)) = json {
+        report.write_json(file, &path)?;
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ipc-compare: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The peer libraries, each one more [`LinkKind`] (a row `system`): the bench's side and the
+//! peer's side of a link built with that library, carrying the bench's messages as the
+//! library's users would (no libipc code). Each is behind its cargo feature.
+
+use libipc_bench_unix::LinkKind;
+
+#[cfg(feature = "interprocess")]
+mod interprocess;
+
+/// Every peer kind this build has, in row order.
+pub(crate) fn kinds() -> Vec<&'static dyn LinkKind> {
+    let mut kinds: Vec<&'static dyn LinkKind> = Vec::new();
+    #[cfg(feature = "interprocess")]
+    kinds.push(&interprocess::Kind);
+    kinds
+}
