@@ -9,8 +9,9 @@ mod interprocess;
 
 /// Every peer kind this build has, in row order.
 pub(crate) fn kinds() -> Vec<&'static dyn LinkKind> {
-    let mut kinds: Vec<&'static dyn LinkKind> = Vec::new();
-    #[cfg(feature = "interprocess")]
-    kinds.push(&interprocess::Kind);
-    kinds
+    let kinds: &[&'static dyn LinkKind] = &[
+        #[cfg(feature = "interprocess")]
+        &interprocess::Kind,
+    ];
+    kinds.to_vec()
 }
