@@ -6,12 +6,16 @@ use libipc_bench_unix::LinkKind;
 
 #[cfg(feature = "interprocess")]
 mod interprocess;
+#[cfg(feature = "zmq")]
+mod zmq;
 
 /// Every peer kind this build has, in row order.
 pub(crate) fn kinds() -> Vec<&'static dyn LinkKind> {
     let kinds: &[&'static dyn LinkKind] = &[
         #[cfg(feature = "interprocess")]
         &interprocess::Kind,
+        #[cfg(feature = "zmq")]
+        &zmq::Kind,
     ];
     kinds.to_vec()
 }
