@@ -18,6 +18,13 @@ use crate::kind::{LinkKind, LinkSpec, find};
 /// Open the links `specs` names (each one of `kinds`, parsed with [`LinkSpec::parse`]), in
 /// order, and serve them until `quit`.
 pub fn run_peer(kinds: &[&dyn LinkKind], specs: &[LinkSpec]) -> Result {
+    // A bench killed mid-run cannot tell us `quit`, and some links never report a vanished
+    // peer (a ZeroMQ PAIR socket, a busy-polled shared-memory ring): die with it.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+            .map_err(|e| Fail::new(format!("bench peer: PR_SET_PDEATHSIG: {e}")))?;
+    }
     let mut named = Vec::new();
     for spec in specs {
         let kind = find(kinds, spec)
