@@ -4,6 +4,8 @@
 
 use libipc_bench_unix::LinkKind;
 
+#[cfg(feature = "iceoryx2")]
+mod iceoryx2;
 #[cfg(feature = "interprocess")]
 mod interprocess;
 #[cfg(feature = "zmq")]
@@ -12,6 +14,10 @@ mod zmq;
 /// Every peer kind this build has, in row order.
 pub(crate) fn kinds() -> Vec<&'static dyn LinkKind> {
     let kinds: &[&'static dyn LinkKind] = &[
+        #[cfg(feature = "iceoryx2")]
+        &iceoryx2::SPIN,
+        #[cfg(feature = "iceoryx2")]
+        &iceoryx2::EVENT,
         #[cfg(feature = "interprocess")]
         &interprocess::Kind,
         #[cfg(feature = "zmq")]
