@@ -8,6 +8,8 @@ use libipc_bench_unix::LinkKind;
 mod iceoryx2;
 #[cfg(feature = "interprocess")]
 mod interprocess;
+#[cfg(feature = "ipc-channel")]
+mod ipc_channel_peer;
 #[cfg(feature = "zmq")]
 mod zmq;
 
@@ -20,6 +22,8 @@ pub(crate) fn kinds() -> Vec<&'static dyn LinkKind> {
         &iceoryx2::EVENT,
         #[cfg(feature = "interprocess")]
         &interprocess::Kind,
+        #[cfg(feature = "ipc-channel")]
+        &ipc_channel_peer::Kind,
         #[cfg(feature = "zmq")]
         &zmq::Kind,
     ];
