@@ -4,6 +4,8 @@
 
 use libipc_bench_unix::LinkKind;
 
+#[cfg(feature = "grpc")]
+mod grpc;
 #[cfg(feature = "iceoryx2")]
 mod iceoryx2;
 #[cfg(feature = "interprocess")]
@@ -16,6 +18,8 @@ mod zmq;
 /// Every peer kind this build has, in row order.
 pub(crate) fn kinds() -> Vec<&'static dyn LinkKind> {
     let kinds: &[&'static dyn LinkKind] = &[
+        #[cfg(feature = "grpc")]
+        &grpc::Kind,
         #[cfg(feature = "iceoryx2")]
         &iceoryx2::SPIN,
         #[cfg(feature = "iceoryx2")]
