@@ -30,10 +30,13 @@
 //! install no signal handlers; iceoryx2 logs errors only. iceoryx2 removes a service's files
 //! when its last user drops it, but keeps one segment per domain, the node counter
 //! (`<prefix>node.<version>.global_mgmt`); the last side to drop its link removes that, and
-//! whatever else is left under the prefix ([`Cleanup`]).
+//! whatever else is left under the prefix ([`Cleanup`]). A peer that crashed leaves its
+//! records in the scratch directory and, if the bench drops its link, nothing in `/dev/shm`;
+//! a bench killed mid-run (its peer dies with it) leaves its domains' shared memory, which
+//! the next bench removes as the files of a process that no longer exists.
 
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use iceoryx2::port::listener::Listener;
@@ -277,16 +280,18 @@ impl IoxLink {
         Ok(())
     }
 
-    /// Whether the other side will send nothing more: its publisher is gone, or its node died.
-    fn other_side_gone(&self, check_node: bool) -> bool {
+    /// Why the other side will send nothing more, if it will not: its publisher is gone
+    /// (closed), or (with `check_node`) its node is not alive.
+    fn other_side_gone(&self, check_node: bool) -> Option<&'static str> {
         if self.rx_service().dynamic_config().number_of_publishers() == 0 {
-            return true;
+            return Some("the other side closed the iceoryx2 link");
         }
-        check_node
-            && !matches!(
+        let alive = !check_node
+            || matches!(
                 Node::<ipc::Service>::state_of(&self.config, self.other),
                 Ok(Some(NodeState::Alive(_)))
-            )
+            );
+        (!alive).then_some("the other side of the iceoryx2 link is gone (its process died)")
     }
 
     /// Wait for the next sample.
@@ -327,7 +332,7 @@ impl IoxLink {
             if check_node {
                 checked = Instant::now();
             }
-            if self.other_side_gone(check_node) {
+            if let Some(gone) = self.other_side_gone(check_node) {
                 // A publisher's samples stay readable after it is gone.
                 return match self
                     .subscriber
@@ -335,7 +340,7 @@ impl IoxLink {
                     .map_err(fail("receiving a sample"))?
                 {
                     Some(sample) => Ok(sample),
-                    None => Err(Fail::new("the other side closed the iceoryx2 link")),
+                    None => Err(Fail::new(gone)),
                 };
             }
         }
@@ -447,28 +452,55 @@ struct Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let mut nodes = 0;
-        let listed = Node::<ipc::Service>::list(&self.config, |_| {
-            nodes += 1;
+        // A dead node (a crashed peer) no longer uses the domain.
+        let mut alive = 0;
+        let listed = Node::<ipc::Service>::list(&self.config, |node| {
+            if matches!(node, NodeState::Alive(_)) {
+                alive += 1;
+            }
             CallbackProgression::Continue
         });
-        if listed.is_ok() && nodes > 0 {
+        if listed.is_ok() && alive > 0 {
             return;
         }
-        let Ok(entries) = std::fs::read_dir(SHM_DIR) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            if entry
-                .file_name()
-                .as_encoded_bytes()
-                .starts_with(self.domain.prefix.as_bytes())
-            {
-                let _ = std::fs::remove_file(entry.path());
-            }
+        remove_shm(|name| name.starts_with(self.domain.prefix.as_bytes()));
+    }
+}
+
+/// Remove the files in `/dev/shm` whose names `pick` says.
+fn remove_shm(pick: impl Fn(&[u8]) -> bool) {
+    let Ok(entries) = std::fs::read_dir(SHM_DIR) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if pick(entry.file_name().as_encoded_bytes()) {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }
+
+/// Remove what the links of benches that are no longer running left in `/dev/shm` (a bench
+/// killed before its links were dropped, its peer with it): the files of the domains named
+/// after a process that does not exist.
+fn remove_orphans() {
+    remove_shm(|name| {
+        let Some(rest) = name.strip_prefix(DOMAIN_PREFIX.as_bytes()) else {
+            return false;
+        };
+        let pid: Vec<u8> = rest
+            .iter()
+            .copied()
+            .take_while(u8::is_ascii_digit)
+            .collect();
+        let Ok(pid) = std::str::from_utf8(&pid) else {
+            return false;
+        };
+        !pid.is_empty() && !Path::new("/proc").join(pid).exists()
+    });
+}
+
+/// How every domain's prefix starts, before the bench's process id.
+const DOMAIN_PREFIX: &str = "iox2_bench-";
 
 /// The room for a Unix socket's path, its terminating NUL included.
 const SUN_PATH: usize = 108;
@@ -510,7 +542,7 @@ impl LinkKind for Kind {
         let name = setup.unique_name();
         let domain = Domain {
             prefix: format!(
-                "iox2_bench-{}-{}_",
+                "{DOMAIN_PREFIX}{}-{}_",
                 name.strip_prefix("ipc-bench-").unwrap_or(&name),
                 wait.letter()
             ),
@@ -527,6 +559,7 @@ impl LinkKind for Kind {
         }
         let max_message = setup.max_message;
         let arg = domain.arg(max_message);
+        remove_orphans();
         let mut link = IoxLink::open(domain, wait, Side::Bench, max_message)?;
         Ok(BenchSide {
             arg,
