@@ -33,7 +33,7 @@
 //! the scratch directory.
 
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -56,7 +56,10 @@ use tonic::transport::{Channel, Endpoint, Server};
 use tonic::{Request, Response, Status};
 
 /// The generated stubs: `link_server::{Link, LinkServer}`, `link_client::LinkClient`.
-#[allow(missing_debug_implementations, clippy::all)]
+#[allow(
+    missing_debug_implementations,
+    clippy::default_constructed_unit_structs
+)]
 mod stubs {
     include!(concat!(env!("OUT_DIR"), "/bench.Link.rs"));
 }
@@ -366,6 +369,81 @@ impl Link for Exchange {
     }
 }
 
+/// The bench's side before the peer's call: the gRPC server on its socket.
+struct Listening {
+    runtime: Runtime,
+    calls: mpsc::UnboundedReceiver<Call>,
+    wire: Arc<Wire>,
+}
+
+impl Listening {
+    /// Bind `path` and start serving (which runs whenever the runtime does: inside this
+    /// side's calls).
+    fn bind(path: &Path, limit: usize) -> Result<Listening> {
+        let runtime = runtime()?;
+        let listener = {
+            let _context = runtime.enter();
+            UnixListener::bind(path).context("binding the gRPC socket")?
+        };
+        let wire = Arc::new(Wire::default());
+        let incoming = UnixListenerStream::new(listener).map({
+            let wire = Arc::clone(&wire);
+            move |stream| {
+                stream.map(|stream| Counted {
+                    stream,
+                    wire: Arc::clone(&wire),
+                })
+            }
+        });
+        let (calls_tx, calls) = mpsc::unbounded_channel();
+        let service = LinkServer::new(Handler { calls: calls_tx })
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit);
+        let server = Server::builder()
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .serve_with_incoming(service, incoming);
+        runtime.spawn(server);
+        Ok(Listening {
+            runtime,
+            calls,
+            wire,
+        })
+    }
+
+    /// Serve for a moment; the peer's call once it came.
+    fn call(&mut self) -> Result<Option<Call>> {
+        match within(&self.runtime, POLL, self.calls.recv()) {
+            None => Ok(None),
+            Some(Some(call)) => Ok(Some(call)),
+            Some(None) => Err(Fail::new("the gRPC server stopped")),
+        }
+    }
+
+    /// Serve the call (its response headers) for a moment; `Some` once the peer's hello says
+    /// it has them.
+    fn hello(&self, inbound: &mut Streaming<Bytes>) -> Result<Option<()>> {
+        match within(&self.runtime, POLL, inbound.message()) {
+            None => Ok(None),
+            Some(Ok(Some(msg))) if msg == HELLO => Ok(Some(())),
+            Some(Ok(Some(msg))) => Err(Fail::new(format!("the gRPC peer said {msg:?}, not hello"))),
+            Some(Ok(None)) => Err(Fail::new("the gRPC peer ended its stream")),
+            Some(Err(status)) => Err(grpc_fail("gRPC receive", status)),
+        }
+    }
+
+    fn link(self, inbound: Streaming<Bytes>, outbound: Outbound) -> Exchange {
+        Exchange {
+            inbound: Some(inbound),
+            outbound: Some(outbound),
+            wire: self.wire,
+            last: Bytes::new(),
+            _client: None,
+            runtime: Some(self.runtime),
+        }
+    }
+}
+
 /// The `grpc:uds` rows.
 #[derive(Debug)]
 pub(crate) struct Kind;
@@ -390,63 +468,15 @@ impl LinkKind for Kind {
     fn bench_side(&self, setup: &Setup<'_>) -> Result<BenchSide> {
         let path = setup.dir.join("grpc.sock");
         let limit = limit(setup.max_message);
-        let runtime = runtime()?;
-        let listener = {
-            let _context = runtime.enter();
-            UnixListener::bind(&path).context("binding the gRPC socket")?
-        };
-        let wire = Arc::new(Wire::default());
-        let incoming = UnixListenerStream::new(listener).map({
-            let wire = Arc::clone(&wire);
-            move |stream| {
-                stream.map(|stream| Counted {
-                    stream,
-                    wire: Arc::clone(&wire),
-                })
-            }
-        });
-        let (calls_tx, mut calls) = mpsc::unbounded_channel();
-        let service = LinkServer::new(Handler { calls: calls_tx })
-            .max_decoding_message_size(limit)
-            .max_encoding_message_size(limit);
-        let server = Server::builder()
-            .initial_stream_window_size(STREAM_WINDOW)
-            .initial_connection_window_size(CONNECTION_WINDOW)
-            .serve_with_incoming(service, incoming);
-        // Runs whenever the runtime does: inside this side's link calls.
-        runtime.spawn(server);
+        let mut listening = Listening::bind(&path, limit)?;
         Ok(BenchSide {
             arg: format!("{limit}:{}", path.display()),
             inherit: Vec::new(),
             channel: false,
             finish: Box::new(move |started| {
-                let (mut inbound, outbound) =
-                    started.wait_for(|| match within(&runtime, POLL, calls.recv()) {
-                        None => Ok(None),
-                        Some(Some(call)) => Ok(Some(call)),
-                        Some(None) => Err(Fail::new("the gRPC server stopped")),
-                    })?;
-                // Serve the call (its response headers) until the peer's hello says it has it.
-                let hello =
-                    started.wait_for(|| match within(&runtime, POLL, inbound.message()) {
-                        None => Ok(None),
-                        Some(Ok(Some(msg))) => Ok(Some(msg)),
-                        Some(Ok(None)) => Err(Fail::new("the gRPC peer ended its stream")),
-                        Some(Err(status)) => Err(grpc_fail("gRPC receive", status)),
-                    })?;
-                if hello != HELLO {
-                    return Err(Fail::new(format!(
-                        "the gRPC peer said {hello:?}, not hello"
-                    )));
-                }
-                Ok(Box::new(Exchange {
-                    inbound: Some(inbound),
-                    outbound: Some(outbound),
-                    wire,
-                    last: Bytes::new(),
-                    _client: None,
-                    runtime: Some(runtime),
-                }))
+                let (mut inbound, outbound) = started.wait_for(|| listening.call())?;
+                started.wait_for(|| listening.hello(&mut inbound))?;
+                Ok(Box::new(listening.link(inbound, outbound)))
             }),
         })
     }
@@ -502,5 +532,71 @@ impl LinkKind for Kind {
         };
         link.send(HELLO)?;
         Ok(Box::new(link))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serve until the peer's call is open (a watchdog against a hang, not a time bound).
+    fn accepted(mut listening: Listening) -> Exchange {
+        for _ in 0..5_000 {
+            if let Some((mut inbound, outbound)) = listening.call().expect("call") {
+                for _ in 0..5_000 {
+                    if listening.hello(&mut inbound).expect("hello").is_some() {
+                        return listening.link(inbound, outbound);
+                    }
+                }
+                panic!("no hello from the peer");
+            }
+        }
+        panic!("the peer's call did not arrive");
+    }
+
+    #[test]
+    fn both_sides_carry_messages_and_close_ends_the_other_receive() {
+        let dir = std::env::temp_dir().join(format!("grpc-peer-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        let path = dir.join("grpc.sock");
+        let max = 5 << 20;
+        let limit = limit(max);
+        let listening = Listening::bind(&path, limit).expect("bind");
+        // The peer on a thread of its own, as in its own process: it echoes until its
+        // receive ends, then closes.
+        let arg = format!("{limit}:{}", path.display());
+        let peer = std::thread::spawn(move || {
+            let mut peer = Kind.peer_side(&arg, Vec::new()).expect("peer side");
+            let mut echoed = 0;
+            while peer.echo().is_ok() {
+                echoed += 1;
+            }
+            peer.close();
+            echoed
+        });
+        let mut bench = accepted(listening);
+
+        // Empty, small, over one HTTP/2 frame and window, and over gRPC's default 4 MiB limit.
+        let sizes = [0, 64, 1 << 20, max];
+        for len in sizes {
+            let msg: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            bench.send(&msg).expect("send");
+            assert_eq!(bench.recv().expect("recv"), &msg[..]);
+        }
+        // Several in a row before any reply is read (the replies wait in the window).
+        for i in 0..3u8 {
+            bench.send(&[i; 1000]).expect("send");
+        }
+        for i in 0..3u8 {
+            assert_eq!(bench.recv().expect("recv"), &[i; 1000][..]);
+        }
+
+        bench.close();
+        assert_eq!(peer.join().expect("the peer thread"), sizes.len() + 3);
+        assert!(
+            bench.recv().is_err(),
+            "the bench still receives after close"
+        );
+        std::fs::remove_dir_all(&dir).expect("remove the scratch directory");
     }
 }
