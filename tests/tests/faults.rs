@@ -69,14 +69,15 @@ fn kill_campaign(site: &Site, endpoint: &str, survivor: &str, seed: u64) {
         assert_eq!(f["files"], "-", "files left: {what}");
         if f["phase"] == "handshake" && endpoint != "pair" {
             // Connections close (the victim closes them) or are cut by the kill; once the
-            // victim listener is dead, connecting finds nobody. A `fifo://` client whose
-            // request the listener took just before dying can only wait for the handshake
-            // timeout (a FIFO pair has no hang-up until both ends were open).
-            let fifo_wait = endpoint.starts_with("fifo://") && survivor == "connect";
+            // victim listener is dead, connecting finds nobody. Never Timeout, on `fifo://`
+            // too, wherever the kill falls: before the client opens the rendezvous, or before
+            // it writes its request there, it finds nobody (NotFound); once the request is in
+            // the rendezvous, taken by the listener or not, the client holds its end until the
+            // listener's first byte and sees it lose its reader (PeerDisconnected); once the
+            // listener has opened the client's FIFOs, their hang-up says the same.
             for end in f["ends"].split(',').filter(|e| *e != "-") {
                 assert!(
-                    ["Closed", "PeerDisconnected", "NotFound"].contains(&end)
-                        || (fifo_wait && end == "Timeout"),
+                    ["Closed", "PeerDisconnected", "NotFound"].contains(&end),
                     "{end}: {what}"
                 );
             }
