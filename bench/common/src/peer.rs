@@ -4,7 +4,8 @@
 //! share whatever CPU placement the scheduler picks. Commands are small text messages on the
 //! link being measured: `echo N` (send the next N messages back), `sink N` (receive N
 //! messages, then answer `ok`), `cpu` (answer `cpu NS`, the CPU time the peer has used so
-//! far), `goto I` (the next command comes on link I) and `quit`.
+//! far), `opened` (answer `opened NS`, the monotonic clock when the peer began opening this
+//! link), `goto I` (the next command comes on link I) and `quit`.
 
 use crate::fail::{Fail, Result};
 use crate::link::Link;
@@ -18,6 +19,7 @@ pub enum Command {
     Echo(u64),
     Sink(u64),
     Cpu,
+    Opened,
     Goto(usize),
     Quit,
 }
@@ -28,6 +30,7 @@ impl Command {
             Command::Echo(n) => format!("echo {n}"),
             Command::Sink(n) => format!("sink {n}"),
             Command::Cpu => "cpu".to_owned(),
+            Command::Opened => "opened".to_owned(),
             Command::Goto(i) => format!("goto {i}"),
             Command::Quit => "quit".to_owned(),
         }
@@ -41,14 +44,17 @@ impl Command {
             Some(("goto", i)) => i.parse().ok().map(Command::Goto),
             None if text == "quit" => Some(Command::Quit),
             None if text == "cpu" => Some(Command::Cpu),
+            None if text == "opened" => Some(Command::Opened),
             _ => None,
         }
     }
 }
 
 /// The peer's loop: obey commands, starting on link 0, until `quit`. `cpu` answers with
-/// `cpu_time` (without one, `cpu` is an error).
-pub fn serve(links: &mut [Box<dyn Link>], cpu_time: Option<CpuTime>) -> Result {
+/// `cpu_time` (without one, `cpu` is an error); `opened` with `opened_ns[link]`, the
+/// monotonic clock in nanoseconds when the peer began opening the link (an error where it is
+/// missing).
+pub fn serve(links: &mut [Box<dyn Link>], cpu_time: Option<CpuTime>, opened_ns: &[u64]) -> Result {
     let mut current = 0;
     loop {
         let link = &mut *links[current];
@@ -75,6 +81,12 @@ pub fn serve(links: &mut [Box<dyn Link>], cpu_time: Option<CpuTime>) -> Result {
                 let clock = cpu_time.ok_or_else(|| Fail::new("no CPU clock to answer `cpu`"))?;
                 let answer = format!("cpu {}", clock().as_nanos());
                 link.send(answer.as_bytes())?;
+            }
+            Command::Opened => {
+                let at = opened_ns
+                    .get(current)
+                    .ok_or_else(|| Fail::new("no opening time to answer `opened`"))?;
+                link.send(format!("opened {at}").as_bytes())?;
             }
             Command::Goto(i) if i < links.len() => current = i,
             Command::Goto(i) => return Err(Fail::new(format!("no link {i}"))),
@@ -144,6 +156,7 @@ mod tests {
             Command::Echo(7),
             Command::Sink(1 << 40),
             Command::Cpu,
+            Command::Opened,
             Command::Goto(2),
             Command::Quit,
         ] {

@@ -154,7 +154,7 @@ fn peer(base: &str) -> Result {
             System::Raw | System::RawSpin => Box::new(RawPipe::connect(&pipe, system.spin())?),
         });
     }
-    libipc_bench::serve(&mut links, None)
+    libipc_bench::serve(&mut links, None, &[])
 }
 
 /// The bench's side: the peer process and a link to it per system.

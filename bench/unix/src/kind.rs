@@ -23,6 +23,10 @@ use libipc_bench::{Fail, Link, Pattern, Result};
 /// How long the peer may take to start and connect, or to exit after `quit`.
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a [`Started::wait_for`] poll that found nothing sleeps before the next: short,
+/// because connection set-up is measured up to the bench noticing the peer's connection.
+pub const POLL_SLEEP: Duration = Duration::from_micros(100);
+
 /// One kind of link: a row name, the patterns it is measured with, and how each process makes
 /// its side.
 pub trait LinkKind {
@@ -65,21 +69,23 @@ impl std::fmt::Debug for dyn LinkKind + '_ {
 /// What the bench's side may use to set itself up.
 #[derive(Debug, Clone, Copy)]
 pub struct Setup<'a> {
-    /// A private directory (mode 0700) for sockets and FIFOs, removed after the run; its name
-    /// is unique among running benches (see [`Setup::unique_name`]).
+    /// A private directory (mode 0700) for this link's sockets and FIFOs, removed after the
+    /// run: one per link, so that a peer may open several links of the same kind.
     pub dir: &'a Path,
     /// The largest message that will be sent.
     pub max_message: usize,
+    /// The bench's scratch directory's name (`ipc-bench-PID-N`), unique among running benches.
+    pub(crate) bench: &'a str,
+    /// The link's place among the peer's links.
+    pub(crate) link: usize,
 }
 
 impl Setup<'_> {
-    /// The scratch directory's name (`ipc-bench-PID-N`), unique among running benches: for
-    /// names outside it (shared memory, abstract sockets).
+    /// A name unique among running benches and among this bench's links
+    /// (`ipc-bench-PID-N-LINK`): for names outside [`Setup::dir`] (shared memory, abstract
+    /// sockets).
     pub fn unique_name(&self) -> String {
-        self.dir
-            .file_name()
-            .map_or_else(|| "ipc-bench".into(), |n| n.to_string_lossy())
-            .into_owned()
+        format!("{}-{}", self.bench, self.link)
     }
 }
 

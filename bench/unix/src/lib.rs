@@ -46,7 +46,7 @@ mod transports;
 use std::time::Duration;
 
 pub use kind::{
-    BenchSide, Finish, Inherit, LinkKind, LinkSpec, PEER_TIMEOUT, Setup, Started, find,
+    BenchSide, Finish, Inherit, LinkKind, LinkSpec, PEER_TIMEOUT, POLL_SLEEP, Setup, Started, find,
 };
 pub use load::{Load, default_workers, run_worker as run_load_worker};
 pub use noise::{Noise, RunQueue};
@@ -67,6 +67,13 @@ pub fn cpu_time() -> Duration {
         t.tv_sec.max(0) as u64,
         t.tv_nsec.clamp(0, 999_999_999) as u32,
     )
+}
+
+/// The monotonic clock in nanoseconds: the same clock in every process of the machine, so
+/// one process's reading can be compared with another's.
+pub fn monotonic_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (t.tv_sec.max(0) as u64) * 1_000_000_000 + t.tv_nsec.clamp(0, 999_999_999) as u64
 }
 
 /// Every kind this crate has: the raw baselines, then the libipc transports this build can

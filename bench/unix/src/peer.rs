@@ -12,8 +12,8 @@
 
 use libipc_bench::{Fail, Link, Result};
 
-use crate::cpu_time;
 use crate::kind::{LinkKind, LinkSpec, find};
+use crate::{cpu_time, monotonic_ns};
 
 /// Open the links `specs` names (each one of `kinds`, parsed with [`LinkSpec::parse`]), in
 /// order, and serve them until `quit`.
@@ -36,10 +36,12 @@ pub fn run_peer(kinds: &[&dyn LinkKind], specs: &[LinkSpec]) -> Result {
     let inherits: Vec<_> = named.iter().map(|(_, fds)| fds.clone()).collect();
     let inherited = crate::inherit::take(&inherits)?;
     let mut links: Vec<Box<dyn Link>> = Vec::new();
+    let mut opened_ns = Vec::new();
     for ((spec, (kind, _)), fds) in specs.iter().zip(named).zip(inherited) {
+        opened_ns.push(monotonic_ns());
         links.push(kind.peer_side(&spec.arg, fds)?);
     }
-    libipc_bench::serve(&mut links, Some(cpu_time))
+    libipc_bench::serve(&mut links, Some(cpu_time), &opened_ns)
         .map_err(|e| Fail::new(format!("bench peer: {e}")))?;
     // After `quit` the bench closes every link; wait for that before closing ours, so each
     // side's close finds the other still there (a close racing a vanished peer can stall).

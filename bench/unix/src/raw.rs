@@ -28,7 +28,7 @@ use libipc_bench::{Context, Fail, Framing, Link, Pattern, Result};
 use rustix::event::{PollFd, PollFlags};
 use rustix::net::RecvFlags;
 
-use crate::kind::{BenchSide, Inherit, LinkKind, Setup};
+use crate::kind::{BenchSide, Inherit, LinkKind, POLL_SLEEP, Setup};
 use crate::raw_shm::{Inherited, ShmLink, Wait};
 
 /// A raw baseline: messages carried with no libipc channel code, measured in the same run as
@@ -134,12 +134,24 @@ impl LinkKind for Baseline {
         match self.wait() {
             None if self.is_pipe() => {
                 let base = setup.dir.join(format!("raw-{name}"));
-                let link = RawLink::create_pipe(&base, self.stream_spin())
+                let mut link = RawLink::create_pipe(&base, self.stream_spin())
                     .context(format_args!("setting up raw {name}"))?;
-                Ok(BenchSide::ready(
-                    base.to_string_lossy().into_owned(),
-                    Box::new(link),
-                ))
+                Ok(BenchSide {
+                    arg: base.to_string_lossy().into_owned(),
+                    inherit: Vec::new(),
+                    channel: false,
+                    finish: Box::new(move |started| {
+                        // Until the peer has opened its writing end, a read here would see
+                        // the end of the stream: wait for its hello.
+                        started.wait_for(|| Ok(link.hello_waiting().then_some(())))?;
+                        if link.recv()? != PIPE_HELLO {
+                            return Err(Fail::new(
+                                "the raw pipe peer's first message is not its hello",
+                            ));
+                        }
+                        Ok(Box::new(link))
+                    }),
+                })
             }
             None => {
                 let path = setup.dir.join(format!("raw-{name}.sock"));
@@ -155,7 +167,7 @@ impl LinkKind for Baseline {
                         let stream = started.wait_for(|| match listener.accept() {
                             Ok((stream, _)) => Ok(Some(stream)),
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                                std::thread::sleep(Duration::from_millis(2));
+                                std::thread::sleep(POLL_SLEEP);
                                 Ok(None)
                             }
                             Err(e) => Err(e).context("accepting the raw link"),
@@ -271,18 +283,35 @@ impl RawLink {
         ))
     }
 
-    /// The peer's side of the FIFO pair the bench made at `base`.
+    /// The peer's side of the FIFO pair the bench made at `base`; says [`PIPE_HELLO`] once
+    /// both ends are open.
     pub(crate) fn open_pipe(base: &Path, spin: Duration) -> Result<RawLink> {
         let (down, up) = fifo_paths(base);
         let write = File::options().write(true).open(&up)?;
         let read = File::open(&down)?;
-        Ok(RawLink::with_ends(
+        let mut link = RawLink::with_ends(
             Ends::Pipe {
                 read,
                 write: Some(write),
             },
             spin,
-        ))
+        );
+        link.send(PIPE_HELLO)?;
+        Ok(link)
+    }
+
+    /// Whether something waits to be read, after up to 50 ms (the bench's side of a pipe,
+    /// waiting for the peer's hello).
+    fn hello_waiting(&self) -> bool {
+        let Ends::Pipe { read, .. } = &self.ends else {
+            return true;
+        };
+        let mut fds = [PollFd::new(read, PollFlags::IN)];
+        let wait = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 50_000_000,
+        };
+        matches!(rustix::event::poll(&mut fds, Some(&wait)), Ok(n) if n > 0)
     }
 
     /// Send `msg`, or (`None`) the message last received.
@@ -294,6 +323,10 @@ impl RawLink {
         }
     }
 }
+
+/// The peer's first message on a raw pipe: until the peer has opened its writing end, the
+/// bench's reads would see the end of the stream.
+const PIPE_HELLO: &[u8] = b"raw-pipe-hello";
 
 fn fifo_paths(base: &Path) -> (PathBuf, PathBuf) {
     let with = |ext: &str| {

@@ -98,6 +98,32 @@ impl Report {
         }
     }
 
+    /// The rows, in measurement order.
+    pub fn results(&self) -> &[Row] {
+        &self.results
+    }
+
+    /// The run's conditions, for people: the load it ran beside, and how quiet the machine
+    /// looked.
+    pub fn conditions(&self) -> String {
+        let load = match self.load {
+            Some(n) => format!(
+                "Measured beside {n} load processes (1-5 ms CPU bursts between 0.1-2 ms \
+                 sleeps, like a parallel build)."
+            ),
+            None => "Measured without added load.".to_owned(),
+        };
+        let noise = if self.noise.busy {
+            format!(
+                "The machine looked busy ({}); the numbers may not repeat.",
+                self.noise.detail
+            )
+        } else {
+            format!("The machine looked quiet ({}).", self.noise.detail)
+        };
+        format!("{load} {noise}")
+    }
+
     pub fn table(&self) -> String {
         let mut out = String::new();
         if let Some(n) = self.load {

@@ -106,14 +106,16 @@ impl Peer {
         kinds: &[&dyn LinkKind],
         max_message: usize,
     ) -> Result<Peer> {
-        let setup = Setup { dir, max_message };
+        let bench = dir
+            .file_name()
+            .map_or_else(|| "ipc-bench".into(), |n| n.to_string_lossy().into_owned());
         let mut specs = Vec::new();
         let mut finishes = Vec::new();
         let mut links = Vec::new();
         // The peer's copies of inherited descriptors, closed here once it has started.
         let mut inherited = Vec::new();
         let mut inherits = false;
-        for &kind in kinds {
+        for (link, &kind) in kinds.iter().enumerate() {
             let (system, transport) = (kind.system(), kind.transport());
             if system.contains([':', '=']) || transport.contains('=') || system.is_empty() {
                 return Err(Fail::new(format!(
@@ -121,6 +123,19 @@ impl Peer {
                      transport no '='"
                 )));
             }
+            // A directory of its own (short: socket paths are limited to 107 bytes), so
+            // that links of the same kind do not meet.
+            let link_dir = dir.join(link.to_string());
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&link_dir)
+                .context(format_args!("creating {}", link_dir.display()))?;
+            let setup = Setup {
+                dir: &link_dir,
+                max_message,
+                bench: &bench,
+                link,
+            };
             let side = kind.bench_side(&setup)?;
             if side.channel && std::mem::replace(&mut inherits, true) {
                 return Err(Fail::new(format!(
@@ -161,6 +176,11 @@ impl Peer {
             board: PeerLinks::new(board),
             child,
         })
+    }
+
+    /// The peer's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Tell the peer to quit, close every link, and wait for the peer to exit successfully.

@@ -135,7 +135,12 @@ impl LinkKind for Transport {
                         Err(e) => Err(e).context(format_args!("accepting the {name} link")),
                     }
                 })?;
-                Ok(Box::new(IpcLink::new(channel)))
+                // The listener lives as long as the link, as in an application (closing it
+                // would make the set-up time include its shutdown).
+                Ok(Box::new(Listening {
+                    link: IpcLink::new(channel),
+                    _listener: listener,
+                }))
             }),
         })
     }
@@ -147,6 +152,30 @@ impl LinkKind for Transport {
             Channel::connect_with(arg, &self.options())?
         };
         Ok(Box::new(IpcLink::new(channel)))
+    }
+}
+
+/// An accepted link and the listener it came from.
+struct Listening {
+    link: IpcLink,
+    _listener: Listener,
+}
+
+impl Link for Listening {
+    fn send(&mut self, msg: &[u8]) -> Result {
+        self.link.send(msg)
+    }
+
+    fn recv(&mut self) -> Result<&[u8]> {
+        self.link.recv()
+    }
+
+    fn echo(&mut self) -> Result {
+        self.link.echo()
+    }
+
+    fn close(&mut self) {
+        self.link.close();
     }
 }
 
