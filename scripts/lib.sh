@@ -31,6 +31,13 @@
 #                              exactly INPUTS (text that changes when an input does: checksums,
 #                              versions) and every OUTPUT is a non-empty file ("LABEL: up to
 #                              date"); STAMP is removed before BUILD and written after it
+#   python_venv                the Python package's virtual environment (scripts/python-tests.sh's):
+#                              $PYTHON (default python3) must be >= 3.11 with the venv module
+#                              (installed with apt-get when root); creates <target dir>/python-venv,
+#                              or reuses it unless that Python changed; sets $venv and $vpy (its
+#                              python). Installs nothing into it
+#   python_install_libipc      pip install ./bindings/python into $vpy (maturin through PEP 517,
+#                              build isolation) and check that `import libipc` works
 
 set -Eeuo pipefail
 
@@ -175,6 +182,41 @@ rebuild_when_changed() {
   rm -f "$lib_stamp"
   "$lib_build"
   printf '%s\n' "$lib_inputs" > "$lib_stamp"
+}
+
+python_venv() {
+  local py=${PYTHON:-python3} minor pyid
+  need_cmd "$py" "" "install Python >= 3.11"
+  "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' ||
+    die "$py is $("$py" -c 'import platform; print(platform.python_version())'); libipc needs Python >= 3.11"
+  if ! "$py" -c 'import venv, ensurepip' 2>/dev/null; then
+    minor=$("$py" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+    apt_install python3-venv "python$minor-venv"
+    "$py" -c 'import venv, ensurepip' 2>/dev/null ||
+      die "the venv module of $py is missing (Debian/Ubuntu: apt-get install python3-venv)"
+  fi
+  need_cmd cargo "" "the package is built with Rust (https://rustup.rs)"
+  venv="$(cargo_target_dir)/python-venv"
+  step "virtual environment (target/python-venv)"
+  pyid=$("$py" -c 'import sys; print(sys.version.split()[0], sys.implementation.name, sys.base_prefix)')
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.libipc-python" 2>/dev/null)" = "$pyid" ]; then
+    echo "reusing $venv ($pyid)"
+  else
+    rm -rf "$venv"
+    "$py" -m venv "$venv" || die "could not create a virtual environment with $py -m venv"
+    echo "$pyid" > "$venv/.libipc-python"
+    echo "created $venv ($pyid)"
+  fi
+  vpy="$venv/bin/python"
+}
+
+python_install_libipc() {
+  step "pip install ./bindings/python (maturin, PEP 517)"
+  [ -f "$root/bindings/python/pyproject.toml" ] || die "bindings/python/pyproject.toml is missing"
+  "$vpy" -m pip install --disable-pip-version-check --force-reinstall --no-deps "$root/bindings/python" ||
+    die "pip install ./bindings/python failed"
+  (cd /tmp && "$vpy" -c 'import libipc, libipc.aio; print("libipc", libipc.__version__, "from", libipc.__file__)') ||
+    die "the installed package does not import"
 }
 
 lib_on_err() {

@@ -6,7 +6,8 @@
 #    changes) and installs the package with `pip install ./bindings/python` (maturin through
 #    PEP 517, with build isolation), pytest, pytest-timeout, mypy and, when it installs, pyzmq
 #    (optional: only the benchmark uses it);
-# 2. `mypy --strict` on the package's own modules and stubs, and on examples/python;
+# 2. `mypy --strict` on the package's own modules and stubs, on examples/python and on
+#    bench/python (the round-trip client scripts/bench-compare.sh measures);
 # 3. the pytest suite (bindings/python/tests), with pytest-timeout as the watchdog;
 # 4. the Python examples end to end (echo_server + client, async_echo, zero_copy);
 # 5. cross-language: the Python client with the Rust echo_server and the Rust client with the
@@ -20,32 +21,9 @@
 # The virtual environment lives in cargo's target directory (CARGO_TARGET_DIR is honoured).
 . "$(dirname "$0")/lib.sh"
 
-py=${PYTHON:-python3}
-need_cmd "$py" "" "install Python >= 3.11"
-"$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' ||
-  die "$py is $("$py" -c 'import platform; print(platform.python_version())'); libipc needs Python >= 3.11"
-if ! "$py" -c 'import venv, ensurepip' 2>/dev/null; then
-  minor=$("$py" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
-  apt_install python3-venv "python$minor-venv"
-  "$py" -c 'import venv, ensurepip' 2>/dev/null ||
-    die "the venv module of $py is missing (Debian/Ubuntu: apt-get install python3-venv)"
-fi
-need_cmd cargo "" "the package is built with Rust (https://rustup.rs)"
 need_cmd timeout "" "coreutils"
+python_venv
 target=$(cargo_target_dir)
-
-step "virtual environment (target/python-venv)"
-venv="$target/python-venv"
-pyid=$("$py" -c 'import sys; print(sys.version.split()[0], sys.implementation.name, sys.base_prefix)')
-if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.libipc-python" 2>/dev/null)" = "$pyid" ]; then
-  echo "reusing $venv ($pyid)"
-else
-  rm -rf "$venv"
-  "$py" -m venv "$venv" || die "could not create a virtual environment with $py -m venv"
-  echo "$pyid" > "$venv/.libipc-python"
-  echo "created $venv ($pyid)"
-fi
-vpy="$venv/bin/python"
 "$vpy" -m pip install -q --disable-pip-version-check pytest pytest-timeout mypy ||
   die "pip could not install pytest, pytest-timeout and mypy"
 if "$vpy" -m pip install -q --disable-pip-version-check pyzmq >/dev/null 2>&1; then
@@ -54,12 +32,7 @@ else
   echo "python-tests.sh: NOTE: pyzmq could not be installed; the benchmark runs without it"
 fi
 
-step "pip install ./bindings/python (maturin, PEP 517)"
-[ -f bindings/python/pyproject.toml ] || die "bindings/python/pyproject.toml is missing"
-"$vpy" -m pip install --disable-pip-version-check --force-reinstall --no-deps ./bindings/python ||
-  die "pip install ./bindings/python failed"
-(cd /tmp && "$vpy" -c 'import libipc, libipc.aio; print("libipc", libipc.__version__, "from", libipc.__file__)') ||
-  die "the installed package does not import"
+python_install_libipc
 
 step "Rust binaries for the cross-language checks (ipc CLI, examples, test peer)"
 cargo build --release -p libipc-cli --bin ipc
@@ -70,9 +43,9 @@ export LIBIPC_IPC_BIN="$target/release/ipc"
 # The Rust parent and child of the parent-and-child tests (tests/test_spawn.py).
 export LIBIPC_TEST_PEER_BIN="$target/release/ipc-test-peer"
 
-step "mypy --strict: the package (its stubs and the pure-Python modules) and examples/python"
+step "mypy --strict: the package (its stubs and the pure-Python modules), examples/python, bench/python"
 [ -d examples/python ] || die "examples/python is missing"
-"$vpy" -m mypy --strict bindings/python/python/libipc examples/python
+"$vpy" -m mypy --strict bindings/python/python/libipc examples/python bench/python
 
 mktempdir tmp
 export LIBIPC_RUNTIME_DIR="$tmp/run"
