@@ -10,7 +10,11 @@
 //! systems, so they share the same CPU placement and drift. The report is `ipc bench`'s:
 //! the same table and the same JSON schema, with `system` naming the library.
 
+mod apis;
+mod extra;
 mod peers;
+mod plot;
+mod publish;
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -27,6 +31,14 @@ use libipc_bench_unix::{
 const PEER_COMMAND: &str = "__compare-peer";
 /// The hidden subcommand that runs a load worker.
 const LOAD_COMMAND: &str = "__compare-load";
+/// The hidden subcommand that runs a client pair's bench side (set-up, memory, scaling).
+const PAIR_COMMAND: &str = "__compare-pair";
+/// The hidden subcommand that runs the echo process of the C and Python API rows.
+const ECHO_COMMAND: &str = "__compare-echo";
+
+/// The kinds left out of the scaling curve: they busy-poll and never sleep, so with more
+/// pairs than CPUs they starve each other by design.
+const NOT_SCALED: [(&str, &str); 2] = [("raw", "shm-spin"), ("iceoryx2", "shm-spin")];
 
 /// Measure libipc next to raw OS primitives and peer IPC libraries, in one run.
 ///
@@ -58,9 +70,29 @@ struct Cli {
     /// Tiny time budgets: checks that every system works; the numbers mean little.
     #[arg(long)]
     quick: bool,
+    /// Also write results.json, results.md and the plots (PNG) into DIR.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Put the results' markdown into FILE, between its two ipc-compare marker lines
+    /// (docs/performance.md), linking the plots in --out.
+    #[arg(long, value_name = "FILE", requires = "out")]
+    doc: Option<PathBuf>,
+    /// Leave out connection set-up, idle memory and the scaling curve.
+    #[arg(long)]
+    no_extra: bool,
+    /// Also measure the C API's 64 B round trip with this build of bench/c/ping.c.
+    #[arg(long, value_name = "PROGRAM")]
+    c_ping: Option<PathBuf>,
+    /// Also measure the Python API's 64 B round trip: this interpreter (with the libipc
+    /// package) running --python-ping.
+    #[arg(long, value_name = "PYTHON", requires = "python_ping")]
+    python: Option<PathBuf>,
+    /// bench/python/ping.py, for --python.
+    #[arg(long, value_name = "SCRIPT", requires = "python")]
+    python_ping: Option<PathBuf>,
     /// Print the systems this build measures (one per line: raw, libipc, then each peer
     /// library) and exit.
-    #[arg(long, conflicts_with_all = ["systems", "json", "load", "quick"])]
+    #[arg(long, conflicts_with_all = ["systems", "json", "load", "quick", "out"])]
     list: bool,
 }
 
@@ -71,6 +103,22 @@ enum Hidden {
     Peer {
         #[arg(required = true, value_name = "SPEC", value_parser = parse_spec)]
         links: Vec<LinkSpec>,
+    },
+    /// A client pair's bench side, for set-up, memory and scaling (see extra.rs).
+    #[command(name = "__compare-pair", hide = true)]
+    Pair {
+        #[arg(long)]
+        links: usize,
+        #[arg(long)]
+        size: usize,
+        #[arg(value_name = "SYSTEM:TRANSPORT")]
+        kind: String,
+    },
+    /// The libipc echo process for the API rows.
+    #[command(name = "__compare-echo", hide = true)]
+    Echo {
+        #[arg(value_name = "ENDPOINT")]
+        endpoint: String,
     },
     /// A load worker; exits once PARENT_PID is no longer its parent.
     #[command(name = "__compare-load", hide = true)]
@@ -132,6 +180,14 @@ fn run(cli: Cli) -> Result {
     match cli.hidden {
         Some(Hidden::Peer { links }) => return libipc_bench_unix::run_peer(&all_kinds(), &links),
         Some(Hidden::Load { parent }) => return libipc_bench_unix::run_load_worker(parent),
+        Some(Hidden::Pair { links, size, kind }) => {
+            let found = all_kinds()
+                .into_iter()
+                .find(|k| format!("{}:{}", k.system(), k.transport()) == kind)
+                .ok_or_else(|| Fail::new(format!("unknown kind {kind:?}")))?;
+            return extra::run_driver(&Rerun::current_exe(PEER_COMMAND)?, found, links, size);
+        }
+        Some(Hidden::Echo { endpoint }) => return apis::run_echo(&endpoint),
         None => {}
     }
     if cli.list {
@@ -209,7 +265,95 @@ fn run(cli: Cli) -> Result {
     if let Some((file, path)) = json {
         report.write_json(file, &path)?;
     }
+    // The measures that need fresh processes per sample, then the other APIs' round trips
+    // (beside the same load, if any).
+    let workers = match load {
+        Some(n) => Some(Load::start(n, &Rerun::current_exe(LOAD_COMMAND)?)?),
+        None => None,
+    };
+    let (setup, scaling) = if cli.no_extra {
+        (Vec::new(), Vec::new())
+    } else {
+        let extent = if cli.quick {
+            extra::Extent::quick()
+        } else {
+            extra::Extent::full()
+        };
+        let driver = Rerun::current_exe(PAIR_COMMAND)?;
+        let setup = extra::measure_setup(
+            &driver,
+            &kinds,
+            // The inherited channel: one per peer.
+            |k| !(k.system() == "libipc" && k.transport() == "pair"),
+            &extent,
+        )?;
+        let scaled: Vec<_> = kinds
+            .iter()
+            .copied()
+            .filter(|k| !NOT_SCALED.contains(&(k.system(), k.transport())))
+            .filter(|k| !(k.system() == "libipc" && k.transport() == "pair"))
+            .collect();
+        let scaling = extra::measure_scaling(&driver, &scaled, &extent)?;
+        (setup, scaling)
+    };
+    let clients = apis::Clients {
+        c_ping: cli.c_ping.clone(),
+        python: cli.python.clone().zip(cli.python_ping.clone()),
+    };
+    let apis = if clients.c_ping.is_some() || clients.python.is_some() {
+        let (rounds, count) = if cli.quick { (1, 200) } else { (5, 20_000) };
+        apis::measure(
+            &std::env::current_exe().context("finding this executable")?,
+            ECHO_COMMAND,
+            &clients,
+            dir.path(),
+            rounds,
+            count,
+        )?
+    } else {
+        Vec::new()
+    };
+    drop(workers);
+    let output = publish::Output {
+        report,
+        setup,
+        scaling,
+        apis,
+        machine: publish::machine(),
+        command: command_line(),
+    };
+    for line in publish::targets(&output) {
+        println!("target: {line}");
+    }
+    if let Some(out) = &cli.out {
+        publish::write_dir(&output, out)?;
+        eprintln!("written: {}", out.display());
+        if let Some(doc) = &cli.doc {
+            let base = doc.parent().unwrap_or(std::path::Path::new("."));
+            let plots = match out.strip_prefix(base) {
+                Ok(rel) => rel.display().to_string(),
+                Err(_) => out.display().to_string(),
+            };
+            publish::splice_doc(&output, doc, Some(&plots))?;
+            eprintln!("updated: {}", doc.display());
+        }
+    }
     Ok(())
+}
+
+/// How this run was asked for, for the published page: `ipc-compare` and its arguments, with
+/// the paths of the client programs shortened to their names.
+fn command_line() -> String {
+    let mut words = vec!["ipc-compare".to_owned()];
+    for arg in std::env::args_os().skip(1) {
+        let arg = arg.to_string_lossy().into_owned();
+        let short = match arg.rsplit_once('/') {
+            Some((_, name)) if arg.starts_with('/') => name.to_owned(),
+            _ => arg,
+        };
+        words.push(short);
+    }
+    words.join(" ")
 }
 
 fn main() -> ExitCode {

@@ -1,6 +1,8 @@
 //! `ipc-compare --quick` end to end, as the test command runs it: every system this build
 //! has (`--list`) yields round-trip and streaming rows with real numbers, in `ipc bench`'s
-//! JSON schema. The numbers themselves are not judged (tiny budgets, a shared machine).
+//! JSON schema, plus set-up, idle-memory and scaling rows, and `--out` writes the JSON, the
+//! markdown and the plots. The numbers themselves are not judged (tiny budgets, a shared
+//! machine).
 
 use std::process::Command;
 
@@ -31,16 +33,57 @@ fn quick_run_measures_every_system() {
     let dir = std::env::temp_dir().join(format!("ipc-compare-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let json = dir.join("out.json");
+    let out = dir.join("out");
     let table = stdout(&[
         "--quick",
         "--sizes",
         "64,65536",
         "--json",
         json.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
     ]);
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).unwrap()).expect("JSON");
+    let published: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).expect("JSON");
+    let markdown = std::fs::read_to_string(out.join("results.md")).unwrap();
+    for plot in ["latency.png", "throughput.png", "scaling.png"] {
+        let png = std::fs::read(out.join(plot)).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{plot} is not a PNG");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(published["results"], doc["results"]);
+    for system in &systems {
+        let setup: Vec<_> = published["setup"]
+            .as_array()
+            .expect("setup")
+            .iter()
+            .filter(|r| r["system"] == *system)
+            .collect();
+        assert!(!setup.is_empty(), "no set-up rows for {system}");
+        for row in setup {
+            assert!(
+                row["setup_p50_us"].as_f64().is_some_and(|v| v > 0.0),
+                "{row}"
+            );
+        }
+        let scaling: Vec<_> = published["scaling"]
+            .as_array()
+            .expect("scaling")
+            .iter()
+            .filter(|r| r["system"] == *system)
+            .collect();
+        assert!(!scaling.is_empty(), "no scaling rows for {system}");
+        for row in scaling {
+            assert!(row["msgs_per_s"].as_f64().is_some_and(|v| v > 0.0), "{row}");
+        }
+        assert!(
+            markdown.contains(&format!("| {system} |")),
+            "{system} missing from the markdown"
+        );
+    }
+    assert!(markdown.contains("### Targets"), "{markdown}");
     let rows = doc["results"].as_array().expect("results");
     for system in &systems {
         assert!(table.contains(system), "{system} missing from\n{table}");

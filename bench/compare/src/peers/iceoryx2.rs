@@ -48,7 +48,7 @@ use iceoryx2::prelude::*;
 use iceoryx2::sample::Sample;
 use iceoryx2::service::port_factory::{event, publish_subscribe};
 use libipc_bench::{Fail, Link, Pattern, Result};
-use libipc_bench_unix::{BenchSide, LinkKind, Setup};
+use libipc_bench_unix::{BenchSide, LinkKind, POLL_SLEEP, Setup};
 
 /// Samples a subscriber buffers before the publisher has to wait: about [`BUFFER_BYTES`] of
 /// the largest messages, 8 to 256. Every sample is a slice of the largest message's size, so
@@ -570,7 +570,7 @@ impl LinkKind for Kind {
                     if link.services.other_side_ready(Side::Bench) {
                         Ok(Some(()))
                     } else {
-                        std::thread::sleep(Duration::from_millis(2));
+                        std::thread::sleep(POLL_SLEEP);
                         Ok(None)
                     }
                 })?;

@@ -4,14 +4,13 @@
 
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
-use std::time::Duration;
 
 use interprocess::local_socket::traits::{Listener as _, Stream as _};
 use interprocess::local_socket::{
     GenericFilePath, ListenerNonblockingMode, ListenerOptions, Stream, ToFsName,
 };
 use libipc_bench::{Context, Fail, Link, Pattern, Result};
-use libipc_bench_unix::{BenchSide, LinkKind, Setup};
+use libipc_bench_unix::{BenchSide, LinkKind, POLL_SLEEP, Setup};
 
 /// A connected local socket with the length prefix.
 struct Framed {
@@ -122,7 +121,7 @@ impl LinkKind for Kind {
                 let stream = started.wait_for(|| match listener.accept() {
                     Ok(stream) => Ok(Some(stream)),
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(2));
+                        std::thread::sleep(POLL_SLEEP);
                         Ok(None)
                     }
                     Err(e) => Err(e.into()),

@@ -29,10 +29,9 @@
 //! first) and removes it when the bound socket closes; nothing in /dev/shm or elsewhere.
 
 use std::os::fd::OwnedFd;
-use std::time::Duration;
 
 use libipc_bench::{Fail, Link, Pattern, Result};
-use libipc_bench_unix::{BenchSide, LinkKind, Setup};
+use libipc_bench_unix::{BenchSide, LinkKind, POLL_SLEEP, Setup};
 
 /// The peer's first message, telling the bench it has connected.
 const HELLO: &[u8] = b"zmq-bench-hello";
@@ -189,7 +188,7 @@ impl LinkKind for Kind {
                         String::from_utf8_lossy(&msg)
                     ))),
                     Err(zmq::Error::EAGAIN) => {
-                        std::thread::sleep(Duration::from_millis(2));
+                        std::thread::sleep(POLL_SLEEP);
                         Ok(None)
                     }
                     Err(e) => Err(e).context("zmq receive"),
