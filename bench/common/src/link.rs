@@ -13,6 +13,12 @@ pub trait Link {
     fn recv(&mut self) -> Result<&[u8]>;
     /// Receive one message and send it back unchanged.
     fn echo(&mut self) -> Result;
+    /// Receive one message and let it go unread (the one-way streams' receiver): a link that
+    /// can receive in place skips its copy here, as a zero-copy consumer would. By default,
+    /// [`Link::recv`].
+    fn discard(&mut self) -> Result {
+        self.recv().map(drop)
+    }
     /// Say that nothing more will be sent (the other side's receive then ends). By default
     /// nothing: the link ends when dropped.
     fn close(&mut self) {}
@@ -56,6 +62,11 @@ impl Link for IpcLink {
     fn echo(&mut self) -> Result {
         let n = self.recv_len()?;
         Ok(self.channel.send(&self.buf[..n])?)
+    }
+
+    /// In place: over shared memory the message is released without being copied out.
+    fn discard(&mut self) -> Result {
+        Ok(self.channel.recv_with(|_| ())?)
     }
 
     fn close(&mut self) {

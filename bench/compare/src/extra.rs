@@ -298,7 +298,7 @@ impl Extent {
             setup_samples: 7,
             idle_conns: 32,
             pairs: Extent::FULL_PAIRS.to_vec(),
-            stream: Duration::from_millis(500),
+            stream: Duration::from_millis(300),
             size: 64,
         }
     }

@@ -244,7 +244,8 @@ pub fn markdown(out: &Output, plots: Option<&str>) -> String {
             md,
             "\n### Scaling\n\nAggregate one-way messages per second of N client pairs streaming \
              {} messages at once, each pair its own two processes. Kinds that only busy-poll \
-             are left out: with more pairs than CPUs they starve each other by design.\n",
+             (raw and iceoryx2 `shm-spin`) are left out: with more pairs than CPUs they starve \
+             each other by design; of the raw and libipc kinds, one per way of waiting.\n",
             size_name(out.scaling[0].size)
         );
         let _ = write!(md, "| system | transport |");

@@ -380,6 +380,11 @@ impl Link for IoxLink {
         self.publish(sample.payload())
     }
 
+    fn discard(&mut self) -> Result {
+        self.last = None;
+        self.next().map(drop)
+    }
+
     fn close(&mut self) {
         self.last = None;
         self.publisher = None;

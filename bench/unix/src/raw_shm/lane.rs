@@ -202,9 +202,14 @@ impl Consumer {
         }
     }
 
-    /// Wait for the next message and copy it to the start of `buf` (grown if needed); its
-    /// length, or `None` once the producer has closed the lane.
-    pub(crate) fn recv(&mut self, buf: &mut Vec<u8>, waiter: &Waiter) -> Result<Option<usize>> {
+    /// Wait for the next message and copy it to the start of `buf` (grown if needed; with
+    /// `buf` `None`, let it go unread); its length, or `None` once the producer has closed the
+    /// lane.
+    pub(crate) fn recv(
+        &mut self,
+        buf: Option<&mut Vec<u8>>,
+        waiter: &Waiter,
+    ) -> Result<Option<usize>> {
         let received = self.received;
         waiter.until(
             self.lane.header_word(SEQ),
@@ -230,19 +235,21 @@ impl Consumer {
                 "corrupt shared ring: a {len}-byte record at offset {at}"
             )));
         }
-        if buf.len() < len {
-            buf.resize(len, 0);
-        }
-        // SAFETY: `at + rec <= capacity` (checked above), so the source is inside this lane's
-        // data; the producer wrote it before its Release of `seq`, which we acquired, and will
-        // not touch it again until we release it below. The destination is our own buffer of
-        // at least `len` bytes, which cannot overlap the mapping.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.lane.data().add(at as usize + RECORD_HEADER),
-                buf.as_mut_ptr(),
-                len,
-            );
+        if let Some(buf) = buf {
+            if buf.len() < len {
+                buf.resize(len, 0);
+            }
+            // SAFETY: `at + rec <= capacity` (checked above), so the source is inside this lane's
+            // data; the producer wrote it before its Release of `seq`, which we acquired, and will
+            // not touch it again until we release it below. The destination is our own buffer of
+            // at least `len` bytes, which cannot overlap the mapping.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    self.lane.data().add(at as usize + RECORD_HEADER),
+                    buf.as_mut_ptr(),
+                    len,
+                );
+            }
         }
         self.read = self.read.wrapping_add(rec as u32);
         self.received = self.received.wrapping_add(1);

@@ -130,7 +130,7 @@ impl ShmLink {
 
     fn recv_len(&mut self) -> Result<usize> {
         self.rx
-            .recv(&mut self.buf, &self.waiter)?
+            .recv(Some(&mut self.buf), &self.waiter)?
             .ok_or_else(|| Fail::new("the other side closed the shared-memory link"))
     }
 }
@@ -151,6 +151,13 @@ impl Link for ShmLink {
     fn echo(&mut self) -> Result {
         let len = self.recv_len()?;
         self.tx.send(&self.buf[..len], &self.waiter)
+    }
+
+    fn discard(&mut self) -> Result {
+        self.rx
+            .recv(None, &self.waiter)?
+            .map(drop)
+            .ok_or_else(|| Fail::new("the other side closed the shared-memory link"))
     }
 
     fn close(&mut self) {
