@@ -294,10 +294,17 @@ impl Extent {
     pub const FULL_PAIRS: [usize; 5] = [1, 4, 16, 64, 256];
 
     pub fn full() -> Extent {
+        // The CPU count too, where scaling should stop growing.
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut pairs = Extent::FULL_PAIRS.to_vec();
+        if !pairs.contains(&cpus) {
+            pairs.push(cpus);
+            pairs.sort_unstable();
+        }
         Extent {
             setup_samples: 7,
             idle_conns: 32,
-            pairs: Extent::FULL_PAIRS.to_vec(),
+            pairs,
             stream: Duration::from_millis(300),
             size: 64,
         }

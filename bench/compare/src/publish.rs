@@ -452,7 +452,7 @@ pub fn targets(out: &Output) -> Vec<String> {
                 .fold(f64::NAN, f64::max)
         };
         let one = at(&|p| p == 1);
-        let up_to = at(&|p| p > 1 && p <= cpus.max(4));
+        let up_to = at(&|p| p > 1 && p <= cpus.max(2));
         let best = at(&|_| true);
         let beyond = curve
             .iter()
@@ -471,7 +471,7 @@ pub fn targets(out: &Output) -> Vec<String> {
             "libipc {t} aggregate throughput grows from 1 pair to the CPUs ({cpus}) and holds at least half its best beyond: {} (1 pair {}, up to {} pairs {}, lowest beyond {}, best {} msgs/s)",
             verdict(grows && holds),
             num(one),
-            cpus.max(4),
+            cpus.max(2),
             num(up_to),
             num(beyond),
             num(best)
