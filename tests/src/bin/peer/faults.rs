@@ -274,8 +274,9 @@ pub(crate) fn kill(args: &Args) -> Result<(), Fail> {
             _ => rng.u64(0..20_000),
         });
         let min_received = rng.u64(1..40);
-        // A 1 s handshake timeout: a `fifo://` client whose listener dies after taking its
-        // request waits for it (see docs/security.md, "Faults").
+        // A 1 s handshake timeout, a backstop: should a handshake ever wait for a dead peer,
+        // the round ends in a second, not the default's ten (since 5c6657d a `fifo://` client
+        // whose listener dies after taking its request gets PeerDisconnected at once).
         let opts = Options::new()
             .with_shm_posix_fallback(posix)
             .with_handshake_timeout(Duration::from_secs(1));
