@@ -268,7 +268,11 @@ class Proc:
         self.proc = subprocess.Popen(args, stdout=self._out, stderr=self._err)
 
     def err_lines(self) -> list[str]:
-        return self.err_path.read_text().splitlines()
+        """The complete lines on stderr so far. A line still being written is left out: Rust's
+        unbuffered stderr writes a formatted line in pieces (`listening on ` and then the
+        endpoint), and a reader in between must not take the first piece for the line."""
+        text = self.err_path.read_text()
+        return text[: text.rfind("\n") + 1].splitlines()
 
     def out(self) -> str:
         return self.out_path.read_text()
