@@ -25,6 +25,15 @@ fn violation(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::ProtocolViolation, msg)
 }
 
+/// Whether the other side asked for a wake-up (its flag is set); if so, take the flag (clear
+/// it), so one sleep costs one doorbell however many records follow before the sleeper wakes
+/// (docs/wire-format.md, section 11.7). A plain load first keeps the common case (nobody
+/// asleep) free of a write to the shared line. The sleeper sets the flag again each time it
+/// goes back to sleep.
+fn take_flag(flag: &AtomicU32) -> bool {
+    flag.load(Ordering::Relaxed) != 0 && flag.swap(0, Ordering::SeqCst) != 0
+}
+
 fn align8(n: u64) -> u64 {
     (n + 7) & !7
 }
@@ -227,14 +236,15 @@ impl Producer {
         self.ring.write().store(self.write, Ordering::Release);
         // Pairs with the consumer's store of its sleep flag before it re-checks the cursor.
         fence(Ordering::SeqCst);
-        self.ring.consumer_sleeping().load(Ordering::Relaxed) != 0
+        take_flag(self.ring.consumer_sleeping())
     }
 
     /// Say (before re-checking for room and sleeping) that we wait for space, or stop saying so.
     pub(crate) fn set_waiting(&self, waiting: bool) {
+        // A swap, for the reason given in `Consumer::set_sleeping`.
         self.ring
             .producer_waiting()
-            .store(waiting as u32, Ordering::SeqCst);
+            .swap(waiting as u32, Ordering::SeqCst);
         // Pairs with the consumer's fence in `release`: either it sees our flag, or we see
         // its new cursor when we re-check.
         fence(Ordering::SeqCst);
@@ -410,14 +420,17 @@ impl Consumer {
         self.ring.read().store(self.read, Ordering::Release);
         // Pairs with the producer's store of its waiting flag before it re-checks the cursor.
         fence(Ordering::SeqCst);
-        self.ring.producer_waiting().load(Ordering::Relaxed) != 0
+        take_flag(self.ring.producer_waiting())
     }
 
     /// Say (before re-checking and sleeping) that we are asleep, or awake again.
     pub(crate) fn set_sleeping(&self, sleeping: bool) {
+        // A swap, not a store: the waker clears the flag with a swap too (`take_flag`), and
+        // read-modify-writes of one word are totally ordered, so the waker's swap that comes
+        // after this one sees it.
         self.ring
             .consumer_sleeping()
-            .store(sleeping as u32, Ordering::SeqCst);
+            .swap(sleeping as u32, Ordering::SeqCst);
         // Pairs with the producer's fence in `commit`: either it sees our flag, or we see its
         // new cursor when we re-check.
         fence(Ordering::SeqCst);
