@@ -128,7 +128,17 @@ impl Shared {
     /// The next message (the receive gate held): try, spin, then wait on the link's sources.
     fn recv_locked(&self, wait: &Wait<'_>, in_place: bool) -> Result<Incoming> {
         let link = &*self.link;
-        if let Some(m) = link.try_recv(false, in_place)? {
+        self.recv_driven(wait, |arm| link.try_recv(arm, in_place))
+    }
+
+    /// [`recv_locked`](Self::recv_locked) with `try_recv(arm)` as the link's no-wait receive.
+    fn recv_driven(
+        &self,
+        wait: &Wait<'_>,
+        mut try_recv: impl FnMut(bool) -> Result<Option<Incoming>>,
+    ) -> Result<Incoming> {
+        let link = &*self.link;
+        if let Some(m) = try_recv(false)? {
             return Ok(m);
         }
         wait.check()?;
@@ -136,7 +146,7 @@ impl Shared {
         if !wait.expired() {
             let mut got: Option<Result<Incoming>> = None;
             self.rx_spin.spin(
-                || match link.try_recv(false, in_place) {
+                || match try_recv(false) {
                     Ok(None) => false,
                     Ok(Some(m)) => {
                         got = Some(Ok(m));
@@ -154,7 +164,7 @@ impl Shared {
             }
         }
         loop {
-            if let Some(m) = link.try_recv(true, in_place)? {
+            if let Some(m) = try_recv(true)? {
                 self.rx_spin.blocked(started);
                 return Ok(m);
             }
@@ -225,7 +235,7 @@ impl Shared {
         }
         match self.recv_locked(wait, false)? {
             Incoming::Message(m) => Ok(m),
-            Incoming::InPlace(_) => unreachable!("not asked for in place"),
+            Incoming::InPlace(_) | Incoming::Copied(_) => unreachable!("not asked for"),
         }
     }
 
@@ -253,7 +263,9 @@ impl Shared {
             Some(Err(n)) => return Err(Error::buffer_too_small(n, cap)),
             None => {}
         }
-        match self.recv_locked(wait, true)? {
+        let link = &*self.link;
+        match self.recv_driven(wait, |arm| link.try_recv_into(arm, buf))? {
+            Incoming::Copied(n) => Ok(n),
             Incoming::Message(m) if m.len() <= cap => {
                 buf[..m.len()].copy_from_slice(&m);
                 Ok(m.len())
@@ -706,6 +718,7 @@ impl Channel {
                 RecvSlot::in_place(Arc::clone(&self.shared), r)
             }
             Incoming::Message(m) => RecvSlot::owned(m.into_vec()),
+            Incoming::Copied(_) => unreachable!("not asked for"),
         })
     }
 

@@ -3,7 +3,7 @@
 
 #![cfg(unix)]
 
-use libipc::{Channel, ErrorKind, Listener, Options};
+use libipc::{Channel, ErrorKind, Listener, Options, Wait};
 use std::time::Duration;
 
 mod common;
@@ -137,4 +137,80 @@ fn duration_max_timeouts_do_not_panic() {
     assert_eq!(&*ch.recv_timeout(Duration::MAX).unwrap(), b"x");
     ch.close();
     server.close();
+}
+
+/// `recv_into` over a stream reads a message straight into the caller's buffer; when its wait
+/// ends with the message half-arrived, the half already in that buffer is kept, and the next
+/// receive (into another buffer, one too small, or `recv`) gets the message whole.
+#[test]
+fn recv_into_keeps_a_half_arrived_message_across_calls() {
+    let dir = private_dir("recvinto");
+    let ep = format!("unix://{}/s.sock", dir.display());
+    let l = Listener::bind(ep.as_str()).unwrap();
+    let ch = Channel::connect(ep.as_str()).unwrap();
+    let server = l.accept().unwrap();
+    let msgs: Vec<Vec<u8>> = [3_000_000usize, 2_500_000, 70_000, 10]
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| (0..n).map(|i| (i * 13 + k) as u8).collect())
+        .collect();
+    // Each message goes out in part (the socket fills), the rest only when the sender flushes,
+    // which it does after the receiver has given up once.
+    let (go_on, wait_go) = std::sync::mpsc::channel::<()>();
+    let to_send = msgs.clone();
+    let sender = std::thread::spawn(move || {
+        for m in &to_send {
+            match ch.send_timeout(m, Duration::from_millis(50)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Timeout => panic!("nothing went out"),
+                Err(e) => panic!("{e}"),
+            }
+            wait_go.recv().unwrap();
+            ch.flush_timeout(Duration::from_secs(30)).unwrap();
+        }
+        ch
+    });
+    let mut got = Vec::new();
+    for (k, m) in msgs.iter().enumerate() {
+        // A buffer that fits: part arrives, then the wait ends.
+        let mut first = vec![0u8; 4 << 20];
+        let r = server.recv_into_wait(&mut first, Wait::timeout(Duration::from_millis(100)));
+        let half_arrived = r.is_err();
+        if let Err(e) = &r {
+            assert_eq!(e.kind(), ErrorKind::Timeout);
+        }
+        go_on.send(()).unwrap();
+        let n = match r {
+            Ok(n) => {
+                got.push(first[..n].to_vec());
+                continue;
+            }
+            Err(_) => the_rest(&server, k, m.len()),
+        };
+        assert!(half_arrived);
+        got.push(n);
+    }
+    assert_eq!(got, msgs);
+    drop(watchdog(move || sender.join().unwrap()));
+}
+
+/// The rest of message `k` (of `len` bytes) after a receive gave up half-way: into a fresh
+/// buffer for even `k`, else first into one too small (`BufferTooSmall`, kept) and then `recv`.
+fn the_rest(server: &Channel, k: usize, len: usize) -> Vec<u8> {
+    if k.is_multiple_of(2) {
+        let mut second = vec![0u8; len + 5];
+        let n = server
+            .recv_into_wait(&mut second, Wait::timeout(Duration::from_secs(30)))
+            .unwrap();
+        second.truncate(n);
+        second
+    } else {
+        let mut small = vec![0u8; len - 1];
+        let e = server
+            .recv_into_wait(&mut small, Wait::timeout(Duration::from_secs(30)))
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BufferTooSmall);
+        assert_eq!(e.needed(), Some(len));
+        server.recv().unwrap().into_vec()
+    }
 }

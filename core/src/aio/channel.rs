@@ -506,7 +506,7 @@ impl AsyncChannel {
                     }
                     return Ok(m);
                 }
-                Some(Incoming::InPlace(_)) => unreachable!("not asked for in place"),
+                Some(Incoming::InPlace(_) | Incoming::Copied(_)) => unreachable!("not asked for"),
                 None => {}
             }
             let ready = inner.recv_wait().await?;
@@ -546,7 +546,7 @@ impl AsyncChannel {
         let link = &*inner.link;
         let take = |m: Option<Incoming>| match m {
             Some(Incoming::Message(m)) => Some(m),
-            Some(Incoming::InPlace(_)) => unreachable!("not asked for in place"),
+            Some(Incoming::InPlace(_) | Incoming::Copied(_)) => unreachable!("not asked for"),
             None => None,
         };
         if let Some(m) = take(link.try_recv(false, false)?) {
@@ -600,7 +600,7 @@ impl AsyncChannel {
         }
         match inner.link.try_recv(true, false)? {
             Some(Incoming::Message(m)) => Ok(m),
-            Some(Incoming::InPlace(_)) => unreachable!("not asked for in place"),
+            Some(Incoming::InPlace(_) | Incoming::Copied(_)) => unreachable!("not asked for"),
             None => Err(Error::timeout("no message is available")),
         }
     }

@@ -63,6 +63,9 @@ pub(crate) enum Incoming {
     /// A message left in place (only when asked for, and only by links that can).
     #[cfg_attr(not(unix), allow(dead_code))] // the shm link (Unix)
     InPlace(InPlaceRecv),
+    /// A message of this many bytes, written into the buffer given to
+    /// [`Link::try_recv_into`].
+    Copied(usize),
 }
 
 /// A connected channel's transport-specific half. See the module docs.
@@ -84,6 +87,16 @@ pub(crate) trait Link: Send + Sync + fmt::Debug + 'static {
     /// so here). With `in_place`, a message that lies in one piece where it was received is
     /// left there ([`Incoming::InPlace`]).
     fn try_recv(&self, arm: bool, in_place: bool) -> Result<Option<Incoming>>;
+
+    /// [`try_recv`](Self::try_recv) with `in_place`, for a caller that wants the message in
+    /// `dst`: a link that would otherwise copy the message into memory of its own may write
+    /// one that fits straight into `dst` instead ([`Incoming::Copied`]; stream links do, so a
+    /// message is copied once, from the kernel into `dst`). Anything else comes as from
+    /// `try_recv`. Nothing is kept in `dst` after the call.
+    fn try_recv_into(&self, arm: bool, dst: &mut [u8]) -> Result<Option<Incoming>> {
+        let _ = dst;
+        self.try_recv(arm, true)
+    }
 
     /// What to wait on before trying to receive again.
     fn recv_sources(&self) -> &[Source];

@@ -11,7 +11,7 @@ use super::{Incoming, Link};
 use crate::conn::{Conn, Message, closed_error};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::{self, Ready, Source};
-use crate::wire::{ErrorPayload, Frame, FrameReader, FrameWriter};
+use crate::wire::{ErrorPayload, Frame, FrameReader, FrameWriter, Got};
 
 #[derive(Debug)]
 struct RecvState {
@@ -115,6 +115,56 @@ impl StreamLink {
         err
     }
 
+    /// Take the next message without waiting; with a non-empty `dst` (lent to the reader for
+    /// this call, see `FrameReader::next_into`), one that fits may come as
+    /// [`Incoming::Copied`]. The caller of a non-empty `dst` then calls `unlend`.
+    fn recv_now(&self, rx: &mut RecvState, dst: &mut [u8]) -> Result<Option<Incoming>> {
+        loop {
+            if let Some(e) = &rx.ended {
+                return Err(e.clone());
+            }
+            if self.conn.is_closed() {
+                return Err(closed_error());
+            }
+            match rx.reader.next_into(dst) {
+                Ok(Some(Got::Into(n))) => return Ok(Some(Incoming::Copied(n))),
+                Ok(Some(Got::Frame(Frame::Message(m)))) => {
+                    return Ok(Some(Incoming::Message(Message::new(m))));
+                }
+                Ok(Some(Got::Frame(Frame::Close))) => {
+                    let e = Error::new(ErrorKind::Closed, "the peer closed the channel");
+                    return Err(self.end_recv(rx, e, false));
+                }
+                Ok(Some(Got::Frame(Frame::Error(p)))) => {
+                    return Err(self.end_recv(rx, p.to_error(), false));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(self.end_recv(rx, e, true)),
+            }
+            match self.stream.read(rx.reader.spare_into(dst)) {
+                Ok(Some(0)) => {
+                    let e = self.eof_error(rx);
+                    return Err(self.end_recv(rx, e, false));
+                }
+                // SAFETY: `read` initialised `n` bytes of the slice `spare_into` returned,
+                // and nothing touched the reader in between.
+                Ok(Some(n)) => unsafe { rx.reader.filled(n) },
+                Ok(None) => {
+                    self.check_stall(rx)?;
+                    return Ok(None);
+                }
+                Err(e) => {
+                    let e = if self.conn.is_closed() {
+                        closed_error()
+                    } else {
+                        e
+                    };
+                    return Err(self.end_recv(rx, e, false));
+                }
+            }
+        }
+    }
+
     /// Nothing more to read now: start, keep or enforce the frame timeout. An error when part
     /// of a frame has been waiting longer than `frame_timeout`.
     fn check_stall(&self, rx: &mut RecvState) -> Result<()> {
@@ -169,50 +219,14 @@ impl Link for StreamLink {
     }
 
     fn try_recv(&self, _arm: bool, _in_place: bool) -> Result<Option<Incoming>> {
+        self.recv_now(&mut lock(&self.rx), &mut [])
+    }
+
+    fn try_recv_into(&self, _arm: bool, dst: &mut [u8]) -> Result<Option<Incoming>> {
         let mut rx = lock(&self.rx);
-        loop {
-            if let Some(e) = &rx.ended {
-                return Err(e.clone());
-            }
-            if self.conn.is_closed() {
-                return Err(closed_error());
-            }
-            match rx.reader.next() {
-                Ok(Some(Frame::Message(m))) => {
-                    return Ok(Some(Incoming::Message(Message::new(m))));
-                }
-                Ok(Some(Frame::Close)) => {
-                    let e = Error::new(ErrorKind::Closed, "the peer closed the channel");
-                    return Err(self.end_recv(&mut rx, e, false));
-                }
-                Ok(Some(Frame::Error(p))) => {
-                    return Err(self.end_recv(&mut rx, p.to_error(), false));
-                }
-                Ok(None) => {}
-                Err(e) => return Err(self.end_recv(&mut rx, e, true)),
-            }
-            match self.stream.read(rx.reader.spare()) {
-                Ok(Some(0)) => {
-                    let e = self.eof_error(&rx);
-                    return Err(self.end_recv(&mut rx, e, false));
-                }
-                // SAFETY: `read` initialised `n` bytes of the slice `spare` returned, and
-                // nothing touched the reader in between.
-                Ok(Some(n)) => unsafe { rx.reader.filled(n) },
-                Ok(None) => {
-                    self.check_stall(&mut rx)?;
-                    return Ok(None);
-                }
-                Err(e) => {
-                    let e = if self.conn.is_closed() {
-                        closed_error()
-                    } else {
-                        e
-                    };
-                    return Err(self.end_recv(&mut rx, e, false));
-                }
-            }
-        }
+        let r = self.recv_now(&mut rx, dst);
+        rx.reader.unlend(dst);
+        r
     }
 
     fn recv_sources(&self) -> &[Source] {

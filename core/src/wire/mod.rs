@@ -18,6 +18,6 @@ pub use frame::{
     ErrorPayload, FLAG_MORE, FrameHeader, FrameType, HEADER_LEN, MAX_ERROR_PAYLOAD, decode_frame,
 };
 pub use hello::{HELLO_LEN_V1, HELLO_MAX_LEN, Hello, MAGIC, VERSION_MAJOR, VERSION_MINOR};
-pub(crate) use reader::{Frame, FrameReader};
+pub(crate) use reader::{Frame, FrameReader, Got};
 pub use setup::{CAP_SHM, SETUP_FDS, SETUP_LEN, SETUP_UNSEALED, Setup};
 pub(crate) use writer::FrameWriter;

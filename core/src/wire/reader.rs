@@ -27,6 +27,16 @@ pub(crate) enum Frame {
     Error(ErrorPayload),
 }
 
+/// What [`FrameReader::next_into`] decoded.
+#[derive(Debug)]
+pub(crate) enum Got {
+    /// A frame, as [`FrameReader::next`] gives it (a message too large for the buffer, or one
+    /// that began arriving before the buffer was lent).
+    Frame(Frame),
+    /// A whole message of this many bytes, written into the lent buffer.
+    Into(usize),
+}
+
 #[derive(Debug)]
 struct Body {
     header: FrameHeader,
@@ -47,12 +57,34 @@ impl Body {
     }
 }
 
+/// A body being written into a buffer the caller lent for one call ([`FrameReader::next_into`]):
+/// `done` bytes of its `len` are there. The caller's buffer is only borrowed for that call, so
+/// [`FrameReader::unlend`] moves a partial body into memory of the reader's own before it ends.
+#[derive(Debug, Clone, Copy)]
+struct Lent {
+    len: usize,
+    done: usize,
+}
+
+impl Lent {
+    fn missing(&self) -> usize {
+        self.len - self.done
+    }
+
+    /// Read straight into the lent buffer rather than through the read buffer.
+    fn direct(&self) -> bool {
+        self.missing() > DIRECT_READ
+    }
+}
+
 /// Incremental decoder of a byte stream into frames.
 #[derive(Debug)]
 pub(crate) struct FrameReader {
     buf: Vec<u8>,
     start: usize,
     body: Option<Body>,
+    /// Set while the current body (`body`, with no data of its own) goes into a lent buffer.
+    lent: Option<Lent>,
     /// Fragments of a message sent with [`FLAG_MORE`], joined so far.
     assembly: Option<Assembly>,
     max_message: u32,
@@ -67,6 +99,7 @@ impl FrameReader {
             buf: Vec::with_capacity(READ_BUF),
             start: 0,
             body: None,
+            lent: None,
             assembly: None,
             max_message,
             frames: 0,
@@ -88,17 +121,42 @@ impl FrameReader {
     /// error (which ends the connection) the reader holds no message memory: a refused
     /// message's fragments are freed at once, not when the channel is dropped.
     pub(crate) fn next(&mut self) -> Result<Option<Frame>> {
-        let r = self.decode();
+        debug_assert!(self.lent.is_none(), "a lent buffer was not taken back");
+        Ok(match self.next_into(&mut [])? {
+            Some(Got::Frame(f)) => Some(f),
+            Some(Got::Into(_)) => unreachable!("nothing fits in an empty buffer"),
+            None => None,
+        })
+    }
+
+    /// [`next`](Self::next), with `dst` lent for this call: a message that begins arriving
+    /// now, in one frame (not fragmented), and fits in `dst` is written there
+    /// ([`Got::Into`]) instead of into memory of its own, and when much of it is still to
+    /// come, [`spare_into`](Self::spare_into) has the caller read it straight into `dst`. Before
+    /// the caller gives `dst` up, it calls [`unlend`](Self::unlend).
+    pub(crate) fn next_into(&mut self, dst: &mut [u8]) -> Result<Option<Got>> {
+        let r = self.decode(dst);
         if r.is_err() {
             self.buf.clear();
             self.start = 0;
             self.body = None;
+            self.lent = None;
             self.assembly = None;
         }
         r
     }
 
-    fn decode(&mut self) -> Result<Option<Frame>> {
+    /// The lent buffer `dst` is about to go: move the part of a body already written there
+    /// into memory of the reader's own, where the rest will follow.
+    pub(crate) fn unlend(&mut self, dst: &[u8]) {
+        if let Some(lent) = self.lent.take() {
+            let body = self.body.as_mut().expect("a lent body");
+            body.data = Vec::with_capacity(lent.len);
+            body.data.extend_from_slice(&dst[..lent.done]);
+        }
+    }
+
+    fn decode(&mut self, dst: &mut [u8]) -> Result<Option<Got>> {
         loop {
             if self.body.is_none() {
                 let avail = &self.buf[self.start..];
@@ -128,12 +186,38 @@ impl FrameReader {
                 }
                 // Bounded: DATA by max_message above, ERROR by the header check, CLOSE is empty.
                 let more = header.flags & FLAG_MORE != 0;
-                let data = Vec::with_capacity(if more { 0 } else { header.length as usize });
+                let len = header.length as usize;
+                let whole = header.frame_type == FrameType::Data
+                    && !more
+                    && self.assembly.is_none()
+                    && len <= dst.len()
+                    && !dst.is_empty();
+                let data = Vec::with_capacity(if more || whole { 0 } else { len });
+                self.lent = whole.then_some(Lent { len, done: 0 });
                 self.body = Some(Body {
                     header,
                     data,
                     moved: 0,
                 });
+            }
+            if let Some(lent) = &mut self.lent {
+                let take = lent.missing().min(self.buf.len() - self.start);
+                dst[lent.done..lent.done + take]
+                    .copy_from_slice(&self.buf[self.start..self.start + take]);
+                lent.done += take;
+                self.start += take;
+                if self.start == self.buf.len() {
+                    self.start = 0;
+                    self.buf.clear();
+                }
+                if lent.missing() > 0 {
+                    return Ok(None);
+                }
+                let n = lent.len;
+                self.lent = None;
+                self.body = None;
+                self.frames += 1;
+                return Ok(Some(Got::Into(n)));
             }
             let body = self.body.as_mut().expect("body set above");
             let take = body.missing().min(self.buf.len() - self.start);
@@ -168,7 +252,7 @@ impl FrameReader {
                         }
                         None => data,
                     };
-                    return Ok(Some(Frame::Message(msg)));
+                    return Ok(Some(Got::Frame(Frame::Message(msg))));
                 }
                 FrameType::Close if self.assembly.is_some() => {
                     return Err(Error::new(
@@ -176,8 +260,10 @@ impl FrameReader {
                         "CLOSE frame in the middle of a fragmented message",
                     ));
                 }
-                FrameType::Close => return Ok(Some(Frame::Close)),
-                FrameType::Error => return Ok(Some(Frame::Error(ErrorPayload::decode(&data)?))),
+                FrameType::Close => return Ok(Some(Got::Frame(Frame::Close))),
+                FrameType::Error => {
+                    return Ok(Some(Got::Frame(Frame::Error(ErrorPayload::decode(&data)?))));
+                }
                 FrameType::Setup | FrameType::Pad => {
                     unreachable!("refused when the header was read")
                 }
@@ -187,7 +273,25 @@ impl FrameReader {
 
     /// Where the next read should put its bytes; never empty.
     pub(crate) fn spare(&mut self) -> &mut [MaybeUninit<u8>] {
+        debug_assert!(self.lent.is_none(), "a lent buffer was not taken back");
+        self.spare_into(&mut [])
+    }
+
+    /// [`spare`](Self::spare) while `dst` is lent (the same buffer as given to
+    /// [`next_into`](Self::next_into)): a large part of a body still to come goes straight
+    /// into `dst`.
+    pub(crate) fn spare_into<'a>(&'a mut self, dst: &'a mut [u8]) -> &'a mut [MaybeUninit<u8>] {
+        if let Some(lent) = self.lent
+            && lent.direct()
+        {
+            let rest = &mut dst[lent.done..lent.len];
+            // SAFETY: `MaybeUninit<u8>` has the layout of `u8`, and every byte of `rest` is
+            // initialised; a reader only ever writes initialised bytes into it.
+            return unsafe { &mut *(std::ptr::from_mut::<[u8]>(rest) as *mut [MaybeUninit<u8>]) };
+        }
+        // (A lent body's own `data` is empty; what it misses is counted in `lent`.)
         if let Some(body) = &mut self.body
+            && self.lent.is_none()
             && body.direct()
         {
             let missing = body.missing();
@@ -206,7 +310,15 @@ impl FrameReader {
     /// Those `n` bytes must have been initialised (e.g. by a successful `read`), and no other
     /// method may have been called since `spare`.
     pub(crate) unsafe fn filled(&mut self, n: usize) {
+        if let Some(lent) = &mut self.lent
+            && lent.direct()
+        {
+            debug_assert!(n <= lent.missing());
+            lent.done += n;
+            return;
+        }
         if let Some(body) = &mut self.body
+            && self.lent.is_none()
             && body.direct()
         {
             debug_assert!(n <= body.missing());
@@ -293,6 +405,78 @@ mod tests {
             }
             assert_eq!(got, msgs, "chunk size {chunk}");
             assert!(!r.has_partial());
+        }
+    }
+
+    /// Receive `stream` in reads of at most `chunk` bytes, the way a stream link does: each
+    /// call decodes, then reads and decodes once or (every other call) twice, then takes its
+    /// buffer back (`unlend`). Two calls in three lend a fresh `cap`-byte buffer
+    /// (`next_into`), the third lends none.
+    fn receive_into(stream: &[u8], chunk: usize, cap: usize) -> (Vec<Vec<u8>>, usize) {
+        let mut r = FrameReader::new(1 << 20);
+        let (mut out, mut copied) = (Vec::new(), 0);
+        let mut take = |r: &mut FrameReader, d: &mut [u8], out: &mut Vec<Vec<u8>>| {
+            while let Some(got) = r.next_into(d).unwrap() {
+                match got {
+                    Got::Into(n) => {
+                        copied += 1;
+                        out.push(d[..n].to_vec());
+                    }
+                    Got::Frame(Frame::Message(m)) => out.push(m),
+                    Got::Frame(other) => panic!("unexpected {other:?}"),
+                }
+            }
+        };
+        let (mut pos, mut call) = (0, 0);
+        while pos < stream.len() {
+            call += 1;
+            let mut lent = vec![0xEE; if call % 3 == 0 { 0 } else { cap }];
+            let d = &mut lent[..];
+            take(&mut r, d, &mut out);
+            for _ in 0..1 + call % 2 {
+                let spare = r.spare_into(d);
+                let n = spare.len().min(chunk).min(stream.len() - pos);
+                for (b, &v) in spare[..n].iter_mut().zip(&stream[pos..pos + n]) {
+                    b.write(v);
+                }
+                // SAFETY: the loop above initialised the first `n` bytes of `spare`.
+                unsafe { r.filled(n) };
+                pos += n;
+                take(&mut r, d, &mut out);
+            }
+            r.unlend(d);
+        }
+        assert!(!r.has_partial());
+        (out, copied)
+    }
+
+    #[test]
+    fn lent_buffers_receive_the_same_messages() {
+        let (sizes, chunks): (&[usize], &[usize]) = if cfg!(miri) {
+            (&[0, 5, 100, DIRECT_READ + 100, 3], &[7, 70_000])
+        } else {
+            (
+                &[0, 1, 7, 8, 100, 40_000, 65_536, 200_000, 3],
+                &[1, 3, 8, 1000, 40_000, 70_000, 1 << 20],
+            )
+        };
+        let msgs: Vec<Vec<u8>> = sizes
+            .iter()
+            .map(|&n| (0..n).map(|i| (i * 29 % 253) as u8).collect())
+            .collect();
+        let stream: Vec<u8> = msgs.iter().flat_map(|m| data_frame(m, 0)).collect();
+        for &chunk in chunks {
+            // Buffers that fit every message, some, and none but the empty one.
+            for cap in [1 << 20, 1000, 1] {
+                let (got, copied) = receive_into(&stream, chunk, cap);
+                assert_eq!(got, msgs, "chunk {chunk}, buffer {cap}");
+                if chunk >= 1000 && cap == 1 << 20 {
+                    assert!(
+                        copied > 0,
+                        "some message went straight into the lent buffer"
+                    );
+                }
+            }
         }
     }
 
