@@ -31,6 +31,7 @@ pub trait Link {
 pub struct IpcLink {
     channel: Channel,
     buf: Vec<u8>,
+    in_place: bool,
 }
 
 impl IpcLink {
@@ -38,7 +39,17 @@ impl IpcLink {
         IpcLink {
             channel,
             buf: Vec::new(),
+            in_place: false,
         }
+    }
+
+    /// Let [`Link::discard`] release messages in place (`recv_with`) instead of receiving
+    /// them into the kept buffer: for shared memory, where that skips the only copy. Over a
+    /// stream, `recv_into` is the one-copy path (the kernel's bytes go straight into the
+    /// buffer) and `recv_with` would copy the message into memory of its own first.
+    pub fn in_place(mut self, yes: bool) -> IpcLink {
+        self.in_place = yes;
+        self
     }
 
     fn recv_len(&mut self) -> Result<usize> {
@@ -64,9 +75,14 @@ impl Link for IpcLink {
         Ok(self.channel.send(&self.buf[..n])?)
     }
 
-    /// In place: over shared memory the message is released without being copied out.
+    /// In place over shared memory (see [`IpcLink::in_place`]): the message is released
+    /// without being copied out; otherwise received into the kept buffer.
     fn discard(&mut self) -> Result {
-        Ok(self.channel.recv_with(|_| ())?)
+        if self.in_place {
+            Ok(self.channel.recv_with(|_| ())?)
+        } else {
+            self.recv_len().map(drop)
+        }
     }
 
     fn close(&mut self) {

@@ -112,13 +112,16 @@ impl LinkKind for Transport {
 
     fn bench_side(&self, setup: &Setup<'_>) -> Result<BenchSide> {
         let endpoint = (self.endpoint)(setup);
+        let shm = self.name.starts_with("shm");
         if endpoint == INHERITED {
             // Opened by the peer with `Channel::from_env`; finished as it starts.
             return Ok(BenchSide {
                 arg: endpoint,
                 inherit: Vec::new(),
                 channel: true,
-                finish: Box::new(|started| Ok(Box::new(IpcLink::new(started.channel()?)))),
+                finish: Box::new(move |started| {
+                    Ok(Box::new(IpcLink::new(started.channel()?).in_place(shm)))
+                }),
             });
         }
         let listener = bind(&endpoint, &self.options())?;
@@ -138,7 +141,7 @@ impl LinkKind for Transport {
                 // The listener lives as long as the link, as in an application (closing it
                 // would make the set-up time include its shutdown).
                 Ok(Box::new(Listening {
-                    link: IpcLink::new(channel),
+                    link: IpcLink::new(channel).in_place(shm),
                     _listener: listener,
                 }))
             }),
@@ -151,7 +154,9 @@ impl LinkKind for Transport {
         } else {
             Channel::connect_with(arg, &self.options())?
         };
-        Ok(Box::new(IpcLink::new(channel)))
+        Ok(Box::new(
+            IpcLink::new(channel).in_place(self.name.starts_with("shm")),
+        ))
     }
 }
 
@@ -172,6 +177,10 @@ impl Link for Listening {
 
     fn echo(&mut self) -> Result {
         self.link.echo()
+    }
+
+    fn discard(&mut self) -> Result {
+        self.link.discard()
     }
 
     fn close(&mut self) {
