@@ -45,6 +45,10 @@ struct Rx {
     peer_gone: Option<Error>,
     /// A receive armed the consumer and gave up (see the module docs).
     armed: bool,
+    /// The producer took our sleep flag (so rang, or is about to ring, the data doorbell) at a
+    /// moment our last drain may have come before the ring: drain before the next sleep. Each
+    /// sleep otherwise drains once, as it wakes.
+    stale_ring: bool,
 }
 
 #[derive(Debug)]
@@ -113,6 +117,7 @@ impl ShmLink {
                 ctrl: FrameReader::new(0),
                 peer_gone: None,
                 armed: false,
+                stale_ring: false,
             }),
             tx: Mutex::new(Tx {
                 prod: setup.producer,
@@ -307,10 +312,13 @@ impl ShmLink {
     }
 
     /// Stop saying we sleep, drain the doorbell, and read the control stream (without
-    /// waiting) if `ctrl` says it may have news.
-    fn disarm(&self, rx: &mut Rx, ctrl: bool) {
+    /// waiting) if `ctrl` says it may have news. `rung`: the wait saw the doorbell ring.
+    fn disarm(&self, rx: &mut Rx, ctrl: bool, rung: bool) {
         rx.armed = false;
-        rx.cons.set_sleeping(false);
+        let taken = !rx.cons.set_sleeping(false);
+        // A producer that took the flag rings once; if we saw no ring, it may come after the
+        // drain below.
+        rx.stale_ring |= taken && !rung;
         self.data_in.drain();
         if ctrl {
             self.read_ctrl(rx);
@@ -421,7 +429,7 @@ impl Link for ShmLink {
     fn try_recv(&self, arm: bool, in_place: bool) -> Result<Option<Incoming>> {
         let mut rx = lock(&self.rx);
         if rx.armed && !arm {
-            self.disarm(&mut rx, true);
+            self.disarm(&mut rx, true, false);
         }
         loop {
             if let Some(r) = self.rx_poll(&mut rx) {
@@ -442,11 +450,13 @@ impl Link for ShmLink {
             if !arm {
                 return Ok(None);
             }
-            if !rx.armed {
-                // A bell rung for a record we already took (the producer saw our earlier
+            if !rx.armed && std::mem::take(&mut rx.stale_ring) {
+                // A bell rung for a record we already took (the producer took our earlier
                 // sleep flag, and rang after we drained) would make the readiness descriptor
                 // readable with nothing to receive: clear it before arming. Rings from now on
-                // are for records the check below has not seen.
+                // are for records the check below has not seen. (A peer that rings without
+                // taking the flag, as wire-format 11.7 also allows, can still leave one: a
+                // wake-up is a hint, and costs a second look.)
                 self.data_in.drain();
             }
             rx.cons.set_sleeping(true);
@@ -454,7 +464,9 @@ impl Link for ShmLink {
                 rx.armed = true;
                 return Ok(None);
             }
-            rx.cons.set_sleeping(false);
+            // Not sleeping after all; if the producer took the flag meanwhile, its ring is
+            // for a record we are about to take.
+            rx.stale_ring |= !rx.cons.set_sleeping(false);
         }
     }
 
@@ -469,7 +481,7 @@ impl Link for ShmLink {
 
     fn recv_woken(&self, ready: Ready) {
         let mut rx = lock(&self.rx);
-        self.disarm(&mut rx, ready.is(1) || ready.timed_out());
+        self.disarm(&mut rx, ready.is(1) || ready.timed_out(), ready.is(0));
     }
 
     fn release(&self, msg: InPlaceRecv) {

@@ -423,17 +423,21 @@ impl Consumer {
         take_flag(self.ring.producer_waiting())
     }
 
-    /// Say (before re-checking and sleeping) that we are asleep, or awake again.
-    pub(crate) fn set_sleeping(&self, sleeping: bool) {
+    /// Say (before re-checking and sleeping) that we are asleep, or awake again. Returns
+    /// whether the flag was set: after we set it, `false` on waking means the producer took
+    /// it, and so rang the doorbell (or is about to).
+    pub(crate) fn set_sleeping(&self, sleeping: bool) -> bool {
         // A swap, not a store: the waker clears the flag with a swap too (`take_flag`), and
         // read-modify-writes of one word are totally ordered, so the waker's swap that comes
         // after this one sees it.
-        self.ring
+        let was = self
+            .ring
             .consumer_sleeping()
             .swap(sleeping as u32, Ordering::SeqCst);
         // Pairs with the producer's fence in `commit`: either it sees our flag, or we see its
         // new cursor when we re-check.
         fence(Ordering::SeqCst);
+        was != 0
     }
 }
 
