@@ -120,6 +120,8 @@ impl FrameReader {
     /// Decode the next complete frame from the bytes read so far, if there is one. After an
     /// error (which ends the connection) the reader holds no message memory: a refused
     /// message's fragments are freed at once, not when the channel is dropped.
+    // Stream links use `next_into`; this is for the shm link's control stream (Unix).
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) fn next(&mut self) -> Result<Option<Frame>> {
         debug_assert!(self.lent.is_none(), "a lent buffer was not taken back");
         Ok(match self.next_into(&mut [])? {
@@ -272,6 +274,7 @@ impl FrameReader {
     }
 
     /// Where the next read should put its bytes; never empty.
+    #[cfg_attr(not(unix), allow(dead_code))] // as `next`
     pub(crate) fn spare(&mut self) -> &mut [MaybeUninit<u8>] {
         debug_assert!(self.lent.is_none(), "a lent buffer was not taken back");
         self.spare_into(&mut [])
