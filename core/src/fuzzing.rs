@@ -4,7 +4,7 @@
 //! and free to change with the targets. See `docs/security.md`, "Fuzzing".
 
 use crate::error::Result;
-use crate::wire::{ErrorPayload, Frame, FrameReader, FrameType, FrameWriter};
+use crate::wire::{ErrorPayload, Frame, FrameReader, FrameType, FrameWriter, Got};
 
 /// What [`Reader::next`] decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +40,29 @@ impl Reader {
             Frame::Close => Decoded::Close,
             Frame::Error(e) => Decoded::Error(e),
         }))
+    }
+
+    /// [`push`](Self::push) while `dst` is lent to the reader (as `recv_into` lends the
+    /// caller's buffer).
+    pub fn push_lent(&mut self, bytes: &[u8], dst: &mut [u8]) {
+        self.0.push_into(bytes, dst);
+    }
+
+    /// [`next`](Self::next) with `dst` lent: a whole message that fits may be written there
+    /// (returned here as a copy, like any other message).
+    pub fn next_lent(&mut self, dst: &mut [u8]) -> Result<Option<Decoded>> {
+        Ok(self.0.next_into(dst)?.map(|got| match got {
+            Got::Into(n) => Decoded::Message(dst[..n].to_vec()),
+            Got::Frame(Frame::Message(m)) => Decoded::Message(m),
+            Got::Frame(Frame::Close) => Decoded::Close,
+            Got::Frame(Frame::Error(e)) => Decoded::Error(e),
+        }))
+    }
+
+    /// Take back the buffer lent to [`push_lent`](Self::push_lent) and
+    /// [`next_lent`](Self::next_lent) before it goes.
+    pub fn unlend(&mut self, dst: &[u8]) {
+        self.0.unlend(dst);
     }
 
     /// Whether bytes of an unfinished frame or message are held.

@@ -3,8 +3,9 @@
 //!
 //! Input: `max_message u32 LE | chunk seed u8 | stream bytes`. Checked: nothing panics; what
 //! decodes re-encodes to the same bytes; errors are the documented kinds; the reader gives the
-//! same frames and the same error whatever the chunking, and agrees with `decode_frame` on a
-//! single whole frame.
+//! same frames and the same error whatever the chunking, and whether it reads into buffers
+//! lent to it (as `recv_into` does) or not, and agrees with `decode_frame` on a single whole
+//! frame.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -50,6 +51,52 @@ fn read_all(stream: &[u8], max: u32, sizes: &[usize]) -> (Vec<Decoded>, Option<E
     }
 }
 
+/// [`read_all`], the way `recv_into` reads: each chunk in a call that lends the reader a fresh
+/// buffer of `cap` bytes, decodes, feeds the chunk, decodes again and takes the buffer back.
+fn read_all_lent(
+    stream: &[u8],
+    max: u32,
+    sizes: &[usize],
+    cap: usize,
+) -> (Vec<Decoded>, Option<ErrorKind>, bool) {
+    let mut r = Reader::new(max);
+    let mut out = Vec::new();
+    let mut rest = stream;
+    let mut i = 0;
+    loop {
+        let mut lent = vec![0u8; cap];
+        let mut failed = None;
+        for round in 0..2 {
+            loop {
+                match r.next_lent(&mut lent) {
+                    Ok(Some(f)) => out.push(f),
+                    Ok(None) => break,
+                    Err(e) => {
+                        assert!(documented(e.kind()), "reader error {e}");
+                        failed = Some(e.kind());
+                        break;
+                    }
+                }
+            }
+            if failed.is_some() || rest.is_empty() || round == 1 {
+                break;
+            }
+            let n = sizes[i % sizes.len()].clamp(1, rest.len());
+            i += 1;
+            r.push_lent(&rest[..n], &mut lent);
+            rest = &rest[n..];
+        }
+        r.unlend(&lent);
+        if let Some(kind) = failed {
+            return (out, Some(kind), true);
+        }
+        if rest.is_empty() {
+            // What the last chunk completed was decoded in the second round.
+            return (out, None, r.has_partial());
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     if data.len() < 5 {
         return;
@@ -85,6 +132,11 @@ fuzz_target!(|data: &[u8]| {
     let chunked = read_all(stream, max, &sizes);
     assert_eq!(whole, bytes, "byte-by-byte reading changed the outcome");
     assert_eq!(whole, chunked, "chunked reading changed the outcome");
+    // Reading into lent buffers (recv_into): one that fits everything, and a seed-sized one.
+    let lent_big = read_all_lent(stream, max, &sizes, stream.len() + 1);
+    let lent_small = read_all_lent(stream, max, &sizes, seed as usize * 17);
+    assert_eq!(whole, lent_big, "reading into a lent buffer changed the outcome");
+    assert_eq!(whole, lent_small, "reading into a small lent buffer changed the outcome");
 
     if let Ok((h, payload)) = single {
         let want = match h.frame_type {
