@@ -569,7 +569,10 @@ impl Channel {
     /// Receive the next message into `buf`, returning its length. If it does not fit:
     /// `BufferTooSmall`, whose [`Error::needed`] is the message's length, and the message is
     /// kept, first in line for the next receive of any kind (a bigger buffer, `recv`, ...).
-    /// Over shared memory the message is copied straight from the ring into `buf`.
+    /// Over shared memory the message is copied straight from the ring into `buf`; over a
+    /// stream, straight from the kernel (a message that has only partly arrived when the wait
+    /// ends is kept by the channel, not in `buf`, and the next receive of any kind gets it
+    /// whole).
     pub fn recv_into(&self, buf: &mut [u8]) -> Result<usize> {
         self.shared.recv_into(buf, &Wait::forever())
     }
