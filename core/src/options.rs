@@ -255,9 +255,9 @@ options! {
     /// `ProtocolViolation`. A receive's own timeout is unaffected. `None` (or zero): no limit.
     frame_timeout: Option<Duration> = Some(DEFAULT_FRAME_TIMEOUT), Both,
         |o| OptionValue::Timeout(o.frame_timeout);
-    /// The uid the listener's process must run as (Unix sockets, shared memory, FIFOs: the
-    /// kernel's peer credentials, checked before the client sends anything); another is refused
-    /// with `PermissionDenied`. Over TCP, which has no credentials, `InvalidArgument`. `None`:
+    /// The uid the listener's process must run as (Unix sockets and shared memory: the
+    /// kernel's peer credentials; FIFOs: the owner of the listener's FIFOs; checked before the
+    /// client sends anything); another is refused with `PermissionDenied`. Over TCP, which has no credentials, `InvalidArgument`. `None`:
     /// any uid.
     expected_server_uid: Option<u32> = None, Connect, |o| OptionValue::Uid(o.expected_server_uid);
 }
