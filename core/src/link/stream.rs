@@ -141,7 +141,8 @@ impl StreamLink {
                 Ok(None) => {}
                 Err(e) => return Err(self.end_recv(rx, e, true)),
             }
-            match self.stream.read(rx.reader.spare_into(dst)) {
+            // SAFETY: `read` writes only bytes it read into the slice.
+            match self.stream.read(unsafe { rx.reader.spare_into(dst) }) {
                 Ok(Some(0)) => {
                     let e = self.eof_error(rx);
                     return Err(self.end_recv(rx, e, false));

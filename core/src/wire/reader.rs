@@ -277,19 +277,28 @@ impl FrameReader {
     #[cfg_attr(not(unix), allow(dead_code))] // as `next`
     pub(crate) fn spare(&mut self) -> &mut [MaybeUninit<u8>] {
         debug_assert!(self.lent.is_none(), "a lent buffer was not taken back");
-        self.spare_into(&mut [])
+        // SAFETY: with an empty `dst` nothing is lent, so the slice returned is the reader's
+        // own spare capacity, where writing anything (even uninitialised bytes) is sound.
+        unsafe { self.spare_into(&mut []) }
     }
 
     /// [`spare`](Self::spare) while `dst` is lent (the same buffer as given to
     /// [`next_into`](Self::next_into)): a large part of a body still to come goes straight
     /// into `dst`.
-    pub(crate) fn spare_into<'a>(&'a mut self, dst: &'a mut [u8]) -> &'a mut [MaybeUninit<u8>] {
+    ///
+    /// # Safety
+    /// The returned slice may be `dst`'s initialised bytes: the caller writes only initialised
+    /// bytes into it (as a `read` does), never `MaybeUninit::uninit()`.
+    pub(crate) unsafe fn spare_into<'a>(
+        &'a mut self,
+        dst: &'a mut [u8],
+    ) -> &'a mut [MaybeUninit<u8>] {
         if let Some(lent) = self.lent
             && lent.direct()
         {
             let rest = &mut dst[lent.done..lent.len];
             // SAFETY: `MaybeUninit<u8>` has the layout of `u8`, and every byte of `rest` is
-            // initialised; a reader only ever writes initialised bytes into it.
+            // initialised; our caller promised to write only initialised bytes into it.
             return unsafe { &mut *(std::ptr::from_mut::<[u8]>(rest) as *mut [MaybeUninit<u8>]) };
         }
         // (A lent body's own `data` is empty; what it misses is counted in `lent`.)
@@ -345,7 +354,8 @@ impl FrameReader {
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn push_into(&mut self, mut bytes: &[u8], dst: &mut [u8]) {
         while !bytes.is_empty() {
-            let spare = self.spare_into(dst);
+            // SAFETY: the loop below writes only bytes of `bytes` into it.
+            let spare = unsafe { self.spare_into(dst) };
             let n = spare.len().min(bytes.len());
             for (dst, src) in spare[..n].iter_mut().zip(bytes) {
                 dst.write(*src);
@@ -443,7 +453,8 @@ mod tests {
             let d = &mut lent[..];
             take(&mut r, d, &mut out);
             for _ in 0..1 + call % 2 {
-                let spare = r.spare_into(d);
+                // SAFETY: the loop below writes only bytes of `stream` into it.
+                let spare = unsafe { r.spare_into(d) };
                 let n = spare.len().min(chunk).min(stream.len() - pos);
                 for (b, &v) in spare[..n].iter_mut().zip(&stream[pos..pos + n]) {
                     b.write(v);
