@@ -186,11 +186,7 @@ impl Driver {
 
     fn ready(&mut self) -> Result<Ready> {
         let line = self.line()?;
-        let fields: Vec<u64> = line
-            .strip_prefix("ready ")
-            .map(|r| r.split(' ').filter_map(|f| f.parse().ok()).collect())
-            .unwrap_or_default();
-        match fields[..] {
+        match numbers_after(&line, "ready ")[..] {
             [setup_ns, own_kib, peer_kib] => Ok(Ready {
                 setup_ns,
                 own_kib,
@@ -212,11 +208,7 @@ impl Driver {
     /// Messages per second the last `stream` achieved.
     fn streamed(&mut self) -> Result<f64> {
         let line = self.line()?;
-        let fields: Vec<u64> = line
-            .strip_prefix("streamed ")
-            .map(|r| r.split(' ').filter_map(|f| f.parse().ok()).collect())
-            .unwrap_or_default();
-        match fields[..] {
+        match numbers_after(&line, "streamed ")[..] {
             [messages, nanos] if nanos > 0 => Ok(messages as f64 * 1e9 / nanos as f64),
             _ => Err(Fail::new(format!(
                 "a bench driver said {line:?}, not `streamed ...`"
@@ -427,4 +419,12 @@ pub fn measure_scaling(
         }
     }
     Ok(rows)
+}
+
+/// The numbers in a driver's `line` after its first word `word` (empty if the line does not
+/// start with it; a field that is not a number is left out, so the caller's match fails).
+fn numbers_after(line: &str, word: &str) -> Vec<u64> {
+    line.strip_prefix(word)
+        .map(|r| r.split(' ').filter_map(|f| f.parse().ok()).collect())
+        .unwrap_or_default()
 }
