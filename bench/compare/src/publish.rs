@@ -74,6 +74,10 @@ fn num(v: f64) -> String {
     if !v.is_finite() {
         return "-".to_owned();
     }
+    if v == 0.0 {
+        // log10 below would be -inf.
+        return "0".to_owned();
+    }
     let digits = if v.abs() >= 100.0 {
         0
     } else if v.abs() >= 10.0 {
