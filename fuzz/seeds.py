@@ -67,6 +67,8 @@ for v in vecs("hello"):
 hs += [b"\x00" + client_hello + data + close, b"\x01" + client_hello + data + data[:9]]
 write("handshake", hs)
 
+write("rpc_envelope", [bytes.fromhex(v["hex"]) for v in vecs("rpc")])
+
 rng = random.Random(15)
 for target in ["frame_roundtrip", "shm_ring", "c_abi"]:
     write(target, [bytes(rng.randrange(256) for _ in range(rng.choice([8, 32, 128, 512])))

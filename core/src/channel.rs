@@ -487,6 +487,13 @@ impl Channel {
         Ok(Channel::from_link(link))
     }
 
+    /// The peer sent a message a layer above finds malformed: tell it (ERROR frame, when that
+    /// needs no waiting), hang up, and end the channel with `err`, which every later call
+    /// returns (an earlier end wins: that one is returned).
+    pub(crate) fn fail(&self, err: Error) -> Error {
+        self.shared.link.fail(err)
+    }
+
     pub(crate) fn from_link(link: Arc<dyn Link>) -> Channel {
         let (rx_spin, tx_spin) = link.spin();
         Channel {

@@ -27,32 +27,53 @@ pub struct PeerCredentials {
 }
 
 /// A received message. Dereferences to its bytes.
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Clone, Default)]
 pub struct Message {
     data: Vec<u8>,
+    /// The message is `data[start..]` (a request/reply body after its envelope).
+    start: usize,
 }
 
 impl Message {
     pub(crate) fn new(data: Vec<u8>) -> Message {
-        Message { data }
+        Message { data, start: 0 }
     }
 
-    /// The bytes, as an owned vector (no copy).
-    pub fn into_vec(self) -> Vec<u8> {
+    /// The message without its first `n` bytes (no copy; `n` at most its length).
+    pub(crate) fn skip(mut self, n: usize) -> Message {
+        assert!(n <= self.len(), "skipping past the end of a message");
+        self.start += n;
+        self
+    }
+
+    /// The bytes, as an owned vector (no copy, unless the message is the body of a larger
+    /// one: a request/reply body is moved to the front).
+    pub fn into_vec(mut self) -> Vec<u8> {
+        if self.start > 0 {
+            self.data.drain(..self.start);
+        }
         self.data
     }
 }
 
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Message {}
+
 impl Deref for Message {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.data
+        &self.data[self.start..]
     }
 }
 
 impl AsRef<[u8]> for Message {
     fn as_ref(&self) -> &[u8] {
-        &self.data
+        self
     }
 }
 
@@ -65,15 +86,13 @@ impl From<Vec<u8>> for Message {
 
 impl From<Message> for Vec<u8> {
     fn from(m: Message) -> Vec<u8> {
-        m.data
+        m.into_vec()
     }
 }
 
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Message")
-            .field("len", &self.data.len())
-            .finish()
+        f.debug_struct("Message").field("len", &self.len()).finish()
     }
 }
 

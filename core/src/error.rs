@@ -93,6 +93,7 @@ error_kinds! {
     BufferTooSmall = 100 "IPC_BUFFER_TOO_SMALL": "The caller's buffer is too small for the message, which is kept for the next receive; `Error::needed` says how many bytes it has.",
     Busy = 102 "IPC_BUSY": "This thread holds that side of the channel (an unfinished in-place slot); finish it first.",
     Cancelled = 104 "IPC_CANCELLED": "A cancellation token stopped the call; nothing was lost or half-done.",
+    Remote = 105 "IPC_REMOTE": "The server's handler answered the request with an error: `Error::status` has its status, the message its text; the channel is fine.",
 }
 
 impl ErrorKind {
@@ -121,6 +122,7 @@ pub struct Error {
     message: String,
     os_error: Option<i32>,
     needed: Option<usize>,
+    status: Option<u32>,
 }
 
 /// `Result` with libipc's [`Error`].
@@ -134,6 +136,7 @@ impl Error {
             message: message.into(),
             os_error: None,
             needed: None,
+            status: None,
         }
     }
 
@@ -155,6 +158,19 @@ impl Error {
     /// For [`ErrorKind::BufferTooSmall`]: the size of the message that did not fit.
     pub fn needed(&self) -> Option<usize> {
         self.needed
+    }
+
+    /// For [`ErrorKind::Remote`]: the status of the server's error reply (never 0).
+    pub fn status(&self) -> Option<u32> {
+        self.status
+    }
+
+    /// An error reply to a request: the handler's `status` (non-zero; 0 is taken as 1) and
+    /// text. A request handler returns it to answer with an error.
+    pub fn remote(status: u32, message: impl Into<String>) -> Error {
+        let mut e = Error::new(ErrorKind::Remote, message);
+        e.status = Some(status.max(1));
+        e
     }
 
     /// The same error, carrying an OS error number.
@@ -198,6 +214,7 @@ impl Error {
             message: format!("{context}: {err}"),
             os_error: err.raw_os_error(),
             needed: None,
+            status: None,
         }
     }
 }

@@ -19,7 +19,9 @@ use crate::options::Options;
 use crate::sys::{self, Stream};
 use crate::transport::Transport;
 use crate::wait::after;
-use crate::wire::{ErrorPayload, FrameHeader, FrameType, HEADER_LEN, Hello, MAX_ERROR_PAYLOAD};
+use crate::wire::{
+    CAP_RPC, ErrorPayload, FrameHeader, FrameType, HEADER_LEN, Hello, MAX_ERROR_PAYLOAD,
+};
 
 fn read_exact(stream: &Stream, buf: &mut [u8], deadline: Instant, what: &str) -> Result<()> {
     let mut done = 0;
@@ -189,7 +191,7 @@ pub(crate) fn client_on(
     ep: &dyn fmt::Display,
     opts: &Options,
 ) -> Result<Arc<dyn Link>> {
-    let caps = t.capabilities();
+    let caps = t.capabilities() | opts.pattern_caps;
     let peer = stream.peer_credentials();
     // Before anything is sent: a squatter learns nothing from us.
     check_listener(opts, &peer, || stream.peer_groups())?;
@@ -230,10 +232,16 @@ pub(crate) fn client_on(
         ));
     }
     if hello.capabilities & caps != caps {
-        return Err(Error::new(
-            ErrorKind::ProtocolMismatch,
-            format!("the listener does not offer what {ep} needs (it is another kind of endpoint)"),
-        ));
+        let missing = caps & !hello.capabilities;
+        let why = if missing & CAP_RPC != 0 {
+            format!(
+                "the listener at {ep} does not serve request/reply (no CAP_RPC in its hello: a \
+                 plain channel endpoint, or a libipc older than wire 1.1)"
+            )
+        } else {
+            format!("the listener does not offer what {ep} needs (it is another kind of endpoint)")
+        };
+        return Err(Error::new(ErrorKind::ProtocolMismatch, why));
     }
     let conn = Conn::new(peer, hello.max_message_size, opts);
     let link = t.join(stream, conn, opts, deadline)?;
@@ -258,9 +266,13 @@ fn read_refusal(stream: &Stream, deadline: Instant) -> Option<String> {
 /// is full): the refusing hello and ERROR frame go out if the socket takes them now, which a
 /// fresh connection's send buffer does.
 pub(crate) fn refuse_now(t: &dyn Transport, stream: Stream, opts: &Options, err: &Error) {
-    let mut reply = hello_for(opts, err.kind().code(), t.capabilities())
-        .encode()
-        .to_vec();
+    let mut reply = hello_for(
+        opts,
+        err.kind().code(),
+        t.capabilities() | opts.pattern_caps,
+    )
+    .encode()
+    .to_vec();
     reply.extend(ErrorPayload::from_error(err.kind(), err.message()).encode_frame());
     stream.write_now(&reply);
     stream.shutdown_write();
@@ -282,7 +294,7 @@ pub(crate) fn server_as(
     peer: PeerCredentials,
     opts: &Options,
 ) -> Result<Arc<dyn Link>> {
-    let caps = t.capabilities();
+    let caps = t.capabilities() | opts.pattern_caps;
     let deadline = after(opts.handshake_timeout);
     let result = check_allowed(opts, &peer, || stream.peer_groups()).and_then(|()| {
         read_hello(&stream, deadline).map_err(|e| match e.kind() {
@@ -301,9 +313,14 @@ pub(crate) fn server_as(
             ErrorKind::ProtocolViolation,
             "client hello has a non-zero status",
         )),
-        Ok(h) if h.capabilities & caps != caps => Err(Error::new(
+        Ok(h) if h.capabilities & caps & !CAP_RPC != caps & !CAP_RPC => Err(Error::new(
             ErrorKind::ProtocolMismatch,
             "this endpoint serves clients of its own kind only (shm:// endpoints: shm:// clients)",
+        )),
+        Ok(h) if h.capabilities & caps != caps => Err(Error::new(
+            ErrorKind::ProtocolMismatch,
+            "this endpoint serves request/reply clients only (CAP_RPC, wire 1.1); connect \
+             with a request/reply client",
         )),
         // The transport prepares before we accept, so a failure is a proper refusal.
         Ok(h) => t.prepare(opts).map(|p| (h, p)),

@@ -175,11 +175,14 @@ macro_rules! options {
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub struct Options {
             $(pub(crate) $name: $ty,)+
+            /// Hello capability bits of a messaging pattern (request/reply), set by the
+            /// pattern's own types (`rpc`), never by users: both sides must announce them.
+            pub(crate) pattern_caps: u32,
         }
 
         impl Default for Options {
             fn default() -> Self {
-                Options { $($name: $default,)+ }
+                Options { $($name: $default,)+ pattern_caps: 0 }
             }
         }
 

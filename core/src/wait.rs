@@ -176,6 +176,14 @@ impl<'a> Wait<'a> {
         }
     }
 
+    /// The same cancellation handles with another deadline.
+    pub(crate) fn with_deadline(self, deadline: Option<Instant>) -> Wait<'a> {
+        Wait {
+            deadline,
+            cancel: self.cancel,
+        }
+    }
+
     /// The deadline, if any.
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline

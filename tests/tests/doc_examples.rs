@@ -58,6 +58,7 @@ const EXAMPLES: &[&str] = &[
     "ring-record",
     "ring-pad",
     "fifo-request",
+    "rpc-exchange",
 ];
 
 fn doc_text() -> String {
@@ -321,6 +322,57 @@ fn pump(mut from: UnixStream, mut to: UnixStream) -> Vec<u8> {
     seen
 }
 
+/// What a relay saw: client to server, server to client.
+type Recording = thread::JoinHandle<(Vec<u8>, Vec<u8>)>;
+
+/// A relay in front of the Unix-socket listener `server_ep`, for one connection: its
+/// directory, its endpoint, and the thread that returns what went each way.
+fn relay(server_ep: &str) -> (TempDir, String, Recording) {
+    let relay_dir = TempDir::new("docex-relay");
+    let relay_path = relay_dir.path().join("relay.sock");
+    let relay = UnixListener::bind(&relay_path).unwrap();
+    let server_path = server_ep.strip_prefix("unix://").unwrap().to_owned();
+    let relay_thread = thread::spawn(move || {
+        let (client, _) = relay.accept().unwrap();
+        let upstream = UnixStream::connect(&server_path).unwrap();
+        let (c2, s2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+        let up = thread::spawn(move || pump(c2, s2));
+        let down = pump(upstream, client);
+        (up.join().unwrap(), down)
+    });
+    let ep = format!("unix://{}", relay_path.display());
+    (relay_dir, ep, relay_thread)
+}
+
+/// Section 16.5: a request/reply client calls a server twice (a reply, an error reply) through
+/// a relay, then closes.
+#[test]
+fn rpc_exchange() {
+    let _w = Watchdog::start();
+    let dir = TempDir::new("docex-rpc");
+    let ep = format!("unix://{}/rpc.sock", dir.path().display());
+    let server = Arc::new(libipc::rpc::Server::bind(ep.as_str()).unwrap());
+    let serving = Arc::clone(&server);
+    let serve_thread = thread::spawn(move || {
+        let r = serving.accept().unwrap();
+        r.serve(&|req| match req.body() {
+            b"ping" => Ok(b"pong".to_vec()),
+            _ => Err(libipc::Error::remote(42, "no such thing")),
+        })
+        .unwrap();
+    });
+    let (_relay_dir, relay_ep, relay_thread) = relay(&ep);
+    let c = libipc::rpc::Client::connect(relay_ep.as_str()).unwrap();
+    assert_eq!(&*c.call(b"ping").unwrap(), b"pong");
+    let e = c.call(b"boom").unwrap_err();
+    assert_eq!((e.kind(), e.status()), (ErrorKind::Remote, Some(42)));
+    c.close();
+    serve_thread.join().unwrap();
+    server.close();
+    let (c2s, s2c) = relay_thread.join().unwrap();
+    check("rpc-exchange", both(c2s, s2c));
+}
+
 /// Section 10: a libipc client (default limit) and a libipc server (1 MiB limit) through a
 /// relay that records both directions.
 #[test]
@@ -334,19 +386,8 @@ fn worked_example() {
         assert_eq!(ch.max_message_size(), 1 << 20);
         // Dropping the channel sends the server's own CLOSE.
     });
-    let relay_dir = TempDir::new("docex-relay");
-    let relay_path = relay_dir.path().join("relay.sock");
-    let relay = UnixListener::bind(&relay_path).unwrap();
-    let server_path = server.ep.strip_prefix("unix://").unwrap().to_owned();
-    let relay_thread = thread::spawn(move || {
-        let (client, _) = relay.accept().unwrap();
-        let upstream = UnixStream::connect(&server_path).unwrap();
-        let (c2, s2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
-        let up = thread::spawn(move || pump(c2, s2));
-        let down = pump(upstream, client);
-        (up.join().unwrap(), down)
-    });
-    let ch = Channel::connect(format!("unix://{}", relay_path.display()).as_str()).unwrap();
+    let (_relay_dir, relay_ep, relay_thread) = relay(&server.ep);
+    let ch = Channel::connect(relay_ep.as_str()).unwrap();
     ch.send(b"ping").unwrap();
     assert_eq!(&*ch.recv().unwrap(), b"pong");
     ch.send(b"").unwrap();

@@ -16,7 +16,7 @@ use std::io::Read;
 
 #[cfg(unix)]
 use libipc::wire::ErrorPayload;
-use libipc::wire::{FrameHeader, FrameType, HELLO_LEN_V1, Hello};
+use libipc::wire::{FrameHeader, FrameType, HELLO_LEN_V1, Hello, VERSION_MINOR};
 use libipc::{Channel, ErrorKind, Listener, Options};
 use libipc_conformance::peer::Peer;
 #[cfg(unix)]
@@ -93,13 +93,13 @@ fn assert_still_serves(site: &Site, server: &mut Peer) {
     assert_eq!(server.expect("end"), "Closed");
 }
 
-/// A refusing hello: version 1.0, the given status, followed by an ERROR frame with the same
+/// A refusing hello: version 1 (this build's minor), the given status, followed by an ERROR frame with the same
 /// code, then the connection closes.
 fn assert_refused(s: &mut RawStream, kind: ErrorKind) {
     let hello = s.read_hello();
     assert_eq!(
         (hello.major, hello.minor, hello.length),
-        (1, 0, HELLO_LEN_V1)
+        (1, VERSION_MINOR, HELLO_LEN_V1)
     );
     assert_eq!(hello.status, kind.code(), "hello status");
     assert_eq!(s.read_error_frame().code, kind.code(), "ERROR frame code");

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use libipc::ErrorKind;
 use libipc::wire::{
-    ErrorPayload, FIFO_REQUEST_LEN, FifoRequest, FrameHeader, FrameType, HEADER_LEN, HELLO_LEN_V1,
-    Hello, decode_frame,
+    ENVELOPE_LEN, Envelope, ErrorPayload, FIFO_REQUEST_LEN, FifoRequest, FrameHeader, FrameType,
+    HEADER_LEN, HELLO_LEN_V1, Hello, RpcKind, RpcRole, decode_frame,
 };
 use serde::Deserialize;
 
@@ -75,6 +75,32 @@ enum Role {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RpcVector {
+    name: String,
+    #[allow(dead_code)]
+    description: Option<String>,
+    hex: String,
+    decoded_by: RpcSide,
+    valid: bool,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    status: Option<u32>,
+    id: Option<u64>,
+    body_hex: Option<String>,
+    text: Option<String>,
+    error: Option<String>,
+}
+
+/// Which end of a request/reply connection reads an envelope vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RpcSide {
+    Server,
+    Client,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FifoVector {
     name: String,
     #[allow(dead_code)]
@@ -93,7 +119,9 @@ fn load<V: for<'de> Deserialize<'de>>(file: &str, kind: &str) -> Vec<V> {
         .unwrap_or_else(|e| panic!("cannot read vector file {}: {e}", path.display()));
     let parsed: File<V> = serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("{} is not a valid vector file: {e}", path.display()));
-    assert_eq!(parsed.wire_version, "1.0", "{file}: wire_version");
+    // The request/reply envelope is wire 1.1; everything else is 1.0.
+    let version = if kind == "rpc-envelope" { "1.1" } else { "1.0" };
+    assert_eq!(parsed.wire_version, version, "{file}: wire_version");
     assert_eq!(parsed.kind, kind, "{file}: kind");
     assert!(!parsed.vectors.is_empty(), "{file} holds no vectors");
     parsed.vectors
@@ -318,6 +346,63 @@ fn fifo_request_vectors() {
         );
         let again = FifoRequest::new(req.token.clone()).unwrap();
         assert_eq!(again.encode(), bytes, "{name}: re-encoded bytes");
+    }
+}
+
+#[test]
+fn rpc_envelope_vectors() {
+    let vectors: Vec<RpcVector> = load("rpc.json", "rpc-envelope");
+    check_names_unique("rpc.json", vectors.iter().map(|v| v.name.as_str()));
+    let valid = vectors.iter().filter(|v| v.valid).count();
+    check_mix("rpc.json", valid, vectors.len());
+    for v in &vectors {
+        let name = v.name.as_str();
+        let bytes = unhex(name, &v.hex);
+        let role = match v.decoded_by {
+            RpcSide::Server => RpcRole::Server,
+            RpcSide::Client => RpcRole::Client,
+        };
+        let result = Envelope::decode(&bytes, role);
+        if !v.valid {
+            let no_fields = v.kind.is_none()
+                && v.status.is_none()
+                && v.id.is_none()
+                && v.body_hex.is_none()
+                && v.text.is_none();
+            check_invalid(name, v.error.as_deref(), no_fields, &result);
+            continue;
+        }
+        assert!(v.error.is_none(), "{name}: valid vectors carry no error");
+        let (env, body) = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let kind = match env.kind {
+            RpcKind::Request => "REQUEST",
+            RpcKind::Reply => "REPLY",
+            RpcKind::Cancel => "CANCEL",
+        };
+        assert_eq!(Some(kind), v.kind.as_deref(), "{name}: type");
+        assert_eq!(Some(env.status), v.status, "{name}: status");
+        assert_eq!(Some(env.id), v.id, "{name}: id");
+        let want_body = unhex(name, v.body_hex.as_deref().expect("body_hex"));
+        assert_eq!(body, &want_body[..], "{name}: body");
+        let is_fault = env.kind == RpcKind::Reply && env.status != 0;
+        assert_eq!(
+            v.text.is_some(),
+            is_fault,
+            "{name}: text present iff error reply"
+        );
+        if let Some(t) = &v.text {
+            assert_eq!(std::str::from_utf8(body).unwrap(), t, "{name}: text");
+        }
+        let mut again = Envelope {
+            kind: env.kind,
+            status: env.status,
+            id: env.id,
+        }
+        .encode()
+        .to_vec();
+        again.extend_from_slice(&want_body);
+        assert_eq!(again.len(), ENVELOPE_LEN + want_body.len());
+        assert_eq!(again, bytes, "{name}: re-encoded bytes");
     }
 }
 

@@ -128,6 +128,15 @@ const PY_KINDS: &[PyKind] = &[
         also: "`InterruptedError`",
         doc: Some("A `libipc.Cancel` handle stopped the call; nothing was lost or half-done."),
     },
+    PyKind {
+        kind: "Remote",
+        bases: &[],
+        also: "",
+        doc: Some(
+            "A request/reply server's handler answered with an error; `status` has its \
+             status. The channel is fine.",
+        ),
+    },
 ];
 
 /// Where each kind appears on the wire (docs/wire-format.md, §7).
@@ -344,7 +353,11 @@ fn py_classes() -> Result<String, String> {
     for &k in ErrorKind::ALL {
         let p = py_kind(k)?;
         let doc = p.doc.unwrap_or(k.summary());
-        let _ = writeln!(out, "class {}(Error, {}):", py_class(k), p.bases.join(", "));
+        if p.bases.is_empty() {
+            let _ = writeln!(out, "class {}(Error):", py_class(k));
+        } else {
+            let _ = writeln!(out, "class {}(Error, {}):", py_class(k), p.bases.join(", "));
+        }
         let wrapped = wrap("    ", &format!("\"\"\"{doc}"));
         if wrapped.lines().count() == 1 && wrapped.trim_end().len() + 3 <= 100 {
             let _ = writeln!(out, "{}\"\"\"", wrapped.trim_end());
@@ -357,6 +370,11 @@ fn py_classes() -> Result<String, String> {
             k.name(),
             k.code()
         );
+        if k == ErrorKind::Remote {
+            out.push_str(
+                "\n    status: int\n\n    def __init__(self, *args: object, status: int = 0) -> None:\n        super().__init__(*args)\n        self.status = status\n",
+            );
+        }
         if k == ErrorKind::BufferTooSmall {
             out.push_str(
                 "\n    needed: int\n\n    def __init__(self, *args: object, needed: int = 0) -> None:\n        super().__init__(*args)\n        self.needed = needed\n",

@@ -40,6 +40,8 @@ pub enum IpcError {
     Busy(String),
     #[error("{0}")]
     Cancelled(String),
+    #[error("{0}")]
+    Remote(String),
 }
 
 impl IpcError {
@@ -63,6 +65,7 @@ impl IpcError {
             E::BufferTooSmall(_) => ErrorKind::BufferTooSmall,
             E::Busy(_) => ErrorKind::Busy,
             E::Cancelled(_) => ErrorKind::Cancelled,
+            E::Remote(_) => ErrorKind::Remote,
         }
     }
 }
@@ -86,6 +89,7 @@ impl From<libipc::Error> for IpcError {
             ErrorKind::BufferTooSmall => IpcError::BufferTooSmall(m),
             ErrorKind::Busy => IpcError::Busy(m),
             ErrorKind::Cancelled => IpcError::Cancelled(m),
+            ErrorKind::Remote => IpcError::Remote(m),
             // `Io`, and any kind a newer core adds before this list learns it (the test below
             // fails then).
             _ => IpcError::Io(format!("{}: {m}", e.kind())),

@@ -307,6 +307,13 @@ impl AsyncChannel {
         Ok((AsyncChannel::from_link(link)?, child))
     }
 
+    /// As [`Channel::fail`](crate::Channel): the peer sent what a layer above finds
+    /// malformed; report it, hang up, end the channel with `err`.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn fail(&self, err: Error) -> Error {
+        self.inner.link.fail(err)
+    }
+
     pub(crate) fn from_link(link: Arc<dyn Link>) -> Result<AsyncChannel> {
         let mut fds: Vec<AsyncFd<Registered>> = Vec::new();
         let mut raw: Vec<RawFd> = Vec::new();

@@ -126,7 +126,11 @@ async fn limit<F: Future>(
 
 /// `fut` under `wait` (its deadline and handles), as a result: `Timeout` (about `what`) or
 /// `Cancelled` when stopped.
-async fn under<T>(wait: &Wait<'_>, what: &str, fut: impl Future<Output = Result<T>>) -> Result<T> {
+pub(crate) async fn under<T>(
+    wait: &Wait<'_>,
+    what: &str,
+    fut: impl Future<Output = Result<T>>,
+) -> Result<T> {
     wait.check()?;
     let deadline = wait.deadline().map(Instant::from_std);
     limit(fut, deadline, Some(wait))

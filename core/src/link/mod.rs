@@ -19,7 +19,7 @@ use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 use crate::conn::{Conn, Message};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sys::{Ready, Source};
 
 /// A received message left where it lies (a ring record): readable at `ptr` for `len` bytes
@@ -175,6 +175,12 @@ pub(crate) trait Link: Send + Sync + fmt::Debug + 'static {
 
     /// Hang up without waiting: every wait on the link ends.
     fn hang_up(&self);
+
+    /// A layer above found the peer's message malformed (a request/reply envelope): report
+    /// `err` to the peer with an ERROR frame when that can be done without waiting, hang up,
+    /// and end both sides with it. Returns the error every later call reports (an earlier end
+    /// wins).
+    fn fail(&self, err: Error) -> Error;
 
     /// Close without waiting (a channel dropped where it cannot wait): mark the connection
     /// closed, write what is pending and CLOSE if they fit now, hang up. Dropping a link that

@@ -309,6 +309,14 @@ impl Link for StreamLink {
         self.stream.settled()
     }
 
+    fn fail(&self, err: Error) -> Error {
+        let mut rx = lock(&self.rx);
+        if let Some(e) = &rx.ended {
+            return e.clone();
+        }
+        self.end_recv(&mut rx, err, true)
+    }
+
     fn hang_up(&self) {
         self.stream.hang_up();
     }

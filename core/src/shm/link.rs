@@ -137,7 +137,7 @@ impl ShmLink {
     }
 
     /// A protocol failure: tell the peer (best effort), hang up, remember it.
-    fn fail(&self, err: Error) -> Error {
+    fn report_failure(&self, err: Error) -> Error {
         let frame = ErrorPayload::from_error(err.kind(), err.message()).encode_frame();
         self.ctrl.write_now(&frame);
         self.ctrl.hang_up();
@@ -163,7 +163,7 @@ impl ShmLink {
                 Ok(Some(rec)) => rec,
                 Ok(None) => return None,
                 Err(e) => {
-                    let e = self.fail(e);
+                    let e = self.report_failure(e);
                     return Some(Err(self.end_rx(rx, e)));
                 }
             };
@@ -172,7 +172,7 @@ impl ShmLink {
                     ErrorKind::ProtocolViolation,
                     "CLOSE in the middle of a fragmented message",
                 );
-                let e = self.fail(e);
+                let e = self.report_failure(e);
                 return Some(Err(self.end_rx(rx, e)));
             }
             if rec.header.frame_type == FrameType::Close {
@@ -190,7 +190,7 @@ impl ShmLink {
                         self.conn.max_recv
                     ),
                 );
-                let e = self.fail(e);
+                let e = self.report_failure(e);
                 return Some(Err(self.end_rx(rx, e)));
             }
             let more = rec.header.flags & FLAG_MORE != 0;
@@ -226,7 +226,7 @@ impl ShmLink {
                          {limit:?} (frame timeout)"
                     ),
                 );
-                let e = self.fail(e);
+                let e = self.report_failure(e);
                 Err(self.end_rx(rx, e))
             }
             Some(_) => Ok(()),
@@ -271,13 +271,13 @@ impl ShmLink {
                 match rx.ctrl.next() {
                     Ok(None) => None,
                     Ok(Some(Frame::Error(p))) => Some(p.to_error()),
-                    Ok(Some(_)) => Some(self.fail(Error::new(
+                    Ok(Some(_)) => Some(self.report_failure(Error::new(
                         ErrorKind::ProtocolViolation,
                         "unexpected frame on the shared-memory control socket",
                     ))),
                     // A malformed header, or a DATA frame (refused by the reader's limit of 0
                     // before its body is awaited): answered with ERROR 9, as on a stream.
-                    Err(e) => Some(self.fail(Error::new(
+                    Err(e) => Some(self.report_failure(Error::new(
                         ErrorKind::ProtocolViolation,
                         format!("on the shared-memory control socket: {}", e.message()),
                     ))),
@@ -360,7 +360,7 @@ impl ShmLink {
     /// Whether a record of `len` payload bytes fits now. If not and `arm`, the producer
     /// announces that it waits (the caller then waits on `space_out`).
     fn room(&self, tx: &mut Tx, len: u64, arm: bool) -> Result<bool> {
-        if tx.prod.has_room(len).map_err(|e| self.fail(e))? {
+        if tx.prod.has_room(len).map_err(|e| self.report_failure(e))? {
             return Ok(true);
         }
         if !arm {
@@ -388,7 +388,7 @@ impl ShmLink {
     fn reserve_now(&self, tx: &mut Tx, len: usize) -> Result<Reservation> {
         tx.prod
             .try_reserve(len as u64)
-            .map_err(|e| self.fail(e))?
+            .map_err(|e| self.report_failure(e))?
             .ok_or_else(|| Error::new(ErrorKind::Timeout, "the ring is full"))
     }
 
@@ -589,7 +589,7 @@ impl Link for ShmLink {
         if !self.flush_now(&mut tx, arm)? || !self.room(&mut tx, 0, arm)? {
             return Ok(false);
         }
-        if let Some(r) = tx.prod.try_reserve(0).map_err(|e| self.fail(e))?
+        if let Some(r) = tx.prod.try_reserve(0).map_err(|e| self.report_failure(e))?
             && tx.prod.commit(r, FrameType::Close, 0)
         {
             self.data_out.ring();
@@ -604,6 +604,15 @@ impl Link for ShmLink {
 
     fn hang_up(&self) {
         self.ctrl.hang_up();
+    }
+
+    fn fail(&self, err: Error) -> Error {
+        let mut rx = lock(&self.rx);
+        if let Some(e) = &rx.ended {
+            return e.clone();
+        }
+        let e = self.report_failure(err);
+        self.end_rx(&mut rx, e)
     }
 
     fn close_now(&self) {

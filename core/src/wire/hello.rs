@@ -4,9 +4,9 @@
 //! off len field
 //!   0   4 magic "LIPC" (4c 49 50 43)
 //!   4   1 version major (1)
-//!   5   1 version minor (0)
+//!   5   1 version minor (1: this build speaks 1.1)
 //!   6   2 hello length in bytes, u16 LE (24 in v1.0; 24..=1024; extra bytes are for later minors)
-//!   8   4 capabilities, u32 LE (bit 0: shared memory, see docs/wire-format.md; unknown bits are ignored)
+//!   8   4 capabilities, u32 LE (bit 0: shared memory, bit 1: request/reply, see docs/wire-format.md; unknown bits are ignored)
 //!  12   2 status, u16 LE (client: 0; server: 0 = accepted, else an error code, ERROR frame follows)
 //!  14   2 reserved, zero
 //!  16   4 max message size this side accepts, u32 LE
@@ -20,7 +20,7 @@ pub const MAGIC: [u8; 4] = *b"LIPC";
 /// Major version spoken by this build. Peers with another major are refused.
 pub const VERSION_MAJOR: u8 = 1;
 /// Minor version spoken by this build.
-pub const VERSION_MINOR: u8 = 0;
+pub const VERSION_MINOR: u8 = 1;
 /// Length of a v1.0 hello.
 pub const HELLO_LEN_V1: u16 = 24;
 /// Largest hello length a receiver accepts.

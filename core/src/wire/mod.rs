@@ -10,6 +10,7 @@ mod fifo;
 mod frame;
 mod hello;
 mod reader;
+mod rpc;
 mod setup;
 mod writer;
 
@@ -19,5 +20,6 @@ pub use frame::{
 };
 pub use hello::{HELLO_LEN_V1, HELLO_MAX_LEN, Hello, MAGIC, VERSION_MAJOR, VERSION_MINOR};
 pub(crate) use reader::{Frame, FrameReader, Got};
+pub use rpc::{CAP_RPC, ENVELOPE_LEN, Envelope, MAX_FAULT_TEXT, RpcKind, RpcRole, fault_text};
 pub use setup::{CAP_SHM, SETUP_FDS, SETUP_LEN, SETUP_UNSEALED, Setup};
 pub(crate) use writer::FrameWriter;

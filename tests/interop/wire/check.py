@@ -137,7 +137,27 @@ def replay_fifo(v: dict) -> str | None:
     return None if enc == raw else f"re-encoded {enc.hex()} != {raw.hex()}"
 
 
-REPLAY = {"hello": replay_hello, "frames": replay_frame, "fifo-request": replay_fifo}
+def replay_rpc(v: dict) -> str | None:
+    raw = bytes.fromhex(v["hex"])
+    try:
+        env, body = w.decode_envelope(raw, v["decoded_by"])
+    except w.WireError as e:
+        return refusal_problem(v, e)
+    if not v["valid"]:
+        return f"decoded, vector says {v['error']}"
+    got = {"type": w.ENVELOPE_KINDS[env.kind], "status": env.status, "id": env.id, "body_hex": body.hex()}
+    if env.kind == w.REPLY and env.status != 0:
+        got["text"] = body.decode("utf-8")
+    want = {k: v.get(k) for k in got}
+    if got != want or ("text" in v) != ("text" in got):
+        return f"fields {got} != {want}"
+    enc = w.encode_envelope(env.kind, env.status, env.id, body)
+    return None if enc == raw else f"re-encoded {enc.hex()} != {raw.hex()}"
+
+
+REPLAY = {"hello": replay_hello, "frames": replay_frame, "fifo-request": replay_fifo, "rpc-envelope": replay_rpc}
+# The version each kind of vector file tests.
+VECTOR_VERSION = {"rpc-envelope": "1.1"}
 
 
 def check_vectors() -> None:
@@ -149,7 +169,8 @@ def check_vectors() -> None:
         replay = REPLAY.get(kind)
         if not record(f"vectors/{path.name}: kind {kind!r} known", replay is not None, "no replay for this kind"):
             continue
-        record(f"vectors/{path.name}: wire_version 1.0", doc.get("wire_version") == "1.0", str(doc.get("wire_version")))
+        version = VECTOR_VERSION.get(kind, "1.0")
+        record(f"vectors/{path.name}: wire_version {version}", doc.get("wire_version") == version, str(doc.get("wire_version")))
         vectors = doc.get("vectors") or []
         record(f"vectors/{path.name}: not empty", bool(vectors))
         for v in vectors:
@@ -268,7 +289,7 @@ SERVER_MAX = 1 << 20  # the echo server's limit: "large" messages go up to it
 def client_session_ok(t: str, ep: str, peer: Peer) -> None:
     ch = w.client_handshake(open_sock(ep))
     h = ch.peer
-    expect(f"{t}: server hello v1.0 length 24", (h.major, h.minor, h.length), (1, 0, 24))
+    expect(f"{t}: server hello v1.{w.MINOR} length 24", (h.major, h.minor, h.length), (1, w.MINOR, 24))
     expect(f"{t}: server hello status 0, capabilities 0", (h.status, h.capabilities), (0, 0))
     expect(f"{t}: server hello max_message_size", h.max_message_size, SERVER_MAX)
     expect(f"{t}: negotiated limit = min of both (§6)", ch.max_message_size, SERVER_MAX)
@@ -343,7 +364,7 @@ def raw_hello(t: str, ep: str, name: str, hello: bytes, want_status: int, shutdo
     s.close()
     record(
         f"{t}: {name}: v1 hello (1.0, 24 bytes) with status {want_status}",
-        (h.major, h.minor, h.length, h.status) == (1, 0, 24, want_status),
+        (h.major, h.minor, h.length, h.status) == (1, w.MINOR, 24, want_status),
         f"got {h}",
     )
     if want_status:
@@ -605,7 +626,7 @@ def live_server(exe: str, env: dict, tmp: Path, transport: str) -> None:
         peer, s = accept_client(exe, env, lst, ["--max-message", str(client_max)])
         ch = w.server_handshake(s, max_message_size=2 * client_max)
         h = ch.peer
-        expect(f"{t}: client hello v1.0, 24 bytes, status 0, capabilities 0", (h.major, h.minor, h.length, h.status, h.capabilities), (1, 0, 24, 0, 0))
+        expect(f"{t}: client hello v1.{w.MINOR}, 24 bytes, status 0, capabilities 0", (h.major, h.minor, h.length, h.status, h.capabilities), (1, w.MINOR, 24, 0, 0))
         expect(f"{t}: client hello max_message_size", h.max_message_size, client_max)
         line = peer.line()
         record(f"{t}: client connected", str(line).startswith("connected "), str(line))
@@ -822,6 +843,67 @@ def live_contract_server(exe: str, env: dict, tmp: Path, transport: str) -> None
 # ---------------------------------------------------------------------------------------------
 
 
+def live_rpc(exe: str, env: dict, tmp: Path, transport: str) -> None:
+    """§16 against libipc's request/reply server (`ipc-test-peer rpc-server --async`, handlers
+    delayed at random, so replies come out of order)."""
+    ep = f"unix://{tmp}/rpc-{transport}.sock" if transport == "unix" else "tcp://127.0.0.1:0"
+    peer = Peer(exe, ["rpc-server", ep, "--async", "--max-delay-ms", "20"], env)
+    ready = peer.line()
+    t = f"{transport} rpc"
+    if not record(f"{t}: rpc-server ready", bool(ready) and ready.startswith("ready "), f"got {ready!r} {peer.stderr}"):
+        peer.stop()
+        return
+    ep = ready.split(" ", 1)[1]
+    try:
+        # §16.1: the server's hello carries CAP_RPC; a client without it is refused with 8.
+        c = w.rpc_connect(ep)
+        record(f"{t}: server hello offers CAP_RPC", bool(c.channel.peer.capabilities & w.CAP_RPC))
+        try:
+            w.connect(ep)
+            record(f"{t}: a plain client is refused", False, "accepted")
+        except w.WireError as e:
+            record(f"{t}: a plain client is refused with status 8 and an ERROR frame", e.kind == "ProtocolMismatch" and e.remote and e.code == 8, f"{e.kind} {e.code} {e.message}")
+        # §16.4: pipelined requests, each reply matched by id, whatever the order.
+        ids = {c.start(f"request {i}".encode()): i for i in range(200)}
+        mismatched = 0
+        for id_, i in ids.items():
+            status, body = c.wait(id_)
+            mismatched += status != 0 or body != f"request {i}".encode()
+        record(f"{t}: 200 pipelined requests, every reply matched", mismatched == 0, f"{mismatched} wrong")
+        # An error reply: its status and UTF-8 text; the channel goes on.
+        status, body = c.call(b"fail:42:no such thing")
+        record(f"{t}: error reply status 42 and its text", (status, body) == (42, b"no such thing"), f"{status} {body!r}")
+        status, body = c.call(b"")
+        record(f"{t}: empty request, empty reply", (status, body) == (0, b""), f"{status} {body!r}")
+        # CANCEL: the async server aborts the handler, so no reply comes for it.
+        slow = c.start(b"sleep:300")
+        c.abandon(slow)
+        time.sleep(0.5)
+        status, body = c.call(b"after")
+        record(f"{t}: after a CANCEL, no reply for it (the handler was aborted)", (status, body, c.late) == (0, b"after", 0), f"{status} {body!r} late={c.late}")
+        c.channel.close()
+        # §16.3: every malformed envelope is answered with ERROR 9 and the end of the connection.
+        vectors = json.loads((VECTORS / "rpc.json").read_text(encoding="utf-8"))["vectors"]
+        bad = [v for v in vectors if not v["valid"] and v["decoded_by"] == "server"]
+        for v in bad:
+            ch = w.rpc_connect(ep).channel
+            ch.sock.settimeout(IO_TIMEOUT)
+            ch.send(bytes.fromhex(v["hex"]))
+            try:
+                ch.recv()
+                record(f"{t}: malformed {v['name']}: ERROR 9", False, "a message came back")
+            except w.WireError as e:
+                record(f"{t}: malformed {v['name']}: ERROR 9", e.remote and e.code == 9, f"{e.kind} {e.code} {e.message}")
+            ch.sock.close()
+        # The server goes on serving.
+        c = w.rpc_connect(ep)
+        record(f"{t}: still serving after the hostile clients", c.call(b"ok") == (0, b"ok"))
+        c.channel.close()
+    finally:
+        code = peer.stop()
+        record(f"{t}: rpc-server exits 0", code == 0, f"exit {code} {peer.stderr}")
+
+
 def where(e: BaseException) -> str:
     """Where in this file an exception came from: the check.py lines of its traceback."""
     lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if f.filename == __file__]
@@ -848,7 +930,7 @@ def main() -> int:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LIBIPC_RUNTIME_DIR": str(tmp)}
         try:
             for transport in ("unix", "tcp"):
-                for part in (live_client, live_server, live_contract_client, live_contract_server):
+                for part in (live_client, live_server, live_contract_client, live_contract_server, live_rpc):
                     try:
                         part(args.peer, env, tmp, transport)
                     except Exception as e:  # a crash of one part is a failure, not the end

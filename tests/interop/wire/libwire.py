@@ -1,4 +1,4 @@
-"""An independent implementation of libipc wire format v1.0, from docs/wire-format.md alone.
+"""An independent implementation of libipc wire format v1.1, from docs/wire-format.md alone.
 
 Pure Python 3.11, standard library only; it never imports libipc. Section numbers (§) refer
 to docs/wire-format.md. Where the document was silent and this code had to choose, the choice
@@ -9,7 +9,8 @@ Layers:
 - codecs (no I/O): hello (§3), frame header (§5.1), ERROR payload (§5.5), whole frames as the
   vectors hold them, FIFO connection requests (§12.2);
 - a blocking stream channel over a connected socket (§4, §5.3 reassembly, §8, §9);
-- endpoints: `unix:///path` and `tcp://host:port` client and listener (docs/endpoints.md).
+- endpoints: `unix:///path` and `tcp://host:port` client and listener (docs/endpoints.md);
+- request/reply (1.1, §16): the envelope codec and a pipelining client over a channel.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from dataclasses import dataclass
 # §3: the hello.
 MAGIC = b"LIPC"
 MAJOR = 1
-MINOR = 0
+MINOR = 1
 HELLO_LEN = 24
 HELLO_MAX_LEN = 1024
 PREFIX_LEN = 8
 CAP_SHM = 0x00000001
+CAP_RPC = 0x00000002
 
 # §5.1: frames.
 HEADER_LEN = 8
@@ -62,6 +64,7 @@ CODES = {
     100: "BufferTooSmall",
     102: "Busy",
     104: "Cancelled",
+    105: "Remote",
 }
 KINDS = {name: code for code, name in CODES.items()}
 
@@ -573,3 +576,106 @@ class Listener:
                 os.unlink(self.path)
             except FileNotFoundError:
                 pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Request/reply (1.1, §16)
+
+REQUEST, REPLY, CANCEL = 1, 2, 3
+ENVELOPE_LEN = 16
+FAULT_TEXT_MAX = 4092
+ENVELOPE_KINDS = {REQUEST: "REQUEST", REPLY: "REPLY", CANCEL: "CANCEL"}
+
+
+@dataclass
+class Envelope:
+    kind: int
+    status: int
+    id: int
+
+
+def encode_envelope(kind: int, status: int, id_: int, body: bytes = b"") -> bytes:
+    """§16.2: kind, flags 0, reserved 0, status, id, then the body."""
+    return struct.pack("<BBHIQ", kind, 0, 0, status, id_) + body
+
+
+def decode_envelope(message: bytes, side: str) -> tuple[Envelope, bytes]:
+    """§16.3, checks 1-8 in order, as `side` ("client" or "server") receives the message."""
+    if len(message) < ENVELOPE_LEN:
+        raise WireError("ProtocolViolation", f"{len(message)}-byte message: no envelope")
+    kind, flags, reserved, status, id_ = struct.unpack_from("<BBHIQ", message)
+    body = message[ENVELOPE_LEN:]
+    if kind not in ENVELOPE_KINDS:
+        raise WireError("ProtocolViolation", f"envelope kind {kind}")
+    if (side == "client") != (kind == REPLY):
+        raise WireError("ProtocolViolation", f"a {side} does not accept {ENVELOPE_KINDS[kind]}")
+    if flags != 0:
+        raise WireError("ProtocolViolation", "envelope flags set")
+    if reserved != 0:
+        raise WireError("ProtocolViolation", "envelope reserved bytes set")
+    if kind != REPLY and status != 0:
+        raise WireError("ProtocolViolation", "status on a REQUEST or CANCEL")
+    if kind == CANCEL and body:
+        raise WireError("ProtocolViolation", "CANCEL with a body")
+    if kind == REPLY and status != 0:
+        if len(body) > FAULT_TEXT_MAX:
+            raise WireError("ProtocolViolation", "error text over 4092 bytes")
+        try:
+            body.decode("utf-8", errors="strict")
+        except UnicodeDecodeError:
+            raise WireError("ProtocolViolation", "error text not UTF-8") from None
+    return Envelope(kind, status, id_), body
+
+
+class RpcClient:
+    """§16 client over a channel whose hellos both carried CAP_RPC: requests pipelined, replies
+    matched by id in any order; a reply to an id no longer waited for is counted as late."""
+
+    def __init__(self, channel: Channel):
+        self.channel = channel
+        self.next_id = 1
+        self.waiting: set[int] = set()
+        self.arrived: dict[int, tuple[int, bytes]] = {}
+        self.late = 0
+
+    def start(self, body: bytes) -> int:
+        id_ = self.next_id
+        self.next_id += 1
+        self.waiting.add(id_)
+        self.channel.send(encode_envelope(REQUEST, 0, id_, body))
+        return id_
+
+    def abandon(self, id_: int) -> None:
+        """Stop waiting for `id_` and say so (CANCEL, §16.4)."""
+        self.waiting.discard(id_)
+        self.arrived.pop(id_, None)
+        self.channel.send(encode_envelope(CANCEL, 0, id_))
+
+    def wait(self, id_: int) -> tuple[int, bytes]:
+        """(status, body) of request `id_`'s reply."""
+        while id_ not in self.arrived:
+            message = self.channel.recv()
+            try:
+                env, body = decode_envelope(message, "client")
+            except WireError as e:
+                raise self.channel._violation(e) from None
+            if env.id in self.waiting:
+                self.waiting.discard(env.id)
+                self.arrived[env.id] = (env.status, body)
+            elif 0 < env.id < self.next_id:
+                self.late += 1
+            else:
+                raise self.channel._violation(WireError("ProtocolViolation", f"reply to unknown id {env.id}"))
+        return self.arrived.pop(id_)
+
+    def call(self, body: bytes) -> tuple[int, bytes]:
+        return self.wait(self.start(body))
+
+
+def rpc_connect(endpoint: str, max_message_size: int = DEFAULT_MAX_MESSAGE) -> RpcClient:
+    """§16.1: offer CAP_RPC; a server hello without it is ProtocolMismatch (we close, silent)."""
+    ch = client_handshake(connect_socket(endpoint), max_message_size, capabilities=CAP_RPC)
+    if not ch.peer.capabilities & CAP_RPC:
+        ch.sock.close()
+        raise WireError("ProtocolMismatch", "the server does not offer CAP_RPC")
+    return RpcClient(ch)

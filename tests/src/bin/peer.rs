@@ -45,6 +45,8 @@
 //!     other half), `close` (a CLOSE frame) or `bad-type` (a header of unknown type 7), do it
 //!     and print `sent <line>`. Never reads after the handshake. Over `shm://` the same, as
 //!     ring records: `half` is a fragment (MORE) with the first half, `rest` the last fragment.
+//! ipc-test-peer rpc-server <endpoint> [--async] [--max-delay-ms N] [--max-message N]
+//!     A request/reply server (peer/rpc.rs says what it answers), until stdin closes.
 //! ipc-test-peer shm-hostile <endpoint> --role client|server [--seconds S] [--min-sessions M] [--seed N]
 //!                           [--shm-ring N]
 //!     Attack `shm://` victims for S seconds and at least M sessions (default 4)
@@ -118,7 +120,11 @@ mod shm;
 #[cfg(unix)]
 mod spawn;
 
-const FLAGS: [&str; 8] = [
+#[path = "peer/rpc.rs"]
+mod rpc;
+
+const FLAGS: [&str; 9] = [
+    "--async",
     "--end",
     "--then-end",
     "--close",
@@ -260,6 +266,7 @@ fn main() {
             "clients" => clients(&args),
             "connect" => connect(&args),
             "raw-client" => raw_client(&args),
+            "rpc-server" => rpc::server(&args),
             #[cfg(unix)]
             "shm-hostile" => shm::hostile(&args),
             #[cfg(unix)]

@@ -36,6 +36,7 @@ __all__ = [
     "PermissionDeniedError",
     "ProtocolMismatchError",
     "ProtocolViolationError",
+    "RemoteError",
     "TimeoutError",
     "UnsupportedError",
     # @generated end error-names
@@ -177,6 +178,21 @@ class CancelledError(Error, InterruptedError):
     code = 104
 
 
+class RemoteError(Error):
+    """A request/reply server's handler answered with an error; `status` has its status. The channel
+    is fine.
+    """
+
+    kind = "Remote"
+    code = 105
+
+    status: int
+
+    def __init__(self, *args: object, status: int = 0) -> None:
+        super().__init__(*args)
+        self.status = status
+
+
 BY_CODE: dict[int, type[Error]] = {
     cls.code: cls
     for cls in (
@@ -196,6 +212,7 @@ BY_CODE: dict[int, type[Error]] = {
         BufferTooSmallError,
         BusyError,
         CancelledError,
+        RemoteError,
     )
 }
 # @generated end error-classes
