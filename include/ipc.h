@@ -126,6 +126,11 @@ typedef enum ipc_status {
    * A cancellation token stopped the call; nothing was lost or half-done.
    */
   IPC_ERR_CANCELLED = 104,
+  /**
+   * The server's handler answered the request with an error: `Error::status` has its status, the
+   * message its text; the channel is fine.
+   */
+  IPC_ERR_REMOTE = 105,
 } ipc_status;
 
 /**
@@ -160,6 +165,24 @@ typedef struct ipc_message ipc_message;
  * threads may pass it to bind/connect at once.
  */
 typedef struct ipc_options ipc_options;
+
+/**
+ * A request/reply client: one connection, any number of requests in flight, from any number
+ * of threads. `ipc_rpc_client_free` must be the last call.
+ */
+typedef struct ipc_rpc_client ipc_rpc_client;
+
+/**
+ * One client's connection on a server: receive its requests, answer each (in any order, from
+ * any thread). `ipc_rpc_conn_free` must be the last call.
+ */
+typedef struct ipc_rpc_conn ipc_rpc_conn;
+
+/**
+ * A request/reply server (a listener of request/reply clients). Any thread may call its
+ * functions at once; `ipc_rpc_server_free` must be the last call.
+ */
+typedef struct ipc_rpc_server ipc_rpc_server;
 
 /**
  * The credentials of the peer process: pid, uid, gid (Unix sockets and shared memory on
@@ -706,6 +729,287 @@ enum ipc_status ipc_options_set_frame_timeout_ms(struct ipc_options *opts, uint3
  * As `ipc_options_set_max_message_size`; a non-null `uid` is valid for reading one value.
  */
 enum ipc_status ipc_options_set_expected_server_uid(struct ipc_options *opts, const uint32_t *uid);
+
+/**
+ * Connect to a request/reply server at `endpoint` with `opts` (NULL for the defaults).
+ *
+ * Errors: as `ipc_channel_connect`; `IPC_ERR_PROTOCOL_MISMATCH` when the endpoint is not a
+ * request/reply server (a plain listener, or a libipc older than wire 1.1).
+ *
+ * # Safety
+ * `endpoint` is NULL or NUL-terminated; `opts` is NULL or live; `out` is NULL or writable.
+ */
+enum ipc_status ipc_rpc_client_connect(const char *endpoint,
+                                       const struct ipc_options *opts,
+                                       struct ipc_rpc_client **out);
+
+/**
+ * Make the client's calls and waits also end, with `IPC_ERR_CANCELLED`, when `cancel`
+ * fires; NULL detaches. A request whose wait is cancelled is abandoned (as on a timeout).
+ *
+ * # Safety
+ * `c` is NULL or live; `cancel` is NULL or live.
+ */
+enum ipc_status ipc_rpc_client_set_cancel(struct ipc_rpc_client *c,
+                                          const struct ipc_cancel *cancel);
+
+/**
+ * Send a request (`len` bytes at `data`) and wait for its reply, at most `timeout_ms` in all
+ * (`IPC_WAIT_FOREVER`, 0, or milliseconds). On `IPC_OK`, `*out_reply` is the reply (free it
+ * with `ipc_message_free`) and `*out_status` 0. On `IPC_ERR_REMOTE` (the server's handler
+ * answered with an error) `*out_reply` holds the error's text and `*out_status` its
+ * status; the client stays usable. Otherwise both are NULL and 0.
+ *
+ * Errors: `IPC_ERR_REMOTE`; `IPC_ERR_TIMEOUT` and `IPC_ERR_CANCELLED` (the request is
+ * abandoned: a reply that comes later is dropped and counted); `IPC_ERR_MESSAGE_TOO_LARGE`
+ * (nothing sent); `IPC_ERR_PEER_DISCONNECTED`, `IPC_ERR_CLOSED`,
+ * `IPC_ERR_PROTOCOL_VIOLATION` (the connection ended: every request in flight ends so).
+ *
+ * # Safety
+ * `c` is NULL or live; a non-null `data` is readable for `len` bytes; `out_reply` and
+ * `out_status` are NULL or writable.
+ */
+enum ipc_status ipc_rpc_call(struct ipc_rpc_client *c,
+                             const uint8_t *data,
+                             size_t len,
+                             int32_t timeout_ms,
+                             struct ipc_message **out_reply,
+                             uint32_t *out_status);
+
+/**
+ * Send a request without waiting for its reply; `*out_ticket` names it for `ipc_rpc_wait`
+ * or `ipc_rpc_abandon`. `timeout_ms` bounds the sending only (the server may be slow to
+ * take requests).
+ *
+ * Errors: `IPC_ERR_TIMEOUT` and `IPC_ERR_CANCELLED` (nothing was sent),
+ * `IPC_ERR_MESSAGE_TOO_LARGE`, and the connection's end, as `ipc_rpc_call`.
+ *
+ * # Safety
+ * `c` is NULL or live; a non-null `data` is readable for `len` bytes; `out_ticket` is NULL
+ * or writable.
+ */
+enum ipc_status ipc_rpc_start(struct ipc_rpc_client *c,
+                              const uint8_t *data,
+                              size_t len,
+                              int32_t timeout_ms,
+                              uint64_t *out_ticket);
+
+/**
+ * Wait at most `timeout_ms` for the reply to the request `ticket` names; the outcome as
+ * `ipc_rpc_call`. The ticket is used up either way: a wait that times out or is cancelled
+ * abandons the request.
+ *
+ * Errors: as `ipc_rpc_call`; `IPC_ERR_INVALID_ARGUMENT` for a ticket that names no request
+ * in flight.
+ *
+ * # Safety
+ * `c` is NULL or live; `out_reply` and `out_status` are NULL or writable.
+ */
+enum ipc_status ipc_rpc_wait(struct ipc_rpc_client *c,
+                             uint64_t ticket,
+                             int32_t timeout_ms,
+                             struct ipc_message **out_reply,
+                             uint32_t *out_status);
+
+/**
+ * Give up the request `ticket` names without waiting for it (its reply, if it comes, is
+ * dropped and counted; the server is told, best effort).
+ *
+ * Errors: `IPC_ERR_INVALID_ARGUMENT` for a ticket that names no request in flight.
+ *
+ * # Safety
+ * `c` is NULL or live.
+ */
+enum ipc_status ipc_rpc_abandon(struct ipc_rpc_client *c, uint64_t ticket);
+
+/**
+ * The client's counters: requests in flight (sent, reply not yet taken) and late replies
+ * (replies to requests nobody waited for any more, dropped). Either pointer may be NULL.
+ *
+ * # Safety
+ * `c` is NULL or live; each out-pointer is NULL or writable.
+ */
+enum ipc_status ipc_rpc_client_stats(const struct ipc_rpc_client *c,
+                                     size_t *out_in_flight,
+                                     uint64_t *out_late_replies);
+
+/**
+ * Close the connection: requests in flight end with `IPC_ERR_CLOSED`.
+ *
+ * # Safety
+ * `c` is NULL or live.
+ */
+enum ipc_status ipc_rpc_client_close(struct ipc_rpc_client *c);
+
+/**
+ * Free the client (closing it; requests started and not waited for are abandoned). NULL is
+ * ignored. No other call on `c` may run or follow.
+ *
+ * # Safety
+ * `c` is NULL or a live client not used by any other thread.
+ */
+void ipc_rpc_client_free(struct ipc_rpc_client *c);
+
+/**
+ * Listen at `endpoint` for request/reply clients, with `opts` (NULL for the defaults).
+ * Plain channel clients are refused with `IPC_ERR_PROTOCOL_MISMATCH`.
+ *
+ * Errors: as `ipc_listener_bind`.
+ *
+ * # Safety
+ * `endpoint` is NULL or NUL-terminated; `opts` is NULL or live; `out` is NULL or writable.
+ */
+enum ipc_status ipc_rpc_server_bind(const char *endpoint,
+                                    const struct ipc_options *opts,
+                                    struct ipc_rpc_server **out);
+
+/**
+ * The endpoint clients connect to, as `ipc_listener_endpoint`.
+ *
+ * # Safety
+ * `s` is NULL or live; a non-null `buf` is writable for `cap` bytes; `out_len` is NULL or
+ * writable.
+ */
+enum ipc_status ipc_rpc_server_endpoint(const struct ipc_rpc_server *s,
+                                        char *buf,
+                                        size_t cap,
+                                        size_t *out_len);
+
+/**
+ * Make the server's and its connections' blocking calls also end, with
+ * `IPC_ERR_CANCELLED`, when `cancel` fires; NULL detaches. Connections accepted later
+ * inherit it; each may set its own with `ipc_rpc_conn_set_cancel`.
+ *
+ * # Safety
+ * `s` is NULL or live; `cancel` is NULL or live.
+ */
+enum ipc_status ipc_rpc_server_set_cancel(struct ipc_rpc_server *s,
+                                          const struct ipc_cancel *cancel);
+
+/**
+ * Accept the next client, waiting at most `timeout_ms`; free the connection with
+ * `ipc_rpc_conn_free`.
+ *
+ * Errors: `IPC_ERR_TIMEOUT`, `IPC_ERR_CANCELLED`, `IPC_ERR_CLOSED` (the server was closed).
+ *
+ * # Safety
+ * `s` is NULL or live; `out` is NULL or writable.
+ */
+enum ipc_status ipc_rpc_server_accept(struct ipc_rpc_server *s,
+                                      int32_t timeout_ms,
+                                      struct ipc_rpc_conn **out);
+
+/**
+ * A descriptor that is readable while a client waits to be accepted (as
+ * `ipc_listener_fd`).
+ *
+ * # Safety
+ * `s` is NULL or live; `out_fd` is NULL or writable.
+ */
+enum ipc_status ipc_rpc_server_fd(const struct ipc_rpc_server *s, int *out_fd);
+
+/**
+ * Stop listening: blocked and later accepts return `IPC_ERR_CLOSED`; connections already
+ * accepted go on.
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+enum ipc_status ipc_rpc_server_close(struct ipc_rpc_server *s);
+
+/**
+ * Free the server (closing it). NULL is ignored.
+ *
+ * # Safety
+ * `s` is NULL or a live server not used by any other thread.
+ */
+void ipc_rpc_server_free(struct ipc_rpc_server *s);
+
+/**
+ * Receive the client's next request, waiting at most `timeout_ms`: its id into `*out_id`
+ * (pass it to `ipc_rpc_reply`) and its body into `*out_body` (free it with
+ * `ipc_message_free`). A CANCEL from the client (it no longer waits for a request's reply)
+ * is returned as `IPC_OK` with `*out_body` NULL and the cancelled request's id: a server
+ * that can stop that request's work may; a reply sent anyway is dropped by the client.
+ *
+ * Errors: `IPC_ERR_TIMEOUT`, `IPC_ERR_CANCELLED` (nothing lost), `IPC_ERR_CLOSED` (the client
+ * closed), `IPC_ERR_PEER_DISCONNECTED`, `IPC_ERR_PROTOCOL_VIOLATION` (a malformed envelope:
+ * the connection is failed and closed).
+ *
+ * # Safety
+ * `conn` is NULL or live; `out_id` and `out_body` are NULL or writable.
+ */
+enum ipc_status ipc_rpc_recv(struct ipc_rpc_conn *conn,
+                             int32_t timeout_ms,
+                             uint64_t *out_id,
+                             struct ipc_message **out_body);
+
+/**
+ * Answer request `id` with `len` bytes at `data`, waiting at most `timeout_ms` for the client
+ * to take it.
+ *
+ * Errors: `IPC_ERR_TIMEOUT` (nothing was sent), `IPC_ERR_MESSAGE_TOO_LARGE` (the reply and its
+ * 16-byte envelope exceed the connection's limit; nothing sent), `IPC_ERR_CLOSED`,
+ * `IPC_ERR_PEER_DISCONNECTED`, `IPC_ERR_CANCELLED`.
+ *
+ * # Safety
+ * `conn` is NULL or live; a non-null `data` is readable for `len` bytes.
+ */
+enum ipc_status ipc_rpc_reply(struct ipc_rpc_conn *conn,
+                              uint64_t id,
+                              const uint8_t *data,
+                              size_t len,
+                              int32_t timeout_ms);
+
+/**
+ * Answer request `id` with an error: `status` (non-zero; 0 is sent as 1) and `text` (UTF-8,
+ * NUL-terminated, cut to 4092 bytes; NULL for none). The client's call fails with
+ * `IPC_ERR_REMOTE`.
+ *
+ * Errors: as `ipc_rpc_reply`; `IPC_ERR_INVALID_ARGUMENT` for text that is not UTF-8.
+ *
+ * # Safety
+ * `conn` is NULL or live; `text` is NULL or NUL-terminated.
+ */
+enum ipc_status ipc_rpc_reply_error(struct ipc_rpc_conn *conn,
+                                    uint64_t id,
+                                    uint32_t status,
+                                    const char *text,
+                                    int32_t timeout_ms);
+
+/**
+ * Make this connection's blocking calls also end, with `IPC_ERR_CANCELLED`, when `cancel`
+ * fires; NULL detaches.
+ *
+ * # Safety
+ * `conn` is NULL or live; `cancel` is NULL or live.
+ */
+enum ipc_status ipc_rpc_conn_set_cancel(struct ipc_rpc_conn *conn, const struct ipc_cancel *cancel);
+
+/**
+ * A descriptor that becomes readable when `ipc_rpc_recv` with timeout 0 could make progress
+ * (the rule of `ipc_channel_fd`).
+ *
+ * # Safety
+ * `conn` is NULL or live; `out_fd` is NULL or writable.
+ */
+enum ipc_status ipc_rpc_conn_fd(const struct ipc_rpc_conn *conn, int *out_fd);
+
+/**
+ * Close the connection to this client.
+ *
+ * # Safety
+ * `conn` is NULL or live.
+ */
+enum ipc_status ipc_rpc_conn_close(struct ipc_rpc_conn *conn);
+
+/**
+ * Free the connection (closing it). NULL is ignored.
+ *
+ * # Safety
+ * `conn` is NULL or a live connection not used by any other thread.
+ */
+void ipc_rpc_conn_free(struct ipc_rpc_conn *conn);
 
 /**
  * Two connected channels in this process, over a socket pair, with `opts` (NULL for the

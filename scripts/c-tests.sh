@@ -85,6 +85,7 @@ build_pc test_channel tests/c/test_channel.c
 build_pc test_procs tests/c/test_procs.c
 build_pc test_spawn tests/c/test_spawn.c
 build_pc test_hostile tests/c/test_hostile.c
+build_pc test_rpc tests/c/test_rpc.c
 # Static: libipc.a and the system libraries pkg-config --static lists (without -lipc, which
 # would find libipc.so first).
 read -r -a static_libs <<< "$(pkg-config --static --libs-only-l ipc | sed 's/-lipc\b//')"
@@ -137,7 +138,7 @@ else
   step "C tests (tests/c), without valgrind"
 fi
 # test_spawn also starts the Rust ipc-test-peer as a child (ipc_spawn, cross-language), and
-# test_hostile its hostile-server mode.
+# test_hostile its hostile-server mode, test_rpc its request/reply server.
 cargo build --release --quiet -p libipc-conformance --bin ipc-test-peer
 export H_RUST_PEER="$target/release/ipc-test-peer"
 [ -x "$H_RUST_PEER" ] || die "the Rust ipc-test-peer was not built"
@@ -148,7 +149,7 @@ vg=(valgrind -q --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=de
     --show-leak-kinds=definite,indirect,possible --track-fds=no --trace-children=no
     --suppressions="$prefix/share/libipc/valgrind.supp")
 failed=()
-for t in test_api test_channel test_procs test_spawn test_hostile; do
+for t in test_api test_channel test_procs test_spawn test_hostile test_rpc; do
   log="$tmp/$t.log"
   start=$SECONDS
   set +e

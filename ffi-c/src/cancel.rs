@@ -37,6 +37,18 @@ impl Cancellable {
         self.any.store(slot.is_some(), Ordering::Release);
     }
 
+    /// Attach what `other` has attached (a connection inherits its server's handle).
+    pub(crate) fn copy_from(&self, other: &Cancellable) {
+        let theirs = other
+            .attached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut slot = self.attached.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = theirs;
+        self.any.store(slot.is_some(), Ordering::Release);
+    }
+
     /// Run `f` with the core wait for a C timeout, watching the attached handle.
     pub(crate) fn with<R>(&self, wait: ffi::Wait, f: impl FnOnce(Wait<'_>) -> R) -> R {
         let base = match wait {

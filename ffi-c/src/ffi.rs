@@ -298,6 +298,44 @@ pub(crate) fn wait(timeout_ms: i32) -> FfiResult<Wait> {
     }
 }
 
+/// Copy `text` (a `what`, for messages) into `buf` (`cap` bytes), NUL-terminated, and its
+/// length without the NUL into `*out_len`. If `cap` is too small: `IPC_ERR_BUFFER_TOO_SMALL`
+/// with `*out_len` = the bytes needed including the NUL (`buf` NULL with `cap` 0 asks for just
+/// that; NULL with `cap > 0` is `IPC_ERR_INVALID_ARGUMENT`).
+///
+/// # Safety
+/// A non-null `buf` is writable for `cap` bytes; `out_len` is NULL or writable.
+pub(crate) unsafe fn copy_c_string(
+    text: &std::ffi::CStr,
+    what: &str,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+) -> FfiResult<()> {
+    out_param(out_len, "out_len")?;
+    if buf.is_null() && cap > 0 {
+        return Err(Failure::invalid(format!("buf is NULL but cap is {cap}")));
+    }
+    let bytes = text.to_bytes_with_nul();
+    if cap < bytes.len() {
+        // SAFETY: checked non-null; writable per this function's contract.
+        unsafe { write_out(out_len, bytes.len()) };
+        return Err(Failure::new(
+            ipc_status::IPC_ERR_BUFFER_TOO_SMALL,
+            format!(
+                "the {what} needs {} bytes, the buffer has {cap}",
+                bytes.len()
+            ),
+        ));
+    }
+    // SAFETY: `buf` is writable for `cap >= bytes.len()` bytes (per this function's contract)
+    // and cannot overlap the caller's CStr, which the library owns.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), bytes.len()) };
+    // SAFETY: checked non-null; writable per this function's contract.
+    unsafe { write_out(out_len, bytes.len() - 1) };
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ mod ffi;
 mod listener;
 mod message;
 mod options;
+mod rpc;
 mod spawn;
 mod status;
 
@@ -22,6 +23,7 @@ pub use channel::*;
 pub use listener::*;
 pub use message::*;
 pub use options::*;
+pub use rpc::*;
 pub use spawn::*;
 pub use status::*;
 

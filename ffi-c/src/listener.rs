@@ -117,28 +117,8 @@ pub unsafe extern "C" fn ipc_listener_endpoint(
     ffi::boundary(|| {
         // SAFETY: per this function's contract.
         let l = unsafe { ffi::handle(l, "listener") }?;
-        ffi::out_param(out_len, "out_len")?;
-        if buf.is_null() && cap > 0 {
-            return Err(Failure::invalid(format!("buf is NULL but cap is {cap}")));
-        }
-        let bytes = l.endpoint.as_bytes_with_nul();
-        if cap < bytes.len() {
-            // SAFETY: checked non-null; writable per this function's contract.
-            unsafe { ffi::write_out(out_len, bytes.len()) };
-            return Err(Failure::new(
-                ipc_status::IPC_ERR_BUFFER_TOO_SMALL,
-                format!(
-                    "the endpoint needs {} bytes, the buffer has {cap}",
-                    bytes.len()
-                ),
-            ));
-        }
-        // SAFETY: `buf` is writable for `cap >= bytes.len()` bytes and cannot overlap our
-        // private CString.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), bytes.len()) };
-        // SAFETY: checked non-null; writable per this function's contract.
-        unsafe { ffi::write_out(out_len, bytes.len() - 1) };
-        Ok(())
+        // SAFETY: per this function's contract.
+        unsafe { ffi::copy_c_string(&l.endpoint, "endpoint", buf, cap, out_len) }
     })
 }
 

@@ -55,6 +55,9 @@ pub enum ipc_status {
     IPC_ERR_BUSY = 102,
     /// A cancellation token stopped the call; nothing was lost or half-done.
     IPC_ERR_CANCELLED = 104,
+    /// The server's handler answered the request with an error: `Error::status` has its status, the
+    /// message its text; the channel is fine.
+    IPC_ERR_REMOTE = 105,
     // @generated end error-kinds
 }
 
@@ -79,6 +82,7 @@ pub(crate) const ALL_STATUSES: &[ipc_status] = &[
     ipc_status::IPC_ERR_PANIC,
     ipc_status::IPC_ERR_BUSY,
     ipc_status::IPC_ERR_CANCELLED,
+    ipc_status::IPC_ERR_REMOTE,
     // @generated end error-kind-list
 ];
 
@@ -138,6 +142,7 @@ const NAMES: &[(ipc_status, &std::ffi::CStr)] = &[
     (ipc_status::IPC_ERR_PANIC, c"IPC_ERR_PANIC"),
     (ipc_status::IPC_ERR_BUSY, c"IPC_ERR_BUSY"),
     (ipc_status::IPC_ERR_CANCELLED, c"IPC_ERR_CANCELLED"),
+    (ipc_status::IPC_ERR_REMOTE, c"IPC_ERR_REMOTE"),
     // @generated end error-kind-names
 ];
 
