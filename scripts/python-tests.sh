@@ -58,7 +58,7 @@ step "pytest bindings/python/tests (pytest-timeout is the watchdog)"
 
 step "Python examples, run end to end"
 pex="$root/examples/python"
-for f in echo_server.py client.py async_echo.py zero_copy.py; do
+for f in echo_server.py client.py async_echo.py zero_copy.py rpc_server.py rpc_client.py; do
   [ -f "$pex/$f" ] || die "examples/python/$f is missing"
 done
 start_peer --socket "$tmp/py-echo.sock" "$tmp/py-echo.out" "$vpy" -u "$pex/echo_server.py" "unix://$tmp/py-echo.sock"
@@ -70,6 +70,24 @@ stop_peer "$pid"
 got=$(timeout 60 "$vpy" "$pex/async_echo.py") || die "async_echo.py failed: $got"
 [ "$got" = $'one\ntwo\nthree' ] || die "async_echo.py printed: $got"
 timeout 60 "$vpy" "$pex/zero_copy.py" || die "zero_copy.py failed"
+# Request/reply: the Python calculator with the Python client, and across languages with the
+# Rust client and server (examples/rust/rpc_*.rs, the same protocol).
+want_calc=$'5\n120\nerror 400: unknown operation "pow"'
+start_peer --socket "$tmp/calc.sock" "$tmp/calc.out" "$vpy" -u "$pex/rpc_server.py" "unix://$tmp/calc.sock"
+pid=$peer_pid
+got=$(timeout 60 "$vpy" "$pex/rpc_client.py" "unix://$tmp/calc.sock" "add 2 3" "mul 4 5 6" "pow 2 8") ||
+  die "rpc_client.py failed: $got"
+[ "$got" = "$want_calc" ] || die "rpc_client.py printed: $got"
+got=$(timeout 60 "$rex/rpc_client" "unix://$tmp/calc.sock" "add 2 3" "mul 4 5 6" "pow 2 8") ||
+  die "Rust rpc_client -> Python rpc_server failed: $got"
+[ "$got" = "$want_calc" ] || die "Rust rpc_client -> Python rpc_server printed: $got"
+stop_peer "$pid"
+start_peer --socket "$tmp/rcalc.sock" "$tmp/rcalc.out" "$rex/rpc_server" "unix://$tmp/rcalc.sock"
+pid=$peer_pid
+got=$(timeout 60 "$vpy" "$pex/rpc_client.py" "unix://$tmp/rcalc.sock" "add 2 3" "mul 4 5 6" "pow 2 8") ||
+  die "Python rpc_client -> Rust rpc_server failed: $got"
+[ "$got" = "$want_calc" ] || die "Python rpc_client -> Rust rpc_server printed: $got"
+stop_peer "$pid"
 echo "Python examples: ok"
 
 step "cross-language: Python <-> Rust examples over unix://, tcp://, shm://"

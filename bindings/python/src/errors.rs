@@ -22,11 +22,15 @@ fn class_for(py: Python<'_>, code: u16) -> PyResult<Bound<'_, PyAny>> {
     }
 }
 
-/// The Python exception for a core error (`BufferTooSmallError` with `needed` set).
+/// The Python exception for a core error (`BufferTooSmallError` with `needed` set,
+/// `RemoteError` with `status`).
 pub(crate) fn to_py(py: Python<'_>, e: &libipc::Error) -> PyErr {
     let err = raise(py, e.kind().code(), &e.to_string());
     if let Some(needed) = e.needed() {
         let _ = err.value(py).setattr("needed", needed);
+    }
+    if let Some(status) = e.status() {
+        let _ = err.value(py).setattr("status", status);
     }
     err
 }

@@ -13,6 +13,7 @@ mod channel;
 mod errors;
 mod listener;
 mod options;
+mod rpc;
 mod spawn;
 mod views;
 mod wait;
@@ -32,5 +33,12 @@ fn _libipc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<spawn::ChildEnd>()?;
     m.add_class::<views::MessageView>()?;
     m.add_class::<views::SendBuffer>()?;
+    m.add_function(wrap_pyfunction!(rpc::rpc_connect, m)?)?;
+    m.add_function(wrap_pyfunction!(rpc::rpc_listen, m)?)?;
+    m.add_class::<rpc::RpcClient>()?;
+    m.add_class::<rpc::PendingCall>()?;
+    m.add_class::<rpc::RpcServer>()?;
+    m.add_class::<rpc::RpcConnection>()?;
+    m.add_class::<rpc::Request>()?;
     Ok(())
 }

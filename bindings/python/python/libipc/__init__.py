@@ -26,6 +26,11 @@ A parent and the child process it starts (the child may be Python, Rust or C)::
     channel, proc = libipc.spawn([sys.executable, "worker.py"])   # in the parent
     channel = libipc.Channel.from_env()                           # in worker.py
 
+Request/reply: ``libipc.rpc_listen(endpoint)`` and ``libipc.serve(server, handler)`` on the
+server side, ``libipc.rpc_connect(endpoint).call(b"...")`` on the client side (many calls may
+be in flight on one client; ``start`` sends one and returns a `PendingCall` to ``wait`` for).
+An error reply raises `RemoteError`, whose ``status`` the server's handler chose.
+
 Errors are subclasses of `libipc.Error` and of the matching builtin exception
 (``libipc.NotFoundError`` is a ``FileNotFoundError``, ``libipc.TimeoutError`` the builtin
 ``TimeoutError``, ...). The asyncio API is in `libipc.aio`.
@@ -49,6 +54,7 @@ from ._errors import (
     PermissionDeniedError,
     ProtocolMismatchError,
     ProtocolViolationError,
+    RemoteError,
     TimeoutError,
     UnsupportedError,
     # @generated end error-imports
@@ -60,11 +66,19 @@ from ._libipc import (
     Listener,
     MessageView,
     Peer,
+    PendingCall,
+    Request,
+    RpcClient,
+    RpcConnection,
+    RpcServer,
     SendBuffer,
     __version__,
     connect,
     listen,
+    rpc_connect,
+    rpc_listen,
 )
+from ._rpc import PANIC_STATUS, serve
 from ._spawn import spawn
 from . import aio
 
@@ -74,12 +88,21 @@ __all__ = [
     "ChildEnd",
     "Listener",
     "MessageView",
+    "PANIC_STATUS",
     "Peer",
+    "PendingCall",
+    "Request",
+    "RpcClient",
+    "RpcConnection",
+    "RpcServer",
     "SendBuffer",
     "__version__",
     "aio",
     "connect",
     "listen",
+    "rpc_connect",
+    "rpc_listen",
+    "serve",
     "spawn",
     # @generated begin error-all (cargo xtask tables; do not edit)
     "AddressInUseError",
@@ -97,6 +120,7 @@ __all__ = [
     "PermissionDeniedError",
     "ProtocolMismatchError",
     "ProtocolViolationError",
+    "RemoteError",
     "TimeoutError",
     "UnsupportedError",
     # @generated end error-all

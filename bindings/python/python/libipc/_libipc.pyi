@@ -20,10 +20,17 @@ __all__ = [
     "Listener",
     "MessageView",
     "Peer",
+    "PendingCall",
+    "Request",
+    "RpcClient",
+    "RpcConnection",
+    "RpcServer",
     "SendBuffer",
     "__version__",
     "connect",
     "listen",
+    "rpc_connect",
+    "rpc_listen",
 ]
 
 __version__: str
@@ -240,3 +247,144 @@ class Listener:
     ) -> None: ...
     def __iter__(self) -> Self: ...
     def __next__(self) -> Channel: ...
+
+# ----------------------------------------------------------------------------------------------
+# Request/reply
+
+def rpc_listen(
+    endpoint: str,
+    *,
+    max_message_size: int | None = None,
+    socket_mode: int | None = None,
+    handshake_timeout: float | None = None,
+    allowed_uids: Iterable[int] | None = None,
+    allowed_gids: Iterable[int] | None = None,
+    shm_ring_size: int | None = None,
+    shm_spin: float | None = None,
+    stream_spin: float | None = None,
+    shm_posix_fallback: bool | None = None,
+    max_connections: int | None = None,
+    frame_timeout: float | None = None,
+) -> RpcServer:
+    """Listen at `endpoint` for request/reply clients (plain channels are refused)."""
+
+def rpc_connect(
+    endpoint: str,
+    timeout: float | None = None,
+    *,
+    max_message_size: int | None = None,
+    connect_timeout: float | None = 10.0,
+    handshake_timeout: float | None = None,
+    allowed_uids: Iterable[int] | None = None,
+    allowed_gids: Iterable[int] | None = None,
+    shm_spin: float | None = None,
+    stream_spin: float | None = None,
+    shm_posix_fallback: bool | None = None,
+    frame_timeout: float | None = None,
+    expected_server_uid: int | None = None,
+) -> RpcClient:
+    """Connect to a request/reply server at `endpoint`."""
+
+@final
+class RpcClient:
+    """A request/reply client: any number of calls in flight, from any threads."""
+
+    @property
+    def in_flight(self) -> int: ...
+    @property
+    def late_replies(self) -> int: ...
+    def call(
+        self, data: ReadableBuffer, timeout: float | None = None, *, cancel: Cancel | None = None
+    ) -> bytes: ...
+    def start(
+        self, data: ReadableBuffer, timeout: float | None = None, *, cancel: Cancel | None = None
+    ) -> PendingCall: ...
+    def try_start(self, data: ReadableBuffer) -> PendingCall | None: ...
+    @property
+    def peer(self) -> Peer: ...
+    def fileno(self) -> int: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None: ...
+
+@final
+class PendingCall:
+    """A request sent with `RpcClient.start`."""
+
+    @property
+    def id(self) -> int: ...
+    def wait(self, timeout: float | None = None, *, cancel: Cancel | None = None) -> bytes: ...
+    def try_take(self) -> bytes | None: ...
+    def abandon(self) -> None: ...
+
+@final
+class RpcServer:
+    """A request/reply server: accepts `RpcConnection`s."""
+
+    @property
+    def endpoint(self) -> str: ...
+    def accept(
+        self, timeout: float | None = None, *, cancel: Cancel | None = None
+    ) -> RpcConnection: ...
+    def fileno(self) -> int: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None: ...
+
+@final
+class RpcConnection:
+    """One client's connection on an `RpcServer`."""
+
+    def recv(self, timeout: float | None = None, *, cancel: Cancel | None = None) -> Request: ...
+    def try_recv_any(self) -> Request | int | None: ...
+    def reply(
+        self,
+        id: int,
+        data: ReadableBuffer,
+        timeout: float | None = None,
+        *,
+        cancel: Cancel | None = None,
+    ) -> None: ...
+    def reply_error(
+        self,
+        id: int,
+        status: int,
+        text: str = "",
+        timeout: float | None = None,
+        *,
+        cancel: Cancel | None = None,
+    ) -> None: ...
+    def try_reply(self, id: int, data: ReadableBuffer, status: int = 0) -> bool: ...
+    @property
+    def peer(self) -> Peer: ...
+    def fileno(self) -> int: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None: ...
+
+@final
+class Request:
+    """A request: its id and body."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def body(self) -> bytes: ...

@@ -30,16 +30,29 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 import subprocess
 from typing import Any, TypeVar
 
 from . import _libipc, _spawn
-from ._errors import ClosedError
+from ._errors import ClosedError, PeerDisconnectedError
 from ._errors import TimeoutError as _Timeout
+from ._rpc import fault
 
-__all__ = ["AsyncChannel", "AsyncListener", "connect", "from_env", "listen", "pair", "spawn"]
+__all__ = [
+    "AsyncChannel",
+    "AsyncListener",
+    "AsyncRpcClient",
+    "AsyncRpcServer",
+    "connect",
+    "from_env",
+    "listen",
+    "pair",
+    "rpc_connect",
+    "rpc_listen",
+    "spawn",
+]
 
 _T = TypeVar("_T")
 
@@ -350,3 +363,200 @@ async def spawn(args: Any, **kwargs: Any) -> tuple[AsyncChannel, subprocess.Pope
     channel run in the loop's default executor. Waiting for the child stays yours."""
     ch, proc = await _in_executor(functools.partial(_spawn.spawn, args, **kwargs))
     return AsyncChannel(ch), proc
+
+
+class AsyncRpcClient:
+    """A request/reply client for asyncio (see `libipc.RpcClient`): any number of `call`s may
+    be in flight at once, from any tasks; each reply reaches its call. Cancelling a call (or
+    `asyncio.wait_for` timing it out) abandons its request: the server is told, and a reply
+    that still comes is dropped and counted (`late_replies`)."""
+
+    __slots__ = ("_c", "_ready")
+
+    def __init__(self, client: _libipc.RpcClient) -> None:
+        self._c = client
+        self._ready = _Readiness(client.fileno())
+
+    @property
+    def client(self) -> _libipc.RpcClient:
+        """The underlying blocking client."""
+        return self._c
+
+    @property
+    def in_flight(self) -> int:
+        return self._c.in_flight
+
+    @property
+    def late_replies(self) -> int:
+        return self._c.late_replies
+
+    async def _start(self, data: Any) -> _libipc.PendingCall:
+        backoff = 0.00005
+        while True:
+            p = self._c.try_start(data)  # takes the replies that are waiting, too
+            if p is not None:
+                return p
+            if self._ready._closed:
+                return self._c.start(data, timeout=0)  # raises ClosedError
+            # The server is not taking requests now: try again shortly.
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    async def call(self, data: Any) -> bytes:
+        """Send a request and wait for its reply (`libipc.RemoteError` for an error reply)."""
+        p = await self._start(data)
+        try:
+            while True:
+                r = p.try_take()
+                if r is not None:
+                    return r
+                if self._ready._closed:
+                    return p.wait(timeout=0)  # raises ClosedError
+                await self._ready.wait()
+        finally:
+            p.abandon()  # nothing if the reply was taken
+
+    async def close(self) -> None:
+        """Close: calls in flight raise `ClosedError`."""
+        self._ready.close()
+        await _in_executor(self._c.close)
+
+    async def __aenter__(self) -> AsyncRpcClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<libipc.aio.AsyncRpcClient in_flight={self._c.in_flight}>"
+
+
+class AsyncRpcServer:
+    """A request/reply server for asyncio: `serve` runs every request's handler as a task of
+    its own, answers each when it is done (in any order), and cancels a request's task when
+    its client cancels the call."""
+
+    __slots__ = ("_s", "_ready")
+
+    def __init__(self, server: _libipc.RpcServer) -> None:
+        self._s = server
+        self._ready = _Readiness(server.fileno())
+
+    @property
+    def endpoint(self) -> str:
+        return self._s.endpoint
+
+    async def accept(self) -> _libipc.RpcConnection:
+        """The next client. Cancelling this loses no client."""
+        while True:
+            try:
+                return self._s.accept(timeout=0)
+            except _Timeout:
+                pass
+            if self._ready._closed:
+                return self._s.accept(timeout=0)  # raises ClosedError
+            await self._ready.wait()
+
+    async def serve(self, handler: Callable[[_libipc.Request], Awaitable[Any]]) -> None:
+        """Answer every client with ``await handler(request)`` until the server is closed.
+        Raising `RemoteError(text, status=N)` answers with that error; any other exception
+        with `libipc.PANIC_STATUS` and its text."""
+        conns: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                try:
+                    conn = await self.accept()
+                except ClosedError:
+                    return
+                task = asyncio.create_task(_serve_rpc_connection(conn, handler))
+                conns.add(task)
+                task.add_done_callback(conns.discard)
+        finally:
+            for t in conns:
+                t.cancel()
+
+    def close(self) -> None:
+        """Stop accepting: `accept` and `serve` return (`serve`) or raise `ClosedError`."""
+        self._ready.close()
+        self._s.close()
+
+    async def __aenter__(self) -> AsyncRpcServer:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<libipc.aio.AsyncRpcServer {self._s.endpoint}>"
+
+
+async def _reply(conn: _libipc.RpcConnection, id_: int, data: Any, status: int) -> None:
+    backoff = 0.00005
+    while not conn.try_reply(id_, data, status):
+        await asyncio.sleep(backoff)  # the client is not taking replies now
+        backoff = min(backoff * 2, _MAX_BACKOFF)
+
+
+async def _serve_rpc_connection(
+    conn: _libipc.RpcConnection, handler: Callable[[_libipc.Request], Awaitable[Any]]
+) -> None:
+    running: dict[int, asyncio.Task[None]] = {}
+
+    async def run(req: _libipc.Request) -> None:
+        try:
+            body = await handler(req)
+            status = 0
+        except asyncio.CancelledError:
+            return  # the client cancelled the call: no reply
+        except Exception as e:
+            status, text = fault(e)
+            body = text.encode()
+        finally:
+            running.pop(req.id, None)
+        try:
+            await _reply(conn, req.id, body, status)
+        except (ClosedError, PeerDisconnectedError):
+            pass
+
+    ready = _Readiness(conn.fileno())
+    try:
+        while True:
+            try:
+                got = conn.try_recv_any()
+            except (ClosedError, PeerDisconnectedError):
+                return
+            if got is None:
+                await ready.wait()
+            elif isinstance(got, int):
+                task = running.pop(got, None)
+                if task is not None:
+                    task.cancel()
+            else:
+                running[got.id] = asyncio.create_task(run(got))
+    finally:
+        for task in list(running.values()):
+            task.cancel()
+        ready.close()
+        conn.close()
+
+
+async def rpc_connect(endpoint: str, timeout: float | None = None, **options: Any) -> AsyncRpcClient:
+    """Connect to a request/reply server (the arguments of `libipc.rpc_connect`), without
+    blocking the loop."""
+    fn = functools.partial(_libipc.rpc_connect, endpoint, timeout, **options)
+    return AsyncRpcClient(await _in_executor(fn))
+
+
+async def rpc_listen(endpoint: str, **options: Any) -> AsyncRpcServer:
+    """Listen for request/reply clients (the arguments of `libipc.rpc_listen`)."""
+    return AsyncRpcServer(_libipc.rpc_listen(endpoint, **options))
