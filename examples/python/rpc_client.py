@@ -23,7 +23,7 @@ def main() -> int:
             try:
                 print(call.wait(timeout=5).decode())
             except libipc.RemoteError as e:
-                print(f"error {e.status}: {e.args[0]}")
+                print(f"error {e.status}: {e.text}")
     return 0
 
 

@@ -6,6 +6,7 @@
  * languages' tests (Node) start it. Its errors go to stderr as "ERROR <Kind> <message>":
  *   server --endpoint E [--max-message N]
  *   client --endpoint E --case NAME[,NAME...] [--max-message N]
+ *   rpc-server --endpoint E [--max-message N]
  *
  * Modes particular to the C suite (test_procs.c, test_spawn.c, scripts/c-tests.sh). They print
  * status lines on stdout (line-buffered), errors on stderr, and exit 0 when the role ended as
@@ -286,6 +287,114 @@ static int interop_server(int argc, char **argv)
     ipc_listener_free(l);
     /* Connections still open end with the process; _exit, not exit: their threads may be in
      * libipc calls, so no exit-time clean-up runs under them. */
+    fflush(stdout);
+    _exit(0);
+}
+
+/* The contract's request/reply server, one connection: "fail:<status>:<text>" is answered with
+ * that error, anything else with itself. */
+static void *serve_rpc_connection(void *arg)
+{
+    ipc_rpc_conn *c = arg;
+    for (;;) {
+        uint64_t id = 0;
+        ipc_message *body = NULL;
+        ipc_status st = ipc_rpc_recv(c, IPC_WAIT_FOREVER, &id, &body);
+        if (st != IPC_OK) {
+            char kind[64];
+            fprintf(stderr, "END %s\n", kind_name(st, kind, sizeof kind));
+            break;
+        }
+        if (body == NULL)
+            continue; /* a CANCEL: nothing to stop here */
+        const uint8_t *d = ipc_message_data(body);
+        size_t n = ipc_message_len(body);
+        if (n >= 5 && memcmp(d, "fail:", 5) == 0) {
+            char text[4200];
+            size_t k = n - 5 < sizeof text - 1 ? n - 5 : sizeof text - 1;
+            memcpy(text, d + 5, k);
+            text[k] = 0;
+            char *colon = strchr(text, ':');
+            const char *msg = "";
+            if (colon) {
+                *colon = 0;
+                msg = colon + 1;
+            }
+            st = ipc_rpc_reply_error(c, id, (uint32_t)strtoul(text, NULL, 10), msg,
+                                     IPC_WAIT_FOREVER);
+        } else {
+            st = ipc_rpc_reply(c, id, d, n, IPC_WAIT_FOREVER);
+        }
+        ipc_message_free(body);
+        if (st != IPC_OK)
+            break;
+    }
+    ipc_rpc_conn_free(c);
+    return NULL;
+}
+
+static void *rpc_accept_loop(void *arg)
+{
+    ipc_rpc_server *s = arg;
+    for (;;) {
+        ipc_rpc_conn *c = NULL;
+        ipc_status st = ipc_rpc_server_accept(s, IPC_WAIT_FOREVER, &c);
+        if (st == IPC_ERR_CLOSED)
+            return NULL;
+        if (st != IPC_OK) {
+            char kind[64], msg[512];
+            fprintf(stderr, "ACCEPT %s %s\n", kind_name(st, kind, sizeof kind),
+                    last_error_line(st, msg, sizeof msg));
+            continue;
+        }
+        pthread_t t;
+        int err = pthread_create(&t, NULL, serve_rpc_connection, c);
+        if (err != 0) {
+            fprintf(stderr, "ACCEPT Io pthread_create: %s\n", strerror(err));
+            ipc_rpc_conn_free(c);
+            continue;
+        }
+        pthread_detach(t);
+    }
+}
+
+static int interop_rpc_server(int argc, char **argv)
+{
+    struct interop_args a;
+    int rc = interop_parse(argc, argv, &a);
+    if (rc != 0) {
+        ipc_options_free(a.opts);
+        return rc;
+    }
+    ipc_rpc_server *s = NULL;
+    ipc_status st = ipc_rpc_server_bind(a.endpoint, a.opts, &s);
+    ipc_options_free(a.opts);
+    if (st != IPC_OK)
+        return interop_error(st);
+    char where[1024];
+    size_t len = 0;
+    if ((st = ipc_rpc_server_endpoint(s, where, sizeof where, &len)) != IPC_OK) {
+        ipc_rpc_server_free(s);
+        return interop_error(st);
+    }
+    printf("READY %s\n", where);
+    fflush(stdout);
+    pthread_t acceptor;
+    int err = pthread_create(&acceptor, NULL, rpc_accept_loop, s);
+    if (err != 0) {
+        fprintf(stderr, "ERROR Io pthread_create: %s\n", strerror(err));
+        ipc_rpc_server_free(s);
+        return 1;
+    }
+    char buf[512];
+    for (;;) {
+        ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+        if (n == 0 || (n < 0 && errno != EINTR))
+            break;
+    }
+    ipc_rpc_server_close(s);
+    pthread_join(acceptor, NULL);
+    ipc_rpc_server_free(s);
     fflush(stdout);
     _exit(0);
 }
@@ -659,6 +768,122 @@ static const struct {
     {"server-killed", case_server_killed},
 };
 
+/* Request/reply cases: each connects by itself (a request/reply client, or a plain channel). */
+static bool rpc_call_is(ipc_rpc_client *c, const uint8_t *body, size_t len, const char *what,
+                        struct verdict *v)
+{
+    ipc_message *m = NULL;
+    uint32_t status = 0;
+    ipc_status st = ipc_rpc_call(c, body, len, 30000, &m, &status);
+    if (st != IPC_OK) {
+        char e[600];
+        fail_with(v, "%s: %s", what, show(st, e, sizeof e));
+        ipc_message_free(m);
+        return false;
+    }
+    bool ok = same(body, len, m, what, v);
+    ipc_message_free(m);
+    return ok;
+}
+
+static ipc_rpc_client *rpc_connect(const struct interop_args *a, struct verdict *v)
+{
+    ipc_rpc_client *c = NULL;
+    ipc_status st = ipc_rpc_client_connect(a->endpoint, a->opts, &c);
+    if (st != IPC_OK) {
+        char e[600];
+        fail_with(v, "connect failed: %s", show(st, e, sizeof e));
+        return NULL;
+    }
+    return c;
+}
+
+static void rpc_echo(const struct interop_args *a, struct verdict *v)
+{
+    ipc_rpc_client *c = rpc_connect(a, v);
+    if (!c)
+        return;
+    uint8_t *p = pattern(1000);
+    if (rpc_call_is(c, p, 1000, "reply", v))
+        rpc_call_is(c, NULL, 0, "empty reply", v);
+    free(p);
+    ipc_rpc_client_free(c);
+}
+
+static void rpc_error(const struct interop_args *a, struct verdict *v)
+{
+    ipc_rpc_client *c = rpc_connect(a, v);
+    if (!c)
+        return;
+    static const char req[] = "fail:42:no such thing";
+    ipc_message *m = NULL;
+    uint32_t status = 0;
+    ipc_status st = ipc_rpc_call(c, (const uint8_t *)req, sizeof req - 1, 30000, &m, &status);
+    if (st != IPC_ERR_REMOTE) {
+        char e[600];
+        fail_with(v, "expected IPC_ERR_REMOTE, got %s", show(st, e, sizeof e));
+    } else if (status != 42 || !m || ipc_message_len(m) != 13 ||
+               memcmp(ipc_message_data(m), "no such thing", 13) != 0) {
+        fail_with(v, "error reply with status %u and the wrong text", (unsigned)status);
+    } else {
+        rpc_call_is(c, (const uint8_t *)"x", 1, "reply after the error", v);
+    }
+    ipc_message_free(m);
+    ipc_rpc_client_free(c);
+}
+
+static void rpc_many(const struct interop_args *a, struct verdict *v)
+{
+    ipc_rpc_client *c = rpc_connect(a, v);
+    if (!c)
+        return;
+    uint64_t tickets[200];
+    int started = 0;
+    for (; started < 200; started++) {
+        uint8_t b[4];
+        put_u32le(b, (uint32_t)started);
+        ipc_status st = ipc_rpc_start(c, b, 4, 30000, &tickets[started]);
+        if (st != IPC_OK) {
+            char e[600];
+            fail_with(v, "start %d: %s", started, show(st, e, sizeof e));
+            break;
+        }
+    }
+    for (int i = started - 1; i >= 0 && !failed(v); i--) {
+        uint8_t b[4];
+        put_u32le(b, (uint32_t)i);
+        ipc_message *m = NULL;
+        uint32_t status = 0;
+        ipc_status st = ipc_rpc_wait(c, tickets[i], 30000, &m, &status);
+        if (st != IPC_OK) {
+            char e[600];
+            fail_with(v, "wait %d: %s", i, show(st, e, sizeof e));
+        } else {
+            same(b, 4, m, "reply", v);
+        }
+        ipc_message_free(m);
+    }
+    ipc_rpc_client_free(c);
+}
+
+static void rpc_plain_refused(const struct interop_args *a, struct verdict *v)
+{
+    ipc_channel *ch = NULL;
+    ipc_status st = ipc_channel_connect(a->endpoint, a->opts, &ch);
+    expect_status(st, IPC_ERR_PROTOCOL_MISMATCH, "a plain channel's connect", v);
+    ipc_channel_free(ch);
+}
+
+static const struct {
+    const char *name;
+    void (*run)(const struct interop_args *a, struct verdict *v);
+} RPC_CASES[] = {
+    {"rpc-echo", rpc_echo},
+    {"rpc-error", rpc_error},
+    {"rpc-many", rpc_many},
+    {"rpc-plain-refused", rpc_plain_refused},
+};
+
 static int interop_client(int argc, char **argv)
 {
     struct interop_args a;
@@ -674,6 +899,24 @@ static int interop_client(int argc, char **argv)
     bool any_failed = false, any_unsupported = false;
     char *list = strdup(a.cases), *save = NULL;
     for (char *name = strtok_r(list, ",", &save); name != NULL; name = strtok_r(NULL, ",", &save)) {
+        size_t r = 0;
+        while (r < sizeof RPC_CASES / sizeof RPC_CASES[0] && strcmp(RPC_CASES[r].name, name) != 0)
+            r++;
+        if (r < sizeof RPC_CASES / sizeof RPC_CASES[0]) {
+            struct verdict v = {{0}};
+            RPC_CASES[r].run(&a, &v);
+            if (failed(&v)) {
+                any_failed = true;
+                for (char *p = v.why; *p; p++)
+                    if (*p == '\n' || *p == '\r')
+                        *p = ' ';
+                printf("FAIL %s %s\n", name, v.why);
+            } else {
+                printf("PASS %s\n", name);
+            }
+            fflush(stdout);
+            continue;
+        }
         size_t c = 0;
         while (c < sizeof CASES / sizeof CASES[0] && strcmp(CASES[c].name, name) != 0)
             c++;
@@ -720,6 +963,8 @@ int main(int argc, char **argv)
         return interop_server(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "client") == 0)
         return interop_client(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "rpc-server") == 0)
+        return interop_rpc_server(argc, argv);
     if (argc < 3) {
         fprintf(stderr, "usage: ipc_test_peer ROLE ENDPOINT [ARG]\n");
         return 2;

@@ -2,7 +2,7 @@
  * clients over every transport; many requests in flight by ticket, error replies
  * (IPC_ERR_REMOTE with the status and text), deadlines and abandoned tickets (late replies
  * counted), the refusals between plain channels and request/reply endpoints, bad arguments;
- * then the Rust request/reply server in another process ($H_RUST_PEER rpc-server, handlers
+ * then the Rust request/reply server in another process ($H_RUST_PEER rpc-echo-server, handlers
  * delayed at random so replies come out of order), 1,000 requests in flight. */
 #include "harness.h"
 
@@ -231,7 +231,7 @@ static void test_rust_server_thousand_in_flight(void)
     if (pid == 0) {
         dup2(out[1], 1);
         dup2(in[0], 0);
-        execl(rust, "ipc-test-peer", "rpc-server", ep, "--async", "--max-delay-ms", "10",
+        execl(rust, "ipc-test-peer", "rpc-echo-server", ep, "--async", "--max-delay-ms", "10",
               (char *)NULL);
         _exit(127);
     }

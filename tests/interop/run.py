@@ -42,13 +42,32 @@ CASES = [
     "server-close",
     "server-killed",
 ]
+# Request/reply cases (wire 1.1): against each language's `rpc-server`.
+RPC_CASES = ["rpc-echo", "rpc-error", "rpc-many", "rpc-plain-refused"]
+CASES += RPC_CASES
+# The languages whose binding offers request/reply; the others' request/reply cells are
+# reported as unsupported, as the contract allows for now (issue 17 brings them).
+RPC_LANGUAGES = {"rust", "c", "python"}
 # Cases that need a server of their own (they end it).
 OWN_SERVER_CASES = {"server-killed"}
 # Every server runs with this limit (tests/interop/README.md: max-size sends 2 MiB).
 SERVER_MAX_MESSAGE = 2 * 1024 * 1024
 # (client, server, transport, case) -> reason, for cells the contract allows to be unsupported.
-# Every cell must be supported today.
+# Every channel cell must be supported today; request/reply cells where a language without
+# request/reply is the client or the server are allowed (expected_unsupported below).
 EXPECTED_UNSUPPORTED: dict[tuple[str, str, str, str], str] = {}
+
+
+def expected_unsupported(cell: Cell) -> str | None:
+    """Why the contract allows `cell` to be unsupported, or None."""
+    key = (cell.client, cell.server, cell.transport, cell.case)
+    if key in EXPECTED_UNSUPPORTED:
+        return EXPECTED_UNSUPPORTED[key]
+    if cell.case in RPC_CASES:
+        missing = [lang for lang in (cell.client, cell.server) if lang not in RPC_LANGUAGES]
+        if missing:
+            return f"no request/reply in the {' and '.join(sorted(set(missing)))} binding yet"
+    return None
 
 # Watchdogs against hangs (never asserted as speed): a server's READY line, one client run.
 READY_TIMEOUT = 120.0
@@ -71,6 +90,7 @@ class Server:
     lang: str
     transport: str
     name: str
+    command: str = "server"  # or "rpc-server"
     proc: subprocess.Popen[bytes] | None = None
     endpoint: str | None = None
     error: str | None = None
@@ -145,7 +165,7 @@ class Runner:
 
     def start_server(self, server: Server) -> None:
         argv = self.peers[server.lang] + [
-            "server",
+            server.command,
             "--endpoint",
             endpoint_for(server.transport, server.name, self.rtdir),
             "--max-message",
@@ -267,15 +287,22 @@ class Runner:
         self.rtdir.chmod(0o700)
         self.logs.mkdir()
         a = self.args
-        shared_cases = [c for c in a.cases if c not in OWN_SERVER_CASES]
+        shared_cases = [c for c in a.cases if c not in OWN_SERVER_CASES and c not in RPC_CASES]
         own_cases = [c for c in a.cases if c in OWN_SERVER_CASES]
+        rpc_cases = [c for c in a.cases if c in RPC_CASES]
         servers = {
             (s, t): Server(s, t, f"s-{s}-{t}") for s in a.servers for t in a.transports
         }
+        rpc_servers = {
+            (s, t): Server(s, t, f"r-{s}-{t}", "rpc-server")
+            for s in a.servers
+            if s in RPC_LANGUAGES and rpc_cases
+            for t in a.transports
+        }
         started = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(max_workers=a.jobs) as pool:
-            list(pool.map(self.start_server, servers.values()))
-            for server in servers.values():
+            list(pool.map(self.start_server, [*servers.values(), *rpc_servers.values()]))
+            for server in [*servers.values(), *rpc_servers.values()]:
                 if server.error:
                     self.say(f"  {server.lang} server on {server.transport}: {server.error}")
             # The slowest peers to start (the JVM, the chroot) first, for an even finish.
@@ -297,7 +324,27 @@ class Runner:
                         jobs.append(
                             pool.submit(self.own_server_job, client, srv, transport, case)
                         )
+                    if rpc_cases and (srv, transport) in rpc_servers:
+                        jobs.append(
+                            pool.submit(
+                                self.run_client,
+                                client,
+                                rpc_servers[(srv, transport)],
+                                rpc_cases,
+                                f"{client}-{srv}-{transport}-rpc",
+                            )
+                        )
             cells: list[Cell] = []
+            # Servers without request/reply: their cells are unsupported (counted, with why).
+            for client in a.clients:
+                for srv in a.servers:
+                    if srv in RPC_LANGUAGES:
+                        continue
+                    for transport in a.transports:
+                        for case in rpc_cases:
+                            cells.append(
+                                Cell(client, srv, transport, case, "unsupported", "no rpc-server")
+                            )
             for done, job in enumerate(concurrent.futures.as_completed(jobs), 1):
                 batch = job.result()
                 cells.extend(batch)
@@ -310,7 +357,7 @@ class Runner:
                     + f": {len(batch) - len(bad)}/{len(batch)} pass"
                     + "".join(f"\n      {c.result.upper()} {c.case}: {c.detail}" for c in bad)
                 )
-        for server in servers.values():
+        for server in [*servers.values(), *rpc_servers.values()]:
             self.stop_server(server)
         self.elapsed = time.monotonic() - started
         return cells
@@ -319,8 +366,7 @@ class Runner:
 def verdict(cell: Cell) -> str:
     """pass, fail, unsupported (counts as a failure) or expected-unsupported."""
     if cell.result == "unsupported":
-        key = (cell.client, cell.server, cell.transport, cell.case)
-        return "expected-unsupported" if key in EXPECTED_UNSUPPORTED else "unsupported"
+        return "expected-unsupported" if expected_unsupported(cell) else "unsupported"
     return cell.result
 
 
@@ -413,9 +459,21 @@ def main() -> int:
         text += [f"\n{transport}:", plain_table(rows)]
         md += [f"## {transport}", "", markdown_table(rows), ""]
     bad = sorted(
-        (c for c in cells if verdict(c) != "pass"),
+        (c for c in cells if verdict(c) not in ("pass", "expected-unsupported")),
         key=lambda c: (c.client, c.server, c.transport, CASES.index(c.case)),
     )
+    allowed: dict[str, int] = {}
+    for c in cells:
+        if verdict(c) == "expected-unsupported":
+            why = expected_unsupported(c) or ""
+            allowed[why] = allowed.get(why, 0) + 1
+    if allowed:
+        text.append("\nunsupported as the contract allows:")
+        md += ["## Unsupported as the contract allows", ""]
+        for why, n in sorted(allowed.items()):
+            text.append(f"  {n} cells: {why}")
+            md.append(f"- {n} cells: {why}")
+        md.append("")
     if bad or runner.problems:
         text.append("\nnot passed:")
         md += ["## Not passed", ""]

@@ -1,5 +1,5 @@
 //! Request/reply across processes, on every transport: a libipc request/reply server in an
-//! `ipc-test-peer rpc-server` process and clients in this one (blocking and async): 1,000
+//! `ipc-test-peer rpc-echo-server` process and clients in this one (blocking and async): 1,000
 //! requests in flight with random handler delays, deadlines and cancellation, error replies,
 //! a server killed mid-call; then hostile bytes in the envelopes, both ways (a raw client
 //! against the server process, a raw server against a libipc client).
@@ -38,7 +38,7 @@ transport_tests!(
 /// A request/reply server in another process.
 fn server(t: Transport, extra: &[&str]) -> (Site, Peer) {
     let mut site = t.site();
-    let server = peer!("rpc-server", site.there())
+    let server = peer!("rpc-echo-server", site.there())
         .args(extra)
         .listening(&mut site);
     (site, server)

@@ -133,8 +133,8 @@ const PY_KINDS: &[PyKind] = &[
         bases: &[],
         also: "",
         doc: Some(
-            "A request/reply server's handler answered with an error; `status` has its \
-             status. The channel is fine.",
+            "A request/reply server's handler answered with an error: `status` has its \
+             status, `text` its text. The channel is fine.",
         ),
     },
 ];
@@ -372,7 +372,7 @@ fn py_classes() -> Result<String, String> {
         );
         if k == ErrorKind::Remote {
             out.push_str(
-                "\n    status: int\n\n    def __init__(self, *args: object, status: int = 0) -> None:\n        super().__init__(*args)\n        self.status = status\n",
+                "\n    status: int\n    text: str\n\n    def __init__(self, *args: object, status: int = 0, text: str | None = None) -> None:\n        super().__init__(*args)\n        self.status = status\n        self.text = text if text is not None else (str(args[0]) if args else \"\")\n",
             );
         }
         if k == ErrorKind::BufferTooSmall {

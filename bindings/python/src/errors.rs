@@ -31,6 +31,7 @@ pub(crate) fn to_py(py: Python<'_>, e: &libipc::Error) -> PyErr {
     }
     if let Some(status) = e.status() {
         let _ = err.value(py).setattr("status", status);
+        let _ = err.value(py).setattr("text", e.message());
     }
     err
 }

@@ -148,9 +148,14 @@ def interop(argv: list[str]) -> int:
     client.add_argument("--endpoint", required=True)
     client.add_argument("--case", required=True)
     client.add_argument("--max-message", type=int)
+    rpc_server = commands.add_parser("rpc-server")
+    rpc_server.add_argument("--endpoint", required=True)
+    rpc_server.add_argument("--max-message", type=int)
     args = parser.parse_args(argv)
     if args.command == "server":
         return interop_server(args.endpoint, args.max_message)
+    if args.command == "rpc-server":
+        return interop_rpc_server(args.endpoint, args.max_message)
     return interop_client(args.endpoint, args.case.split(","), args.max_message)
 
 
@@ -199,8 +204,74 @@ def interop_server(endpoint: str, max_message: int | None) -> int:
     os._exit(0)
 
 
+def rpc_answer(req: libipc.Request) -> bytes:
+    """The contract's request/reply server: ``fail:<status>:<text>`` is answered with that
+    error, anything else with itself."""
+    if req.body.startswith(b"fail:"):
+        status, _, text = req.body[5:].decode(errors="replace").partition(":")
+        raise libipc.RemoteError(text, status=int(status or 1))
+    return req.body
+
+
+def interop_rpc_server(endpoint: str, max_message: int | None) -> int:
+    try:
+        server = libipc.rpc_listen(endpoint, max_message_size=max_message)
+    except libipc.Error as e:
+        print(f"ERROR {e.kind} {str(e).removeprefix(e.kind + ': ')}", file=sys.stderr, flush=True)
+        return 1
+    print("READY", server.endpoint, flush=True)
+    threading.Thread(target=libipc.serve, args=(server, rpc_answer), daemon=True).start()
+    while sys.stdin.buffer.read(65536):
+        pass
+    server.close()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 class CaseFailed(Exception):
     pass
+
+
+def rpc_echo(endpoint: str, max_message: int | None) -> None:
+    with libipc.rpc_connect(endpoint, max_message_size=max_message) as c:
+        expect_same("reply", c.call(pattern(1000)), pattern(1000))
+        expect_same("empty reply", c.call(b""), b"")
+
+
+def rpc_error(endpoint: str, max_message: int | None) -> None:
+    with libipc.rpc_connect(endpoint, max_message_size=max_message) as c:
+        try:
+            c.call(b"fail:42:no such thing")
+        except libipc.RemoteError as e:
+            if e.status != 42 or e.text != "no such thing":
+                raise CaseFailed(f"error reply {e.status} {e.text!r}") from None
+        else:
+            raise CaseFailed("expected a RemoteError, the call succeeded")
+        expect_same("reply after the error", c.call(b"x"), b"x")
+
+
+def rpc_many(endpoint: str, max_message: int | None) -> None:
+    with libipc.rpc_connect(endpoint, max_message_size=max_message) as c:
+        pending = [(i, c.start(i.to_bytes(4, "little"))) for i in range(200)]
+        for i, p in reversed(pending):
+            expect_same("reply", p.wait(timeout=30), i.to_bytes(4, "little"))
+
+
+def rpc_plain_refused(endpoint: str, max_message: int | None) -> None:
+    expect_error(
+        libipc.ProtocolMismatchError,
+        "a plain channel's connect",
+        lambda: libipc.connect(endpoint, max_message_size=max_message),
+    )
+
+
+RPC_CASES: dict[str, Callable[[str, int | None], None]] = {
+    "rpc-echo": rpc_echo,
+    "rpc-error": rpc_error,
+    "rpc-many": rpc_many,
+    "rpc-plain-refused": rpc_plain_refused,
+}
 
 
 def describe(data: bytes) -> str:
@@ -296,6 +367,20 @@ CASES: dict[str, Callable[[libipc.Channel], None]] = {
 def interop_client(endpoint: str, cases: list[str], max_message: int | None) -> int:
     failed = unsupported = False
     for name in cases:
+        rpc = RPC_CASES.get(name)
+        if rpc is not None:
+            try:
+                rpc(endpoint, max_message)
+            except CaseFailed as e:
+                print("FAIL", name, " ".join(str(e).split()), flush=True)
+                failed = True
+            except Exception as e:
+                kind = e.kind if isinstance(e, libipc.Error) else type(e).__name__
+                print("FAIL", name, f"unexpected {kind}:", " ".join(str(e).split()), flush=True)
+                failed = True
+            else:
+                print("PASS", name, flush=True)
+            continue
         run = CASES.get(name)
         if run is None:
             print("UNSUPPORTED", name, flush=True)
@@ -327,7 +412,7 @@ def interop_client(endpoint: str, cases: list[str], max_message: int | None) -> 
 
 
 def main(argv: list[str]) -> int:
-    if argv and argv[0] in ("server", "client"):
+    if argv and argv[0] in ("server", "client", "rpc-server"):
         return interop(argv)
     if argv[0] == "child-echo":
         return child_echo(argv[1:] == ["twice"])

@@ -844,10 +844,10 @@ def live_contract_server(exe: str, env: dict, tmp: Path, transport: str) -> None
 
 
 def live_rpc(exe: str, env: dict, tmp: Path, transport: str) -> None:
-    """§16 against libipc's request/reply server (`ipc-test-peer rpc-server --async`, handlers
+    """§16 against libipc's request/reply server (`ipc-test-peer rpc-echo-server --async`, handlers
     delayed at random, so replies come out of order)."""
     ep = f"unix://{tmp}/rpc-{transport}.sock" if transport == "unix" else "tcp://127.0.0.1:0"
-    peer = Peer(exe, ["rpc-server", ep, "--async", "--max-delay-ms", "20"], env)
+    peer = Peer(exe, ["rpc-echo-server", ep, "--async", "--max-delay-ms", "20"], env)
     ready = peer.line()
     t = f"{transport} rpc"
     if not record(f"{t}: rpc-server ready", bool(ready) and ready.startswith("ready "), f"got {ready!r} {peer.stderr}"):

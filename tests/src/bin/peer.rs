@@ -8,6 +8,7 @@
 //! ```text
 //! ipc-test-peer server --endpoint E [--max-message N]
 //! ipc-test-peer client --endpoint E --case NAME[,NAME...] [--max-message N]
+//! ipc-test-peer rpc-server --endpoint E [--max-message N]
 //!     The commands, their output (`READY`, `PASS`/`FAIL`/`UNSUPPORTED`, `ERROR`/`END` on
 //!     stderr) and the cases are specified in tests/interop/README.md (code: peer/interop.rs).
 //!     Unlike the modes below, failures go to stderr as `ERROR <ErrorKind> <message>`.
@@ -45,7 +46,7 @@
 //!     other half), `close` (a CLOSE frame) or `bad-type` (a header of unknown type 7), do it
 //!     and print `sent <line>`. Never reads after the handshake. Over `shm://` the same, as
 //!     ring records: `half` is a fragment (MORE) with the first half, `rest` the last fragment.
-//! ipc-test-peer rpc-server <endpoint> [--async] [--max-delay-ms N] [--max-message N]
+//! ipc-test-peer rpc-echo-server <endpoint> [--async] [--max-delay-ms N] [--max-message N]
 //!     A request/reply server (peer/rpc.rs says what it answers), until stdin closes.
 //! ipc-test-peer shm-hostile <endpoint> --role client|server [--seconds S] [--min-sessions M] [--seed N]
 //!                           [--shm-ring N]
@@ -246,9 +247,10 @@ fn main() {
         }
         return;
     }
-    if mode == "server" || mode == "client" {
+    if mode == "server" || mode == "client" || mode == "rpc-server" {
         let code = match Args::parse(argv) {
             Ok(args) if mode == "server" => interop::server(&args),
+            Ok(args) if mode == "rpc-server" => interop::rpc_server(&args),
             Ok(args) => interop::client(&args),
             Err(e) => {
                 eprintln!("ERROR InvalidArgument {e}");
@@ -266,7 +268,7 @@ fn main() {
             "clients" => clients(&args),
             "connect" => connect(&args),
             "raw-client" => raw_client(&args),
-            "rpc-server" => rpc::server(&args),
+            "rpc-echo-server" => rpc::server(&args),
             #[cfg(unix)]
             "shm-hostile" => shm::hostile(&args),
             #[cfg(unix)]

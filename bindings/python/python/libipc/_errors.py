@@ -179,18 +179,20 @@ class CancelledError(Error, InterruptedError):
 
 
 class RemoteError(Error):
-    """A request/reply server's handler answered with an error; `status` has its status. The channel
-    is fine.
+    """A request/reply server's handler answered with an error: `status` has its status, `text` its
+    text. The channel is fine.
     """
 
     kind = "Remote"
     code = 105
 
     status: int
+    text: str
 
-    def __init__(self, *args: object, status: int = 0) -> None:
+    def __init__(self, *args: object, status: int = 0, text: str | None = None) -> None:
         super().__init__(*args)
         self.status = status
+        self.text = text if text is not None else (str(args[0]) if args else "")
 
 
 BY_CODE: dict[int, type[Error]] = {

@@ -21,8 +21,7 @@ def fault(exc: BaseException) -> tuple[int, str]:
     """The status and text of the error reply a handler's exception becomes: a `RemoteError`'s
     own `status` and message; anything else `PANIC_STATUS` and ``"<Type>: <message>"``."""
     if isinstance(exc, RemoteError):
-        text = str(exc.args[0]) if exc.args else ""
-        return (exc.status or 1), text
+        return (exc.status or 1), exc.text
     return PANIC_STATUS, f"{type(exc).__name__}: {exc}"
 
 

@@ -5,7 +5,8 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::Arc;
 
-use libipc::{Channel, Error, ErrorKind, Listener};
+use libipc::rpc::{Client, Server};
+use libipc::{Channel, Error, ErrorKind, Listener, Options};
 
 use super::Args;
 
@@ -33,6 +34,17 @@ const CASES: &[(&str, Case)] = &[
     ("random-10k", random_10k),
     ("server-close", server_close),
     ("server-killed", server_killed),
+];
+
+/// A request/reply case: what the client does against a request/reply server at the
+/// endpoint (connecting as the case says).
+type RpcCase = fn(&str, &Options) -> Result<(), String>;
+
+const RPC_CASES: &[(&str, RpcCase)] = &[
+    ("rpc-echo", rpc_echo),
+    ("rpc-error", rpc_error),
+    ("rpc-many", rpc_many),
+    ("rpc-plain-refused", rpc_plain_refused),
 ];
 
 const NON_UTF8: [u8; 16] = [
@@ -80,6 +92,102 @@ fn serve(args: &Args) -> Result<(), Error> {
     }
     // Connections still open end with the process.
     Ok(())
+}
+
+/// `rpc-server --endpoint E [--max-message N]`: the process's exit status.
+pub fn rpc_server(args: &Args) -> i32 {
+    let run = || -> Result<(), Error> {
+        let ep = endpoint(args)?;
+        let opts = args.options().map_err(invalid)?;
+        let server = Arc::new(Server::bind_with(ep, &opts)?);
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "READY {}", server.local_endpoint())
+                .and_then(|()| out.flush())
+                .map_err(|e| Error::new(ErrorKind::Io, format!("writing READY: {e}")))?;
+        }
+        let serving = Arc::clone(&server);
+        let thread = std::thread::spawn(move || serving.serve(answer));
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        server.close();
+        thread
+            .join()
+            .map_err(|_| Error::new(ErrorKind::Io, "the serving thread panicked"))?
+    };
+    match run() {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("ERROR {} {}", e.kind(), one_line(e.message()));
+            1
+        }
+    }
+}
+
+/// The contract's request/reply server: `fail:<status>:<text>` is answered with that error,
+/// anything else with itself.
+fn answer(req: libipc::rpc::Request) -> Result<Vec<u8>, Error> {
+    if let Some(rest) = req.body().strip_prefix(b"fail:") {
+        let text = String::from_utf8_lossy(rest);
+        let (status, msg) = text.split_once(':').unwrap_or((&text, ""));
+        return Err(Error::remote(status.parse().unwrap_or(1), msg));
+    }
+    Ok(req.into_body().into_vec())
+}
+
+fn rpc_connect(ep: &str, opts: &Options) -> Result<Client, String> {
+    Client::connect_with(ep, opts).map_err(|e| format!("connect failed: {}", show(&e)))
+}
+
+fn rpc_echo(ep: &str, opts: &Options) -> Result<(), String> {
+    let c = rpc_connect(ep, opts)?;
+    for body in [pattern(1000), Vec::new()] {
+        let got = c.call(&body).map_err(|e| format!("call: {}", show(&e)))?;
+        same(&body, &got, "reply")?;
+    }
+    c.close();
+    Ok(())
+}
+
+fn rpc_error(ep: &str, opts: &Options) -> Result<(), String> {
+    let c = rpc_connect(ep, opts)?;
+    match c.call(b"fail:42:no such thing") {
+        Err(e) if e.kind() == ErrorKind::Remote => {
+            if e.status() != Some(42) || !e.message().contains("no such thing") {
+                return Err(format!("error reply {:?} {:?}", e.status(), e.message()));
+            }
+        }
+        other => return Err(format!("expected a Remote error, got {other:?}")),
+    }
+    let got = c
+        .call(b"x")
+        .map_err(|e| format!("call after the error: {}", show(&e)))?;
+    same(b"x", &got, "reply after the error")?;
+    c.close();
+    Ok(())
+}
+
+fn rpc_many(ep: &str, opts: &Options) -> Result<(), String> {
+    let c = rpc_connect(ep, opts)?;
+    let pending = (0..200u32)
+        .map(|i| c.start(&i.to_le_bytes()).map(|p| (i, p)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("start: {}", show(&e)))?;
+    for (i, p) in pending.into_iter().rev() {
+        let got = p
+            .wait_forever()
+            .map_err(|e| format!("wait {i}: {}", show(&e)))?;
+        same(&i.to_le_bytes(), &got, "reply")?;
+    }
+    c.close();
+    Ok(())
+}
+
+fn rpc_plain_refused(ep: &str, opts: &Options) -> Result<(), String> {
+    expect_kind(
+        Channel::connect_with(ep, opts),
+        ErrorKind::ProtocolMismatch,
+        "a plain channel's connect",
+    )
 }
 
 /// Echo every message, except the two commands; any error ends this connection only.
@@ -141,7 +249,15 @@ pub fn client(args: &Args) -> i32 {
     };
     let (mut failed, mut unsupported) = (false, false);
     for name in names {
+        let rpc = RPC_CASES.iter().find(|(n, _)| *n == name);
         let line = match CASES.iter().find(|(n, _)| *n == name) {
+            None if rpc.is_some() => match (rpc.expect("checked").1)(ep, &opts) {
+                Ok(()) => format!("PASS {name}"),
+                Err(reason) => {
+                    failed = true;
+                    format!("FAIL {name} {}", one_line(&reason))
+                }
+            },
             None => {
                 unsupported = true;
                 format!("UNSUPPORTED {name}")

@@ -1,8 +1,8 @@
-//! `ipc-test-peer rpc-server`: a request/reply server in its own process, for the
+//! `ipc-test-peer rpc-echo-server`: a request/reply server in its own process, for the
 //! cross-process request/reply tests (tests/tests/rpc.rs) and the wire check.
 //!
 //! ```text
-//! ipc-test-peer rpc-server <endpoint> [--async] [--max-delay-ms N] [--max-message N]
+//! ipc-test-peer rpc-echo-server <endpoint> [--async] [--max-delay-ms N] [--max-message N]
 //!     Bind a request/reply server; print `ready <local endpoint>`; answer every request
 //!     (blocking: each client on a thread, its requests in order; --async: every request a
 //!     task, answered when done, a CANCEL aborting it) until stdin closes; print `bye`.
