@@ -1,4 +1,5 @@
-//! Build script: the gRPC stubs for the `grpc` peer (src/peers/grpc.rs), generated from Rust
+//! Build script: the gRPC stubs for the `grpc` peer (src/peers/grpc.rs) and the request/reply
+//! rows (src/rpc.rs), generated from Rust
 //! with `tonic_build::manual` (no .proto file, no protoc, no prost). Nothing without that
 //! feature (Cargo sets `CARGO_FEATURE_GRPC` and the `feature = "grpc"` cfg together).
 
@@ -27,5 +28,18 @@ fn grpc() {
         .package("bench")
         .method(exchange)
         .build();
-    Builder::new().compile(&[service]);
+    // `bench.Rpc/Call`: one unary call per request, for the request/reply rows (src/rpc.rs).
+    let call = Method::builder()
+        .name("call")
+        .route_name("Call")
+        .input_type("::bytes::Bytes")
+        .output_type("::bytes::Bytes")
+        .codec_path("crate::peers::grpc::RawCodec")
+        .build();
+    let rpc = Service::builder()
+        .name("Rpc")
+        .package("bench")
+        .method(call)
+        .build();
+    Builder::new().compile(&[service, rpc]);
 }

@@ -9,12 +9,17 @@
 //! [`Link`](libipc_bench::Link) trait, and each pattern and size is interleaved across all the
 //! systems, so they share the same CPU placement and drift. The report is `ipc bench`'s:
 //! the same table and the same JSON schema, with `system` naming the library.
+//!
+//! Besides: connection set-up, idle memory and the scaling curve (`extra.rs`), the C and
+//! Python APIs' round trips (`apis.rs`), and request/reply round trips with 1 and 64 requests
+//! in flight, libipc's `rpc` next to a raw socket and gRPC (`rpc.rs`).
 
 mod apis;
 mod extra;
 mod peers;
 mod plot;
 mod publish;
+mod rpc;
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -33,6 +38,8 @@ const PEER_COMMAND: &str = "__compare-peer";
 const LOAD_COMMAND: &str = "__compare-load";
 /// The hidden subcommand that runs a client pair's bench side (set-up, memory, scaling).
 const PAIR_COMMAND: &str = "__compare-pair";
+/// The hidden subcommand that runs a request/reply row's server.
+const RPC_SERVER_COMMAND: &str = "__compare-rpc-server";
 /// The hidden subcommand that runs the echo process of the C and Python API rows.
 const ECHO_COMMAND: &str = "__compare-echo";
 
@@ -90,6 +97,9 @@ struct Cli {
     /// Leave out connection set-up, idle memory and the scaling curve.
     #[arg(long)]
     no_extra: bool,
+    /// Leave out the request/reply rows.
+    #[arg(long)]
+    no_rpc: bool,
     /// Also measure the C API's 64 B round trip with this build of bench/c/ping.c.
     #[arg(long, value_name = "PROGRAM")]
     c_ping: Option<PathBuf>,
@@ -128,6 +138,13 @@ enum Hidden {
     #[command(name = "__compare-echo", hide = true)]
     Echo {
         #[arg(value_name = "ENDPOINT")]
+        endpoint: String,
+    },
+    /// A request/reply row's server (see rpc.rs).
+    #[command(name = "__compare-rpc-server", hide = true)]
+    RpcServer {
+        system: String,
+        transport: String,
         endpoint: String,
     },
     /// A load worker; exits once PARENT_PID is no longer its parent.
@@ -198,6 +215,11 @@ fn run(cli: Cli) -> Result {
             return extra::run_driver(&Rerun::current_exe(PEER_COMMAND)?, found, links, size);
         }
         Some(Hidden::Echo { endpoint }) => return apis::run_echo(&endpoint),
+        Some(Hidden::RpcServer {
+            system,
+            transport,
+            endpoint,
+        }) => return rpc::run_server(&system, &transport, &endpoint),
         None => {}
     }
     if cli.list {
@@ -275,7 +297,8 @@ fn run(cli: Cli) -> Result {
     if let Some((file, path)) = json {
         report.write_json(file, &path)?;
     }
-    // The measures that need fresh processes per sample, then the other APIs' round trips
+    // The measures that need fresh processes per sample, the other APIs' round trips, then
+    // request/reply
     // (beside the same load, if any).
     let workers = match load {
         Some(n) => Some(Load::start(n, &Rerun::current_exe(LOAD_COMMAND)?)?),
@@ -329,12 +352,31 @@ fn run(cli: Cli) -> Result {
     } else {
         Vec::new()
     };
+    let rpc = if cli.no_rpc {
+        Vec::new()
+    } else {
+        let (rounds, single, batches) = if cli.quick {
+            (1, 200, 5)
+        } else {
+            (5, 5_000, 100)
+        };
+        rpc::measure(
+            &std::env::current_exe().context("finding this executable")?,
+            RPC_SERVER_COMMAND,
+            dir.path(),
+            rounds,
+            single,
+            batches,
+        )?
+    };
     drop(workers);
+    print!("{}", publish::rpc_table(&rpc));
     let output = publish::Output {
         report,
         setup,
         scaling,
         apis,
+        rpc,
         machine: publish::machine(),
         command: command_line(),
     };

@@ -13,6 +13,7 @@ use libipc_bench_unix::{RAW, Report, Row};
 use crate::apis::ApiRow;
 use crate::extra::{ScalingRow, SetupRow};
 use crate::plot::{Scale, Series, line_chart};
+use crate::rpc::RpcRow;
 
 /// The marker lines `--doc` replaces what lies between.
 pub const BEGIN: &str = "<!-- ipc-compare results: generated, do not edit by hand -->";
@@ -29,6 +30,8 @@ pub struct Output {
     pub setup: Vec<SetupRow>,
     pub scaling: Vec<ScalingRow>,
     pub apis: Vec<ApiRow>,
+    /// Request/reply round trips (src/rpc.rs).
+    pub rpc: Vec<RpcRow>,
     /// The machine, for people.
     pub machine: String,
     /// The command that made it.
@@ -311,7 +314,96 @@ pub fn markdown(out: &Output, plots: Option<&str>) -> String {
             );
         }
     }
+    if !out.rpc.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n### Request/reply\n\n{} B requests and replies over one connection, with 1 and \
+             with {} requests in flight; each call timed from just before its request is sent \
+             to its caller having the reply; medians of {} alternating rounds. vs raw: p50 over \
+             raw unix's at the same depth (which waits in the kernel, as `unix (no spin)` \
+             does); vs gRPC: p50 over gRPC's.\n",
+            crate::rpc::SIZE,
+            crate::rpc::DEPTH,
+            out.rpc[0].rounds
+        );
+        md.push_str(&rpc_markdown(&out.rpc));
+    }
     md
+}
+
+/// A request/reply row's ratios to raw unix and to gRPC at the same depth.
+fn rpc_ratios(rows: &[RpcRow], r: &RpcRow) -> (Option<f64>, Option<f64>) {
+    let at = |system: &str| {
+        rows.iter()
+            .find(|x| x.system == system && x.in_flight == r.in_flight)
+            .map(|x| r.p50_us / x.p50_us)
+    };
+    (at("raw"), at("grpc"))
+}
+
+fn rpc_markdown(rows: &[RpcRow]) -> String {
+    let mut md = String::from(
+        "| system | transport | in flight | p50 µs | p99 µs | calls/s | vs raw | vs gRPC |\n\
+         |---|---|---:|---:|---:|---:|---|---|\n",
+    );
+    for r in rows {
+        let (raw, grpc) = rpc_ratios(rows, r);
+        let shown = |v: Option<f64>, this: &str| {
+            if r.system == this {
+                "-".to_owned()
+            } else {
+                ratio(v)
+            }
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.system,
+            r.transport,
+            r.in_flight,
+            num(r.p50_us),
+            num(r.p99_us),
+            num(r.calls_per_s),
+            shown(raw, "raw"),
+            shown(grpc, "grpc"),
+        );
+    }
+    md
+}
+
+/// The request/reply rows as a plain table for the terminal (empty without rows).
+pub fn rpc_table(rows: &[RpcRow]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut t = format!(
+        "\nrequest/reply, {} B, p50/p99 per call (µs), calls/s:\n",
+        crate::rpc::SIZE
+    );
+    for r in rows {
+        let (raw, grpc) = rpc_ratios(rows, r);
+        let _ = writeln!(
+            t,
+            "  {:<7} {:<15} x{:<3} p50 {:>9} p99 {:>9} {:>11}/s  vs raw {:>7}  vs gRPC {:>7}",
+            r.system,
+            r.transport,
+            r.in_flight,
+            num(r.p50_us),
+            num(r.p99_us),
+            num(r.calls_per_s),
+            if r.system == "raw" {
+                "-".to_owned()
+            } else {
+                ratio(raw)
+            },
+            if r.system == "grpc" {
+                "-".to_owned()
+            } else {
+                ratio(grpc)
+            },
+        );
+    }
+    t
 }
 
 /// A libipc row's ratios: to its raw same-wait baseline, and to the best peer library.
@@ -482,6 +574,31 @@ pub fn targets(out: &Output) -> Vec<String> {
             num(beyond),
             num(best)
         ));
+    }
+    // Request/reply beats gRPC over a Unix socket by 5x at p50 (libipc unix, both depths).
+    for depth in [1, crate::rpc::DEPTH] {
+        let find = |system: &str, transport: &str| {
+            out.rpc
+                .iter()
+                .find(|r| r.system == system && r.transport == transport && r.in_flight == depth)
+        };
+        match (find(LIBIPC, "unix"), find("grpc", "uds")) {
+            (Some(ours), Some(grpc)) => {
+                let r = grpc.p50_us / ours.p50_us;
+                lines.push(format!(
+                    "libipc unix request/reply p50 at least 5x faster than gRPC over a Unix \
+                     socket ({depth} in flight): {} ({} µs against {} µs: {}x)",
+                    verdict(r >= 5.0),
+                    num(ours.p50_us),
+                    num(grpc.p50_us),
+                    num(r)
+                ));
+            }
+            _ => lines.push(format!(
+                "libipc unix request/reply p50 at least 5x faster than gRPC ({depth} in flight): \
+                 not measured in this run"
+            )),
+        }
     }
     lines
 }

@@ -84,6 +84,31 @@ fn quick_run_measures_every_system() {
         );
     }
     assert!(markdown.contains("### Targets"), "{markdown}");
+    // Request/reply: raw, libipc's three and, with the grpc feature, gRPC; 1 and 64 in flight.
+    let rpc = published["rpc"].as_array().expect("rpc rows");
+    let mut want = vec![
+        ("raw", "unix"),
+        ("libipc", "unix (no spin)"),
+        ("libipc", "unix"),
+        ("libipc", "shm"),
+    ];
+    if systems.contains(&"grpc") {
+        want.push(("grpc", "uds"));
+    }
+    for (system, transport) in want {
+        for depth in [1, 64] {
+            let row = rpc
+                .iter()
+                .find(|r| {
+                    r["system"] == system && r["transport"] == transport && r["in_flight"] == depth
+                })
+                .unwrap_or_else(|| panic!("no request/reply row {system} {transport} x{depth}"));
+            for field in ["p50_us", "p99_us", "calls_per_s"] {
+                assert!(row[field].as_f64().is_some_and(|v| v > 0.0), "{row}");
+            }
+        }
+    }
+    assert!(markdown.contains("### Request/reply"), "{markdown}");
     let rows = doc["results"].as_array().expect("results");
     for system in &systems {
         assert!(table.contains(system), "{system} missing from\n{table}");

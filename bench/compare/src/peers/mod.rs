@@ -5,7 +5,7 @@
 use libipc_bench_unix::LinkKind;
 
 #[cfg(feature = "grpc")]
-mod grpc;
+pub(crate) mod grpc;
 #[cfg(feature = "iceoryx2")]
 mod iceoryx2;
 #[cfg(feature = "interprocess")]
