@@ -27,13 +27,13 @@ pub struct Channel {
 }
 
 /// The bytes of a `send` argument.
-enum Data<'e> {
+pub(crate) enum Data<'e> {
     Bytes(&'e [u8]),
     Text(String),
 }
 
 impl Data<'_> {
-    fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         match self {
             Data::Bytes(b) => b,
             Data::Text(s) => s.as_bytes(),
@@ -41,7 +41,7 @@ impl Data<'_> {
     }
 }
 
-fn data<'e>(env: &Env, v: Unknown<'e>) -> Result<Data<'e>> {
+pub(crate) fn data<'e>(env: &Env, v: Unknown<'e>) -> Result<Data<'e>> {
     match v.get_type()? {
         ValueType::String => {
             // SAFETY: checked to be a string just above.
@@ -185,13 +185,7 @@ impl Channel {
     /// The peer process's credentials.
     #[napi(getter)]
     pub fn peer(&self) -> PeerCredentials {
-        let p = self.ch.peer();
-        let or_null = |v: Option<u32>| v.map_or(Either::B(Null), Either::A);
-        PeerCredentials {
-            pid: or_null(p.pid),
-            uid: or_null(p.uid),
-            gid: or_null(p.gid),
-        }
+        peer_of(self.ch.peer())
     }
 
     /// The largest message `send` accepts (the smaller of both sides' limits), in bytes.
@@ -202,6 +196,16 @@ impl Channel {
 }
 
 /// An endpoint argument: a string, else a `TypeError`.
+/// Credentials as JavaScript sees them (`null` where unknown).
+pub(crate) fn peer_of(p: libipc::PeerCredentials) -> PeerCredentials {
+    let or_null = |v: Option<u32>| v.map_or(Either::B(Null), Either::A);
+    PeerCredentials {
+        pid: or_null(p.pid),
+        uid: or_null(p.uid),
+        gid: or_null(p.gid),
+    }
+}
+
 pub(crate) fn endpoint(env: &Env, v: Unknown<'_>) -> Result<String> {
     if v.get_type()? != ValueType::String {
         return Err(type_error(env, "endpoint must be a string"));

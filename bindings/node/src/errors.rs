@@ -1,6 +1,7 @@
 //! libipc errors as JavaScript `Error`s: `code` is the kind's stable symbol
 //! (`'IPC_TIMEOUT'`, from the core's one table, `ErrorKind::symbol`), `ipcCode` its number,
-//! `osError` the errno when there is one. Wrong argument types are `TypeError`s with code
+//! `osError` the errno when there is one, `status` an error reply's status (`IPC_REMOTE`).
+//! Wrong argument types are `TypeError`s with code
 //! `'IPC_INVALID_ARGUMENT'`.
 
 use libipc::{Error, ErrorKind};
@@ -13,6 +14,10 @@ pub(crate) fn js_error<'e>(env: &'e Env, e: &Error) -> Result<Object<'e>> {
     obj.set_named_property("ipcCode", u32::from(e.kind().code()))?;
     if let Some(errno) = e.os_error() {
         obj.set_named_property("osError", errno)?;
+    }
+    if let Some(status) = e.status() {
+        // An error reply (`IPC_REMOTE`): the server's status; the message is its text.
+        obj.set_named_property("status", status)?;
     }
     Ok(obj)
 }

@@ -12,6 +12,7 @@ mod errors;
 mod listener;
 mod options;
 mod promise;
+mod rpc;
 mod settle;
 mod wait;
 
@@ -24,6 +25,7 @@ use napi_derive::napi;
 
 pub use channel::{Channel, PeerCredentials};
 pub use listener::Listener;
+pub use rpc::{RpcClient, rpc_connect};
 
 use crate::errors::to_napi;
 use crate::promise::{later, or_reject, raw};

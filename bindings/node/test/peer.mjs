@@ -171,10 +171,70 @@ const CASES = {
   },
 };
 
+// Request/reply cases: each connects by itself (tests/interop/README.md). This peer has no
+// rpc-server yet (the binding has no request/reply server).
+async function withRpc(endpoint, options, run) {
+  let c;
+  try {
+    c = await ipc.rpcConnect(endpoint, options);
+  } catch (e) {
+    throw new CaseFailed(`connect: ${e.code ?? e.name} (${e.message})`);
+  }
+  try {
+    await run(c);
+  } finally {
+    await c.close().catch(() => {});
+  }
+}
+
+const RPC_CASES = {
+  'rpc-echo': (ep, o) => withRpc(ep, o, async (c) => {
+    expectSame('reply', await c.call(pattern(1000)), pattern(1000));
+    expectSame('empty reply', await c.call(Buffer.alloc(0)), Buffer.alloc(0));
+  }),
+  'rpc-error': (ep, o) => withRpc(ep, o, async (c) => {
+    try {
+      await c.call('fail:42:no such thing');
+      throw new CaseFailed('expected IPC_REMOTE, the call succeeded');
+    } catch (e) {
+      if (e instanceof CaseFailed) throw e;
+      if (e.code !== 'IPC_REMOTE' || e.status !== 42 || e.message !== 'no such thing') {
+        throw new CaseFailed(`expected IPC_REMOTE 42 "no such thing", got ${e.code} ${e.status} ${e.message}`);
+      }
+    }
+    expectSame('reply after the error', await c.call('x'), Buffer.from('x'));
+  }),
+  'rpc-many': (ep, o) => withRpc(ep, o, async (c) => {
+    const bodies = Array.from({ length: 200 }, (_, i) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32LE(i, 0);
+      return b;
+    });
+    const calls = bodies.map((b) => c.call(b));
+    for (let i = 199; i >= 0; i--) expectSame(`reply ${i}`, await calls[i], bodies[i]);
+  }),
+  'rpc-plain-refused': (ep, o) => expectError('IPC_PROTOCOL_MISMATCH', "a plain channel's connect", () => ipc.connect(ep, o)),
+};
+
 async function client(endpoint, cases, options) {
   let failed = false;
   let unsupported = false;
   for (const name of cases) {
+    if (Object.hasOwn(RPC_CASES, name)) {
+      let reason = null;
+      try {
+        await RPC_CASES[name](endpoint, options);
+      } catch (e) {
+        reason = e instanceof CaseFailed ? e.message : `unexpected ${e?.code ?? e?.name}: ${e?.message ?? e}`;
+      }
+      if (reason === null) {
+        process.stdout.write(`PASS ${name}\n`);
+      } else {
+        process.stdout.write(`FAIL ${name} ${reason.split(/\s+/).join(' ')}\n`);
+        failed = true;
+      }
+      continue;
+    }
     const run = Object.hasOwn(CASES, name) ? CASES[name] : null;
     if (!run) {
       process.stdout.write(`UNSUPPORTED ${name}\n`);
