@@ -48,7 +48,7 @@ CASES += RPC_CASES
 # The languages whose binding offers a request/reply client, and a server; the others'
 # request/reply cells are reported as unsupported, as the contract allows for now (issue 17
 # brings them).
-RPC_CLIENTS = {"rust", "c", "python", "node"}
+RPC_CLIENTS = {"rust", "c", "python", "node", "kotlin", "swift"}
 RPC_SERVERS = {"rust", "c", "python"}
 # Cases that need a server of their own (they end it).
 OWN_SERVER_CASES = {"server-killed"}

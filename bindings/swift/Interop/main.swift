@@ -232,10 +232,100 @@ let cases: [String: (Channel) throws -> Void] = [
     },
 ]
 
+// Request/reply cases: each connects by itself. This peer has no rpc-server yet.
+
+enum Outcome {
+    case success(Data)
+    case failure(String)
+}
+
+/// The outcomes of calls made on other threads.
+final class Results: @unchecked Sendable {
+    private var items: [Outcome?]
+    private let lock = NSLock()
+    init(count: Int) { items = [Outcome?](repeating: nil, count: count) }
+    func set(_ i: Int, _ o: Outcome) { lock.lock(); items[i] = o; lock.unlock() }
+    func get(_ i: Int) -> Outcome? { lock.lock(); defer { lock.unlock() }; return items[i] }
+}
+func withRpc(_ endpoint: String, _ maxMessage: UInt64?, _ run: (RpcClient) throws -> Void) throws {
+    let c = try rpcConnectBlocking(endpoint: endpoint, options: options(maxMessage))
+    defer { try? c.shutdown() }
+    try run(c)
+}
+
+func rpcCall(_ c: RpcClient, _ body: Data, _ what: String) throws -> Data {
+    let r = try c.callBlocking(data: body, timeoutMs: 30_000, cancel: nil)
+    if r.status != 0 { throw CaseFailed("\(what): an error reply, status \(r.status)") }
+    return r.body
+}
+
+let rpcCases: [String: (String, UInt64?) throws -> Void] = [
+    "rpc-echo": { ep, max in
+        try withRpc(ep, max) { c in
+            try expectSame("reply", pattern(1000), try rpcCall(c, pattern(1000), "the call"))
+            try expectSame("empty reply", Data(), try rpcCall(c, Data(), "the empty call"))
+        }
+    },
+    "rpc-error": { ep, max in
+        try withRpc(ep, max) { c in
+            let r = try c.callBlocking(data: Data("fail:42:no such thing".utf8), timeoutMs: 30_000, cancel: nil)
+            let text = String(decoding: r.body, as: UTF8.self)
+            if r.status != 42 || text != "no such thing" {
+                throw CaseFailed("expected error reply 42 \"no such thing\", got \(r.status) \(text)")
+            }
+            try expectSame("reply after the error", Data("x".utf8), try rpcCall(c, Data("x".utf8), "the call after the error"))
+        }
+    },
+    "rpc-many": { ep, max in
+        try withRpc(ep, max) { c in
+            // 200 calls in flight from 200 threads: each gets its own reply.
+            let bodies = (0..<200).map { Data(u32le(UInt32($0))) }
+            let results = Results(count: 200)
+            DispatchQueue.concurrentPerform(iterations: 200) { i in
+                do {
+                    results.set(i, .success(try rpcCall(c, bodies[i], "call \(i)")))
+                } catch {
+                    results.set(i, .failure(describe(error)))
+                }
+            }
+            for i in stride(from: 199, through: 0, by: -1) {
+                switch results.get(i) {
+                case .success(let got): try expectSame("reply \(i)", bodies[i], got)
+                case .failure(let why): throw CaseFailed("call \(i) failed: \(why)")
+                case nil: throw CaseFailed("call \(i) gave nothing")
+                }
+            }
+        }
+    },
+    "rpc-plain-refused": { ep, max in
+        try expectKind("ProtocolMismatch", "a plain channel's connect") {
+            let ch = try connectBlocking(endpoint: ep, options: options(max))
+            ch.close()
+        }
+    },
+]
+
 func client(endpoint: String, names: [String], maxMessage: UInt64?) -> Int32 {
     var failed = false
     var unsupported = false
     for name in names {
+        if let rpc = rpcCases[name] {
+            var reason: String?
+            do {
+                try rpc(endpoint, maxMessage)
+            } catch let e as CaseFailed {
+                reason = e.reason
+            } catch {
+                reason = "unexpected error \(describe(error))"
+            }
+            if let reason {
+                out("FAIL \(name) \(oneLine(reason))")
+                failed = true
+            } else {
+                out("PASS \(name)")
+            }
+            continue
+        }
         guard let run = cases[name] else {
             out("UNSUPPORTED \(name)")
             unsupported = true

@@ -14,6 +14,7 @@
 
 mod errors;
 mod options;
+mod rpc;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,6 +27,7 @@ use libipc::{Cancel, Wait};
 
 pub use errors::IpcError;
 pub use options::IpcOptions;
+pub use rpc::{RpcClient, RpcReply};
 
 uniffi::setup_scaffolding!("libipc");
 

@@ -200,10 +200,88 @@ private val CASES: Map<String, (Channel) -> Unit> = mapOf(
     },
 )
 
+// Request/reply cases: each connects by itself. This peer has no rpc-server yet.
+private fun withRpc(endpoint: String, maxMessage: ULong?, run: (RpcClient) -> Unit) {
+    val c = rpcConnectBlocking(endpoint, options(maxMessage))
+    try {
+        run(c)
+    } finally {
+        c.shutdown()
+        c.close()
+    }
+}
+
+private fun rpcCall(c: RpcClient, body: ByteArray, what: String): ByteArray {
+    val r = c.callBlocking(body, 30_000uL, null)
+    if (r.status != 0u) throw CaseFailed("$what: an error reply, status ${r.status}")
+    return r.body
+}
+
+private val RPC_CASES: Map<String, (String, ULong?) -> Unit> = mapOf(
+    "rpc-echo" to { ep, max ->
+        withRpc(ep, max) { c ->
+            expectSame("reply", pattern(1000), rpcCall(c, pattern(1000), "the call"))
+            expectSame("empty reply", ByteArray(0), rpcCall(c, ByteArray(0), "the empty call"))
+        }
+    },
+    "rpc-error" to { ep, max ->
+        withRpc(ep, max) { c ->
+            val r = c.callBlocking("fail:42:no such thing".toByteArray(), 30_000uL, null)
+            if (r.status != 42u || String(r.body, Charsets.UTF_8) != "no such thing") {
+                throw CaseFailed("expected error reply 42 \"no such thing\", got ${r.status} ${String(r.body, Charsets.UTF_8)}")
+            }
+            expectSame("reply after the error", "x".toByteArray(), rpcCall(c, "x".toByteArray(), "the call after the error"))
+        }
+    },
+    "rpc-many" to { ep, max ->
+        withRpc(ep, max) { c ->
+            // 200 calls in flight from 200 threads: each gets its own reply.
+            val bodies = List(200) { i -> ByteArray(4).also { u32le(it, 0, i) } }
+            val got = arrayOfNulls<ByteArray>(200)
+            val errors = java.util.concurrent.ConcurrentLinkedQueue<Throwable>()
+            val threads = List(200) { i ->
+                Thread {
+                    try {
+                        got[i] = rpcCall(c, bodies[i], "call $i")
+                    } catch (e: Throwable) {
+                        errors.add(e)
+                    }
+                }.also { it.start() }
+            }
+            threads.forEach { it.join() }
+            errors.firstOrNull()?.let { throw CaseFailed("a call failed: ${describe(it)}") }
+            for (i in 199 downTo 0) expectSame("reply $i", bodies[i], got[i]!!)
+        }
+    },
+    "rpc-plain-refused" to { ep, max ->
+        expectKind<IpcException.ProtocolMismatch>("a plain channel's connect") {
+            connectBlocking(ep, options(max)).close()
+        }
+    },
+)
+
 private fun client(endpoint: String, cases: List<String>, maxMessage: ULong?): Int {
     var failed = false
     var unsupported = false
     for (name in cases) {
+        val rpc = RPC_CASES[name]
+        if (rpc != null) {
+            val reason = try {
+                rpc(endpoint, maxMessage)
+                null
+            } catch (e: CaseFailed) {
+                e.message
+            } catch (e: Exception) {
+                "unexpected error ${describe(e)}"
+            }
+            if (reason == null) {
+                out("PASS $name")
+            } else {
+                out("FAIL $name ${oneLine(reason)}")
+                failed = true
+            }
+            continue
+        }
         val case = CASES[name]
         if (case == null) {
             out("UNSUPPORTED $name")
