@@ -184,4 +184,40 @@ class ChannelTest {
             Peer(python(), "-u", helper(), "server", "--endpoint", "$ep-py").use { echoWith(it, "python $name") }
         }
     }
+
+    /**
+     * Request/reply against the Rust request/reply server in another process (handlers
+     * delayed at random, run concurrently): 1,000 suspend calls in flight, each with its own
+     * reply; an error reply as an RpcReply with its status; a cancelled call abandoned; a
+     * plain channel refused.
+     */
+    @Test
+    fun `request reply against the Rust server, 1000 calls in flight`() = runBlocking {
+        for ((name, ep) in endpoints()) {
+            Peer(rust(), "rpc-echo-server", "$ep-rpc", "--async", "--max-delay-ms", "10").use { peer ->
+                val ready = peer.line()
+                assertTrue(ready.startsWith("ready "), "$name: $ready")
+                val endpoint = ready.removePrefix("ready ")
+                rpcConnect(endpoint, null).use { c ->
+                    val calls = (0 until 1000).map { i -> async { i to c.call("call $i".toByteArray(), null) } }
+                    for ((i, reply) in calls.map { it.await() }) {
+                        assertEquals(0u, reply.status, "$name: call $i")
+                        assertArrayEquals("call $i".toByteArray(), reply.body, "$name: call $i")
+                    }
+                    val err = c.callBlocking("fail:42:no such thing".toByteArray(), 10_000uL, null)
+                    assertEquals(42u, err.status, name)
+                    assertEquals("no such thing", String(err.body, Charsets.UTF_8), name)
+                    val handle = CancelHandle()
+                    val slow = async { runCatching { c.call("sleep:300".toByteArray(), handle) } }
+                    delay(20)
+                    handle.cancel()
+                    assertTrue(slow.await().exceptionOrNull() is IpcException.Cancelled, name)
+                    assertEquals(0uL, c.inFlight(), name)
+                    assertArrayEquals("after".toByteArray(), c.callBlocking("after".toByteArray(), 10_000uL, null).body, name)
+                    assertThrows<IpcException.ProtocolMismatch> { connectBlocking(endpoint, null) }
+                    c.shutdown()
+                }
+            }
+        }
+    }
 }
