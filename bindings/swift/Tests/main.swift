@@ -171,6 +171,65 @@ for (name, ep) in endpoints() {
           "\(name): the server ended by SIGKILL (\(peer.process.terminationReason.rawValue), \(peer.process.terminationStatus))")
 }
 
+// 3. Request/reply against the Rust request/reply server (handlers delayed at random, run
+// concurrently), over unix and shm: 1,000 async calls in flight, each with its own reply; an
+// error reply as an RpcReply with its status; a call from another task; a plain channel
+// refused; calls cancelled through a CancelHandle (async and blocking).
+for (name, ep) in endpoints() {
+    let peer = try Peer(["rpc-echo-server", ep + "-rpc", "--async", "--max-delay-ms", "10"])
+    let ready = peer.line()
+    check(ready.hasPrefix("ready "), "\(name): rpc server ready: \(ready)")
+    let endpoint = String(ready.dropFirst(6))
+    let c = try await rpcConnect(endpoint: endpoint, options: nil)
+    let one = try await c.call(data: Data("one".utf8), cancel: nil)
+    check(one.status == 0 && one.body == Data("one".utf8), "\(name): one async call")
+    let replies = try await withThrowingTaskGroup(of: (Int, RpcReply).self) { group in
+        for i in 0..<1000 {
+            group.addTask { (i, try await c.call(data: Data("call \(i)".utf8), cancel: nil)) }
+        }
+        var all = [(Int, RpcReply)]()
+        for try await r in group { all.append(r) }
+        return all
+    }
+    check(replies.count == 1000, "\(name): 1,000 replies")
+    for (i, r) in replies {
+        check(r.status == 0 && r.body == Data("call \(i)".utf8), "\(name): reply \(i)")
+    }
+    let err = try c.callBlocking(data: Data("fail:42:no such thing".utf8), timeoutMs: 10_000, cancel: nil)
+    check(err.status == 42 && String(decoding: err.body, as: UTF8.self) == "no such thing", "\(name): error reply")
+    // A call from another task, answered after 100 ms.
+    let later = Task { try await c.call(data: Data("sleep:100".utf8), cancel: nil) }
+    let got = try await later.value
+    check(got.status == 0 && got.body == Data("sleep:100".utf8), "\(name): a call from another task")
+    let handle = try CancelHandle()
+    let slow = Task { try await c.call(data: Data("sleep:300".utf8), cancel: handle) }
+    try await Task.sleep(nanoseconds: 20_000_000)
+    handle.cancel()
+    do {
+        _ = try await slow.value
+        check(false, "\(name): a cancelled call")
+    } catch IpcError.Cancelled {
+    }
+    let handle2 = try CancelHandle()
+    DispatchQueue.global().asyncAfter(deadline: .now() + 0.02) { handle2.cancel() }
+    do {
+        _ = try c.callBlocking(data: Data("sleep:300".utf8), timeoutMs: 10_000, cancel: handle2)
+        check(false, "\(name): a cancelled blocking call")
+    } catch IpcError.Cancelled {
+    }
+    check(c.inFlight() == 0, "\(name): nothing in flight")
+    do {
+        _ = try connectBlocking(endpoint: endpoint, options: nil)
+        check(false, "\(name): a plain channel at a request/reply server")
+    } catch IpcError.ProtocolMismatch {
+    }
+    try c.shutdown()
+    // The server runs until its stdin closes.
+    try peer.input.fileHandleForWriting.close()
+    peer.process.waitUntilExit()
+    check(peer.process.terminationStatus == 0, "\(name): the rpc server exited 0")
+}
+
 if failures > 0 {
     print("swift tests: \(failures) failure(s)")
     exit(1)
