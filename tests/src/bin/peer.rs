@@ -121,6 +121,7 @@ mod shm;
 #[cfg(unix)]
 mod spawn;
 
+#[cfg(unix)]
 #[path = "peer/rpc.rs"]
 mod rpc;
 
@@ -268,6 +269,7 @@ fn main() {
             "clients" => clients(&args),
             "connect" => connect(&args),
             "raw-client" => raw_client(&args),
+            #[cfg(unix)]
             "rpc-echo-server" => rpc::server(&args),
             #[cfg(unix)]
             "shm-hostile" => shm::hostile(&args),
