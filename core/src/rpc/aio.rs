@@ -105,6 +105,11 @@ impl Shared {
     }
 }
 
+/// The handlers still running on a connection, by request id.
+fn tasks(m: &Mutex<HashMap<u64, AbortHandle>>) -> MutexGuard<'_, HashMap<u64, AbortHandle>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Releases a call's slot when the call ends without its reply (timeout, cancel, dropped
 /// future), telling the server if the request went out.
 struct Abandon<'a> {
@@ -350,18 +355,12 @@ impl AsyncResponder {
         F: Future<Output = Result<Vec<u8>>> + Send + 'static,
     {
         let running: Arc<Mutex<HashMap<u64, AbortHandle>>> = Arc::default();
-        let lock = |m: &Mutex<HashMap<u64, AbortHandle>>| {
-            std::mem::take(&mut *m.lock().unwrap_or_else(|p| p.into_inner()))
-        };
         let end = loop {
             match self.next().await {
                 Ok(ToServer::Request(req)) => {
                     let id = req.id;
                     let task = tokio::spawn(handler(req));
-                    running
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(id, task.abort_handle());
+                    tasks(&running).insert(id, task.abort_handle());
                     let chan = self.chan.clone();
                     let running = Arc::clone(&running);
                     tokio::spawn(async move {
@@ -373,18 +372,12 @@ impl AsyncResponder {
                             // Aborted by a CANCEL or the end of the connection: no reply.
                             Err(_) => return,
                         };
-                        running
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .remove(&id);
+                        tasks(&running).remove(&id);
                         let _ = chan.send(&reply_message(id, result.as_deref())).await;
                     });
                 }
                 Ok(ToServer::Cancel(id)) => {
-                    let task = running
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&id);
+                    let task = tasks(&running).remove(&id);
                     if let Some(t) = task {
                         t.abort();
                     }
@@ -393,7 +386,8 @@ impl AsyncResponder {
                 Err(e) => break e,
             }
         };
-        for (_, t) in lock(&running) {
+        let left = std::mem::take(&mut *tasks(&running));
+        for (_, t) in left {
             t.abort();
         }
         match end.kind() {

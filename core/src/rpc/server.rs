@@ -185,19 +185,18 @@ impl Responder {
 
     /// Answer request `id` with `body`.
     pub fn reply(&self, id: u64, body: &[u8]) -> Result<()> {
-        self.chan.send(&reply_message(id, Ok(body)))
+        self.respond(id, Ok(body))
     }
 
     /// Answer request `id` with an error: `status` (non-zero; 0 is sent as 1) and `text`
     /// (cut to 4092 bytes). The client's call fails with `Remote`.
     pub fn reply_error(&self, id: u64, status: u32, text: &str) -> Result<()> {
-        self.chan
-            .send(&reply_message(id, Err(&Error::remote(status, text))))
+        self.respond(id, Err(&Error::remote(status, text)))
     }
 
     /// Answer request `id` with a handler's result.
     pub fn respond(&self, id: u64, result: std::result::Result<&[u8], &Error>) -> Result<()> {
-        self.chan.send(&reply_message(id, result))
+        self.respond_wait(id, result, Wait::forever())
     }
 
     /// Answer this client's requests with `handler`, one after another, until it closes or
