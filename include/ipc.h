@@ -110,6 +110,11 @@ typedef enum ipc_status {
    */
   IPC_ERR_INVALID_ARGUMENT = 13,
   /**
+   * The publisher cut this subscriber off: it stayed behind for longer than the publisher's
+   * block timeout; the messages after the last one it received did not reach it.
+   */
+  IPC_ERR_LAGGED = 14,
+  /**
    * The caller's buffer is too small for the message, which is kept for the next receive;
    * `Error::needed` says how many bytes it has.
    */

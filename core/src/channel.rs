@@ -494,6 +494,12 @@ impl Channel {
         self.shared.link.fail(err)
     }
 
+    /// Hang up at once (no CLOSE, no waiting): the peer sees `PeerDisconnected`, and calls
+    /// blocked on this channel in other threads return.
+    pub(crate) fn hang_up_now(&self) {
+        self.shared.link.hang_up();
+    }
+
     pub(crate) fn from_link(link: Arc<dyn Link>) -> Channel {
         let (rx_spin, tx_spin) = link.spin();
         Channel {

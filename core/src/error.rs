@@ -90,6 +90,7 @@ error_kinds! {
     Io = 11 "IPC_IO": "Any other operating-system error; `Error::os_error` carries the errno.",
     Unsupported = 12 "IPC_UNSUPPORTED": "The transport or feature is not available in this build or on this platform.",
     InvalidArgument = 13 "IPC_INVALID_ARGUMENT": "An argument or option is out of range or inconsistent.",
+    Lagged = 14 "IPC_LAGGED": "The publisher cut this subscriber off: it stayed behind for longer than the publisher's block timeout; the messages after the last one it received did not reach it.",
     BufferTooSmall = 100 "IPC_BUFFER_TOO_SMALL": "The caller's buffer is too small for the message, which is kept for the next receive; `Error::needed` says how many bytes it has.",
     Busy = 102 "IPC_BUSY": "This thread holds that side of the channel (an unfinished in-place slot); finish it first.",
     Cancelled = 104 "IPC_CANCELLED": "A cancellation token stopped the call; nothing was lost or half-done.",
@@ -266,7 +267,7 @@ mod tests {
         }
         codes.dedup();
         assert_eq!(codes.len(), ErrorKind::ALL.len());
-        for reserved in [0, 14, 99, 101, 103] {
+        for reserved in [0, 15, 99, 101, 103] {
             assert_eq!(ErrorKind::from_code(reserved), None);
         }
     }

@@ -20,7 +20,7 @@ use crate::sys::{self, Stream};
 use crate::transport::Transport;
 use crate::wait::after;
 use crate::wire::{
-    CAP_RPC, ErrorPayload, FrameHeader, FrameType, HEADER_LEN, Hello, MAX_ERROR_PAYLOAD,
+    CAP_PUBSUB, CAP_RPC, ErrorPayload, FrameHeader, FrameType, HEADER_LEN, Hello, MAX_ERROR_PAYLOAD,
 };
 
 fn read_exact(stream: &Stream, buf: &mut [u8], deadline: Instant, what: &str) -> Result<()> {
@@ -184,6 +184,10 @@ pub(crate) fn client(t: &dyn Transport, ep: &Endpoint, opts: &Options) -> Result
     client_on(t, stream, ep, opts)
 }
 
+/// The hello bits of messaging patterns: a listener of a pattern refuses clients without its
+/// bit with its own message.
+const PATTERN_CAPS: u32 = CAP_RPC | CAP_PUBSUB;
+
 /// Client side on a stream that is already connected (`ep` names the peer in messages).
 pub(crate) fn client_on(
     t: &dyn Transport,
@@ -237,6 +241,11 @@ pub(crate) fn client_on(
             format!(
                 "the listener at {ep} does not serve request/reply (no CAP_RPC in its hello: a \
                  plain channel endpoint, or a libipc older than wire 1.1)"
+            )
+        } else if missing & CAP_PUBSUB != 0 {
+            format!(
+                "the listener at {ep} is not a publisher (no CAP_PUBSUB in its hello: a plain \
+                 channel endpoint, or a libipc older than wire 1.2)"
             )
         } else {
             format!("the listener does not offer what {ep} needs (it is another kind of endpoint)")
@@ -313,14 +322,19 @@ pub(crate) fn server_as(
             ErrorKind::ProtocolViolation,
             "client hello has a non-zero status",
         )),
-        Ok(h) if h.capabilities & caps & !CAP_RPC != caps & !CAP_RPC => Err(Error::new(
+        Ok(h) if h.capabilities & caps & !PATTERN_CAPS != caps & !PATTERN_CAPS => Err(Error::new(
             ErrorKind::ProtocolMismatch,
             "this endpoint serves clients of its own kind only (shm:// endpoints: shm:// clients)",
         )),
-        Ok(h) if h.capabilities & caps != caps => Err(Error::new(
+        Ok(h) if h.capabilities & caps & CAP_RPC != caps & CAP_RPC => Err(Error::new(
             ErrorKind::ProtocolMismatch,
             "this endpoint serves request/reply clients only (CAP_RPC, wire 1.1); connect \
              with a request/reply client",
+        )),
+        Ok(h) if h.capabilities & caps != caps => Err(Error::new(
+            ErrorKind::ProtocolMismatch,
+            "this endpoint is a publisher and serves subscribers only (CAP_PUBSUB, wire 1.2); \
+             connect with a subscriber",
         )),
         // The transport prepares before we accept, so a failure is a proper refusal.
         Ok(h) => t.prepare(opts).map(|p| (h, p)),

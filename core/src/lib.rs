@@ -57,6 +57,7 @@ mod handshake;
 mod link;
 mod listener;
 mod options;
+pub mod pubsub;
 pub mod rpc;
 #[cfg(unix)]
 mod shm;

@@ -46,6 +46,9 @@ pub enum ipc_status {
     IPC_ERR_UNSUPPORTED = 12,
     /// An argument or option is out of range or inconsistent.
     IPC_ERR_INVALID_ARGUMENT = 13,
+    /// The publisher cut this subscriber off: it stayed behind for longer than the publisher's
+    /// block timeout; the messages after the last one it received did not reach it.
+    IPC_ERR_LAGGED = 14,
     /// The caller's buffer is too small for the message, which is kept for the next receive;
     /// `Error::needed` says how many bytes it has.
     IPC_ERR_BUFFER_TOO_SMALL = 100,
@@ -78,6 +81,7 @@ pub(crate) const ALL_STATUSES: &[ipc_status] = &[
     ipc_status::IPC_ERR_IO,
     ipc_status::IPC_ERR_UNSUPPORTED,
     ipc_status::IPC_ERR_INVALID_ARGUMENT,
+    ipc_status::IPC_ERR_LAGGED,
     ipc_status::IPC_ERR_BUFFER_TOO_SMALL,
     ipc_status::IPC_ERR_PANIC,
     ipc_status::IPC_ERR_BUSY,
@@ -138,6 +142,7 @@ const NAMES: &[(ipc_status, &std::ffi::CStr)] = &[
     (ipc_status::IPC_ERR_IO, c"IPC_ERR_IO"),
     (ipc_status::IPC_ERR_UNSUPPORTED, c"IPC_ERR_UNSUPPORTED"),
     (ipc_status::IPC_ERR_INVALID_ARGUMENT, c"IPC_ERR_INVALID_ARGUMENT"),
+    (ipc_status::IPC_ERR_LAGGED, c"IPC_ERR_LAGGED"),
     (ipc_status::IPC_ERR_BUFFER_TOO_SMALL, c"IPC_ERR_BUFFER_TOO_SMALL"),
     (ipc_status::IPC_ERR_PANIC, c"IPC_ERR_PANIC"),
     (ipc_status::IPC_ERR_BUSY, c"IPC_ERR_BUSY"),

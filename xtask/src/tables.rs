@@ -107,6 +107,12 @@ const PY_KINDS: &[PyKind] = &[
         doc: None,
     },
     PyKind {
+        kind: "Lagged",
+        bases: &["ConnectionError"],
+        also: "`ConnectionError`",
+        doc: None,
+    },
+    PyKind {
         kind: "BufferTooSmall",
         bases: &["ValueError"],
         also: "`ValueError`",
@@ -160,6 +166,10 @@ const WIRE: &[(&str, &str)] = &[
     ),
     ("Unsupported", "never (local)"),
     ("InvalidArgument", "never (local)"),
+    (
+        "Lagged",
+        "ERROR frame (publish/subscribe, wire 1.2: a subscriber cut off)",
+    ),
 ];
 
 /// The C API's own status, between the core's codes.

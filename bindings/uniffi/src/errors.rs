@@ -35,6 +35,8 @@ pub enum IpcError {
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
+    Lagged(String),
+    #[error("{0}")]
     BufferTooSmall(String),
     #[error("{0}")]
     Busy(String),
@@ -62,6 +64,7 @@ impl IpcError {
             E::Io(_) => ErrorKind::Io,
             E::Unsupported(_) => ErrorKind::Unsupported,
             E::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            E::Lagged(_) => ErrorKind::Lagged,
             E::BufferTooSmall(_) => ErrorKind::BufferTooSmall,
             E::Busy(_) => ErrorKind::Busy,
             E::Cancelled(_) => ErrorKind::Cancelled,
@@ -86,6 +89,7 @@ impl From<libipc::Error> for IpcError {
             ErrorKind::Closed => IpcError::Closed(m),
             ErrorKind::Unsupported => IpcError::Unsupported(m),
             ErrorKind::InvalidArgument => IpcError::InvalidArgument(m),
+            ErrorKind::Lagged => IpcError::Lagged(m),
             ErrorKind::BufferTooSmall => IpcError::BufferTooSmall(m),
             ErrorKind::Busy => IpcError::Busy(m),
             ErrorKind::Cancelled => IpcError::Cancelled(m),

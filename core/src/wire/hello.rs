@@ -20,7 +20,7 @@ pub const MAGIC: [u8; 4] = *b"LIPC";
 /// Major version spoken by this build. Peers with another major are refused.
 pub const VERSION_MAJOR: u8 = 1;
 /// Minor version spoken by this build.
-pub const VERSION_MINOR: u8 = 1;
+pub const VERSION_MINOR: u8 = 2;
 /// Length of a v1.0 hello.
 pub const HELLO_LEN_V1: u16 = 24;
 /// Largest hello length a receiver accepts.

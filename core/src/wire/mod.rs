@@ -9,6 +9,7 @@ pub(crate) mod assembly;
 mod fifo;
 mod frame;
 mod hello;
+mod pubsub;
 mod reader;
 mod rpc;
 mod setup;
@@ -19,6 +20,11 @@ pub use frame::{
     ErrorPayload, FLAG_MORE, FrameHeader, FrameType, HEADER_LEN, MAX_ERROR_PAYLOAD, decode_frame,
 };
 pub use hello::{HELLO_LEN_V1, HELLO_MAX_LEN, Hello, MAGIC, VERSION_MAJOR, VERSION_MINOR};
+pub use pubsub::{
+    CAP_PUBSUB, MAX_PREFIXES, MAX_TOPIC_LEN, PUBSUB_ENVELOPE_LEN, PubSubFrame, PubSubKind,
+    PubSubRole, check_prefixes, check_topic, decode_pubsub, encode_subscribe, encode_subscribed,
+    message_envelope, topic_matches,
+};
 pub(crate) use reader::{Frame, FrameReader, Got};
 pub use rpc::{CAP_RPC, ENVELOPE_LEN, Envelope, MAX_FAULT_TEXT, RpcKind, RpcRole, fault_text};
 pub use setup::{CAP_SHM, SETUP_FDS, SETUP_LEN, SETUP_UNSEALED, Setup};

@@ -30,6 +30,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidEndpointError",
     "IoError",
+    "LaggedError",
     "MessageTooLargeError",
     "NotFoundError",
     "PeerDisconnectedError",
@@ -147,6 +148,15 @@ class InvalidArgumentError(Error, ValueError):
     code = 13
 
 
+class LaggedError(Error, ConnectionError):
+    """The publisher cut this subscriber off: it stayed behind for longer than the publisher's block
+    timeout; the messages after the last one it received did not reach it.
+    """
+
+    kind = "Lagged"
+    code = 14
+
+
 class BufferTooSmallError(Error, ValueError):
     """``recv_into``: the message does not fit the buffer. ``needed`` is the message's size; the
     message is kept for the next receive.
@@ -211,6 +221,7 @@ BY_CODE: dict[int, type[Error]] = {
         IoError,
         UnsupportedError,
         InvalidArgumentError,
+        LaggedError,
         BufferTooSmallError,
         BusyError,
         CancelledError,

@@ -1,0 +1,578 @@
+//! The publisher: a listener, a queue and a writing thread per subscriber.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::{Overflow, Policy, pubsub_options};
+use crate::channel::Channel;
+use crate::endpoint::Endpoint;
+use crate::error::{Error, ErrorKind, Result};
+use crate::listener::Listener;
+use crate::options::Options;
+use crate::wait::Wait;
+use crate::wire::{
+    PUBSUB_ENVELOPE_LEN, PubSubFrame, PubSubRole, check_topic, decode_pubsub, encode_subscribed,
+    message_envelope, topic_matches,
+};
+
+/// A publisher: subscribers connect to its endpoint with
+/// [`Subscriber::connect`](super::Subscriber::connect); every message it publishes goes to
+/// each subscriber whose topic prefixes match. Dropping it (or [`close`](Self::close)) stops
+/// accepting subscribers and ends every subscription after what is queued.
+#[derive(Debug)]
+pub struct Publisher {
+    shared: Arc<Shared>,
+}
+
+/// Counters of a publisher since it was bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PublisherStats {
+    /// Subscribers connected now.
+    pub subscribers: usize,
+    /// Messages published.
+    pub published: u64,
+    /// Messages dropped for full subscribers ([`Overflow::DropOldest`]), or too large for a
+    /// subscriber's limit, summed over subscribers.
+    pub dropped: u64,
+    /// Subscribers cut off for falling behind ([`Overflow::Block`]).
+    pub cut_off: u64,
+}
+
+#[derive(Debug)]
+struct Shared {
+    listener: Listener,
+    policy: Policy,
+    max_message: usize,
+    handshake_timeout: Duration,
+    subs: Mutex<Vec<Arc<Sub>>>,
+    /// Signalled when a subscriber joins or leaves.
+    changed: Condvar,
+    closed: AtomicBool,
+    published: AtomicU64,
+    dropped: AtomicU64,
+    cut_off: AtomicU64,
+}
+
+/// One subscriber, as the publisher sees it.
+#[derive(Debug)]
+struct Sub {
+    chan: Channel,
+    prefixes: Vec<Vec<u8>>,
+    queue: Mutex<Queue>,
+    /// The writer waits here for something to send.
+    ready: Condvar,
+    /// `publish` waits here for room ([`Overflow::Block`]).
+    room: Condvar,
+    /// Messages written to the connection (progress, seen by `close`).
+    sent: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Queue {
+    items: VecDeque<Item>,
+    next_seq: u64,
+    end: End,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Subscribed.
+    Open,
+    /// The publisher closes: send what is queued, then CLOSE.
+    Closing,
+    /// Fell behind under `Overflow::Block`: send what is in flight, then ERROR `Lagged`.
+    CutOff,
+    /// The connection ended.
+    Gone,
+}
+
+#[derive(Debug)]
+enum Item {
+    Subscribed,
+    Message(u64, Arc<Outgoing>),
+}
+
+/// A published message, copied once, shared by every subscriber's queue.
+#[derive(Debug)]
+struct Outgoing {
+    topic_len: usize,
+    /// The topic, then the payload.
+    bytes: Vec<u8>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Publisher {
+    /// Publish at `endpoint` with default options and [`Policy`] (errors as
+    /// [`Listener::bind`]).
+    pub fn bind<E>(endpoint: E) -> Result<Publisher>
+    where
+        E: TryInto<Endpoint, Error = Error>,
+    {
+        Publisher::bind_with(endpoint, &Options::default(), Policy::default())
+    }
+
+    /// Publish with options (as [`Listener::bind_with`]) and a policy for slow subscribers.
+    /// `InvalidArgument`: a depth of 0.
+    pub fn bind_with<E>(endpoint: E, opts: &Options, policy: Policy) -> Result<Publisher>
+    where
+        E: TryInto<Endpoint, Error = Error>,
+    {
+        if policy.depth == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "a publisher's queue depth must be at least 1",
+            ));
+        }
+        let listener = Listener::bind_with(endpoint, &pubsub_options(opts))?;
+        let shared = Arc::new(Shared {
+            listener,
+            policy,
+            max_message: opts.max_message_size,
+            handshake_timeout: opts.handshake_timeout,
+            subs: Mutex::default(),
+            changed: Condvar::new(),
+            closed: AtomicBool::new(false),
+            published: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            cut_off: AtomicU64::new(0),
+        });
+        let s = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("libipc-publisher".into())
+            .spawn(move || s.accept_loop())
+            .map_err(|e| Error::from_io(&e, "starting the publisher's accepting thread"))?;
+        Ok(Publisher { shared })
+    }
+
+    /// The endpoint subscribers connect to.
+    pub fn local_endpoint(&self) -> &Endpoint {
+        self.shared.listener.local_endpoint()
+    }
+
+    /// Publish `payload` under `topic` (may be empty) to every subscriber whose prefixes match
+    /// it; returns how many subscribers it was queued for. Waits only under
+    /// [`Overflow::Block`], for full subscribers, at most the policy's timeout in all.
+    ///
+    /// Errors (nothing published): `MessageTooLarge` (envelope, topic and payload exceed the
+    /// publisher's message size limit), `InvalidArgument` (a topic over 1024 bytes),
+    /// `Closed`.
+    pub fn publish(&self, topic: &[u8], payload: &[u8]) -> Result<usize> {
+        let sh = &*self.shared;
+        if sh.closed.load(Ordering::Acquire) {
+            return Err(Error::new(ErrorKind::Closed, "the publisher is closed"));
+        }
+        check_topic(topic)?;
+        let len = PUBSUB_ENVELOPE_LEN + topic.len() + payload.len();
+        if len > sh.max_message {
+            return Err(Error::new(
+                ErrorKind::MessageTooLarge,
+                format!(
+                    "a message of {} bytes with a {}-byte topic and its {PUBSUB_ENVELOPE_LEN}-byte \
+                     envelope exceeds the publisher's limit of {} bytes",
+                    payload.len(),
+                    topic.len(),
+                    sh.max_message
+                ),
+            ));
+        }
+        let mut bytes = Vec::with_capacity(topic.len() + payload.len());
+        bytes.extend_from_slice(topic);
+        bytes.extend_from_slice(payload);
+        let msg = Arc::new(Outgoing {
+            topic_len: topic.len(),
+            bytes,
+        });
+        let subs = lock(&sh.subs).clone();
+        let deadline = match sh.policy.overflow {
+            Overflow::Block { timeout } => Some(Instant::now() + timeout),
+            Overflow::DropOldest => None,
+        };
+        let mut queued = 0;
+        for sub in subs.iter().filter(|s| topic_matches(&s.prefixes, topic)) {
+            if sh.enqueue(sub, &msg, deadline) {
+                queued += 1;
+            }
+        }
+        sh.published.fetch_add(1, Ordering::Relaxed);
+        Ok(queued)
+    }
+
+    /// Subscribers connected now.
+    pub fn subscribers(&self) -> usize {
+        lock(&self.shared.subs).len()
+    }
+
+    /// Wait until at least `count` subscribers are connected; `Timeout` or `Cancelled` if
+    /// `wait` ends first, `Closed` if the publisher is closed.
+    pub fn wait_for_subscribers(&self, count: usize, wait: Wait<'_>) -> Result<()> {
+        let sh = &*self.shared;
+        let mut subs = lock(&sh.subs);
+        loop {
+            if sh.closed.load(Ordering::Acquire) {
+                return Err(Error::new(ErrorKind::Closed, "the publisher is closed"));
+            }
+            if subs.len() >= count {
+                return Ok(());
+            }
+            if let Some(c) = wait.cancel()
+                && c.is_cancelled()
+            {
+                return Err(Error::new(
+                    ErrorKind::Cancelled,
+                    "waiting for subscribers was cancelled",
+                ));
+            }
+            // Short slices so a cancellation is seen without a second wake-up source.
+            let mut slice = Duration::from_millis(20);
+            if let Some(d) = wait.deadline() {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "{} of {count} subscribers connected before the wait ended",
+                            subs.len()
+                        ),
+                    ));
+                }
+                slice = slice.min(left);
+            }
+            subs = sh
+                .changed
+                .wait_timeout(subs, slice)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// The publisher's counters.
+    pub fn stats(&self) -> PublisherStats {
+        let sh = &*self.shared;
+        PublisherStats {
+            subscribers: lock(&sh.subs).len(),
+            published: sh.published.load(Ordering::Relaxed),
+            dropped: sh.dropped.load(Ordering::Relaxed),
+            cut_off: sh.cut_off.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stop accepting subscribers and end every subscription once what is queued for it has
+    /// been sent (each subscriber then receives `Closed`); waits for that. A subscriber that
+    /// takes no message for the handshake timeout (default 5 s) is hung up on instead (it
+    /// sees `PeerDisconnected` after what it received).
+    pub fn close(&self) {
+        self.close_timeout(None);
+    }
+
+    /// [`close`](Self::close), waiting at most `timeout` for the subscribers to take what is
+    /// queued; the ones that have not are hung up on. Returns whether all were served.
+    pub fn close_wait(&self, timeout: Duration) -> bool {
+        self.close_timeout(Some(timeout))
+    }
+
+    fn close_timeout(&self, timeout: Option<Duration>) -> bool {
+        let sh = &*self.shared;
+        sh.begin_close();
+        let deadline = timeout.map(|t| Instant::now() + t);
+        // Per subscriber: messages sent when last seen, and since when that count stands.
+        let mut seen: Vec<(Arc<Sub>, u64, Instant)> = Vec::new();
+        let mut all_served = true;
+        let mut subs = lock(&sh.subs);
+        while !subs.is_empty() {
+            let now = Instant::now();
+            let over = deadline.is_some_and(|d| now >= d);
+            let mut stalled = Vec::new();
+            for s in subs.iter() {
+                let sent = s.sent.load(Ordering::Relaxed);
+                match seen.iter_mut().find(|(x, ..)| Arc::ptr_eq(x, s)) {
+                    Some(e) if e.1 != sent => *e = (Arc::clone(s), sent, now),
+                    Some(e) if over || now - e.2 >= sh.handshake_timeout => {
+                        stalled.push(Arc::clone(s));
+                    }
+                    Some(_) => {}
+                    None if over => stalled.push(Arc::clone(s)),
+                    None => seen.push((Arc::clone(s), sent, now)),
+                }
+            }
+            if !stalled.is_empty() {
+                drop(subs);
+                all_served = false;
+                for s in &stalled {
+                    tracing::debug!("closing: a subscriber took nothing; hanging up on it");
+                    s.chan.hang_up_now();
+                    sh.end(s);
+                }
+                subs = lock(&sh.subs);
+                continue;
+            }
+            subs = sh
+                .changed
+                .wait_timeout(subs, Duration::from_millis(50))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        all_served
+    }
+}
+
+impl Drop for Publisher {
+    /// Stops accepting and lets each subscriber's thread send what is queued, then CLOSE,
+    /// without waiting for it (use [`close`](Self::close) to wait).
+    fn drop(&mut self) {
+        self.shared.begin_close();
+    }
+}
+
+impl Shared {
+    fn begin_close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.listener.close();
+        let subs = lock(&self.subs).clone();
+        for s in subs {
+            let mut q = lock(&s.queue);
+            if q.end == End::Open {
+                q.end = End::Closing;
+            }
+            drop(q);
+            s.ready.notify_all();
+            s.room.notify_all();
+        }
+        self.changed.notify_all();
+    }
+
+    /// Queue `msg` for `sub`; whether it was queued (false: the subscriber is gone or was cut
+    /// off now).
+    fn enqueue(&self, sub: &Arc<Sub>, msg: &Arc<Outgoing>, deadline: Option<Instant>) -> bool {
+        let mut q = lock(&sub.queue);
+        loop {
+            if q.end != End::Open {
+                return false;
+            }
+            if q.items.len() < self.policy.depth {
+                break;
+            }
+            match deadline {
+                None => {
+                    // Drop the oldest message (never the SUBSCRIBED in front of them).
+                    let at = q
+                        .items
+                        .iter()
+                        .position(|i| matches!(i, Item::Message(..)))
+                        .expect("a full queue of depth >= 1 holds a message");
+                    q.items.remove(at);
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        q.end = End::CutOff;
+                        q.items.retain(|i| matches!(i, Item::Subscribed));
+                        drop(q);
+                        self.cut_off.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!("a subscriber fell behind and was cut off");
+                        sub.ready.notify_all();
+                        self.remove(sub);
+                        return false;
+                    }
+                    q = sub
+                        .room
+                        .wait_timeout(q, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+            }
+        }
+        let seq = q.next_seq;
+        q.next_seq += 1;
+        q.items.push_back(Item::Message(seq, Arc::clone(msg)));
+        drop(q);
+        sub.ready.notify_one();
+        true
+    }
+
+    fn remove(&self, sub: &Arc<Sub>) {
+        let mut subs = lock(&self.subs);
+        subs.retain(|s| !Arc::ptr_eq(s, sub));
+        drop(subs);
+        self.changed.notify_all();
+    }
+
+    fn accept_loop(self: Arc<Self>) {
+        loop {
+            match self.listener.accept() {
+                Ok(chan) => {
+                    let s = Arc::clone(&self);
+                    let spawned = std::thread::Builder::new()
+                        .name("libipc-subscriber".into())
+                        .spawn(move || s.serve(chan));
+                    if let Err(e) = spawned {
+                        tracing::warn!(error = %e, "could not start a subscriber's thread");
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Closed => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "a subscriber's connection failed");
+                    if self.closed.load(Ordering::Acquire) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A new connection: read its SUBSCRIBE, register it, write on another thread and read
+    /// (for its end) on this one.
+    fn serve(self: Arc<Self>, chan: Channel) {
+        let prefixes = match chan.recv_timeout(self.handshake_timeout) {
+            Ok(m) => match decode_pubsub(&m, PubSubRole::Publisher) {
+                Ok(PubSubFrame::Subscribe(p)) => p.into_iter().map(<[u8]>::to_vec).collect(),
+                Ok(_) => unreachable!("a publisher decodes only SUBSCRIBE"),
+                Err(e) => {
+                    chan.fail(e);
+                    return;
+                }
+            },
+            Err(e) => {
+                if e.kind() == ErrorKind::Timeout {
+                    chan.fail(Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "no SUBSCRIBE within {:?} of connecting",
+                            self.handshake_timeout
+                        ),
+                    ));
+                }
+                return;
+            }
+        };
+        let sub = Arc::new(Sub {
+            chan,
+            prefixes,
+            queue: Mutex::new(Queue {
+                items: VecDeque::from([Item::Subscribed]),
+                next_seq: 0,
+                end: End::Open,
+            }),
+            ready: Condvar::new(),
+            room: Condvar::new(),
+            sent: AtomicU64::new(0),
+        });
+        {
+            let mut subs = lock(&self.subs);
+            if self.closed.load(Ordering::Acquire) {
+                drop(subs);
+                sub.chan.close();
+                return;
+            }
+            subs.push(Arc::clone(&sub));
+        }
+        self.changed.notify_all();
+        let (s, w) = (Arc::clone(&self), Arc::clone(&sub));
+        let spawned = std::thread::Builder::new()
+            .name("libipc-subscriber-tx".into())
+            .spawn(move || s.write_loop(&w));
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start a subscriber's writing thread");
+            self.end(&sub);
+            sub.chan.hang_up_now();
+            return;
+        }
+        // Nothing more may come from a subscriber: anything is a violation, an end is its end.
+        match sub.chan.recv() {
+            Ok(m) => {
+                let e = match decode_pubsub(&m, PubSubRole::Publisher) {
+                    Ok(_) => Error::new(
+                        ErrorKind::ProtocolViolation,
+                        "a second SUBSCRIBE: a subscriber sends one, first",
+                    ),
+                    Err(e) => e,
+                };
+                sub.chan.fail(e);
+            }
+            Err(e) => tracing::debug!(error = %e, "a subscriber left"),
+        }
+        self.end(&sub);
+    }
+
+    /// The subscriber's connection ended: drop what is queued, wake its writer, forget it.
+    fn end(&self, sub: &Arc<Sub>) {
+        let mut q = lock(&sub.queue);
+        q.end = End::Gone;
+        q.items.clear();
+        drop(q);
+        sub.ready.notify_all();
+        sub.room.notify_all();
+        self.remove(sub);
+    }
+
+    fn write_loop(&self, sub: &Arc<Sub>) {
+        loop {
+            let mut q = lock(&sub.queue);
+            let item = loop {
+                if let Some(i) = q.items.pop_front() {
+                    break i;
+                }
+                match q.end {
+                    End::Open => {
+                        q = sub.ready.wait(q).unwrap_or_else(|p| p.into_inner());
+                    }
+                    End::Closing => {
+                        drop(q);
+                        sub.chan.close();
+                        self.end(sub);
+                        return;
+                    }
+                    End::CutOff => {
+                        drop(q);
+                        sub.chan.fail(Error::new(
+                            ErrorKind::Lagged,
+                            "the publisher cut this subscriber off: its queue stayed full for \
+                             longer than the publisher's block timeout",
+                        ));
+                        self.end(sub);
+                        return;
+                    }
+                    End::Gone => return,
+                }
+            };
+            drop(q);
+            sub.room.notify_one();
+            let sent = match item {
+                Item::Subscribed => sub.chan.send(&encode_subscribed(0)),
+                Item::Message(seq, m) => {
+                    let env = message_envelope(seq, m.topic_len);
+                    sub.chan
+                        .send_with(PUBSUB_ENVELOPE_LEN + m.bytes.len(), |b| {
+                            b.write_at(0, &env);
+                            b.write_at(PUBSUB_ENVELOPE_LEN, &m.bytes);
+                        })
+                        .or_else(|e| {
+                            if e.kind() == ErrorKind::MessageTooLarge {
+                                // Over this subscriber's limit: dropped for it (its next
+                                // message's sequence number tells it).
+                                self.dropped.fetch_add(1, Ordering::Relaxed);
+                                Ok(())
+                            } else {
+                                Err(e)
+                            }
+                        })
+                }
+            };
+            sub.sent.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = sent {
+                tracing::debug!(error = %e, "sending to a subscriber failed");
+                self.end(sub);
+                sub.chan.hang_up_now();
+                return;
+            }
+        }
+    }
+}
