@@ -68,6 +68,7 @@ hs += [b"\x00" + client_hello + data + close, b"\x01" + client_hello + data + da
 write("handshake", hs)
 
 write("rpc_envelope", [bytes.fromhex(v["hex"]) for v in vecs("rpc")])
+write("pubsub_envelope", [bytes.fromhex(v["hex"]) for v in vecs("pubsub")])
 
 rng = random.Random(15)
 for target in ["frame_roundtrip", "shm_ring", "c_abi"]:

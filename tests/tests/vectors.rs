@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use libipc::ErrorKind;
 use libipc::wire::{
     ENVELOPE_LEN, Envelope, ErrorPayload, FIFO_REQUEST_LEN, FifoRequest, FrameHeader, FrameType,
-    HEADER_LEN, HELLO_LEN_V1, Hello, RpcKind, RpcRole, decode_frame,
+    HEADER_LEN, HELLO_LEN_V1, Hello, PubSubFrame, PubSubRole, RpcKind, RpcRole, decode_frame,
+    decode_pubsub, encode_subscribe, encode_subscribed, message_envelope,
 };
 use serde::Deserialize;
 
@@ -91,6 +92,32 @@ struct RpcVector {
     error: Option<String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PubSubVector {
+    name: String,
+    #[allow(dead_code)]
+    description: Option<String>,
+    hex: String,
+    decoded_by: PubSubSide,
+    valid: bool,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    prefixes_hex: Option<Vec<String>>,
+    seq: Option<u64>,
+    topic_hex: Option<String>,
+    payload_hex: Option<String>,
+    error: Option<String>,
+}
+
+/// Which end of a publish/subscribe connection reads an envelope vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum PubSubSide {
+    Publisher,
+    Subscriber,
+}
+
 /// Which end of a request/reply connection reads an envelope vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -119,8 +146,12 @@ fn load<V: for<'de> Deserialize<'de>>(file: &str, kind: &str) -> Vec<V> {
         .unwrap_or_else(|e| panic!("cannot read vector file {}: {e}", path.display()));
     let parsed: File<V> = serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("{} is not a valid vector file: {e}", path.display()));
-    // The request/reply envelope is wire 1.1; everything else is 1.0.
-    let version = if kind == "rpc-envelope" { "1.1" } else { "1.0" };
+    // The request/reply envelope is wire 1.1, publish/subscribe 1.2; everything else is 1.0.
+    let version = match kind {
+        "rpc-envelope" => "1.1",
+        "pubsub-envelope" => "1.2",
+        _ => "1.0",
+    };
     assert_eq!(parsed.wire_version, version, "{file}: wire_version");
     assert_eq!(parsed.kind, kind, "{file}: kind");
     assert!(!parsed.vectors.is_empty(), "{file} holds no vectors");
@@ -402,6 +433,71 @@ fn rpc_envelope_vectors() {
         .to_vec();
         again.extend_from_slice(&want_body);
         assert_eq!(again.len(), ENVELOPE_LEN + want_body.len());
+        assert_eq!(again, bytes, "{name}: re-encoded bytes");
+    }
+}
+
+#[test]
+fn pubsub_envelope_vectors() {
+    let vectors: Vec<PubSubVector> = load("pubsub.json", "pubsub-envelope");
+    check_names_unique("pubsub.json", vectors.iter().map(|v| v.name.as_str()));
+    let valid = vectors.iter().filter(|v| v.valid).count();
+    check_mix("pubsub.json", valid, vectors.len());
+    for v in &vectors {
+        let name = v.name.as_str();
+        let bytes = unhex(name, &v.hex);
+        let role = match v.decoded_by {
+            PubSubSide::Publisher => PubSubRole::Publisher,
+            PubSubSide::Subscriber => PubSubRole::Subscriber,
+        };
+        let result = decode_pubsub(&bytes, role);
+        if !v.valid {
+            let no_fields = v.kind.is_none()
+                && v.prefixes_hex.is_none()
+                && v.seq.is_none()
+                && v.topic_hex.is_none()
+                && v.payload_hex.is_none();
+            check_invalid(name, v.error.as_deref(), no_fields, &result);
+            continue;
+        }
+        assert!(v.error.is_none(), "{name}: valid vectors carry no error");
+        let frame = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let again = match frame {
+            PubSubFrame::Subscribe(prefixes) => {
+                assert_eq!(v.kind.as_deref(), Some("SUBSCRIBE"), "{name}: type");
+                let want: Vec<Vec<u8>> = v
+                    .prefixes_hex
+                    .as_ref()
+                    .expect("prefixes_hex")
+                    .iter()
+                    .map(|p| unhex(name, p))
+                    .collect();
+                assert_eq!(prefixes, want, "{name}: prefixes");
+                assert!(v.seq.is_none() && v.topic_hex.is_none() && v.payload_hex.is_none());
+                encode_subscribe(&want)
+            }
+            PubSubFrame::Subscribed { first_seq } => {
+                assert_eq!(v.kind.as_deref(), Some("SUBSCRIBED"), "{name}: type");
+                assert_eq!(Some(first_seq), v.seq, "{name}: seq");
+                encode_subscribed(first_seq).to_vec()
+            }
+            PubSubFrame::Message {
+                seq,
+                topic,
+                payload,
+            } => {
+                assert_eq!(v.kind.as_deref(), Some("MESSAGE"), "{name}: type");
+                assert_eq!(Some(seq), v.seq, "{name}: seq");
+                let want_topic = unhex(name, v.topic_hex.as_deref().expect("topic_hex"));
+                let want_payload = unhex(name, v.payload_hex.as_deref().expect("payload_hex"));
+                assert_eq!(topic, &want_topic[..], "{name}: topic");
+                assert_eq!(payload, &want_payload[..], "{name}: payload");
+                let mut m = message_envelope(seq, topic.len()).to_vec();
+                m.extend_from_slice(topic);
+                m.extend_from_slice(payload);
+                m
+            }
+        };
         assert_eq!(again, bytes, "{name}: re-encoded bytes");
     }
 }

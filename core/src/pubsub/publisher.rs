@@ -76,14 +76,17 @@ struct Queue {
     end: End,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum End {
     /// Subscribed.
     Open,
     /// The publisher closes: send what is queued, then CLOSE.
     Closing,
-    /// Fell behind under `Overflow::Block`: send what is in flight, then ERROR `Lagged`.
-    CutOff,
+    /// Fell behind under `Overflow::Block` (`Lagged`), or sent something it must not
+    /// (`ProtocolViolation`): after the message being written, if any, the writer reports the
+    /// error (ERROR frame) and hangs up. The writer does it because it owns the sending side,
+    /// so the ERROR frame never waits for another thread's send.
+    Fail(Error),
     /// The connection ended.
     Gone,
 }
@@ -337,7 +340,7 @@ impl Shared {
         let subs = lock(&self.subs).clone();
         for s in subs {
             let mut q = lock(&s.queue);
-            if q.end == End::Open {
+            if matches!(q.end, End::Open) {
                 q.end = End::Closing;
             }
             drop(q);
@@ -352,7 +355,7 @@ impl Shared {
     fn enqueue(&self, sub: &Arc<Sub>, msg: &Arc<Outgoing>, deadline: Option<Instant>) -> bool {
         let mut q = lock(&sub.queue);
         loop {
-            if q.end != End::Open {
+            if !matches!(q.end, End::Open) {
                 return false;
             }
             if q.items.len() < self.policy.depth {
@@ -373,7 +376,11 @@ impl Shared {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        q.end = End::CutOff;
+                        q.end = End::Fail(Error::new(
+                            ErrorKind::Lagged,
+                            "the publisher cut this subscriber off: its queue stayed full for \
+                             longer than the publisher's block timeout",
+                        ));
                         q.items.retain(|i| matches!(i, Item::Subscribed));
                         drop(q);
                         self.cut_off.fetch_add(1, Ordering::Relaxed);
@@ -495,11 +502,21 @@ impl Shared {
                     ),
                     Err(e) => e,
                 };
-                sub.chan.fail(e);
+                let mut q = lock(&sub.queue);
+                if matches!(q.end, End::Open | End::Closing) {
+                    q.end = End::Fail(e);
+                    q.items.clear();
+                }
+                drop(q);
+                sub.ready.notify_all();
+                sub.room.notify_all();
+                self.remove(&sub);
             }
-            Err(e) => tracing::debug!(error = %e, "a subscriber left"),
+            Err(e) => {
+                tracing::debug!(error = %e, "a subscriber left");
+                self.end(&sub);
+            }
         }
-        self.end(&sub);
     }
 
     /// The subscriber's connection ended: drop what is queued, wake its writer, forget it.
@@ -520,7 +537,7 @@ impl Shared {
                 if let Some(i) = q.items.pop_front() {
                     break i;
                 }
-                match q.end {
+                match &q.end {
                     End::Open => {
                         q = sub.ready.wait(q).unwrap_or_else(|p| p.into_inner());
                     }
@@ -530,13 +547,10 @@ impl Shared {
                         self.end(sub);
                         return;
                     }
-                    End::CutOff => {
+                    End::Fail(e) => {
+                        let e = e.clone();
                         drop(q);
-                        sub.chan.fail(Error::new(
-                            ErrorKind::Lagged,
-                            "the publisher cut this subscriber off: its queue stayed full for \
-                             longer than the publisher's block timeout",
-                        ));
+                        sub.chan.fail(e);
                         self.end(sub);
                         return;
                     }

@@ -16,6 +16,7 @@ import queue
 import select
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -155,9 +156,33 @@ def replay_rpc(v: dict) -> str | None:
     return None if enc == raw else f"re-encoded {enc.hex()} != {raw.hex()}"
 
 
-REPLAY = {"hello": replay_hello, "frames": replay_frame, "fifo-request": replay_fifo, "rpc-envelope": replay_rpc}
+def replay_pubsub(v: dict) -> str | None:
+    raw = bytes.fromhex(v["hex"])
+    try:
+        m = w.decode_pubsub(raw, v["decoded_by"])
+    except w.WireError as e:
+        return refusal_problem(v, e)
+    if not v["valid"]:
+        return f"decoded, vector says {v['error']}"
+    got: dict = {"type": w.PUBSUB_KINDS[m.kind]}
+    if m.kind == w.SUBSCRIBE:
+        got["prefixes_hex"] = [p.hex() for p in m.prefixes or []]
+        enc = w.encode_subscribe(m.prefixes or [])
+    elif m.kind == w.SUBSCRIBED:
+        got["seq"] = m.seq
+        enc = w.encode_subscribed(m.seq)
+    else:
+        got.update(seq=m.seq, topic_hex=m.topic.hex(), payload_hex=m.payload.hex())
+        enc = w.encode_message(m.seq, m.topic, m.payload)
+    want = {k: v.get(k) for k in got}
+    if got != want:
+        return f"fields {got} != {want}"
+    return None if enc == raw else f"re-encoded {enc.hex()} != {raw.hex()}"
+
+
+REPLAY = {"hello": replay_hello, "frames": replay_frame, "fifo-request": replay_fifo, "rpc-envelope": replay_rpc, "pubsub-envelope": replay_pubsub}
 # The version each kind of vector file tests.
-VECTOR_VERSION = {"rpc-envelope": "1.1"}
+VECTOR_VERSION = {"rpc-envelope": "1.1", "pubsub-envelope": "1.2"}
 
 
 def check_vectors() -> None:
@@ -904,6 +929,53 @@ def live_rpc(exe: str, env: dict, tmp: Path, transport: str) -> None:
         record(f"{t}: rpc-server exits 0", code == 0, f"exit {code} {peer.stderr}")
 
 
+def live_pubsub(exe: str, env: dict, tmp: Path, transport: str) -> None:
+    """§17 against libipc's publisher (`ipc-test-peer publish`): two subscribers of this
+    implementation, one on a topic prefix; refusals; every malformed first message."""
+    ep = f"unix://{tmp}/pubsub-{transport}.sock" if transport == "unix" else "tcp://127.0.0.1:0"
+    t = f"{transport} pubsub"
+    peer = Peer(exe, ["publish", ep, "--subscribers", "2", "--count", "500", "--size", "40", "--block-ms", "60000", "--topic", "cam/1"], env)
+    ready = peer.line()
+    if not record(f"{t}: publisher ready", bool(ready) and ready.startswith("ready "), f"got {ready!r} {peer.stderr}"):
+        peer.stop()
+        return
+    ep = ready.split(" ", 1)[1]
+    try:
+        try:
+            w.connect(ep)
+            record(f"{t}: a plain client is refused", False, "accepted")
+        except w.WireError as e:
+            record(f"{t}: a plain client is refused with status 8 and an ERROR frame", e.kind == "ProtocolMismatch" and e.remote and e.code == 8, f"{e.kind} {e.code} {e.message}")
+        # §17.3: every malformed first message is answered with ERROR 9.
+        vectors = json.loads((VECTORS / "pubsub.json").read_text(encoding="utf-8"))["vectors"]
+        for v in [v for v in vectors if not v["valid"] and v["decoded_by"] == "publisher"]:
+            ch = w.client_handshake(w.connect_socket(ep), capabilities=w.CAP_PUBSUB)
+            ch.sock.settimeout(IO_TIMEOUT)
+            ch.send(bytes.fromhex(v["hex"]))
+            try:
+                ch.recv()
+                record(f"{t}: malformed {v['name']}: ERROR 9", False, "a message came back")
+            except w.WireError as e:
+                record(f"{t}: malformed {v['name']}: ERROR 9", e.remote and e.code == 9, f"{e.kind} {e.code} {e.message}")
+            ch.sock.close()
+        subs = [w.subscribe(ep), w.subscribe(ep, [b"cam/"])]
+        record(f"{t}: publisher hello offers CAP_PUBSUB", all(s.channel.peer.capabilities & w.CAP_PUBSUB for s in subs))
+        for name, s in zip(("all topics", "prefix cam/"), subs):
+            bad = 0
+            for i in range(500):
+                seq, dropped, topic, payload = s.recv()
+                bad += (seq, dropped, topic, payload[:8], len(payload)) != (i, 0, b"cam/1", struct.pack("<Q", i), 40)
+            record(f"{t}: {name}: 500 messages in order, numbered from 0, none dropped", bad == 0, f"{bad} wrong")
+            try:
+                s.channel.recv()
+                record(f"{t}: {name}: CLOSE after the last message", False, "more came")
+            except w.WireError as e:
+                record(f"{t}: {name}: CLOSE after the last message", e.kind == "Closed", f"{e.kind} {e.message}")
+    finally:
+        code = peer.stop()
+        record(f"{t}: publisher exits 0", code == 0, f"exit {code} {peer.stderr}")
+
+
 def where(e: BaseException) -> str:
     """Where in this file an exception came from: the check.py lines of its traceback."""
     lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if f.filename == __file__]
@@ -930,7 +1002,7 @@ def main() -> int:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LIBIPC_RUNTIME_DIR": str(tmp)}
         try:
             for transport in ("unix", "tcp"):
-                for part in (live_client, live_server, live_contract_client, live_contract_server, live_rpc):
+                for part in (live_client, live_server, live_contract_client, live_contract_server, live_rpc, live_pubsub):
                     try:
                         part(args.peer, env, tmp, transport)
                     except Exception as e:  # a crash of one part is a failure, not the end

@@ -25,12 +25,13 @@ from dataclasses import dataclass
 # §3: the hello.
 MAGIC = b"LIPC"
 MAJOR = 1
-MINOR = 1
+MINOR = 2
 HELLO_LEN = 24
 HELLO_MAX_LEN = 1024
 PREFIX_LEN = 8
 CAP_SHM = 0x00000001
 CAP_RPC = 0x00000002
+CAP_PUBSUB = 0x00000004
 
 # §5.1: frames.
 HEADER_LEN = 8
@@ -679,3 +680,118 @@ def rpc_connect(endpoint: str, max_message_size: int = DEFAULT_MAX_MESSAGE) -> R
         ch.sock.close()
         raise WireError("ProtocolMismatch", "the server does not offer CAP_RPC")
     return RpcClient(ch)
+
+
+# §17: publish/subscribe (1.2, CAP_PUBSUB).
+SUBSCRIBE, SUBSCRIBED, MESSAGE = 1, 2, 3
+PUBSUB_KINDS = {SUBSCRIBE: "SUBSCRIBE", SUBSCRIBED: "SUBSCRIBED", MESSAGE: "MESSAGE"}
+MAX_TOPIC = 1024
+MAX_PREFIXES = 64
+
+
+def encode_subscribe(prefixes: list[bytes]) -> bytes:
+    """§17.2: SUBSCRIBE with its prefixes, each a u16 length and its bytes."""
+    body = b"".join(struct.pack("<H", len(p)) + p for p in prefixes)
+    return struct.pack("<BBHIQ", SUBSCRIBE, 0, len(prefixes), 0, 0) + body
+
+
+def encode_subscribed(seq: int) -> bytes:
+    return struct.pack("<BBHIQ", SUBSCRIBED, 0, 0, 0, seq)
+
+
+def encode_message(seq: int, topic: bytes, payload: bytes) -> bytes:
+    return struct.pack("<BBHIQ", MESSAGE, 0, len(topic), 0, seq) + topic + payload
+
+
+@dataclass
+class PubSub:
+    kind: int
+    seq: int = 0
+    prefixes: list[bytes] | None = None
+    topic: bytes = b""
+    payload: bytes = b""
+
+
+def decode_pubsub(message: bytes, side: str) -> PubSub:
+    """§17.3, checks 1-8 in order, as `side` ("publisher" or "subscriber") receives it."""
+    if len(message) < ENVELOPE_LEN:
+        raise WireError("ProtocolViolation", f"{len(message)}-byte message: no envelope")
+    kind, flags, field, reserved, seq = struct.unpack_from("<BBHIQ", message)
+    body = message[ENVELOPE_LEN:]
+    if kind not in PUBSUB_KINDS:
+        raise WireError("ProtocolViolation", f"publish/subscribe kind {kind}")
+    if (side == "publisher") != (kind == SUBSCRIBE):
+        raise WireError("ProtocolViolation", f"a {side} does not accept {PUBSUB_KINDS[kind]}")
+    if flags != 0:
+        raise WireError("ProtocolViolation", "envelope flags set")
+    if reserved != 0:
+        raise WireError("ProtocolViolation", "envelope reserved bytes set")
+    if kind == SUBSCRIBE:
+        if seq != 0:
+            raise WireError("ProtocolViolation", "SUBSCRIBE with a sequence number")
+        if field > MAX_PREFIXES:
+            raise WireError("ProtocolViolation", f"{field} prefixes")
+        prefixes, at = [], 0
+        for _ in range(field):
+            if at + 2 > len(body):
+                raise WireError("ProtocolViolation", "SUBSCRIBE cut inside a prefix length")
+            (n,) = struct.unpack_from("<H", body, at)
+            if n > MAX_TOPIC:
+                raise WireError("ProtocolViolation", f"prefix of {n} bytes")
+            if at + 2 + n > len(body):
+                raise WireError("ProtocolViolation", "SUBSCRIBE cut inside a prefix")
+            prefixes.append(body[at + 2 : at + 2 + n])
+            at += 2 + n
+        if at != len(body):
+            raise WireError("ProtocolViolation", "bytes after the last prefix")
+        return PubSub(kind, 0, prefixes=prefixes)
+    if kind == SUBSCRIBED:
+        if field != 0 or body:
+            raise WireError("ProtocolViolation", "SUBSCRIBED with a topic length or a body")
+        return PubSub(kind, seq)
+    if field > MAX_TOPIC or field > len(body):
+        raise WireError("ProtocolViolation", f"topic length {field} in a {len(body)}-byte body")
+    return PubSub(kind, seq, topic=body[:field], payload=body[field:])
+
+
+class Subscription:
+    """§17.4 subscriber over a channel whose hellos both carried CAP_PUBSUB."""
+
+    def __init__(self, channel: Channel, prefixes: list[bytes]):
+        self.channel = channel
+        self.prefixes = prefixes
+        channel.send(encode_subscribe(prefixes))
+        first = self._decode(channel.recv())
+        if first.kind != SUBSCRIBED:
+            raise channel._violation(WireError("ProtocolViolation", "MESSAGE before SUBSCRIBED"))
+        self.next_seq = first.seq
+        self.dropped = 0
+
+    def _decode(self, message: bytes) -> PubSub:
+        try:
+            return decode_pubsub(message, "subscriber")
+        except WireError as e:
+            raise self.channel._violation(e) from None
+
+    def recv(self) -> tuple[int, int, bytes, bytes]:
+        """(seq, dropped before it, topic, payload) of the next MESSAGE."""
+        m = self._decode(self.channel.recv())
+        if m.kind != MESSAGE:
+            raise self.channel._violation(WireError("ProtocolViolation", "a second SUBSCRIBED"))
+        if m.seq < self.next_seq:
+            raise self.channel._violation(WireError("ProtocolViolation", f"sequence {m.seq} < {self.next_seq}"))
+        if self.prefixes and not any(m.topic.startswith(p) for p in self.prefixes):
+            raise self.channel._violation(WireError("ProtocolViolation", f"topic {m.topic!r} not subscribed"))
+        dropped = m.seq - self.next_seq
+        self.dropped += dropped
+        self.next_seq = m.seq + 1
+        return m.seq, dropped, m.topic, m.payload
+
+
+def subscribe(endpoint: str, prefixes: list[bytes] = (), max_message_size: int = DEFAULT_MAX_MESSAGE) -> Subscription:
+    """§17.1: offer CAP_PUBSUB; a publisher hello without it is ProtocolMismatch (we close)."""
+    ch = client_handshake(connect_socket(endpoint), max_message_size, capabilities=CAP_PUBSUB)
+    if not ch.peer.capabilities & CAP_PUBSUB:
+        ch.sock.close()
+        raise WireError("ProtocolMismatch", "the server does not offer CAP_PUBSUB")
+    return Subscription(ch, list(prefixes))

@@ -125,6 +125,9 @@ mod spawn;
 #[path = "peer/rpc.rs"]
 mod rpc;
 
+#[path = "peer/pubsub.rs"]
+mod pubsub;
+
 const FLAGS: [&str; 9] = [
     "--async",
     "--end",
@@ -174,6 +177,11 @@ impl Args {
             None => Ok(default),
             Some(v) => v.parse().map_err(|e| format!("{name} {v:?}: {e}")),
         }
+    }
+
+    /// Every value given for a repeatable option.
+    fn all(&self, name: &str) -> Vec<String> {
+        self.opts.get(name).cloned().unwrap_or_default()
     }
 
     fn flag(&self, name: &str) -> bool {
@@ -271,6 +279,8 @@ fn main() {
             "raw-client" => raw_client(&args),
             #[cfg(unix)]
             "rpc-echo-server" => rpc::server(&args),
+            "subscribe" => pubsub::subscribe(&args),
+            "publish" => pubsub::publish(&args),
             #[cfg(unix)]
             "shm-hostile" => shm::hostile(&args),
             #[cfg(unix)]
