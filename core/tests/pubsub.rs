@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use libipc::pubsub::{Delivery, Policy, Publisher, Subscriber};
+use libipc::pubsub::{AsyncPublisher, AsyncSubscriber, Delivery, Policy, Publisher, Subscriber};
 use libipc::rpc::Server;
 use libipc::{Channel, ErrorKind, Listener, Options, Wait};
 
@@ -351,5 +351,83 @@ fn other_kinds_of_peer_are_refused_both_ways() {
             Subscriber::connect(rpc_ep.as_str()).unwrap_err().kind(),
             ErrorKind::ProtocolMismatch
         );
+    });
+}
+
+#[test]
+fn the_async_forms_fan_out_and_report_drops() {
+    watchdog(|| {
+        let rt = libipc::aio::new_runtime().unwrap();
+        rt.block_on(async {
+            let dir = private_dir("aio");
+            let ep = format!("unix://{}/a.sock", dir.display());
+            let p = AsyncPublisher::bind_with(
+                ep.as_str(),
+                &Options::new(),
+                Policy::block(Duration::from_secs(30), 4),
+            )
+            .await
+            .unwrap();
+            let local = p.local_endpoint().to_string();
+            let all = AsyncSubscriber::connect(local.as_str()).await.unwrap();
+            let odd = AsyncSubscriber::connect_with(local.as_str(), &Options::new(), &["odd"])
+                .await
+                .unwrap();
+            p.wait_for_subscribers(2, Some(Duration::from_secs(30)))
+                .await
+                .unwrap();
+            let reader = tokio::spawn(async move {
+                let mut n = 0u64;
+                while let Ok(d) = all.recv().await {
+                    assert_eq!((d.seq(), d.dropped(), index(&d)), (n, 0, n));
+                    n += 1;
+                }
+                n
+            });
+            let odd_reader = tokio::spawn(async move {
+                let mut got = Vec::new();
+                loop {
+                    match odd.recv_timeout(Duration::from_secs(30)).await {
+                        Ok(d) => got.push(index(&d)),
+                        Err(e) => {
+                            assert_eq!(e.kind(), ErrorKind::Closed);
+                            return got;
+                        }
+                    }
+                }
+            });
+            for i in 0..1000u64 {
+                let topic = if i % 2 == 1 { "odd" } else { "even" };
+                p.publish(topic.as_bytes(), &payload(i, 100)).await.unwrap();
+            }
+            p.close().await.unwrap();
+            assert_eq!(reader.await.unwrap(), 1000);
+            let odd: Vec<u64> = (0..1000).filter(|i| i % 2 == 1).collect();
+            assert_eq!(odd_reader.await.unwrap(), odd);
+
+            // Drop-oldest publishes from the task itself; the drops are reported.
+            let ep = format!("unix://{}/b.sock", dir.display());
+            let p = AsyncPublisher::bind_with(ep.as_str(), &Options::new(), Policy::drop_oldest(2))
+                .await
+                .unwrap();
+            let s = AsyncSubscriber::connect(p.local_endpoint().to_string().as_str())
+                .await
+                .unwrap();
+            for i in 0..2000u64 {
+                p.publish(b"", &payload(i, 4096)).await.unwrap();
+            }
+            let closing = tokio::spawn({
+                let p = p.clone();
+                async move { p.close().await }
+            });
+            let (mut got, mut last) = (0u64, 0u64);
+            while let Ok(d) = s.recv().await {
+                got += 1;
+                last = d.seq();
+            }
+            closing.await.unwrap().unwrap();
+            assert_eq!((got + s.dropped().await, last), (2000, 1999));
+            assert_eq!(p.stats().dropped, s.dropped().await);
+        });
     });
 }

@@ -23,6 +23,9 @@
 //! - **Topics.** Filtering by prefix happens on the publisher's side: a subscriber's
 //!   connection carries only the messages it asked for (and the subscriber checks).
 //!
+//! The async forms (`AsyncPublisher`, `AsyncSubscriber`; Unix, feature `tokio`) have the same
+//! behaviour with futures.
+//!
 //! ```no_run
 //! # fn main() -> libipc::Result<()> {
 //! use libipc::pubsub::{Publisher, Subscriber};
@@ -34,9 +37,13 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(all(unix, feature = "tokio"))]
+mod aio;
 mod publisher;
 mod subscriber;
 
+#[cfg(all(unix, feature = "tokio"))]
+pub use aio::{AsyncPublisher, AsyncSubscriber};
 pub use publisher::{Publisher, PublisherStats};
 pub use subscriber::{Delivery, Subscriber};
 

@@ -99,7 +99,7 @@ enum Item {
 
 /// A published message, copied once, shared by every subscriber's queue.
 #[derive(Debug)]
-struct Outgoing {
+pub(super) struct Outgoing {
     topic_len: usize,
     /// The topic, then the payload.
     bytes: Vec<u8>,
@@ -165,6 +165,12 @@ impl Publisher {
     /// publisher's message size limit), `InvalidArgument` (a topic over 1024 bytes),
     /// `Closed`.
     pub fn publish(&self, topic: &[u8], payload: &[u8]) -> Result<usize> {
+        let msg = self.prepare(topic, payload)?;
+        Ok(self.publish_prepared(&msg))
+    }
+
+    /// Check a message and copy it, once, into the buffer every subscriber's queue shares.
+    pub(super) fn prepare(&self, topic: &[u8], payload: &[u8]) -> Result<Arc<Outgoing>> {
         let sh = &*self.shared;
         if sh.closed.load(Ordering::Acquire) {
             return Err(Error::new(ErrorKind::Closed, "the publisher is closed"));
@@ -186,10 +192,17 @@ impl Publisher {
         let mut bytes = Vec::with_capacity(topic.len() + payload.len());
         bytes.extend_from_slice(topic);
         bytes.extend_from_slice(payload);
-        let msg = Arc::new(Outgoing {
+        Ok(Arc::new(Outgoing {
             topic_len: topic.len(),
             bytes,
-        });
+        }))
+    }
+
+    /// Queue a prepared message for every matching subscriber (waiting only under
+    /// [`Overflow::Block`]); how many it was queued for.
+    pub(super) fn publish_prepared(&self, msg: &Arc<Outgoing>) -> usize {
+        let sh = &*self.shared;
+        let topic = &msg.bytes[..msg.topic_len];
         let subs = lock(&sh.subs).clone();
         let deadline = match sh.policy.overflow {
             Overflow::Block { timeout } => Some(Instant::now() + timeout),
@@ -197,12 +210,18 @@ impl Publisher {
         };
         let mut queued = 0;
         for sub in subs.iter().filter(|s| topic_matches(&s.prefixes, topic)) {
-            if sh.enqueue(sub, &msg, deadline) {
+            if sh.enqueue(sub, msg, deadline) {
                 queued += 1;
             }
         }
         sh.published.fetch_add(1, Ordering::Relaxed);
-        Ok(queued)
+        queued
+    }
+
+    /// Whether `publish` may wait (the policy is [`Overflow::Block`]).
+    #[cfg_attr(not(all(unix, feature = "tokio")), allow(dead_code))]
+    pub(super) fn may_wait(&self) -> bool {
+        matches!(self.shared.policy.overflow, Overflow::Block { .. })
     }
 
     /// Subscribers connected now.

@@ -25,13 +25,89 @@ use crate::wire::{
 pub struct Subscriber {
     chan: Channel,
     prefixes: Vec<Vec<u8>>,
-    rx: Mutex<Rx>,
+    rx: Mutex<Tracker>,
 }
 
+/// What a subscriber checks of each message it receives, whichever API receives it: the
+/// sequence numbers (never going back; a gap is reported as dropped) and the topics.
 #[derive(Debug)]
-struct Rx {
+pub(super) struct Tracker {
+    pub(super) prefixes: Vec<Vec<u8>>,
     next_seq: u64,
-    dropped: u64,
+    pub(super) dropped: u64,
+}
+
+impl Tracker {
+    /// After SUBSCRIBED (`first`, the first message the subscriber receives): the tracker, or
+    /// the violation to fail the channel with.
+    pub(super) fn start(prefixes: Vec<Vec<u8>>, first: &[u8]) -> Result<Tracker> {
+        match decode_pubsub(first, PubSubRole::Subscriber)? {
+            PubSubFrame::Subscribed { first_seq } => Ok(Tracker {
+                prefixes,
+                next_seq: first_seq,
+                dropped: 0,
+            }),
+            _ => Err(Error::new(
+                ErrorKind::ProtocolViolation,
+                "the publisher sent a MESSAGE before SUBSCRIBED",
+            )),
+        }
+    }
+
+    /// A received message: the delivery, or the violation to fail the channel with.
+    pub(super) fn accept(&mut self, m: Message) -> Result<Delivery> {
+        let (seq, topic_len) = match decode_pubsub(&m, PubSubRole::Subscriber)? {
+            PubSubFrame::Message { seq, topic, .. } => {
+                if seq < self.next_seq {
+                    return Err(Error::new(
+                        ErrorKind::ProtocolViolation,
+                        format!(
+                            "a MESSAGE with sequence number {seq} after {}: numbers only grow",
+                            self.next_seq - 1
+                        ),
+                    ));
+                }
+                if !topic_matches(&self.prefixes, topic) {
+                    return Err(Error::new(
+                        ErrorKind::ProtocolViolation,
+                        format!(
+                            "a MESSAGE on topic {:?}, which matches none of this subscriber's \
+                             prefixes",
+                            String::from_utf8_lossy(topic)
+                        ),
+                    ));
+                }
+                (seq, topic.len())
+            }
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::ProtocolViolation,
+                    "a second SUBSCRIBED: a publisher sends one, first",
+                ));
+            }
+        };
+        let dropped = seq - self.next_seq;
+        self.next_seq = seq + 1;
+        self.dropped += dropped;
+        Ok(Delivery {
+            seq,
+            dropped,
+            topic_len,
+            msg: m.skip(PUBSUB_ENVELOPE_LEN),
+        })
+    }
+}
+
+/// The confirmation timeout's error.
+pub(super) fn unconfirmed(e: Error, timeout: Duration) -> Error {
+    if e.kind() == ErrorKind::Timeout {
+        Error::new(
+            ErrorKind::Timeout,
+            format!("the publisher did not confirm the subscription within {timeout:?}"),
+        )
+    } else {
+        e
+    }
 }
 
 /// One received message: its topic, its payload and what was missed before it.
@@ -110,36 +186,15 @@ impl Subscriber {
         check_prefixes(prefixes)?;
         let chan = Channel::connect_with(endpoint, &pubsub_options(opts))?;
         chan.send(&encode_subscribe(prefixes))?;
-        let m = chan.recv_timeout(opts.handshake_timeout).map_err(|e| {
-            if e.kind() == ErrorKind::Timeout {
-                Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "the publisher did not confirm the subscription within {:?}",
-                        opts.handshake_timeout
-                    ),
-                )
-            } else {
-                e
-            }
-        })?;
-        let first_seq = match decode_pubsub(&m, PubSubRole::Subscriber) {
-            Ok(PubSubFrame::Subscribed { first_seq }) => first_seq,
-            Ok(_) => {
-                return Err(chan.fail(Error::new(
-                    ErrorKind::ProtocolViolation,
-                    "the publisher sent a MESSAGE before SUBSCRIBED",
-                )));
-            }
-            Err(e) => return Err(chan.fail(e)),
-        };
+        let first = chan
+            .recv_timeout(opts.handshake_timeout)
+            .map_err(|e| unconfirmed(e, opts.handshake_timeout))?;
+        let owned: Vec<Vec<u8>> = prefixes.iter().map(|p| p.as_ref().to_vec()).collect();
+        let tracker = Tracker::start(owned.clone(), &first).map_err(|e| chan.fail(e))?;
         Ok(Subscriber {
             chan,
-            prefixes: prefixes.iter().map(|p| p.as_ref().to_vec()).collect(),
-            rx: Mutex::new(Rx {
-                next_seq: first_seq,
-                dropped: 0,
-            }),
+            prefixes: owned,
+            rx: Mutex::new(tracker),
         })
     }
 
@@ -165,50 +220,7 @@ impl Subscriber {
     pub fn recv_wait(&self, wait: Wait<'_>) -> Result<Delivery> {
         let mut rx = lock(&self.rx);
         let m = self.chan.recv_wait(wait)?;
-        self.accept(&mut rx, m)
-    }
-
-    fn accept(&self, rx: &mut Rx, m: Message) -> Result<Delivery> {
-        let (seq, topic_len) = match decode_pubsub(&m, PubSubRole::Subscriber) {
-            Ok(PubSubFrame::Message { seq, topic, .. }) => {
-                if seq < rx.next_seq {
-                    return Err(self.chan.fail(Error::new(
-                        ErrorKind::ProtocolViolation,
-                        format!(
-                            "a MESSAGE with sequence number {seq} after {}: numbers only grow",
-                            rx.next_seq - 1
-                        ),
-                    )));
-                }
-                if !topic_matches(&self.prefixes, topic) {
-                    return Err(self.chan.fail(Error::new(
-                        ErrorKind::ProtocolViolation,
-                        format!(
-                            "a MESSAGE on topic {:?}, which matches none of this subscriber's \
-                             prefixes",
-                            String::from_utf8_lossy(topic)
-                        ),
-                    )));
-                }
-                (seq, topic.len())
-            }
-            Ok(_) => {
-                return Err(self.chan.fail(Error::new(
-                    ErrorKind::ProtocolViolation,
-                    "a second SUBSCRIBED: a publisher sends one, first",
-                )));
-            }
-            Err(e) => return Err(self.chan.fail(e)),
-        };
-        let dropped = seq - rx.next_seq;
-        rx.next_seq = seq + 1;
-        rx.dropped += dropped;
-        Ok(Delivery {
-            seq,
-            dropped,
-            topic_len,
-            msg: m.skip(PUBSUB_ENVELOPE_LEN),
-        })
+        rx.accept(m).map_err(|e| self.chan.fail(e))
     }
 
     /// Messages dropped for this subscriber so far (the sum of [`Delivery::dropped`]).
