@@ -44,6 +44,18 @@
 #define IPC_WAIT_FOREVER -1
 
 /**
+ * `ipc_publisher_bind`'s overflow policy: drop a full subscriber's oldest queued message
+ * (it learns how many it missed on its next receive). The default.
+ */
+#define IPC_OVERFLOW_DROP_OLDEST 0
+
+/**
+ * `ipc_publisher_bind`'s overflow policy: wait up to the block timeout for a full
+ * subscriber, then cut it off (it receives `IPC_ERR_LAGGED`).
+ */
+#define IPC_OVERFLOW_BLOCK 1
+
+/**
  * The result of every fallible libipc call. `IPC_OK` is success; every other value is a
  * failure whose message `ipc_last_error()` returns on the same thread.
  *
@@ -172,6 +184,12 @@ typedef struct ipc_message ipc_message;
 typedef struct ipc_options ipc_options;
 
 /**
+ * A publisher. Any thread may call its functions at once; `ipc_publisher_free` must be the
+ * last call.
+ */
+typedef struct ipc_publisher ipc_publisher;
+
+/**
  * A request/reply client: one connection, any number of requests in flight, from any number
  * of threads. `ipc_rpc_client_free` must be the last call.
  */
@@ -188,6 +206,12 @@ typedef struct ipc_rpc_conn ipc_rpc_conn;
  * functions at once; `ipc_rpc_server_free` must be the last call.
  */
 typedef struct ipc_rpc_server ipc_rpc_server;
+
+/**
+ * A subscriber. Receives are for one thread at a time (others wait their turn);
+ * `ipc_subscriber_free` must be the last call.
+ */
+typedef struct ipc_subscriber ipc_subscriber;
 
 /**
  * The credentials of the peer process: pid, uid, gid (Unix sockets and shared memory on
@@ -734,6 +758,199 @@ enum ipc_status ipc_options_set_frame_timeout_ms(struct ipc_options *opts, uint3
  * As `ipc_options_set_max_message_size`; a non-null `uid` is valid for reading one value.
  */
 enum ipc_status ipc_options_set_expected_server_uid(struct ipc_options *opts, const uint32_t *uid);
+
+/**
+ * Publish at `endpoint` with `opts` (NULL for the defaults). `overflow` is
+ * `IPC_OVERFLOW_DROP_OLDEST` or `IPC_OVERFLOW_BLOCK` (then `block_timeout_ms` bounds how long
+ * one publish waits for full subscribers; it must be 0 or more); `depth` is how many
+ * messages are queued per subscriber (0: the default, 1024). Plain channel clients are
+ * refused with `IPC_ERR_PROTOCOL_MISMATCH`.
+ *
+ * Errors: as `ipc_listener_bind`; `IPC_ERR_INVALID_ARGUMENT` for an unknown `overflow` or a
+ * negative `block_timeout_ms` with `IPC_OVERFLOW_BLOCK`.
+ *
+ * # Safety
+ * `endpoint` is NULL or NUL-terminated; `opts` is NULL or live; `out` is NULL or writable.
+ */
+enum ipc_status ipc_publisher_bind(const char *endpoint,
+                                   const struct ipc_options *opts,
+                                   int overflow,
+                                   int32_t block_timeout_ms,
+                                   size_t depth,
+                                   struct ipc_publisher **out);
+
+/**
+ * The endpoint subscribers connect to, as `ipc_listener_endpoint`.
+ *
+ * # Safety
+ * `p` is NULL or live; a non-null `buf` is writable for `cap` bytes; `out_len` is NULL or
+ * writable.
+ */
+enum ipc_status ipc_publisher_endpoint(const struct ipc_publisher *p,
+                                       char *buf,
+                                       size_t cap,
+                                       size_t *out_len);
+
+/**
+ * Make `ipc_publisher_wait_subscribers` also end, with `IPC_ERR_CANCELLED`, when `cancel`
+ * fires; NULL detaches.
+ *
+ * # Safety
+ * `p` is NULL or live; `cancel` is NULL or live.
+ */
+enum ipc_status ipc_publisher_set_cancel(struct ipc_publisher *p, const struct ipc_cancel *cancel);
+
+/**
+ * Publish `len` bytes at `data` under the topic of `topic_len` bytes at `topic` (both may be
+ * empty, with NULL pointers) to every subscriber whose prefixes match; `*out_count` (NULL
+ * allowed) is how many subscribers it was queued for. Waits only with
+ * `IPC_OVERFLOW_BLOCK`, for full subscribers, at most the block timeout.
+ *
+ * Errors (nothing published): `IPC_ERR_MESSAGE_TOO_LARGE`, `IPC_ERR_INVALID_ARGUMENT` (a
+ * topic over 1024 bytes), `IPC_ERR_CLOSED`.
+ *
+ * # Safety
+ * `p` is NULL or live; non-null `topic` and `data` are readable for their lengths;
+ * `out_count` is NULL or writable.
+ */
+enum ipc_status ipc_publish(struct ipc_publisher *p,
+                            const uint8_t *topic,
+                            size_t topic_len,
+                            const uint8_t *data,
+                            size_t len,
+                            size_t *out_count);
+
+/**
+ * Wait at most `timeout_ms` until at least `count` subscribers are connected.
+ *
+ * Errors: `IPC_ERR_TIMEOUT`, `IPC_ERR_CANCELLED`, `IPC_ERR_CLOSED`.
+ *
+ * # Safety
+ * `p` is NULL or live.
+ */
+enum ipc_status ipc_publisher_wait_subscribers(struct ipc_publisher *p,
+                                               size_t count,
+                                               int32_t timeout_ms);
+
+/**
+ * The publisher's counters: subscribers connected now, messages published, messages
+ * dropped for full subscribers (summed), subscribers cut off. Any pointer may be NULL.
+ *
+ * # Safety
+ * `p` is NULL or live; each out-pointer is NULL or writable.
+ */
+enum ipc_status ipc_publisher_stats(const struct ipc_publisher *p,
+                                    size_t *out_subscribers,
+                                    uint64_t *out_published,
+                                    uint64_t *out_dropped,
+                                    uint64_t *out_cut_off);
+
+/**
+ * Stop accepting subscribers and end every subscription once what is queued for it has been
+ * sent (each subscriber then receives `IPC_ERR_CLOSED`), waiting at most `timeout_ms`
+ * (`IPC_WAIT_FOREVER`: until each subscriber took its messages, or took none for the
+ * handshake timeout); subscribers not served by then are hung up on. Later publishes return
+ * `IPC_ERR_CLOSED`.
+ *
+ * Errors: `IPC_ERR_TIMEOUT` when some subscriber was hung up on.
+ *
+ * # Safety
+ * `p` is NULL or live.
+ */
+enum ipc_status ipc_publisher_close(struct ipc_publisher *p, int32_t timeout_ms);
+
+/**
+ * Free the publisher (NULL is ignored): it stops accepting, and its subscribers receive
+ * what is queued for them, then the end, without this call waiting (call
+ * `ipc_publisher_close` first to wait). No other call on `p` may run or follow.
+ *
+ * # Safety
+ * `p` is NULL or a live publisher not used by any other thread.
+ */
+void ipc_publisher_free(struct ipc_publisher *p);
+
+/**
+ * Subscribe at `endpoint` with `opts` (NULL for the defaults) to the topics that start with
+ * one of `prefixes`, a NULL-terminated array of NUL-terminated strings (NULL, or an empty
+ * array: every topic). Returns once the publisher confirmed: every message it publishes
+ * afterwards reaches this subscriber if its topic matches.
+ *
+ * Errors: as `ipc_channel_connect`; `IPC_ERR_PROTOCOL_MISMATCH` when the endpoint is not a
+ * publisher; `IPC_ERR_INVALID_ARGUMENT` for more than 64 prefixes or one over 1024 bytes.
+ *
+ * # Safety
+ * `endpoint` is NULL or NUL-terminated; `prefixes` is NULL or a NULL-terminated array of
+ * NUL-terminated strings; `opts` is NULL or live; `out` is NULL or writable.
+ */
+enum ipc_status ipc_subscriber_connect(const char *endpoint,
+                                       const struct ipc_options *opts,
+                                       const char *const *prefixes,
+                                       struct ipc_subscriber **out);
+
+/**
+ * Make the subscriber's receives also end, with `IPC_ERR_CANCELLED`, when `cancel` fires;
+ * NULL detaches.
+ *
+ * # Safety
+ * `s` is NULL or live; `cancel` is NULL or live.
+ */
+enum ipc_status ipc_subscriber_set_cancel(struct ipc_subscriber *s,
+                                          const struct ipc_cancel *cancel);
+
+/**
+ * Receive the next message, waiting at most `timeout_ms`. On `IPC_OK`: `*out_payload` is the
+ * payload (free it with `ipc_message_free`); `*out_topic` (NULL allowed) its topic, also a
+ * message to free; `*out_seq` (NULL allowed) its sequence number for this subscriber;
+ * `*out_dropped` (NULL allowed) how many messages for this subscriber were dropped just
+ * before it. On error every out-value is NULL or 0.
+ *
+ * Errors: `IPC_ERR_TIMEOUT`, `IPC_ERR_CANCELLED` (nothing lost); `IPC_ERR_CLOSED` (the
+ * publisher closed, after everything it sent); `IPC_ERR_LAGGED` (the publisher cut this
+ * subscriber off); `IPC_ERR_PEER_DISCONNECTED`; `IPC_ERR_PROTOCOL_VIOLATION`.
+ *
+ * # Safety
+ * `s` is NULL or live; `out_payload` is NULL or writable; the other out-pointers are NULL or
+ * writable.
+ */
+enum ipc_status ipc_subscriber_recv(struct ipc_subscriber *s,
+                                    int32_t timeout_ms,
+                                    struct ipc_message **out_payload,
+                                    struct ipc_message **out_topic,
+                                    uint64_t *out_seq,
+                                    uint64_t *out_dropped);
+
+/**
+ * Messages dropped for this subscriber so far (the sum of the receives' `dropped`).
+ *
+ * # Safety
+ * `s` is NULL or live; `out_dropped` is NULL or writable.
+ */
+enum ipc_status ipc_subscriber_dropped(const struct ipc_subscriber *s, uint64_t *out_dropped);
+
+/**
+ * A descriptor that is readable when a message may be waiting; poll it, then call
+ * `ipc_subscriber_recv` with timeout 0. Do not read, write or close it.
+ *
+ * # Safety
+ * `s` is NULL or live; `out_fd` is NULL or writable.
+ */
+enum ipc_status ipc_subscriber_fd(const struct ipc_subscriber *s, int *out_fd);
+
+/**
+ * Leave: the publisher forgets this subscriber; later receives return `IPC_ERR_CLOSED`.
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+enum ipc_status ipc_subscriber_close(struct ipc_subscriber *s);
+
+/**
+ * Close and free the subscriber (NULL is ignored). No other call on `s` may run or follow.
+ *
+ * # Safety
+ * `s` is NULL or a live subscriber not used by any other thread.
+ */
+void ipc_subscriber_free(struct ipc_subscriber *s);
 
 /**
  * Connect to a request/reply server at `endpoint` with `opts` (NULL for the defaults).

@@ -86,6 +86,7 @@ build_pc test_procs tests/c/test_procs.c
 build_pc test_spawn tests/c/test_spawn.c
 build_pc test_hostile tests/c/test_hostile.c
 build_pc test_rpc tests/c/test_rpc.c
+build_pc test_pubsub tests/c/test_pubsub.c
 # Static: libipc.a and the system libraries pkg-config --static lists (without -lipc, which
 # would find libipc.so first).
 read -r -a static_libs <<< "$(pkg-config --static --libs-only-l ipc | sed 's/-lipc\b//')"
@@ -149,7 +150,7 @@ vg=(valgrind -q --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=de
     --show-leak-kinds=definite,indirect,possible --track-fds=no --trace-children=no
     --suppressions="$prefix/share/libipc/valgrind.supp")
 failed=()
-for t in test_api test_channel test_procs test_spawn test_hostile test_rpc; do
+for t in test_api test_channel test_procs test_spawn test_hostile test_rpc test_pubsub; do
   log="$tmp/$t.log"
   start=$SECONDS
   set +e
