@@ -58,7 +58,8 @@ step "pytest bindings/python/tests (pytest-timeout is the watchdog)"
 
 step "Python examples, run end to end"
 pex="$root/examples/python"
-for f in echo_server.py client.py async_echo.py zero_copy.py rpc_server.py rpc_client.py; do
+for f in echo_server.py client.py async_echo.py zero_copy.py rpc_server.py rpc_client.py \
+         pubsub_publisher.py pubsub_subscriber.py; do
   [ -f "$pex/$f" ] || die "examples/python/$f is missing"
 done
 start_peer --socket "$tmp/py-echo.sock" "$tmp/py-echo.out" "$vpy" -u "$pex/echo_server.py" "unix://$tmp/py-echo.sock"
@@ -88,6 +89,29 @@ got=$(timeout 60 "$vpy" "$pex/rpc_client.py" "unix://$tmp/rcalc.sock" "add 2 3" 
   die "Python rpc_client -> Rust rpc_server failed: $got"
 [ "$got" = "$want_calc" ] || die "Python rpc_client -> Rust rpc_server printed: $got"
 stop_peer "$pid"
+# Publish/subscribe: a Python publisher read by a Python and a Rust subscriber (one on a
+# prefix), then a Rust publisher read by Python subscribers (examples/rust/pubsub_*.rs).
+want_all=$'prices/ACME: 101.5\nnews/ACME: merger talks\nprices/INIT: 7'
+want_prices=$'prices/ACME: 101.5\nprices/INIT: 7'
+for publisher in python rust; do
+  case $publisher in
+    python) pub=("$vpy" -u "$pex/pubsub_publisher.py"); sub_prices=("$rex/pubsub_subscriber") ;;
+    rust) pub=("$rex/pubsub_publisher"); sub_prices=("$vpy" "$pex/pubsub_subscriber.py") ;;
+  esac
+  ep="unix://$tmp/ticker-$publisher.sock"
+  start_peer --socket "$tmp/ticker-$publisher.sock" "$tmp/ticker-$publisher.out" "${pub[@]}" "$ep" 2 \
+    "prices/ACME=101.5" "news/ACME=merger talks" "prices/INIT=7"
+  pid=$peer_pid
+  timeout 60 "${sub_prices[@]}" "$ep" prices/ > "$tmp/prices-$publisher.out" 2>&1 &
+  prices_pid=$!
+  got=$(timeout 60 "$vpy" "$pex/pubsub_subscriber.py" "$ep") ||
+    die "pubsub_subscriber.py ($publisher publisher) failed: $got"
+  [ "$got" = "$want_all" ] || die "pubsub_subscriber.py ($publisher publisher) printed: $got"
+  wait "$prices_pid" || die "prefix subscriber ($publisher publisher) failed: $(cat "$tmp/prices-$publisher.out")"
+  [ "$(cat "$tmp/prices-$publisher.out")" = "$want_prices" ] ||
+    die "prefix subscriber ($publisher publisher) printed: $(cat "$tmp/prices-$publisher.out")"
+  wait "$pid" || die "$publisher publisher example failed: $(cat "$tmp/ticker-$publisher.out")"
+done
 echo "Python examples: ok"
 
 step "cross-language: Python <-> Rust examples over unix://, tcp://, shm://"

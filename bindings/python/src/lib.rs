@@ -13,6 +13,7 @@ mod channel;
 mod errors;
 mod listener;
 mod options;
+mod pubsub;
 mod rpc;
 mod spawn;
 mod views;
@@ -40,5 +41,10 @@ fn _libipc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rpc::RpcServer>()?;
     m.add_class::<rpc::RpcConnection>()?;
     m.add_class::<rpc::Request>()?;
+    m.add_function(wrap_pyfunction!(pubsub::publisher, m)?)?;
+    m.add_function(wrap_pyfunction!(pubsub::subscribe, m)?)?;
+    m.add_class::<pubsub::Publisher>()?;
+    m.add_class::<pubsub::Subscriber>()?;
+    m.add_class::<pubsub::Delivery>()?;
     Ok(())
 }

@@ -31,6 +31,11 @@ server side, ``libipc.rpc_connect(endpoint).call(b"...")`` on the client side (m
 be in flight on one client; ``start`` sends one and returns a `PendingCall` to ``wait`` for).
 An error reply raises `RemoteError`, whose ``status`` the server's handler chose.
 
+Publish/subscribe: ``libipc.publisher(endpoint).publish(b"...", topic="cam/0")`` and
+``for d in libipc.subscribe(endpoint, ["cam/"]): ...`` (each `Delivery` has ``topic``,
+``payload``, ``seq`` and ``dropped``: how many messages were dropped for this subscriber just
+before it).
+
 Errors are subclasses of `libipc.Error` and of the matching builtin exception
 (``libipc.NotFoundError`` is a ``FileNotFoundError``, ``libipc.TimeoutError`` the builtin
 ``TimeoutError``, ...). The asyncio API is in `libipc.aio`.
@@ -64,20 +69,25 @@ from ._libipc import (
     Cancel,
     Channel,
     ChildEnd,
+    Delivery,
     Listener,
     MessageView,
     Peer,
     PendingCall,
+    Publisher,
     Request,
     RpcClient,
     RpcConnection,
     RpcServer,
     SendBuffer,
+    Subscriber,
     __version__,
     connect,
     listen,
+    publisher,
     rpc_connect,
     rpc_listen,
+    subscribe,
 )
 from ._rpc import PANIC_STATUS, serve
 from ._spawn import spawn
@@ -87,24 +97,29 @@ __all__ = [
     "Cancel",
     "Channel",
     "ChildEnd",
+    "Delivery",
     "Listener",
     "MessageView",
     "PANIC_STATUS",
     "Peer",
     "PendingCall",
+    "Publisher",
     "Request",
     "RpcClient",
     "RpcConnection",
     "RpcServer",
     "SendBuffer",
+    "Subscriber",
     "__version__",
     "aio",
     "connect",
     "listen",
+    "publisher",
     "rpc_connect",
     "rpc_listen",
     "serve",
     "spawn",
+    "subscribe",
     # @generated begin error-all (cargo xtask tables; do not edit)
     "AddressInUseError",
     "BufferTooSmallError",

@@ -388,3 +388,101 @@ class Request:
     def id(self) -> int: ...
     @property
     def body(self) -> bytes: ...
+
+def publisher(
+    endpoint: str,
+    *,
+    overflow: str = "drop_oldest",
+    block_timeout: float | None = None,
+    depth: int | None = None,
+    max_message_size: int | None = None,
+    socket_mode: int | None = None,
+    handshake_timeout: float | None = None,
+    allowed_uids: Iterable[int] | None = None,
+    allowed_gids: Iterable[int] | None = None,
+    shm_ring_size: int | None = None,
+    shm_spin: float | None = None,
+    stream_spin: float | None = None,
+    shm_posix_fallback: bool | None = None,
+    max_connections: int | None = None,
+    frame_timeout: float | None = None,
+) -> Publisher:
+    """Publish at `endpoint` (overflow: "drop_oldest" or "block" with `block_timeout`)."""
+
+def subscribe(
+    endpoint: str,
+    topics: Iterable[ReadableBuffer | str] | None = None,
+    timeout: float | None = None,
+    *,
+    max_message_size: int | None = None,
+    connect_timeout: float | None = 10.0,
+    handshake_timeout: float | None = None,
+    allowed_uids: Iterable[int] | None = None,
+    allowed_gids: Iterable[int] | None = None,
+    shm_spin: float | None = None,
+    stream_spin: float | None = None,
+    shm_posix_fallback: bool | None = None,
+    frame_timeout: float | None = None,
+) -> Subscriber:
+    """Subscribe at `endpoint` to the topics starting with one of `topics` (none: all)."""
+
+@final
+class Publisher:
+    """A publisher: every message goes to each subscriber whose prefixes match its topic."""
+
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def subscribers(self) -> int: ...
+    @property
+    def stats(self) -> tuple[int, int, int, int]: ...
+    def publish(self, data: ReadableBuffer, topic: ReadableBuffer | str | None = None) -> int: ...
+    def wait_for_subscribers(
+        self, count: int, timeout: float | None = None, *, cancel: Cancel | None = None
+    ) -> None: ...
+    def close(self, timeout: float | None = None) -> bool: ...
+    def __enter__(self) -> Publisher: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> bool: ...
+
+@final
+class Subscriber:
+    """A subscriber: the messages of its topics, in order, with the drops before each."""
+
+    @property
+    def dropped(self) -> int: ...
+    @property
+    def topics(self) -> list[bytes]: ...
+    def recv(self, timeout: float | None = None, *, cancel: Cancel | None = None) -> Delivery: ...
+    def try_recv(self) -> Delivery | None: ...
+    def fileno(self) -> int: ...
+    def close(self) -> None: ...
+    def __iter__(self) -> Subscriber: ...
+    def __next__(self) -> Delivery: ...
+    def __enter__(self) -> Subscriber: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> bool: ...
+
+@final
+class Delivery:
+    """One received message."""
+
+    @property
+    def topic(self) -> bytes: ...
+    @property
+    def payload(self) -> bytes: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def dropped(self) -> int: ...
+

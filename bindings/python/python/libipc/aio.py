@@ -43,15 +43,19 @@ from ._rpc import fault
 __all__ = [
     "AsyncChannel",
     "AsyncListener",
+    "AsyncPublisher",
     "AsyncRpcClient",
     "AsyncRpcServer",
+    "AsyncSubscriber",
     "connect",
     "from_env",
     "listen",
     "pair",
+    "publisher",
     "rpc_connect",
     "rpc_listen",
     "spawn",
+    "subscribe",
 ]
 
 _T = TypeVar("_T")
@@ -560,3 +564,135 @@ async def rpc_connect(endpoint: str, timeout: float | None = None, **options: An
 async def rpc_listen(endpoint: str, **options: Any) -> AsyncRpcServer:
     """Listen for request/reply clients (the arguments of `libipc.rpc_listen`)."""
     return AsyncRpcServer(_libipc.rpc_listen(endpoint, **options))
+
+
+class AsyncSubscriber:
+    """A subscriber for asyncio (see `libipc.Subscriber`): ``await recv()``, or ``async for``
+    until the publisher closes. Cancelling a ``recv()`` loses no message."""
+
+    __slots__ = ("_s", "_ready")
+
+    def __init__(self, subscriber: _libipc.Subscriber) -> None:
+        self._s = subscriber
+        self._ready = _Readiness(subscriber.fileno())
+
+    @property
+    def subscriber(self) -> _libipc.Subscriber:
+        """The underlying blocking subscriber."""
+        return self._s
+
+    @property
+    def dropped(self) -> int:
+        """Messages dropped for this subscriber so far."""
+        return self._s.dropped
+
+    async def recv(self) -> _libipc.Delivery:
+        """The next message (`ClosedError` once the publisher closed, after everything)."""
+        while True:
+            d = self._s.try_recv()
+            if d is not None:
+                return d
+            if self._ready._closed:
+                return self._s.recv(timeout=0)  # raises ClosedError
+            await self._ready.wait()
+
+    async def close(self) -> None:
+        """Leave: the publisher forgets this subscriber."""
+        self._ready.close()
+        await _in_executor(self._s.close)
+
+    def __aiter__(self) -> AsyncSubscriber:
+        return self
+
+    async def __anext__(self) -> _libipc.Delivery:
+        try:
+            return await self.recv()
+        except ClosedError:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> AsyncSubscriber:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<libipc.aio.AsyncSubscriber dropped={self._s.dropped}>"
+
+
+class AsyncPublisher:
+    """A publisher for asyncio (see `libipc.Publisher`). With ``overflow="drop_oldest"`` a
+    publish never waits and runs in the calling task; with ``overflow="block"`` it may wait
+    for full subscribers, so it runs in the loop's default executor, as do waiting for
+    subscribers and closing."""
+
+    __slots__ = ("_p", "_blocks")
+
+    def __init__(self, publisher: _libipc.Publisher, blocks: bool) -> None:
+        self._p = publisher
+        self._blocks = blocks
+
+    @property
+    def publisher(self) -> _libipc.Publisher:
+        """The underlying blocking publisher."""
+        return self._p
+
+    @property
+    def endpoint(self) -> str:
+        return self._p.endpoint
+
+    @property
+    def subscribers(self) -> int:
+        return self._p.subscribers
+
+    @property
+    def stats(self) -> tuple[int, int, int, int]:
+        """``(subscribers, published, dropped, cut_off)``."""
+        return self._p.stats
+
+    async def publish(self, data: Any, topic: Any = None) -> int:
+        """Publish `data` under `topic`; how many subscribers it was queued for."""
+        if not self._blocks:
+            return self._p.publish(data, topic)
+        payload = bytes(data)  # the caller may reuse its buffer once this returns
+        return await _in_executor(functools.partial(self._p.publish, payload, topic))
+
+    async def wait_for_subscribers(self, count: int, timeout: float | None = None) -> None:
+        await _in_executor(functools.partial(self._p.wait_for_subscribers, count, timeout))
+
+    async def close(self, timeout: float | None = None) -> bool:
+        """End every subscription after what is queued for it; whether all were served."""
+        return await _in_executor(functools.partial(self._p.close, timeout))
+
+    async def __aenter__(self) -> AsyncPublisher:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<libipc.aio.AsyncPublisher {self._p.endpoint}>"
+
+
+async def publisher(endpoint: str, **options: Any) -> AsyncPublisher:
+    """Publish at `endpoint` (the arguments of `libipc.publisher`)."""
+    fn = functools.partial(_libipc.publisher, endpoint, **options)
+    return AsyncPublisher(await _in_executor(fn), options.get("overflow") == "block")
+
+
+async def subscribe(endpoint: str, topics: Iterable[Any] | None = None, timeout: float | None = None, **options: Any) -> AsyncSubscriber:
+    """Subscribe at `endpoint` (the arguments of `libipc.subscribe`), without blocking the
+    loop."""
+    fn = functools.partial(_libipc.subscribe, endpoint, topics, timeout, **options)
+    return AsyncSubscriber(await _in_executor(fn))
+
