@@ -144,7 +144,8 @@ step "Node examples: npm install, tsc --noEmit, then JS and compiled TS end to e
 cargo build --release -p libipc-examples --examples
 rex="$target/release/examples"
 nex="$root/examples/node"
-for f in package.json tsconfig.json echo_server.mjs client.mjs echo_server.ts client.ts; do
+for f in package.json tsconfig.json echo_server.mjs client.mjs echo_server.ts client.ts \
+         pubsub_publisher.mjs pubsub_subscriber.mjs; do
   [ -f "$nex/$f" ] || die "examples/node/$f is missing"
 done
 (cd "$nex" && npm ci "${npm_flags[@]}") || die "npm ci in examples/node failed"
@@ -182,6 +183,30 @@ for transport in unix tcp shm; do
     echo "$transport: Node $lang echo_server with the JS, TS and Rust clients: ok"
   done
 done
+# Publish/subscribe: a Node publisher read by a Node and a Rust subscriber (one on a prefix),
+# then a Rust publisher read by Node subscribers (examples/rust/pubsub_*.rs).
+want_all=$'prices/ACME: 101.5\nnews/ACME: merger talks\nprices/INIT: 7'
+want_prices=$'prices/ACME: 101.5\nprices/INIT: 7'
+for pub_lang in node rust; do
+  case $pub_lang in
+    node) pub=(node "$nex/pubsub_publisher.mjs"); sub_prices=("$rex/pubsub_subscriber") ;;
+    rust) pub=("$rex/pubsub_publisher"); sub_prices=(node "$nex/pubsub_subscriber.mjs") ;;
+  esac
+  ep="unix://$tmp/ticker-$pub_lang.sock"
+  start_peer --socket "$tmp/ticker-$pub_lang.sock" "$tmp/ticker-$pub_lang.out" "${pub[@]}" "$ep" 2 \
+    "prices/ACME=101.5" "news/ACME=merger talks" "prices/INIT=7"
+  pid=$peer_pid
+  timeout 60 "${sub_prices[@]}" "$ep" prices/ > "$tmp/prices-$pub_lang.out" 2>&1 &
+  prices_pid=$!
+  got=$(timeout 60 node "$nex/pubsub_subscriber.mjs" "$ep") ||
+    die "pubsub_subscriber.mjs ($pub_lang publisher) failed: $got"
+  [ "$got" = "$want_all" ] || die "pubsub_subscriber.mjs ($pub_lang publisher) printed: $got"
+  wait "$prices_pid" || die "prefix subscriber ($pub_lang publisher) failed: $(cat "$tmp/prices-$pub_lang.out")"
+  [ "$(cat "$tmp/prices-$pub_lang.out")" = "$want_prices" ] ||
+    die "prefix subscriber ($pub_lang publisher) printed: $(cat "$tmp/prices-$pub_lang.out")"
+  wait "$pid" || die "$pub_lang publisher example failed: $(cat "$tmp/ticker-$pub_lang.out")"
+done
+echo "publish/subscribe: Node and Rust publishers, Node and Rust subscribers: ok"
 if timeout 60 node "$ts/client.js" "unix://$tmp/nobody.sock" x 2>"$tmp/node-err.out"; then
   die "client.ts succeeded with nobody listening"
 fi

@@ -26,4 +26,8 @@ native.Listener.prototype[Symbol.asyncIterator] = function clients() {
   return untilClosed(() => this.accept());
 };
 
+native.Subscriber.prototype[Symbol.asyncIterator] = function deliveries() {
+  return untilClosed(() => this.recv());
+};
+
 module.exports = native;

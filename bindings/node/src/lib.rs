@@ -12,6 +12,7 @@ mod errors;
 mod listener;
 mod options;
 mod promise;
+mod pubsub;
 mod rpc;
 mod settle;
 mod wait;
@@ -25,6 +26,9 @@ use napi_derive::napi;
 
 pub use channel::{Channel, PeerCredentials};
 pub use listener::Listener;
+pub use pubsub::{
+    Delivery, Publisher, PublisherPolicy, PublisherStats, Subscriber, publisher, subscribe,
+};
 pub use rpc::{RpcClient, rpc_connect};
 
 use crate::errors::to_napi;

@@ -2,6 +2,7 @@
 //! whose waiting parts never block the calling task's thread.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -22,6 +23,8 @@ pub struct AsyncSubscriber {
     chan: AsyncChannel,
     prefixes: Vec<Vec<u8>>,
     rx: Mutex<Tracker>,
+    /// The tracker's count of drops, readable while a receive holds the tracker.
+    dropped: AtomicU64,
 }
 
 impl AsyncSubscriber {
@@ -57,6 +60,7 @@ impl AsyncSubscriber {
             chan,
             prefixes: owned,
             rx: Mutex::new(tracker),
+            dropped: AtomicU64::new(0),
         })
     }
 
@@ -74,12 +78,14 @@ impl AsyncSubscriber {
     pub async fn recv_wait(&self, wait: Wait<'_>) -> Result<Delivery> {
         let mut rx = self.rx.lock().await;
         let m = self.chan.recv_wait(wait).await?;
-        rx.accept(m).map_err(|e| self.chan.fail(e))
+        let d = rx.accept(m).map_err(|e| self.chan.fail(e))?;
+        self.dropped.store(rx.dropped, Ordering::Relaxed);
+        Ok(d)
     }
 
     /// Messages dropped for this subscriber so far.
-    pub async fn dropped(&self) -> u64 {
-        self.rx.lock().await.dropped
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// This subscriber's topic prefixes (empty: every topic).
