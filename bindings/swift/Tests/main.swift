@@ -230,6 +230,88 @@ for (name, ep) in endpoints() {
     check(peer.process.terminationStatus == 0, "\(name): the rpc server exited 0")
 }
 
+// 4. Publish/subscribe: a Swift publisher (blocking policy) read by a Swift subscriber on a
+// topic prefix and one on every topic, in order and numbered; drop-oldest reporting its drops;
+// then a Rust publisher in another process read by Swift subscribers (tasks).
+for (name, ep) in endpoints() {
+    let p = try await publisher(
+        endpoint: ep + "-pub", policy: PublisherPolicy(overflow: .block, blockTimeoutMs: 30_000, depth: 0),
+        options: nil)
+    let all = try await subscribe(endpoint: p.endpoint(), topics: [], options: nil)
+    let cams = try subscribeBlocking(endpoint: p.endpoint(), topics: [Data("cam/".utf8)], options: nil)
+    try await p.waitForSubscribers(count: 2, timeoutMs: 10_000)
+    for i in 0..<200 {
+        let topic = i % 2 == 1 ? "cam/\(i)" : "log"
+        let n = try await p.publish(payload: Data("m\(i)".utf8), topic: Data(topic.utf8))
+        check(n == (i % 2 == 1 ? 2 : 1), "\(name): published \(i) to \(n)")
+    }
+    try await p.shutdown()
+    for i in 0..<200 {
+        let d = try await all.recv(cancel: nil)
+        check(d.seq == UInt64(i) && d.dropped == 0 && d.payload == Data("m\(i)".utf8), "\(name): message \(i)")
+    }
+    do {
+        _ = try all.recvBlocking(timeoutMs: 10_000, cancel: nil)
+        check(false, "\(name): the end after close")
+    } catch IpcError.Closed {
+    }
+    for k in 0..<100 {
+        let d = try cams.recvBlocking(timeoutMs: 10_000, cancel: nil)
+        check(d.seq == UInt64(k) && d.topic == Data("cam/\(2 * k + 1)".utf8), "\(name): cam message \(k)")
+    }
+}
+do {
+    let (_, ep) = endpoints()[0]
+    let q = try await publisher(
+        endpoint: ep + "-drop", policy: PublisherPolicy(overflow: .dropOldest, blockTimeoutMs: 0, depth: 2),
+        options: nil)
+    let slow = try await subscribe(endpoint: q.endpoint(), topics: [], options: nil)
+    for _ in 0..<2000 {
+        _ = try q.publishBlocking(payload: Data(count: 8192), topic: Data())
+    }
+    var received: UInt64 = 0
+    var last: UInt64 = 0
+    // The newest message is never dropped: read until it, then close.
+    while last != 1999 {
+        last = try slow.recvBlocking(timeoutMs: 10_000, cancel: nil).seq
+        received += 1
+    }
+    try await q.shutdown()
+    check(received + slow.dropped() == 2000 && slow.dropped() > 0, "drop-oldest: \(received) received, \(slow.dropped()) dropped")
+    check(q.stats().dropped == slow.dropped(), "drop-oldest: the publisher counted the same drops")
+
+    let peer = try Peer(["publish", ep + "-rust-pub", "--subscribers", "2", "--count", "20000",
+                         "--block-ms", "60000", "--size", "100"])
+    let ready = peer.line()
+    check(ready.hasPrefix("ready "), "rust publisher ready: \(ready)")
+    let endpoint = String(ready.dropFirst(6))
+    let subs = [try await subscribe(endpoint: endpoint, topics: [], options: nil),
+                try await subscribe(endpoint: endpoint, topics: [], options: nil)]
+    let counts = try await withThrowingTaskGroup(of: UInt64.self) { group in
+        for s in subs {
+            group.addTask {
+                var n: UInt64 = 0
+                while true {
+                    do {
+                        let d = try await s.recv(cancel: nil)
+                        if d.seq != n || d.dropped != 0 || d.payload.count != 100 { return UInt64.max }
+                        n += 1
+                    } catch IpcError.Closed {
+                        return n
+                    }
+                }
+            }
+        }
+        var all = [UInt64]()
+        for try await c in group { all.append(c) }
+        return all
+    }
+    check(counts == [20000, 20000], "rust publisher: each Swift subscriber got 20,000 in order: \(counts)")
+    check(peer.line() == "done published 20000 dropped 0 cut_off 0", "rust publisher: its summary")
+    peer.process.waitUntilExit()
+    check(peer.process.terminationStatus == 0, "rust publisher: exited 0")
+}
+
 if failures > 0 {
     print("swift tests: \(failures) failure(s)")
     exit(1)

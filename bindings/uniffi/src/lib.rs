@@ -14,6 +14,7 @@
 
 mod errors;
 mod options;
+mod pubsub;
 mod rpc;
 
 use std::future::Future;
@@ -27,6 +28,7 @@ use libipc::{Cancel, Wait};
 
 pub use errors::IpcError;
 pub use options::IpcOptions;
+pub use pubsub::{Delivery, Overflow, Publisher, PublisherPolicy, PublisherStats, Subscriber};
 pub use rpc::{RpcClient, RpcReply};
 
 uniffi::setup_scaffolding!("libipc");

@@ -220,4 +220,84 @@ class ChannelTest {
             }
         }
     }
+
+    /**
+     * Publish/subscribe: a Kotlin publisher (blocking policy) read by a Kotlin subscriber on
+     * a topic prefix and one on every topic, in order and numbered; drop-oldest reporting its
+     * drops; then a Rust publisher in another process read by Kotlin subscribers (coroutines).
+     */
+    @Test
+    fun `publish subscribe in Kotlin and from a Rust publisher`() = runBlocking {
+        for ((name, ep) in endpoints()) {
+            val p = publisher("$ep-pub", PublisherPolicy(Overflow.BLOCK, 30_000uL, 0u), null)
+            val all = subscribe(p.endpoint(), listOf(), null)
+            val cams = subscribe(p.endpoint(), listOf("cam/".toByteArray()), null)
+            p.waitForSubscribers(2uL, 10_000uL)
+            for (i in 0 until 200) {
+                val topic = if (i % 2 == 1) "cam/$i" else "log"
+                assertEquals(if (i % 2 == 1) 2uL else 1uL, p.publish("m$i".toByteArray(), topic.toByteArray()), name)
+            }
+            p.shutdown()
+            for (i in 0 until 200) {
+                val d = all.recv(null)
+                assertEquals(i.toULong(), d.seq, name)
+                assertEquals(0uL, d.dropped, name)
+                assertArrayEquals("m$i".toByteArray(), d.payload, name)
+            }
+            assertThrows<IpcException.Closed> { all.recvBlocking(10_000uL, null) }
+            for (k in 0 until 100) {
+                val d = cams.recvBlocking(10_000uL, null)
+                assertEquals(k.toULong(), d.seq, name)
+                assertEquals("cam/${2 * k + 1}", String(d.topic, Charsets.UTF_8), name)
+            }
+            assertThrows<IpcException.Closed> { cams.recvBlocking(10_000uL, null) }
+            listOf(all, cams, p).forEach { it.close() }
+        }
+
+        val (_, ep) = endpoints().first()
+        val q = publisher("$ep-drop", PublisherPolicy(Overflow.DROP_OLDEST, 0uL, 2u), null)
+        val slow = subscribe(q.endpoint(), listOf(), null)
+        for (i in 0 until 2000) q.publishBlocking(ByteArray(8192), ByteArray(0))
+        var received = 0uL
+        var last = 0uL
+        // The newest message is never dropped: read until it, then close.
+        while (last != 1999uL) {
+            last = slow.recvBlocking(10_000uL, null).seq
+            received++
+        }
+        q.shutdown()
+        assertThrows<IpcException.Closed> { slow.recvBlocking(10_000uL, null) }
+        assertEquals(2000uL, received + slow.dropped())
+        assertEquals(1999uL, last)
+        assertEquals(q.stats().dropped, slow.dropped())
+        assertTrue(slow.dropped() > 0uL)
+        listOf(slow, q).forEach { it.close() }
+
+        Peer(rust(), "publish", "$ep-rust-pub", "--subscribers", "2", "--count", "20000",
+            "--block-ms", "60000", "--size", "100").use { peer ->
+            val ready = peer.line()
+            assertTrue(ready.startsWith("ready "), ready)
+            val endpoint = ready.removePrefix("ready ")
+            val subs = (0 until 2).map { subscribe(endpoint, listOf(), null) }
+            val counts = subs.map { s ->
+                async {
+                    var n = 0uL
+                    while (true) {
+                        val d = runCatching { s.recv(null) }.getOrElse {
+                            assertTrue(it is IpcException.Closed, "$it")
+                            null
+                        } ?: break
+                        assertEquals(n, d.seq)
+                        assertEquals(0uL, d.dropped)
+                        assertEquals(100, d.payload.size)
+                        n++
+                    }
+                    n
+                }
+            }.map { it.await() }
+            assertEquals(listOf(20000uL, 20000uL), counts)
+            assertEquals("done published 20000 dropped 0 cut_off 0", peer.line())
+            subs.forEach { it.close() }
+        }
+    }
 }
