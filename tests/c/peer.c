@@ -874,10 +874,75 @@ static void rpc_plain_refused(const struct interop_args *a, struct verdict *v)
     ipc_channel_free(ch);
 }
 
+/* The contract's publisher stream: message i has topic "even" or "odd" and the payload
+ * u64le(i) || pattern(i % 1000). Receive `count` messages from a subscription to `prefix`
+ * (NULL: every topic): numbered 0, 1, ... with nothing dropped, indices `step` apart. */
+static void subscription(const struct interop_args *a, const char *prefix, uint64_t count,
+                         uint64_t step, struct verdict *v)
+{
+    const char *prefixes[] = {prefix, NULL};
+    ipc_subscriber *s = NULL;
+    char e[600];
+    ipc_status st = ipc_subscriber_connect(a->endpoint, a->opts, prefix ? prefixes : NULL, &s);
+    if (st != IPC_OK) {
+        fail_with(v, "subscribe failed: %s", show(st, e, sizeof e));
+        return;
+    }
+    uint64_t first = 0;
+    for (uint64_t k = 0; k < count && !failed(v); k++) {
+        ipc_message *m = NULL, *topic = NULL;
+        uint64_t seq = 0, dropped = 0;
+        st = ipc_subscriber_recv(s, 60000, &m, &topic, &seq, &dropped);
+        if (st != IPC_OK) {
+            fail_with(v, "receive %llu failed: %s", (unsigned long long)k, show(st, e, sizeof e));
+            break;
+        }
+        size_t len = ipc_message_len(m);
+        const uint8_t *d = ipc_message_data(m);
+        uint64_t i = 0;
+        for (int b = 7; len >= 8 && b >= 0; b--)
+            i = (i << 8) | d[b];
+        if (k == 0)
+            first = i;
+        const char *want_topic = i % 2 ? "odd" : "even";
+        size_t want_len = 8 + (size_t)(i % 1000);
+        uint8_t *p = pattern(want_len - 8);
+        if (seq != k || dropped != 0) {
+            fail_with(v, "message %llu: sequence number %llu and %llu dropped",
+                      (unsigned long long)k, (unsigned long long)seq, (unsigned long long)dropped);
+        } else if (len < 8 || i != first + k * step) {
+            fail_with(v, "message %llu: index %llu, expected %llu", (unsigned long long)k,
+                      (unsigned long long)i, (unsigned long long)(first + k * step));
+        } else if (ipc_message_len(topic) != strlen(want_topic) ||
+                   memcmp(ipc_message_data(topic), want_topic, strlen(want_topic)) != 0 ||
+                   len != want_len || memcmp(d + 8, p, want_len - 8) != 0) {
+            fail_with(v, "message %llu (index %llu): wrong topic or payload",
+                      (unsigned long long)k, (unsigned long long)i);
+        }
+        free(p);
+        ipc_message_free(m);
+        ipc_message_free(topic);
+    }
+    ipc_subscriber_free(s);
+}
+
+static void sub_all(const struct interop_args *a, struct verdict *v)
+{
+    subscription(a, NULL, 500, 1, v);
+}
+
+static void sub_topic(const struct interop_args *a, struct verdict *v)
+{
+    subscription(a, "odd", 250, 2, v);
+}
+
 static const struct {
     const char *name;
     void (*run)(const struct interop_args *a, struct verdict *v);
 } RPC_CASES[] = {
+    {"sub-all", sub_all},
+    {"sub-topic", sub_topic},
+    {"sub-plain-refused", rpc_plain_refused},
     {"rpc-echo", rpc_echo},
     {"rpc-error", rpc_error},
     {"rpc-many", rpc_many},

@@ -50,6 +50,11 @@ CASES += RPC_CASES
 # brings them).
 RPC_CLIENTS = {"rust", "c", "python", "node", "kotlin", "swift"}
 RPC_SERVERS = {"rust", "c", "python"}
+# Publish/subscribe cases (wire 1.2): subscribers against each language's `publisher`.
+PUBSUB_CASES = ["sub-all", "sub-topic", "sub-plain-refused"]
+CASES += PUBSUB_CASES
+PUBSUB_CLIENTS = {"rust", "c", "python", "node", "kotlin", "swift"}
+PUBSUB_SERVERS = {"rust", "python", "node"}
 # Cases that need a server of their own (they end it).
 OWN_SERVER_CASES = {"server-killed"}
 # Every server runs with this limit (tests/interop/README.md: max-size sends 2 MiB).
@@ -65,6 +70,10 @@ def expected_unsupported(cell: Cell) -> str | None:
     key = (cell.client, cell.server, cell.transport, cell.case)
     if key in EXPECTED_UNSUPPORTED:
         return EXPECTED_UNSUPPORTED[key]
+    if cell.case in PUBSUB_CASES:
+        if cell.server not in PUBSUB_SERVERS:
+            return f"no publisher in the {cell.server} peer yet"
+        return None
     if cell.case in RPC_CASES:
         why = []
         if cell.client not in RPC_CLIENTS:
@@ -96,7 +105,7 @@ class Server:
     lang: str
     transport: str
     name: str
-    command: str = "server"  # or "rpc-server"
+    command: str = "server"  # or "rpc-server", "publisher"
     proc: subprocess.Popen[bytes] | None = None
     endpoint: str | None = None
     error: str | None = None
@@ -293,9 +302,12 @@ class Runner:
         self.rtdir.chmod(0o700)
         self.logs.mkdir()
         a = self.args
-        shared_cases = [c for c in a.cases if c not in OWN_SERVER_CASES and c not in RPC_CASES]
+        shared_cases = [
+            c for c in a.cases if c not in OWN_SERVER_CASES and c not in RPC_CASES and c not in PUBSUB_CASES
+        ]
         own_cases = [c for c in a.cases if c in OWN_SERVER_CASES]
         rpc_cases = [c for c in a.cases if c in RPC_CASES]
+        pubsub_cases = [c for c in a.cases if c in PUBSUB_CASES]
         servers = {
             (s, t): Server(s, t, f"s-{s}-{t}") for s in a.servers for t in a.transports
         }
@@ -305,10 +317,17 @@ class Runner:
             if s in RPC_SERVERS and rpc_cases
             for t in a.transports
         }
+        publishers = {
+            (s, t): Server(s, t, f"p-{s}-{t}", "publisher")
+            for s in a.servers
+            if s in PUBSUB_SERVERS and pubsub_cases
+            for t in a.transports
+        }
+        every_server = [*servers.values(), *rpc_servers.values(), *publishers.values()]
         started = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(max_workers=a.jobs) as pool:
-            list(pool.map(self.start_server, [*servers.values(), *rpc_servers.values()]))
-            for server in [*servers.values(), *rpc_servers.values()]:
+            list(pool.map(self.start_server, every_server))
+            for server in every_server:
                 if server.error:
                     self.say(f"  {server.lang} server on {server.transport}: {server.error}")
             # The slowest peers to start (the JVM, the chroot) first, for an even finish.
@@ -340,6 +359,16 @@ class Runner:
                                 f"{client}-{srv}-{transport}-rpc",
                             )
                         )
+                    if pubsub_cases and (srv, transport) in publishers:
+                        jobs.append(
+                            pool.submit(
+                                self.run_client,
+                                client,
+                                publishers[(srv, transport)],
+                                pubsub_cases,
+                                f"{client}-{srv}-{transport}-pubsub",
+                            )
+                        )
             cells: list[Cell] = []
             # Servers without request/reply: their cells are unsupported (counted, with why).
             for client in a.clients:
@@ -350,6 +379,16 @@ class Runner:
                         for case in rpc_cases:
                             cells.append(
                                 Cell(client, srv, transport, case, "unsupported", "no rpc-server")
+                            )
+            # Servers without a publisher: their cells are unsupported (counted, with why).
+            for client in a.clients:
+                for srv in a.servers:
+                    if srv in PUBSUB_SERVERS:
+                        continue
+                    for transport in a.transports:
+                        for case in pubsub_cases:
+                            cells.append(
+                                Cell(client, srv, transport, case, "unsupported", "no publisher")
                             )
             for done, job in enumerate(concurrent.futures.as_completed(jobs), 1):
                 batch = job.result()
@@ -363,7 +402,7 @@ class Runner:
                     + f": {len(batch) - len(bad)}/{len(batch)} pass"
                     + "".join(f"\n      {c.result.upper()} {c.case}: {c.detail}" for c in bad)
                 )
-        for server in [*servers.values(), *rpc_servers.values()]:
+        for server in every_server:
             self.stop_server(server)
         self.elapsed = time.monotonic() - started
         return cells

@@ -41,6 +41,34 @@ function pattern(n) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// publisher: message i = 0, 1, 2, ... about every millisecond until stdin ends, topic "even"
+// or "odd", payload u64le(i) || pattern(i % 1000); a full subscriber blocks it up to 30 s.
+
+async function publisherCommand(endpoint, options) {
+  let p;
+  try {
+    p = await ipc.publisher(endpoint, options, { overflow: 'block', blockTimeout: 30_000 });
+  } catch (e) {
+    process.stderr.write(`ERROR ${kindOf(e)} ${e.message}\n`);
+    process.exit(1);
+  }
+  process.stdout.write(`READY ${p.endpoint}\n`);
+  let stop = false;
+  process.stdin.on('end', () => {
+    stop = true;
+  });
+  process.stdin.resume();
+  for (let i = 0; !stop; i++) {
+    const payload = Buffer.concat([Buffer.alloc(8), pattern(i % 1000)]);
+    payload.writeBigUInt64LE(BigInt(i), 0);
+    await p.publish(payload, i % 2 ? 'odd' : 'even');
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await p.close();
+  process.exit(0);
+}
+
+// ---------------------------------------------------------------------------------------------
 // server
 
 async function server(endpoint, options) {
@@ -214,7 +242,38 @@ const RPC_CASES = {
     for (let i = 199; i >= 0; i--) expectSame(`reply ${i}`, await calls[i], bodies[i]);
   }),
   'rpc-plain-refused': (ep, o) => expectError('IPC_PROTOCOL_MISMATCH', "a plain channel's connect", () => ipc.connect(ep, o)),
+  'sub-all': (ep, o) => subscription(ep, o, [], 500, 1),
+  'sub-topic': (ep, o) => subscription(ep, o, ['odd'], 250, 2),
+  'sub-plain-refused': (ep, o) => expectError('IPC_PROTOCOL_MISMATCH', "a plain channel's connect", () => ipc.connect(ep, o)),
 };
+
+// The contract's publisher stream: message i has topic "even" or "odd" and the payload
+// u64le(i) || pattern(i % 1000). Receive `count` messages of a subscription to `topics`:
+// numbered 0, 1, ... with nothing dropped, indices `step` apart.
+async function subscription(endpoint, options, topics, count, step) {
+  let s;
+  try {
+    s = await ipc.subscribe(endpoint, topics, options);
+  } catch (e) {
+    throw new CaseFailed(`subscribe: ${e.code ?? e.name} (${e.message})`);
+  }
+  try {
+    let first = null;
+    for (let k = 0; k < count; k++) {
+      const d = await s.recv({ timeout: 60_000 });
+      const i = Number(d.payload.readBigUInt64LE(0));
+      if (first === null) first = i;
+      if (d.seq !== k || d.dropped !== 0) throw new CaseFailed(`message ${k}: sequence number ${d.seq} and ${d.dropped} dropped`);
+      if (i !== first + k * step) throw new CaseFailed(`message ${k}: index ${i}, expected ${first + k * step}`);
+      const want = Buffer.concat([d.payload.subarray(0, 8), pattern(i % 1000)]);
+      if (d.topic.toString() !== (i % 2 ? 'odd' : 'even') || !d.payload.equals(want)) {
+        throw new CaseFailed(`message ${k} (index ${i}): wrong topic or payload`);
+      }
+    }
+  } finally {
+    await s.close().catch(() => {});
+  }
+}
 
 async function client(endpoint, cases, options) {
   let failed = false;
@@ -273,13 +332,14 @@ function usage(message) {
   process.stderr.write(
     `peer.mjs: ${message}\n` +
       'usage: node peer.mjs server --endpoint E [--max-message N]\n' +
-      '       node peer.mjs client --endpoint E --case NAME[,NAME...] [--max-message N]\n',
+      '       node peer.mjs client --endpoint E --case NAME[,NAME...] [--max-message N]\n' +
+      '       node peer.mjs publisher --endpoint E [--max-message N]\n',
   );
   process.exit(2);
 }
 
 const [command, ...rest] = process.argv.slice(2);
-if (command !== 'server' && command !== 'client') usage(`unknown command ${command ?? '(none)'}`);
+if (command !== 'server' && command !== 'client' && command !== 'publisher') usage(`unknown command ${command ?? '(none)'}`);
 let values;
 try {
   ({ values } = parseArgs({
@@ -304,6 +364,9 @@ if (values['max-message'] !== undefined) {
 if (command === 'server') {
   if (values.case !== undefined) usage('server takes no --case');
   await server(values.endpoint, options);
+} else if (command === 'publisher') {
+  if (values.case !== undefined) usage('publisher takes no --case');
+  await publisherCommand(values.endpoint, options);
 } else {
   if (values.case === undefined) usage('client needs --case');
   process.exitCode = await client(values.endpoint, values.case.split(','), options);

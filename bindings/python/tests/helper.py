@@ -43,6 +43,7 @@ import signal
 import struct
 import sys
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 
@@ -151,11 +152,16 @@ def interop(argv: list[str]) -> int:
     rpc_server = commands.add_parser("rpc-server")
     rpc_server.add_argument("--endpoint", required=True)
     rpc_server.add_argument("--max-message", type=int)
+    publisher = commands.add_parser("publisher")
+    publisher.add_argument("--endpoint", required=True)
+    publisher.add_argument("--max-message", type=int)
     args = parser.parse_args(argv)
     if args.command == "server":
         return interop_server(args.endpoint, args.max_message)
     if args.command == "rpc-server":
         return interop_rpc_server(args.endpoint, args.max_message)
+    if args.command == "publisher":
+        return interop_publisher(args.endpoint, args.max_message)
     return interop_client(args.endpoint, args.case.split(","), args.max_message)
 
 
@@ -229,8 +235,71 @@ def interop_rpc_server(endpoint: str, max_message: int | None) -> int:
     os._exit(0)
 
 
+def stream_topic(i: int) -> bytes:
+    """The contract's publisher stream: message `i`'s topic and payload."""
+    return b"odd" if i % 2 else b"even"
+
+
+def stream_payload(i: int) -> bytes:
+    return i.to_bytes(8, "little") + pattern(i % 1000)
+
+
+def interop_publisher(endpoint: str, max_message: int | None) -> int:
+    try:
+        p = libipc.publisher(endpoint, overflow="block", block_timeout=30, max_message_size=max_message)
+    except libipc.Error as e:
+        print(f"ERROR {e.kind} {str(e).removeprefix(e.kind + ': ')}", file=sys.stderr, flush=True)
+        return 1
+    print("READY", p.endpoint, flush=True)
+    stop = threading.Event()
+
+    def publish() -> None:
+        i = 0
+        while not stop.is_set():
+            p.publish(stream_payload(i), stream_topic(i))
+            i += 1
+            time.sleep(0.001)
+
+    t = threading.Thread(target=publish, daemon=True)
+    t.start()
+    while sys.stdin.buffer.read(65536):
+        pass
+    stop.set()
+    t.join()
+    p.close(timeout=10)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 class CaseFailed(Exception):
     pass
+
+
+def subscription(endpoint: str, max_message: int | None, topics: list[str], count: int, step: int) -> None:
+    """Receive `count` messages: numbered 0, 1, ... with nothing dropped, topics and payloads
+    as the stream makes them, indices `step` apart."""
+    with libipc.subscribe(endpoint, topics, max_message_size=max_message) as s:
+        first = None
+        for k in range(count):
+            d = s.recv(timeout=60)
+            i = int.from_bytes(d.payload[:8], "little")
+            if first is None:
+                first = i
+            if (d.seq, d.dropped) != (k, 0):
+                raise CaseFailed(f"message {k}: sequence number {d.seq} and {d.dropped} dropped")
+            if i != first + k * step:
+                raise CaseFailed(f"message {k}: index {i}, expected {first + k * step}")
+            if d.topic != stream_topic(i) or d.payload != stream_payload(i):
+                raise CaseFailed(f"message {k} (index {i}): wrong topic or payload")
+
+
+def sub_all(endpoint: str, max_message: int | None) -> None:
+    subscription(endpoint, max_message, [], 500, 1)
+
+
+def sub_topic(endpoint: str, max_message: int | None) -> None:
+    subscription(endpoint, max_message, ["odd"], 250, 2)
 
 
 def rpc_echo(endpoint: str, max_message: int | None) -> None:
@@ -271,6 +340,9 @@ RPC_CASES: dict[str, Callable[[str, int | None], None]] = {
     "rpc-error": rpc_error,
     "rpc-many": rpc_many,
     "rpc-plain-refused": rpc_plain_refused,
+    "sub-all": sub_all,
+    "sub-topic": sub_topic,
+    "sub-plain-refused": rpc_plain_refused,
 }
 
 
@@ -412,7 +484,7 @@ def interop_client(endpoint: str, cases: list[str], max_message: int | None) -> 
 
 
 def main(argv: list[str]) -> int:
-    if argv and argv[0] in ("server", "client", "rpc-server"):
+    if argv and argv[0] in ("server", "client", "rpc-server", "publisher"):
         return interop(argv)
     if argv[0] == "child-echo":
         return child_echo(argv[1:] == ["twice"])

@@ -303,7 +303,46 @@ let rpcCases: [String: (String, UInt64?) throws -> Void] = [
             ch.close()
         }
     },
+    "sub-all": { ep, max in try subscription(ep, max, [], 500, 1) },
+    "sub-topic": { ep, max in try subscription(ep, max, ["odd"], 250, 2) },
+    "sub-plain-refused": { ep, max in
+        try expectKind("ProtocolMismatch", "a plain channel's connect") {
+            let ch = try connectBlocking(endpoint: ep, options: options(max))
+            ch.close()
+        }
+    },
 ]
+
+/// The contract's publisher stream: message i has topic "even" or "odd" and the payload
+/// u64le(i) || pattern(i % 1000). Receive `count` messages of a subscription to `topics`:
+/// numbered 0, 1, ... with nothing dropped, indices `step` apart.
+func subscription(_ ep: String, _ max: UInt64?, _ topics: [String], _ count: Int, _ step: UInt64) throws {
+    let s: Subscriber
+    do {
+        s = try subscribeBlocking(endpoint: ep, topics: topics.map { Data($0.utf8) }, options: options(max))
+    } catch {
+        throw CaseFailed("subscribe: \(describe(error))")
+    }
+    defer { try? s.shutdown() }
+    var first: UInt64 = 0
+    for k in 0..<count {
+        let d = try s.recvBlocking(timeoutMs: 60_000, cancel: nil)
+        let p = [UInt8](d.payload)
+        var i: UInt64 = 0
+        for b in stride(from: 7, through: 0, by: -1) where p.count >= 8 { i = (i << 8) | UInt64(p[b]) }
+        if k == 0 { first = i }
+        if d.seq != UInt64(k) || d.dropped != 0 {
+            throw CaseFailed("message \(k): sequence number \(d.seq) and \(d.dropped) dropped")
+        }
+        if i != first + UInt64(k) * step {
+            throw CaseFailed("message \(k): index \(i), expected \(first + UInt64(k) * step)")
+        }
+        let want = Data(p.prefix(8)) + pattern(Int(i % 1000))
+        if d.topic != Data((i % 2 == 1 ? "odd" : "even").utf8) || d.payload != want {
+            throw CaseFailed("message \(k) (index \(i)): wrong topic or payload")
+        }
+    }
+}
 
 func client(endpoint: String, names: [String], maxMessage: UInt64?) -> Int32 {
     var failed = false

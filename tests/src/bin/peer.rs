@@ -256,10 +256,11 @@ fn main() {
         }
         return;
     }
-    if mode == "server" || mode == "client" || mode == "rpc-server" {
+    if mode == "server" || mode == "client" || mode == "rpc-server" || mode == "publisher" {
         let code = match Args::parse(argv) {
             Ok(args) if mode == "server" => interop::server(&args),
             Ok(args) if mode == "rpc-server" => interop::rpc_server(&args),
+            Ok(args) if mode == "publisher" => interop::publisher(&args),
             Ok(args) => interop::client(&args),
             Err(e) => {
                 eprintln!("ERROR InvalidArgument {e}");

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::Arc;
 
+use libipc::pubsub::{Policy, Publisher, Subscriber};
 use libipc::rpc::{Client, Server};
 use libipc::{Channel, Error, ErrorKind, Listener, Options};
 
@@ -45,6 +46,9 @@ const RPC_CASES: &[(&str, RpcCase)] = &[
     ("rpc-error", rpc_error),
     ("rpc-many", rpc_many),
     ("rpc-plain-refused", rpc_plain_refused),
+    ("sub-all", sub_all),
+    ("sub-topic", sub_topic),
+    ("sub-plain-refused", rpc_plain_refused),
 ];
 
 const NON_UTF8: [u8; 16] = [
@@ -121,6 +125,113 @@ pub fn rpc_server(args: &Args) -> i32 {
             1
         }
     }
+}
+
+/// `publisher --endpoint E [--max-message N]`: the process's exit status. Publishes message
+/// `i` = 0, 1, 2, ... about every millisecond until stdin ends: topic `even` or `odd` (by `i`),
+/// payload `u64le(i) ‖ pattern(i % 1000)`; a full subscriber blocks it up to 30 s.
+pub fn publisher(args: &Args) -> i32 {
+    let run = || -> Result<(), Error> {
+        let ep = endpoint(args)?;
+        let opts = args.options().map_err(invalid)?;
+        let p = Arc::new(Publisher::bind_with(
+            ep,
+            &opts,
+            Policy::block(std::time::Duration::from_secs(30), 1024),
+        )?);
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "READY {}", p.local_endpoint())
+                .and_then(|()| out.flush())
+                .map_err(|e| Error::new(ErrorKind::Io, format!("writing READY: {e}")))?;
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let publishing = {
+            let (p, stop) = (Arc::clone(&p), Arc::clone(&stop));
+            std::thread::spawn(move || -> Result<(), Error> {
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    p.publish(stream_topic(i), &stream_payload(i))?;
+                    i += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Ok(())
+            })
+        };
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let published = publishing
+            .join()
+            .map_err(|_| Error::new(ErrorKind::Io, "the publishing thread panicked"))?;
+        p.close_wait(std::time::Duration::from_secs(10));
+        published
+    };
+    match run() {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("ERROR {} {}", e.kind(), one_line(e.message()));
+            1
+        }
+    }
+}
+
+/// The contract's publisher stream: message `i`'s topic and payload.
+fn stream_topic(i: u64) -> &'static [u8] {
+    if i.is_multiple_of(2) { b"even" } else { b"odd" }
+}
+
+fn stream_payload(i: u64) -> Vec<u8> {
+    let mut v = i.to_le_bytes().to_vec();
+    v.extend_from_slice(&pattern((i % 1000) as usize));
+    v
+}
+
+/// Receive `count` messages from a subscription to `prefixes`: numbered 0, 1, ... with
+/// nothing dropped, topics and payloads as the stream makes them, indices `step` apart.
+fn subscription(
+    ep: &str,
+    opts: &Options,
+    prefixes: &[&str],
+    count: u64,
+    step: u64,
+) -> Result<(), String> {
+    let s = Subscriber::connect_with(ep, opts, prefixes)
+        .map_err(|e| format!("subscribe failed: {}", show(&e)))?;
+    let mut first = None;
+    for k in 0..count {
+        let d = s
+            .recv()
+            .map_err(|e| format!("receive {k} failed: {}", show(&e)))?;
+        let i = d
+            .payload()
+            .first_chunk::<8>()
+            .map(|b| u64::from_le_bytes(*b))
+            .ok_or(format!("message {k}: a payload of {} bytes", d.payload().len()))?;
+        let f = *first.get_or_insert(i);
+        if (d.seq(), d.dropped()) != (k, 0) {
+            return Err(format!(
+                "message {k}: sequence number {} and {} dropped, expected {k} and 0",
+                d.seq(),
+                d.dropped()
+            ));
+        }
+        if i != f + k * step {
+            return Err(format!("message {k}: index {i}, expected {}", f + k * step));
+        }
+        if d.topic() != stream_topic(i) || d.payload() != stream_payload(i) {
+            return Err(format!("message {k} (index {i}): wrong topic or payload"));
+        }
+    }
+    s.close();
+    Ok(())
+}
+
+fn sub_all(ep: &str, opts: &Options) -> Result<(), String> {
+    subscription(ep, opts, &[], 500, 1)
+}
+
+fn sub_topic(ep: &str, opts: &Options) -> Result<(), String> {
+    subscription(ep, opts, &["odd"], 250, 2)
 }
 
 /// The contract's request/reply server: `fail:<status>:<text>` is answered with that error,

@@ -258,7 +258,48 @@ private val RPC_CASES: Map<String, (String, ULong?) -> Unit> = mapOf(
             connectBlocking(ep, options(max)).close()
         }
     },
+    "sub-all" to { ep, max -> subscription(ep, max, listOf(), 500, 1) },
+    "sub-topic" to { ep, max -> subscription(ep, max, listOf("odd"), 250, 2) },
+    "sub-plain-refused" to { ep, max ->
+        expectKind<IpcException.ProtocolMismatch>("a plain channel's connect") {
+            connectBlocking(ep, options(max)).close()
+        }
+    },
 )
+
+/**
+ * The contract's publisher stream: message i has topic "even" or "odd" and the payload
+ * u64le(i) || pattern(i % 1000). Receive `count` messages of a subscription to `topics`:
+ * numbered 0, 1, ... with nothing dropped, indices `step` apart.
+ */
+private fun subscription(ep: String, max: ULong?, topics: List<String>, count: Int, step: Long) {
+    val s = try {
+        subscribeBlocking(ep, topics.map { it.toByteArray() }, options(max))
+    } catch (e: IpcException) {
+        throw CaseFailed("subscribe: ${describe(e)}")
+    }
+    try {
+        var first = -1L
+        for (k in 0 until count) {
+            val d = s.recvBlocking(60_000uL, null)
+            val p = d.payload
+            var i = 0L
+            for (b in 7 downTo 0) i = (i shl 8) or (p[b].toLong() and 0xff)
+            if (k == 0) first = i
+            if (d.seq != k.toULong() || d.dropped != 0uL) {
+                throw CaseFailed("message $k: sequence number ${d.seq} and ${d.dropped} dropped")
+            }
+            if (i != first + k * step) throw CaseFailed("message $k: index $i, expected ${first + k * step}")
+            val want = p.copyOfRange(0, 8) + pattern((i % 1000).toInt())
+            if (String(d.topic, Charsets.UTF_8) != (if (i % 2 == 1L) "odd" else "even") || !p.contentEquals(want)) {
+                throw CaseFailed("message $k (index $i): wrong topic or payload")
+            }
+        }
+    } finally {
+        s.shutdown()
+        s.close()
+    }
+}
 
 private fun client(endpoint: String, cases: List<String>, maxMessage: ULong?): Int {
     var failed = false
