@@ -79,6 +79,10 @@ build_pc() { # out src
 build_pc echo_server examples/c/echo_server.c
 build_pc client examples/c/client.c
 build_pc zero_copy examples/c/zero_copy.c
+build_pc rpc_server examples/c/rpc_server.c
+build_pc rpc_client examples/c/rpc_client.c
+build_pc pubsub_publisher examples/c/pubsub_publisher.c
+build_pc pubsub_subscriber examples/c/pubsub_subscriber.c
 build_pc ipc_test_peer tests/c/peer.c
 build_pc test_api tests/c/test_api.c
 build_pc test_channel tests/c/test_channel.c
@@ -226,6 +230,49 @@ echo "zero_copy: ok"
 got=$(timeout 60 "$tmp/cmake-examples/zero_copy" "unix://$tmp/zc.sock" 100) || die "zero_copy over unix:// failed: $got"
 [ "$got" = "zero_copy: 100 round trips over unix://$tmp/zc.sock, all replies correct" ] || die "zero_copy printed: $got"
 echo "zero_copy (CMake build, unix://): ok"
+# Request/reply: the C calculator with the C and Rust clients, and the C client with the Rust
+# calculator (examples/rust/rpc_*.rs, the same protocol).
+cargo build --release --quiet -p libipc-examples --examples
+rex="$target/release/examples"
+want_calc=$'5\n120\nerror 400: unknown operation "pow"'
+start_peer --socket "$tmp/c-calc.sock" "$tmp/c-calc.log" "$pc/rpc_server" "unix://$tmp/c-calc.sock"
+pid=$peer_pid
+for client in "$pc/rpc_client" "$rex/rpc_client"; do
+  got=$(timeout 30 "$client" "unix://$tmp/c-calc.sock" "add 2 3" "mul 4 5 6" "pow 2 8") ||
+    die "$client -> C rpc_server failed: $got"
+  [ "$got" = "$want_calc" ] || die "$client -> C rpc_server printed: $got"
+done
+stop_peer "$pid"
+[ "$stopped_rc" = 0 ] || die "rpc_server exited with status $stopped_rc on SIGTERM (expected 0)"
+start_peer --socket "$tmp/r-calc.sock" "$tmp/r-calc.log" "$rex/rpc_server" "unix://$tmp/r-calc.sock"
+pid=$peer_pid
+got=$(timeout 30 "$pc/rpc_client" "unix://$tmp/r-calc.sock" "add 2 3" "mul 4 5 6" "pow 2 8") ||
+  die "C rpc_client -> Rust rpc_server failed: $got"
+[ "$got" = "$want_calc" ] || die "C rpc_client -> Rust rpc_server printed: $got"
+stop_peer "$pid"
+echo "rpc_server / rpc_client (C and Rust): ok"
+# Publish/subscribe: a C publisher read by a C subscriber on a prefix and a Rust one on every
+# topic, then a Rust publisher read by C subscribers.
+want_all=$'prices/ACME: 101.5\nnews/ACME: merger talks\nprices/INIT: 7'
+want_prices=$'prices/ACME: 101.5\nprices/INIT: 7'
+for pub_lang in c rust; do
+  case $pub_lang in
+    c) pub="$pc/pubsub_publisher"; sub_all="$rex/pubsub_subscriber" ;;
+    rust) pub="$rex/pubsub_publisher"; sub_all="$pc/pubsub_subscriber" ;;
+  esac
+  start_peer --socket "$tmp/tick-$pub_lang.sock" "$tmp/tick-$pub_lang.log" "$pub" \
+    "unix://$tmp/tick-$pub_lang.sock" 2 "prices/ACME=101.5" "news/ACME=merger talks" "prices/INIT=7"
+  pid=$peer_pid
+  timeout 30 "$pc/pubsub_subscriber" "unix://$tmp/tick-$pub_lang.sock" prices/ > "$tmp/prices-$pub_lang.out" 2>&1 &
+  prices_pid=$!
+  got=$(timeout 30 "$sub_all" "unix://$tmp/tick-$pub_lang.sock") || die "subscriber ($pub_lang publisher) failed: $got"
+  [ "$got" = "$want_all" ] || die "subscriber ($pub_lang publisher) printed: $got"
+  wait "$prices_pid" || die "C prefix subscriber ($pub_lang publisher) failed: $(cat "$tmp/prices-$pub_lang.out")"
+  [ "$(cat "$tmp/prices-$pub_lang.out")" = "$want_prices" ] ||
+    die "C prefix subscriber ($pub_lang publisher) printed: $(cat "$tmp/prices-$pub_lang.out")"
+  wait "$pid" || die "$pub_lang publisher example failed: $(cat "$tmp/tick-$pub_lang.log")"
+done
+echo "pubsub_publisher / pubsub_subscriber (C and Rust): ok"
 
 # ------------------------------------------------------------------------------------------------
 step "cross-language: C and Rust examples, over unix://, tcp:// and shm://"
