@@ -206,7 +206,10 @@ fn subscription(
             .payload()
             .first_chunk::<8>()
             .map(|b| u64::from_le_bytes(*b))
-            .ok_or(format!("message {k}: a payload of {} bytes", d.payload().len()))?;
+            .ok_or(format!(
+                "message {k}: a payload of {} bytes",
+                d.payload().len()
+            ))?;
         let f = *first.get_or_insert(i);
         if (d.seq(), d.dropped()) != (k, 0) {
             return Err(format!(
