@@ -145,7 +145,7 @@ cargo build --release -p libipc-examples --examples
 rex="$target/release/examples"
 nex="$root/examples/node"
 for f in package.json tsconfig.json echo_server.mjs client.mjs echo_server.ts client.ts \
-         pubsub_publisher.mjs pubsub_subscriber.mjs; do
+         pubsub_publisher.mjs pubsub_subscriber.mjs rpc_client.mjs; do
   [ -f "$nex/$f" ] || die "examples/node/$f is missing"
 done
 (cd "$nex" && npm ci "${npm_flags[@]}") || die "npm ci in examples/node failed"
@@ -183,6 +183,14 @@ for transport in unix tcp shm; do
     echo "$transport: Node $lang echo_server with the JS, TS and Rust clients: ok"
   done
 done
+# Request/reply: the Node client with the Rust calculator (examples/rust/rpc_server.rs).
+start_peer --socket "$tmp/calc.sock" "$tmp/calc.out" "$rex/rpc_server" "unix://$tmp/calc.sock"
+pid=$peer_pid
+got=$(timeout 60 node "$nex/rpc_client.mjs" "unix://$tmp/calc.sock" "add 2 3" "mul 4 5 6" "pow 2 8") ||
+  die "rpc_client.mjs failed: $got"
+[ "$got" = $'5\n120\nerror 400: unknown operation "pow"' ] || die "rpc_client.mjs printed: $got"
+stop_peer "$pid"
+echo "request/reply: Node client, Rust calculator: ok"
 # Publish/subscribe: a Node publisher read by a Node and a Rust subscriber (one on a prefix),
 # then a Rust publisher read by Node subscribers (examples/rust/pubsub_*.rs).
 want_all=$'prices/ACME: 101.5\nnews/ACME: merger talks\nprices/INIT: 7'

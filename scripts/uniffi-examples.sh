@@ -69,10 +69,10 @@ if [ "$skip_kotlin" != 1 ]; then
 fi
 
 if [ "$skip_swift" != 1 ]; then
-  step "Swift: swiftc examples/swift/{echo_server,client}.swift (inside the chroot)"
+  step "Swift: swiftc examples/swift/{echo_server,client,rpc_client,pubsub_publisher,pubsub_subscriber}.swift (inside the chroot)"
   binds=(--bind "$tmp")
   case "$target" in "$root"/*) ;; *) binds+=(--bind "$target") ;; esac
-  for prog in echo_server client; do
+  for prog in echo_server client rpc_client pubsub_publisher pubsub_subscriber; do
     ./scripts/swift-chroot.sh run "${binds[@]}" -- swiftc -O -parse-as-library -module-name "$prog" \
       -I "$swift_gen" -Xcc -fmodule-map-file="$swift_gen/LibIpcFFI.modulemap" \
       "$swift_gen/LibIpc.swift" bindings/swift/Sources/*.swift "examples/swift/$prog.swift" \
@@ -133,6 +133,55 @@ servers=()
 for server in "${servers[@]}"; do
   serve "$server" unix "unix://$tmp/$server-echo.sock"
   serve "$server" shm "shm://libipc-example-$server-$$"
+done
+
+# Request/reply and publish/subscribe: the Kotlin and Swift examples with the Rust ones (the
+# calculator server, the publisher and the subscriber of examples/rust).
+langs=("${servers[@]}")
+step "request/reply and publish/subscribe examples: ${langs[*]} with the Rust examples"
+cargo build --release -p libipc-examples --examples
+rex="$target/release/examples"
+run_example() { # lang what args...
+  local lang=$1 what=$2; shift 2
+  case "$lang:$what" in
+    rust:*) timeout -k 5 60 "$rex/$what" "$@" ;;
+    kotlin:rpc_client) timeout -k 5 60 "${kotlin[@]}" dev.libipc.examples.RpcClientKt "$@" ;;
+    kotlin:pubsub_publisher) timeout -k 5 60 "${kotlin[@]}" dev.libipc.examples.PublisherKt "$@" ;;
+    kotlin:pubsub_subscriber) timeout -k 5 60 "${kotlin[@]}" dev.libipc.examples.SubscriberKt "$@" ;;
+    swift:*) timeout -k 5 60 "${swift[@]}" "$tmp/swift-$what" "$@" ;;
+  esac
+}
+want_calc=$'5\n120\nerror 400: unknown operation "pow"'
+start_peer --socket "$tmp/calc.sock" "$tmp/calc.log" "$rex/rpc_server" "unix://$tmp/calc.sock"
+calc_pid=$peer_pid
+for lang in "${langs[@]}"; do
+  got=$(run_example "$lang" rpc_client "unix://$tmp/calc.sock" "add 2 3" "mul 4 5 6" "pow 2 8") ||
+    die "the $lang rpc_client failed against the Rust calculator: $got"
+  [ "$got" = "$want_calc" ] || die "the $lang rpc_client printed: $got"
+  echo "  $lang rpc_client -> Rust rpc_server: ok"
+done
+stop_peer "$calc_pid"
+want_all=$'prices/ACME: 101.5\nnews/ACME: merger talks\nprices/INIT: 7'
+want_prices=$'prices/ACME: 101.5\nprices/INIT: 7'
+for lang in "${langs[@]}"; do
+  for pub_lang in rust "$lang"; do
+    sub_all=$([ "$pub_lang" = rust ] && echo "$lang" || echo rust)
+    ep="unix://$tmp/tick-$lang-$pub_lang.sock"
+    run_example "$pub_lang" pubsub_publisher "$ep" 2 "prices/ACME=101.5" "news/ACME=merger talks" \
+      "prices/INIT=7" > "$tmp/pub-$lang-$pub_lang.log" 2>&1 &
+    pub_pid=$!
+    wait_for_socket "${ep#unix://}" "$pub_pid"
+    run_example "$lang" pubsub_subscriber "$ep" prices/ > "$tmp/prices-$lang-$pub_lang.out" 2>&1 &
+    prices_pid=$!
+    got=$(run_example "$sub_all" pubsub_subscriber "$ep") ||
+      die "the $sub_all subscriber ($pub_lang publisher) failed: $got"
+    [ "$got" = "$want_all" ] || die "the $sub_all subscriber ($pub_lang publisher) printed: $got"
+    wait "$prices_pid" || die "the $lang prefix subscriber failed: $(cat "$tmp/prices-$lang-$pub_lang.out")"
+    [ "$(cat "$tmp/prices-$lang-$pub_lang.out")" = "$want_prices" ] ||
+      die "the $lang prefix subscriber printed: $(cat "$tmp/prices-$lang-$pub_lang.out")"
+    wait "$pub_pid" || die "the $pub_lang publisher failed: $(cat "$tmp/pub-$lang-$pub_lang.log")"
+    echo "  $pub_lang publisher -> $sub_all and $lang (prices/) subscribers: ok"
+  done
 done
 
 step "examples: all passed (servers: ${servers[*]}; clients: ${clients[*]}; over unix and shm)"
