@@ -459,3 +459,74 @@ fn an_event_loop_drives_many_requests_with_try_take_and_the_descriptor() {
         }
     })
 }
+
+/// The loop a binding runs for handlers outside the runtime: `next_request` tracks each
+/// request; a CANCEL fires its signal and its reply is not sent; replies go out in any order;
+/// the connection's end fires the signals still pending.
+#[test]
+fn tracked_requests_for_foreign_handlers() {
+    watchdog(|| {
+        let rt = libipc::aio::new_runtime().unwrap();
+        rt.block_on(async {
+            let dir = private_dir("rpc-tracked");
+            let server = AsyncServer::bind(format!("unix://{}/t.sock", dir.display()).as_str())
+                .await
+                .unwrap();
+            let ep = server.local_endpoint().to_string();
+            let client = AsyncClient::connect(ep.as_str()).await.unwrap();
+            let conn = server.accept().await.unwrap();
+            // Two requests; the first is cancelled by the client, the second answered.
+            let cancel = Cancel::new().unwrap();
+            let c2 = client.clone();
+            let slow = tokio::spawn({
+                let cancel = cancel.clone();
+                async move {
+                    c2.call_wait(b"slow", Wait::forever().or_cancel(&cancel))
+                        .await
+                }
+            });
+            let first = conn.next_request().await.unwrap();
+            assert_eq!(first.body(), b"slow");
+            let signal = first.signal();
+            assert!(!signal.is_cancelled());
+            cancel.cancel();
+            assert_eq!(
+                slow.await.unwrap().unwrap_err().kind(),
+                ErrorKind::Cancelled
+            );
+            let fast = tokio::spawn({
+                let c = client.clone();
+                async move { c.call(b"fast").await }
+            });
+            // The CANCEL is consumed while waiting for the next request.
+            let second = conn.next_request().await.unwrap();
+            signal.cancelled().await;
+            assert!(signal.is_cancelled());
+            conn.reply(first.id(), b"too late").await.unwrap(); // not sent
+            conn.reply(second.id(), b"FAST").await.unwrap();
+            assert_eq!(&*fast.await.unwrap().unwrap(), b"FAST");
+            assert_eq!(
+                client.late_replies(),
+                0,
+                "the cancelled request got no reply"
+            );
+            // An error reply, then the end of the connection fires what is pending.
+            let e = tokio::spawn({
+                let c = client.clone();
+                async move { c.call(b"bad").await }
+            });
+            let third = conn.next_request().await.unwrap();
+            conn.reply_error(third.id(), 7, "no").await.unwrap();
+            assert_eq!(e.await.unwrap().unwrap_err().status(), Some(7));
+            let pending = tokio::spawn({
+                let c = client.clone();
+                async move { c.call(b"never").await }
+            });
+            let fourth = conn.next_request().await.unwrap();
+            client.close().await;
+            let _ = pending.await;
+            assert!(conn.next_request().await.is_err());
+            fourth.signal().cancelled().await;
+        });
+    });
+}

@@ -247,6 +247,70 @@ pub struct AsyncServer {
 #[derive(Debug, Clone)]
 pub struct AsyncResponder {
     chan: AsyncChannel,
+    /// Requests taken with [`next_request`](Self::next_request) and not answered yet.
+    tracked: Arc<Mutex<HashMap<u64, Arc<CancelSignal>>>>,
+}
+
+/// Fires once: when the client cancels a tracked request, or the connection ends first.
+#[derive(Debug, Default)]
+pub struct CancelSignal {
+    fired: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl CancelSignal {
+    fn fire(&self) {
+        self.fired.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    /// Whether the request was cancelled (or its connection ended).
+    pub fn is_cancelled(&self) -> bool {
+        self.fired.load(Ordering::Acquire)
+    }
+
+    /// Completes when the request is cancelled (or its connection ends); at once if it was.
+    pub async fn cancelled(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A request taken with [`AsyncResponder::next_request`], for a handler that runs elsewhere
+/// (a binding's event loop): answer it with [`AsyncResponder::reply`] or
+/// [`AsyncResponder::reply_error`]; [`cancelled`](Self::cancelled) tells when the client gave
+/// up on it (stop the work: no reply is needed, and none is sent).
+#[derive(Debug, Clone)]
+pub struct TrackedRequest {
+    request: Request,
+    signal: Arc<CancelSignal>,
+}
+
+impl TrackedRequest {
+    /// The correlation id, to answer with.
+    pub fn id(&self) -> u64 {
+        self.request.id
+    }
+
+    /// The request's bytes.
+    pub fn body(&self) -> &[u8] {
+        self.request.body()
+    }
+
+    /// The request, owned.
+    pub fn into_request(self) -> Request {
+        self.request
+    }
+
+    /// The signal that fires when the client cancels this request (or the connection ends).
+    pub fn signal(&self) -> Arc<CancelSignal> {
+        Arc::clone(&self.signal)
+    }
 }
 
 impl AsyncServer {
@@ -277,6 +341,7 @@ impl AsyncServer {
     pub async fn accept(&self) -> Result<AsyncResponder> {
         Ok(AsyncResponder {
             chan: self.listener.accept().await?,
+            tracked: Arc::default(),
         })
     }
 
@@ -312,6 +377,12 @@ impl AsyncServer {
     }
 }
 
+fn tracked(
+    m: &Mutex<HashMap<u64, Arc<CancelSignal>>>,
+) -> MutexGuard<'_, HashMap<u64, Arc<CancelSignal>>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl AsyncResponder {
     /// The next request (CANCELs are skipped; [`serve`](Self::serve) acts on them).
     pub async fn recv(&self) -> Result<Request> {
@@ -327,13 +398,63 @@ impl AsyncResponder {
         to_server(m).map_err(|violation| self.chan.fail(violation))
     }
 
-    /// Answer request `id` with `body`.
+    /// The next request, tracked until it is answered: the returned request's
+    /// [`signal`](TrackedRequest::signal) fires if the client cancels it (CANCELs are
+    /// consumed here) or the connection ends. Answer every tracked request, cancelled or not
+    /// (the answer to a cancelled one is not sent): the answer is what forgets it. For
+    /// handlers that run outside this runtime (a binding's event loop); [`serve`](Self::serve)
+    /// is the same loop for Rust handlers.
+    pub async fn next_request(&self) -> Result<TrackedRequest> {
+        loop {
+            match self.next().await {
+                Ok(ToServer::Request(request)) => {
+                    let signal = Arc::new(CancelSignal::default());
+                    tracked(&self.tracked).insert(request.id, Arc::clone(&signal));
+                    return Ok(TrackedRequest { request, signal });
+                }
+                Ok(ToServer::Cancel(id)) => {
+                    // Kept until answered: the answer is what forgets it (and is not sent).
+                    if let Some(s) = tracked(&self.tracked).get(&id) {
+                        s.fire();
+                    }
+                }
+                Err(e) => {
+                    if ends_channel(&e) {
+                        for s in tracked(&self.tracked).values() {
+                            s.fire();
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Stop tracking `id`; whether to send its reply (not for a request the client cancelled).
+    fn answered(&self, id: u64) -> bool {
+        match tracked(&self.tracked).remove(&id) {
+            Some(s) => !s.is_cancelled(),
+            // Not tracked: taken with `recv`, or already answered (the client drops a second
+            // reply as late).
+            None => true,
+        }
+    }
+
+    /// Answer request `id` with `body` (nothing is sent for a tracked request the client
+    /// cancelled).
     pub async fn reply(&self, id: u64, body: &[u8]) -> Result<()> {
+        if !self.answered(id) {
+            return Ok(());
+        }
         self.chan.send(&reply_message(id, Ok(body))).await
     }
 
-    /// Answer request `id` with an error status (non-zero) and text.
+    /// Answer request `id` with an error status (non-zero) and text (nothing is sent for a
+    /// tracked request the client cancelled).
     pub async fn reply_error(&self, id: u64, status: u32, text: &str) -> Result<()> {
+        if !self.answered(id) {
+            return Ok(());
+        }
         self.chan
             .send(&reply_message(id, Err(&Error::remote(status, text))))
             .await

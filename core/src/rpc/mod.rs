@@ -35,7 +35,7 @@ mod client;
 mod server;
 
 #[cfg(all(unix, feature = "tokio"))]
-pub use aio::{AsyncClient, AsyncResponder, AsyncServer};
+pub use aio::{AsyncClient, AsyncResponder, AsyncServer, CancelSignal, TrackedRequest};
 pub use client::{Client, Pending};
 pub use server::{Handler, PANIC_STATUS, Received, Request, Responder, Server};
 
