@@ -145,7 +145,7 @@ cargo build --release -p libipc-examples --examples
 rex="$target/release/examples"
 nex="$root/examples/node"
 for f in package.json tsconfig.json echo_server.mjs client.mjs echo_server.ts client.ts \
-         pubsub_publisher.mjs pubsub_subscriber.mjs rpc_client.mjs; do
+         pubsub_publisher.mjs pubsub_subscriber.mjs rpc_client.mjs rpc_server.mjs; do
   [ -f "$nex/$f" ] || die "examples/node/$f is missing"
 done
 (cd "$nex" && npm ci "${npm_flags[@]}") || die "npm ci in examples/node failed"
@@ -191,6 +191,16 @@ got=$(timeout 60 node "$nex/rpc_client.mjs" "unix://$tmp/calc.sock" "add 2 3" "m
 [ "$got" = $'5\n120\nerror 400: unknown operation "pow"' ] || die "rpc_client.mjs printed: $got"
 stop_peer "$pid"
 echo "request/reply: Node client, Rust calculator: ok"
+start_peer --socket "$tmp/ncalc.sock" "$tmp/ncalc.out" node "$nex/rpc_server.mjs" "unix://$tmp/ncalc.sock"
+pid=$peer_pid
+for client in "node $nex/rpc_client.mjs" "$rex/rpc_client"; do
+  got=$(timeout 60 $client "unix://$tmp/ncalc.sock" "add 2 3" "mul 4 5 6" "pow 2 8") ||
+    die "$client -> the Node calculator failed: $got"
+  [ "$got" = $'5\n120\nerror 400: unknown operation "pow"' ] || die "$client -> the Node calculator printed: $got"
+done
+stop_peer "$pid"
+[ "$stopped_rc" = 0 ] || { cat "$tmp/ncalc.out" >&2; die "the Node calculator exited $stopped_rc on SIGTERM"; }
+echo "request/reply: the Node calculator with the Node and Rust clients: ok"
 # Publish/subscribe: a Node publisher read by a Node and a Rust subscriber (one on a prefix),
 # then a Rust publisher read by Node subscribers (examples/rust/pubsub_*.rs).
 want_all=$'prices/ACME: 101.5\nnews/ACME: merger talks\nprices/INIT: 7'

@@ -7,6 +7,28 @@
 export interface Channel extends AsyncIterable<Buffer> {}
 /** `for await (const channel of listener)`: clients until the listener is closed. */
 export interface Listener extends AsyncIterable<Channel> {}
+/** `for await (const d of subscriber)`: messages until the publisher closes. */
+export interface Subscriber extends AsyncIterable<Delivery> {}
+/** `for await (const conn of server)`: clients until the server is closed. */
+export interface RpcServer extends AsyncIterable<RpcConnection> {}
+/** `for await (const req of conn)`: the client's requests until it is gone. */
+export interface RpcConnection extends AsyncIterable<RpcRequest> {}
+
+/** What a request/reply handler gets besides the request's bytes. */
+export interface RpcContext {
+  /** The request's id. */
+  id: number
+  /** Aborts when the client cancels the request (its reply is then not sent). */
+  signal: AbortSignal
+}
+
+/** Serve every client of `server` with `handler` until the server is closed: the handler's
+ * result is the reply; a thrown error with a `status` answers with that error status and its
+ * message, anything else with `PANIC_REPLY_STATUS`. Requests run concurrently. */
+export declare function serve(
+  server: RpcServer,
+  handler: (body: Buffer, ctx: RpcContext) => Buffer | Uint8Array | string | Promise<Buffer | Uint8Array | string>,
+): Promise<void>
 
 /** The error every call throws or rejects with. */
 export interface IpcError extends Error {

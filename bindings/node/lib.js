@@ -30,4 +30,58 @@ native.Subscriber.prototype[Symbol.asyncIterator] = function deliveries() {
   return untilClosed(() => this.recv());
 };
 
+native.RpcServer.prototype[Symbol.asyncIterator] = function connections() {
+  return untilClosed(() => this.accept());
+};
+
+native.RpcConnection.prototype[Symbol.asyncIterator] = function requests() {
+  return untilClosed(() => this.next());
+};
+
+/** The status and text of the error reply for what a handler threw: an error with a `status`
+ * (a whole number from 1 to 2^32 - 1, as `IPC_REMOTE` errors have) answers with it and its
+ * message; anything else with PANIC_REPLY_STATUS and "<name>: <message>". */
+function errorReply(e) {
+  const status = e && e.status;
+  if (Number.isInteger(status) && status > 0 && status <= 0xffffffff) {
+    return [status, String(e.message ?? '')];
+  }
+  const name = (e && e.name) || typeof e;
+  return [native.PANIC_REPLY_STATUS, `${name}: ${e && e.message !== undefined ? e.message : String(e)}`];
+}
+
+/** Answer every request of `conn` with `handler(body, { id, signal })`, each as soon as its
+ * promise settles (requests run concurrently); `signal` aborts when the client cancels the
+ * request (no reply is then sent). Resolves when the client is gone. */
+async function serveConnection(conn, handler) {
+  for (;;) {
+    let req;
+    try {
+      req = await conn.next();
+    } catch {
+      return; // the client closed or went away; pending answers are dropped by the core
+    }
+    const ac = new AbortController();
+    conn.cancelled(req.id).then((cancelled) => {
+      if (cancelled) ac.abort();
+    }, () => {});
+    Promise.resolve()
+      .then(() => handler(req.body, { id: req.id, signal: ac.signal }))
+      .then(
+        (reply) => conn.reply(req.id, reply ?? Buffer.alloc(0)),
+        (e) => conn.replyError(req.id, ...errorReply(e)),
+      )
+      .catch(() => {}); // the connection ended: nobody to answer
+  }
+}
+
+/** Serve every client of `server` with `handler` until the server is closed (resolves then):
+ * `handler(body, { id, signal })` returns (or resolves with) the reply (a Buffer, Uint8Array
+ * or string); throwing an error with a `status` answers with that error status and its
+ * message; any other throw answers with PANIC_REPLY_STATUS. Each client's requests run
+ * concurrently and are answered as they finish. */
+native.serve = async function serve(server, handler) {
+  for await (const conn of server) serveConnection(conn, handler);
+};
+
 module.exports = native;

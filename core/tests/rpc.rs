@@ -500,7 +500,7 @@ fn tracked_requests_for_foreign_handlers() {
             });
             // The CANCEL is consumed while waiting for the next request.
             let second = conn.next_request().await.unwrap();
-            signal.cancelled().await;
+            assert!(signal.cancelled().await);
             assert!(signal.is_cancelled());
             conn.reply(first.id(), b"too late").await.unwrap(); // not sent
             conn.reply(second.id(), b"FAST").await.unwrap();
@@ -526,7 +526,14 @@ fn tracked_requests_for_foreign_handlers() {
             client.close().await;
             let _ = pending.await;
             assert!(conn.next_request().await.is_err());
-            fourth.signal().cancelled().await;
+            assert!(
+                fourth.signal().cancelled().await,
+                "the end cancels what is pending"
+            );
+            assert!(
+                !third.signal().cancelled().await,
+                "an answered request was not cancelled"
+            );
         });
     });
 }

@@ -29,7 +29,9 @@ pub use listener::Listener;
 pub use pubsub::{
     Delivery, Publisher, PublisherPolicy, PublisherStats, Subscriber, publisher, subscribe,
 };
-pub use rpc::{RpcClient, rpc_connect};
+pub use rpc::{
+    PANIC_REPLY_STATUS, RpcClient, RpcConnection, RpcRequest, RpcServer, rpc_connect, rpc_listen,
+};
 
 use crate::errors::to_napi;
 use crate::promise::{later, or_reject, raw};

@@ -69,6 +69,35 @@ async function publisherCommand(endpoint, options) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// rpc-server: "fail:<status>:<text>" gets that error reply, anything else itself.
+
+async function rpcServerCommand(endpoint, options) {
+  let server;
+  try {
+    server = await ipc.rpcListen(endpoint, options);
+  } catch (e) {
+    process.stderr.write(`ERROR ${kindOf(e)} ${e.message}\n`);
+    process.exit(1);
+  }
+  process.stdout.write(`READY ${server.endpoint}\n`);
+  process.stdin.on('end', () => {
+    server.close();
+    process.exit(0);
+  });
+  process.stdin.resume();
+  await ipc.serve(server, (body) => {
+    if (body.subarray(0, 5).toString() === 'fail:') {
+      const rest = body.subarray(5).toString();
+      const at = rest.indexOf(':');
+      const e = new Error(at < 0 ? '' : rest.slice(at + 1));
+      e.status = Number(at < 0 ? rest : rest.slice(0, at)) || 1;
+      throw e;
+    }
+    return body;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // server
 
 async function server(endpoint, options) {
@@ -199,8 +228,7 @@ const CASES = {
   },
 };
 
-// Request/reply cases: each connects by itself (tests/interop/README.md). This peer has no
-// rpc-server yet (the binding has no request/reply server).
+// Request/reply cases: each connects by itself (tests/interop/README.md).
 async function withRpc(endpoint, options, run) {
   let c;
   try {
@@ -333,13 +361,14 @@ function usage(message) {
     `peer.mjs: ${message}\n` +
       'usage: node peer.mjs server --endpoint E [--max-message N]\n' +
       '       node peer.mjs client --endpoint E --case NAME[,NAME...] [--max-message N]\n' +
-      '       node peer.mjs publisher --endpoint E [--max-message N]\n',
+      '       node peer.mjs publisher --endpoint E [--max-message N]\n' +
+      '       node peer.mjs rpc-server --endpoint E [--max-message N]\n',
   );
   process.exit(2);
 }
 
 const [command, ...rest] = process.argv.slice(2);
-if (command !== 'server' && command !== 'client' && command !== 'publisher') usage(`unknown command ${command ?? '(none)'}`);
+if (!['server', 'client', 'publisher', 'rpc-server'].includes(command)) usage(`unknown command ${command ?? '(none)'}`);
 let values;
 try {
   ({ values } = parseArgs({
@@ -364,6 +393,9 @@ if (values['max-message'] !== undefined) {
 if (command === 'server') {
   if (values.case !== undefined) usage('server takes no --case');
   await server(values.endpoint, options);
+} else if (command === 'rpc-server') {
+  if (values.case !== undefined) usage('rpc-server takes no --case');
+  await rpcServerCommand(values.endpoint, options);
 } else if (command === 'publisher') {
   if (values.case !== undefined) usage('publisher takes no --case');
   await publisherCommand(values.endpoint, options);

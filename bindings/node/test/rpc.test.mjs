@@ -119,3 +119,50 @@ test('a Python service called from Node', { timeout: 60_000 }, async (t) => {
   await c.close();
   assert.equal(await stop(child), 0);
 });
+
+test('a Node request/reply server: 1,000 calls in flight, out of order, errors, cancellation', { timeout: 60_000 }, async (t) => {
+  const server = await ipc.rpcListen(ep('unix'));
+  t.after(() => server.close());
+  const aborted = [];
+  const serving = ipc.serve(server, async (body, { id, signal }) => {
+    const text = body.toString();
+    if (text === 'fail') {
+      const e = new Error('no such thing');
+      e.status = 42;
+      throw e;
+    }
+    if (text === 'boom') throw new TypeError('bad input');
+    if (text === 'slow') {
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, 30_000);
+        signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          aborted.push(id);
+          resolve();
+        });
+      });
+      return 'too late';
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 10)));
+    return body;
+  });
+  const c = await ipc.rpcConnect(server.endpoint);
+  const bodies = Array.from({ length: 1000 }, (_, i) => Buffer.from(`call ${i}`));
+  const replies = await Promise.all(bodies.map((b) => c.call(b)));
+  replies.forEach((r, i) => assert.deepEqual(r, bodies[i]));
+  await assert.rejects(c.call('fail'), (e) => e.code === 'IPC_REMOTE' && e.status === 42 && e.message === 'no such thing');
+  await assert.rejects(c.call('boom'), (e) => e.code === 'IPC_REMOTE' && e.status === ipc.PANIC_REPLY_STATUS && e.message === 'TypeError: bad input');
+  const ac = new AbortController();
+  const slow = c.call('slow', { signal: ac.signal });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  ac.abort();
+  await assert.rejects(slow, { code: 'IPC_CANCELLED' });
+  // The handler saw the abort; its reply is not sent (no late reply at the client).
+  while (aborted.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.deepEqual(await c.call('after'), Buffer.from('after'));
+  assert.equal(c.lateReplies, 0);
+  await assert.rejects(ipc.connect(server.endpoint), { code: 'IPC_PROTOCOL_MISMATCH' });
+  await c.close();
+  server.close();
+  await serving;
+});

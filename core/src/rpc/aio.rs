@@ -251,32 +251,41 @@ pub struct AsyncResponder {
     tracked: Arc<Mutex<HashMap<u64, Arc<CancelSignal>>>>,
 }
 
-/// Fires once: when the client cancels a tracked request, or the connection ends first.
+/// A tracked request's fate: cancelled (the client gave up on it, or the connection ended)
+/// or answered, whichever comes first.
 #[derive(Debug, Default)]
 pub struct CancelSignal {
-    fired: std::sync::atomic::AtomicBool,
+    /// 0: pending; 1: cancelled; 2: answered.
+    state: std::sync::atomic::AtomicU8,
     notify: tokio::sync::Notify,
 }
 
 impl CancelSignal {
-    fn fire(&self) {
-        self.fired.store(true, Ordering::Release);
+    fn settle(&self, to: u8) {
+        let _ = self
+            .state
+            .compare_exchange(0, to, Ordering::AcqRel, Ordering::Acquire);
         self.notify.notify_waiters();
     }
 
-    /// Whether the request was cancelled (or its connection ended).
-    pub fn is_cancelled(&self) -> bool {
-        self.fired.load(Ordering::Acquire)
+    fn fire(&self) {
+        self.settle(1);
     }
 
-    /// Completes when the request is cancelled (or its connection ends); at once if it was.
-    pub async fn cancelled(&self) {
+    /// Whether the request was cancelled (or its connection ended) before it was answered.
+    pub fn is_cancelled(&self) -> bool {
+        self.state.load(Ordering::Acquire) == 1
+    }
+
+    /// Completes when the request is cancelled (`true`) or answered (`false`), whichever
+    /// comes first; at once if that happened already.
+    pub async fn cancelled(&self) -> bool {
         loop {
             let notified = self.notify.notified();
-            if self.is_cancelled() {
-                return;
+            match self.state.load(Ordering::Acquire) {
+                0 => notified.await,
+                s => return s == 1,
             }
-            notified.await;
         }
     }
 }
@@ -433,7 +442,10 @@ impl AsyncResponder {
     /// Stop tracking `id`; whether to send its reply (not for a request the client cancelled).
     fn answered(&self, id: u64) -> bool {
         match tracked(&self.tracked).remove(&id) {
-            Some(s) => !s.is_cancelled(),
+            Some(s) => {
+                s.settle(2);
+                !s.is_cancelled()
+            }
             // Not tracked: taken with `recv`, or already answered (the client drops a second
             // reply as late).
             None => true,
