@@ -49,7 +49,7 @@ CASES += RPC_CASES
 # request/reply cells are reported as unsupported, as the contract allows for now (issue 17
 # brings them).
 RPC_CLIENTS = {"rust", "c", "python", "node", "kotlin", "swift"}
-RPC_SERVERS = {"rust", "c", "python", "node"}
+RPC_SERVERS = {"rust", "c", "python", "node", "kotlin", "swift"}
 # Publish/subscribe cases (wire 1.2): subscribers against each language's `publisher`.
 PUBSUB_CASES = ["sub-all", "sub-topic", "sub-plain-refused"]
 CASES += PUBSUB_CASES

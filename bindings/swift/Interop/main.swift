@@ -80,6 +80,40 @@ func serve(_ ch: Channel) {
     }
 }
 
+/// The contract's rpc-server: "fail:<status>:<text>" gets that error reply, anything else itself.
+func rpcServer(endpoint: String, maxMessage: UInt64?) async -> Int32 {
+    let server: RpcServer
+    do {
+        server = try await rpcListen(endpoint: endpoint, options: options(maxMessage))
+    } catch {
+        err("ERROR \(describe(error))")
+        return 1
+    }
+    out("READY \(server.endpoint())")
+    // Stdin's end-of-file ends the process (the contract's stop).
+    Thread {
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(0, &buf, buf.count)
+            if n > 0 { continue }
+            if n < 0 && errno == EINTR { continue }
+            break
+        }
+        server.shutdown()
+        exit(0)
+    }.start()
+    await server.serve { body in
+        let bytes = [UInt8](body)
+        if bytes.starts(with: Array("fail:".utf8)) {
+            let rest = String(decoding: bytes.dropFirst(5), as: UTF8.self)
+            let parts = rest.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            throw RpcFailure(status: UInt32(parts[0]) ?? 1, text: parts.count > 1 ? String(parts[1]) : "")
+        }
+        return body
+    }
+    return 0
+}
+
 func server(endpoint: String, maxMessage: UInt64?) -> Int32 {
     let listener: Listener
     do {
@@ -399,7 +433,7 @@ func usage(_ why: String) -> Never {
 
 let args = Array(CommandLine.arguments.dropFirst())
 guard let command = args.first else { usage("a command: server or client") }
-guard command == "server" || command == "client" else { usage("unknown command \(command)") }
+guard ["server", "client", "rpc-server"].contains(command) else { usage("unknown command \(command)") }
 var endpoint: String?
 var caseList: String?
 var maxMessage: UInt64?
@@ -422,6 +456,9 @@ switch command {
 case "server":
     if caseList != nil { usage("--case is for the client") }
     exit(server(endpoint: endpoint, maxMessage: maxMessage))
+case "rpc-server":
+    if caseList != nil { usage("--case is for the client") }
+    exit(await rpcServer(endpoint: endpoint, maxMessage: maxMessage))
 case "client":
     guard let caseList else { usage("--case is required") }
     let names = caseList.split(separator: ",", omittingEmptySubsequences: false).map(String.init)

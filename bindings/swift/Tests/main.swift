@@ -312,6 +312,72 @@ do {
     check(peer.process.terminationStatus == 0, "rust publisher: exited 0")
 }
 
+// 5. A Swift request/reply server (RpcServer.serve: a Task per request): 1,000 calls in
+// flight answered out of order, error replies (RpcFailure and any other error), a call
+// cancelled by the client cancelling its handler's Task.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    func get() -> Bool { lock.lock(); defer { lock.unlock() }; return value }
+}
+do {
+    let (_, ep) = endpoints()[0]
+    let server = try await rpcListen(endpoint: ep + "-sserver", options: nil)
+    let handlerCancelled = Flag()
+    struct Bad: Error {}
+    let serving = Task {
+        await server.serve { body in
+            let text = String(decoding: body, as: UTF8.self)
+            switch text {
+            case "fail": throw RpcFailure(status: 42, text: "no such thing")
+            case "boom": throw Bad()
+            case "slow":
+                do {
+                    try await Task.sleep(nanoseconds: 30_000_000_000)
+                } catch {
+                    handlerCancelled.set()
+                    throw error
+                }
+                return body
+            default:
+                try await Task.sleep(nanoseconds: UInt64(text.count % 7) * 1_000_000)
+                return body
+            }
+        }
+    }
+    let c = try await rpcConnect(endpoint: server.endpoint(), options: nil)
+    let replies = try await withThrowingTaskGroup(of: (Int, RpcReply).self) { group in
+        for i in 0..<1000 {
+            group.addTask { (i, try await c.call(data: Data("call \(i)".utf8), cancel: nil)) }
+        }
+        var all = [(Int, RpcReply)]()
+        for try await r in group { all.append(r) }
+        return all
+    }
+    check(replies.count == 1000 && replies.allSatisfy { $0.1.status == 0 && $0.1.body == Data("call \($0.0)".utf8) },
+          "swift server: 1,000 replies, each its own")
+    let err = try await c.call(data: Data("fail".utf8), cancel: nil)
+    check(err.status == 42 && String(decoding: err.body, as: UTF8.self) == "no such thing", "swift server: an error reply")
+    let panic = try await c.call(data: Data("boom".utf8), cancel: nil)
+    check(panic.status == rpcPanicStatus(), "swift server: another error answers with the panic status")
+    let handle = try CancelHandle()
+    let slow = Task { try await c.call(data: Data("slow".utf8), cancel: handle) }
+    try await Task.sleep(nanoseconds: 50_000_000)
+    handle.cancel()
+    do {
+        _ = try await slow.value
+        check(false, "swift server: a cancelled call")
+    } catch IpcError.Cancelled {
+    }
+    while !handlerCancelled.get() { try await Task.sleep(nanoseconds: 5_000_000) }
+    let after = try await c.call(data: Data("after".utf8), cancel: nil)
+    check(after.body == Data("after".utf8) && c.lateReplies() == 0, "swift server: served after the cancel, no late reply")
+    try c.shutdown()
+    server.shutdown()
+    await serving.value
+}
+
 if failures > 0 {
     print("swift tests: \(failures) failure(s)")
     exit(1)

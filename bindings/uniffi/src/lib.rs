@@ -29,7 +29,7 @@ use libipc::{Cancel, Wait};
 pub use errors::IpcError;
 pub use options::IpcOptions;
 pub use pubsub::{Delivery, Overflow, Publisher, PublisherPolicy, PublisherStats, Subscriber};
-pub use rpc::{RpcClient, RpcReply};
+pub use rpc::{RpcClient, RpcConnection, RpcReply, RpcRequest, RpcServer};
 
 uniffi::setup_scaffolding!("libipc");
 

@@ -5,7 +5,10 @@
 
 use std::sync::Arc;
 
-use libipc::rpc::AsyncClient;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use libipc::rpc::{AsyncClient, AsyncResponder, AsyncServer, CancelSignal};
 
 use crate::{CancelHandle, IpcError, IpcOptions, in_runtime, runtime, wait_for};
 
@@ -110,6 +113,136 @@ impl RpcClient {
     pub fn shutdown(&self) -> Result<(), IpcError> {
         let rt = runtime()?;
         rt.block_on(self.client.close());
+        Ok(())
+    }
+}
+
+/// The status of the error reply to a request whose handler failed with something that is not
+/// an error reply (4294967295, the core's `PANIC_STATUS`).
+#[uniffi::export]
+pub fn rpc_panic_status() -> u32 {
+    libipc::rpc::PANIC_STATUS
+}
+
+/// A request/reply server: accepts `RpcConnection`s. The Kotlin and Swift packages add a
+/// `serve(handler)` on top (a coroutine or task per request, cancelled with its request).
+#[derive(Debug, uniffi::Object)]
+pub struct RpcServer {
+    server: Arc<AsyncServer>,
+}
+
+/// One client's connection: take its requests with `next()`, answer each with `reply` or
+/// `replyError` (any order); `cancelled(id)` returns `true` when the client gives up on a
+/// request (or the connection ends), `false` once it is answered. Answer every request,
+/// cancelled or not (the answer to a cancelled one is not sent).
+#[derive(Debug, uniffi::Object)]
+pub struct RpcConnection {
+    conn: AsyncResponder,
+    signals: Mutex<HashMap<u64, Arc<CancelSignal>>>,
+}
+
+/// A request: its id (to answer with) and its bytes.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RpcRequest {
+    pub id: u64,
+    pub body: Vec<u8>,
+}
+
+/// Listen at `endpoint` for request/reply clients (plain channel clients are refused).
+#[uniffi::export]
+pub async fn rpc_listen(
+    endpoint: String,
+    options: Option<IpcOptions>,
+) -> Result<Arc<RpcServer>, IpcError> {
+    let opts = options.unwrap_or_default().to_core()?;
+    let server =
+        in_runtime(async move { AsyncServer::bind_with(endpoint.as_str(), &opts).await }).await?;
+    Ok(Arc::new(RpcServer {
+        server: Arc::new(server),
+    }))
+}
+
+#[uniffi::export]
+impl RpcServer {
+    /// The endpoint clients connect to.
+    pub fn endpoint(&self) -> String {
+        self.server.local_endpoint().to_string()
+    }
+
+    /// The next client (`Closed` once the server is shut down).
+    pub async fn accept(&self) -> Result<Arc<RpcConnection>, IpcError> {
+        let server = Arc::clone(&self.server);
+        let conn = in_runtime(async move { server.accept().await }).await?;
+        Ok(Arc::new(RpcConnection {
+            conn,
+            signals: Mutex::default(),
+        }))
+    }
+
+    /// Stop listening: a pending `accept` ends with `Closed`.
+    pub fn shutdown(&self) {
+        self.server.close();
+    }
+}
+
+#[uniffi::export]
+impl RpcConnection {
+    /// The client's next request (`Closed` or `PeerDisconnected` when it is gone).
+    pub async fn next(&self) -> Result<RpcRequest, IpcError> {
+        let conn = self.conn.clone();
+        let r = in_runtime(async move { conn.next_request().await }).await?;
+        self.signals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(r.id(), r.signal());
+        Ok(RpcRequest {
+            id: r.id(),
+            body: r.body().to_vec(),
+        })
+    }
+
+    /// `true` when the client cancels request `id` (or the connection ends) before it is
+    /// answered, `false` once it is answered (at once for an id not waiting for an answer).
+    pub async fn cancelled(&self, id: u64) -> bool {
+        let signal = self
+            .signals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned();
+        match signal {
+            Some(s) => in_runtime(async move { Ok(s.cancelled().await) })
+                .await
+                .unwrap_or(true),
+            None => false,
+        }
+    }
+
+    fn forget(&self, id: u64) {
+        self.signals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    /// Answer request `id` with `body`.
+    pub async fn reply(&self, id: u64, body: Vec<u8>) -> Result<(), IpcError> {
+        self.forget(id);
+        let conn = self.conn.clone();
+        in_runtime(async move { conn.reply(id, &body).await }).await
+    }
+
+    /// Answer request `id` with an error: `status` (non-zero) and `text`.
+    pub async fn reply_error(&self, id: u64, status: u32, text: String) -> Result<(), IpcError> {
+        self.forget(id);
+        let conn = self.conn.clone();
+        in_runtime(async move { conn.reply_error(id, status, &text).await }).await
+    }
+
+    /// Close this client's connection.
+    pub fn shutdown(&self) -> Result<(), IpcError> {
+        let rt = runtime()?;
+        rt.block_on(self.conn.close());
         Ok(())
     }
 }

@@ -300,4 +300,59 @@ class ChannelTest {
             subs.forEach { it.close() }
         }
     }
+
+    /**
+     * A Kotlin request/reply server (RpcServer.serve: a coroutine per request): 1,000 calls
+     * in flight answered out of order, error replies (RpcError and any other exception), a
+     * call cancelled by the client cancelling its handler's coroutine.
+     */
+    @Test
+    fun `a Kotlin request reply server`() = runBlocking {
+        val (_, ep) = endpoints().first()
+        val server = rpcListen("$ep-kserver", null)
+        val handlerCancelled = java.util.concurrent.atomic.AtomicBoolean(false)
+        val serving = launch {
+            server.serve { body ->
+                when (val text = String(body, Charsets.UTF_8)) {
+                    "fail" -> throw RpcError(42u, "no such thing")
+                    "boom" -> throw IllegalStateException("bad input")
+                    "slow" -> try {
+                        delay(30_000)
+                        body
+                    } finally {
+                        handlerCancelled.set(true)
+                    }
+                    else -> {
+                        delay((text.hashCode() and 7).toLong())
+                        body
+                    }
+                }
+            }
+        }
+        rpcConnect(server.endpoint(), null).use { c ->
+            val calls = (0 until 1000).map { i -> async { i to c.call("call $i".toByteArray(), null) } }
+            for ((i, reply) in calls.map { it.await() }) {
+                assertEquals(0u, reply.status, "call $i")
+                assertArrayEquals("call $i".toByteArray(), reply.body, "call $i")
+            }
+            val err = c.call("fail".toByteArray(), null)
+            assertEquals(42u, err.status)
+            assertEquals("no such thing", String(err.body, Charsets.UTF_8))
+            val panic = c.call("boom".toByteArray(), null)
+            assertEquals(rpcPanicStatus(), panic.status)
+            assertTrue(String(panic.body, Charsets.UTF_8).contains("bad input"))
+            val handle = CancelHandle()
+            val slow = async { runCatching { c.call("slow".toByteArray(), handle) } }
+            delay(50)
+            handle.cancel()
+            assertTrue(slow.await().exceptionOrNull() is IpcException.Cancelled)
+            while (!handlerCancelled.get()) delay(5)
+            assertArrayEquals("after".toByteArray(), c.call("after".toByteArray(), null).body)
+            assertEquals(0uL, c.lateReplies())
+            c.shutdown()
+        }
+        server.shutdown()
+        serving.join()
+        server.close()
+    }
 }

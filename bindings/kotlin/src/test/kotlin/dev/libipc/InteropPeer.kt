@@ -62,6 +62,41 @@ private fun serve(ch: Channel) {
     }
 }
 
+/** The contract's rpc-server: "fail:<status>:<text>" gets that error reply, anything else itself. */
+private fun rpcServer(endpoint: String, maxMessage: ULong?): Int = kotlinx.coroutines.runBlocking {
+    val server = try {
+        rpcListen(endpoint, options(maxMessage))
+    } catch (e: IpcException) {
+        err("ERROR ${describe(e)}")
+        return@runBlocking 1
+    }
+    out("READY ${server.endpoint()}")
+    // Stdin's end-of-file ends the process (the contract's stop).
+    val stdin = Thread {
+        val buf = ByteArray(4096)
+        try {
+            while (System.`in`.read(buf) >= 0) {
+            }
+        } catch (_: java.io.IOException) {
+        }
+        server.shutdown()
+        System.out.flush()
+        Runtime.getRuntime().halt(0)
+    }
+    stdin.isDaemon = true
+    stdin.start()
+    server.serve { body ->
+        val text = String(body, Charsets.ISO_8859_1)
+        if (text.startsWith("fail:")) {
+            val rest = String(body.copyOfRange(5, body.size), Charsets.UTF_8)
+            val status = rest.substringBefore(':').toUIntOrNull() ?: 1u
+            throw RpcError(status, if (':' in rest) rest.substringAfter(':') else "")
+        }
+        body
+    }
+    0
+}
+
 private fun server(endpoint: String, maxMessage: ULong?): Int {
     val listener = try {
         Listener.bind(endpoint, options(maxMessage))
@@ -200,7 +235,7 @@ private val CASES: Map<String, (Channel) -> Unit> = mapOf(
     },
 )
 
-// Request/reply cases: each connects by itself. This peer has no rpc-server yet.
+// Request/reply cases: each connects by itself.
 private fun withRpc(endpoint: String, maxMessage: ULong?, run: (RpcClient) -> Unit) {
     val c = rpcConnectBlocking(endpoint, options(maxMessage))
     try {
@@ -357,7 +392,7 @@ private fun client(endpoint: String, cases: List<String>, maxMessage: ULong?): I
 fun main(args: Array<String>) {
     val status = try {
         if (args.isEmpty()) throw Usage("a command: server or client")
-        if (args[0] != "server" && args[0] != "client") throw Usage("unknown command ${args[0]}")
+        if (args[0] !in setOf("server", "client", "rpc-server")) throw Usage("unknown command ${args[0]}")
         var endpoint: String? = null
         var cases: String? = null
         var maxMessage: ULong? = null
@@ -377,6 +412,10 @@ fun main(args: Array<String>) {
             "server" -> {
                 if (cases != null) throw Usage("--case is for the client")
                 server(ep, maxMessage)
+            }
+            "rpc-server" -> {
+                if (cases != null) throw Usage("--case is for the client")
+                rpcServer(ep, maxMessage)
             }
             "client" -> client(ep, (cases ?: throw Usage("--case is required")).split(','), maxMessage)
             else -> throw Usage("unknown command ${args[0]}")
