@@ -69,10 +69,10 @@ if [ "$skip_kotlin" != 1 ]; then
 fi
 
 if [ "$skip_swift" != 1 ]; then
-  step "Swift: swiftc examples/swift/{echo_server,client,rpc_client,pubsub_publisher,pubsub_subscriber}.swift (inside the chroot)"
+  step "Swift: swiftc examples/swift/{echo_server,client,rpc_server,rpc_client,pubsub_publisher,pubsub_subscriber}.swift (inside the chroot)"
   binds=(--bind "$tmp")
   case "$target" in "$root"/*) ;; *) binds+=(--bind "$target") ;; esac
-  for prog in echo_server client rpc_client pubsub_publisher pubsub_subscriber; do
+  for prog in echo_server client rpc_server rpc_client pubsub_publisher pubsub_subscriber; do
     ./scripts/swift-chroot.sh run "${binds[@]}" -- swiftc -O -parse-as-library -module-name "$prog" \
       -I "$swift_gen" -Xcc -fmodule-map-file="$swift_gen/LibIpcFFI.modulemap" \
       "$swift_gen/LibIpc.swift" bindings/swift/Sources/*.swift "examples/swift/$prog.swift" \
@@ -161,6 +161,22 @@ for lang in "${langs[@]}"; do
   echo "  $lang rpc_client -> Rust rpc_server: ok"
 done
 stop_peer "$calc_pid"
+# Each language's calculator, with its own client and the Rust one.
+for lang in "${langs[@]}"; do
+  case $lang in
+    kotlin) start_peer "$tmp/$lang-calc.log" "${kotlin[@]}" dev.libipc.examples.RpcServerKt "unix://$tmp/$lang-calc.sock" ;;
+    swift) start_peer "$tmp/$lang-calc.log" "${swift[@]}" "$tmp/swift-rpc_server" "unix://$tmp/$lang-calc.sock" ;;
+  esac
+  server_pid=$peer_pid
+  wait_for_line "$tmp/$lang-calc.log" "$server_pid" '^serving on ' > /dev/null
+  for client in "$lang" rust; do
+    got=$(run_example "$client" rpc_client "unix://$tmp/$lang-calc.sock" "add 2 3" "mul 4 5 6" "pow 2 8") ||
+      die "the $client rpc_client failed against the $lang calculator: $got"
+    [ "$got" = "$want_calc" ] || die "the $client rpc_client printed against the $lang calculator: $got"
+    echo "  $client rpc_client -> $lang rpc_server: ok"
+  done
+  stop_peer "$server_pid"
+done
 want_all=$'prices/ACME: 101.5\nnews/ACME: merger talks\nprices/INIT: 7'
 want_prices=$'prices/ACME: 101.5\nprices/INIT: 7'
 for lang in "${langs[@]}"; do
