@@ -247,6 +247,19 @@ static void *accept_loop(void *arg)
     }
 }
 
+/* pattern(n): byte i is i % 251. Caller frees. */
+static uint8_t *pattern(size_t n)
+{
+    uint8_t *p = malloc(n ? n : 1);
+    if (p == NULL) {
+        fprintf(stderr, "ipc_test_peer: out of memory\n");
+        abort();
+    }
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(i % 251);
+    return p;
+}
+
 static int interop_server(int argc, char **argv)
 {
     struct interop_args a;
@@ -358,6 +371,73 @@ static void *rpc_accept_loop(void *arg)
     }
 }
 
+/* The contract's publisher: message i = 0, 1, 2, ... about every millisecond until stdin ends,
+ * topic "even" or "odd", payload u64le(i) || pattern(i % 1000); full subscribers block it up
+ * to 30 s. */
+static volatile int publisher_stop;
+
+static void *publish_loop(void *arg)
+{
+    ipc_publisher *p = arg;
+    uint8_t *pat = pattern(1000);
+    uint8_t payload[8 + 1000];
+    for (uint64_t i = 0; !publisher_stop; i++) {
+        for (int b = 0; b < 8; b++)
+            payload[b] = (uint8_t)(i >> (8 * b));
+        size_t n = (size_t)(i % 1000);
+        memcpy(payload + 8, pat, n);
+        const char *topic = i % 2 ? "odd" : "even";
+        if (ipc_publish(p, (const uint8_t *)topic, strlen(topic), payload, 8 + n, NULL) != IPC_OK)
+            break;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    free(pat);
+    return NULL;
+}
+
+static int interop_publisher(int argc, char **argv)
+{
+    struct interop_args a;
+    int rc = interop_parse(argc, argv, &a);
+    if (rc != 0) {
+        ipc_options_free(a.opts);
+        return rc;
+    }
+    ipc_publisher *p = NULL;
+    ipc_status st = ipc_publisher_bind(a.endpoint, a.opts, IPC_OVERFLOW_BLOCK, 30000, 0, &p);
+    ipc_options_free(a.opts);
+    if (st != IPC_OK)
+        return interop_error(st);
+    char where[1024];
+    size_t len = 0;
+    if ((st = ipc_publisher_endpoint(p, where, sizeof where, &len)) != IPC_OK) {
+        ipc_publisher_free(p);
+        return interop_error(st);
+    }
+    printf("READY %s\n", where);
+    fflush(stdout);
+    pthread_t publishing;
+    int err = pthread_create(&publishing, NULL, publish_loop, p);
+    if (err != 0) {
+        fprintf(stderr, "ERROR Io pthread_create: %s\n", strerror(err));
+        ipc_publisher_free(p);
+        return 1;
+    }
+    char buf[512];
+    for (;;) {
+        ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+        if (n == 0 || (n < 0 && errno != EINTR))
+            break;
+    }
+    publisher_stop = 1;
+    pthread_join(publishing, NULL);
+    ipc_publisher_close(p, 10000);
+    ipc_publisher_free(p);
+    fflush(stdout);
+    _exit(0);
+}
+
 static int interop_rpc_server(int argc, char **argv)
 {
     struct interop_args a;
@@ -399,18 +479,6 @@ static int interop_rpc_server(int argc, char **argv)
     _exit(0);
 }
 
-/* pattern(n): byte i is i % 251. Caller frees. */
-static uint8_t *pattern(size_t n)
-{
-    uint8_t *p = malloc(n ? n : 1);
-    if (p == NULL) {
-        fprintf(stderr, "ipc_test_peer: out of memory\n");
-        abort();
-    }
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)(i % 251);
-    return p;
-}
 
 /* A case's failure reason, one line; empty while it passes. */
 struct verdict {
@@ -1028,6 +1096,8 @@ int main(int argc, char **argv)
         return interop_server(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "client") == 0)
         return interop_client(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "publisher") == 0)
+        return interop_publisher(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "rpc-server") == 0)
         return interop_rpc_server(argc, argv);
     if (argc < 3) {

@@ -54,7 +54,7 @@ RPC_SERVERS = {"rust", "c", "python", "node", "kotlin", "swift"}
 PUBSUB_CASES = ["sub-all", "sub-topic", "sub-plain-refused"]
 CASES += PUBSUB_CASES
 PUBSUB_CLIENTS = {"rust", "c", "python", "node", "kotlin", "swift"}
-PUBSUB_SERVERS = {"rust", "python", "node"}
+PUBSUB_SERVERS = {"rust", "c", "python", "node", "kotlin", "swift"}
 # Cases that need a server of their own (they end it).
 OWN_SERVER_CASES = {"server-killed"}
 # Every server runs with this limit (tests/interop/README.md: max-size sends 2 MiB).

@@ -80,6 +80,48 @@ func serve(_ ch: Channel) {
     }
 }
 
+/// The contract's publisher: message i = 0, 1, 2, ... about every millisecond until stdin ends,
+/// topic "even" or "odd", payload u64le(i) || pattern(i % 1000); full subscribers block it up
+/// to 30 s.
+func publisherCommand(endpoint: String, maxMessage: UInt64?) async -> Int32 {
+    let p: Publisher
+    do {
+        p = try await publisher(
+            endpoint: endpoint, policy: PublisherPolicy(overflow: .block, blockTimeoutMs: 30_000, depth: 0),
+            options: options(maxMessage))
+    } catch {
+        err("ERROR \(describe(error))")
+        return 1
+    }
+    out("READY \(p.endpoint())")
+    let stopping = Flag()
+    Thread {
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(0, &buf, buf.count)
+            if n > 0 { continue }
+            if n < 0 && errno == EINTR { continue }
+            break
+        }
+        stopping.set()
+    }.start()
+    var i: UInt64 = 0
+    while !stopping.get() {
+        var payload = Data((0..<8).map { UInt8(truncatingIfNeeded: i >> (8 * UInt64($0))) })
+        payload.append(pattern(Int(i % 1000)))
+        do {
+            _ = try await p.publish(payload: payload, topic: Data((i % 2 == 1 ? "odd" : "even").utf8))
+        } catch {
+            err("END \(describe(error))")
+            break
+        }
+        i += 1
+        try? await Task.sleep(nanoseconds: 1_000_000)
+    }
+    try? await p.shutdown()
+    return 0
+}
+
 /// The contract's rpc-server: "fail:<status>:<text>" gets that error reply, anything else itself.
 func rpcServer(endpoint: String, maxMessage: UInt64?) async -> Int32 {
     let server: RpcServer
@@ -433,7 +475,7 @@ func usage(_ why: String) -> Never {
 
 let args = Array(CommandLine.arguments.dropFirst())
 guard let command = args.first else { usage("a command: server or client") }
-guard ["server", "client", "rpc-server"].contains(command) else { usage("unknown command \(command)") }
+guard ["server", "client", "rpc-server", "publisher"].contains(command) else { usage("unknown command \(command)") }
 var endpoint: String?
 var caseList: String?
 var maxMessage: UInt64?
@@ -459,6 +501,9 @@ case "server":
 case "rpc-server":
     if caseList != nil { usage("--case is for the client") }
     exit(await rpcServer(endpoint: endpoint, maxMessage: maxMessage))
+case "publisher":
+    if caseList != nil { usage("--case is for the client") }
+    exit(await publisherCommand(endpoint: endpoint, maxMessage: maxMessage))
 case "client":
     guard let caseList else { usage("--case is required") }
     let names = caseList.split(separator: ",", omittingEmptySubsequences: false).map(String.init)

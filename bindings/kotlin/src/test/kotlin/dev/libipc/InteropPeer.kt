@@ -62,6 +62,44 @@ private fun serve(ch: Channel) {
     }
 }
 
+/**
+ * The contract's publisher: message i = 0, 1, 2, ... about every millisecond until stdin ends,
+ * topic "even" or "odd", payload u64le(i) || pattern(i % 1000); full subscribers block it up to
+ * 30 s.
+ */
+private fun publisherCommand(endpoint: String, maxMessage: ULong?): Int = kotlinx.coroutines.runBlocking {
+    val p = try {
+        publisher(endpoint, PublisherPolicy(Overflow.BLOCK, 30_000uL, 0u), options(maxMessage))
+    } catch (e: IpcException) {
+        err("ERROR ${describe(e)}")
+        return@runBlocking 1
+    }
+    out("READY ${p.endpoint()}")
+    val stopping = AtomicBoolean(false)
+    val stdin = Thread {
+        val buf = ByteArray(4096)
+        try {
+            while (System.`in`.read(buf) >= 0) {
+            }
+        } catch (_: java.io.IOException) {
+        }
+        stopping.set(true)
+    }
+    stdin.isDaemon = true
+    stdin.start()
+    var i = 0L
+    while (!stopping.get()) {
+        val payload = ByteArray(8) { b -> (i shr (8 * b)).toByte() } + pattern((i % 1000).toInt())
+        p.publish(payload, (if (i % 2 == 1L) "odd" else "even").toByteArray())
+        i++
+        kotlinx.coroutines.delay(1)
+    }
+    p.shutdown()
+    System.out.flush()
+    Runtime.getRuntime().halt(0)
+    0
+}
+
 /** The contract's rpc-server: "fail:<status>:<text>" gets that error reply, anything else itself. */
 private fun rpcServer(endpoint: String, maxMessage: ULong?): Int = kotlinx.coroutines.runBlocking {
     val server = try {
@@ -392,7 +430,7 @@ private fun client(endpoint: String, cases: List<String>, maxMessage: ULong?): I
 fun main(args: Array<String>) {
     val status = try {
         if (args.isEmpty()) throw Usage("a command: server or client")
-        if (args[0] !in setOf("server", "client", "rpc-server")) throw Usage("unknown command ${args[0]}")
+        if (args[0] !in setOf("server", "client", "rpc-server", "publisher")) throw Usage("unknown command ${args[0]}")
         var endpoint: String? = null
         var cases: String? = null
         var maxMessage: ULong? = null
@@ -416,6 +454,10 @@ fun main(args: Array<String>) {
             "rpc-server" -> {
                 if (cases != null) throw Usage("--case is for the client")
                 rpcServer(ep, maxMessage)
+            }
+            "publisher" -> {
+                if (cases != null) throw Usage("--case is for the client")
+                publisherCommand(ep, maxMessage)
             }
             "client" -> client(ep, (cases ?: throw Usage("--case is required")).split(','), maxMessage)
             else -> throw Usage("unknown command ${args[0]}")
