@@ -79,11 +79,14 @@ step "C API: install, pkg-config and CMake builds, C tests under valgrind, examp
 step "Python package: venv, pip install ./bindings/python, pytest, mypy --strict, examples, Python <-> Rust, bench smoke run"
 ./scripts/python-tests.sh
 
-step "comparison bench smoke run: ipc-compare --quick with the C and Python round trips (scripts/bench-compare.sh; its numbers are not judged)"
+step "comparison bench smoke run: ipc-compare --quick with the C and Python round trips, request/reply and fan-out rows (scripts/bench-compare.sh; its numbers are not judged)"
 compare_out="$(cargo_target_dir)/compare-quick"
 ./scripts/bench-compare.sh --quick --sizes 64,1m --out "$compare_out"
 for api in "| c | unix |" "| python | unix |" "| c | shm |" "| python | shm |"; do
   grep -qF "$api" "$compare_out/results.md" || die "no \"$api\" row in $compare_out/results.md"
+done
+for row in "| libipc | shm | 1 MiB | 16 |" "| libipc | unix | 64 B | 4 |" "| raw | unix | 1 MiB | 1 |"; do
+  grep -qF "$row" "$compare_out/results.md" || die "no fan-out row \"$row\" in $compare_out/results.md"
 done
 
 step "Node package: npm ci (builds the addon from source), folder install, node --test (Node <-> Rust, Python, C), TypeScript and examples, bench smoke run"

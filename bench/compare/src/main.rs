@@ -16,6 +16,7 @@
 
 mod apis;
 mod extra;
+mod fanout;
 mod peers;
 mod plot;
 mod publish;
@@ -100,6 +101,9 @@ struct Cli {
     /// Leave out the request/reply rows.
     #[arg(long)]
     no_rpc: bool,
+    /// Leave out the publish/subscribe fan-out rows.
+    #[arg(long)]
+    no_fanout: bool,
     /// Also measure the C API's 64 B round trip with this build of bench/c/ping.c.
     #[arg(long, value_name = "PROGRAM")]
     c_ping: Option<PathBuf>,
@@ -146,6 +150,14 @@ enum Hidden {
         system: String,
         transport: String,
         endpoint: String,
+    },
+    /// A fan-out row's subscriber (see fanout.rs).
+    #[command(name = "__compare-fanout-sub", hide = true)]
+    FanoutSub {
+        system: String,
+        endpoint: String,
+        count: usize,
+        size: usize,
     },
     /// A load worker; exits once PARENT_PID is no longer its parent.
     #[command(name = "__compare-load", hide = true)]
@@ -220,6 +232,12 @@ fn run(cli: Cli) -> Result {
             transport,
             endpoint,
         }) => return rpc::run_server(&system, &transport, &endpoint),
+        Some(Hidden::FanoutSub {
+            system,
+            endpoint,
+            count,
+            size,
+        }) => return fanout::run_sub(&system, &endpoint, count, size),
         None => {}
     }
     if cli.list {
@@ -369,14 +387,30 @@ fn run(cli: Cli) -> Result {
             batches,
         )?
     };
+    let fanout = if cli.no_fanout {
+        Vec::new()
+    } else {
+        let sizes: Vec<usize> = [64, 1 << 20]
+            .into_iter()
+            .filter(|s| sizes.contains(s))
+            .collect();
+        fanout::measure(
+            &std::env::current_exe().context("finding this executable")?,
+            dir.path(),
+            &sizes,
+            cli.quick,
+        )?
+    };
     drop(workers);
     print!("{}", publish::rpc_table(&rpc));
+    print!("{}", publish::fanout_table(&fanout));
     let output = publish::Output {
         report,
         setup,
         scaling,
         apis,
         rpc,
+        fanout,
         machine: publish::machine(),
         command: command_line(),
     };

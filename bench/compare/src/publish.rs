@@ -12,6 +12,7 @@ use libipc_bench_unix::{RAW, Report, Row};
 
 use crate::apis::ApiRow;
 use crate::extra::{ScalingRow, SetupRow};
+use crate::fanout::FanoutRow;
 use crate::plot::{Scale, Series, line_chart};
 use crate::rpc::RpcRow;
 
@@ -32,6 +33,8 @@ pub struct Output {
     pub apis: Vec<ApiRow>,
     /// Request/reply round trips (src/rpc.rs).
     pub rpc: Vec<RpcRow>,
+    /// Publish/subscribe fan-out (src/fanout.rs).
+    pub fanout: Vec<FanoutRow>,
     /// The machine, for people.
     pub machine: String,
     /// The command that made it.
@@ -328,7 +331,90 @@ pub fn markdown(out: &Output, plots: Option<&str>) -> String {
         );
         md.push_str(&rpc_markdown(&out.rpc));
     }
+    if !out.fanout.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n### Publish/subscribe fan-out\n\nOne publisher, 1, 4 and 16 subscriber processes; \
+             each message stamped with its send time; medians of {} alternating rounds. \
+             publish/s: messages the publisher got out per second; delivered/s: messages all \
+             subscribers received per second together; p50: the median subscriber's p50, p99: \
+             the worst subscriber's; got: the share of messages that arrived; vs 1 sub: \
+             publish/s over the same system's with one subscriber.\n",
+            out.fanout[0].rounds
+        );
+        md.push_str(&fanout_markdown(&out.fanout));
+    }
     md
+}
+
+/// A fan-out row's publish rate over the same system's with one subscriber.
+fn fanout_vs_one(rows: &[FanoutRow], r: &FanoutRow) -> Option<f64> {
+    rows.iter()
+        .find(|x| {
+            x.system == r.system
+                && x.transport == r.transport
+                && x.size == r.size
+                && x.subscribers == 1
+        })
+        .map(|one| r.publish_per_s / one.publish_per_s)
+}
+
+fn fanout_markdown(rows: &[FanoutRow]) -> String {
+    let mut md = String::from(
+        "| system | transport | size | subscribers | publish/s | delivered/s | p50 µs | p99 µs | got | vs 1 sub |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {}% | {} |",
+            r.system,
+            r.transport,
+            size_label(r.size),
+            r.subscribers,
+            num(r.publish_per_s),
+            num(r.delivered_per_s),
+            num(r.p50_us),
+            num(r.p99_us),
+            num(r.got * 100.0),
+            ratio(fanout_vs_one(rows, r)),
+        );
+    }
+    md
+}
+
+/// The fan-out rows as a plain table for the terminal (empty without rows).
+pub fn fanout_table(rows: &[FanoutRow]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut t =
+        String::from("\npublish/subscribe fan-out (publish/s, delivered/s, p50/p99 µs, got):\n");
+    for r in rows {
+        let _ = writeln!(
+            t,
+            "  {:<8} {:<5} {:>6} x{:<2} pub {:>11}/s  deliv {:>11}/s  p50 {:>9} p99 {:>9} got {:>5}%  vs 1 sub {:>7}",
+            r.system,
+            r.transport,
+            size_label(r.size),
+            r.subscribers,
+            num(r.publish_per_s),
+            num(r.delivered_per_s),
+            num(r.p50_us),
+            num(r.p99_us),
+            num(r.got * 100.0),
+            ratio(fanout_vs_one(rows, r)),
+        );
+    }
+    t
+}
+
+fn size_label(size: usize) -> String {
+    if size >= 1 << 20 {
+        format!("{} MiB", size >> 20)
+    } else {
+        format!("{size} B")
+    }
 }
 
 /// A request/reply row's ratios to raw unix and to gRPC at the same depth.
@@ -574,6 +660,30 @@ pub fn targets(out: &Output) -> Vec<String> {
             num(beyond),
             num(best)
         ));
+    }
+    // Fan-out over shared memory to 16 subscribers at 1 MiB costs the publisher at most one
+    // copy: its publish rate falls less than 20% from 1 to 16 subscribers.
+    let fan = |n: usize| {
+        out.fanout.iter().find(|r| {
+            r.system == LIBIPC && r.transport == "shm" && r.size == 1 << 20 && r.subscribers == n
+        })
+    };
+    match (fan(1), fan(16)) {
+        (Some(one), Some(sixteen)) => {
+            let drop = 1.0 - sixteen.publish_per_s / one.publish_per_s;
+            lines.push(format!(
+                "libipc shm fan-out at 1 MiB: publisher rate falls less than 20% from 1 to 16 \
+                 subscribers: {} ({}/s with 1, {}/s with 16: {}% less)",
+                verdict(drop < 0.2),
+                num(one.publish_per_s),
+                num(sixteen.publish_per_s),
+                num(drop * 100.0)
+            ));
+        }
+        _ => lines.push(
+            "libipc shm fan-out at 1 MiB, 1 against 16 subscribers: not measured in this run"
+                .to_owned(),
+        ),
     }
     // Request/reply beats gRPC over a Unix socket by 5x at p50 (libipc unix, both depths).
     for depth in [1, crate::rpc::DEPTH] {
