@@ -256,6 +256,9 @@ def interop_publisher(endpoint: str, max_message: int | None) -> int:
     def publish() -> None:
         i = 0
         while not stop.is_set():
+            if p.subscribers == 0:  # nothing while nobody listens
+                time.sleep(0.01)
+                continue
             p.publish(stream_payload(i), stream_topic(i))
             i += 1
             time.sleep(0.001)

@@ -107,6 +107,11 @@ func publisherCommand(endpoint: String, maxMessage: UInt64?) async -> Int32 {
     }.start()
     var i: UInt64 = 0
     while !stopping.get() {
+        if p.subscribers() == 0 {
+            // Nothing while nobody listens: the matrix runs many idle publishers.
+            try? await Task.sleep(nanoseconds: 10_000_000)
+            continue
+        }
         var payload = Data((0..<8).map { UInt8(truncatingIfNeeded: i >> (8 * UInt64($0))) })
         payload.append(pattern(Int(i % 1000)))
         do {
