@@ -13,6 +13,7 @@
 //! other side is gone. See `docs/wire-format.md`, "Shared memory". Every OS call this needs
 //! (memfd, seals, mapping, eventfd, descriptor passing) is in `sys::shm`.
 
+mod fanout;
 mod link;
 mod ring;
 mod segment;
