@@ -496,6 +496,12 @@ impl Channel {
 
     /// Hang up at once (no CLOSE, no waiting): the peer sees `PeerDisconnected`, and calls
     /// blocked on this channel in other threads return.
+    /// What the transport set up beside the link for this connection's owner, once.
+    #[cfg(unix)]
+    pub(crate) fn take_attachment(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        self.shared.link.take_attachment()
+    }
+
     pub(crate) fn hang_up_now(&self) {
         self.shared.link.hang_up();
     }

@@ -178,11 +178,20 @@ macro_rules! options {
             /// Hello capability bits of a messaging pattern (request/reply), set by the
             /// pattern's own types (`rpc`), never by users: both sides must announce them.
             pub(crate) pattern_caps: u32,
+            /// A publisher's fan-out segment, which its shared-memory listener hands to each
+            /// subscriber (set by `pubsub`, never by users).
+            #[cfg(unix)]
+            pub(crate) fanout: Option<crate::shm::FanoutRef>,
         }
 
         impl Default for Options {
             fn default() -> Self {
-                Options { $($name: $default,)+ pattern_caps: 0 }
+                Options {
+                    $($name: $default,)+
+                    pattern_caps: 0,
+                    #[cfg(unix)]
+                    fanout: None,
+                }
             }
         }
 

@@ -21,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
         ring_capacity: u64_at(8),
         layout_version: u64_at(16) as u32,
         unsealed: frame[24] & 1 != 0,
+        fanout: frame[24] & 2 != 0,
     };
     assert_eq!(Setup::decode_frame(&s.encode_frame()).unwrap(), s);
 });

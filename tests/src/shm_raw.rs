@@ -474,3 +474,73 @@ impl SetupPlan {
         Conn::new(ctrl, memfd, bells, self.cap, peer_hello, Side::Server)
     }
 }
+
+/// A publish/subscribe connection over `shm://` taken by hand (wire 1.2, section 17.5): the
+/// fan-out SETUP's four descriptors, the control socket, nothing mapped yet (a hostile
+/// subscriber maps what it likes).
+#[derive(Debug)]
+pub struct FanConn {
+    /// The control socket (frames after the SETUP).
+    pub ctrl: UnixStream,
+    /// The SETUP frame as received.
+    pub setup: [u8; SETUP_FRAME_LEN],
+    /// `[fan-out segment, cursor page, data bell, space bell]`.
+    pub fds: [OwnedFd; 4],
+}
+
+/// Connect to a publisher at `endpoint` as a subscriber would (`CAP_SHM | CAP_PUBSUB`) and take
+/// the fan-out SETUP.
+pub fn connect_fanout(endpoint: &str) -> io::Result<FanConn> {
+    let mut ctrl = UnixStream::connect(socket_path(endpoint)?)?;
+    ctrl.set_read_timeout(Some(READ_GUARD))?;
+    let mut h = Hello::new(u32::MAX, 0);
+    h.capabilities = CAP_SHM | libipc::wire::CAP_PUBSUB;
+    ctrl.write_all(&h.encode())?;
+    let mut b = [0u8; 24];
+    ctrl.read_exact(&mut b)?;
+    let peer_hello = Hello::decode(&b).map_err(io::Error::other)?;
+    if peer_hello.status != 0 {
+        return Err(io::Error::other(format!(
+            "refused with status {}",
+            peer_hello.status
+        )));
+    }
+    let (setup, fds) = recv_setup(&ctrl)?;
+    let fds: [OwnedFd; 4] = fds
+        .try_into()
+        .map_err(|v: Vec<_>| io::Error::other(format!("{} descriptors", v.len())))?;
+    Ok(FanConn { ctrl, setup, fds })
+}
+
+impl FanConn {
+    /// The ring capacity the SETUP announced.
+    pub fn cap(&self) -> u64 {
+        u64::from_le_bytes(self.setup[16..24].try_into().expect("8 bytes"))
+    }
+
+    /// Send one DATA frame carrying `msg` on the control socket.
+    pub fn send_message(&mut self, msg: &[u8]) -> io::Result<()> {
+        let h = FrameHeader {
+            length: msg.len() as u32,
+            frame_type: FrameType::Data,
+            flags: 0,
+        };
+        self.ctrl.write_all(&h.encode())?;
+        self.ctrl.write_all(msg)
+    }
+
+    /// Read one frame from the control socket: its header and payload.
+    pub fn read_frame(&mut self) -> io::Result<(FrameHeader, Vec<u8>)> {
+        let mut h = [0u8; HEADER_LEN];
+        self.ctrl.read_exact(&mut h)?;
+        let header = FrameHeader::decode(&h).map_err(io::Error::other)?;
+        let mut body = vec![0u8; header.length as usize];
+        self.ctrl.read_exact(&mut body)?;
+        Ok((header, body))
+    }
+
+    /// Ring a doorbell (`fds[2]` or `fds[3]`).
+    pub fn ring(&self, i: usize) {
+        let _ = rustix::io::write(&self.fds[i], &1u64.to_ne_bytes());
+    }
+}

@@ -9,6 +9,11 @@
 
 #![cfg(unix)]
 
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use libipc::Options;
@@ -20,9 +25,11 @@ use libipc::wire::{
 use libipc::{ErrorKind, Wait};
 use libipc_conformance::peer::Peer;
 use libipc_conformance::raw::{self, RawListener};
+use libipc_conformance::shm_raw;
 use libipc_conformance::transport::{Site, TempDir, Transport};
 use libipc_conformance::watchdog::{Watchdog, tick};
 use libipc_conformance::{peer, transport_tests};
+use memmap2::MmapOptions;
 
 transport_tests!(
     sixteen_subscriber_processes_get_every_message_in_order,
@@ -381,5 +388,108 @@ fn hostile_publishers_fail_the_subscriber() {
         let (header, _) = raw.read_frame();
         assert_eq!(header.frame_type, FrameType::Error, "{name}");
         raw.assert_closed();
+    }
+}
+
+/// Over shared memory a subscriber maps the one fan-out segment read-only: a hostile one cannot
+/// map it writable (not even reopened through `/proc`) nor write to it, and whatever it writes
+/// into its own cursor page (garbage positions, sleep flag, loss count, its cut-off flag) and
+/// however often it rings the doorbells, a subscriber process reading beside it receives every
+/// message intact. Under the blocking policy the hostile one is cut off with `Lagged`.
+#[test]
+fn a_hostile_shm_subscriber_cannot_change_what_the_others_read() {
+    let _w = Watchdog::start();
+    for block in [true, false] {
+        let policy = if block {
+            Policy::block(Duration::from_millis(300), 64)
+        } else {
+            Policy::drop_oldest(64)
+        };
+        let (site, p) = bind(Transport::Shm, policy);
+        let honest = subscriber(&site, &[]);
+        let mut evil = shm_raw::connect_fanout(site.here()).unwrap();
+        let size = 4096 + evil.cap() as usize;
+        // The segment is read-only to us, however we try.
+        let seg = File::from(evil.fds[0].try_clone().unwrap());
+        assert!(
+            MmapOptions::new().len(size).map_raw(&seg).is_err(),
+            "the fan-out segment mapped writable"
+        );
+        assert!((&seg).write(b"x").is_err(), "wrote to the fan-out segment");
+        let proc_path = format!("/proc/self/fd/{}", evil.fds[0].as_raw_fd());
+        if let Ok(f) = OpenOptions::new().read(true).write(true).open(&proc_path) {
+            assert!(
+                MmapOptions::new().len(size).map_raw(&f).is_err(),
+                "the reopened fan-out segment mapped writable"
+            );
+            assert!((&f).write(b"x").is_err(), "wrote to the reopened segment");
+        }
+        let ro = MmapOptions::new()
+            .len(size)
+            .map_raw_read_only(&seg)
+            .unwrap();
+        drop(ro);
+        // Subscribe, then scribble over our own cursor page while the publisher streams.
+        evil.send_message(&encode_subscribe::<&[u8]>(&[])).unwrap();
+        let (h, body) = evil.read_frame().unwrap();
+        assert_eq!(h.frame_type, FrameType::Data);
+        assert!(matches!(
+            decode_pubsub(&body, PubSubRole::Subscriber).unwrap(),
+            PubSubFrame::Subscribed { .. }
+        ));
+        p.wait_for_subscribers(2, Wait::forever()).unwrap();
+        let cursor = shm_raw::Segment::map(&evil.fds[1], 4096).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let scribbler = std::thread::spawn(move || {
+            // Under the blocking policy only positions that stay behind (so it is cut off);
+            // otherwise also ones far ahead.
+            let garbage: &[u64] = if block {
+                &[0, 7, 12_345, 1 << 20 | 3]
+            } else {
+                &[0, 7, u64::MAX, 1 << 40, 12_345]
+            };
+            let mut i = 0usize;
+            while !stopping.load(Ordering::Relaxed) {
+                cursor.store_u64(0, garbage[i % garbage.len()]);
+                cursor.store_u32(64, u32::MAX);
+                cursor.store_u32(128, 0);
+                cursor.store_u64(192, u64::MAX);
+                evil.ring(2);
+                evil.ring(3);
+                i += 1;
+                std::thread::yield_now();
+            }
+            evil
+        });
+        let total = 20_000u64;
+        for i in 0..total {
+            p.publish(b"", &payload(i, 256)).unwrap();
+            if i % 1000 == 0 {
+                tick();
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let mut evil = scribbler.join().unwrap();
+        let st = p.stats();
+        p.close();
+        let d = done(honest);
+        assert_eq!(
+            (d.first, d.last, d.end.as_str()),
+            (0, total as i64 - 1, "Closed"),
+            "{d:?}"
+        );
+        assert_eq!(d.received + d.dropped, total, "{d:?}");
+        if block {
+            assert_eq!(d.dropped, 0, "{d:?}");
+            assert_eq!(st.cut_off, 1, "{st:?}");
+            // Told on its control socket.
+            let (h, body) = evil.read_frame().unwrap();
+            assert_eq!(h.frame_type, FrameType::Error);
+            let e = libipc::wire::ErrorPayload::decode(&body).unwrap();
+            assert_eq!(e.code, ErrorKind::Lagged.code(), "{e:?}");
+        }
+        // A count it lies about is at most what was published.
+        assert!(st.dropped <= 2 * st.published, "{st:?}");
     }
 }

@@ -307,6 +307,12 @@ impl AsyncChannel {
         Ok((AsyncChannel::from_link(link)?, child))
     }
 
+    /// What the transport set up beside the link for this connection's owner, once.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn take_attachment(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        self.inner.link.take_attachment()
+    }
+
     /// As [`Channel::fail`](crate::Channel): the peer sent what a layer above finds
     /// malformed; report it, hang up, end the channel with `err`.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]

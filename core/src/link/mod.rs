@@ -76,6 +76,13 @@ pub(crate) trait Link: Send + Sync + fmt::Debug + 'static {
     /// The connection's limits and state.
     fn conn(&self) -> &Conn;
 
+    /// What the transport set up beside the link for the connection's owner, once (none by
+    /// default; a publish/subscribe connection over shared memory: its fan-out ends).
+    #[cfg_attr(not(unix), allow(dead_code))]
+    fn take_attachment(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        None
+    }
+
     /// How long the blocking driver may spin, at most, before waiting to receive and to send.
     fn spin(&self) -> (Duration, Duration);
 

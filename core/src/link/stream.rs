@@ -1,6 +1,7 @@
 //! [`StreamLink`]: messages as frames on a connected byte stream (Unix sockets, TCP, FIFOs), decoded
 //! by the sans-IO [`FrameReader`] and laid out by the [`FrameWriter`].
 
+use std::any::Any;
 use std::io::IoSlice;
 #[cfg(unix)]
 use std::os::fd::{AsFd, BorrowedFd};
@@ -42,6 +43,9 @@ pub(crate) struct StreamLink {
     recv_src: Vec<Source>,
     send_src: Vec<Source>,
     spin: Duration,
+    /// What the transport set up beside the stream for the connection's owner (a
+    /// publish/subscribe connection over shared memory: its fan-out ends), taken once.
+    attachment: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -67,7 +71,15 @@ impl StreamLink {
                 closing: false,
             }),
             spin,
+            attachment: Mutex::new(None),
         }
+    }
+
+    /// With something for the connection's owner to take ([`Link::take_attachment`]).
+    #[cfg(unix)]
+    pub(crate) fn with_attachment(self, a: Box<dyn Any + Send>) -> StreamLink {
+        *lock(&self.attachment) = Some(a);
+        self
     }
 
     /// End the receive side with `err`. A protocol failure (`report`) is first reported to
@@ -213,6 +225,10 @@ impl StreamLink {
 impl Link for StreamLink {
     fn conn(&self) -> &Conn {
         &self.conn
+    }
+
+    fn take_attachment(&self) -> Option<Box<dyn Any + Send>> {
+        lock(&self.attachment).take()
     }
 
     fn spin(&self) -> (Duration, Duration) {

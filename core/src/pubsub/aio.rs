@@ -5,16 +5,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use std::os::fd::{AsFd, OwnedFd};
+
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::Mutex;
 
-use super::subscriber::{Tracker, unconfirmed};
+use super::subscriber::{FanStep, Tracker, unconfirmed};
 use super::{Delivery, Policy, Publisher, PublisherStats, pubsub_options};
 use crate::aio::AsyncChannel;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Options;
 use crate::wait::Wait;
-use crate::wire::{check_prefixes, encode_subscribe};
+use crate::wire::{PUBSUB_ENVELOPE_LEN, check_prefixes, encode_subscribe};
 
 /// A [`Subscriber`](super::Subscriber) for async code: the same subscription, checks and
 /// drop reports; `recv` is a future (cancel-safe: dropping it loses nothing).
@@ -25,6 +29,8 @@ pub struct AsyncSubscriber {
     rx: Mutex<Tracker>,
     /// The tracker's count of drops, readable while a receive holds the tracker.
     dropped: AtomicU64,
+    /// Over shared memory: the fan-out doorbell, registered with tokio.
+    bell: Option<AsyncFd<OwnedFd>>,
 }
 
 impl AsyncSubscriber {
@@ -55,12 +61,33 @@ impl AsyncSubscriber {
             .await
             .map_err(|e| unconfirmed(e, opts.handshake_timeout))?;
         let owned: Vec<Vec<u8>> = prefixes.iter().map(|p| p.as_ref().to_vec()).collect();
-        let tracker = Tracker::start(owned.clone(), &first).map_err(|e| chan.fail(e))?;
+        let mut tracker = Tracker::start(owned.clone(), &first).map_err(|e| chan.fail(e))?;
+        let max_len = opts.max_message_size.saturating_sub(PUBSUB_ENVELOPE_LEN);
+        tracker
+            .start_fan(chan.take_attachment(), max_len)
+            .map_err(|e| chan.fail(e))?;
+        let bell = match &tracker.fan {
+            Some(f) => {
+                let fd = f
+                    .bell()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(|e| Error::from_io(&e, "dup"))?;
+                // SAFETY: the `AsyncFd` owns `fd` (our own duplicate of the doorbell), so it
+                // stays open and the same for the registration's lifetime.
+                let reg = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) };
+                Some(reg.map_err(|e| {
+                    Error::from_io(&e.into(), "registering the doorbell with tokio")
+                })?)
+            }
+            None => None,
+        };
         Ok(AsyncSubscriber {
             chan,
             prefixes: owned,
             rx: Mutex::new(tracker),
             dropped: AtomicU64::new(0),
+            bell,
         })
     }
 
@@ -77,10 +104,60 @@ impl AsyncSubscriber {
     /// [`recv`](Self::recv), waiting as `wait` allows.
     pub async fn recv_wait(&self, wait: Wait<'_>) -> Result<Delivery> {
         let mut rx = self.rx.lock().await;
+        if let Some(bell) = &self.bell {
+            let d = self.recv_fan(&mut rx, bell, wait).await;
+            self.dropped.store(rx.dropped, Ordering::Relaxed);
+            return d;
+        }
         let m = self.chan.recv_wait(wait).await?;
         let d = rx.accept(m).map_err(|e| self.chan.fail(e))?;
         self.dropped.store(rx.dropped, Ordering::Relaxed);
         Ok(d)
+    }
+
+    /// A receive over shared memory: from the fan-out ring, waiting for the doorbell or the
+    /// control connection's end (no spinning, as the rest of the async API).
+    async fn recv_fan(
+        &self,
+        rx: &mut Tracker,
+        bell: &AsyncFd<OwnedFd>,
+        wait: Wait<'_>,
+    ) -> Result<Delivery> {
+        loop {
+            match rx.fan_step() {
+                FanStep::Deliver(d) => return Ok(d),
+                FanStep::End(e) => return Err(e),
+                FanStep::Fail(e) => {
+                    let e = self.chan.fail(e);
+                    rx.fan.as_mut().expect("fan").ended = Some(e.clone());
+                    return Err(e);
+                }
+                FanStep::Empty => {}
+            }
+            if rx.fan.as_ref().expect("fan").arm() {
+                continue;
+            }
+            tokio::select! {
+                r = bell.readable() => {
+                    if let Ok(mut g) = r {
+                        g.clear_ready();
+                    }
+                    rx.fan.as_ref().expect("fan").bell().drain();
+                }
+                got = self.chan.recv_wait(wait) => {
+                    if let Err(e) = &got
+                        && matches!(e.kind(), ErrorKind::Timeout | ErrorKind::Cancelled)
+                    {
+                        return Err(e.clone());
+                    }
+                    if let Some(e) = rx.control(got) {
+                        let e = self.chan.fail(e);
+                        rx.fan.as_mut().expect("fan").ended = Some(e.clone());
+                        return Err(e);
+                    }
+                }
+            }
+        }
     }
 
     /// Messages dropped for this subscriber so far.

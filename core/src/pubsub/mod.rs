@@ -8,9 +8,13 @@
 //! subscriber. A plain channel peer, or a libipc older than 1.2, is refused with
 //! `ProtocolMismatch` in either direction.
 //!
-//! - **Fan-out.** The publisher copies a message once into a shared buffer; a thread per
-//!   subscriber writes it to that subscriber's connection (over sockets each subscriber's
-//!   kernel buffer gets its own copy).
+//! - **Fan-out.** Over sockets the publisher copies a message once into a shared buffer and a
+//!   thread per subscriber writes it to that subscriber's connection (each subscriber's
+//!   kernel buffer gets its own copy). Over `shm://` the publisher writes it once into one
+//!   ring that every subscriber maps read-only and reads at its own cursor
+//!   (`docs/wire-format.md`, section 17.5): the cost of publishing does not grow with the
+//!   number of subscribers. The ring is the `shm_ring_size` option; a message (topic and
+//!   payload) takes at most half of it.
 //! - **Slow subscribers** never hold back the others. Each has a queue of
 //!   [`Policy::depth`] messages; when it is full the [`Overflow`] policy decides:
 //!   [`Overflow::DropOldest`] (the default) drops that subscriber's oldest queued message, and
@@ -20,8 +24,10 @@
 //!   then the error `Lagged`. Nothing is lost silently.
 //! - **Departures.** A subscriber that closes, crashes or is killed is detected by its
 //!   connection's end and removed; it holds back nothing.
-//! - **Topics.** Filtering by prefix happens on the publisher's side: a subscriber's
-//!   connection carries only the messages it asked for (and the subscriber checks).
+//! - **Topics.** Over sockets filtering by prefix happens on the publisher's side: a
+//!   subscriber's connection carries only the messages it asked for (and the subscriber
+//!   checks). Over `shm://` each subscriber filters what it reads from the ring; a message it
+//!   lost there is counted as dropped whatever its topic (it never saw it).
 //!
 //! The async forms (`AsyncPublisher`, `AsyncSubscriber`; Unix, feature `tokio`) have the same
 //! behaviour with futures.
@@ -39,6 +45,8 @@
 
 #[cfg(all(unix, feature = "tokio"))]
 mod aio;
+#[cfg(unix)]
+mod fan_in;
 mod publisher;
 mod subscriber;
 
@@ -67,7 +75,8 @@ pub enum Overflow {
     },
 }
 
-/// How a publisher treats subscribers that fall behind.
+/// How a publisher treats subscribers that fall behind. Over `shm://` the ring's size
+/// (`shm_ring_size`), not `depth`, bounds how far behind a subscriber may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     /// What happens when a subscriber's queue is full.

@@ -11,6 +11,10 @@ use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 use crate::listener::Listener;
 use crate::options::Options;
+#[cfg(unix)]
+use crate::shm::fanout::Writer;
+#[cfg(unix)]
+use crate::shm::{FanoutRef, FanoutShare, PublisherEnd};
 use crate::wait::Wait;
 use crate::wire::{
     PUBSUB_ENVELOPE_LEN, PubSubFrame, PubSubRole, check_topic, decode_pubsub, encode_subscribed,
@@ -43,6 +47,9 @@ pub struct PublisherStats {
 #[derive(Debug)]
 struct Shared {
     listener: Listener,
+    /// Over shared memory: the one fan-out ring every subscriber reads.
+    #[cfg(unix)]
+    fan: Option<Fan>,
     policy: Policy,
     max_message: usize,
     handshake_timeout: Duration,
@@ -55,10 +62,26 @@ struct Shared {
     cut_off: AtomicU64,
 }
 
+/// The publisher's side of the fan-out ring (`shm://`): messages are written once, into
+/// the ring; each subscriber reads them at its own cursor.
+#[cfg(unix)]
+#[derive(Debug)]
+struct Fan {
+    share: Arc<FanoutShare>,
+    /// Held while writing (and, under `Overflow::Block`, while waiting for cursors).
+    writer: Mutex<Writer>,
+}
+
 /// One subscriber, as the publisher sees it.
 #[derive(Debug)]
 struct Sub {
     chan: Channel,
+    /// Over shared memory: its cursor page and doorbell.
+    #[cfg(unix)]
+    fan: Option<PublisherEnd>,
+    /// Over shared memory: the lowest its cursor can honestly be (where it was placed).
+    #[cfg(unix)]
+    floor: AtomicU64,
     prefixes: Vec<Vec<u8>>,
     queue: Mutex<Queue>,
     /// The writer waits here for something to send.
@@ -93,7 +116,8 @@ enum End {
 
 #[derive(Debug)]
 enum Item {
-    Subscribed,
+    /// SUBSCRIBED, with the number of the first message.
+    Subscribed(u64),
     Message(u64, Arc<Outgoing>),
 }
 
@@ -131,9 +155,23 @@ impl Publisher {
                 "a publisher's queue depth must be at least 1",
             ));
         }
-        let listener = Listener::bind_with(endpoint, &pubsub_options(opts))?;
+        let ep: Endpoint = endpoint.try_into()?;
+        #[cfg_attr(not(unix), allow(unused_mut))]
+        let mut lopts = pubsub_options(opts);
+        #[cfg(unix)]
+        let fan = if matches!(ep, Endpoint::Shm(_)) {
+            let share = FanoutShare::create(opts.shm_ring_size as u64, opts.shm_posix_fallback)?;
+            lopts.fanout = Some(FanoutRef(Arc::clone(&share)));
+            let writer = Mutex::new(Writer::new(share.ptrs()));
+            Some(Fan { share, writer })
+        } else {
+            None
+        };
+        let listener = Listener::bind_with(&ep, &lopts)?;
         let shared = Arc::new(Shared {
             listener,
+            #[cfg(unix)]
+            fan,
             policy,
             max_message: opts.max_message_size,
             handshake_timeout: opts.handshake_timeout,
@@ -165,30 +203,18 @@ impl Publisher {
     /// publisher's message size limit), `InvalidArgument` (a topic over 1024 bytes),
     /// `Closed`.
     pub fn publish(&self, topic: &[u8], payload: &[u8]) -> Result<usize> {
+        #[cfg(unix)]
+        if let Some(fan) = &self.shared.fan {
+            self.shared.check(topic, payload)?;
+            return self.shared.publish_fan(fan, topic, payload);
+        }
         let msg = self.prepare(topic, payload)?;
         Ok(self.publish_prepared(&msg))
     }
 
     /// Check a message and copy it, once, into the buffer every subscriber's queue shares.
     pub(super) fn prepare(&self, topic: &[u8], payload: &[u8]) -> Result<Arc<Outgoing>> {
-        let sh = &*self.shared;
-        if sh.closed.load(Ordering::Acquire) {
-            return Err(Error::new(ErrorKind::Closed, "the publisher is closed"));
-        }
-        check_topic(topic)?;
-        let len = PUBSUB_ENVELOPE_LEN + topic.len() + payload.len();
-        if len > sh.max_message {
-            return Err(Error::new(
-                ErrorKind::MessageTooLarge,
-                format!(
-                    "a message of {} bytes with a {}-byte topic and its {PUBSUB_ENVELOPE_LEN}-byte \
-                     envelope exceeds the publisher's limit of {} bytes",
-                    payload.len(),
-                    topic.len(),
-                    sh.max_message
-                ),
-            ));
-        }
+        self.shared.check(topic, payload)?;
         let mut bytes = Vec::with_capacity(topic.len() + payload.len());
         bytes.extend_from_slice(topic);
         bytes.extend_from_slice(payload);
@@ -203,6 +229,13 @@ impl Publisher {
     pub(super) fn publish_prepared(&self, msg: &Arc<Outgoing>) -> usize {
         let sh = &*self.shared;
         let topic = &msg.bytes[..msg.topic_len];
+        #[cfg(unix)]
+        if let Some(fan) = &sh.fan {
+            // Closed since it was prepared: nobody gets it.
+            return sh
+                .publish_fan(fan, topic, &msg.bytes[msg.topic_len..])
+                .unwrap_or(0);
+        }
         let subs = lock(&sh.subs).clone();
         let deadline = match sh.policy.overflow {
             Overflow::Block { timeout } => Some(Instant::now() + timeout),
@@ -275,10 +308,16 @@ impl Publisher {
     /// The publisher's counters.
     pub fn stats(&self) -> PublisherStats {
         let sh = &*self.shared;
+        let subs = lock(&sh.subs);
+        // Over shared memory the subscribers connected now count their own losses.
+        #[cfg(unix)]
+        let live: u64 = subs.iter().map(|s| sh.reported_lost(s)).sum();
+        #[cfg(not(unix))]
+        let live = 0;
         PublisherStats {
-            subscribers: lock(&sh.subs).len(),
+            subscribers: subs.len(),
             published: sh.published.load(Ordering::Relaxed),
-            dropped: sh.dropped.load(Ordering::Relaxed),
+            dropped: sh.dropped.load(Ordering::Relaxed) + live,
             cut_off: sh.cut_off.load(Ordering::Relaxed),
         }
     }
@@ -351,9 +390,156 @@ impl Drop for Publisher {
 }
 
 impl Shared {
+    /// Check a message against the publisher's state and limits (nothing published if not).
+    fn check(&self, topic: &[u8], payload: &[u8]) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::new(ErrorKind::Closed, "the publisher is closed"));
+        }
+        check_topic(topic)?;
+        let len = PUBSUB_ENVELOPE_LEN + topic.len() + payload.len();
+        if len > self.max_message {
+            return Err(Error::new(
+                ErrorKind::MessageTooLarge,
+                format!(
+                    "a message of {} bytes with a {}-byte topic and its {PUBSUB_ENVELOPE_LEN}-byte \
+                     envelope exceeds the publisher's limit of {} bytes",
+                    payload.len(),
+                    topic.len(),
+                    self.max_message
+                ),
+            ));
+        }
+        #[cfg(unix)]
+        if let Some(fan) = &self.fan {
+            let max = lock(&fan.writer).max_len();
+            if (topic.len() + payload.len()) as u64 > max {
+                return Err(Error::new(
+                    ErrorKind::MessageTooLarge,
+                    format!(
+                        "over shared memory a message's topic and payload take at most half the \
+                         fan-out ring, {max} bytes (the shm_ring_size option sets the ring); \
+                         this one has {} bytes",
+                        topic.len() + payload.len()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Publish into the fan-out ring (the message is written once, whatever the number of
+    /// subscribers): under `Overflow::Block`, first wait for every cursor to be past what the
+    /// message overwrites; under `DropOldest`, count what it overwrites unread.
+    #[cfg(unix)]
+    fn publish_fan(&self, fan: &Fan, topic: &[u8], payload: &[u8]) -> Result<usize> {
+        let len = (topic.len() + payload.len()) as u64;
+        let mut w = lock(&fan.writer);
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::new(ErrorKind::Closed, "the publisher is closed"));
+        }
+        let need = w.tail_after(len);
+        match self.policy.overflow {
+            Overflow::Block { timeout } => {
+                self.wait_for_cursors(fan, &w, need, Instant::now() + timeout);
+            }
+            // Overwrite: a subscriber still reading there finds out (and counts it).
+            Overflow::DropOldest => {}
+        }
+        w.write(topic, payload);
+        let mut matched = 0;
+        for sub in lock(&self.subs).iter() {
+            if let Some(end) = &sub.fan
+                && end.cursor().take_sleeper()
+            {
+                end.data.ring();
+            }
+            if topic_matches(&sub.prefixes, topic) {
+                matched += 1;
+            }
+        }
+        drop(w);
+        self.published.fetch_add(1, Ordering::Relaxed);
+        Ok(matched)
+    }
+
+    /// `Overflow::Block` over shared memory: wait until every subscriber's cursor is at `need`
+    /// or beyond, or until `deadline`, then cut off those that are not.
+    #[cfg(unix)]
+    fn wait_for_cursors(&self, fan: &Fan, w: &Writer, need: u64, deadline: Instant) {
+        let lagging = || -> Vec<Arc<Sub>> {
+            lock(&self.subs)
+                .iter()
+                .filter(|s| {
+                    s.fan.as_ref().is_some_and(|e| {
+                        w.cursor(&e.cursor(), s.floor.load(Ordering::Relaxed)) < need
+                    })
+                })
+                .cloned()
+                .collect()
+        };
+        if lagging().is_empty() {
+            return;
+        }
+        // Say we wait before looking again: a subscriber that moves its cursor after our last
+        // look sees the flag and rings.
+        w.set_waiting(true);
+        loop {
+            let late = lagging();
+            if late.is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                for s in &late {
+                    self.cut_off(s);
+                }
+                break;
+            }
+            let bell = fan.share.space();
+            if let Err(e) = crate::sys::wait_any(&[bell.source()], [None, None], Some(deadline)) {
+                tracing::debug!(error = %e, "waiting for subscribers' cursors");
+            }
+            bell.drain();
+        }
+        w.set_waiting(false);
+    }
+
+    /// Cut `sub` off for falling behind (`Overflow::Block`): its writer reports `Lagged`.
+    fn cut_off(&self, sub: &Arc<Sub>) {
+        let mut q = lock(&sub.queue);
+        if !matches!(q.end, End::Open) {
+            return;
+        }
+        q.end = End::Fail(Error::new(
+            ErrorKind::Lagged,
+            "the publisher cut this subscriber off: it stayed behind for longer than the \
+             publisher's block timeout",
+        ));
+        q.items.retain(|i| matches!(i, Item::Subscribed(_)));
+        drop(q);
+        // Over shared memory, before anything it has not read is overwritten.
+        #[cfg(unix)]
+        if let Some(end) = &sub.fan {
+            end.cursor().cut_off();
+        }
+        self.cut_off.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!("a subscriber fell behind and was cut off");
+        sub.ready.notify_all();
+        self.remove(sub);
+    }
+
     fn begin_close(&self) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
+        }
+        #[cfg(unix)]
+        if let Some(fan) = &self.fan {
+            // No message follows what is in the ring; wake every sleeper to read the rest.
+            lock(&fan.writer).close();
+            for s in lock(&self.subs).iter() {
+                if let Some(end) = &s.fan {
+                    end.data.ring();
+                }
+            }
         }
         self.listener.close();
         let subs = lock(&self.subs).clone();
@@ -395,17 +581,8 @@ impl Shared {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        q.end = End::Fail(Error::new(
-                            ErrorKind::Lagged,
-                            "the publisher cut this subscriber off: its queue stayed full for \
-                             longer than the publisher's block timeout",
-                        ));
-                        q.items.retain(|i| matches!(i, Item::Subscribed));
                         drop(q);
-                        self.cut_off.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!("a subscriber fell behind and was cut off");
-                        sub.ready.notify_all();
-                        self.remove(sub);
+                        self.cut_off(sub);
                         return false;
                     }
                     q = sub
@@ -424,11 +601,35 @@ impl Shared {
         true
     }
 
+    /// What a subscriber over shared memory says it lost (it counts; the publisher cannot
+    /// know what it read), at most every message published.
+    #[cfg(unix)]
+    fn reported_lost(&self, sub: &Sub) -> u64 {
+        sub.fan.as_ref().map_or(0, |end| {
+            end.cursor()
+                .lost()
+                .min(self.published.load(Ordering::Relaxed))
+        })
+    }
+
     fn remove(&self, sub: &Arc<Sub>) {
         let mut subs = lock(&self.subs);
+        let before = subs.len();
         subs.retain(|s| !Arc::ptr_eq(s, sub));
+        #[cfg(unix)]
+        if subs.len() < before {
+            self.dropped
+                .fetch_add(self.reported_lost(sub), Ordering::Relaxed);
+        }
+        #[cfg(not(unix))]
+        let _ = before;
         drop(subs);
         self.changed.notify_all();
+        // A publisher waiting for this subscriber's cursor waits no more.
+        #[cfg(unix)]
+        if let Some(fan) = &self.fan {
+            fan.share.space().ring();
+        }
     }
 
     fn accept_loop(self: Arc<Self>) {
@@ -479,11 +680,47 @@ impl Shared {
                 return;
             }
         };
+        #[cfg(unix)]
+        let fan_end = match &self.fan {
+            Some(_) => match chan
+                .take_attachment()
+                .and_then(|a| a.downcast::<PublisherEnd>().ok())
+            {
+                Some(end) => Some(*end),
+                None => {
+                    chan.fail(Error::new(
+                        ErrorKind::Io,
+                        "the subscriber's shared-memory connection has no fan-out ends",
+                    ));
+                    return;
+                }
+            },
+            None => None,
+        };
+        // Over shared memory: place the subscriber's cursor at the ring's write position
+        // (while no message is being written), so it reads every message from the next on.
+        #[cfg(unix)]
+        let writer = self.fan.as_ref().map(|f| lock(&f.writer));
+        #[cfg(unix)]
+        let (floor, first) = match (&writer, &fan_end) {
+            (Some(w), Some(end)) => {
+                let (pos, seq) = w.position();
+                end.cursor().place(pos);
+                (pos, seq)
+            }
+            _ => (0, 0),
+        };
+        #[cfg(not(unix))]
+        let first = 0;
         let sub = Arc::new(Sub {
             chan,
             prefixes,
+            #[cfg(unix)]
+            fan: fan_end,
+            #[cfg(unix)]
+            floor: AtomicU64::new(floor),
             queue: Mutex::new(Queue {
-                items: VecDeque::from([Item::Subscribed]),
+                items: VecDeque::from([Item::Subscribed(first)]),
                 next_seq: 0,
                 end: End::Open,
             }),
@@ -495,11 +732,15 @@ impl Shared {
             let mut subs = lock(&self.subs);
             if self.closed.load(Ordering::Acquire) {
                 drop(subs);
+                #[cfg(unix)]
+                drop(writer);
                 sub.chan.close();
                 return;
             }
             subs.push(Arc::clone(&sub));
         }
+        #[cfg(unix)]
+        drop(writer);
         self.changed.notify_all();
         let (s, w) = (Arc::clone(&self), Arc::clone(&sub));
         let spawned = std::thread::Builder::new()
@@ -579,7 +820,7 @@ impl Shared {
             drop(q);
             sub.room.notify_one();
             let sent = match item {
-                Item::Subscribed => sub.chan.send(&encode_subscribed(0)),
+                Item::Subscribed(first) => sub.chan.send(&encode_subscribed(first)),
                 Item::Message(seq, m) => {
                     let env = message_envelope(seq, m.topic_len);
                     sub.chan

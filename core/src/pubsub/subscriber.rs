@@ -2,7 +2,11 @@
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
+#[cfg(unix)]
+use std::time::Instant;
 
+#[cfg(unix)]
+use super::fan_in::FanIn;
 use super::pubsub_options;
 use crate::channel::Channel;
 use crate::conn::Message;
@@ -26,6 +30,12 @@ pub struct Subscriber {
     chan: Channel,
     prefixes: Vec<Vec<u8>>,
     rx: Mutex<Tracker>,
+    /// Over shared memory: an epoll set of the fan-out doorbell and the control connection
+    /// (what `as_fd` gives), and how long a receive spins before it sleeps.
+    #[cfg(unix)]
+    readiness: Option<std::os::fd::OwnedFd>,
+    #[cfg(unix)]
+    spin: Duration,
 }
 
 /// What a subscriber checks of each message it receives, whichever API receives it: the
@@ -35,6 +45,9 @@ pub(super) struct Tracker {
     pub(super) prefixes: Vec<Vec<u8>>,
     next_seq: u64,
     pub(super) dropped: u64,
+    /// Over shared memory: the fan-out ring the messages come through.
+    #[cfg(unix)]
+    pub(super) fan: Option<FanIn>,
 }
 
 impl Tracker {
@@ -46,11 +59,87 @@ impl Tracker {
                 prefixes,
                 next_seq: first_seq,
                 dropped: 0,
+                #[cfg(unix)]
+                fan: None,
             }),
             _ => Err(Error::new(
                 ErrorKind::ProtocolViolation,
                 "the publisher sent a MESSAGE before SUBSCRIBED",
             )),
+        }
+    }
+
+    /// Over shared memory: take the fan-out ring the connection's transport set up (if it
+    /// did), starting at the message SUBSCRIBED numbered; this subscriber then numbers its
+    /// messages itself, from 0.
+    #[cfg(unix)]
+    pub(super) fn start_fan(
+        &mut self,
+        attachment: Option<Box<dyn std::any::Any + Send>>,
+        max_len: usize,
+    ) -> Result<()> {
+        if attachment.is_some() {
+            self.fan = Some(FanIn::start(attachment, self.next_seq, max_len as u64)?);
+            self.next_seq = 0;
+        }
+        Ok(())
+    }
+
+    /// One look at the fan-out ring (and at how the control connection ended, if it did).
+    #[cfg(unix)]
+    pub(super) fn fan_step(&mut self) -> FanStep {
+        let fan = self.fan.as_mut().expect("a fan-out subscriber");
+        if let Some(e) = &fan.ended
+            && !FanIn::drains_first(e)
+        {
+            return FanStep::End(e.clone());
+        }
+        match fan.try_take(&self.prefixes) {
+            Ok(Some((topic_len, bytes, lost))) => {
+                FanStep::Deliver(self.deliver(topic_len, bytes, lost))
+            }
+            Ok(None) => match &fan.ended {
+                Some(e) => FanStep::End(e.clone()),
+                None => FanStep::Empty,
+            },
+            Err(e) if e.kind() == ErrorKind::Lagged => {
+                fan.ended = Some(e.clone());
+                FanStep::End(e)
+            }
+            Err(e) => FanStep::Fail(e),
+        }
+    }
+
+    /// What the control connection gave while the ring was empty (`Timeout`: nothing yet).
+    /// The error to end with, if any, once the ring is read (`drains_first`).
+    #[cfg(unix)]
+    pub(super) fn control(&mut self, got: Result<Message>) -> Option<Error> {
+        let fan = self.fan.as_mut().expect("a fan-out subscriber");
+        match got {
+            Ok(_) => Some(Error::new(
+                ErrorKind::ProtocolViolation,
+                "a MESSAGE on the control socket: over shared memory a publisher sends \
+                 messages through the fan-out ring only",
+            )),
+            Err(e) if e.kind() == ErrorKind::Timeout || e.kind() == ErrorKind::Cancelled => None,
+            Err(e) => {
+                fan.ended = Some(e);
+                None
+            }
+        }
+    }
+
+    /// A message taken from the fan-out ring, with `lost` messages lost just before it.
+    #[cfg(unix)]
+    pub(super) fn deliver(&mut self, topic_len: usize, bytes: Vec<u8>, lost: u64) -> Delivery {
+        let seq = self.next_seq + lost;
+        self.next_seq = seq + 1;
+        self.dropped += lost;
+        Delivery {
+            seq,
+            dropped: lost,
+            topic_len,
+            msg: Message::new(bytes),
         }
     }
 
@@ -96,6 +185,18 @@ impl Tracker {
             msg: m.skip(PUBSUB_ENVELOPE_LEN),
         })
     }
+}
+
+/// What one look at the fan-out ring found.
+#[cfg(unix)]
+pub(super) enum FanStep {
+    Deliver(Delivery),
+    /// Nothing yet.
+    Empty,
+    /// The subscription ended (reported as is).
+    End(Error),
+    /// The publisher broke the protocol: fail the connection with it.
+    Fail(Error),
 }
 
 /// The confirmation timeout's error.
@@ -190,11 +291,33 @@ impl Subscriber {
             .recv_timeout(opts.handshake_timeout)
             .map_err(|e| unconfirmed(e, opts.handshake_timeout))?;
         let owned: Vec<Vec<u8>> = prefixes.iter().map(|p| p.as_ref().to_vec()).collect();
-        let tracker = Tracker::start(owned.clone(), &first).map_err(|e| chan.fail(e))?;
+        #[cfg_attr(not(unix), allow(unused_mut))]
+        let mut tracker = Tracker::start(owned.clone(), &first).map_err(|e| chan.fail(e))?;
+        #[cfg(unix)]
+        let readiness = {
+            let max_len = opts.max_message_size.saturating_sub(PUBSUB_ENVELOPE_LEN);
+            tracker
+                .start_fan(chan.take_attachment(), max_len)
+                .map_err(|e| chan.fail(e))?;
+            match &tracker.fan {
+                Some(f) => {
+                    use std::os::fd::AsFd;
+                    Some(crate::sys::readiness_set(&[
+                        f.bell().as_fd(),
+                        chan.as_fd(),
+                    ])?)
+                }
+                None => None,
+            }
+        };
         Ok(Subscriber {
             chan,
             prefixes: owned,
             rx: Mutex::new(tracker),
+            #[cfg(unix)]
+            readiness,
+            #[cfg(unix)]
+            spin: opts.shm_spin,
         })
     }
 
@@ -219,8 +342,65 @@ impl Subscriber {
     /// [`recv`](Self::recv), waiting as `wait` allows (`Timeout`, `Cancelled`: nothing lost).
     pub fn recv_wait(&self, wait: Wait<'_>) -> Result<Delivery> {
         let mut rx = lock(&self.rx);
+        #[cfg(unix)]
+        if rx.fan.is_some() {
+            return self.recv_fan(&mut rx, &wait);
+        }
         let m = self.chan.recv_wait(wait)?;
         rx.accept(m).map_err(|e| self.chan.fail(e))
+    }
+
+    /// A receive over shared memory: from the fan-out ring, spinning briefly, then sleeping
+    /// on the doorbell and the control connection together.
+    #[cfg(unix)]
+    fn recv_fan(&self, rx: &mut Tracker, wait: &Wait<'_>) -> Result<Delivery> {
+        use std::os::fd::AsFd;
+        let spin_until = Instant::now() + self.spin;
+        loop {
+            match rx.fan_step() {
+                FanStep::Deliver(d) => return Ok(d),
+                FanStep::End(e) => return Err(e),
+                FanStep::Fail(e) => {
+                    let e = self.chan.fail(e);
+                    rx.fan.as_mut().expect("fan").ended = Some(e.clone());
+                    return Err(e);
+                }
+                FanStep::Empty => {}
+            }
+            // The control connection carries nothing but its end.
+            if let Some(e) = rx.control(self.chan.try_recv()) {
+                let e = self.chan.fail(e);
+                rx.fan.as_mut().expect("fan").ended = Some(e.clone());
+                return Err(e);
+            }
+            if rx.fan.as_ref().expect("fan").ended.is_some() {
+                continue;
+            }
+            wait.check()?;
+            if Instant::now() < spin_until && !wait.expired() {
+                std::hint::spin_loop();
+                continue;
+            }
+            let fan = rx.fan.as_ref().expect("fan");
+            if fan.arm() {
+                continue;
+            }
+            if wait.expired() {
+                return Err(Error::timeout("no message before the deadline"));
+            }
+            let ready = crate::sys::wait_any(
+                &[
+                    fan.bell().source(),
+                    crate::sys::Source::readable(self.chan.as_fd()),
+                ],
+                wait.wakers(),
+                wait.deadline(),
+            )?;
+            fan.bell().drain();
+            if ready.cancelled() {
+                return Err(Error::cancelled());
+            }
+        }
     }
 
     /// Messages dropped for this subscriber so far (the sum of [`Delivery::dropped`]).
@@ -249,6 +429,9 @@ impl std::os::fd::AsFd for Subscriber {
     /// Readable when a message may be waiting (for an event loop; then call
     /// [`try_recv`](Subscriber::try_recv)).
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.chan.as_fd()
+        match &self.readiness {
+            Some(r) => r.as_fd(),
+            None => self.chan.as_fd(),
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The fan-out ring: one ring of messages in a segment the publisher writes and every
 //! subscriber maps read-only, plus a cursor page per subscriber (`docs/wire-format.md`,
-//! section 17.6). A message is written once, whatever the number of subscribers; each
+//! section 17.5). A message is written once, whatever the number of subscribers; each
 //! subscriber copies it out at its own pace, then checks that the publisher has not begun to
 //! overwrite it meanwhile (a sequence-lock check on the ring's tail), and reports a message
 //! overwritten before it was read as dropped.
@@ -23,6 +23,10 @@
 //! cursor page (one per subscriber, 4096 bytes, both map it writable):
 //! 0       8     read: the subscriber's position (a record start)
 //! 64      4     subscriber sleeping
+//! 128     4     cut off: set by the publisher before it overwrites what this subscriber has
+//!               not read (blocking policy); the subscriber then ends with `Lagged`
+//! 192     8     lost: messages this subscriber has reported lost so far (for the
+//!               publisher's statistics)
 //! ```
 //! Header fields at 0..32 are little-endian; the words at 64 and above are native-endian
 //! atomics (one machine). A record never wraps: where it would not fit before the end of the
@@ -60,6 +64,8 @@ const OFF_WAITING: usize = 256;
 const OFF_CLOSED: usize = 320;
 const CUR_READ: usize = 0;
 const CUR_SLEEPING: usize = 64;
+const CUR_CUT_OFF: usize = 128;
+const CUR_LOST: usize = 192;
 
 fn violation(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::ProtocolViolation, msg)
@@ -191,6 +197,36 @@ impl CursorPtrs {
         unsafe { &*(self.page.add(CUR_SLEEPING) as *const AtomicU32) }
     }
 
+    fn cut_off_flag(&self) -> &AtomicU32 {
+        // SAFETY: as for `read`.
+        unsafe { &*(self.page.add(CUR_CUT_OFF) as *const AtomicU32) }
+    }
+
+    fn lost_word(&self) -> &AtomicU64 {
+        // SAFETY: as for `read`.
+        unsafe { &*(self.page.add(CUR_LOST) as *const AtomicU64) }
+    }
+
+    /// The subscriber's count of messages it reported lost (publisher: clamp it).
+    pub(crate) fn lost(&self) -> u64 {
+        self.lost_word().load(Ordering::Relaxed)
+    }
+
+    /// The subscriber records its count of messages reported lost.
+    pub(crate) fn set_lost(&self, n: u64) {
+        self.lost_word().store(n, Ordering::Relaxed);
+    }
+
+    /// The publisher cuts the subscriber off (before overwriting what it has not read).
+    pub(crate) fn cut_off(&self) {
+        self.cut_off_flag().store(1, Ordering::SeqCst);
+    }
+
+    /// Whether the publisher has cut the subscriber off.
+    pub(crate) fn is_cut_off(&self) -> bool {
+        self.cut_off_flag().load(Ordering::Acquire) != 0
+    }
+
     /// The publisher places a new subscriber at `pos` (before telling it it is subscribed).
     pub(crate) fn place(&self, pos: u64) {
         self.read().store(pos, Ordering::Release);
@@ -267,15 +303,6 @@ impl Writer {
     /// the write position), so a garbage cursor holds back at most that subscriber.
     pub(crate) fn cursor(&self, c: &CursorPtrs, from: u64) -> u64 {
         c.position().clamp(from, self.w)
-    }
-
-    /// Messages whose records start in `from..to` (the publisher's drop count: a cursor at
-    /// `from` overtaken by a tail at `to`).
-    pub(crate) fn records_between(&self, from: u64, to: u64) -> u64 {
-        self.starts
-            .iter()
-            .filter(|(p, _)| (from..to).contains(p))
-            .count() as u64
     }
 
     /// Write one message (`topic.len() + payload.len() <= max_len()`, checked by the caller);
@@ -414,6 +441,12 @@ impl Reader {
     /// Whether the publisher waits for cursors to move (then ring its doorbell after moving).
     pub(crate) fn publisher_waiting(&self) -> bool {
         self.ring.waiting().load(Ordering::SeqCst) != 0
+    }
+
+    /// Whether the publisher has cut us off (read before each message: what it overwrites
+    /// after cutting us off is never delivered).
+    pub(crate) fn is_cut_off(&self) -> bool {
+        self.cursor.is_cut_off()
     }
 
     /// The next message, copied out, or `None` if there is none yet. A message too large for

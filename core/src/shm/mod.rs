@@ -13,13 +13,17 @@
 //! other side is gone. See `docs/wire-format.md`, "Shared memory". Every OS call this needs
 //! (memfd, seals, mapping, eventfd, descriptor passing) is in `sys::shm`.
 
-mod fanout;
+pub(crate) mod fanout;
+mod fanout_setup;
 mod link;
 mod ring;
 mod segment;
 mod setup;
 pub(crate) mod sync;
 
+pub(crate) use fanout_setup::{
+    FanoutOffer, FanoutRef, FanoutShare, PublisherEnd, SubscriberEnd, take_fanout_offer,
+};
 pub(crate) use link::ShmLink;
 #[cfg(feature = "fuzzing")]
 pub(crate) use ring::{Consumer, HeapRing, Producer};

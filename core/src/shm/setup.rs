@@ -77,6 +77,7 @@ impl Offer {
             ring_capacity: geo.cap,
             layout_version: LAYOUT_VERSION,
             unsealed,
+            fanout: false,
         }
         .encode_frame();
         let fds: [BorrowedFd<'_>; SETUP_FDS] = [
@@ -105,12 +106,12 @@ impl Offer {
     }
 }
 
-/// Client side: receive the SETUP frame and descriptors, check everything, map the segment.
-pub(crate) fn take_offer(
+/// Client side: receive the SETUP frame and its descriptors (checked: sections 11.3 checks
+/// 1 to 3).
+pub(crate) fn recv_setup(
     ctrl: &Stream,
     deadline: Instant,
-    posix_fallback: bool,
-) -> Result<ShmSetup> {
+) -> Result<(Setup, Vec<std::os::fd::OwnedFd>)> {
     let mut buf = [0u8; HEADER_LEN + SETUP_LEN];
     // Room for more descriptors than allowed, so that too many is seen (not truncated away).
     let (first, fds) =
@@ -147,7 +148,21 @@ pub(crate) fn take_offer(
             }
         }
     }
-    let setup = Setup::decode_frame(&buf)?;
+    Ok((Setup::decode_frame(&buf)?, fds))
+}
+
+/// Client side: receive the SETUP frame and descriptors, check everything, map the segment.
+pub(crate) fn take_offer(
+    ctrl: &Stream,
+    deadline: Instant,
+    posix_fallback: bool,
+) -> Result<ShmSetup> {
+    let (setup, fds) = recv_setup(ctrl, deadline)?;
+    if setup.fanout {
+        return Err(violation(
+            "a fan-out SETUP on a connection that is not publish/subscribe",
+        ));
+    }
     if fds.len() != SETUP_FDS {
         return Err(violation(format!(
             "the shared-memory setup carried {} descriptors, expected {SETUP_FDS}",

@@ -11,10 +11,11 @@ use crate::conn::Conn;
 use crate::endpoint::Endpoint;
 use crate::error::Result;
 use crate::link::Link;
+use crate::link::stream::StreamLink;
 use crate::options::Options;
-use crate::shm::{Offer, ShmLink, take_offer};
+use crate::shm::{FanoutOffer, Offer, ShmLink, take_fanout_offer, take_offer};
 use crate::sys::{self, Stream};
-use crate::wire::CAP_SHM;
+use crate::wire::{CAP_PUBSUB, CAP_SHM};
 
 /// The shared-memory transport.
 #[derive(Debug)]
@@ -35,6 +36,10 @@ impl Transport for Shm {
 
     fn prepare(&self, opts: &Options) -> Result<Box<dyn Prepared>> {
         // Created before the hello is answered, so that a failure is a proper refusal.
+        if let Some(fanout) = &opts.fanout {
+            // A publisher: its one fan-out segment, and a cursor page for this subscriber.
+            return Ok(Box::new(FanoutOffer::create(&fanout.0)?));
+        }
         let offer = Offer::create(opts.shm_ring_size as u64, opts.shm_posix_fallback)?;
         Ok(Box::new(offer))
     }
@@ -46,8 +51,32 @@ impl Transport for Shm {
         opts: &Options,
         deadline: Instant,
     ) -> Result<Arc<dyn Link>> {
+        if opts.pattern_caps & CAP_PUBSUB != 0 {
+            // A subscriber (the publisher's hello carried CAP_PUBSUB too, or the handshake
+            // would have failed): messages come through the fan-out segment, frames on the
+            // control socket.
+            let end = take_fanout_offer(&stream, deadline, opts.shm_posix_fallback)?;
+            return Ok(Arc::new(
+                StreamLink::new(conn, stream, opts.stream_spin).with_attachment(Box::new(end)),
+            ));
+        }
         let setup = take_offer(&stream, deadline, opts.shm_posix_fallback)?;
         Ok(Arc::new(ShmLink::new(conn, stream, setup, opts.shm_spin)?))
+    }
+}
+
+impl Prepared for FanoutOffer {
+    fn finish(
+        self: Box<Self>,
+        stream: Stream,
+        conn: Conn,
+        opts: &Options,
+        deadline: Instant,
+    ) -> Result<Arc<dyn Link>> {
+        let end = self.send(&stream, deadline)?;
+        Ok(Arc::new(
+            StreamLink::new(conn, stream, opts.stream_spin).with_attachment(Box::new(end)),
+        ))
     }
 }
 

@@ -27,5 +27,7 @@ pub use pubsub::{
 };
 pub(crate) use reader::{Frame, FrameReader, Got};
 pub use rpc::{CAP_RPC, ENVELOPE_LEN, Envelope, MAX_FAULT_TEXT, RpcKind, RpcRole, fault_text};
-pub use setup::{CAP_SHM, SETUP_FDS, SETUP_LEN, SETUP_UNSEALED, Setup};
+pub use setup::{
+    CAP_SHM, SETUP_FANOUT, SETUP_FANOUT_FDS, SETUP_FDS, SETUP_LEN, SETUP_UNSEALED, Setup,
+};
 pub(crate) use writer::FrameWriter;

@@ -16,6 +16,12 @@ pub const SETUP_LEN: usize = 24;
 pub const SETUP_FDS: usize = 5;
 /// SETUP flag: the segment is an unsealed POSIX shm object.
 pub const SETUP_UNSEALED: u32 = 1;
+/// SETUP flag bit 1: the SETUP of a publish/subscribe connection (both hellos carry
+/// `CAP_PUBSUB`): one fan-out segment shared by every subscriber, read-only to them, a cursor
+/// page and two doorbells (section 17.5), instead of two rings.
+pub const SETUP_FANOUT: u32 = 2;
+/// Descriptors that travel with a fan-out SETUP: segment, cursor page, data and space bells.
+pub const SETUP_FANOUT_FDS: usize = 4;
 
 /// A decoded SETUP payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +34,8 @@ pub struct Setup {
     pub layout_version: u32,
     /// The segment is an unsealed POSIX shm object (the fallback), not a sealed memfd.
     pub unsealed: bool,
+    /// `SETUP_FANOUT`: the fan-out layout of section 17.5.
+    pub fanout: bool,
 }
 
 fn violation(msg: impl Into<String>) -> Error {
@@ -49,7 +57,8 @@ impl Setup {
         b[8..16].copy_from_slice(&self.segment_size.to_le_bytes());
         b[16..24].copy_from_slice(&self.ring_capacity.to_le_bytes());
         b[24..28].copy_from_slice(&self.layout_version.to_le_bytes());
-        let flags = if self.unsealed { SETUP_UNSEALED } else { 0 };
+        let flags = if self.unsealed { SETUP_UNSEALED } else { 0 }
+            | if self.fanout { SETUP_FANOUT } else { 0 };
         b[28..32].copy_from_slice(&flags.to_le_bytes());
         b
     }
@@ -69,7 +78,7 @@ impl Setup {
         let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"));
         let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
         let flags = u32_at(28);
-        if flags & !SETUP_UNSEALED != 0 {
+        if flags & !(SETUP_UNSEALED | SETUP_FANOUT) != 0 {
             return Err(violation("SETUP flags has undefined bits set"));
         }
         Ok(Setup {
@@ -77,6 +86,7 @@ impl Setup {
             ring_capacity: u64_at(16),
             layout_version: u32_at(24),
             unsealed: flags & SETUP_UNSEALED != 0,
+            fanout: flags & SETUP_FANOUT != 0,
         })
     }
 }
@@ -92,11 +102,18 @@ mod tests {
             ring_capacity: 65536,
             layout_version: 1,
             unsealed: false,
+            fanout: false,
         };
         let b = s.encode_frame();
         assert_eq!(Setup::decode_frame(&b).unwrap(), s);
+        let fan = Setup {
+            segment_size: 4096 + 65536,
+            fanout: true,
+            ..s
+        };
+        assert_eq!(Setup::decode_frame(&fan.encode_frame()).unwrap(), fan);
         let mut bad = b;
-        bad[28] = 2;
+        bad[28] = 4;
         assert_eq!(
             Setup::decode_frame(&bad).unwrap_err().kind(),
             ErrorKind::ProtocolViolation

@@ -54,6 +54,19 @@ impl Mapping {
         Ok(Mapping { map })
     }
 
+    fn new_read_only(fd: &SegmentFd, len: u64) -> Result<Mapping> {
+        let file = File::from(
+            fd.as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| Error::from_io(&e, "dup"))?,
+        );
+        let map = MmapOptions::new()
+            .len(len as usize)
+            .map_raw_read_only(&file)
+            .map_err(|e| Error::from_io(&e, "mapping the shared segment read-only"))?;
+        Ok(Mapping { map })
+    }
+
     /// The start of the mapping.
     pub(crate) fn as_mut_ptr(&self) -> *mut u8 {
         self.map.as_mut_ptr()
@@ -110,6 +123,60 @@ pub(crate) fn seal(_fd: &SegmentFd) -> Result<()> {
         ErrorKind::Unsupported,
         "sealing is not available on this platform",
     ))
+}
+
+/// Seal a segment its creator has mapped writable against resizing, against every *new*
+/// writable mapping or `write` (`F_SEAL_FUTURE_WRITE`: the creator's own mapping stays
+/// writable) and against further seal changes: whoever receives it can only read it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn seal_read_only(fd: &SegmentFd) -> Result<()> {
+    rustix::fs::fcntl_add_seals(
+        fd,
+        SealFlags::SHRINK | SealFlags::GROW | SealFlags::FUTURE_WRITE | SealFlags::SEAL,
+    )
+    .map_err(|e| io(e, "sealing the fan-out segment read-only"))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn seal_read_only(_fd: &SegmentFd) -> Result<()> {
+    Err(Error::new(
+        ErrorKind::Unsupported,
+        "sealing is not available on this platform",
+    ))
+}
+
+/// Check that a received read-only segment is sealed against resizing (so our mapping never
+/// faults); `ProtocolViolation` if not. Write seals are fine: we map it read-only.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn check_sealed_read_only(fd: &SegmentFd) -> Result<()> {
+    let seals = rustix::fs::fcntl_get_seals(fd)
+        .map_err(|_| violation("the fan-out segment is not a sealable memfd"))?;
+    let needed = SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL;
+    if !seals.contains(needed) {
+        return Err(violation(format!(
+            "the fan-out segment is not sealed against resizing (seals {seals:?})"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn check_sealed_read_only(_fd: &SegmentFd) -> Result<()> {
+    Err(violation(
+        "a sealed segment was announced, but this platform has no memfd seals",
+    ))
+}
+
+/// Map a received segment read-only after checking that it is exactly `size` bytes.
+pub(crate) fn map_received_read_only(fd: &SegmentFd, size: u64) -> Result<Mapping> {
+    let stat = rustix::fs::fstat(fd).map_err(|e| io(e, "fstat on the shared segment"))?;
+    if stat.st_size as u64 != size {
+        return Err(violation(format!(
+            "shared segment is {} bytes, expected {size}",
+            stat.st_size
+        )));
+    }
+    Mapping::new_read_only(fd, size)
 }
 
 /// Check that a received segment is sealed against resizing (`ProtocolViolation` if not).
