@@ -36,10 +36,6 @@
 //! segment and copies record bytes with raw pointer copies (never a Rust reference); the
 //! publisher only ever reads a subscriber's cursor, clamped to what it could be.
 
-// Wired into the publisher and subscriber over `shm://` next; until then only its tests use
-// parts of it.
-#![allow(dead_code)]
-
 use std::collections::VecDeque;
 use std::ptr;
 
@@ -371,7 +367,9 @@ fn header(len: u32, topic_len: u16, kind: u16, seq: u64) -> [u8; 16] {
 /// A message copied out of the ring.
 #[derive(Debug)]
 pub(crate) struct Copied {
-    /// Its number among every message the publisher wrote.
+    /// Its number among every message the publisher wrote (the subscriber numbers its own
+    /// deliveries; the tests check this one).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) seq: u64,
     pub(crate) topic_len: usize,
     /// The topic, then the payload.
@@ -424,7 +422,9 @@ impl Reader {
         self.ring.write().load(Ordering::Acquire) != self.r
     }
 
-    /// Whether the publisher has said no record will follow.
+    /// Whether the publisher has said no record will follow (the subscriber learns it from
+    /// CLOSE on the control socket; the tests read the flag).
+    #[cfg(test)]
     pub(crate) fn is_closed(&self) -> bool {
         self.ring.closed().load(Ordering::Acquire) != 0
     }
