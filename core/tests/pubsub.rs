@@ -437,3 +437,70 @@ fn the_async_forms_fan_out_and_report_drops() {
         });
     });
 }
+
+/// `recv_with` visits each message in place (over shm, in the publisher's ring: only what the
+/// visitor reads is copied): the same messages, numbers and drops as `recv`, on every
+/// transport; with drop-oldest over shm, a visit whose message was overwritten meanwhile is
+/// never returned (every returned index matches its number).
+#[test]
+fn recv_with_visits_messages_in_place() {
+    watchdog(|| {
+        let (_dir, eps) = endpoints("inplace");
+        for ep in eps {
+            for policy in [
+                Policy::block(Duration::from_secs(30), 64),
+                Policy::drop_oldest(4),
+            ] {
+                let p = Publisher::bind_with(ep.as_str(), &Options::new(), policy).unwrap();
+                let local = p.local_endpoint().to_string();
+                let s = Subscriber::connect_topics(local.as_str(), &["a/"]).unwrap();
+                let total = 3000u64;
+                let publishing = std::thread::spawn(move || {
+                    for i in 0..total {
+                        let topic: &[u8] = if i % 3 == 0 { b"b/skip" } else { b"a/take" };
+                        p.publish(topic, &payload(i, 4096)).unwrap();
+                    }
+                    p.close();
+                });
+                let (mut next, mut taken, mut dropped) = (0u64, 0u64, 0u64);
+                loop {
+                    let got = s.recv_with(Wait::forever(), |m| {
+                        let mut head = [0u8; 8];
+                        m.read_payload(0, &mut head);
+                        let mut last = [0u8; 1];
+                        m.read_payload(m.payload_len() - 1, &mut last);
+                        (
+                            m.topic().to_vec(),
+                            u64::from_le_bytes(head),
+                            last[0],
+                            m.payload_len(),
+                        )
+                    });
+                    match got {
+                        Ok(v) => {
+                            let (topic, i, last, len) = v.value().clone();
+                            assert_eq!(topic, b"a/take", "{ep}");
+                            assert!(i % 3 != 0, "{ep}: a filtered topic arrived");
+                            assert_eq!((last, len), ((i % 251) as u8, 4096), "{ep}: message {i}");
+                            assert_eq!(v.seq(), next + v.dropped(), "{ep}");
+                            next = v.seq() + 1;
+                            taken += 1;
+                            dropped += v.dropped();
+                        }
+                        Err(e) => {
+                            assert_eq!(e.kind(), ErrorKind::Closed, "{ep}");
+                            break;
+                        }
+                    }
+                }
+                publishing.join().unwrap();
+                assert_eq!(dropped, s.dropped());
+                if matches!(policy.overflow, libipc::pubsub::Overflow::Block { .. }) {
+                    assert_eq!((taken, dropped), (2000, 0), "{ep}");
+                } else {
+                    assert!(taken > 0 && taken + dropped <= total, "{ep}");
+                }
+            }
+        }
+    });
+}

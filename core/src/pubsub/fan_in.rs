@@ -6,9 +6,10 @@
 
 use std::any::Any;
 
+use super::InPlace;
 use crate::error::{Error, ErrorKind, Result};
 use crate::shm::SubscriberEnd;
-use crate::shm::fanout::Reader;
+use crate::shm::fanout::{Reader, Visit};
 use crate::sys::shm::Doorbell;
 use crate::wire::topic_matches;
 
@@ -21,9 +22,8 @@ pub(super) struct FanIn {
     /// Why the control connection ended. `Closed` and `PeerDisconnected` are reported once
     /// the ring holds nothing more for us; anything else at once.
     pub(super) ended: Option<Error>,
-    /// Messages lost (overwritten before we read them) but not yet reported, because the
-    /// message after them was on a topic we do not take.
-    pending_lost: u64,
+    /// The topic of the message being visited (copied out, to filter on).
+    topic: Vec<u8>,
     /// Messages reported lost so far (also written to our cursor page, for the publisher's
     /// statistics).
     lost_total: u64,
@@ -57,7 +57,7 @@ impl FanIn {
             reader,
             end,
             ended: None,
-            pending_lost: 0,
+            topic: Vec::new(),
             lost_total: 0,
         })
     }
@@ -67,43 +67,54 @@ impl FanIn {
         matches!(e.kind(), ErrorKind::Closed | ErrorKind::PeerDisconnected)
     }
 
-    /// The next message on one of `prefixes` in the ring, if any: (topic length, topic and
-    /// payload, messages lost just before it).
-    pub(super) fn try_take(
+    /// The next message on one of `prefixes` in the ring, if any, visited in place by `f`:
+    /// (what `f` made of it, messages lost just before it). `f` may also be called for a
+    /// message that turns out to have been overwritten while it read it (its result is then
+    /// discarded and the message counted as lost).
+    pub(super) fn try_take_with<R>(
         &mut self,
         prefixes: &[Vec<u8>],
-    ) -> Result<Option<(usize, Vec<u8>, u64)>> {
-        loop {
-            if self.reader.is_cut_off() {
-                return Err(Error::new(
-                    ErrorKind::Lagged,
-                    "the publisher cut this subscriber off: it stayed behind for longer than \
-                     the publisher's block timeout",
-                ));
-            }
-            let got = self.reader.try_read();
-            // Our cursor may have moved: a publisher waiting for it (blocking policy) learns.
-            if self.reader.publisher_waiting() {
-                self.end.space.ring();
-            }
-            let Some(c) = got? else { return Ok(None) };
-            let lost = c.lost + std::mem::take(&mut self.pending_lost);
-            if !topic_matches(prefixes, &c.bytes[..c.topic_len]) {
-                self.pending_lost = lost;
-                continue;
-            }
-            if lost > 0 {
-                self.lost_total += lost;
-                self.end.cursor().set_lost(self.lost_total);
-            }
-            return Ok(Some((c.topic_len, c.bytes, lost)));
+        mut f: impl FnMut(&InPlace<'_>) -> R,
+    ) -> Result<Option<(R, u64)>> {
+        if self.reader.is_cut_off() {
+            return Err(Error::new(
+                ErrorKind::Lagged,
+                "the publisher cut this subscriber off: it stayed behind for longer than the \
+                 publisher's block timeout",
+            ));
         }
+        let topic = &mut self.topic;
+        let from = self.reader.position();
+        let got = self.reader.try_read_with(|v| {
+            topic.resize(v.topic_len(), 0);
+            v.read(0, topic);
+            if topic_matches(prefixes, topic) {
+                Visit::Take(f(&InPlace::ring(v, topic)))
+            } else {
+                Visit::Skip
+            }
+        });
+        // Our cursor may have moved: a publisher waiting for it (blocking policy) learns.
+        if self.reader.publisher_waiting(from) {
+            self.end.space.ring();
+        }
+        let Some(t) = got? else { return Ok(None) };
+        if t.lost > 0 {
+            self.lost_total += t.lost;
+            self.end.cursor().set_lost(self.lost_total);
+        }
+        Ok(Some((t.value, t.lost)))
     }
 
     /// Ask the publisher to ring our doorbell for the next message; whether one came
     /// meanwhile (then do not sleep).
     pub(super) fn arm(&self) -> bool {
         self.reader.set_sleeping(true);
+        self.reader.has_data()
+    }
+
+    /// Whether a message may be waiting in the ring.
+    pub(super) fn has_data(&self) -> bool {
         self.reader.has_data()
     }
 

@@ -53,7 +53,7 @@ mod subscriber;
 #[cfg(all(unix, feature = "tokio"))]
 pub use aio::{AsyncPublisher, AsyncSubscriber};
 pub use publisher::{Publisher, PublisherStats};
-pub use subscriber::{Delivery, Subscriber};
+pub use subscriber::{Delivery, InPlace, Subscriber, Visited};
 
 use std::time::Duration;
 

@@ -482,7 +482,7 @@ impl Shared {
         }
         // Say we wait before looking again: a subscriber that moves its cursor after our last
         // look sees the flag and rings.
-        w.set_waiting(true);
+        w.set_waiting(Some(need));
         loop {
             let late = lagging();
             if late.is_empty() {
@@ -500,7 +500,7 @@ impl Shared {
             }
             bell.drain();
         }
-        w.set_waiting(false);
+        w.set_waiting(None);
     }
 
     /// Cut `sub` off for falling behind (`Overflow::Block`): its writer reports `Lagged`.

@@ -35,7 +35,7 @@ pub struct Subscriber {
     #[cfg(unix)]
     readiness: Option<std::os::fd::OwnedFd>,
     #[cfg(unix)]
-    spin: Duration,
+    spinner: crate::spin::Spinner,
 }
 
 /// What a subscriber checks of each message it receives, whichever API receives it: the
@@ -85,18 +85,29 @@ impl Tracker {
         Ok(())
     }
 
-    /// One look at the fan-out ring (and at how the control connection ended, if it did).
+    /// One look at the fan-out ring (and at how the control connection ended, if it did),
+    /// visiting the next message in place with `f`.
     #[cfg(unix)]
-    pub(super) fn fan_step(&mut self) -> FanStep {
+    pub(super) fn fan_step_with<R>(
+        &mut self,
+        f: impl FnMut(&InPlace<'_>) -> R,
+    ) -> FanStep<Visited<R>> {
         let fan = self.fan.as_mut().expect("a fan-out subscriber");
         if let Some(e) = &fan.ended
             && !FanIn::drains_first(e)
         {
             return FanStep::End(e.clone());
         }
-        match fan.try_take(&self.prefixes) {
-            Ok(Some((topic_len, bytes, lost))) => {
-                FanStep::Deliver(self.deliver(topic_len, bytes, lost))
+        match fan.try_take_with(&self.prefixes, f) {
+            Ok(Some((value, lost))) => {
+                let seq = self.next_seq + lost;
+                self.next_seq = seq + 1;
+                self.dropped += lost;
+                FanStep::Deliver(Visited {
+                    value,
+                    seq,
+                    dropped: lost,
+                })
             }
             Ok(None) => match &fan.ended {
                 Some(e) => FanStep::End(e.clone()),
@@ -108,6 +119,14 @@ impl Tracker {
             }
             Err(e) => FanStep::Fail(e),
         }
+    }
+
+    /// [`fan_step_with`](Self::fan_step_with), copying the message out (the async receive).
+    #[cfg(unix)]
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(super) fn fan_step(&mut self) -> FanStep<Delivery> {
+        self.fan_step_with(|m| m.to_parts())
+            .map(Visited::into_delivery)
     }
 
     /// What the control connection gave while the ring was empty (`Timeout`: nothing yet).
@@ -126,20 +145,6 @@ impl Tracker {
                 fan.ended = Some(e);
                 None
             }
-        }
-    }
-
-    /// A message taken from the fan-out ring, with `lost` messages lost just before it.
-    #[cfg(unix)]
-    pub(super) fn deliver(&mut self, topic_len: usize, bytes: Vec<u8>, lost: u64) -> Delivery {
-        let seq = self.next_seq + lost;
-        self.next_seq = seq + 1;
-        self.dropped += lost;
-        Delivery {
-            seq,
-            dropped: lost,
-            topic_len,
-            msg: Message::new(bytes),
         }
     }
 
@@ -189,14 +194,153 @@ impl Tracker {
 
 /// What one look at the fan-out ring found.
 #[cfg(unix)]
-pub(super) enum FanStep {
-    Deliver(Delivery),
+pub(super) enum FanStep<T> {
+    Deliver(T),
     /// Nothing yet.
     Empty,
     /// The subscription ended (reported as is).
     End(Error),
     /// The publisher broke the protocol: fail the connection with it.
     Fail(Error),
+}
+
+#[cfg(unix)]
+impl<T> FanStep<T> {
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> FanStep<U> {
+        match self {
+            FanStep::Deliver(t) => FanStep::Deliver(f(t)),
+            FanStep::Empty => FanStep::Empty,
+            FanStep::End(e) => FanStep::End(e),
+            FanStep::Fail(e) => FanStep::Fail(e),
+        }
+    }
+}
+
+/// A message as [`Subscriber::recv_with`] shows it to its visitor. Over `shm://` it is in
+/// place in the publisher's ring and read with copies (only what is read is copied: reading a
+/// header of a large message costs that header); elsewhere it is the received message.
+#[derive(Debug)]
+pub struct InPlace<'a> {
+    src: Src<'a>,
+}
+
+#[derive(Debug)]
+enum Src<'a> {
+    #[cfg(unix)]
+    Ring {
+        view: &'a crate::shm::fanout::View,
+        topic: &'a [u8],
+    },
+    Bytes {
+        topic: &'a [u8],
+        payload: &'a [u8],
+    },
+}
+
+impl<'a> InPlace<'a> {
+    #[cfg(unix)]
+    pub(super) fn ring(view: &'a crate::shm::fanout::View, topic: &'a [u8]) -> InPlace<'a> {
+        InPlace {
+            src: Src::Ring { view, topic },
+        }
+    }
+
+    /// The message's topic.
+    pub fn topic(&self) -> &[u8] {
+        match &self.src {
+            #[cfg(unix)]
+            Src::Ring { topic, .. } => topic,
+            Src::Bytes { topic, .. } => topic,
+        }
+    }
+
+    /// The payload's length in bytes.
+    pub fn payload_len(&self) -> usize {
+        match &self.src {
+            #[cfg(unix)]
+            Src::Ring { view, .. } => view.len() - view.topic_len(),
+            Src::Bytes { payload, .. } => payload.len(),
+        }
+    }
+
+    /// Copy `dst.len()` payload bytes from offset `at` into `dst`. Panics if `at + dst.len()`
+    /// is more than [`payload_len`](Self::payload_len).
+    pub fn read_payload(&self, at: usize, dst: &mut [u8]) {
+        match &self.src {
+            #[cfg(unix)]
+            Src::Ring { view, .. } => {
+                assert!(
+                    at.checked_add(dst.len())
+                        .is_some_and(|end| end <= self.payload_len()),
+                    "reading {} bytes at {at} of a {}-byte payload",
+                    dst.len(),
+                    self.payload_len()
+                );
+                view.read(view.topic_len() + at, dst);
+            }
+            Src::Bytes { payload, .. } => dst.copy_from_slice(&payload[at..at + dst.len()]),
+        }
+    }
+
+    /// The whole payload, copied.
+    pub fn payload_to_vec(&self) -> Vec<u8> {
+        let mut v = vec![0u8; self.payload_len()];
+        self.read_payload(0, &mut v);
+        v
+    }
+
+    /// Topic length, and topic then payload in one vector (one copy).
+    #[cfg(unix)]
+    fn to_parts(&self) -> (usize, Vec<u8>) {
+        match &self.src {
+            Src::Ring { view, .. } => (view.topic_len(), view.copied()),
+            Src::Bytes { topic, payload } => (topic.len(), [*topic, *payload].concat()),
+        }
+    }
+}
+
+/// What [`Subscriber::recv_with`] returns: what the visitor made of the message, and the
+/// message's numbers (as [`Delivery`]'s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Visited<R> {
+    value: R,
+    seq: u64,
+    dropped: u64,
+}
+
+impl<R> Visited<R> {
+    /// What the visitor returned.
+    pub fn value(&self) -> &R {
+        &self.value
+    }
+
+    /// What the visitor returned, owned.
+    pub fn into_value(self) -> R {
+        self.value
+    }
+
+    /// The message's sequence number for this subscriber ([`Delivery::seq`]).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Messages dropped just before it ([`Delivery::dropped`]).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+#[cfg(unix)]
+impl Visited<(usize, Vec<u8>)> {
+    fn into_delivery(self) -> Delivery {
+        Delivery {
+            seq: self.seq,
+            dropped: self.dropped,
+            topic_len: self.value.0,
+            msg: Message::new(self.value.1),
+        }
+    }
 }
 
 /// The confirmation timeout's error.
@@ -317,7 +461,7 @@ impl Subscriber {
             #[cfg(unix)]
             readiness,
             #[cfg(unix)]
-            spin: opts.shm_spin,
+            spinner: crate::spin::Spinner::new(opts.shm_spin),
         })
     }
 
@@ -354,10 +498,60 @@ impl Subscriber {
     /// on the doorbell and the control connection together.
     #[cfg(unix)]
     fn recv_fan(&self, rx: &mut Tracker, wait: &Wait<'_>) -> Result<Delivery> {
+        self.recv_fan_with(rx, wait, |m| m.to_parts())
+            .map(Visited::into_delivery)
+    }
+
+    /// The next message, visited in place by `f` rather than copied out: over `shm://` the
+    /// message stays in the publisher's ring and `f` reads what it needs of it
+    /// ([`InPlace::read_payload`]: a large message costs only what is read); elsewhere `f` sees
+    /// the received message. Returns what `f` made of it with the message's numbers.
+    ///
+    /// Over `shm://` with the drop-oldest policy the publisher may overwrite a message while
+    /// `f` reads it: then `f`'s result is discarded, the message counts as dropped and `f` is
+    /// called again for the next one. So `f` should only read and compute; its result is
+    /// trustworthy once returned. Errors and waiting as [`recv_wait`](Self::recv_wait).
+    pub fn recv_with<R>(
+        &self,
+        wait: Wait<'_>,
+        mut f: impl FnMut(&InPlace<'_>) -> R,
+    ) -> Result<Visited<R>> {
+        let mut rx = lock(&self.rx);
+        #[cfg(unix)]
+        if rx.fan.is_some() {
+            return self.recv_fan_with(&mut rx, &wait, f);
+        }
+        let m = self.chan.recv_wait(wait)?;
+        let d = rx.accept(m).map_err(|e| self.chan.fail(e))?;
+        let value = f(&InPlace {
+            src: Src::Bytes {
+                topic: d.topic(),
+                payload: d.payload(),
+            },
+        });
+        Ok(Visited {
+            value,
+            seq: d.seq,
+            dropped: d.dropped,
+        })
+    }
+
+    /// A receive over shared memory: from the fan-out ring, spinning a little (adaptively:
+    /// not on a busy machine), then sleeping on the doorbell and the control connection
+    /// together.
+    #[cfg(unix)]
+    fn recv_fan_with<R>(
+        &self,
+        rx: &mut Tracker,
+        wait: &Wait<'_>,
+        mut f: impl FnMut(&InPlace<'_>) -> R,
+    ) -> Result<Visited<R>> {
         use std::os::fd::AsFd;
-        let spin_until = Instant::now() + self.spin;
+        // Whether to look at the control connection (a system call, so only when it may have
+        // something: it woke us, or we are about to give up).
+        let mut look = false;
         loop {
-            match rx.fan_step() {
+            match rx.fan_step_with(&mut f) {
                 FanStep::Deliver(d) => return Ok(d),
                 FanStep::End(e) => return Err(e),
                 FanStep::Fail(e) => {
@@ -367,21 +561,24 @@ impl Subscriber {
                 }
                 FanStep::Empty => {}
             }
-            // The control connection carries nothing but its end.
-            if let Some(e) = rx.control(self.chan.try_recv()) {
-                let e = self.chan.fail(e);
-                rx.fan.as_mut().expect("fan").ended = Some(e.clone());
-                return Err(e);
-            }
-            if rx.fan.as_ref().expect("fan").ended.is_some() {
-                continue;
+            if look || wait.expired() {
+                look = false;
+                // The control connection carries nothing but its end.
+                if let Some(e) = rx.control(self.chan.try_recv()) {
+                    let e = self.chan.fail(e);
+                    rx.fan.as_mut().expect("fan").ended = Some(e.clone());
+                    return Err(e);
+                }
+                if rx.fan.as_ref().expect("fan").ended.is_some() {
+                    continue;
+                }
             }
             wait.check()?;
-            if Instant::now() < spin_until && !wait.expired() {
-                std::hint::spin_loop();
+            let fan = rx.fan.as_ref().expect("fan");
+            let start = Instant::now();
+            if !wait.expired() && self.spinner.spin(|| fan.has_data(), wait.deadline()) {
                 continue;
             }
-            let fan = rx.fan.as_ref().expect("fan");
             if fan.arm() {
                 continue;
             }
@@ -396,7 +593,11 @@ impl Subscriber {
                 wait.wakers(),
                 wait.deadline(),
             )?;
-            fan.bell().drain();
+            self.spinner.blocked(start);
+            if ready.is(0) {
+                fan.bell().drain();
+            }
+            look = ready.is(1);
             if ready.cancelled() {
                 return Err(Error::cancelled());
             }

@@ -15,7 +15,8 @@
 //! 64      8     write: end of the last complete record (a byte count that only grows)
 //! 128     8     tail: every byte position below it may be being overwritten
 //! 192     8     oldest: start of the oldest record at or above the tail
-//! 256     4     publisher waiting (for a subscriber's cursor, blocking policy)
+//! 256     8     publisher waiting: the position it waits for every cursor to reach before
+//!               it writes (blocking policy), 0 when it does not wait
 //! 320     4     closed: no record will follow `write`
 //! 4096    C     data: records
 //! record: length u32 (topic + payload bytes), topic length u16, kind u16 (1 MESSAGE, 2 PAD),
@@ -115,8 +116,8 @@ impl FanPtrs {
     fn oldest(&self) -> &AtomicU64 {
         self.word(OFF_OLDEST)
     }
-    fn waiting(&self) -> &AtomicU32 {
-        self.flag(OFF_WAITING)
+    fn waiting(&self) -> &AtomicU64 {
+        self.word(OFF_WAITING)
     }
     fn closed(&self) -> &AtomicU32 {
         self.flag(OFF_CLOSED)
@@ -151,6 +152,17 @@ impl FanPtrs {
             ));
         }
         Ok(())
+    }
+
+    /// Copy `len` bytes at data offset `off` (inside the data area) to `dst`, which has room.
+    ///
+    /// # Safety
+    /// `dst` is valid for `len` bytes of writes.
+    unsafe fn copy_out_raw(&self, off: u64, dst: *mut u8, len: usize) {
+        assert!(off + len as u64 <= self.cap, "a copy outside the data area");
+        // SAFETY: within the data area (checked); `dst` as the caller promises; the source may
+        // change under us (the publisher overwriting), which the caller detects afterwards.
+        unsafe { ptr::copy_nonoverlapping(self.data.add(off as usize), dst, len) }
     }
 
     /// Copy `len` bytes at data offset `off` (inside the data area) into `out`.
@@ -343,9 +355,14 @@ impl Writer {
         seq
     }
 
-    /// Say that the publisher waits for cursors (`true`) or no longer does.
-    pub(crate) fn set_waiting(&self, on: bool) {
-        self.ring.waiting().store(u32::from(on), Ordering::SeqCst);
+    /// Say that the publisher waits for every cursor to reach `need` (`None`: no longer).
+    /// Then look at the cursors again: a subscriber that moves past `need` after that sees
+    /// it and rings.
+    pub(crate) fn set_waiting(&self, need: Option<u64>) {
+        self.ring
+            .waiting()
+            .store(need.unwrap_or(0), Ordering::SeqCst);
+        fence(Ordering::SeqCst);
     }
 
     /// No record will follow: subscribers end after reading what is there.
@@ -364,17 +381,86 @@ fn header(len: u32, topic_len: u16, kind: u16, seq: u64) -> [u8; 16] {
     h
 }
 
-/// A message copied out of the ring.
+/// A message copied out of the ring (the tests' way to read; subscribers visit).
+#[cfg(test)]
 #[derive(Debug)]
 pub(crate) struct Copied {
-    /// Its number among every message the publisher wrote (the subscriber numbers its own
-    /// deliveries; the tests check this one).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// Its number among every message the publisher wrote.
     pub(crate) seq: u64,
     pub(crate) topic_len: usize,
     /// The topic, then the payload.
     pub(crate) bytes: Vec<u8>,
     /// Messages overwritten before this subscriber could read them, just before this one.
+    pub(crate) lost: u64,
+}
+
+/// A message in place in the ring, as a visitor sees it: read with copies only. What is read
+/// may be torn (the publisher overwriting it meanwhile); the reader checks after the visit and
+/// discards the visit's result if so.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct View {
+    ring: FanPtrs,
+    /// Data offset of the topic, then the payload.
+    off: u64,
+    len: u64,
+    topic_len: u64,
+}
+
+impl View {
+    /// Topic and payload bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// The topic's length.
+    pub(crate) fn topic_len(&self) -> usize {
+        self.topic_len as usize
+    }
+
+    /// Copy `dst.len()` bytes from `at` (into the topic-then-payload bytes); `at + dst.len()`
+    /// must be at most `len()` (else a panic: a caller's bug, not the peer's).
+    pub(crate) fn read(&self, at: usize, dst: &mut [u8]) {
+        assert!(
+            at.checked_add(dst.len())
+                .is_some_and(|end| end <= self.len()),
+            "reading {} bytes at {at} of a {}-byte message",
+            dst.len(),
+            self.len()
+        );
+        self.ring.copy_out(self.off + at as u64, dst);
+    }
+
+    /// The topic and payload, copied into a new vector.
+    pub(crate) fn copied(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len());
+        // SAFETY: `copy_out_raw` writes exactly `len()` bytes into the vector's spare
+        // capacity, which has room for them; then they are initialised.
+        unsafe {
+            self.ring.copy_out_raw(self.off, v.as_mut_ptr(), self.len());
+            v.set_len(self.len());
+        }
+        v
+    }
+}
+
+/// What a visitor makes of a message.
+#[derive(Debug)]
+pub(crate) enum Visit<R> {
+    /// Deliver it (with the visit's result).
+    Take(R),
+    /// Not for us (a topic we do not want): not delivered, not lost.
+    Skip,
+}
+
+/// A message a visitor took.
+#[derive(Debug)]
+pub(crate) struct Taken<R> {
+    pub(crate) value: R,
+    /// Its number among every message the publisher wrote (the subscriber numbers its own
+    /// deliveries; the tests check this one).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) seq: u64,
+    /// Messages lost just before it (overwritten before we read them, or over our limit).
     pub(crate) lost: u64,
 }
 
@@ -438,9 +524,18 @@ impl Reader {
         fence(Ordering::SeqCst);
     }
 
-    /// Whether the publisher waits for cursors to move (then ring its doorbell after moving).
-    pub(crate) fn publisher_waiting(&self) -> bool {
-        self.ring.waiting().load(Ordering::SeqCst) != 0
+    /// Our position.
+    pub(crate) fn position(&self) -> u64 {
+        self.r
+    }
+
+    /// Whether the publisher waits for cursors to reach a position that our cursor, which was
+    /// at `from`, has just reached (then ring its doorbell: once per wait).
+    pub(crate) fn publisher_waiting(&self, from: u64) -> bool {
+        // Our cursor's stores come before (the publisher's side of this is in `set_waiting`).
+        fence(Ordering::SeqCst);
+        let need = self.ring.waiting().load(Ordering::SeqCst);
+        need != 0 && from < need && self.r >= need
     }
 
     /// Whether the publisher has cut us off (read before each message: what it overwrites
@@ -452,7 +547,28 @@ impl Reader {
     /// The next message, copied out, or `None` if there is none yet. A message too large for
     /// this subscriber is skipped and counted as lost. `ProtocolViolation`: the segment holds
     /// something a publisher cannot have written.
+    #[cfg(test)]
     pub(crate) fn try_read(&mut self) -> Result<Option<Copied>> {
+        Ok(self
+            .try_read_with(|v| Visit::Take((v.topic_len(), v.copied())))?
+            .map(|t| Copied {
+                seq: t.seq,
+                topic_len: t.value.0,
+                bytes: t.value.1,
+                lost: t.lost,
+            }))
+    }
+
+    /// The next message the visitor takes, or `None` if there is none yet. The visitor sees
+    /// each message in place (reading it with copies, [`View::read`]); it may be called for
+    /// messages that then turn out to have been overwritten while it read them: such a
+    /// visit's result is discarded and the message counted as lost. A message too large for
+    /// this subscriber is not visited and counted as lost. `ProtocolViolation`: the segment
+    /// holds something a publisher cannot have written.
+    pub(crate) fn try_read_with<R>(
+        &mut self,
+        mut visit: impl FnMut(&View) -> Visit<R>,
+    ) -> Result<Option<Taken<R>>> {
         let cap = self.ring.cap;
         loop {
             let w = self.ring.write().load(Ordering::Acquire);
@@ -470,7 +586,7 @@ impl Reader {
             let mut h = [0u8; 16];
             self.ring.copy_out(off, &mut h);
             let len = u64::from(u32::from_le_bytes(h[0..4].try_into().expect("4")));
-            let topic_len = u16::from_le_bytes(h[4..6].try_into().expect("2")) as usize;
+            let topic_len = u64::from(u16::from_le_bytes(h[4..6].try_into().expect("2")));
             let kind = u16::from_le_bytes(h[6..8].try_into().expect("2"));
             let seq = u64::from_le_bytes(h[8..16].try_into().expect("8"));
             let size = record_size(len);
@@ -482,18 +598,22 @@ impl Reader {
                 KIND_MESSAGE if !fits || len > max_record_len(cap) => {
                     Some("a record that does not fit the ring")
                 }
-                KIND_MESSAGE if topic_len as u64 > len => Some("a topic longer than its record"),
+                KIND_MESSAGE if topic_len > len => Some("a topic longer than its record"),
                 KIND_MESSAGE if seq < self.next_seq => Some("a message number that goes back"),
                 KIND_PAD | KIND_MESSAGE => None,
                 _ => Some("a record of unknown kind"),
             };
-            let wanted = problem.is_none() && kind == KIND_MESSAGE && len <= self.max_len;
-            let mut bytes = Vec::new();
-            if wanted {
-                bytes.resize(len as usize, 0);
-                self.ring.copy_out(off + REC_HEADER, &mut bytes);
-            }
-            // Everything above was a copy; was any of it being overwritten meanwhile?
+            // None: a PAD, a message over our limit, or something broken.
+            let visited =
+                (problem.is_none() && kind == KIND_MESSAGE && len <= self.max_len).then(|| {
+                    visit(&View {
+                        ring: self.ring,
+                        off: off + REC_HEADER,
+                        len,
+                        topic_len,
+                    })
+                });
+            // Everything above read copies; was any of it being overwritten meanwhile?
             fence(Ordering::Acquire);
             let tail = self.ring.tail().load(Ordering::Acquire);
             if tail > self.r {
@@ -522,17 +642,13 @@ impl Reader {
             }
             let lost = seq - self.next_seq + std::mem::take(&mut self.pending_lost);
             self.next_seq = seq + 1;
-            if !wanted {
+            match visited {
+                Some(Visit::Take(value)) => return Ok(Some(Taken { value, seq, lost })),
+                // Not ours: what was lost before it is reported with the next we take.
+                Some(Visit::Skip) => self.pending_lost = lost,
                 // Over this subscriber's limit: lost to it, reported with the next.
-                self.pending_lost = lost + 1;
-                continue;
+                None => self.pending_lost = lost + 1,
             }
-            return Ok(Some(Copied {
-                seq,
-                topic_len,
-                bytes,
-                lost,
-            }));
         }
     }
 }

@@ -59,7 +59,7 @@ impl FanoutShare {
     /// everyone but this mapping.
     pub(crate) fn create(cap: u64, posix_fallback: bool) -> Result<Arc<FanoutShare>> {
         check_capacity(cap)?;
-        let (fd, map) = os::create_segment(PAGE + cap, posix_fallback)?;
+        let (fd, map) = os::create_segment_populated(PAGE + cap, posix_fallback)?;
         let share = FanoutShare {
             map,
             fd,

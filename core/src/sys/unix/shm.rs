@@ -60,8 +60,10 @@ impl Mapping {
                 .try_clone_to_owned()
                 .map_err(|e| Error::from_io(&e, "dup"))?,
         );
+        // Populated: its pages are the publisher's, already there (no fault per page later).
         let map = MmapOptions::new()
             .len(len as usize)
+            .populate()
             .map_raw_read_only(&file)
             .map_err(|e| Error::from_io(&e, "mapping the shared segment read-only"))?;
         Ok(Mapping { map })
@@ -76,6 +78,31 @@ impl Mapping {
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }
+}
+
+/// [`create_segment`], with every page allocated and mapped at once (a ring written over and
+/// over, whose first pass should not pay a page fault per page).
+pub(crate) fn create_segment_populated(
+    size: u64,
+    posix_fallback: bool,
+) -> Result<(SegmentFd, Mapping)> {
+    let fd = if posix_fallback {
+        posix_shm()?
+    } else {
+        memfd()?
+    };
+    rustix::fs::ftruncate(&fd, size).map_err(|e| io(e, "sizing the shared segment"))?;
+    let file = File::from(
+        fd.as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| Error::from_io(&e, "dup"))?,
+    );
+    let map = MmapOptions::new()
+        .len(size as usize)
+        .populate()
+        .map_raw(&file)
+        .map_err(|e| Error::from_io(&e, "mapping the shared segment"))?;
+    Ok((fd, Mapping { map }))
 }
 
 /// Create a segment of `size` bytes and map it: a memfd that can be sealed, or (with
