@@ -82,12 +82,18 @@ pub(crate) fn max_record_len(cap: u64) -> u64 {
     cap / 2 - REC_HEADER
 }
 
-/// Raw pointers into one fan-out segment's header words and data area.
+/// Raw pointers into one fan-out segment: its fixed header, its shared words and its data
+/// area. (Separate pointers per word, so the loom model can point them at its own atomics.)
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FanPtrs {
-    pub(crate) header: *mut u8,
-    pub(crate) data: *mut u8,
-    pub(crate) cap: u64,
+    header: *mut u8,
+    write: *const AtomicU64,
+    tail: *const AtomicU64,
+    oldest: *const AtomicU64,
+    waiting: *const AtomicU64,
+    closed: *const AtomicU32,
+    data: *mut u8,
+    cap: u64,
 }
 
 // SAFETY: the pointers refer to a mapping (or, in tests, an allocation) that its owner keeps
@@ -98,29 +104,43 @@ unsafe impl Send for FanPtrs {}
 unsafe impl Sync for FanPtrs {}
 
 impl FanPtrs {
-    fn word(&self, off: usize) -> &AtomicU64 {
-        // SAFETY: every offset used is inside the header page and 8-byte aligned; the page
-        // outlives `self` (see `Send`); any bit pattern is a valid atomic.
-        unsafe { &*(self.header.add(off) as *const AtomicU64) }
+    /// The pointers into a segment mapped at `header` (4096 + `cap` bytes, page-aligned).
+    pub(crate) fn new(header: *mut u8, cap: u64) -> FanPtrs {
+        // SAFETY: every offset is inside the 4096-byte header page (or, for `data`, the start
+        // of the data area that follows it).
+        let at = |off: usize| unsafe { header.add(off) };
+        FanPtrs {
+            header,
+            write: at(OFF_WRITE).cast(),
+            tail: at(OFF_TAIL).cast(),
+            oldest: at(OFF_OLDEST).cast(),
+            waiting: at(OFF_WAITING).cast(),
+            closed: at(OFF_CLOSED).cast(),
+            data: at(PAGE as usize),
+            cap,
+        }
     }
-    fn flag(&self, off: usize) -> &AtomicU32 {
-        // SAFETY: as for `word` (4-byte aligned).
-        unsafe { &*(self.header.add(off) as *const AtomicU32) }
-    }
+
     fn write(&self) -> &AtomicU64 {
-        self.word(OFF_WRITE)
+        // SAFETY: an aligned word of the header page, which outlives `self` (see `Send`); any
+        // bit pattern is a valid atomic.
+        unsafe { &*self.write }
     }
     fn tail(&self) -> &AtomicU64 {
-        self.word(OFF_TAIL)
+        // SAFETY: as for `write`.
+        unsafe { &*self.tail }
     }
     fn oldest(&self) -> &AtomicU64 {
-        self.word(OFF_OLDEST)
+        // SAFETY: as for `write`.
+        unsafe { &*self.oldest }
     }
     fn waiting(&self) -> &AtomicU64 {
-        self.word(OFF_WAITING)
+        // SAFETY: as for `write`.
+        unsafe { &*self.waiting }
     }
     fn closed(&self) -> &AtomicU32 {
-        self.flag(OFF_CLOSED)
+        // SAFETY: as for `write`.
+        unsafe { &*self.closed }
     }
 
     /// Write the segment's fixed header (publisher, before anyone else sees the segment).
@@ -158,6 +178,7 @@ impl FanPtrs {
     ///
     /// # Safety
     /// `dst` is valid for `len` bytes of writes.
+    #[cfg(not(libipc_loom))]
     unsafe fn copy_out_raw(&self, off: u64, dst: *mut u8, len: usize) {
         assert!(off + len as u64 <= self.cap, "a copy outside the data area");
         // SAFETY: within the data area (checked); `dst` as the caller promises; the source may
@@ -166,6 +187,7 @@ impl FanPtrs {
     }
 
     /// Copy `len` bytes at data offset `off` (inside the data area) into `out`.
+    #[cfg(not(libipc_loom))]
     fn copy_out(&self, off: u64, out: &mut [u8]) {
         debug_assert!(off + out.len() as u64 <= self.cap);
         // SAFETY: callers keep `off + out.len()` within the data area; the source may change
@@ -175,6 +197,7 @@ impl FanPtrs {
         }
     }
 
+    #[cfg(not(libipc_loom))]
     fn copy_in(&self, off: u64, bytes: &[u8]) {
         debug_assert!(off + bytes.len() as u64 <= self.cap);
         // SAFETY: the publisher is the only writer; `off + len` is within the data area.
@@ -182,12 +205,68 @@ impl FanPtrs {
             ptr::copy_nonoverlapping(bytes.as_ptr(), self.data.add(off as usize), bytes.len())
         }
     }
+
+    // The loom model's data area is an array of loom atomics, one per 8 bytes (the model's
+    // records keep every copy 8-byte aligned): copies are relaxed word loads and stores, so
+    // loom sees them race and checks that the tail check catches every torn read.
+    #[cfg(libipc_loom)]
+    fn word_at(&self, off: u64) -> &AtomicU64 {
+        assert!(
+            off.is_multiple_of(8) && off < self.cap,
+            "loom model: word at {off}"
+        );
+        // SAFETY: in the model `data` points at `cap / 8` loom atomics that outlive `self`.
+        unsafe {
+            &*self
+                .data
+                .cast::<AtomicU64>()
+                .cast_const()
+                .add((off / 8) as usize)
+        }
+    }
+
+    #[cfg(libipc_loom)]
+    unsafe fn copy_out_raw(&self, off: u64, dst: *mut u8, len: usize) {
+        let mut tmp = vec![0u8; len];
+        self.copy_out(off, &mut tmp);
+        // SAFETY: `dst` is valid for `len` bytes of writes (the caller's promise).
+        unsafe { ptr::copy_nonoverlapping(tmp.as_ptr(), dst, len) }
+    }
+
+    #[cfg(libipc_loom)]
+    fn copy_out(&self, off: u64, out: &mut [u8]) {
+        assert!(
+            out.len().is_multiple_of(8),
+            "loom model: {} bytes",
+            out.len()
+        );
+        for (i, chunk) in out.chunks_mut(8).enumerate() {
+            let w = self.word_at(off + 8 * i as u64).load(Ordering::Relaxed);
+            chunk.copy_from_slice(&w.to_ne_bytes());
+        }
+    }
+
+    #[cfg(libipc_loom)]
+    fn copy_in(&self, off: u64, bytes: &[u8]) {
+        assert!(
+            bytes.len().is_multiple_of(8),
+            "loom model: {} bytes",
+            bytes.len()
+        );
+        for (i, chunk) in bytes.chunks(8).enumerate() {
+            let w = u64::from_ne_bytes(chunk.try_into().expect("8 bytes"));
+            self.word_at(off + 8 * i as u64).store(w, Ordering::Relaxed);
+        }
+    }
 }
 
 /// One subscriber's cursor page.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CursorPtrs {
-    pub(crate) page: *mut u8,
+    read: *const AtomicU64,
+    sleeping: *const AtomicU32,
+    cut_off: *const AtomicU32,
+    lost: *const AtomicU64,
 }
 
 // SAFETY: as for `FanPtrs`: a mapping its owner keeps alive; only atomics are accessed.
@@ -196,23 +275,36 @@ unsafe impl Send for CursorPtrs {}
 unsafe impl Sync for CursorPtrs {}
 
 impl CursorPtrs {
+    /// The words of a cursor page mapped at `page` (4096 bytes, page-aligned).
+    pub(crate) fn new(page: *mut u8) -> CursorPtrs {
+        // SAFETY: every offset is inside the 4096-byte page.
+        let at = |off: usize| unsafe { page.add(off) };
+        CursorPtrs {
+            read: at(CUR_READ).cast(),
+            sleeping: at(CUR_SLEEPING).cast(),
+            cut_off: at(CUR_CUT_OFF).cast(),
+            lost: at(CUR_LOST).cast(),
+        }
+    }
+
     fn read(&self) -> &AtomicU64 {
-        // SAFETY: offset 0 of a 4096-byte page, aligned; any bit pattern is a valid atomic.
-        unsafe { &*(self.page.add(CUR_READ) as *const AtomicU64) }
+        // SAFETY: an aligned word of the page, which outlives `self` (see `Send`); any bit
+        // pattern is a valid atomic.
+        unsafe { &*self.read }
     }
     fn sleeping(&self) -> &AtomicU32 {
         // SAFETY: as for `read`.
-        unsafe { &*(self.page.add(CUR_SLEEPING) as *const AtomicU32) }
+        unsafe { &*self.sleeping }
     }
 
     fn cut_off_flag(&self) -> &AtomicU32 {
         // SAFETY: as for `read`.
-        unsafe { &*(self.page.add(CUR_CUT_OFF) as *const AtomicU32) }
+        unsafe { &*self.cut_off }
     }
 
     fn lost_word(&self) -> &AtomicU64 {
         // SAFETY: as for `read`.
-        unsafe { &*(self.page.add(CUR_LOST) as *const AtomicU64) }
+        unsafe { &*self.lost }
     }
 
     /// The subscriber's count of messages it reported lost (publisher: clamp it).
@@ -382,7 +474,7 @@ fn header(len: u32, topic_len: u16, kind: u16, seq: u64) -> [u8; 16] {
 }
 
 /// A message copied out of the ring (the tests' way to read; subscribers visit).
-#[cfg(test)]
+#[cfg(all(test, not(libipc_loom)))]
 #[derive(Debug)]
 pub(crate) struct Copied {
     /// Its number among every message the publisher wrote.
@@ -510,7 +602,7 @@ impl Reader {
 
     /// Whether the publisher has said no record will follow (the subscriber learns it from
     /// CLOSE on the control socket; the tests read the flag).
-    #[cfg(test)]
+    #[cfg(all(test, not(libipc_loom)))]
     pub(crate) fn is_closed(&self) -> bool {
         self.ring.closed().load(Ordering::Acquire) != 0
     }
@@ -547,7 +639,7 @@ impl Reader {
     /// The next message, copied out, or `None` if there is none yet. A message too large for
     /// this subscriber is skipped and counted as lost. `ProtocolViolation`: the segment holds
     /// something a publisher cannot have written.
-    #[cfg(test)]
+    #[cfg(all(test, not(libipc_loom)))]
     pub(crate) fn try_read(&mut self) -> Result<Option<Copied>> {
         Ok(self
             .try_read_with(|v| Visit::Take((v.topic_len(), v.copied())))?
@@ -676,18 +768,10 @@ mod tests {
         }
         fn ptrs(&self) -> FanPtrs {
             // Written through these pointers: the words are atomics (interior mutability).
-            let header = self.seg.as_ptr().cast::<u8>().cast_mut();
-            FanPtrs {
-                header,
-                // SAFETY: the allocation is PAGE + cap bytes.
-                data: unsafe { header.add(PAGE as usize) },
-                cap: self.cap,
-            }
+            FanPtrs::new(self.seg.as_ptr().cast::<u8>().cast_mut(), self.cap)
         }
         fn cursor(&self) -> CursorPtrs {
-            CursorPtrs {
-                page: self.cursor.as_ptr().cast::<u8>().cast_mut(),
-            }
+            CursorPtrs::new(self.cursor.as_ptr().cast::<u8>().cast_mut())
         }
         fn poke(&self, byte_off: usize, v: u64) {
             self.seg[byte_off / 8].store(v, Ordering::Relaxed);
@@ -843,5 +927,224 @@ mod tests {
         assert_eq!(next, N, "the last message was read");
         assert_eq!(got + lost, N, "every message delivered or counted as lost");
         assert!(got > 0);
+    }
+}
+
+/// The fan-out protocol under the loom model checker (`--cfg libipc_loom`, see `sync.rs`):
+/// every interleaving, and every value the memory model lets a relaxed or acquire load see, of
+/// a publisher and a subscriber on a ring of two records. The data area is loom atomics, so a
+/// copy racing the publisher's overwrite is seen, and the reader must catch it.
+#[cfg(all(test, libipc_loom))]
+mod loom_model {
+    use loom::sync::{Arc, Notify};
+    use loom::thread;
+
+    use super::*;
+
+    /// Two records of 32 bytes (a 16-byte header and a 16-byte payload).
+    const CAP: u64 = 64;
+
+    struct Seg {
+        header: std::cell::UnsafeCell<[u8; 32]>,
+        write: AtomicU64,
+        tail: AtomicU64,
+        oldest: AtomicU64,
+        waiting: AtomicU64,
+        closed: AtomicU32,
+        data: Box<[AtomicU64]>,
+        read: AtomicU64,
+        sleeping: AtomicU32,
+        cut_off: AtomicU32,
+        lost: AtomicU64,
+        /// Eventfds in the real transport.
+        data_bell: Notify,
+        space_bell: Notify,
+    }
+
+    // SAFETY: all shared words are loom atomics; `header` is written once by the writer
+    // before the reader thread starts.
+    unsafe impl Sync for Seg {}
+
+    impl Seg {
+        fn new() -> Seg {
+            Seg {
+                header: std::cell::UnsafeCell::new([0; 32]),
+                write: AtomicU64::new(0),
+                tail: AtomicU64::new(0),
+                oldest: AtomicU64::new(0),
+                waiting: AtomicU64::new(0),
+                closed: AtomicU32::new(0),
+                data: (0..CAP / 8).map(|_| AtomicU64::new(0)).collect(),
+                read: AtomicU64::new(0),
+                sleeping: AtomicU32::new(0),
+                cut_off: AtomicU32::new(0),
+                lost: AtomicU64::new(0),
+                data_bell: Notify::new(),
+                space_bell: Notify::new(),
+            }
+        }
+
+        fn ptrs(&self) -> FanPtrs {
+            FanPtrs {
+                header: self.header.get().cast::<u8>(),
+                write: &self.write,
+                tail: &self.tail,
+                oldest: &self.oldest,
+                waiting: &self.waiting,
+                closed: &self.closed,
+                data: self.data.as_ptr().cast::<u8>().cast_mut(),
+                cap: CAP,
+            }
+        }
+
+        fn cursor(&self) -> CursorPtrs {
+            CursorPtrs {
+                read: &self.read,
+                sleeping: &self.sleeping,
+                cut_off: &self.cut_off,
+                lost: &self.lost,
+            }
+        }
+    }
+
+    /// Message `seq`'s payload: two words, both `seq + 1`.
+    fn payload(seq: u64) -> [u8; 16] {
+        let mut p = [0u8; 16];
+        p[..8].copy_from_slice(&(seq + 1).to_ne_bytes());
+        p[8..].copy_from_slice(&(seq + 1).to_ne_bytes());
+        p
+    }
+
+    fn visit(v: &View) -> Visit<[u8; 16]> {
+        let mut b = [0u8; 16];
+        v.read(0, &mut b);
+        Visit::Take(b)
+    }
+
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut b = loom::model::Builder::new();
+        if b.preemption_bound.is_none() {
+            b.preemption_bound = Some(3);
+        }
+        b.check(f);
+    }
+
+    /// Drop-oldest: the publisher writes three messages into room for two without waiting
+    /// (the third overwrites the first, perhaps while the subscriber copies it). Every message
+    /// the subscriber takes is whole, and its numbers account for every one it missed.
+    #[test]
+    fn loom_model_fanout_reader_takes_only_whole_messages() {
+        model(|| {
+            let seg = Arc::new(Seg::new());
+            let mut w = Writer::new(seg.ptrs());
+            let mut r = Reader::new(seg.ptrs(), seg.cursor(), 0, 0, u64::MAX).unwrap();
+            let writer = thread::spawn(move || {
+                for seq in 0..3 {
+                    w.write(b"", &payload(seq));
+                }
+            });
+            let mut next = 0;
+            loop {
+                match r.try_read_with(visit).expect("a well-formed ring") {
+                    Some(t) => {
+                        assert_eq!(t.value, payload(t.seq), "message {} is torn", t.seq);
+                        assert_eq!(t.seq, next + t.lost, "numbers");
+                        next = t.seq + 1;
+                        if t.seq == 2 {
+                            break;
+                        }
+                    }
+                    None => thread::yield_now(),
+                }
+            }
+            writer.join().unwrap();
+            drop(seg);
+        });
+    }
+
+    /// The subscriber sleeps as `fan_in.rs` does (flag, look again, doorbell rung only for a
+    /// sleeper): loom reports a deadlock if a wake-up can be lost.
+    #[test]
+    fn loom_model_fanout_sleep_and_wake_lose_no_wakeup() {
+        model(|| {
+            let seg = Arc::new(Seg::new());
+            let mut w = Writer::new(seg.ptrs());
+            let mut r = Reader::new(seg.ptrs(), seg.cursor(), 0, 0, u64::MAX).unwrap();
+            let s = seg.clone();
+            let writer = thread::spawn(move || {
+                for seq in 0..2 {
+                    w.write(b"", &payload(seq));
+                    if s.cursor().take_sleeper() {
+                        s.data_bell.notify();
+                    }
+                }
+            });
+            let mut got = 0;
+            while got < 2 {
+                match r.try_read_with(visit).expect("a well-formed ring") {
+                    Some(t) => {
+                        assert_eq!((t.seq, t.lost, t.value), (got, 0, payload(got)));
+                        got += 1;
+                    }
+                    None => {
+                        r.set_sleeping(true);
+                        if !r.has_data() {
+                            seg.data_bell.wait();
+                        }
+                    }
+                }
+            }
+            writer.join().unwrap();
+        });
+    }
+
+    /// Blocking policy: before overwriting, the publisher waits for the subscriber's cursor
+    /// (saying which position it waits for, then looking again); the subscriber rings when
+    /// its cursor crosses that position. Nothing is lost, and no wake-up either way is lost.
+    #[test]
+    fn loom_model_fanout_blocking_publisher_waits_for_the_cursor() {
+        model(|| {
+            let seg = Arc::new(Seg::new());
+            let mut w = Writer::new(seg.ptrs());
+            let mut r = Reader::new(seg.ptrs(), seg.cursor(), 0, 0, u64::MAX).unwrap();
+            let s = seg.clone();
+            let writer = thread::spawn(move || {
+                for seq in 0..3 {
+                    let need = w.tail_after(16);
+                    if w.cursor(&s.cursor(), 0) < need {
+                        w.set_waiting(Some(need));
+                        while w.cursor(&s.cursor(), 0) < need {
+                            s.space_bell.wait();
+                        }
+                        w.set_waiting(None);
+                    }
+                    w.write(b"", &payload(seq));
+                    if s.cursor().take_sleeper() {
+                        s.data_bell.notify();
+                    }
+                }
+            });
+            let mut got = 0;
+            while got < 3 {
+                let from = r.position();
+                let t = r.try_read_with(visit).expect("a well-formed ring");
+                if r.publisher_waiting(from) {
+                    seg.space_bell.notify();
+                }
+                match t {
+                    Some(t) => {
+                        assert_eq!((t.seq, t.lost, t.value), (got, 0, payload(got)));
+                        got += 1;
+                    }
+                    None => {
+                        r.set_sleeping(true);
+                        if !r.has_data() {
+                            seg.data_bell.wait();
+                        }
+                    }
+                }
+            }
+            writer.join().unwrap();
+        });
     }
 }

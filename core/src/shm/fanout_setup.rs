@@ -77,13 +77,7 @@ impl FanoutShare {
 
     /// Pointers into the segment (valid while `self` lives).
     pub(crate) fn ptrs(&self) -> FanPtrs {
-        let header = self.map.as_mut_ptr();
-        FanPtrs {
-            header,
-            // SAFETY: the mapping is PAGE + cap bytes.
-            data: unsafe { header.add(PAGE as usize) },
-            cap: self.cap,
-        }
+        FanPtrs::new(self.map.as_mut_ptr(), self.cap)
     }
 
     /// The doorbell the publisher waits on for cursors to move.
@@ -115,9 +109,7 @@ pub(crate) struct PublisherEnd {
 impl PublisherEnd {
     /// The subscriber's cursor page (valid while `self` lives).
     pub(crate) fn cursor(&self) -> CursorPtrs {
-        CursorPtrs {
-            page: self.cursor.as_mut_ptr(),
-        }
+        CursorPtrs::new(self.cursor.as_mut_ptr())
     }
 }
 
@@ -190,20 +182,13 @@ pub(crate) struct SubscriberEnd {
 impl SubscriberEnd {
     /// Pointers into the (read-only) segment.
     pub(crate) fn ring(&self) -> FanPtrs {
-        let header = self.segment.as_mut_ptr();
-        FanPtrs {
-            header,
-            // SAFETY: the mapping is PAGE + cap bytes (checked when received).
-            data: unsafe { header.add(PAGE as usize) },
-            cap: self.cap,
-        }
+        // The mapping is PAGE + cap bytes (checked when received).
+        FanPtrs::new(self.segment.as_mut_ptr(), self.cap)
     }
 
     /// Our cursor page.
     pub(crate) fn cursor(&self) -> CursorPtrs {
-        CursorPtrs {
-            page: self.cursor.as_mut_ptr(),
-        }
+        CursorPtrs::new(self.cursor.as_mut_ptr())
     }
 }
 
