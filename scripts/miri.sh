@@ -26,7 +26,7 @@ if ! rustup +nightly component list --installed | grep -q '^miri'; then
 fi
 cargo +nightly miri --version
 
-step "miri: wire codec, frame reader and writer, shared-memory ring (cargo +nightly miri test)"
+step "miri: wire codec, frame reader and writer, shared-memory rings (cargo +nightly miri test)"
 # Its own target directory (<target dir>/miri, chosen by cargo-miri), so the main build stays.
 cargo +nightly miri setup
-cargo +nightly miri test -p libipc --lib -- wire:: shm::ring::tests
+cargo +nightly miri test -p libipc --lib -- wire:: shm::ring::tests shm::fanout::tests

@@ -31,7 +31,7 @@ cargo test --workspace --release --doc
 step "fuzz: every cargo-fuzz target for a bounded time from its seeds, fails on any crash (scripts/fuzz.sh; LIBIPC_SKIP_FUZZ=1 skips)"
 ./scripts/fuzz.sh
 
-step "Miri: the wire codec, frame reader and writer, and the ring's index arithmetic (scripts/miri.sh; LIBIPC_SKIP_MIRI=1 skips)"
+step "Miri: the wire codec, frame reader and writer, and the shared-memory rings' index arithmetic (channel and fan-out) (scripts/miri.sh; LIBIPC_SKIP_MIRI=1 skips)"
 ./scripts/miri.sh
 
 step "loom model of the shared-memory ring (ring.rs, loom_model)"
