@@ -101,6 +101,13 @@ impl Segment {
         Ok(Segment { map })
     }
 
+    /// Map `len` bytes of `fd`, shared and read-only (a publisher's fan-out segment).
+    pub fn map_read_only(fd: &OwnedFd, len: usize) -> io::Result<Segment> {
+        let file = File::from(fd.try_clone()?);
+        let map = MmapOptions::new().len(len).map_raw_read_only(&file)?;
+        Ok(Segment { map })
+    }
+
     /// Bytes mapped.
     pub fn len(&self) -> usize {
         self.map.len()

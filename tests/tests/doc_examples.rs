@@ -59,6 +59,8 @@ const EXAMPLES: &[&str] = &[
     "ring-pad",
     "fifo-request",
     "rpc-exchange",
+    "fanout-setup",
+    "fanout-record",
 ];
 
 fn doc_text() -> String {
@@ -543,6 +545,32 @@ fn fifo_request() {
         hex(&bytes).replace(' ', "")
     );
     check("fifo-request", plain(bytes));
+}
+
+/// Section 17.5: a publisher's fan-out SETUP (the default capacity) as a subscriber receives it,
+/// and the record of its first message in the ring (read through a read-only mapping; the
+/// write position moves by the record's 32 bytes).
+#[test]
+fn fanout_setup_and_record() {
+    let _w = Watchdog::start();
+    let site = Transport::Shm.site();
+    let p = libipc::pubsub::Publisher::bind(site.here()).unwrap();
+    let mut c = shm_raw::connect_fanout(site.here()).expect("raw fan-out connect");
+    check("fanout-setup", plain(c.setup.to_vec()));
+    c.send_message(&libipc::wire::encode_subscribe::<&[u8]>(&[]))
+        .unwrap();
+    let (h, _) = c.read_frame().unwrap();
+    assert_eq!(h.frame_type, FrameType::Data, "SUBSCRIBED");
+    p.publish(b"t", b"ping").unwrap();
+    let seg = shm_raw::Segment::map_read_only(&c.fds[0], 4096 + c.cap() as usize).unwrap();
+    assert_eq!(
+        seg.load_u64(64),
+        32,
+        "the write position after one 21-byte record"
+    );
+    let mut record = vec![0u8; 21];
+    seg.read(4096, &mut record);
+    check("fanout-record", plain(record));
 }
 
 /// Every hex block is tagged with an example produced above, and every inline hex span is one

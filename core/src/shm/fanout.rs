@@ -20,7 +20,7 @@
 //! 320     4     closed: no record will follow `write`
 //! 4096    C     data: records
 //! record: length u32 (topic + payload bytes), topic length u16, kind u16 (1 MESSAGE, 2 PAD),
-//!         sequence number u64, topic, payload, zeros to a multiple of 16
+//!         sequence number u64, topic, payload, padding to a multiple of 16 (unspecified)
 //! cursor page (one per subscriber, 4096 bytes, both map it writable):
 //! 0       8     read: the subscriber's position (a record start)
 //! 64      4     subscriber sleeping
