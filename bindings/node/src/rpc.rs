@@ -3,9 +3,9 @@
 //! flight; each promise settles with its own reply. A call whose wait ends (timeout, abort)
 //! abandons its request: the server is told, and a late reply is dropped and counted.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use libipc::rpc::{AsyncClient, AsyncResponder, AsyncServer, CancelSignal, PANIC_STATUS};
+use libipc::rpc::{AsyncClient, AsyncResponder, AsyncServer, PANIC_STATUS};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -134,8 +134,6 @@ pub struct RpcServer {
 #[derive(Debug)]
 pub struct RpcConnection {
     conn: AsyncResponder,
-    /// The cancellation signals of the requests taken and not answered yet.
-    signals: Arc<Mutex<std::collections::HashMap<u64, Arc<CancelSignal>>>>,
 }
 
 /// A request taken with `RpcConnection.next()`.
@@ -219,15 +217,7 @@ impl RpcServer {
             env,
             None,
             async move { server.accept().await },
-            |env, conn| {
-                raw(
-                    env,
-                    RpcConnection {
-                        conn,
-                        signals: Arc::default(),
-                    },
-                )
-            },
+            |env, conn| raw(env, RpcConnection { conn }),
         )
     }
 
@@ -245,18 +235,10 @@ impl RpcConnection {
     #[napi(ts_return_type = "Promise<RpcRequest>")]
     pub fn next<'e>(&self, env: &'e Env) -> Result<PromiseRaw<'e, RpcRequest>> {
         let conn = self.conn.clone();
-        let signals = Arc::clone(&self.signals);
         later(
             env,
             None,
-            async move {
-                let r = conn.next_request().await?;
-                signals
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(r.id(), r.signal());
-                Ok(r)
-            },
+            async move { conn.next_request().await },
             |env, r| {
                 raw(
                     env,
@@ -276,27 +258,13 @@ impl RpcConnection {
     pub fn cancelled<'e>(&self, env: &'e Env, id: f64) -> Result<PromiseRaw<'e, bool>> {
         let made = (|| {
             let id = id_of(env, id)?;
-            let signal = self
-                .signals
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&id)
-                .cloned();
-            let Some(signal) = signal else {
+            // The core tracks each request taken with `next` until it is answered.
+            let Some(signal) = self.conn.signal(id) else {
                 return PromiseRaw::resolve(env, false);
             };
             later(env, None, async move { Ok(signal.cancelled().await) }, raw)
         })();
         or_reject(env, made)
-    }
-
-    /// The request is answered: forget its signal (the core settles a pending
-    /// `cancelled(id)` with `false`).
-    fn forget(&self, id: u64) {
-        self.signals
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
     }
 
     /// Answer request `id` with `data` (a string is sent as UTF-8).
@@ -313,7 +281,6 @@ impl RpcConnection {
         let made = (|| {
             let id = id_of(env, id)?;
             let body = channel::data(env, data)?.bytes().to_vec();
-            self.forget(id);
             let conn = self.conn.clone();
             later(
                 env,
@@ -337,7 +304,6 @@ impl RpcConnection {
     ) -> Result<PromiseRaw<'e, ()>> {
         let made = (|| {
             let id = id_of(env, id)?;
-            self.forget(id);
             let conn = self.conn.clone();
             later(
                 env,

@@ -5,10 +5,7 @@
 
 use std::sync::Arc;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-use libipc::rpc::{AsyncClient, AsyncResponder, AsyncServer, CancelSignal};
+use libipc::rpc::{AsyncClient, AsyncResponder, AsyncServer};
 
 use crate::{CancelHandle, IpcError, IpcOptions, in_runtime, runtime, wait_for};
 
@@ -138,7 +135,6 @@ pub struct RpcServer {
 #[derive(Debug, uniffi::Object)]
 pub struct RpcConnection {
     conn: AsyncResponder,
-    signals: Mutex<HashMap<u64, Arc<CancelSignal>>>,
 }
 
 /// A request: its id (to answer with) and its bytes.
@@ -173,10 +169,7 @@ impl RpcServer {
     pub async fn accept(&self) -> Result<Arc<RpcConnection>, IpcError> {
         let server = Arc::clone(&self.server);
         let conn = in_runtime(async move { server.accept().await }).await?;
-        Ok(Arc::new(RpcConnection {
-            conn,
-            signals: Mutex::default(),
-        }))
+        Ok(Arc::new(RpcConnection { conn }))
     }
 
     /// Stop listening: a pending `accept` ends with `Closed`.
@@ -190,11 +183,8 @@ impl RpcConnection {
     /// The client's next request (`Closed` or `PeerDisconnected` when it is gone).
     pub async fn next(&self) -> Result<RpcRequest, IpcError> {
         let conn = self.conn.clone();
+        // The core tracks the request until it is answered (`cancelled` asks it).
         let r = in_runtime(async move { conn.next_request().await }).await?;
-        self.signals
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(r.id(), r.signal());
         Ok(RpcRequest {
             id: r.id(),
             body: r.body().to_vec(),
@@ -204,13 +194,7 @@ impl RpcConnection {
     /// `true` when the client cancels request `id` (or the connection ends) before it is
     /// answered, `false` once it is answered (at once for an id not waiting for an answer).
     pub async fn cancelled(&self, id: u64) -> bool {
-        let signal = self
-            .signals
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .cloned();
-        match signal {
+        match self.conn.signal(id) {
             Some(s) => in_runtime(async move { Ok(s.cancelled().await) })
                 .await
                 .unwrap_or(true),
@@ -218,23 +202,14 @@ impl RpcConnection {
         }
     }
 
-    fn forget(&self, id: u64) {
-        self.signals
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
-    }
-
     /// Answer request `id` with `body`.
     pub async fn reply(&self, id: u64, body: Vec<u8>) -> Result<(), IpcError> {
-        self.forget(id);
         let conn = self.conn.clone();
         in_runtime(async move { conn.reply(id, &body).await }).await
     }
 
     /// Answer request `id` with an error: `status` (non-zero) and `text`.
     pub async fn reply_error(&self, id: u64, status: u32, text: String) -> Result<(), IpcError> {
-        self.forget(id);
         let conn = self.conn.clone();
         in_runtime(async move { conn.reply_error(id, status, &text).await }).await
     }

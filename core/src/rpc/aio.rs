@@ -439,6 +439,13 @@ impl AsyncResponder {
         }
     }
 
+    /// The cancellation signal of tracked request `id` (taken with
+    /// [`next_request`](Self::next_request) and not answered yet), for a handler that knows
+    /// only the id (a binding's); `None` once it is answered, or for an id never tracked.
+    pub fn signal(&self, id: u64) -> Option<Arc<CancelSignal>> {
+        tracked(&self.tracked).get(&id).cloned()
+    }
+
     /// Stop tracking `id`; whether to send its reply (not for a request the client cancelled).
     fn answered(&self, id: u64) -> bool {
         match tracked(&self.tracked).remove(&id) {
