@@ -12,8 +12,8 @@
 //!   thread per subscriber writes it to that subscriber's connection (each subscriber's
 //!   kernel buffer gets its own copy). Over `shm://` the publisher writes it once into one
 //!   ring that every subscriber maps read-only and reads at its own cursor
-//!   (`docs/wire-format.md`, section 17.5): the cost of publishing does not grow with the
-//!   number of subscribers. The ring is the `shm_ring_size` option; a message (topic and
+//!   (`docs/wire-format.md`, section 17.5): the message is copied once, whatever the number
+//!   of subscribers (each sleeping subscriber costs a doorbell write). The ring is the `shm_ring_size` option; a message (topic and
 //!   payload) takes at most half of it.
 //! - **Slow subscribers** never hold back the others. Each has a queue of
 //!   [`Policy::depth`] messages; when it is full the [`Overflow`] policy decides:
