@@ -176,15 +176,22 @@ pub(crate) fn seal_read_only(_fd: &SegmentFd) -> Result<()> {
 /// faults); `ProtocolViolation` if not. Write seals are fine: we map it read-only.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn check_sealed_read_only(fd: &SegmentFd) -> Result<()> {
+    resize_sealed(fd, "the fan-out segment").map(drop)
+}
+
+/// The seals of a received segment, checked to include those against resizing and against
+/// further seal changes; `ProtocolViolation` (naming `what`) if not.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn resize_sealed(fd: &SegmentFd, what: &str) -> Result<SealFlags> {
     let seals = rustix::fs::fcntl_get_seals(fd)
-        .map_err(|_| violation("the fan-out segment is not a sealable memfd"))?;
+        .map_err(|_| violation(format!("{what} is not a sealable memfd")))?;
     let needed = SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL;
     if !seals.contains(needed) {
         return Err(violation(format!(
-            "the fan-out segment is not sealed against resizing (seals {seals:?})"
+            "{what} is not sealed against resizing (seals {seals:?})"
         )));
     }
-    Ok(())
+    Ok(seals)
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -196,6 +203,12 @@ pub(crate) fn check_sealed_read_only(_fd: &SegmentFd) -> Result<()> {
 
 /// Map a received segment read-only after checking that it is exactly `size` bytes.
 pub(crate) fn map_received_read_only(fd: &SegmentFd, size: u64) -> Result<Mapping> {
+    check_size(fd, size)?;
+    Mapping::new_read_only(fd, size)
+}
+
+/// `ProtocolViolation` unless a received segment is exactly `size` bytes.
+fn check_size(fd: &SegmentFd, size: u64) -> Result<()> {
     let stat = rustix::fs::fstat(fd).map_err(|e| io(e, "fstat on the shared segment"))?;
     if stat.st_size as u64 != size {
         return Err(violation(format!(
@@ -203,20 +216,13 @@ pub(crate) fn map_received_read_only(fd: &SegmentFd, size: u64) -> Result<Mappin
             stat.st_size
         )));
     }
-    Mapping::new_read_only(fd, size)
+    Ok(())
 }
 
 /// Check that a received segment is sealed against resizing (`ProtocolViolation` if not).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn check_sealed(fd: &SegmentFd) -> Result<()> {
-    let seals = rustix::fs::fcntl_get_seals(fd)
-        .map_err(|_| violation("the shared segment is not a sealable memfd"))?;
-    let needed = SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL;
-    if !seals.contains(needed) {
-        return Err(violation(format!(
-            "the shared segment is not sealed against resizing (seals {seals:?})"
-        )));
-    }
+    let seals = resize_sealed(fd, "the shared segment")?;
     // Both sides map the segment writable: a write seal would make that mapping fail with
     // EPERM, which is the peer's fault, not a permission of ours.
     if seals.intersects(SealFlags::WRITE | SealFlags::FUTURE_WRITE) {
@@ -236,13 +242,7 @@ pub(crate) fn check_sealed(_fd: &SegmentFd) -> Result<()> {
 
 /// Map a received segment after checking that it is exactly `size` bytes.
 pub(crate) fn map_received(fd: &SegmentFd, size: u64) -> Result<Mapping> {
-    let stat = rustix::fs::fstat(fd).map_err(|e| io(e, "fstat on the shared segment"))?;
-    if stat.st_size as u64 != size {
-        return Err(violation(format!(
-            "shared segment is {} bytes, expected {size}",
-            stat.st_size
-        )));
-    }
+    check_size(fd, size)?;
     Mapping::new(fd, size)
 }
 
