@@ -11,6 +11,9 @@
 //!   publish until it is done (libipc's `close` and iceoryx2's wait for the subscribers to
 //!   take everything; raw writes block; zmq's socket closes with a 2 s linger): what fan-out
 //!   costs the publisher.
+//! - `pub CPU µs/msg`: the CPU time the publisher's process spent over the same span (every
+//!   thread: libipc's writers over sockets, zmq's I/O thread), per message: what fan-out costs
+//!   the publisher in CPU, as opposed to the rate, which also depends on the CPUs left to it.
 //! - `delivered/s`: messages received per second by all subscribers together, from the first
 //!   publish to the last subscriber's last message.
 //! - `p50`, `p99`: the median of the subscribers' p50s, and the worst subscriber's p99.
@@ -58,6 +61,8 @@ pub struct FanoutRow {
     pub size: usize,
     /// Medians over the rounds.
     pub publish_per_s: f64,
+    /// The publisher process's CPU time per message while publishing, µs.
+    pub publisher_cpu_us: f64,
     pub delivered_per_s: f64,
     pub p50_us: f64,
     pub p99_us: f64,
@@ -77,6 +82,12 @@ const SYSTEMS: &[(&str, &str)] = &[
     #[cfg(feature = "zmq")]
     ("zmq", "ipc"),
 ];
+
+/// This process's CPU time (every thread), ns.
+fn cpu_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
 
 fn now_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
@@ -357,8 +368,9 @@ impl Drop for Subs {
     }
 }
 
-/// One round of one row: (publish/s, delivered/s, p50, p99, received).
-type Round = (f64, f64, f64, f64, usize);
+/// One round of one row: (publish/s, delivered/s, p50, p99, received, publisher CPU µs per
+/// message).
+type Round = (f64, f64, f64, f64, usize, f64);
 
 fn round(
     exe: &Path,
@@ -397,13 +409,13 @@ fn round(
     }
     publisher.joined(subscribers)?;
     let mut msg = vec![0u8; size.max(16)];
-    let start = now_ns();
+    let (start, cpu_start) = (now_ns(), cpu_ns());
     for i in 0..count as u64 {
         stamp(&mut msg, i);
         publisher.send(&msg)?;
     }
     publisher.finish(size)?;
-    let published = now_ns();
+    let (published, cpu_published) = (now_ns(), cpu_ns());
     let (mut p50s, mut p99, mut received, mut last) = (Vec::new(), 0f64, 0usize, start);
     for out in &mut outs {
         let mut line = String::new();
@@ -443,6 +455,7 @@ fn round(
         median(p50s),
         p99,
         received,
+        cpu_published.saturating_sub(cpu_start) as f64 / 1e3 / count as f64,
     ))
 }
 
@@ -500,6 +513,7 @@ pub fn measure(exe: &Path, dir: &Path, sizes: &[usize], quick: bool) -> Result<V
                 subscribers,
                 size,
                 publish_per_s: median(r.iter().map(|x| x.0).collect()),
+                publisher_cpu_us: median(r.iter().map(|x| x.5).collect()),
                 delivered_per_s: median(r.iter().map(|x| x.1).collect()),
                 p50_us: median(r.iter().map(|x| x.2).collect()),
                 p99_us: median(r.iter().map(|x| x.3).collect()),

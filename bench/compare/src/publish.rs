@@ -336,7 +336,8 @@ pub fn markdown(out: &Output, plots: Option<&str>) -> String {
             md,
             "\n### Publish/subscribe fan-out\n\nOne publisher, 1, 4 and 16 subscriber processes; \
              each message stamped with its send time; medians of {} alternating rounds. \
-             publish/s: messages the publisher got out per second; delivered/s: messages all \
+             publish/s: messages the publisher got out per second; pub CPU: the CPU time the \
+             publisher's process spent per message meanwhile; delivered/s: messages all \
              subscribers received per second together; p50: the median subscriber's p50, p99: \
              the worst subscriber's; got: the share of messages that arrived; vs 1 sub: \
              publish/s over the same system's with one subscriber.\n",
@@ -361,18 +362,19 @@ fn fanout_vs_one(rows: &[FanoutRow], r: &FanoutRow) -> Option<f64> {
 
 fn fanout_markdown(rows: &[FanoutRow]) -> String {
     let mut md = String::from(
-        "| system | transport | size | subscribers | publish/s | delivered/s | p50 µs | p99 µs | got | vs 1 sub |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| system | transport | size | subscribers | publish/s | pub CPU µs/msg | delivered/s | p50 µs | p99 µs | got | vs 1 sub |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {}% | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {}% | {} |",
             r.system,
             r.transport,
             size_label(r.size),
             r.subscribers,
             num(r.publish_per_s),
+            num(r.publisher_cpu_us),
             num(r.delivered_per_s),
             num(r.p50_us),
             num(r.p99_us),
@@ -388,17 +390,19 @@ pub fn fanout_table(rows: &[FanoutRow]) -> String {
     if rows.is_empty() {
         return String::new();
     }
-    let mut t =
-        String::from("\npublish/subscribe fan-out (publish/s, delivered/s, p50/p99 µs, got):\n");
+    let mut t = String::from(
+        "\npublish/subscribe fan-out (publish/s, publisher CPU µs/msg, delivered/s, p50/p99 µs, got):\n",
+    );
     for r in rows {
         let _ = writeln!(
             t,
-            "  {:<8} {:<5} {:>6} x{:<2} pub {:>11}/s  deliv {:>11}/s  p50 {:>9} p99 {:>9} got {:>5}%  vs 1 sub {:>7}",
+            "  {:<8} {:<5} {:>6} x{:<2} pub {:>11}/s  cpu {:>7} µs  deliv {:>11}/s  p50 {:>9} p99 {:>9} got {:>5}%  vs 1 sub {:>7}",
             r.system,
             r.transport,
             size_label(r.size),
             r.subscribers,
             num(r.publish_per_s),
+            num(r.publisher_cpu_us),
             num(r.delivered_per_s),
             num(r.p50_us),
             num(r.p99_us),
@@ -673,11 +677,14 @@ pub fn targets(out: &Output) -> Vec<String> {
             let drop = 1.0 - sixteen.publish_per_s / one.publish_per_s;
             lines.push(format!(
                 "libipc shm fan-out at 1 MiB: publisher rate falls less than 20% from 1 to 16 \
-                 subscribers: {} ({}/s with 1, {}/s with 16: {}% less)",
+                 subscribers: {} ({}/s with 1, {}/s with 16: {}% less; the publisher's CPU \
+                 per message {} µs with 1, {} µs with 16)",
                 verdict(drop < 0.2),
                 num(one.publish_per_s),
                 num(sixteen.publish_per_s),
-                num(drop * 100.0)
+                num(drop * 100.0),
+                num(one.publisher_cpu_us),
+                num(sixteen.publisher_cpu_us)
             ));
         }
         _ => lines.push(
