@@ -24,9 +24,6 @@ pub(super) struct FanIn {
     pub(super) ended: Option<Error>,
     /// The topic of the message being visited (copied out, to filter on).
     topic: Vec<u8>,
-    /// Messages reported lost so far (also written to our cursor page, for the publisher's
-    /// statistics).
-    lost_total: u64,
 }
 
 impl FanIn {
@@ -58,7 +55,6 @@ impl FanIn {
             end,
             ended: None,
             topic: Vec::new(),
-            lost_total: 0,
         })
     }
 
@@ -99,10 +95,6 @@ impl FanIn {
             self.end.space.ring();
         }
         let Some(t) = got? else { return Ok(None) };
-        if t.lost > 0 {
-            self.lost_total += t.lost;
-            self.end.cursor().set_lost(self.lost_total);
-        }
         Ok(Some((t.value, t.lost)))
     }
 

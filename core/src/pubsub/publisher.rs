@@ -60,6 +60,10 @@ struct Shared {
     published: AtomicU64,
     dropped: AtomicU64,
     cut_off: AtomicU64,
+    /// Over shared memory: the subscribers the publisher's closing ended, which may still be
+    /// reading the ring (and counting what they lost there) after they are forgotten.
+    #[cfg(unix)]
+    retired: Mutex<Vec<Arc<Sub>>>,
 }
 
 /// The publisher's side of the fan-out ring (`shm://`): messages are written once, into
@@ -181,6 +185,8 @@ impl Publisher {
             published: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             cut_off: AtomicU64::new(0),
+            #[cfg(unix)]
+            retired: Mutex::new(Vec::new()),
         });
         let s = Arc::clone(&shared);
         std::thread::Builder::new()
@@ -311,7 +317,11 @@ impl Publisher {
         let subs = lock(&sh.subs);
         // Over shared memory the subscribers connected now count their own losses.
         #[cfg(unix)]
-        let live: u64 = subs.iter().map(|s| sh.reported_lost(s)).sum();
+        let live: u64 = subs
+            .iter()
+            .chain(lock(&sh.retired).iter())
+            .map(|s| sh.reported_lost(s))
+            .sum();
         #[cfg(not(unix))]
         let live = 0;
         PublisherStats {
@@ -612,6 +622,22 @@ impl Shared {
         })
     }
 
+    /// Closing over shared memory: forget `sub` (before its connection closes, so that its end
+    /// does not count its losses early) but keep reading its count of lost messages, which
+    /// grows while it reads the rest of the ring.
+    #[cfg(unix)]
+    fn retire(&self, sub: &Arc<Sub>) {
+        if sub.fan.is_none() {
+            return;
+        }
+        let mut subs = lock(&self.subs);
+        let before = subs.len();
+        subs.retain(|s| !Arc::ptr_eq(s, sub));
+        if subs.len() < before {
+            lock(&self.retired).push(Arc::clone(sub));
+        }
+    }
+
     fn remove(&self, sub: &Arc<Sub>) {
         let mut subs = lock(&self.subs);
         let before = subs.len();
@@ -803,6 +829,8 @@ impl Shared {
                     }
                     End::Closing => {
                         drop(q);
+                        #[cfg(unix)]
+                        self.retire(sub);
                         sub.chan.close();
                         self.end(sub);
                         return;

@@ -569,6 +569,8 @@ pub(crate) struct Reader {
     max_len: u64,
     /// Messages skipped as too large, reported with the next one delivered.
     pending_lost: u64,
+    /// Messages reported lost so far (with the messages taken), as on the cursor page.
+    reported_lost: u64,
 }
 
 impl Reader {
@@ -592,6 +594,7 @@ impl Reader {
             next_seq,
             max_len,
             pending_lost: 0,
+            reported_lost: 0,
         })
     }
 
@@ -728,12 +731,19 @@ impl Reader {
                 return Err(violation(format!("the fan-out ring at {}: {p}", self.r)));
             }
             self.r += size;
-            self.cursor.read().store(self.r, Ordering::Release);
             if kind == KIND_PAD {
+                self.cursor.read().store(self.r, Ordering::Release);
                 continue;
             }
             let lost = seq - self.next_seq + std::mem::take(&mut self.pending_lost);
             self.next_seq = seq + 1;
+            // The count on the cursor page goes before the cursor moves past the message that
+            // reports it: a publisher that sees the cursor there sees the count.
+            if lost > 0 && matches!(visited, Some(Visit::Take(_))) {
+                self.reported_lost += lost;
+                self.cursor.set_lost(self.reported_lost);
+            }
+            self.cursor.read().store(self.r, Ordering::Release);
             match visited {
                 Some(Visit::Take(value)) => return Ok(Some(Taken { value, seq, lost })),
                 // Not ours: what was lost before it is reported with the next we take.
