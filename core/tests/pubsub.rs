@@ -504,3 +504,49 @@ fn recv_with_visits_messages_in_place() {
         }
     });
 }
+
+/// Over shared memory, a message that finds more than two subscribers asleep has their
+/// doorbells rung by the publisher's ringer thread: lock-step rounds (each message published
+/// only once all 6 subscribers took the last, so all are asleep again or about to be) must
+/// never leave one asleep with a message waiting (the watchdog catches a lost wake-up).
+#[test]
+fn sleeping_subscribers_are_woken_for_every_message_over_shm() {
+    watchdog(|| {
+        let ep = format!("shm://ps-ring-{}-{}", std::process::id(), fastrand::u32(..));
+        let p = Publisher::bind_with(
+            ep.as_str(),
+            &Options::new().with_shm_spin(Duration::ZERO),
+            Policy::block(Duration::from_secs(30), 16),
+        )
+        .unwrap();
+        let rounds = 300u64;
+        let got = Arc::new(std::sync::Barrier::new(7));
+        let readers: Vec<_> = (0..6)
+            .map(|_| {
+                let s = Subscriber::connect_with(
+                    ep.as_str(),
+                    &Options::new().with_shm_spin(Duration::ZERO),
+                    &[] as &[&[u8]],
+                )
+                .unwrap();
+                let got = Arc::clone(&got);
+                std::thread::spawn(move || {
+                    for i in 0..rounds {
+                        let d = s.recv().unwrap();
+                        assert_eq!((index(&d), d.seq(), d.dropped()), (i, i, 0));
+                        got.wait();
+                    }
+                })
+            })
+            .collect();
+        p.wait_for_subscribers(6, Wait::forever()).unwrap();
+        for i in 0..rounds {
+            p.publish(b"", &payload(i, 64)).unwrap();
+            got.wait();
+        }
+        for r in readers {
+            r.join().unwrap();
+        }
+        p.close();
+    });
+}

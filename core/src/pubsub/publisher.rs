@@ -74,6 +74,112 @@ struct Fan {
     share: Arc<FanoutShare>,
     /// Held while writing (and, under `Overflow::Block`, while waiting for cursors).
     writer: Mutex<Writer>,
+    /// Scratch for `publish`: the subscribers a message found asleep (whose flags it took).
+    sleepers: Mutex<Vec<Arc<Sub>>>,
+    ringer: Arc<Ringer>,
+}
+
+/// At most this many sleeping subscribers a message rings from the publishing thread; when it
+/// finds more asleep, a thread of the publisher's rings them all (see [`Ringer`]).
+#[cfg(unix)]
+const DIRECT_RINGS: usize = 2;
+
+/// Ring the data doorbells of `subs` (which it empties).
+#[cfg(unix)]
+fn ring_all(subs: &mut Vec<Arc<Sub>>) {
+    for s in subs.drain(..) {
+        if let Some(end) = &s.fan {
+            end.data.ring();
+        }
+    }
+}
+
+/// Rings subscribers' data doorbells off the publishing thread, when a message finds more than
+/// [`DIRECT_RINGS`] of them asleep. Waking a process costs its waker several µs of system time,
+/// more than copying a message of many kilobytes; from here, a subscriber whose doorbell is
+/// still due when the next message finds it asleep is not rung again (its flag was taken), so
+/// a publisher that outpaces the rings wakes each subscriber once for several messages, and
+/// each reads all of them when it wakes. The sleep protocol is unchanged: the publisher took
+/// the flag, and the doorbell rings, a little later.
+#[cfg(unix)]
+#[derive(Debug, Default)]
+struct Ringer {
+    state: Mutex<RingerState>,
+    work: Condvar,
+}
+
+#[cfg(unix)]
+#[derive(Debug, Default)]
+struct RingerState {
+    due: Vec<Arc<Sub>>,
+    /// The thread is running (it is started on first use).
+    started: bool,
+    /// The thread waits on `work`.
+    idle: bool,
+    /// The publisher closed: ring what is due, then end.
+    stop: bool,
+}
+
+#[cfg(unix)]
+impl Ringer {
+    /// Ring `subs`' doorbells soon (and empty `subs`).
+    fn hand_over(self: &Arc<Self>, subs: &mut Vec<Arc<Sub>>) {
+        let mut st = lock(&self.state);
+        if st.stop {
+            drop(st);
+            ring_all(subs);
+            return;
+        }
+        st.due.append(subs);
+        if st.idle {
+            st.idle = false;
+            self.work.notify_one();
+        } else if !st.started {
+            let me = Arc::clone(self);
+            let spawned = std::thread::Builder::new()
+                .name("libipc-ringer".into())
+                .spawn(move || me.run());
+            match spawned {
+                Ok(_) => st.started = true,
+                Err(e) => {
+                    tracing::debug!(error = %e, "starting the publisher's ringer thread");
+                    let mut due = std::mem::take(&mut st.due);
+                    drop(st);
+                    ring_all(&mut due);
+                }
+            }
+        }
+    }
+
+    fn run(&self) {
+        let mut batch = Vec::new();
+        loop {
+            {
+                let mut st = lock(&self.state);
+                while st.due.is_empty() && !st.stop {
+                    st.idle = true;
+                    st = self.work.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+                st.idle = false;
+                if st.due.is_empty() {
+                    st.started = false;
+                    return;
+                }
+                std::mem::swap(&mut st.due, &mut batch);
+            }
+            ring_all(&mut batch);
+        }
+    }
+
+    /// Ring what is due, then end the thread.
+    fn stop(&self) {
+        let mut st = lock(&self.state);
+        st.stop = true;
+        if st.idle {
+            st.idle = false;
+            self.work.notify_one();
+        }
+    }
 }
 
 /// One subscriber, as the publisher sees it.
@@ -167,7 +273,12 @@ impl Publisher {
             let share = FanoutShare::create(opts.shm_ring_size as u64, opts.shm_posix_fallback)?;
             lopts.fanout = Some(FanoutRef(Arc::clone(&share)));
             let writer = Mutex::new(Writer::new(share.ptrs()));
-            Some(Fan { share, writer })
+            Some(Fan {
+                share,
+                writer,
+                sleepers: Mutex::new(Vec::new()),
+                ringer: Arc::default(),
+            })
         } else {
             None
         };
@@ -457,16 +568,23 @@ impl Shared {
         }
         w.write(topic, payload);
         let mut matched = 0;
+        let mut sleepers = lock(&fan.sleepers);
         for sub in lock(&self.subs).iter() {
             if let Some(end) = &sub.fan
                 && end.cursor().take_sleeper()
             {
-                end.data.ring();
+                sleepers.push(Arc::clone(sub));
             }
             if topic_matches(&sub.prefixes, topic) {
                 matched += 1;
             }
         }
+        if sleepers.len() <= DIRECT_RINGS {
+            ring_all(&mut sleepers);
+        } else {
+            fan.ringer.hand_over(&mut sleepers);
+        }
+        drop(sleepers);
         drop(w);
         self.published.fetch_add(1, Ordering::Relaxed);
         Ok(matched)
@@ -550,6 +668,7 @@ impl Shared {
                     end.data.ring();
                 }
             }
+            fan.ringer.stop();
         }
         self.listener.close();
         let subs = lock(&self.subs).clone();
