@@ -128,9 +128,7 @@ impl AsyncSubscriber {
                 FanStep::Deliver(d) => return Ok(d),
                 FanStep::End(e) => return Err(e),
                 FanStep::Fail(e) => {
-                    let e = self.chan.fail(e);
-                    rx.fan.as_mut().expect("fan").ended = Some(e.clone());
-                    return Err(e);
+                    return Err(rx.end_fan(self.chan.fail(e)));
                 }
                 FanStep::Empty => {}
             }
@@ -151,9 +149,7 @@ impl AsyncSubscriber {
                         return Err(e.clone());
                     }
                     if let Some(e) = rx.control(got) {
-                        let e = self.chan.fail(e);
-                        rx.fan.as_mut().expect("fan").ended = Some(e.clone());
-                        return Err(e);
+                        return Err(rx.end_fan(self.chan.fail(e)));
                     }
                 }
             }

@@ -741,33 +741,29 @@ impl Shared {
         })
     }
 
-    /// Closing over shared memory: forget `sub` (before its connection closes, so that its end
-    /// does not count its losses early) but keep reading its count of lost messages, which
-    /// grows while it reads the rest of the ring.
-    #[cfg(unix)]
-    fn retire(&self, sub: &Arc<Sub>) {
-        if sub.fan.is_none() {
-            return;
-        }
-        let mut subs = lock(&self.subs);
-        let before = subs.len();
-        subs.retain(|s| !Arc::ptr_eq(s, sub));
-        if subs.len() < before {
-            lock(&self.retired).push(Arc::clone(sub));
-        }
+    fn remove(&self, sub: &Arc<Sub>) {
+        self.forget(sub, false);
     }
 
-    fn remove(&self, sub: &Arc<Sub>) {
+    /// Forget `sub`. Over shared memory its count of lost messages joins the publisher's now
+    /// or, with `retire` (the publisher's closing ends it, and it may still be reading the
+    /// ring and finding losses), goes on being read; retire it before its connection closes,
+    /// so that the connection's end does not take the count early.
+    fn forget(&self, sub: &Arc<Sub>, retire: bool) {
         let mut subs = lock(&self.subs);
         let before = subs.len();
         subs.retain(|s| !Arc::ptr_eq(s, sub));
         #[cfg(unix)]
         if subs.len() < before {
-            self.dropped
-                .fetch_add(self.reported_lost(sub), Ordering::Relaxed);
+            if retire {
+                lock(&self.retired).push(Arc::clone(sub));
+            } else {
+                self.dropped
+                    .fetch_add(self.reported_lost(sub), Ordering::Relaxed);
+            }
         }
         #[cfg(not(unix))]
-        let _ = before;
+        let _ = (before, retire);
         drop(subs);
         self.changed.notify_all();
         // A publisher waiting for this subscriber's cursor waits no more.
@@ -949,7 +945,9 @@ impl Shared {
                     End::Closing => {
                         drop(q);
                         #[cfg(unix)]
-                        self.retire(sub);
+                        if sub.fan.is_some() {
+                            self.forget(sub, true);
+                        }
                         sub.chan.close();
                         self.end(sub);
                         return;

@@ -51,6 +51,14 @@ pub(super) struct Tracker {
 }
 
 impl Tracker {
+    /// The fan-out subscription ends with `e` (the channel already failed with it): later
+    /// receives return it too.
+    #[cfg(unix)]
+    pub(super) fn end_fan(&mut self, e: Error) -> Error {
+        self.fan.as_mut().expect("fan").ended = Some(e.clone());
+        e
+    }
+
     /// After SUBSCRIBED (`first`, the first message the subscriber receives): the tracker, or
     /// the violation to fail the channel with.
     pub(super) fn start(prefixes: Vec<Vec<u8>>, first: &[u8]) -> Result<Tracker> {
@@ -555,9 +563,7 @@ impl Subscriber {
                 FanStep::Deliver(d) => return Ok(d),
                 FanStep::End(e) => return Err(e),
                 FanStep::Fail(e) => {
-                    let e = self.chan.fail(e);
-                    rx.fan.as_mut().expect("fan").ended = Some(e.clone());
-                    return Err(e);
+                    return Err(rx.end_fan(self.chan.fail(e)));
                 }
                 FanStep::Empty => {}
             }
@@ -565,9 +571,7 @@ impl Subscriber {
                 look = false;
                 // The control connection carries nothing but its end.
                 if let Some(e) = rx.control(self.chan.try_recv()) {
-                    let e = self.chan.fail(e);
-                    rx.fan.as_mut().expect("fan").ended = Some(e.clone());
-                    return Err(e);
+                    return Err(rx.end_fan(self.chan.fail(e)));
                 }
                 if rx.fan.as_ref().expect("fan").ended.is_some() {
                     continue;

@@ -59,7 +59,7 @@ impl FanoutShare {
     /// everyone but this mapping.
     pub(crate) fn create(cap: u64, posix_fallback: bool) -> Result<Arc<FanoutShare>> {
         check_capacity(cap)?;
-        let (fd, map) = os::create_segment_populated(PAGE + cap, posix_fallback)?;
+        let (fd, map) = os::create_segment(PAGE + cap, posix_fallback, true)?;
         let share = FanoutShare {
             map,
             fd,
@@ -125,7 +125,7 @@ pub(crate) struct FanoutOffer {
 impl FanoutOffer {
     /// A cursor page and a data doorbell for a new subscriber.
     pub(crate) fn create(share: &Arc<FanoutShare>) -> Result<FanoutOffer> {
-        let (cursor_fd, cursor) = os::create_segment(PAGE, share.posix_fallback)?;
+        let (cursor_fd, cursor) = os::create_segment(PAGE, share.posix_fallback, false)?;
         if !share.posix_fallback {
             os::seal(&cursor_fd)?;
         }

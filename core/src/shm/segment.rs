@@ -73,7 +73,7 @@ impl Segment {
     /// Create, size, initialise and (unless `posix_fallback`) seal a new segment (listener
     /// side). Returns the segment and its descriptor.
     pub(crate) fn create(geo: Geometry, posix_fallback: bool) -> Result<(Segment, SegmentFd)> {
-        let (fd, map) = os::create_segment(geo.size(), posix_fallback)?;
+        let (fd, map) = os::create_segment(geo.size(), posix_fallback, false)?;
         let seg = Segment { map, geo };
         let mut header = [0u8; 48];
         header[0..8].copy_from_slice(&MAGIC);

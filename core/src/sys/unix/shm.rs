@@ -41,31 +41,34 @@ pub(crate) struct Mapping {
 }
 
 impl Mapping {
-    fn new(fd: &SegmentFd, len: u64) -> Result<Mapping> {
+    /// Map `len` bytes of `fd`, writable or read-only; `populate`: every page at once (no
+    /// fault per page later).
+    fn new(fd: &SegmentFd, len: u64, writable: bool, populate: bool) -> Result<Mapping> {
         let file = File::from(
             fd.as_fd()
                 .try_clone_to_owned()
                 .map_err(|e| Error::from_io(&e, "dup"))?,
         );
-        let map = MmapOptions::new()
-            .len(len as usize)
-            .map_raw(&file)
-            .map_err(|e| Error::from_io(&e, "mapping the shared segment"))?;
-        Ok(Mapping { map })
-    }
-
-    fn new_read_only(fd: &SegmentFd, len: u64) -> Result<Mapping> {
-        let file = File::from(
-            fd.as_fd()
-                .try_clone_to_owned()
-                .map_err(|e| Error::from_io(&e, "dup"))?,
-        );
-        // Populated: its pages are the publisher's, already there (no fault per page later).
-        let map = MmapOptions::new()
-            .len(len as usize)
-            .populate()
-            .map_raw_read_only(&file)
-            .map_err(|e| Error::from_io(&e, "mapping the shared segment read-only"))?;
+        let mut options = MmapOptions::new();
+        options.len(len as usize);
+        if populate {
+            options.populate();
+        }
+        let map = if writable {
+            options.map_raw(&file)
+        } else {
+            options.map_raw_read_only(&file)
+        }
+        .map_err(|e| {
+            Error::from_io(
+                &e,
+                if writable {
+                    "mapping the shared segment"
+                } else {
+                    "mapping the shared segment read-only"
+                },
+            )
+        })?;
         Ok(Mapping { map })
     }
 
@@ -80,11 +83,14 @@ impl Mapping {
     }
 }
 
-/// [`create_segment`], with every page allocated and mapped at once (a ring written over and
-/// over, whose first pass should not pay a page fault per page).
-pub(crate) fn create_segment_populated(
+/// Create a segment of `size` bytes and map it: a memfd that can be sealed, or (with
+/// `posix_fallback`) a POSIX shm object under a random name that is unlinked at once.
+/// `populate`: every page allocated and mapped at once (a ring written over and over, whose
+/// first pass should not pay a page fault per page).
+pub(crate) fn create_segment(
     size: u64,
     posix_fallback: bool,
+    populate: bool,
 ) -> Result<(SegmentFd, Mapping)> {
     let fd = if posix_fallback {
         posix_shm()?
@@ -92,29 +98,7 @@ pub(crate) fn create_segment_populated(
         memfd()?
     };
     rustix::fs::ftruncate(&fd, size).map_err(|e| io(e, "sizing the shared segment"))?;
-    let file = File::from(
-        fd.as_fd()
-            .try_clone_to_owned()
-            .map_err(|e| Error::from_io(&e, "dup"))?,
-    );
-    let map = MmapOptions::new()
-        .len(size as usize)
-        .populate()
-        .map_raw(&file)
-        .map_err(|e| Error::from_io(&e, "mapping the shared segment"))?;
-    Ok((fd, Mapping { map }))
-}
-
-/// Create a segment of `size` bytes and map it: a memfd that can be sealed, or (with
-/// `posix_fallback`) a POSIX shm object under a random name that is unlinked at once.
-pub(crate) fn create_segment(size: u64, posix_fallback: bool) -> Result<(SegmentFd, Mapping)> {
-    let fd = if posix_fallback {
-        posix_shm()?
-    } else {
-        memfd()?
-    };
-    rustix::fs::ftruncate(&fd, size).map_err(|e| io(e, "sizing the shared segment"))?;
-    let map = Mapping::new(&fd, size)?;
+    let map = Mapping::new(&fd, size, true, populate)?;
     Ok((fd, map))
 }
 
@@ -204,7 +188,8 @@ pub(crate) fn check_sealed_read_only(_fd: &SegmentFd) -> Result<()> {
 /// Map a received segment read-only after checking that it is exactly `size` bytes.
 pub(crate) fn map_received_read_only(fd: &SegmentFd, size: u64) -> Result<Mapping> {
     check_size(fd, size)?;
-    Mapping::new_read_only(fd, size)
+    // Populated: its pages are the publisher's, already there.
+    Mapping::new(fd, size, false, true)
 }
 
 /// `ProtocolViolation` unless a received segment is exactly `size` bytes.
@@ -243,7 +228,7 @@ pub(crate) fn check_sealed(_fd: &SegmentFd) -> Result<()> {
 /// Map a received segment after checking that it is exactly `size` bytes.
 pub(crate) fn map_received(fd: &SegmentFd, size: u64) -> Result<Mapping> {
     check_size(fd, size)?;
-    Mapping::new(fd, size)
+    Mapping::new(fd, size, true, false)
 }
 
 /// Android has no POSIX shm objects (its libc has no `shm_open`): the fallback is not there.
